@@ -1,0 +1,569 @@
+//! Bundles: the unit of exchange (design §4).
+//!
+//! A bundle is a directory with `manifest.json` and a Hive-partitioned Parquet tree,
+//! `node=<node>/date=<YYYY-MM-DD>/hour=<HH>/<segment-id>.parquet`. Segment ids are derived from
+//! the segment's content, so writing the same rows twice adds nothing. The manifest lists every
+//! segment with its sha256, size, rows, time range and counters.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::dedup::DedupWindow;
+use crate::error::ContractError;
+use crate::schema::{schema_version, Event};
+use crate::segment::{
+    self, check_schema_version, encode_segment, read_footer, SegmentMeta, TMP_SUFFIX,
+};
+
+/// File name of the manifest at a bundle's root.
+pub const MANIFEST: &str = "manifest.json";
+/// Value of [`Manifest::format`].
+pub const FORMAT: &str = "karmor-bundle";
+
+/// `manifest.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// Schema version of the segments, e.g. `"1.0"`.
+    pub schema_version: String,
+    /// Who wrote the bundle last.
+    pub producer: String,
+    /// When the manifest was last written (RFC 3339).
+    pub updated_at: String,
+    /// Clusters the rows come from.
+    pub clusters: Vec<String>,
+    /// Nodes the rows come from.
+    pub nodes: Vec<String>,
+    /// Earliest and latest behaviour in the bundle.
+    pub time_range: Option<TimeRange>,
+    /// Sums over all segments.
+    pub totals: Totals,
+    /// Events lost outside any segment (e.g. unreadable import lines).
+    pub events_dropped_unattributed: u64,
+    /// Every segment, sorted by path.
+    pub files: Vec<ManifestFile>,
+}
+
+/// A closed time range, RFC 3339 with nanoseconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeRange {
+    /// Earliest `ts_first`.
+    pub first: String,
+    /// Latest `ts_last`.
+    pub last: String,
+}
+
+/// Sums over a bundle's segments.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Number of segments.
+    pub files: u64,
+    /// Rows (distinct behaviours per window).
+    pub rows: u64,
+    /// Bytes of Parquet.
+    pub bytes: u64,
+    /// Raw events the rows stand for.
+    pub events_seen: u64,
+    /// Events lost, in segments and outside them.
+    pub events_dropped: u64,
+}
+
+/// One segment in the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestFile {
+    /// Path relative to the bundle root, with `/` separators.
+    pub path: String,
+    /// Node the rows come from.
+    pub node: String,
+    /// Hex sha256 of the file.
+    pub sha256: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Row count.
+    pub rows: u64,
+    /// Earliest `ts_first`, RFC 3339.
+    pub first: String,
+    /// Latest `ts_last`, RFC 3339.
+    pub last: String,
+    /// Raw events the rows stand for.
+    pub events_seen: u64,
+    /// Events dropped while this segment's window was open.
+    pub events_dropped: u64,
+}
+
+/// How [`write_bundle`] writes.
+#[derive(Debug, Clone, Default)]
+pub struct BundleOptions {
+    /// Recorded in the manifest and in each segment, e.g. `kubectl-karmor import 0.1.0`.
+    pub producer: String,
+    /// Cluster name to record when the rows carry none.
+    pub cluster: Option<String>,
+    /// Events lost before they became rows (recorded as unattributed drops).
+    pub events_dropped: u64,
+    /// Merge identical behaviours within each hour partition first.
+    pub dedup: bool,
+}
+
+/// Formats ns since epoch as RFC 3339 UTC with nanoseconds.
+pub fn format_ts(ns: i64) -> String {
+    DateTime::<Utc>::from_timestamp_nanos(ns).to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// Parses an RFC 3339 time to ns since epoch.
+pub fn parse_ts(s: &str) -> Option<i64> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()?
+        .with_timezone(&Utc)
+        .timestamp_nanos_opt()
+}
+
+/// Makes a node name safe as a path component (`[A-Za-z0-9._-]`, others become `_`).
+pub fn sanitize_component(s: &str) -> String {
+    let clean: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if clean.is_empty() || clean.chars().all(|c| c == '.') {
+        "unknown".into()
+    } else {
+        clean
+    }
+}
+
+/// The partition directory of a row: `node=<node>/date=<YYYY-MM-DD>/hour=<HH>`.
+pub fn partition_dir(node: &str, ts_ns: i64) -> String {
+    let t = DateTime::<Utc>::from_timestamp_nanos(ts_ns);
+    format!(
+        "node={}/date={}/hour={}",
+        sanitize_component(node),
+        t.format("%Y-%m-%d"),
+        t.format("%H")
+    )
+}
+
+/// Reads `dir/manifest.json`.
+pub fn read_manifest(dir: &Path) -> Result<Manifest, ContractError> {
+    let path = dir.join(MANIFEST);
+    let text = fs::read_to_string(&path).map_err(|e| ContractError::io(&path, e))?;
+    let m: Manifest = serde_json::from_str(&text).map_err(|e| ContractError::Manifest {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    if m.format != FORMAT {
+        return Err(ContractError::Manifest {
+            path,
+            message: format!("format is {:?}, expected {FORMAT:?}", m.format),
+        });
+    }
+    check_schema_version(&path, &m.schema_version)?;
+    Ok(m)
+}
+
+/// Writes `dir/manifest.json` atomically, recomputing totals, nodes and time range.
+pub fn write_manifest(dir: &Path, manifest: &mut Manifest) -> Result<(), ContractError> {
+    manifest.files.sort_by(|a, b| a.path.cmp(&b.path));
+    manifest.files.dedup_by(|a, b| a.path == b.path);
+    let mut totals = Totals {
+        events_dropped: manifest.events_dropped_unattributed,
+        ..Totals::default()
+    };
+    let mut nodes = BTreeSet::new();
+    let (mut first, mut last) = (None::<i64>, None::<i64>);
+    for f in &manifest.files {
+        totals.files += 1;
+        totals.rows += f.rows;
+        totals.bytes += f.bytes;
+        totals.events_seen += f.events_seen;
+        totals.events_dropped += f.events_dropped;
+        nodes.insert(f.node.clone());
+        if let (Some(a), Some(b)) = (parse_ts(&f.first), parse_ts(&f.last)) {
+            first = Some(first.map_or(a, |x| x.min(a)));
+            last = Some(last.map_or(b, |x| x.max(b)));
+        }
+    }
+    manifest.totals = totals;
+    manifest.nodes = nodes.into_iter().collect();
+    manifest.time_range = first.zip(last).map(|(a, b)| TimeRange {
+        first: format_ts(a),
+        last: format_ts(b),
+    });
+    manifest.updated_at = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
+    let path = dir.join(MANIFEST);
+    let text = serde_json::to_string_pretty(manifest).map_err(|e| ContractError::Manifest {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    segment::write_atomic(&path, format!("{text}\n").as_bytes())
+}
+
+/// An empty manifest for a new bundle.
+pub fn new_manifest(producer: &str) -> Manifest {
+    Manifest {
+        format: FORMAT.into(),
+        schema_version: schema_version(),
+        producer: producer.into(),
+        updated_at: String::new(),
+        clusters: Vec::new(),
+        nodes: Vec::new(),
+        time_range: None,
+        totals: Totals::default(),
+        events_dropped_unattributed: 0,
+        files: Vec::new(),
+    }
+}
+
+/// Writes rows into the bundle at `dir` (created if missing, added to if it exists): one
+/// segment per (node, hour), named by content, then the manifest. Returns the new manifest.
+pub fn write_bundle(
+    dir: &Path,
+    events: Vec<Event>,
+    opts: &BundleOptions,
+) -> Result<Manifest, ContractError> {
+    fs::create_dir_all(dir).map_err(|e| ContractError::io(dir, e))?;
+    let mut manifest = if dir.join(MANIFEST).exists() {
+        read_manifest(dir)?
+    } else {
+        new_manifest(&opts.producer)
+    };
+    manifest.producer = opts.producer.clone();
+
+    let mut clusters: BTreeSet<String> = manifest.clusters.iter().cloned().collect();
+    let mut parts: BTreeMap<String, (String, Vec<Event>)> = BTreeMap::new();
+    for mut e in events {
+        if e.cluster.is_none() {
+            e.cluster = opts.cluster.clone();
+        }
+        if let Some(c) = &e.cluster {
+            clusters.insert(c.clone());
+        }
+        if e.node.is_empty() {
+            e.node = "unknown".into();
+        }
+        let key = partition_dir(&e.node, e.ts_first);
+        parts
+            .entry(key)
+            .or_insert_with(|| (e.node.clone(), Vec::new()))
+            .1
+            .push(e);
+    }
+    manifest.clusters = clusters.into_iter().collect();
+
+    for (part, (node, rows)) in parts {
+        let mut rows = if opts.dedup {
+            let mut w = DedupWindow::new();
+            rows.into_iter().for_each(|e| w.push(e));
+            w.drain()
+        } else {
+            rows
+        };
+        let meta = SegmentMeta {
+            schema_version: schema_version(),
+            producer: opts.producer.clone(),
+            node: node.clone(),
+            events_seen: rows.iter().map(|e| e.count).sum(),
+            windows: 1,
+            ..SegmentMeta::default()
+        };
+        let rel_dir = dir.join(&part);
+        let bytes = encode_segment(&mut rows, &meta)
+            .map_err(|m| ContractError::parquet(rel_dir.join("<new segment>"), m))?;
+        let sha = hex::encode(Sha256::digest(&bytes));
+        let rel = format!("{part}/seg-{}.parquet", &sha[..16]);
+        if manifest.files.iter().any(|f| f.path == rel) {
+            continue;
+        }
+        segment::write_atomic(&dir.join(&rel), &bytes)?;
+        manifest.files.push(ManifestFile {
+            path: rel,
+            node,
+            sha256: sha,
+            bytes: bytes.len() as u64,
+            rows: rows.len() as u64,
+            first: format_ts(rows.iter().map(|e| e.ts_first).min().unwrap_or(0)),
+            last: format_ts(rows.iter().map(|e| e.ts_last).max().unwrap_or(0)),
+            events_seen: meta.events_seen,
+            events_dropped: 0,
+        });
+    }
+    manifest.events_dropped_unattributed += opts.events_dropped;
+    write_manifest(dir, &mut manifest)?;
+    Ok(manifest)
+}
+
+/// A segment of a bundle, as found on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentRef {
+    /// Absolute (or caller-relative) path of the file.
+    pub path: PathBuf,
+    /// Path relative to the bundle root, `/`-separated.
+    pub rel: String,
+    /// The manifest's entry, when there is a manifest.
+    pub listed: Option<ManifestFile>,
+}
+
+/// A bundle opened for reading.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    /// Root directory.
+    pub root: PathBuf,
+    /// The manifest, or `None` for a bare Parquet tree (a collector data directory whose
+    /// manifest is missing, or a tree copied by hand).
+    pub manifest: Option<Manifest>,
+    /// Segments to read: the manifest's files, or every `*.parquet` under the root.
+    pub segments: Vec<SegmentRef>,
+}
+
+/// Opens a bundle directory. Fails only when the directory or its manifest is unreadable;
+/// problems with single segments are left to the reader of each segment.
+pub fn open_bundle(root: &Path) -> Result<Bundle, ContractError> {
+    let meta = fs::metadata(root).map_err(|e| ContractError::io(root, e))?;
+    if !meta.is_dir() {
+        return Err(ContractError::Manifest {
+            path: root.to_path_buf(),
+            message: "a bundle is a directory with manifest.json (unpack .tar bundles first)"
+                .into(),
+        });
+    }
+    if root.join(MANIFEST).exists() {
+        let manifest = read_manifest(root)?;
+        let segments = manifest
+            .files
+            .iter()
+            .map(|f| SegmentRef {
+                path: root.join(&f.path),
+                rel: f.path.clone(),
+                listed: Some(f.clone()),
+            })
+            .collect();
+        return Ok(Bundle {
+            root: root.to_path_buf(),
+            manifest: Some(manifest),
+            segments,
+        });
+    }
+    let mut segments = Vec::new();
+    for path in parquet_files(root)? {
+        segments.push(SegmentRef {
+            rel: relative(root, &path),
+            path,
+            listed: None,
+        });
+    }
+    Ok(Bundle {
+        root: root.to_path_buf(),
+        manifest: None,
+        segments,
+    })
+}
+
+fn relative(root: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Every finished `*.parquet` file under `root`, sorted (temporary files are skipped).
+pub fn parquet_files(root: &Path) -> Result<Vec<PathBuf>, ContractError> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = fs::read_dir(&dir).map_err(|e| ContractError::io(&dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| ContractError::io(&dir, e))?;
+            let path = entry.path();
+            let ft = entry.file_type().map_err(|e| ContractError::io(&path, e))?;
+            let name = entry.file_name().to_string_lossy().to_string();
+            if ft.is_dir() {
+                stack.push(path);
+            } else if name.ends_with(".parquet") && !name.ends_with(TMP_SUFFIX) {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The outcome of checking one segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileCheck {
+    /// Path relative to the bundle root.
+    pub rel: String,
+    /// `None` when the segment is intact, otherwise what is wrong.
+    pub problem: Option<String>,
+}
+
+/// Checks every segment of a bundle against its manifest: present, same size, same sha256,
+/// a readable footer with a supported schema and the listed row count. Files on disk that
+/// the manifest does not list are reported too.
+pub fn verify_bundle(root: &Path) -> Result<Vec<FileCheck>, ContractError> {
+    let bundle = open_bundle(root)?;
+    let Some(manifest) = &bundle.manifest else {
+        return Err(ContractError::Manifest {
+            path: root.join(MANIFEST),
+            message: "missing: nothing to verify against".into(),
+        });
+    };
+    let mut checks = Vec::new();
+    for seg in &bundle.segments {
+        let problem = match &seg.listed {
+            Some(f) => check_listed(&seg.path, f).err(),
+            None => None,
+        };
+        checks.push(FileCheck {
+            rel: seg.rel.clone(),
+            problem,
+        });
+    }
+    let listed: BTreeSet<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
+    for path in parquet_files(root)? {
+        let rel = relative(root, &path);
+        if !listed.contains(rel.as_str()) {
+            checks.push(FileCheck {
+                rel,
+                problem: Some("not listed in manifest.json".into()),
+            });
+        }
+    }
+    Ok(checks)
+}
+
+fn check_listed(path: &Path, f: &ManifestFile) -> Result<(), String> {
+    let meta = fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+    if meta.len() != f.bytes {
+        return Err(format!(
+            "size {} bytes, manifest says {}",
+            meta.len(),
+            f.bytes
+        ));
+    }
+    let sha = segment::sha256_file(path).map_err(|e| e.to_string())?;
+    if sha != f.sha256 {
+        return Err(format!("sha256 {sha} does not match manifest {}", f.sha256));
+    }
+    let footer = read_footer(path).map_err(|e| e.to_string())?;
+    if footer.rows != f.rows {
+        return Err(format!(
+            "{} rows, manifest says {}",
+            footer.rows, f.rows
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::Op;
+
+    fn ev(node: &str, ts: i64, path: &str) -> Event {
+        Event {
+            ts_first: ts,
+            ts_last: ts,
+            count: 1,
+            node: node.into(),
+            namespace: Some("ns".into()),
+            op: Op::File,
+            path: Some(path.into()),
+            access: Some("read".into()),
+            ..Event::default()
+        }
+    }
+
+    const H: i64 = 3_600_000_000_000;
+    const T0: i64 = 1_763_625_600_000_000_000; // 2025-11-20T08:00:00Z
+
+    fn opts() -> BundleOptions {
+        BundleOptions {
+            producer: "test".into(),
+            dedup: true,
+            ..BundleOptions::default()
+        }
+    }
+
+    #[test]
+    fn rows_are_partitioned_by_node_and_hour_and_deduplicated() {
+        let dir = tempfile::tempdir().unwrap();
+        let events = vec![
+            ev("a", T0, "/x"),
+            ev("a", T0 + 5, "/x"),
+            ev("a", T0 + H, "/x"),
+            ev("b/../evil", T0, "/y"),
+        ];
+        let m = write_bundle(dir.path(), events, &opts()).unwrap();
+        assert_eq!(m.totals.files, 3);
+        assert_eq!(m.totals.rows, 3);
+        assert_eq!(m.totals.events_seen, 4);
+        assert_eq!(m.nodes, vec!["a".to_string(), "b/../evil".to_string()]);
+        assert!(m.files.iter().all(|f| f.path.contains("date=2025-11-20/hour=")));
+        assert!(m.files.iter().any(|f| f.path.starts_with("node=b_.._evil/")));
+        assert_eq!(read_manifest(dir.path()).unwrap().files, m.files);
+        assert!(verify_bundle(dir.path()).unwrap().iter().all(|c| c.problem.is_none()));
+    }
+
+    #[test]
+    fn writing_the_same_rows_twice_adds_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = write_bundle(dir.path(), vec![ev("a", T0, "/x")], &opts()).unwrap();
+        let b = write_bundle(dir.path(), vec![ev("a", T0, "/x")], &opts()).unwrap();
+        assert_eq!(a.files, b.files);
+        let c = write_bundle(dir.path(), vec![ev("a", T0, "/z")], &opts()).unwrap();
+        assert_eq!(c.totals.files, 2);
+    }
+
+    #[test]
+    fn verify_catches_one_changed_byte_and_unlisted_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = write_bundle(dir.path(), vec![ev("a", T0, "/x")], &opts()).unwrap();
+        let seg = dir.path().join(&m.files[0].path);
+        let mut bytes = fs::read(&seg).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x01;
+        fs::write(&seg, &bytes).unwrap();
+        fs::copy(&seg, dir.path().join("stray.parquet")).unwrap();
+        let checks = verify_bundle(dir.path()).unwrap();
+        let bad: Vec<_> = checks.iter().filter(|c| c.problem.is_some()).collect();
+        assert_eq!(bad.len(), 2, "{checks:?}");
+        assert!(bad[0].problem.as_ref().unwrap().contains("sha256"));
+        assert_eq!(bad[1].rel, "stray.parquet");
+    }
+
+    #[test]
+    fn bare_parquet_tree_opens_without_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        write_bundle(dir.path(), vec![ev("a", T0, "/x")], &opts()).unwrap();
+        fs::remove_file(dir.path().join(MANIFEST)).unwrap();
+        fs::write(dir.path().join("half.parquet.tmp"), b"partial").unwrap();
+        let b = open_bundle(dir.path()).unwrap();
+        assert!(b.manifest.is_none());
+        assert_eq!(b.segments.len(), 1);
+        assert!(b.segments[0].rel.starts_with("node=a/"));
+    }
+
+    #[test]
+    fn manifest_with_unknown_major_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        write_bundle(dir.path(), vec![ev("a", T0, "/x")], &opts()).unwrap();
+        let p = dir.path().join(MANIFEST);
+        let text = fs::read_to_string(&p)
+            .unwrap()
+            .replace("\"schema_version\": \"1.0\"", "\"schema_version\": \"7.1\"");
+        fs::write(&p, text).unwrap();
+        let err = open_bundle(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("manifest.json") && err.contains("7.1"), "{err}");
+    }
+}

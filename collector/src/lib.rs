@@ -1,0 +1,15 @@
+//! The KubeArmor discovery collector and the **event contract** shared by every crate.
+//!
+//! With default features off this crate is only the contract: the schema v1 row ([`Event`]),
+//! Parquet segments ([`segment`]), bundles ([`bundle`]), the de-duplication window
+//! ([`dedup`]) and the mapping of KubeArmor's own telemetry onto the schema ([`kubearmor`]).
+
+pub mod bundle;
+pub mod dedup;
+pub mod error;
+pub mod kubearmor;
+pub mod schema;
+pub mod segment;
+
+pub use error::ContractError;
+pub use schema::{Event, Op, Source};
