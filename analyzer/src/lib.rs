@@ -1,1 +1,15 @@
-//! Analyzer.
+//! The analyzer: merges bundles into a DuckDB store and answers questions about them.
+//!
+//! - [`store`]: the DuckDB file, idempotent merges with provenance.
+//! - [`filter`]: the `-f/--filter` language, compiled to parameterised SQL.
+//! - [`timespec`]: `--since` durations.
+//! - [`observe`]: behaviour summaries per namespace, workload, pod, container or node.
+
+pub mod error;
+pub mod filter;
+pub mod observe;
+pub mod store;
+pub mod timespec;
+
+pub use error::{AnalyzerError, Result};
+pub use store::Store;

@@ -1,0 +1,575 @@
+//! Behaviour summaries for `kubectl karmor observe` (design §6).
+//!
+//! Rows are grouped per resource (namespace, workload, pod, container or node) and per
+//! operation: processes run (with their parents), files touched (split into read and
+//! written), and network peers and ports by direction; each with counts and first/last seen.
+//! Every piece of user text reaches DuckDB as a bound parameter.
+
+use std::fmt;
+use std::str::FromStr;
+
+use duckdb::types::Value;
+use duckdb::{params_from_iter, Row};
+use karmor_collector::bundle::format_ts;
+use karmor_collector::Op;
+use serde::Serialize;
+
+use crate::error::{AnalyzerError, Result};
+use crate::filter::{Param, SqlFilter};
+use crate::store::Store;
+
+/// Access values that change a file.
+const WRITE_ACCESSES: &str = "('write', 'create', 'delete', 'rename', 'chmod')";
+
+/// The resource a summary is grouped by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResourceKind {
+    /// Per namespace (host behaviour under `(host)`).
+    Namespace,
+    /// Per owning workload of any kind (`Deployment/web`, `DaemonSet/agent`, …).
+    Workload,
+    /// Per Deployment only.
+    Deployment,
+    /// Per pod.
+    Pod,
+    /// Per container (`pod/container`).
+    Container,
+    /// Per node (host behaviour included).
+    Node,
+}
+
+impl FromStr for ResourceKind {
+    type Err = AnalyzerError;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "namespace" | "namespaces" | "ns" => ResourceKind::Namespace,
+            "workload" | "workloads" => ResourceKind::Workload,
+            "deployment" | "deployments" | "deploy" => ResourceKind::Deployment,
+            "pod" | "pods" | "po" => ResourceKind::Pod,
+            "container" | "containers" => ResourceKind::Container,
+            "node" | "nodes" | "no" => ResourceKind::Node,
+            other => {
+                return Err(AnalyzerError::Invalid(format!(
+                    "unknown resource type {other:?}: expected namespaces, deployments, workloads, pods, containers or nodes"
+                )))
+            }
+        })
+    }
+}
+
+impl fmt::Display for ResourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ResourceKind::Namespace => "namespace",
+            ResourceKind::Workload => "workload",
+            ResourceKind::Deployment => "deployment",
+            ResourceKind::Pod => "pod",
+            ResourceKind::Container => "container",
+            ResourceKind::Node => "node",
+        })
+    }
+}
+
+impl ResourceKind {
+    /// SQL for the resource's display key (fixed text, no user input).
+    fn key_sql(self) -> &'static str {
+        match self {
+            ResourceKind::Namespace => "coalesce(namespace, '(host)')",
+            ResourceKind::Workload | ResourceKind::Deployment => {
+                "coalesce(workload_kind, '?') || '/' || coalesce(workload, '(none)')"
+            }
+            ResourceKind::Pod => "coalesce(pod, '(none)')",
+            ResourceKind::Container => {
+                "coalesce(pod, '(none)') || '/' || coalesce(container, '(none)')"
+            }
+            ResourceKind::Node => "node",
+        }
+    }
+
+    /// The column a resource NAME is matched against.
+    fn name_column(self) -> &'static str {
+        match self {
+            ResourceKind::Namespace => "namespace",
+            ResourceKind::Workload | ResourceKind::Deployment => "workload",
+            ResourceKind::Pod => "pod",
+            ResourceKind::Container => "container",
+            ResourceKind::Node => "node",
+        }
+    }
+
+    /// Whether resources of this kind live in a namespace.
+    pub fn namespaced(self) -> bool {
+        !matches!(self, ResourceKind::Namespace | ResourceKind::Node)
+    }
+}
+
+/// Which namespaces a query covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NamespaceScope {
+    /// Every namespace, and host behaviour where the resource kind has it.
+    All,
+    /// One namespace.
+    One(String),
+}
+
+/// An `observe` question.
+#[derive(Debug, Clone)]
+pub struct ObserveQuery {
+    /// What to group by.
+    pub kind: ResourceKind,
+    /// Only the resource with this name (exact).
+    pub name: Option<String>,
+    /// Namespace scope.
+    pub namespace: NamespaceScope,
+    /// Only this pod (used by describe for container resources).
+    pub pod: Option<String>,
+    /// Only this container name (`-c`).
+    pub container: Option<String>,
+    /// Operations to summarise; empty means process, file and network.
+    pub operations: Vec<Op>,
+    /// Only behaviour last seen at or after this time (ns since epoch).
+    pub since_ns: Option<i64>,
+    /// A compiled `-f` filter.
+    pub filter: Option<SqlFilter>,
+    /// Add pids, containers and nodes to each row.
+    pub wide: bool,
+}
+
+impl ObserveQuery {
+    /// A query over everything, grouped by `kind`.
+    pub fn new(kind: ResourceKind) -> Self {
+        ObserveQuery {
+            kind,
+            name: None,
+            namespace: NamespaceScope::All,
+            pod: None,
+            container: None,
+            operations: Vec::new(),
+            since_ns: None,
+            filter: None,
+            wide: false,
+        }
+    }
+
+    fn wants(&self, op: Op) -> bool {
+        if self.operations.is_empty() {
+            matches!(op, Op::Process | Op::File | Op::Network)
+        } else {
+            self.operations.contains(&op)
+        }
+    }
+
+    /// The WHERE clause (fixed SQL) and its parameters.
+    fn scope(&self) -> (String, Vec<Param>) {
+        let mut clauses: Vec<String> = Vec::new();
+        let mut params = Vec::new();
+        if let NamespaceScope::One(ns) = &self.namespace {
+            clauses.push("namespace = ?".into());
+            params.push(Param::Text(ns.clone()));
+        }
+        match self.kind {
+            ResourceKind::Workload | ResourceKind::Pod | ResourceKind::Container => {
+                clauses.push("NOT host".into())
+            }
+            ResourceKind::Deployment => {
+                clauses.push("NOT host AND workload_kind = 'Deployment'".into())
+            }
+            ResourceKind::Namespace | ResourceKind::Node => {}
+        }
+        if let Some(name) = &self.name {
+            clauses.push(format!("{} = ?", self.kind.name_column()));
+            params.push(Param::Text(name.clone()));
+        }
+        if let Some(pod) = &self.pod {
+            clauses.push("pod = ?".into());
+            params.push(Param::Text(pod.clone()));
+        }
+        if let Some(c) = &self.container {
+            clauses.push("container = ?".into());
+            params.push(Param::Text(c.clone()));
+        }
+        if let Some(since) = self.since_ns {
+            clauses.push("epoch_ns(ts_last) >= ?".into());
+            params.push(Param::Int(since));
+        }
+        if let Some(f) = &self.filter {
+            clauses.push(format!("({})", f.sql));
+            params.extend(f.params.iter().cloned());
+        }
+        if clauses.is_empty() {
+            ("TRUE".into(), params)
+        } else {
+            (clauses.join(" AND "), params)
+        }
+    }
+}
+
+/// Columns every summary row has.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Seen {
+    /// Raw events.
+    pub count: u64,
+    /// First seen, RFC 3339.
+    pub first_seen: String,
+    /// Last seen, RFC 3339.
+    pub last_seen: String,
+}
+
+/// The `wide` columns.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Wide {
+    /// Distinct pids, comma-separated.
+    pub pids: String,
+    /// Distinct `pod/container` names.
+    pub containers: String,
+    /// Distinct nodes.
+    pub nodes: String,
+}
+
+/// A process that ran.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProcessRow {
+    /// Namespace of the resource (none for namespace and node resources).
+    pub namespace: Option<String>,
+    /// Resource name (see [`ResourceKind`]).
+    pub resource: String,
+    /// Parent executable.
+    pub parent: Option<String>,
+    /// Executable.
+    pub process: Option<String>,
+    /// Counts and times.
+    #[serde(flatten)]
+    pub seen: Seen,
+    /// Wide columns, when asked for.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub wide: Option<Wide>,
+}
+
+/// A file that was touched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileRow {
+    /// Namespace of the resource.
+    pub namespace: Option<String>,
+    /// Resource name.
+    pub resource: String,
+    /// `read` when only reads were seen, otherwise `write`.
+    pub mode: String,
+    /// Accessing executable.
+    pub process: Option<String>,
+    /// File path.
+    pub path: Option<String>,
+    /// Distinct accesses seen (`read,write`, `create`, …).
+    pub accesses: String,
+    /// Counts and times.
+    #[serde(flatten)]
+    pub seen: Seen,
+    /// Wide columns, when asked for.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub wide: Option<Wide>,
+}
+
+/// A network peer or port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NetworkRow {
+    /// Namespace of the resource.
+    pub namespace: Option<String>,
+    /// Resource name.
+    pub resource: String,
+    /// `connect`, `accept`, `bind`, `listen`, `send`, `socket`.
+    pub direction: Option<String>,
+    /// `tcp`, `udp`, `icmp`, `raw`, `unix`.
+    pub proto: Option<String>,
+    /// Acting executable.
+    pub process: Option<String>,
+    /// Remote service/DNS name or address.
+    pub peer: Option<String>,
+    /// Remote port for outbound, local port for bind/listen/accept.
+    pub port: Option<u16>,
+    /// Counts and times.
+    #[serde(flatten)]
+    pub seen: Seen,
+    /// Wide columns, when asked for.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub wide: Option<Wide>,
+}
+
+/// The answer to an [`ObserveQuery`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Processes run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub processes: Option<Vec<ProcessRow>>,
+    /// Files touched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files: Option<Vec<FileRow>>,
+    /// Network activity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<Vec<NetworkRow>>,
+}
+
+impl Summary {
+    /// True when no section has a row.
+    pub fn is_empty(&self) -> bool {
+        self.processes.as_ref().is_none_or(Vec::is_empty)
+            && self.files.as_ref().is_none_or(Vec::is_empty)
+            && self.network.as_ref().is_none_or(Vec::is_empty)
+    }
+}
+
+const WIDE_SQL: &str = ", string_agg(DISTINCT CAST(pid AS VARCHAR), ',' ORDER BY CAST(pid AS VARCHAR)), \
+    string_agg(DISTINCT coalesce(pod, '-') || '/' || coalesce(container, '-'), ',' ORDER BY coalesce(pod, '-') || '/' || coalesce(container, '-')), \
+    string_agg(DISTINCT node, ',' ORDER BY node)";
+const SEEN_SQL: &str = "CAST(sum(count) AS UBIGINT), epoch_ns(min(ts_first)), epoch_ns(max(ts_last))";
+
+fn seen(row: &Row, at: usize) -> duckdb::Result<Seen> {
+    Ok(Seen {
+        count: row.get::<_, u64>(at)?,
+        first_seen: format_ts(row.get(at + 1)?),
+        last_seen: format_ts(row.get(at + 2)?),
+    })
+}
+
+fn wide(row: &Row, at: usize, wanted: bool) -> duckdb::Result<Option<Wide>> {
+    if !wanted {
+        return Ok(None);
+    }
+    Ok(Some(Wide {
+        pids: row.get::<_, Option<String>>(at)?.unwrap_or_default(),
+        containers: row.get::<_, Option<String>>(at + 1)?.unwrap_or_default(),
+        nodes: row.get::<_, Option<String>>(at + 2)?.unwrap_or_default(),
+    }))
+}
+
+fn namespace_col(kind: ResourceKind) -> &'static str {
+    if kind.namespaced() {
+        "namespace"
+    } else {
+        "CAST(NULL AS VARCHAR)"
+    }
+}
+
+/// Runs a summary.
+pub fn summarize(store: &Store, q: &ObserveQuery) -> Result<Summary> {
+    let (scope, params) = q.scope();
+    let key = q.kind.key_sql();
+    let ns = namespace_col(q.kind);
+    let wide_sql = if q.wide { WIDE_SQL } else { "" };
+    let mut out = Summary::default();
+
+    if q.wants(Op::Process) {
+        let sql = format!(
+            "SELECT {ns}, {key}, parent_process, process, {SEEN_SQL}{wide_sql}
+             FROM events WHERE op = 'process' AND {scope}
+             GROUP BY ALL ORDER BY 1 NULLS FIRST, 2, 5 DESC, 4, 3"
+        );
+        out.processes = Some(query(store, &sql, &params, |r| {
+            Ok(ProcessRow {
+                namespace: r.get(0)?,
+                resource: r.get(1)?,
+                parent: r.get(2)?,
+                process: r.get(3)?,
+                seen: seen(r, 4)?,
+                wide: wide(r, 7, q.wide)?,
+            })
+        })?);
+    }
+    if q.wants(Op::File) {
+        let sql = format!(
+            "SELECT {ns}, {key},
+                    CASE WHEN bool_or(coalesce(access IN {WRITE_ACCESSES}, false)) THEN 'write' ELSE 'read' END,
+                    process, path,
+                    coalesce(string_agg(DISTINCT access, ',' ORDER BY access), ''),
+                    {SEEN_SQL}{wide_sql}
+             FROM events WHERE op = 'file' AND {scope}
+             GROUP BY {ns}, {key}, process, path
+             ORDER BY 1 NULLS FIRST, 2, 3, 7 DESC, 5, 4"
+        );
+        out.files = Some(query(store, &sql, &params, |r| {
+            Ok(FileRow {
+                namespace: r.get(0)?,
+                resource: r.get(1)?,
+                mode: r.get(2)?,
+                process: r.get(3)?,
+                path: r.get(4)?,
+                accesses: r.get(5)?,
+                seen: seen(r, 6)?,
+                wide: wide(r, 9, q.wide)?,
+            })
+        })?);
+    }
+    if q.wants(Op::Network) {
+        let sql = format!(
+            "SELECT {ns}, {key}, direction, proto, process,
+                    coalesce(remote_name, remote_addr),
+                    CASE WHEN direction IN ('bind', 'listen', 'accept') THEN local_port ELSE remote_port END,
+                    {SEEN_SQL}{wide_sql}
+             FROM events WHERE op = 'network' AND {scope}
+             GROUP BY ALL ORDER BY 1 NULLS FIRST, 2, 3, 8 DESC, 6, 7"
+        );
+        out.network = Some(query(store, &sql, &params, |r| {
+            Ok(NetworkRow {
+                namespace: r.get(0)?,
+                resource: r.get(1)?,
+                direction: r.get(2)?,
+                proto: r.get(3)?,
+                process: r.get(4)?,
+                peer: r.get(5)?,
+                port: r.get(6)?,
+                seen: seen(r, 7)?,
+                wide: wide(r, 10, q.wide)?,
+            })
+        })?);
+    }
+    Ok(out)
+}
+
+fn query<T>(
+    store: &Store,
+    sql: &str,
+    params: &[Param],
+    map: impl FnMut(&Row) -> duckdb::Result<T>,
+) -> Result<Vec<T>> {
+    let mut stmt = store
+        .conn()
+        .prepare(sql)
+        .map_err(AnalyzerError::store("prepare summary"))?;
+    let rows = stmt
+        .query_map(params_from_iter(params.iter()), map)
+        .map_err(AnalyzerError::store("run summary"))?;
+    rows.collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(AnalyzerError::store("read summary"))
+}
+
+/// The header `observe -D` prints for a resource, as in `kubectl describe`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResourceHeader {
+    /// Resource kind.
+    pub kind: ResourceKind,
+    /// Resource name (the summary's `resource` key).
+    pub name: String,
+    /// Namespace, for namespaced kinds.
+    pub namespace: Option<String>,
+    /// Owning workloads (`Deployment/web`).
+    pub workloads: Vec<String>,
+    /// Pods.
+    pub pods: Vec<String>,
+    /// Containers with their images (`web (nginx:1.25)`).
+    pub containers: Vec<String>,
+    /// Nodes.
+    pub nodes: Vec<String>,
+    /// Labels (union over pods).
+    pub labels: Vec<String>,
+    /// Raw events recorded.
+    pub events: u64,
+    /// Rows recorded.
+    pub rows: u64,
+    /// First behaviour seen.
+    pub first_seen: String,
+    /// Last behaviour seen.
+    pub last_seen: String,
+}
+
+/// The headers of every resource a query covers (operation and filter apply).
+pub fn describe(store: &Store, q: &ObserveQuery) -> Result<Vec<ResourceHeader>> {
+    let (scope, params) = q.scope();
+    let key = q.kind.key_sql();
+    let ns = namespace_col(q.kind);
+    let ops: Vec<String> = Op::ALL
+        .iter()
+        .filter(|op| q.wants(**op))
+        .map(|op| format!("'{}'", op.as_str()))
+        .collect();
+    let agg = |expr: &str| format!("list_sort(list_distinct(list({expr}) FILTER (WHERE {expr} IS NOT NULL)))");
+    let sql = format!(
+        "SELECT {ns}, {key},
+                {}, {}, {}, {},
+                list_sort(list_distinct(flatten(list(labels)))),
+                CAST(sum(count) AS UBIGINT), count(*), epoch_ns(min(ts_first)), epoch_ns(max(ts_last))
+         FROM events WHERE op IN ({}) AND {scope}
+         GROUP BY 1, 2 ORDER BY 1 NULLS FIRST, 2",
+        agg("workload_kind || '/' || workload"),
+        agg("pod"),
+        agg("container || ' (' || coalesce(image, '?') || ')'"),
+        agg("node"),
+        ops.join(", "),
+    );
+    query(store, &sql, &params, |r| {
+        Ok(ResourceHeader {
+            kind: q.kind,
+            namespace: r.get(0)?,
+            name: r.get(1)?,
+            workloads: strings(r.get(2)?),
+            pods: strings(r.get(3)?),
+            containers: strings(r.get(4)?),
+            nodes: strings(r.get(5)?),
+            labels: strings(r.get(6)?),
+            events: r.get(7)?,
+            rows: r.get::<_, i64>(8)? as u64,
+            first_seen: format_ts(r.get(9)?),
+            last_seen: format_ts(r.get(10)?),
+        })
+    })
+}
+
+fn strings(v: Value) -> Vec<String> {
+    match v {
+        Value::List(items) | Value::Array(items) => items
+            .into_iter()
+            .filter_map(|i| match i {
+                Value::Text(s) => Some(s),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The query that shows exactly one resource of a [`describe`] result.
+pub fn narrow_to(q: &ObserveQuery, header: &ResourceHeader) -> ObserveQuery {
+    let mut one = q.clone();
+    if let Some(ns) = &header.namespace {
+        one.namespace = NamespaceScope::One(ns.clone());
+    }
+    match q.kind {
+        ResourceKind::Container => {
+            if let Some((pod, container)) = header.name.split_once('/') {
+                one.pod = Some(pod.to_string());
+                one.name = Some(container.to_string());
+            }
+        }
+        ResourceKind::Workload | ResourceKind::Deployment => {
+            if let Some((_, workload)) = header.name.split_once('/') {
+                one.name = Some(workload.to_string());
+            }
+        }
+        ResourceKind::Namespace if header.name == "(host)" => {
+            one.filter = Some(host_only(q.filter.as_ref()));
+        }
+        _ => one.name = Some(header.name.clone()),
+    }
+    one
+}
+
+fn host_only(existing: Option<&SqlFilter>) -> SqlFilter {
+    match existing {
+        Some(f) => SqlFilter {
+            sql: format!("host AND ({})", f.sql),
+            params: f.params.clone(),
+        },
+        None => SqlFilter {
+            sql: "host".into(),
+            params: Vec::new(),
+        },
+    }
+}
+
+/// Namespaces present in the store, for hints when a query matches nothing.
+pub fn namespaces(store: &Store) -> Result<Vec<String>> {
+    query(
+        store,
+        "SELECT DISTINCT namespace FROM events WHERE namespace IS NOT NULL ORDER BY 1",
+        &[],
+        |r| r.get(0),
+    )
+}

@@ -1,0 +1,309 @@
+//! The DuckDB store: bundles merged into one file, idempotently, with provenance.
+//!
+//! Tables:
+//! - `events`: the contract's columns plus `segment` (the sha256 of the file a row came from);
+//! - `segments`: one row per merged segment file (sha256, bundle, path, node, rows, counters);
+//! - `bundles`: one row per merge of a bundle (root, producer, drops outside segments).
+//!
+//! A segment is identified by its sha256: merging the same file twice, from the same bundle or
+//! another copy of it, adds nothing. Each merge checks every segment (checksum against the
+//! manifest, footer, schema version) and reports the bad ones by path; the good ones land.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use arrow_schema::DataType;
+use duckdb::{params, Connection};
+use karmor_collector::bundle::{open_bundle, SegmentRef};
+use karmor_collector::schema::{arrow_schema, COLUMNS};
+use karmor_collector::segment::{read_footer, sha256_file, SegmentFooter};
+
+use crate::error::{AnalyzerError, Result};
+
+/// A DuckDB file (or in-memory database) holding merged bundles.
+pub struct Store {
+    conn: Connection,
+}
+
+/// What one [`Store::merge_bundle`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MergeReport {
+    /// The bundle root.
+    pub bundle: PathBuf,
+    /// Segments merged now.
+    pub merged: Vec<PathBuf>,
+    /// Rows added.
+    pub rows: u64,
+    /// Segments already in the store (same sha256), skipped.
+    pub already_present: Vec<PathBuf>,
+    /// Segments that could not be merged, with the reason. The rest of the bundle still landed.
+    pub problems: Vec<(PathBuf, String)>,
+}
+
+/// Counters that tell whether the evidence is complete.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DataHealth {
+    /// Segments in the store.
+    pub segments: u64,
+    /// Rows in the store.
+    pub rows: u64,
+    /// Raw events the rows stand for.
+    pub events_seen: u64,
+    /// Events lost by producers (ring buffer full, unreadable log lines).
+    pub events_dropped: u64,
+}
+
+/// The DuckDB column type of a contract column.
+fn duckdb_type(t: &DataType) -> &'static str {
+    match t {
+        DataType::Timestamp(_, _) => "TIMESTAMPTZ",
+        DataType::UInt64 => "UBIGINT",
+        DataType::UInt32 => "UINTEGER",
+        DataType::UInt16 => "USMALLINT",
+        DataType::Int32 => "INTEGER",
+        DataType::Boolean => "BOOLEAN",
+        DataType::List(_) => "VARCHAR[]",
+        _ => "VARCHAR",
+    }
+}
+
+impl Store {
+    /// Opens (or creates) a store file.
+    pub fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path).map_err(|source| AnalyzerError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::init(conn)
+    }
+
+    /// An in-memory store (tests, one-shot offline analysis).
+    pub fn in_memory() -> Result<Self> {
+        let conn = Connection::open_in_memory().map_err(AnalyzerError::store("open in memory"))?;
+        Self::init(conn)
+    }
+
+    fn init(conn: Connection) -> Result<Self> {
+        let schema = arrow_schema();
+        let cols: Vec<String> = schema
+            .fields()
+            .iter()
+            .map(|f| {
+                let null = if f.is_nullable() { "" } else { " NOT NULL" };
+                format!("\"{}\" {}{null}", f.name(), duckdb_type(f.data_type()))
+            })
+            .collect();
+        let ddl = format!(
+            "SET TimeZone = 'UTC';
+             CREATE TABLE IF NOT EXISTS events ({}, segment VARCHAR NOT NULL);
+             CREATE TABLE IF NOT EXISTS segments (
+                 sha256 VARCHAR PRIMARY KEY, bundle VARCHAR NOT NULL, path VARCHAR NOT NULL,
+                 node VARCHAR NOT NULL, rows UBIGINT NOT NULL, events_seen UBIGINT NOT NULL,
+                 events_dropped UBIGINT NOT NULL, producer VARCHAR NOT NULL,
+                 merged_at TIMESTAMPTZ NOT NULL DEFAULT now());
+             CREATE TABLE IF NOT EXISTS bundles (
+                 root VARCHAR NOT NULL, producer VARCHAR, events_dropped_unattributed UBIGINT NOT NULL,
+                 merged_at TIMESTAMPTZ NOT NULL DEFAULT now());",
+            cols.join(", ")
+        );
+        conn.execute_batch(&ddl)
+            .map_err(AnalyzerError::store("create tables"))?;
+        Ok(Store { conn })
+    }
+
+    /// The DuckDB connection, for the query modules of this crate.
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Merges every segment of the bundle at `root`. Fails only when the bundle cannot be
+    /// opened at all; bad segments are listed in the report and the others are merged.
+    pub fn merge_bundle(&self, root: &Path) -> Result<MergeReport> {
+        let bundle = open_bundle(root)?;
+        let mut report = MergeReport {
+            bundle: root.to_path_buf(),
+            ..MergeReport::default()
+        };
+        let present = self.present_segments()?;
+        let mut seen_now = HashSet::new();
+        let mut todo: Vec<(SegmentRef, String, SegmentFooter)> = Vec::new();
+        for seg in bundle.segments {
+            match check_segment(&seg) {
+                Err(problem) => report.problems.push((seg.path, problem)),
+                Ok((sha, _)) if present.contains(&sha) || seen_now.contains(&sha) => {
+                    report.already_present.push(seg.path)
+                }
+                Ok((sha, footer)) => {
+                    seen_now.insert(sha.clone());
+                    todo.push((seg, sha, footer));
+                }
+            }
+        }
+        let root_text = root.display().to_string();
+        if self.insert_all(&root_text, &todo).is_err() {
+            // One file fails somewhere inside its pages: find it by merging one at a time.
+            for item in &todo {
+                if let Err(e) = self.insert_all(&root_text, std::slice::from_ref(item)) {
+                    report.problems.push((item.0.path.clone(), e.to_string()));
+                }
+            }
+        }
+        let failed: HashSet<&PathBuf> = report.problems.iter().map(|(p, _)| p).collect();
+        for (seg, _, footer) in &todo {
+            if !failed.contains(&seg.path) {
+                report.merged.push(seg.path.clone());
+                report.rows += footer.rows;
+            }
+        }
+        if !report.merged.is_empty() || bundle.manifest.is_some() {
+            let dropped = bundle
+                .manifest
+                .as_ref()
+                .map_or(0, |m| m.events_dropped_unattributed);
+            let producer = bundle.manifest.as_ref().map(|m| m.producer.clone());
+            // Record unattributed drops once per distinct bundle content.
+            let known: i64 = self
+                .conn
+                .query_row(
+                    "SELECT count(*) FROM bundles WHERE root = ? AND producer IS NOT DISTINCT FROM ? AND events_dropped_unattributed = ?",
+                    params![root_text, producer, dropped],
+                    |r| r.get(0),
+                )
+                .map_err(AnalyzerError::store("read bundles"))?;
+            if known == 0 {
+                self.conn
+                    .execute(
+                        "INSERT INTO bundles (root, producer, events_dropped_unattributed) VALUES (?, ?, ?)",
+                        params![root_text, producer, dropped],
+                    )
+                    .map_err(AnalyzerError::store("record bundle"))?;
+            }
+        }
+        Ok(report)
+    }
+
+    fn present_segments(&self) -> Result<HashSet<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT sha256 FROM segments")
+            .map_err(AnalyzerError::store("read segments"))?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(AnalyzerError::store("read segments"))?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(AnalyzerError::store("read segments"))
+    }
+
+    /// Inserts the rows of `items` in one transaction: all land or none.
+    fn insert_all(&self, root: &str, items: &[(SegmentRef, String, SegmentFooter)]) -> Result<()> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let ctx = "merge segments";
+        self.conn
+            .execute_batch(
+                "BEGIN TRANSACTION; CREATE OR REPLACE TEMP TABLE merge_files (filename VARCHAR, sha VARCHAR);",
+            )
+            .map_err(AnalyzerError::store(ctx))?;
+        let result = (|| -> Result<()> {
+            {
+                let mut app = self
+                    .conn
+                    .appender("merge_files")
+                    .map_err(AnalyzerError::store(ctx))?;
+                for (seg, sha, _) in items {
+                    app.append_row(params![seg.path.display().to_string(), sha])
+                        .map_err(AnalyzerError::store(ctx))?;
+                }
+            }
+            // Paths come from the file system, not from the user's query text; they are
+            // quoted as SQL string literals because table functions take no bound lists.
+            let list = items
+                .iter()
+                .map(|(seg, _, _)| sql_string(&seg.path.display().to_string()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let cols = COLUMNS
+                .iter()
+                .map(|c| format!("p.\"{c}\""))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO events SELECT {cols}, f.sha FROM read_parquet([{list}], filename = true, hive_partitioning = false) p JOIN merge_files f ON p.filename = f.filename"
+            );
+            self.conn
+                .execute_batch(&sql)
+                .map_err(AnalyzerError::store(ctx))?;
+            for (seg, sha, footer) in items {
+                self.conn
+                    .execute(
+                        "INSERT INTO segments (sha256, bundle, path, node, rows, events_seen, events_dropped, producer) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        params![
+                            sha,
+                            root,
+                            seg.rel,
+                            footer.meta.node,
+                            footer.rows,
+                            footer.meta.events_seen,
+                            footer.meta.events_dropped,
+                            footer.meta.producer
+                        ],
+                    )
+                    .map_err(AnalyzerError::store(ctx))?;
+            }
+            Ok(())
+        })();
+        match result {
+            Ok(()) => self
+                .conn
+                .execute_batch("COMMIT")
+                .map_err(AnalyzerError::store(ctx)),
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    /// Segment, row and drop counters over everything merged.
+    pub fn health(&self) -> Result<DataHealth> {
+        self.conn
+            .query_row(
+                "SELECT count(*), coalesce(sum(rows), 0), coalesce(sum(events_seen), 0),
+                        coalesce(sum(events_dropped), 0) + (SELECT coalesce(sum(d), 0) FROM
+                          (SELECT max(events_dropped_unattributed) AS d FROM bundles GROUP BY root))
+                 FROM segments",
+                [],
+                |r| {
+                    Ok(DataHealth {
+                        segments: r.get::<_, i64>(0)? as u64,
+                        rows: r.get::<_, i64>(1)? as u64,
+                        events_seen: r.get::<_, i64>(2)? as u64,
+                        events_dropped: r.get::<_, i64>(3)? as u64,
+                    })
+                },
+            )
+            .map_err(AnalyzerError::store("read counters"))
+    }
+}
+
+/// Checks a segment before merging: checksum against the manifest, then footer and schema.
+fn check_segment(seg: &SegmentRef) -> std::result::Result<(String, SegmentFooter), String> {
+    let sha = sha256_file(&seg.path).map_err(|e| e.to_string())?;
+    if let Some(listed) = &seg.listed {
+        if listed.sha256 != sha {
+            return Err(format!(
+                "{}: sha256 {sha} does not match the manifest ({}): the file changed or is corrupt",
+                seg.path.display(),
+                listed.sha256
+            ));
+        }
+    }
+    let footer = read_footer(&seg.path).map_err(|e| e.to_string())?;
+    Ok((sha, footer))
+}
+
+/// Quotes text as a DuckDB string literal.
+fn sql_string(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
