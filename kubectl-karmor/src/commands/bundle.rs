@@ -1,0 +1,115 @@
+//! `kubectl karmor bundle info|verify`.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use karmor_collector::bundle::{read_manifest, verify_bundle};
+use serde::Serialize;
+
+use crate::cli::{BundleCommand, OutputFormat};
+use crate::render::{self, short_time};
+
+/// Runs the command.
+pub fn run(cmd: BundleCommand) -> Result<ExitCode> {
+    match cmd {
+        BundleCommand::Info { path, output } => {
+            let m = read_manifest(&path)
+                .with_context(|| format!("cannot read bundle {}", path.display()))?;
+            match output {
+                OutputFormat::Json => render::json(&m)?,
+                OutputFormat::Yaml => render::yaml(&m)?,
+                format => {
+                    let rows: Vec<Vec<String>> = m
+                        .files
+                        .iter()
+                        .map(|f| {
+                            vec![
+                                f.path.clone(),
+                                f.node.clone(),
+                                f.rows.to_string(),
+                                f.bytes.to_string(),
+                                f.events_seen.to_string(),
+                                f.events_dropped.to_string(),
+                                short_time(&f.first),
+                                short_time(&f.last),
+                            ]
+                        })
+                        .collect();
+                    let headers = [
+                        "FILE", "NODE", "ROWS", "BYTES", "EVENTS", "DROPPED", "FIRST", "LAST",
+                    ];
+                    if format == OutputFormat::Csv {
+                        render::csv(&headers, &rows)?;
+                    } else {
+                        println!("Bundle:      {}", path.display());
+                        println!("Producer:    {}", m.producer);
+                        println!("Schema:      {}", m.schema_version);
+                        println!("Updated:     {}", m.updated_at);
+                        println!("Clusters:    {}", m.clusters.join(", "));
+                        println!("Nodes:       {}", m.nodes.join(", "));
+                        if let Some(t) = &m.time_range {
+                            println!("Time range:  {} .. {}", short_time(&t.first), short_time(&t.last));
+                        }
+                        println!(
+                            "Totals:      {} files, {} rows, {} bytes, {} events, {} dropped",
+                            m.totals.files,
+                            m.totals.rows,
+                            m.totals.bytes,
+                            m.totals.events_seen,
+                            m.totals.events_dropped
+                        );
+                        println!("\n{}", render::table(&headers, &rows));
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        BundleCommand::Verify { path, output } => {
+            let checks = verify_bundle(&path)
+                .with_context(|| format!("cannot verify bundle {}", path.display()))?;
+            #[derive(Serialize)]
+            struct Check {
+                file: String,
+                ok: bool,
+                problem: Option<String>,
+            }
+            let checks: Vec<Check> = checks
+                .into_iter()
+                .map(|c| Check {
+                    ok: c.problem.is_none(),
+                    file: c.rel,
+                    problem: c.problem,
+                })
+                .collect();
+            let bad = checks.iter().filter(|c| !c.ok).count();
+            match output {
+                OutputFormat::Json => render::json(&checks)?,
+                OutputFormat::Yaml => render::yaml(&checks)?,
+                format => {
+                    let rows: Vec<Vec<String>> = checks
+                        .iter()
+                        .map(|c| {
+                            vec![
+                                c.file.clone(),
+                                if c.ok { "ok".into() } else { "BAD".into() },
+                                c.problem.clone().unwrap_or_default(),
+                            ]
+                        })
+                        .collect();
+                    let headers = ["FILE", "STATUS", "PROBLEM"];
+                    if format == OutputFormat::Csv {
+                        render::csv(&headers, &rows)?;
+                    } else {
+                        println!("{}", render::table(&headers, &rows));
+                        println!("\n{} files checked, {bad} with problems", checks.len());
+                    }
+                }
+            }
+            Ok(if bad == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! `kubectl karmor import`: KubeArmor JSON logs → bundle.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use karmor_collector::bundle::{write_bundle, BundleOptions};
+use karmor_collector::kubearmor::read_json_logs;
+use serde::Serialize;
+
+use crate::cli::{ImportArgs, OutputFormat};
+use crate::render;
+
+/// Bad lines printed per file before the rest are only counted.
+const SHOWN_ERRORS: usize = 20;
+
+/// The import report of one input file.
+#[derive(Debug, Serialize)]
+pub struct FileReport {
+    /// The input file.
+    pub file: String,
+    /// Lines read.
+    pub lines: u64,
+    /// Events imported.
+    pub imported: u64,
+    /// Lines that could not be imported.
+    pub bad_lines: u64,
+    /// Events without any timestamp (recorded at the Unix epoch).
+    pub without_timestamp: u64,
+    /// Why the file could not be read at all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What the import wrote.
+#[derive(Debug, Serialize)]
+pub struct ImportReport {
+    /// The bundle directory.
+    pub bundle: String,
+    /// Per input file.
+    pub inputs: Vec<FileReport>,
+    /// Segments in the bundle now.
+    pub segments: u64,
+    /// Rows in the bundle now.
+    pub rows: u64,
+}
+
+/// Runs the command.
+pub fn run(args: ImportArgs) -> Result<ExitCode> {
+    let mut events = Vec::new();
+    let mut inputs = Vec::new();
+    let mut dropped = 0;
+    for path in &args.files {
+        let name = path.display().to_string();
+        let reader: Box<dyn BufRead> = if name == "-" {
+            Box::new(BufReader::new(std::io::stdin()))
+        } else {
+            match File::open(path) {
+                Ok(f) => Box::new(BufReader::new(f)),
+                Err(e) => {
+                    eprintln!("error: {name}: {e} (other files are still imported)");
+                    inputs.push(FileReport {
+                        file: name,
+                        lines: 0,
+                        imported: 0,
+                        bad_lines: 0,
+                        without_timestamp: 0,
+                        error: Some(e.to_string()),
+                    });
+                    continue;
+                }
+            }
+        };
+        let outcome = read_json_logs(reader);
+        for err in outcome.errors.iter().take(SHOWN_ERRORS) {
+            eprintln!("warning: {name}: {err}");
+        }
+        if outcome.errors.len() > SHOWN_ERRORS {
+            eprintln!(
+                "warning: {name}: ... and {} more bad lines",
+                outcome.errors.len() - SHOWN_ERRORS
+            );
+        }
+        dropped += outcome.errors.len() as u64;
+        inputs.push(FileReport {
+            file: name,
+            lines: outcome.lines,
+            imported: outcome.events.len() as u64,
+            bad_lines: outcome.errors.len() as u64,
+            without_timestamp: outcome.without_timestamp,
+            error: None,
+        });
+        events.extend(outcome.events);
+    }
+    let opts = BundleOptions {
+        producer: format!("kubectl-karmor import {}", env!("CARGO_PKG_VERSION")),
+        cluster: args.cluster.clone(),
+        events_dropped: dropped,
+        dedup: true,
+    };
+    let manifest = write_bundle(&args.out, events, &opts)
+        .with_context(|| format!("cannot write bundle {}", args.out.display()))?;
+    let report = ImportReport {
+        bundle: args.out.display().to_string(),
+        inputs,
+        segments: manifest.totals.files,
+        rows: manifest.totals.rows,
+    };
+    match args.output {
+        OutputFormat::Json => render::json(&report)?,
+        OutputFormat::Yaml => render::yaml(&report)?,
+        format => {
+            let rows: Vec<Vec<String>> = report
+                .inputs
+                .iter()
+                .map(|f| {
+                    vec![
+                        f.file.clone(),
+                        f.lines.to_string(),
+                        f.imported.to_string(),
+                        f.bad_lines.to_string(),
+                        f.without_timestamp.to_string(),
+                    ]
+                })
+                .collect();
+            let headers = ["FILE", "LINES", "IMPORTED", "BAD LINES", "NO TIMESTAMP"];
+            if format == OutputFormat::Csv {
+                render::csv(&headers, &rows)?;
+            } else {
+                println!("{}", render::table(&headers, &rows));
+                println!(
+                    "\nbundle {}: {} segments, {} rows",
+                    report.bundle, report.segments, report.rows
+                );
+            }
+        }
+    }
+    let unreadable = report.inputs.iter().any(|f| f.error.is_some());
+    if unreadable || (args.strict && dropped > 0) {
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}

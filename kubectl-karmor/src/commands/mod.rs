@@ -1,0 +1,5 @@
+//! One module per subcommand.
+
+pub mod bundle;
+pub mod import;
+pub mod observe;

@@ -1,0 +1,332 @@
+//! `kubectl karmor observe`.
+
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+use karmor_analyzer::filter;
+use karmor_analyzer::observe::{
+    describe, namespaces, narrow_to, summarize, NamespaceScope, ObserveQuery, ResourceHeader,
+    ResourceKind, Seen, Summary, Wide,
+};
+use karmor_analyzer::timespec::parse_duration;
+use karmor_collector::Op;
+use serde::Serialize;
+
+use crate::cli::{ObserveArgs, OutputFormat};
+use crate::data;
+use crate::render::{self, opt, short_time};
+
+/// Builds the query from the arguments (no I/O).
+pub fn build_query(args: &ObserveArgs) -> Result<ObserveQuery> {
+    let kind: ResourceKind = args.resource.parse()?;
+    let mut q = ObserveQuery::new(kind);
+    q.name = args.name.clone();
+    q.namespace = match (&args.namespace, args.all_namespaces) {
+        (_, true) => NamespaceScope::All,
+        (Some(ns), false) => NamespaceScope::One(ns.clone()),
+        (None, false) if kind.namespaced() => NamespaceScope::One("default".into()),
+        (None, false) => NamespaceScope::All,
+    };
+    q.container = args.container.clone();
+    for op in &args.operations {
+        match op.trim().to_ascii_lowercase().as_str() {
+            "process" => q.operations.push(Op::Process),
+            "file" => q.operations.push(Op::File),
+            "network" => q.operations.push(Op::Network),
+            other => bail!("unknown operation {other:?}: expected process, file or network"),
+        }
+    }
+    if let Some(since) = &args.since {
+        let span = parse_duration(since)?;
+        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
+        q.since_ns = Some(now.saturating_sub(span));
+    }
+    if let Some(f) = &args.filter {
+        q.filter = Some(filter::compile(f).map_err(|e| anyhow::anyhow!("{e}"))?);
+    }
+    q.wide = args.output == OutputFormat::Wide;
+    Ok(q)
+}
+
+/// Runs the command.
+pub fn run(args: ObserveArgs) -> Result<ExitCode> {
+    let q = build_query(&args)?;
+    let store = data::load(&args.data)?;
+    let empty = if args.describe {
+        let headers = describe(&store, &q)?;
+        let mut described = Vec::new();
+        for h in headers {
+            let summary = summarize(&store, &narrow_to(&q, &h))?;
+            described.push(Described { header: h, summary });
+        }
+        render_described(&q, &described, args.output)?;
+        described.is_empty()
+    } else {
+        let summary = summarize(&store, &q)?;
+        render_summary(&q, &summary, args.output, true)?;
+        summary.is_empty()
+    };
+    if empty {
+        let mut hint = format!("No behaviour recorded for {}s", q.kind);
+        if let NamespaceScope::One(ns) = &q.namespace {
+            hint.push_str(&format!(" in namespace {ns}"));
+        }
+        let known = namespaces(&store)?;
+        if !known.is_empty() && matches!(q.namespace, NamespaceScope::One(_)) {
+            hint.push_str(&format!(
+                ". Namespaces in the data: {} (use -n NAME or -A)",
+                known.join(", ")
+            ));
+        }
+        eprintln!("{hint}.");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A described resource: its header and its data.
+#[derive(Debug, Serialize)]
+pub struct Described {
+    /// The header.
+    pub header: ResourceHeader,
+    /// The data.
+    #[serde(flatten)]
+    pub summary: Summary,
+}
+
+fn render_described(q: &ObserveQuery, items: &[Described], format: OutputFormat) -> Result<()> {
+    match format {
+        OutputFormat::Json => render::json(&items),
+        OutputFormat::Yaml => render::yaml(&items),
+        OutputFormat::Csv => {
+            let rows = items.iter().flat_map(|d| csv_rows(&d.summary)).collect::<Vec<_>>();
+            render::csv(CSV_HEADERS, &rows)
+        }
+        OutputFormat::Table | OutputFormat::Wide => {
+            for (i, d) in items.iter().enumerate() {
+                if i > 0 {
+                    println!("\n---\n");
+                }
+                println!("{}", header_text(&d.header));
+                render_summary(q, &d.summary, format, false)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn header_text(h: &ResourceHeader) -> String {
+    let mut lines = vec![("Name", vec![h.name.clone()])];
+    if let Some(ns) = &h.namespace {
+        lines.push(("Namespace", vec![ns.clone()]));
+    }
+    let mut push = |key: &'static str, v: &Vec<String>| {
+        if !v.is_empty() {
+            lines.push((key, v.clone()));
+        }
+    };
+    push("Workloads", &h.workloads);
+    push("Pods", &h.pods);
+    push("Containers", &h.containers);
+    push("Nodes", &h.nodes);
+    push("Labels", &h.labels);
+    lines.push((
+        "Seen",
+        vec![format!(
+            "{} .. {} ({} events, {} rows)",
+            short_time(&h.first_seen),
+            short_time(&h.last_seen),
+            h.events,
+            h.rows
+        )],
+    ));
+    let mut out = String::new();
+    for (key, values) in lines {
+        for (i, v) in values.iter().enumerate() {
+            let label = if i == 0 { format!("{key}:") } else { String::new() };
+            out.push_str(&format!("{label:<12}{v}\n"));
+        }
+    }
+    out
+}
+
+const CSV_HEADERS: &[&str] = &[
+    "section",
+    "namespace",
+    "resource",
+    "parent",
+    "process",
+    "path",
+    "access",
+    "direction",
+    "proto",
+    "peer",
+    "port",
+    "count",
+    "first_seen",
+    "last_seen",
+    "pids",
+    "containers",
+    "nodes",
+];
+
+fn csv_rows(s: &Summary) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let tail = |seen: &Seen, wide: &Option<Wide>| {
+        let w = wide.clone().unwrap_or_default();
+        vec![
+            seen.count.to_string(),
+            seen.first_seen.clone(),
+            seen.last_seen.clone(),
+            w.pids,
+            w.containers,
+            w.nodes,
+        ]
+    };
+    let e = String::new;
+    for r in s.processes.iter().flatten() {
+        let mut row = vec!["process".into(), r.namespace.clone().unwrap_or_default(), r.resource.clone()];
+        row.extend([r.parent.clone().unwrap_or_default(), r.process.clone().unwrap_or_default(), e(), e(), e(), e(), e(), e()]);
+        row.extend(tail(&r.seen, &r.wide));
+        rows.push(row);
+    }
+    for r in s.files.iter().flatten() {
+        let mut row = vec![format!("file-{}", r.mode), r.namespace.clone().unwrap_or_default(), r.resource.clone()];
+        row.extend([e(), r.process.clone().unwrap_or_default(), r.path.clone().unwrap_or_default(), r.accesses.clone(), e(), e(), e(), e()]);
+        row.extend(tail(&r.seen, &r.wide));
+        rows.push(row);
+    }
+    for r in s.network.iter().flatten() {
+        let mut row = vec!["network".into(), r.namespace.clone().unwrap_or_default(), r.resource.clone()];
+        row.extend([
+            e(),
+            r.process.clone().unwrap_or_default(),
+            e(),
+            e(),
+            r.direction.clone().unwrap_or_default(),
+            r.proto.clone().unwrap_or_default(),
+            r.peer.clone().unwrap_or_default(),
+            r.port.map(|p| p.to_string()).unwrap_or_default(),
+        ]);
+        row.extend(tail(&r.seen, &r.wide));
+        rows.push(row);
+    }
+    rows
+}
+
+/// Renders a summary. `with_resource` adds the resource (and namespace) columns.
+fn render_summary(
+    q: &ObserveQuery,
+    s: &Summary,
+    format: OutputFormat,
+    with_resource: bool,
+) -> Result<()> {
+    match format {
+        OutputFormat::Json => return render::json(s),
+        OutputFormat::Yaml => return render::yaml(s),
+        OutputFormat::Csv => return render::csv(CSV_HEADERS, &csv_rows(s)),
+        OutputFormat::Table | OutputFormat::Wide => {}
+    }
+    let wide = format == OutputFormat::Wide;
+    let show_ns = with_resource && q.kind.namespaced() && q.namespace == NamespaceScope::All;
+    let kind_header = q.kind.to_string().to_ascii_uppercase();
+    let lead = |ns: &Option<String>, res: &str| -> Vec<String> {
+        let mut v = Vec::new();
+        if show_ns {
+            v.push(opt(ns));
+        }
+        if with_resource {
+            v.push(res.to_string());
+        }
+        v
+    };
+    let heads = |rest: &[&'static str]| -> Vec<String> {
+        let mut h = Vec::new();
+        if show_ns {
+            h.push("NAMESPACE".to_string());
+        }
+        if with_resource {
+            h.push(kind_header.clone());
+        }
+        h.extend(rest.iter().map(|s| s.to_string()));
+        h.extend(["COUNT", "FIRST SEEN", "LAST SEEN"].map(String::from));
+        if wide {
+            h.extend(["PIDS", "CONTAINERS", "NODES"].map(String::from));
+        }
+        h
+    };
+    let tail = |seen: &Seen, w: &Option<Wide>| -> Vec<String> {
+        let mut v = vec![
+            seen.count.to_string(),
+            short_time(&seen.first_seen),
+            short_time(&seen.last_seen),
+        ];
+        if let Some(w) = w {
+            v.extend([w.pids.clone(), w.containers.clone(), w.nodes.clone()]);
+        }
+        v
+    };
+    let mut sections: Vec<(&str, Vec<String>, Vec<Vec<String>>)> = Vec::new();
+    if let Some(rows) = &s.processes {
+        let body = rows
+            .iter()
+            .map(|r| {
+                let mut v = lead(&r.namespace, &r.resource);
+                v.extend([opt(&r.parent), opt(&r.process)]);
+                v.extend(tail(&r.seen, &r.wide));
+                v
+            })
+            .collect();
+        sections.push(("PROCESSES", heads(&["PARENT", "PROCESS"]), body));
+    }
+    if let Some(rows) = &s.files {
+        for (title, mode) in [("FILES READ", "read"), ("FILES WRITTEN", "write")] {
+            let body = rows
+                .iter()
+                .filter(|r| r.mode == mode)
+                .map(|r| {
+                    let mut v = lead(&r.namespace, &r.resource);
+                    v.extend([opt(&r.process), opt(&r.path), r.accesses.clone()]);
+                    v.extend(tail(&r.seen, &r.wide));
+                    v
+                })
+                .collect();
+            sections.push((title, heads(&["PROCESS", "PATH", "ACCESS"]), body));
+        }
+    }
+    if let Some(rows) = &s.network {
+        let body = rows
+            .iter()
+            .map(|r| {
+                let mut v = lead(&r.namespace, &r.resource);
+                v.extend([
+                    opt(&r.direction),
+                    opt(&r.proto),
+                    opt(&r.process),
+                    opt(&r.peer),
+                    r.port.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+                ]);
+                v.extend(tail(&r.seen, &r.wide));
+                v
+            })
+            .collect();
+        sections.push((
+            "NETWORK",
+            heads(&["DIRECTION", "PROTO", "PROCESS", "PEER", "PORT"]),
+            body,
+        ));
+    }
+    let mut first = true;
+    for (title, headers, body) in sections {
+        if body.is_empty() {
+            continue;
+        }
+        if !first {
+            println!();
+        }
+        first = false;
+        println!("{title} ({} rows)", body.len());
+        let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+        println!("{}", render::table(&headers, &body));
+    }
+    Ok(())
+}
