@@ -320,7 +320,8 @@ impl Summary {
 const WIDE_SQL: &str = ", string_agg(DISTINCT CAST(pid AS VARCHAR), ',' ORDER BY CAST(pid AS VARCHAR)), \
     string_agg(DISTINCT coalesce(pod, '-') || '/' || coalesce(container, '-'), ',' ORDER BY coalesce(pod, '-') || '/' || coalesce(container, '-')), \
     string_agg(DISTINCT node, ',' ORDER BY node)";
-const SEEN_SQL: &str = "CAST(sum(count) AS UBIGINT), epoch_ns(min(ts_first)), epoch_ns(max(ts_last))";
+const SEEN_SQL: &str =
+    "CAST(sum(count) AS UBIGINT), epoch_ns(min(ts_first)), epoch_ns(max(ts_last))";
 
 fn seen(row: &Row, at: usize) -> duckdb::Result<Seen> {
     Ok(Seen {
@@ -480,7 +481,9 @@ pub fn describe(store: &Store, q: &ObserveQuery) -> Result<Vec<ResourceHeader>> 
         .filter(|op| q.wants(**op))
         .map(|op| format!("'{}'", op.as_str()))
         .collect();
-    let agg = |expr: &str| format!("list_sort(list_distinct(list({expr}) FILTER (WHERE {expr} IS NOT NULL)))");
+    let agg = |expr: &str| {
+        format!("list_sort(list_distinct(list({expr}) FILTER (WHERE {expr} IS NOT NULL)))")
+    };
     let sql = format!(
         "SELECT {ns}, {key},
                 {}, {}, {}, {},

@@ -7,7 +7,11 @@ const SECOND: i64 = 1_000_000_000;
 
 /// Parses a duration into nanoseconds.
 pub fn parse_duration(text: &str) -> Result<i64, AnalyzerError> {
-    let bad = |why: &str| AnalyzerError::Invalid(format!("invalid duration {text:?}: {why} (examples: 30s, 15m, 6h, 5d, 2w, 3M, 1Y, 1h30m)"));
+    let bad = |why: &str| {
+        AnalyzerError::Invalid(format!(
+            "invalid duration {text:?}: {why} (examples: 30s, 15m, 6h, 5d, 2w, 3M, 1Y, 1h30m)"
+        ))
+    };
     let t = text.trim();
     if t.is_empty() {
         return Err(bad("empty"));

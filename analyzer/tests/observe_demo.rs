@@ -40,14 +40,32 @@ fn from_summary(s: &Summary) -> BTreeMap<(Op, Key), u64> {
     let mut m = BTreeMap::new();
     let o = |v: &Option<String>| v.clone().unwrap_or_default();
     for r in s.processes.iter().flatten() {
-        m.insert((Op::Process, (r.resource.clone(), o(&r.parent), o(&r.process))), r.seen.count);
+        m.insert(
+            (
+                Op::Process,
+                (r.resource.clone(), o(&r.parent), o(&r.process)),
+            ),
+            r.seen.count,
+        );
     }
     for r in s.files.iter().flatten() {
-        m.insert((Op::File, (r.resource.clone(), o(&r.process), o(&r.path))), r.seen.count);
+        m.insert(
+            (Op::File, (r.resource.clone(), o(&r.process), o(&r.path))),
+            r.seen.count,
+        );
     }
     for r in s.network.iter().flatten() {
-        let key = format!("{}|{}|{}|{:?}", o(&r.direction), o(&r.proto), o(&r.peer), r.port);
-        m.insert((Op::Network, (r.resource.clone(), o(&r.process), key)), r.seen.count);
+        let key = format!(
+            "{}|{}|{}|{:?}",
+            o(&r.direction),
+            o(&r.proto),
+            o(&r.peer),
+            r.port
+        );
+        m.insert(
+            (Op::Network, (r.resource.clone(), o(&r.process), key)),
+            r.seen.count,
+        );
     }
     m
 }
@@ -71,7 +89,13 @@ fn expected(events: &[Event], keep: impl Fn(&Event) -> bool) -> BTreeMap<(Op, Ke
                 (
                     pod,
                     o(&e.process),
-                    format!("{}|{}|{}|{:?}", o(&e.direction), o(&e.proto), o(&peer), port),
+                    format!(
+                        "{}|{}|{}|{:?}",
+                        o(&e.direction),
+                        o(&e.proto),
+                        o(&peer),
+                        port
+                    ),
                 )
             }
             _ => continue,
@@ -169,7 +193,10 @@ fn filters_select_exactly_the_rows_an_independent_computation_selects() {
     ];
     for (text, pred) in cases {
         let want = expected(&events, pred);
-        assert!(!want.is_empty(), "case {text:?} should match something in the demo");
+        assert!(
+            !want.is_empty(),
+            "case {text:?} should match something in the demo"
+        );
         assert_eq!(run(&store, Some(text)), want, "filter {text:?}");
     }
 }

@@ -74,7 +74,11 @@ fn merging_the_same_bundle_twice_adds_nothing_and_keeps_provenance() {
     bundle(dir.path(), sample());
     let store = Store::in_memory().unwrap();
     let first = store.merge_bundle(dir.path()).unwrap();
-    assert_eq!(first.merged.len(), 4, "node-a h0, node-a h1, node-b h0, node-b h2");
+    assert_eq!(
+        first.merged.len(),
+        4,
+        "node-a h0, node-a h1, node-b h0, node-b h2"
+    );
     assert_eq!(first.rows, 5);
     assert!(first.problems.is_empty(), "{:?}", first.problems);
     let again = store.merge_bundle(dir.path()).unwrap();
@@ -177,7 +181,10 @@ fn a_segment_of_an_unknown_schema_major_is_refused_by_name() {
     assert_eq!(report.problems.len(), 1);
     let (path, why) = &report.problems[0];
     assert_eq!(path, &future);
-    assert!(why.contains("future.parquet") && why.contains("schema version 2.0"), "{why}");
+    assert!(
+        why.contains("future.parquet") && why.contains("schema version 2.0"),
+        "{why}"
+    );
     assert_eq!(count_rows(&store), 5);
 }
 
@@ -199,7 +206,10 @@ fn summaries_count_what_was_recorded() {
     assert_eq!(web1.seen.last_seen, "2025-11-20T09:00:00.000001Z");
     let net = s.network.unwrap();
     assert_eq!(net.len(), 1);
-    assert_eq!((net[0].peer.as_deref(), net[0].port), (Some("10.0.0.9"), Some(443)));
+    assert_eq!(
+        (net[0].peer.as_deref(), net[0].port),
+        (Some("10.0.0.9"), Some(443))
+    );
     assert_eq!(s.processes.unwrap().len(), 1);
 
     q.namespace = NamespaceScope::One("other".into());
