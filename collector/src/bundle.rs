@@ -457,10 +457,7 @@ fn check_listed(path: &Path, f: &ManifestFile) -> Result<(), String> {
     }
     let footer = read_footer(path).map_err(|e| e.to_string())?;
     if footer.rows != f.rows {
-        return Err(format!(
-            "{} rows, manifest says {}",
-            footer.rows, f.rows
-        ));
+        return Err(format!("{} rows, manifest says {}", footer.rows, f.rows));
     }
     Ok(())
 }
@@ -509,10 +506,19 @@ mod tests {
         assert_eq!(m.totals.rows, 3);
         assert_eq!(m.totals.events_seen, 4);
         assert_eq!(m.nodes, vec!["a".to_string(), "b/../evil".to_string()]);
-        assert!(m.files.iter().all(|f| f.path.contains("date=2025-11-20/hour=")));
-        assert!(m.files.iter().any(|f| f.path.starts_with("node=b_.._evil/")));
+        assert!(m
+            .files
+            .iter()
+            .all(|f| f.path.contains("date=2025-11-20/hour=")));
+        assert!(m
+            .files
+            .iter()
+            .any(|f| f.path.starts_with("node=b_.._evil/")));
         assert_eq!(read_manifest(dir.path()).unwrap().files, m.files);
-        assert!(verify_bundle(dir.path()).unwrap().iter().all(|c| c.problem.is_none()));
+        assert!(verify_bundle(dir.path())
+            .unwrap()
+            .iter()
+            .all(|c| c.problem.is_none()));
     }
 
     #[test]
@@ -564,6 +570,9 @@ mod tests {
             .replace("\"schema_version\": \"1.0\"", "\"schema_version\": \"7.1\"");
         fs::write(&p, text).unwrap();
         let err = open_bundle(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("manifest.json") && err.contains("7.1"), "{err}");
+        assert!(
+            err.contains("manifest.json") && err.contains("7.1"),
+            "{err}"
+        );
     }
 }

@@ -96,8 +96,14 @@ mod tests {
         let mut rows = w.drain();
         rows.sort_by(|a, b| a.path.cmp(&b.path));
         assert_eq!(rows.len(), 2);
-        assert_eq!((rows[0].ts_first, rows[0].ts_last, rows[0].count), (20, 20, 1));
-        assert_eq!((rows[1].ts_first, rows[1].ts_last, rows[1].count), (10, 50, 3));
+        assert_eq!(
+            (rows[0].ts_first, rows[0].ts_last, rows[0].count),
+            (20, 20, 1)
+        );
+        assert_eq!(
+            (rows[1].ts_first, rows[1].ts_last, rows[1].count),
+            (10, 50, 3)
+        );
         assert!(w.is_empty());
         assert_eq!(w.raw_events(), 0);
     }

@@ -77,7 +77,9 @@ impl FromStr for Op {
         Op::ALL
             .into_iter()
             .find(|op| op.as_str() == s)
-            .ok_or_else(|| format!("unknown op {s:?} (expected process, file, network, syscall or capability)"))
+            .ok_or_else(|| {
+                format!("unknown op {s:?} (expected process, file, network, syscall or capability)")
+            })
     }
 }
 
@@ -120,7 +122,9 @@ impl FromStr for Source {
             "ebpf" => Ok(Source::Ebpf),
             "kubearmor" => Ok(Source::Kubearmor),
             "import" => Ok(Source::Import),
-            _ => Err(format!("unknown source {s:?} (expected ebpf, kubearmor or import)")),
+            _ => Err(format!(
+                "unknown source {s:?} (expected ebpf, kubearmor or import)"
+            )),
         }
     }
 }
@@ -184,7 +188,7 @@ pub struct Event {
 
     /// File path (op `file`, and executed path for `syscall` when it names one).
     pub path: Option<String>,
-    /// File access: `read`, `write`, `create`, `delete`, `exec`, `rename`, `chmod`.
+    /// File access: `read`, `write`, `create`, `delete`, `exec`, `rename`, `chmod`, `chown`.
     pub access: Option<String>,
 
     /// `tcp`, `udp`, `icmp`, `raw` (and `unix` for local sockets).

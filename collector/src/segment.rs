@@ -125,8 +125,11 @@ pub fn events_to_batch(events: &[Event]) -> RecordBatch {
     events.iter().for_each(|e| uid.append_option(e.uid));
     let mut host = BooleanBuilder::with_capacity(n);
     events.iter().for_each(|e| host.append_value(e.host));
-    let mut labels = ListBuilder::new(StringBuilder::new())
-        .with_field(Arc::new(Field::new("item", DataType::Utf8, false)));
+    let mut labels = ListBuilder::new(StringBuilder::new()).with_field(Arc::new(Field::new(
+        "item",
+        DataType::Utf8,
+        false,
+    )));
     for e in events {
         for l in &e.labels {
             labels.values().append_value(l);
@@ -317,7 +320,10 @@ fn meta_from_kv(path: &Path, kv: Option<&Vec<KeyValue>>) -> Result<SegmentMeta, 
 
 /// Refuses a schema version whose major this build does not read.
 pub fn check_schema_version(path: &Path, version: &str) -> Result<(), ContractError> {
-    let major = version.split('.').next().and_then(|m| m.parse::<u32>().ok());
+    let major = version
+        .split('.')
+        .next()
+        .and_then(|m| m.parse::<u32>().ok());
     if major == Some(SCHEMA_MAJOR) {
         Ok(())
     } else {
@@ -347,11 +353,13 @@ pub fn read_footer(path: &Path) -> Result<SegmentFooter, ContractError> {
     let rows = file_meta.num_rows().max(0) as u64;
     let found = builder.schema();
     for want in arrow_schema().fields() {
-        let have = found.field_with_name(want.name()).map_err(|_| ContractError::Column {
-            path: path.to_path_buf(),
-            column: want.name().clone(),
-            message: "missing".into(),
-        })?;
+        let have = found
+            .field_with_name(want.name())
+            .map_err(|_| ContractError::Column {
+                path: path.to_path_buf(),
+                column: want.name().clone(),
+                message: "missing".into(),
+            })?;
         if have.data_type() != want.data_type() {
             return Err(ContractError::Column {
                 path: path.to_path_buf(),
