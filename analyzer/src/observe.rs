@@ -19,7 +19,7 @@ use crate::filter::{Param, SqlFilter};
 use crate::store::Store;
 
 /// Access values that change a file.
-const WRITE_ACCESSES: &str = "('write', 'create', 'delete', 'rename', 'chmod')";
+const WRITE_ACCESSES: &str = "('write', 'create', 'delete', 'rename', 'chmod', 'chown')";
 
 /// The resource a summary is grouped by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

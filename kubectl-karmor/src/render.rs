@@ -19,7 +19,12 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     // Style::blank pads every cell by one space on each side; trim the line ends.
     t.to_string()
         .lines()
-        .map(|l| l.trim_end().strip_prefix(' ').unwrap_or(l.trim_end()).to_string())
+        .map(|l| {
+            l.trim_end()
+                .strip_prefix(' ')
+                .unwrap_or(l.trim_end())
+                .to_string()
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }

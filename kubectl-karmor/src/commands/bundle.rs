@@ -48,7 +48,11 @@ pub fn run(cmd: BundleCommand) -> Result<ExitCode> {
                         println!("Clusters:    {}", m.clusters.join(", "));
                         println!("Nodes:       {}", m.nodes.join(", "));
                         if let Some(t) = &m.time_range {
-                            println!("Time range:  {} .. {}", short_time(&t.first), short_time(&t.last));
+                            println!(
+                                "Time range:  {} .. {}",
+                                short_time(&t.first),
+                                short_time(&t.last)
+                            );
                         }
                         println!(
                             "Totals:      {} files, {} rows, {} bytes, {} events, {} dropped",

@@ -98,7 +98,10 @@ fn render_described(q: &ObserveQuery, items: &[Described], format: OutputFormat)
         OutputFormat::Json => render::json(&items),
         OutputFormat::Yaml => render::yaml(&items),
         OutputFormat::Csv => {
-            let rows = items.iter().flat_map(|d| csv_rows(&d.summary)).collect::<Vec<_>>();
+            let rows = items
+                .iter()
+                .flat_map(|d| csv_rows(&d.summary))
+                .collect::<Vec<_>>();
             render::csv(CSV_HEADERS, &rows)
         }
         OutputFormat::Table | OutputFormat::Wide => {
@@ -142,7 +145,11 @@ fn header_text(h: &ResourceHeader) -> String {
     let mut out = String::new();
     for (key, values) in lines {
         for (i, v) in values.iter().enumerate() {
-            let label = if i == 0 { format!("{key}:") } else { String::new() };
+            let label = if i == 0 {
+                format!("{key}:")
+            } else {
+                String::new()
+            };
             out.push_str(&format!("{label:<12}{v}\n"));
         }
     }
@@ -184,19 +191,49 @@ fn csv_rows(s: &Summary) -> Vec<Vec<String>> {
     };
     let e = String::new;
     for r in s.processes.iter().flatten() {
-        let mut row = vec!["process".into(), r.namespace.clone().unwrap_or_default(), r.resource.clone()];
-        row.extend([r.parent.clone().unwrap_or_default(), r.process.clone().unwrap_or_default(), e(), e(), e(), e(), e(), e()]);
+        let mut row = vec![
+            "process".into(),
+            r.namespace.clone().unwrap_or_default(),
+            r.resource.clone(),
+        ];
+        row.extend([
+            r.parent.clone().unwrap_or_default(),
+            r.process.clone().unwrap_or_default(),
+            e(),
+            e(),
+            e(),
+            e(),
+            e(),
+            e(),
+        ]);
         row.extend(tail(&r.seen, &r.wide));
         rows.push(row);
     }
     for r in s.files.iter().flatten() {
-        let mut row = vec![format!("file-{}", r.mode), r.namespace.clone().unwrap_or_default(), r.resource.clone()];
-        row.extend([e(), r.process.clone().unwrap_or_default(), r.path.clone().unwrap_or_default(), r.accesses.clone(), e(), e(), e(), e()]);
+        let mut row = vec![
+            format!("file-{}", r.mode),
+            r.namespace.clone().unwrap_or_default(),
+            r.resource.clone(),
+        ];
+        row.extend([
+            e(),
+            r.process.clone().unwrap_or_default(),
+            r.path.clone().unwrap_or_default(),
+            r.accesses.clone(),
+            e(),
+            e(),
+            e(),
+            e(),
+        ]);
         row.extend(tail(&r.seen, &r.wide));
         rows.push(row);
     }
     for r in s.network.iter().flatten() {
-        let mut row = vec!["network".into(), r.namespace.clone().unwrap_or_default(), r.resource.clone()];
+        let mut row = vec![
+            "network".into(),
+            r.namespace.clone().unwrap_or_default(),
+            r.resource.clone(),
+        ];
         row.extend([
             e(),
             r.process.clone().unwrap_or_default(),
@@ -212,6 +249,9 @@ fn csv_rows(s: &Summary) -> Vec<Vec<String>> {
     }
     rows
 }
+
+/// A titled table: title, headers, rows.
+type Section = (&'static str, Vec<String>, Vec<Vec<String>>);
 
 /// Renders a summary. `with_resource` adds the resource (and namespace) columns.
 fn render_summary(
@@ -265,7 +305,7 @@ fn render_summary(
         }
         v
     };
-    let mut sections: Vec<(&str, Vec<String>, Vec<Vec<String>>)> = Vec::new();
+    let mut sections: Vec<Section> = Vec::new();
     if let Some(rows) = &s.processes {
         let body = rows
             .iter()
