@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-duckdb.sh
-exec cargo test --workspace --all-targets "$@"
+exec cargo test --workspace "$@"

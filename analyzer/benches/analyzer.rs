@@ -69,7 +69,7 @@ fn main() {
             theirs: sqlite_load,
         });
 
-        let ns = "ns-3";
+        let ns = "search";
         let mut q = ObserveQuery::new(ResourceKind::Pod);
         q.namespace = NamespaceScope::One(ns.into());
         let ours = median(|| {

@@ -159,7 +159,7 @@ impl Store {
             let dropped = bundle
                 .manifest
                 .as_ref()
-                .map_or(0, |m| m.events_dropped_unattributed);
+                .map_or(0, |m| m.dropped_outside_segments());
             let producer = bundle.manifest.as_ref().map(|m| m.producer.clone());
             // Record unattributed drops once per distinct bundle content.
             let known: i64 = self

@@ -306,7 +306,7 @@ impl Style {
         self.0
     }
     fn coin(&mut self) -> bool {
-        self.next() % 2 == 0
+        self.next().is_multiple_of(2)
     }
     fn spaces(&mut self) -> &'static str {
         ["", "", " ", "  "][(self.next() % 4) as usize]
@@ -351,7 +351,7 @@ fn print(e: &TExpr, st: &mut Style) -> String {
                 }
                 let needs_parens = and && matches!(child, TExpr::Or(_));
                 let text = print(child, st);
-                if needs_parens || st.next() % 5 == 0 {
+                if needs_parens || st.next().is_multiple_of(5) {
                     out.push('(');
                     out.push_str(st.spaces());
                     out.push_str(&text);

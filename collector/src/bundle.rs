@@ -44,8 +44,12 @@ pub struct Manifest {
     pub time_range: Option<TimeRange>,
     /// Sums over all segments.
     pub totals: Totals,
-    /// Events lost outside any segment (e.g. unreadable import lines).
+    /// Events lost outside any segment and not tied to a known input.
     pub events_dropped_unattributed: u64,
+    /// Events lost per input (e.g. unreadable lines per imported file, keyed by the file's
+    /// sha256), so that importing the same input twice counts its losses once.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dropped_by_input: BTreeMap<String, u64>,
     /// Every segment, sorted by path.
     pub files: Vec<ManifestFile>,
 }
@@ -104,8 +108,10 @@ pub struct BundleOptions {
     pub producer: String,
     /// Cluster name to record when the rows carry none.
     pub cluster: Option<String>,
-    /// Events lost before they became rows (recorded as unattributed drops).
+    /// Events lost before they became rows, not tied to an input (added to the bundle's).
     pub events_dropped: u64,
+    /// Events lost per input, keyed by the input's identity (set, not added: idempotent).
+    pub dropped_by_input: Vec<(String, u64)>,
     /// Merge identical behaviours within each hour partition first.
     pub dedup: bool,
 }
@@ -176,7 +182,7 @@ pub fn write_manifest(dir: &Path, manifest: &mut Manifest) -> Result<(), Contrac
     manifest.files.sort_by(|a, b| a.path.cmp(&b.path));
     manifest.files.dedup_by(|a, b| a.path == b.path);
     let mut totals = Totals {
-        events_dropped: manifest.events_dropped_unattributed,
+        events_dropped: manifest.dropped_outside_segments(),
         ..Totals::default()
     };
     let mut nodes = BTreeSet::new();
@@ -220,7 +226,15 @@ pub fn new_manifest(producer: &str) -> Manifest {
         time_range: None,
         totals: Totals::default(),
         events_dropped_unattributed: 0,
+        dropped_by_input: BTreeMap::new(),
         files: Vec::new(),
+    }
+}
+
+impl Manifest {
+    /// Events lost outside the segments: unattributed plus per input.
+    pub fn dropped_outside_segments(&self) -> u64 {
+        self.events_dropped_unattributed + self.dropped_by_input.values().sum::<u64>()
     }
 }
 
@@ -260,8 +274,8 @@ pub fn write_bundle(
     }
     manifest.clusters = clusters.into_iter().collect();
 
-    for (part, (node, rows)) in parts {
-        let mut rows = if opts.dedup {
+    for (_, (node, rows)) in parts {
+        let rows = if opts.dedup {
             let mut w = DedupWindow::new();
             rows.into_iter().for_each(|e| w.push(e));
             w.drain()
@@ -271,35 +285,54 @@ pub fn write_bundle(
         let meta = SegmentMeta {
             schema_version: schema_version(),
             producer: opts.producer.clone(),
-            node: node.clone(),
+            node,
             events_seen: rows.iter().map(|e| e.count).sum(),
             windows: 1,
             ..SegmentMeta::default()
         };
-        let rel_dir = dir.join(&part);
-        let bytes = encode_segment(&mut rows, &meta)
-            .map_err(|m| ContractError::parquet(rel_dir.join("<new segment>"), m))?;
-        let sha = hex::encode(Sha256::digest(&bytes));
-        let rel = format!("{part}/seg-{}.parquet", &sha[..16]);
-        if manifest.files.iter().any(|f| f.path == rel) {
-            continue;
-        }
-        segment::write_atomic(&dir.join(&rel), &bytes)?;
-        manifest.files.push(ManifestFile {
-            path: rel,
-            node,
-            sha256: sha,
-            bytes: bytes.len() as u64,
-            rows: rows.len() as u64,
-            first: format_ts(rows.iter().map(|e| e.ts_first).min().unwrap_or(0)),
-            last: format_ts(rows.iter().map(|e| e.ts_last).max().unwrap_or(0)),
-            events_seen: meta.events_seen,
-            events_dropped: 0,
-        });
+        add_segment(dir, &mut manifest, rows, &meta)?;
     }
     manifest.events_dropped_unattributed += opts.events_dropped;
+    for (input, n) in &opts.dropped_by_input {
+        manifest.dropped_by_input.insert(input.clone(), *n);
+    }
     write_manifest(dir, &mut manifest)?;
     Ok(manifest)
+}
+
+/// Writes rows of one node and hour as a segment of the bundle at `dir` (named by content,
+/// written atomically) and lists it in `manifest` (which the caller writes). Returns the entry;
+/// a segment already listed is not written again.
+pub fn add_segment(
+    dir: &Path,
+    manifest: &mut Manifest,
+    mut rows: Vec<Event>,
+    meta: &SegmentMeta,
+) -> Result<ManifestFile, ContractError> {
+    let first = rows.iter().map(|e| e.ts_first).min().unwrap_or(0);
+    let last = rows.iter().map(|e| e.ts_last).max().unwrap_or(0);
+    let part = partition_dir(&meta.node, first);
+    let bytes = encode_segment(&mut rows, meta)
+        .map_err(|m| ContractError::parquet(dir.join(&part).join("<new segment>"), m))?;
+    let sha = hex::encode(Sha256::digest(&bytes));
+    let rel = format!("{part}/seg-{}.parquet", &sha[..16]);
+    if let Some(f) = manifest.files.iter().find(|f| f.path == rel) {
+        return Ok(f.clone());
+    }
+    segment::write_atomic(&dir.join(&rel), &bytes)?;
+    let entry = ManifestFile {
+        path: rel,
+        node: meta.node.clone(),
+        sha256: sha,
+        bytes: bytes.len() as u64,
+        rows: rows.len() as u64,
+        first: format_ts(first),
+        last: format_ts(last),
+        events_seen: meta.events_seen,
+        events_dropped: meta.events_dropped,
+    };
+    manifest.files.push(entry.clone());
+    Ok(entry)
 }
 
 /// A segment of a bundle, as found on disk.

@@ -205,7 +205,7 @@ fn import_verify_and_observe_kubearmor_logs() {
     ]);
     let m: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
     assert_eq!(
-        m["events_dropped_unattributed"], 1,
+        m["totals"]["events_dropped"], 1,
         "bad line counted once, not per import"
     );
 

@@ -1,13 +1,16 @@
 //! `kubectl karmor import`: KubeArmor JSON logs → bundle.
 
+use std::cell::RefCell;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufReader, Read};
 use std::process::ExitCode;
+use std::rc::Rc;
 
 use anyhow::{Context, Result};
 use karmor_collector::bundle::{write_bundle, BundleOptions};
 use karmor_collector::kubearmor::read_json_logs;
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use crate::cli::{ImportArgs, OutputFormat};
 use crate::render;
@@ -51,13 +54,14 @@ pub fn run(args: ImportArgs) -> Result<ExitCode> {
     let mut events = Vec::new();
     let mut inputs = Vec::new();
     let mut dropped = 0;
+    let mut dropped_by_input = Vec::new();
     for path in &args.files {
         let name = path.display().to_string();
-        let reader: Box<dyn BufRead> = if name == "-" {
-            Box::new(BufReader::new(std::io::stdin()))
+        let input: Box<dyn Read> = if name == "-" {
+            Box::new(std::io::stdin())
         } else {
             match File::open(path) {
-                Ok(f) => Box::new(BufReader::new(f)),
+                Ok(f) => Box::new(f),
                 Err(e) => {
                     eprintln!("error: {name}: {e} (other files are still imported)");
                     inputs.push(FileReport {
@@ -72,7 +76,18 @@ pub fn run(args: ImportArgs) -> Result<ExitCode> {
                 }
             }
         };
+        // The input's sha256 keys its drop count in the manifest: importing the same logs
+        // twice counts their bad lines once.
+        let digest = Rc::new(RefCell::new(Sha256::new()));
+        let reader = BufReader::new(HashingReader {
+            inner: input,
+            digest: digest.clone(),
+        });
         let outcome = read_json_logs(reader);
+        let sha = hex::encode(digest.borrow().clone().finalize());
+        if !outcome.errors.is_empty() {
+            dropped_by_input.push((format!("sha256:{sha}"), outcome.errors.len() as u64));
+        }
         for err in outcome.errors.iter().take(SHOWN_ERRORS) {
             eprintln!("warning: {name}: {err}");
         }
@@ -96,7 +111,8 @@ pub fn run(args: ImportArgs) -> Result<ExitCode> {
     let opts = BundleOptions {
         producer: format!("kubectl-karmor import {}", env!("CARGO_PKG_VERSION")),
         cluster: args.cluster.clone(),
-        events_dropped: dropped,
+        events_dropped: 0,
+        dropped_by_input,
         dedup: true,
     };
     let manifest = write_bundle(&args.out, events, &opts)
@@ -141,4 +157,18 @@ pub fn run(args: ImportArgs) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Feeds everything read through a sha256.
+struct HashingReader {
+    inner: Box<dyn Read>,
+    digest: Rc<RefCell<Sha256>>,
+}
+
+impl Read for HashingReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.digest.borrow_mut().update(&buf[..n]);
+        Ok(n)
+    }
 }
