@@ -1,0 +1,295 @@
+//! The collector's data directory: a live bundle with rotation and retention.
+//!
+//! Each flushed window becomes one segment (per node and hour) written atomically, then the
+//! manifest is rewritten, so the directory is always a valid bundle that `kubectl karmor`
+//! reads in place. On start, temporary files left by a crash are removed and segments missing
+//! from the manifest (a crash between the rename and the manifest write) are listed again.
+//! Retention removes the oldest segments, first beyond `max_age`, then until the total size is
+//! within `max_bytes`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::bundle::{
+    add_segment, new_manifest, parquet_files, parse_ts, read_manifest, write_manifest, Manifest,
+    ManifestFile, MANIFEST,
+};
+use crate::error::ContractError;
+use crate::schema::Event;
+use crate::segment::{read_footer, sha256_file, SegmentMeta, TMP_SUFFIX};
+
+/// Retention limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Total bytes of segments kept (0: no limit).
+    pub max_bytes: u64,
+    /// Age after which a segment is removed (by its last row).
+    pub max_age: Option<Duration>,
+}
+
+/// What one write did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteOutcome {
+    /// Segments written.
+    pub written: Vec<ManifestFile>,
+    /// Segments removed by retention.
+    pub removed: Vec<String>,
+}
+
+/// A data directory being written.
+pub struct DataDir {
+    root: PathBuf,
+    producer: String,
+    manifest: Manifest,
+    retention: Retention,
+}
+
+impl DataDir {
+    /// Opens (or creates) the directory, cleaning up after a crash.
+    pub fn open(root: &Path, producer: &str, retention: Retention) -> Result<Self, ContractError> {
+        fs::create_dir_all(root).map_err(|e| ContractError::io(root, e))?;
+        remove_tmp_files(root)?;
+        let mut manifest = if root.join(MANIFEST).exists() {
+            read_manifest(root)?
+        } else {
+            new_manifest(producer)
+        };
+        manifest.producer = producer.to_string();
+        // Drop entries whose file is gone; list files the manifest missed.
+        manifest.files.retain(|f| root.join(&f.path).exists());
+        for path in parquet_files(root)? {
+            let rel = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+            if manifest.files.iter().any(|f| f.path == rel) {
+                continue;
+            }
+            if let Some(entry) = describe_file(&path, rel) {
+                manifest.files.push(entry);
+            }
+        }
+        let mut dir = DataDir {
+            root: root.to_path_buf(),
+            producer: producer.to_string(),
+            manifest,
+            retention,
+        };
+        write_manifest(&dir.root, &mut dir.manifest)?;
+        Ok(dir)
+    }
+
+    /// The manifest as last written.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Total bytes of the segments.
+    pub fn bytes(&self) -> u64 {
+        self.manifest.files.iter().map(|f| f.bytes).sum()
+    }
+
+    /// Writes rows (grouped by node and hour into segments), applies retention, rewrites the
+    /// manifest. `meta` carries the producer's counters for the window.
+    pub fn write(
+        &mut self,
+        rows: Vec<Event>,
+        meta: &SegmentMeta,
+        now_ns: i64,
+    ) -> Result<WriteOutcome, ContractError> {
+        let mut out = WriteOutcome::default();
+        let mut groups: std::collections::BTreeMap<(String, i64), Vec<Event>> = Default::default();
+        const HOUR: i64 = 3_600_000_000_000;
+        for e in rows {
+            groups
+                .entry((e.node.clone(), e.ts_first.div_euclid(HOUR)))
+                .or_default()
+                .push(e);
+        }
+        for (i, ((node, _), rows)) in groups.into_iter().enumerate() {
+            // Counters belong to the window: put them on its first segment only.
+            let first = i == 0;
+            let seg_meta = SegmentMeta {
+                node,
+                producer: self.producer.clone(),
+                events_seen: rows.iter().map(|e| e.count).sum(),
+                events_dropped: if first { meta.events_dropped } else { 0 },
+                windows: if first { meta.windows } else { 0 },
+                ..meta.clone()
+            };
+            out.written
+                .push(add_segment(&self.root, &mut self.manifest, rows, &seg_meta)?);
+        }
+        out.removed = self.apply_retention(now_ns)?;
+        write_manifest(&self.root, &mut self.manifest)?;
+        Ok(out)
+    }
+
+    fn apply_retention(&mut self, now_ns: i64) -> Result<Vec<String>, ContractError> {
+        let mut removed = Vec::new();
+        let last = |f: &ManifestFile| parse_ts(&f.last).unwrap_or(i64::MIN);
+        self.manifest.files.sort_by_key(last);
+        if let Some(age) = self.retention.max_age {
+            let cutoff = now_ns.saturating_sub(age.as_nanos().min(i64::MAX as u128) as i64);
+            while self.manifest.files.first().is_some_and(|f| last(f) < cutoff) {
+                removed.push(self.remove_oldest()?);
+            }
+        }
+        if self.retention.max_bytes > 0 {
+            while self.bytes() > self.retention.max_bytes && !self.manifest.files.is_empty() {
+                removed.push(self.remove_oldest()?);
+            }
+        }
+        Ok(removed)
+    }
+
+    fn remove_oldest(&mut self) -> Result<String, ContractError> {
+        let f = self.manifest.files.remove(0);
+        let path = self.root.join(&f.path);
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(ContractError::io(path, e)),
+        }
+        // Remove partition directories left empty (best effort).
+        let mut dir = path.parent();
+        while let Some(d) = dir {
+            if d == self.root || fs::remove_dir(d).is_err() {
+                break;
+            }
+            dir = d.parent();
+        }
+        Ok(f.path)
+    }
+}
+
+fn describe_file(path: &Path, rel: String) -> Option<ManifestFile> {
+    let footer = read_footer(path).ok()?;
+    let (events, first, last) = match crate::segment::read_segment(path) {
+        Ok((_, rows)) => (
+            rows.iter().map(|e| e.count).sum(),
+            rows.iter().map(|e| e.ts_first).min().unwrap_or(0),
+            rows.iter().map(|e| e.ts_last).max().unwrap_or(0),
+        ),
+        Err(_) => return None,
+    };
+    Some(ManifestFile {
+        path: rel,
+        node: footer.meta.node.clone(),
+        sha256: sha256_file(path).ok()?,
+        bytes: fs::metadata(path).ok()?.len(),
+        rows: footer.rows,
+        first: crate::bundle::format_ts(first),
+        last: crate::bundle::format_ts(last),
+        events_seen: footer.meta.events_seen.max(events),
+        events_dropped: footer.meta.events_dropped,
+    })
+}
+
+fn remove_tmp_files(root: &Path) -> Result<(), ContractError> {
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = fs::read_dir(&dir).map_err(|e| ContractError::io(&dir, e))?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(path);
+            } else if entry.file_name().to_string_lossy().ends_with(TMP_SUFFIX) {
+                fs::remove_file(&path).map_err(|e| ContractError::io(&path, e))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bundle::verify_bundle;
+    use crate::schema::{schema_version, Op};
+
+    const T0: i64 = 1_763_625_600_000_000_000;
+    const SEC: i64 = 1_000_000_000;
+
+    fn rows(n: usize, t: i64) -> Vec<Event> {
+        (0..n)
+            .map(|i| Event {
+                ts_first: t,
+                ts_last: t,
+                count: 1,
+                node: "n1".into(),
+                op: Op::File,
+                path: Some(format!("/data/file-{i}-{t}")),
+                ..Event::default()
+            })
+            .collect()
+    }
+
+    fn meta() -> SegmentMeta {
+        SegmentMeta {
+            schema_version: schema_version(),
+            windows: 1,
+            ..SegmentMeta::default()
+        }
+    }
+
+    #[test]
+    fn retention_keeps_size_within_one_segment_of_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let limit = 200_000;
+        let mut d = DataDir::open(dir.path(), "test", Retention { max_bytes: limit, max_age: None }).unwrap();
+        let mut largest = 0;
+        for i in 0..40 {
+            let out = d.write(rows(300, T0 + i * SEC), &meta(), T0 + i * SEC).unwrap();
+            largest = largest.max(out.written.iter().map(|f| f.bytes).max().unwrap_or(0));
+            let on_disk: u64 = parquet_files(dir.path())
+                .unwrap()
+                .iter()
+                .map(|p| fs::metadata(p).unwrap().len())
+                .sum();
+            assert!(on_disk <= limit, "after write {i}: {on_disk} > {limit}");
+            assert_eq!(on_disk, d.bytes());
+        }
+        assert!(d.manifest().files.len() < 40, "old segments were removed");
+        assert!(verify_bundle(dir.path()).unwrap().iter().all(|c| c.problem.is_none()));
+        assert!(largest > 0);
+    }
+
+    #[test]
+    fn retention_by_age_removes_old_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let ret = Retention { max_bytes: 0, max_age: Some(Duration::from_secs(3600)) };
+        let mut d = DataDir::open(dir.path(), "test", ret).unwrap();
+        d.write(rows(5, T0), &meta(), T0).unwrap();
+        let out = d.write(rows(5, T0 + 1800 * SEC), &meta(), T0 + 1800 * SEC).unwrap();
+        assert!(out.removed.is_empty(), "30 minutes old: kept");
+        let out = d.write(rows(5, T0 + 7200 * SEC), &meta(), T0 + 7200 * SEC).unwrap();
+        assert_eq!(out.removed.len(), 2, "both older than an hour");
+        assert_eq!(d.manifest().files.len(), 1);
+    }
+
+    #[test]
+    fn reopening_after_a_crash_lists_orphans_and_removes_tmp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let ret = Retention { max_bytes: 0, max_age: None };
+        {
+            let mut d = DataDir::open(dir.path(), "test", ret).unwrap();
+            d.write(rows(5, T0), &meta(), T0).unwrap();
+            d.write(rows(5, T0 + SEC), &meta(), T0).unwrap();
+        }
+        // Simulate a crash after a rename but before the manifest write, and a torn tmp file.
+        let m = read_manifest(dir.path()).unwrap();
+        let mut lost = m.clone();
+        lost.files.pop();
+        fs::write(dir.path().join(MANIFEST), serde_json::to_string(&lost).unwrap()).unwrap();
+        fs::write(dir.path().join("node=n1/x.parquet.tmp"), b"PAR1 torn").unwrap();
+        let d = DataDir::open(dir.path(), "test", ret).unwrap();
+        assert_eq!(d.manifest().files.len(), 2);
+        assert!(!dir.path().join("node=n1/x.parquet.tmp").exists());
+        assert!(verify_bundle(dir.path()).unwrap().iter().all(|c| c.problem.is_none()));
+    }
+}

@@ -1,0 +1,115 @@
+//! Counters, and the Prometheus text endpoint that serves them.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// The collector's counters (monotonic, process lifetime).
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Raw events read from the ring buffer (or a synthetic feed).
+    pub events_seen: AtomicU64,
+    /// Events the kernel could not put in the ring buffer (it was full).
+    pub events_dropped: AtomicU64,
+    /// Ring buffer records that could not be decoded.
+    pub decode_errors: AtomicU64,
+    /// Rows written to segments.
+    pub rows_written: AtomicU64,
+    /// Segments written.
+    pub segments_written: AtomicU64,
+    /// Bytes of segments written.
+    pub bytes_written: AtomicU64,
+    /// Segments removed by retention.
+    pub segments_removed: AtomicU64,
+    /// Failed segment writes (the window's rows are kept for the next try).
+    pub write_errors: AtomicU64,
+    /// Bytes of segments currently on disk.
+    pub bytes_on_disk: AtomicU64,
+}
+
+impl Counters {
+    /// Adds to a counter.
+    pub fn add(c: &AtomicU64, n: u64) {
+        c.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Prometheus text exposition of every counter.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let rows: [(&str, &str, &str, &AtomicU64); 9] = [
+            ("karmor_events_seen_total", "counter", "Raw events read from the sensors.", &self.events_seen),
+            ("karmor_events_dropped_total", "counter", "Events lost because the ring buffer was full.", &self.events_dropped),
+            ("karmor_decode_errors_total", "counter", "Ring buffer records that could not be decoded.", &self.decode_errors),
+            ("karmor_rows_written_total", "counter", "Rows written to segments.", &self.rows_written),
+            ("karmor_segments_written_total", "counter", "Segments written.", &self.segments_written),
+            ("karmor_segment_bytes_written_total", "counter", "Bytes of segments written.", &self.bytes_written),
+            ("karmor_segments_removed_total", "counter", "Segments removed by retention.", &self.segments_removed),
+            ("karmor_write_errors_total", "counter", "Failed segment writes.", &self.write_errors),
+            ("karmor_data_bytes", "gauge", "Bytes of segments on disk.", &self.bytes_on_disk),
+        ];
+        for (name, kind, help, v) in rows {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}", v.load(Ordering::Relaxed));
+        }
+        out
+    }
+}
+
+/// Serves `GET /metrics` (and `/healthz`) on `addr` until the task is dropped.
+pub async fn serve(addr: SocketAddr, counters: Arc<Counters>) -> std::io::Result<()> {
+    let listener = TcpListener::bind(addr).await?;
+    loop {
+        let (mut sock, _) = listener.accept().await?;
+        let counters = counters.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 1024];
+            let n = match sock.read(&mut buf).await {
+                Ok(n) => n,
+                Err(_) => return,
+            };
+            let req = String::from_utf8_lossy(&buf[..n]);
+            let path = req.split_whitespace().nth(1).unwrap_or("");
+            let (status, body) = match path {
+                "/metrics" => ("200 OK", counters.render()),
+                "/healthz" => ("200 OK", "ok\n".to_string()),
+                _ => ("404 Not Found", "not found\n".to_string()),
+            };
+            let resp = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = sock.write_all(resp.as_bytes()).await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn metrics_endpoint_serves_counters() {
+        let counters = Arc::new(Counters::default());
+        Counters::add(&counters.events_seen, 42);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let task = tokio::spawn(serve(addr, counters.clone()));
+        let mut body = String::new();
+        for _ in 0..50 {
+            if let Ok(mut s) = tokio::net::TcpStream::connect(addr).await {
+                s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+                s.read_to_string(&mut body).await.unwrap();
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        task.abort();
+        assert!(body.starts_with("HTTP/1.1 200 OK"), "{body}");
+        assert!(body.contains("karmor_events_seen_total 42"), "{body}");
+        assert!(body.contains("# TYPE karmor_data_bytes gauge"));
+    }
+}

@@ -1,0 +1,20 @@
+//! The collector daemon (feature `daemon`): eBPF sensors → attribution → de-duplication
+//! window → node-local Parquet segments with rotation and retention, plus metrics.
+//!
+//! - [`raw`]: the ring buffer record layout shared with `bpf/karmor.bpf.c`;
+//! - [`probes`]: loading and attaching the probes with aya;
+//! - [`attribution`]: cgroup names → container id → pod; pid → executable;
+//! - [`pipeline`]: the de-duplication window and row building;
+//! - [`datadir`]: the data directory as a live bundle (rotation, retention, crash recovery);
+//! - [`metrics`]: counters and the Prometheus endpoint;
+//! - [`synthetic`]: a kernel-free feed for benchmarks and crash tests;
+//! - [`run`]: the main loop.
+
+pub mod attribution;
+pub mod datadir;
+pub mod metrics;
+pub mod pipeline;
+pub mod probes;
+pub mod raw;
+pub mod run;
+pub mod synthetic;

@@ -1,0 +1,163 @@
+//! `karmor-collector`: records what each container on this node does (processes, files,
+//! network) with eBPF and writes it as node-local Parquet segments.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, ValueEnum};
+use karmor_collector::daemon::attribution::NoPods;
+use karmor_collector::daemon::datadir::Retention;
+use karmor_collector::daemon::metrics::Counters;
+use karmor_collector::daemon::probes::built_with_probes;
+use karmor_collector::daemon::run::{run, CollectorConfig, SensorSource};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Source {
+    /// Our own eBPF sensors.
+    Ebpf,
+    /// A synthetic load (benchmarks, crash tests); no kernel access needed.
+    Synthetic,
+}
+
+/// Records, per container, the processes executed, files accessed and network connections
+/// made, and keeps them as Parquet segments that `kubectl karmor` reads.
+#[derive(Debug, Parser)]
+#[command(name = "karmor-collector", version, about)]
+struct Args {
+    /// Node name stamped on every row (set it from the downward API: spec.nodeName).
+    #[arg(long, env = "NODE_NAME")]
+    node_name: Option<String>,
+    /// Cluster name stamped on every row.
+    #[arg(long, env = "KARMOR_CLUSTER")]
+    cluster: Option<String>,
+    /// Data directory: a live bundle (manifest.json + node=/date=/hour= Parquet tree).
+    #[arg(long, env = "KARMOR_DATA_DIR", default_value = "/var/lib/karmor")]
+    data_dir: PathBuf,
+    /// Keep at most this many bytes of segments (oldest removed first); 0 for no limit.
+    #[arg(long, env = "KARMOR_MAX_BYTES", default_value_t = 1 << 30)]
+    max_bytes: u64,
+    /// Remove segments older than this many hours; 0 to keep them.
+    #[arg(long, env = "KARMOR_MAX_AGE_HOURS", default_value_t = 168)]
+    max_age_hours: u64,
+    /// Flush the de-duplication window into a segment every this many seconds.
+    #[arg(long, env = "KARMOR_ROTATE_SECONDS", default_value_t = 60.0)]
+    rotate_seconds: f64,
+    /// … or as soon as it holds this many distinct rows (bounds memory).
+    #[arg(long, env = "KARMOR_ROTATE_ROWS", default_value_t = 200_000)]
+    rotate_rows: usize,
+    /// Do not record exec arguments (they may hold secrets).
+    #[arg(long, env = "KARMOR_NO_ARGS")]
+    no_args: bool,
+    /// Run without Kubernetes: host processes as host, containers by id only. (Pod
+    /// attribution through the API server is not in this build yet: this is the only mode.)
+    #[arg(long, env = "KARMOR_NO_KUBE")]
+    no_kube: bool,
+    /// Where events come from.
+    #[arg(long, value_enum, env = "KARMOR_SOURCE", default_value_t = Source::Ebpf)]
+    source: Source,
+    /// Synthetic source: events per second (0: as fast as possible).
+    #[arg(long, default_value_t = 100_000)]
+    synthetic_rate: u64,
+    /// Synthetic source: number of containers.
+    #[arg(long, default_value_t = 50)]
+    synthetic_containers: u32,
+    /// Serve Prometheus metrics on this address.
+    #[arg(long, env = "KARMOR_METRICS_ADDR", default_value = "127.0.0.1:9464")]
+    metrics_addr: SocketAddr,
+    /// Do not serve metrics.
+    #[arg(long)]
+    no_metrics: bool,
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    match real_main() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main() -> Result<()> {
+    let args = Args::parse();
+    let node = match &args.node_name {
+        Some(n) if !n.is_empty() => n.clone(),
+        _ => std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .context("no --node-name/NODE_NAME and the hostname is unreadable")?,
+    };
+    if args.source == Source::Ebpf && !built_with_probes() {
+        bail!("this karmor-collector was built without eBPF probes (clang, bpftool and kernel BTF are needed at build time); use --source synthetic or rebuild");
+    }
+    if !args.rotate_seconds.is_finite() || args.rotate_seconds <= 0.0 {
+        bail!("--rotate-seconds must be positive");
+    }
+    if !args.no_kube {
+        log::warn!("pod attribution through the Kubernetes API is not in this build: recording containers by id (as --no-kube)");
+    }
+    let cfg = CollectorConfig {
+        node,
+        cluster: args.cluster.clone(),
+        data_dir: args.data_dir.clone(),
+        retention: Retention {
+            max_bytes: args.max_bytes,
+            max_age: (args.max_age_hours > 0)
+                .then(|| Duration::from_secs(args.max_age_hours * 3600)),
+        },
+        rotate_interval: Duration::from_secs_f64(args.rotate_seconds),
+        rotate_rows: args.rotate_rows.max(1),
+        record_args: !args.no_args,
+        source: match args.source {
+            Source::Ebpf => SensorSource::Ebpf,
+            Source::Synthetic => SensorSource::Synthetic {
+                rate: args.synthetic_rate,
+                containers: args.synthetic_containers,
+            },
+        },
+        metrics_addr: (!args.no_metrics).then_some(args.metrics_addr),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let counters = Arc::new(Counters::default());
+    log::info!(
+        "karmor-collector {} on node {}: writing {}",
+        env!("CARGO_PKG_VERSION"),
+        cfg.node,
+        cfg.data_dir.display()
+    );
+    let summary = rt.block_on(run(cfg, Arc::new(NoPods), counters, shutdown_signal()))?;
+    for (name, why) in &summary.failed {
+        log::warn!("probe {name} not attached: {why}");
+    }
+    log::info!(
+        "stopped: {} events seen, {} dropped, {} rows in {} segments",
+        summary.events_seen,
+        summary.events_dropped,
+        summary.rows_written,
+        summary.segments_written
+    );
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
