@@ -29,6 +29,8 @@ pub struct Counters {
     pub write_errors: AtomicU64,
     /// Bytes of segments currently on disk.
     pub bytes_on_disk: AtomicU64,
+    /// Probes attached (set once the sensors run; 0 before, and for the synthetic source).
+    pub probes_attached: AtomicU64,
 }
 
 impl Counters {
@@ -40,7 +42,8 @@ impl Counters {
     /// Prometheus text exposition of every counter.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let rows: [(&str, &str, &str, &AtomicU64); 9] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 10] = [
+            ("karmor_probes_attached", "gauge", "eBPF programs attached.", &self.probes_attached),
             ("karmor_events_seen_total", "counter", "Raw events read from the sensors.", &self.events_seen),
             ("karmor_events_dropped_total", "counter", "Events lost because the ring buffer was full.", &self.events_dropped),
             ("karmor_decode_errors_total", "counter", "Ring buffer records that could not be decoded.", &self.decode_errors),

@@ -212,6 +212,9 @@ pub async fn run(
         SensorSource::Ebpf => {
             let (probes, ring) = Probes::load()?;
             summary.attached = probes.attached.clone();
+            counters
+                .probes_attached
+                .store(probes.attached.len() as u64, Ordering::Relaxed);
             summary.failed = probes.failed.clone();
             // SAFETY: the ring buffer owns its map fd, which stays open and the same until the
             // RingBuf (moved into the AsyncFd) is dropped with it.

@@ -1,0 +1,206 @@
+//! The real probes on this machine's kernel: short-lived processes in a cgroup named like a
+//! containerd container exec, read and write files, connect over TCP and send over UDP, and
+//! every behaviour must come out as an attributed row. Needs root and BPF; elsewhere it skips
+//! and says why.
+
+use std::fs;
+use std::io::Read;
+use std::net::{TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use karmor_collector::bundle::read_manifest;
+use karmor_collector::daemon::attribution::NoPods;
+use karmor_collector::daemon::datadir::Retention;
+use karmor_collector::daemon::metrics::Counters;
+use karmor_collector::daemon::probes::built_with_probes;
+use karmor_collector::daemon::run::{run, CollectorConfig, SensorSource};
+use karmor_collector::segment::read_segment;
+use karmor_collector::{Event, Op};
+
+const CONTAINER: &str = "5e1ec7ab1e0c0ffee0ddba11c0de5eedfacefeed0123456789abcdef01234567";
+const POD_UID: &str = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
+
+fn skip_reason() -> Option<String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc_geteuid() } != 0 {
+        return Some("not root".into());
+    }
+    if !built_with_probes() {
+        return Some("built without eBPF probes (clang/bpftool/BTF missing at build time)".into());
+    }
+    if cgroup2_root().is_none() {
+        return Some("no cgroup v2 hierarchy mounted".into());
+    }
+    None
+}
+
+extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
+}
+
+fn cgroup2_root() -> Option<PathBuf> {
+    let mounts = fs::read_to_string("/proc/mounts").ok()?;
+    mounts
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|f| f.len() > 2 && f[2] == "cgroup2")
+        .map(|f| PathBuf::from(f[1]))
+}
+
+/// A cgroup laid out as the kubelet and containerd (systemd driver) lay them out.
+struct TestCgroup {
+    pod: PathBuf,
+    leaf: PathBuf,
+}
+
+impl TestCgroup {
+    fn create() -> TestCgroup {
+        let root = cgroup2_root().expect("cgroup2");
+        let pod = root.join(format!(
+            "kubepods-besteffort-pod{}.slice",
+            POD_UID.replace('-', "_")
+        ));
+        let leaf = pod.join(format!("cri-containerd-{CONTAINER}.scope"));
+        fs::create_dir_all(&leaf).expect("create test cgroup");
+        TestCgroup { pod, leaf }
+    }
+
+    /// Runs `script` with sh inside the cgroup; the shell moves itself in, then execs.
+    fn run(&self, script: &str) {
+        let procs = self.leaf.join("cgroup.procs");
+        let full = format!("echo $$ > {} && {script}", procs.display());
+        let out = Command::new("/bin/sh").arg("-c").arg(&full).output().expect("sh");
+        assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        for _ in 0..50 {
+            if fs::remove_dir(&self.leaf).is_ok() || !self.leaf.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = fs::remove_dir(&self.pod);
+    }
+}
+
+fn rows(dir: &Path) -> Vec<Event> {
+    let m = read_manifest(dir).expect("manifest");
+    m.files
+        .iter()
+        .flat_map(|f| read_segment(&dir.join(&f.path)).expect("segment").1)
+        .collect()
+}
+
+#[test]
+fn probes_record_attributed_behaviour_of_short_lived_processes() {
+    if let Some(why) = skip_reason() {
+        eprintln!("SKIPPED probes test: {why}");
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+    let tcp_port = tcp.local_addr().unwrap().port();
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let udp_port = udp.local_addr().unwrap().port();
+
+    let counters = Arc::new(Counters::default());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let cfg = CollectorConfig {
+        node: "probe-test".into(),
+        cluster: None,
+        data_dir: data.path().to_path_buf(),
+        retention: Retention { max_bytes: 0, max_age: None },
+        rotate_interval: Duration::from_millis(500),
+        rotate_rows: 100_000,
+        record_args: true,
+        source: SensorSource::Ebpf,
+        metrics_addr: None,
+    };
+    let c2 = counters.clone();
+    let collector = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(run(cfg, Arc::new(NoPods), c2, async {
+            let _ = stop_rx.await;
+        }))
+    });
+    let started = Instant::now();
+    while counters.probes_attached.load(Ordering::Relaxed) == 0 {
+        assert!(started.elapsed() < Duration::from_secs(20), "probes did not attach");
+        if collector.is_finished() {
+            let err = collector.join().unwrap().unwrap_err();
+            panic!("collector stopped: {err}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let cg = TestCgroup::create();
+    let wdir = work.path().display().to_string();
+    cg.run("exec /bin/echo hello-karmor > /dev/null");
+    cg.run("exec cat /etc/hostname > /dev/null");
+    cg.run("cd /etc && exec cat ./passwd > /dev/null");
+    cg.run(&format!("cd {wdir} && echo one > ./created.txt && echo two > ./created.txt"));
+    cg.run(&format!("exec bash -c 'exec 3<>/dev/tcp/127.0.0.1/{tcp_port}'"));
+    cg.run(&format!(
+        "exec python3 -c \"import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('127.0.0.1', {udp_port}))\""
+    ));
+    let mut buf = [0u8; 8];
+    udp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(udp.recv(&mut buf).unwrap(), 1, "the UDP datagram arrived");
+    let (mut conn, _) = tcp.accept().unwrap();
+    let _ = conn.read(&mut buf);
+
+    std::thread::sleep(Duration::from_millis(300));
+    stop_tx.send(()).unwrap();
+    let summary = collector.join().unwrap().expect("collector run");
+    assert!(summary.events_seen > 0);
+
+    let all = rows(data.path());
+    let ours: Vec<&Event> = all
+        .iter()
+        .filter(|e| e.container_id.as_deref() == Some(CONTAINER))
+        .collect();
+    assert!(!ours.is_empty(), "no row attributed to the test container among {} rows", all.len());
+    for e in &ours {
+        assert!(!e.host, "{e:?}");
+        assert_eq!(e.pod_uid.as_deref(), Some(POD_UID));
+        assert_eq!(e.node, "probe-test");
+    }
+    let find = |what: &str, pred: &dyn Fn(&Event) -> bool| -> Event {
+        match ours.iter().find(|e| pred(e)) {
+            Some(e) => (*e).clone(),
+            None => panic!(
+                "no row for {what}; container rows:\n{}",
+                ours.iter()
+                    .map(|e| format!("{:?} {:?} {:?} {:?} {:?}:{:?}", e.op, e.process, e.path, e.access, e.remote_addr, e.remote_port))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ),
+        }
+    };
+    let echo = find("exec of echo", &|e| e.op == Op::Process && e.process.as_deref() == Some("/bin/echo"));
+    assert_eq!(echo.args.as_deref(), Some("hello-karmor"));
+    assert!(echo.parent_process.is_some());
+    let host = find("read of /etc/hostname", &|e| e.op == Op::File && e.path.as_deref() == Some("/etc/hostname"));
+    assert_eq!(host.access.as_deref(), Some("read"));
+    assert!(host.process.as_deref().is_some_and(|p| p.ends_with("/cat")), "{host:?}");
+    let rel = find("read of ./passwd from /etc", &|e| e.op == Op::File && e.path.as_deref() == Some("/etc/passwd"));
+    assert_eq!(rel.result.as_deref(), Some("Passed"));
+    let created = format!("{wdir}/created.txt");
+    let c = find("create", &|e| e.path.as_deref() == Some(created.as_str()) && e.access.as_deref() == Some("create"));
+    assert_eq!(c.count, 1);
+    find("write of the existing file", &|e| e.path.as_deref() == Some(created.as_str()) && e.access.as_deref() == Some("write"));
+    let t = find("tcp connect", &|e| e.op == Op::Network && e.direction.as_deref() == Some("connect") && e.remote_port == Some(tcp_port));
+    assert_eq!((t.proto.as_deref(), t.remote_addr.as_deref()), (Some("tcp"), Some("127.0.0.1")));
+    let u = find("udp send", &|e| e.op == Op::Network && e.direction.as_deref() == Some("send") && e.remote_port == Some(udp_port));
+    assert_eq!((u.proto.as_deref(), u.remote_addr.as_deref()), (Some("udp"), Some("127.0.0.1")));
+    assert!(u.process.as_deref().is_some_and(|p| p.contains("python")), "{u:?}");
+}
