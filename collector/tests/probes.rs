@@ -74,8 +74,16 @@ impl TestCgroup {
     fn run(&self, script: &str) {
         let procs = self.leaf.join("cgroup.procs");
         let full = format!("echo $$ > {} && {script}", procs.display());
-        let out = Command::new("/bin/sh").arg("-c").arg(&full).output().expect("sh");
-        assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(&full)
+            .output()
+            .expect("sh");
+        assert!(
+            out.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -118,7 +126,10 @@ fn probes_record_attributed_behaviour_of_short_lived_processes() {
         node: "probe-test".into(),
         cluster: None,
         data_dir: data.path().to_path_buf(),
-        retention: Retention { max_bytes: 0, max_age: None },
+        retention: Retention {
+            max_bytes: 0,
+            max_age: None,
+        },
         rotate_interval: Duration::from_millis(500),
         rotate_rows: 100_000,
         record_args: true,
@@ -127,14 +138,20 @@ fn probes_record_attributed_behaviour_of_short_lived_processes() {
     };
     let c2 = counters.clone();
     let collector = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(run(cfg, Arc::new(NoPods), c2, async {
             let _ = stop_rx.await;
         }))
     });
     let started = Instant::now();
     while counters.probes_attached.load(Ordering::Relaxed) == 0 {
-        assert!(started.elapsed() < Duration::from_secs(20), "probes did not attach");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "probes did not attach"
+        );
         if collector.is_finished() {
             let err = collector.join().unwrap().unwrap_err();
             panic!("collector stopped: {err}");
@@ -147,8 +164,12 @@ fn probes_record_attributed_behaviour_of_short_lived_processes() {
     cg.run("exec /bin/echo hello-karmor > /dev/null");
     cg.run("exec cat /etc/hostname > /dev/null");
     cg.run("cd /etc && exec cat ./passwd > /dev/null");
-    cg.run(&format!("cd {wdir} && echo one > ./created.txt && echo two > ./created.txt"));
-    cg.run(&format!("exec bash -c 'exec 3<>/dev/tcp/127.0.0.1/{tcp_port}'"));
+    cg.run(&format!(
+        "cd {wdir} && echo one > ./created.txt && echo two > ./created.txt"
+    ));
+    cg.run(&format!(
+        "exec bash -c 'exec 3<>/dev/tcp/127.0.0.1/{tcp_port}'"
+    ));
     cg.run(&format!(
         "exec python3 -c \"import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('127.0.0.1', {udp_port}))\""
     ));
@@ -168,7 +189,11 @@ fn probes_record_attributed_behaviour_of_short_lived_processes() {
         .iter()
         .filter(|e| e.container_id.as_deref() == Some(CONTAINER))
         .collect();
-    assert!(!ours.is_empty(), "no row attributed to the test container among {} rows", all.len());
+    assert!(
+        !ours.is_empty(),
+        "no row attributed to the test container among {} rows",
+        all.len()
+    );
     for e in &ours {
         assert!(!e.host, "{e:?}");
         assert_eq!(e.pod_uid.as_deref(), Some(POD_UID));
@@ -180,27 +205,60 @@ fn probes_record_attributed_behaviour_of_short_lived_processes() {
             None => panic!(
                 "no row for {what}; container rows:\n{}",
                 ours.iter()
-                    .map(|e| format!("{:?} {:?} {:?} {:?} {:?}:{:?}", e.op, e.process, e.path, e.access, e.remote_addr, e.remote_port))
+                    .map(|e| format!(
+                        "{:?} {:?} {:?} {:?} {:?}:{:?}",
+                        e.op, e.process, e.path, e.access, e.remote_addr, e.remote_port
+                    ))
                     .collect::<Vec<_>>()
                     .join("\n")
             ),
         }
     };
-    let echo = find("exec of echo", &|e| e.op == Op::Process && e.process.as_deref() == Some("/bin/echo"));
+    let echo = find("exec of echo", &|e| {
+        e.op == Op::Process && e.process.as_deref() == Some("/bin/echo")
+    });
     assert_eq!(echo.args.as_deref(), Some("hello-karmor"));
     assert!(echo.parent_process.is_some());
-    let host = find("read of /etc/hostname", &|e| e.op == Op::File && e.path.as_deref() == Some("/etc/hostname"));
+    let host = find("read of /etc/hostname", &|e| {
+        e.op == Op::File && e.path.as_deref() == Some("/etc/hostname")
+    });
     assert_eq!(host.access.as_deref(), Some("read"));
-    assert!(host.process.as_deref().is_some_and(|p| p.ends_with("/cat")), "{host:?}");
-    let rel = find("read of ./passwd from /etc", &|e| e.op == Op::File && e.path.as_deref() == Some("/etc/passwd"));
+    assert!(
+        host.process.as_deref().is_some_and(|p| p.ends_with("/cat")),
+        "{host:?}"
+    );
+    let rel = find("read of ./passwd from /etc", &|e| {
+        e.op == Op::File && e.path.as_deref() == Some("/etc/passwd")
+    });
     assert_eq!(rel.result.as_deref(), Some("Passed"));
     let created = format!("{wdir}/created.txt");
-    let c = find("create", &|e| e.path.as_deref() == Some(created.as_str()) && e.access.as_deref() == Some("create"));
+    let c = find("create", &|e| {
+        e.path.as_deref() == Some(created.as_str()) && e.access.as_deref() == Some("create")
+    });
     assert_eq!(c.count, 1);
-    find("write of the existing file", &|e| e.path.as_deref() == Some(created.as_str()) && e.access.as_deref() == Some("write"));
-    let t = find("tcp connect", &|e| e.op == Op::Network && e.direction.as_deref() == Some("connect") && e.remote_port == Some(tcp_port));
-    assert_eq!((t.proto.as_deref(), t.remote_addr.as_deref()), (Some("tcp"), Some("127.0.0.1")));
-    let u = find("udp send", &|e| e.op == Op::Network && e.direction.as_deref() == Some("send") && e.remote_port == Some(udp_port));
-    assert_eq!((u.proto.as_deref(), u.remote_addr.as_deref()), (Some("udp"), Some("127.0.0.1")));
-    assert!(u.process.as_deref().is_some_and(|p| p.contains("python")), "{u:?}");
+    find("write of the existing file", &|e| {
+        e.path.as_deref() == Some(created.as_str()) && e.access.as_deref() == Some("write")
+    });
+    let t = find("tcp connect", &|e| {
+        e.op == Op::Network
+            && e.direction.as_deref() == Some("connect")
+            && e.remote_port == Some(tcp_port)
+    });
+    assert_eq!(
+        (t.proto.as_deref(), t.remote_addr.as_deref()),
+        (Some("tcp"), Some("127.0.0.1"))
+    );
+    let u = find("udp send", &|e| {
+        e.op == Op::Network
+            && e.direction.as_deref() == Some("send")
+            && e.remote_port == Some(udp_port)
+    });
+    assert_eq!(
+        (u.proto.as_deref(), u.remote_addr.as_deref()),
+        (Some("udp"), Some("127.0.0.1"))
+    );
+    assert!(
+        u.process.as_deref().is_some_and(|p| p.contains("python")),
+        "{u:?}"
+    );
 }

@@ -81,7 +81,10 @@ pub fn parse_cgroup(leaf: &str, parent: &str) -> CgroupIdentity {
     }
     let pod_uid = id.as_ref().and_then(|_| {
         let p = parent.strip_suffix(".slice").unwrap_or(parent);
-        let uid = p.rsplit_once("-pod").map(|(_, u)| u).or_else(|| p.strip_prefix("pod"))?;
+        let uid = p
+            .rsplit_once("-pod")
+            .map(|(_, u)| u)
+            .or_else(|| p.strip_prefix("pod"))?;
         let uid = uid.replace('_', "-");
         (uid.len() == 36 && uid.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')).then_some(uid)
     });
@@ -151,11 +154,12 @@ impl ProcessTable {
         if let Some(p) = self.procs.get(&pid) {
             return p.exe.clone();
         }
-        let exe: Arc<str> = match std::fs::read_link(self.proc_root.join(pid.to_string()).join("exe")) {
-            Ok(path) => Arc::from(path.to_string_lossy().trim_end_matches(" (deleted)")),
-            Err(_) if pid == 0 => Arc::from("[kernel]"),
-            Err(_) => Arc::from(String::from_utf8_lossy(comm).as_ref()),
-        };
+        let exe: Arc<str> =
+            match std::fs::read_link(self.proc_root.join(pid.to_string()).join("exe")) {
+                Ok(path) => Arc::from(path.to_string_lossy().trim_end_matches(" (deleted)")),
+                Err(_) if pid == 0 => Arc::from("[kernel]"),
+                Err(_) => Arc::from(String::from_utf8_lossy(comm).as_ref()),
+            };
         if pid != 0 {
             self.exec(pid, ppid, exe.clone());
         }
@@ -210,7 +214,11 @@ mod tests {
             ("91b77e2a76687d946ce9cfe1ff3a2a2d", "process_api"),
             (&format!("cri-containerd-{}.scope", &ID[..63]), "x"),
         ] {
-            assert_eq!(parse_cgroup(leaf, parent), CgroupIdentity::default(), "{leaf}");
+            assert_eq!(
+                parse_cgroup(leaf, parent),
+                CgroupIdentity::default(),
+                "{leaf}"
+            );
         }
     }
 

@@ -121,8 +121,12 @@ impl DataDir {
                 windows: if first { meta.windows } else { 0 },
                 ..meta.clone()
             };
-            out.written
-                .push(add_segment(&self.root, &mut self.manifest, rows, &seg_meta)?);
+            out.written.push(add_segment(
+                &self.root,
+                &mut self.manifest,
+                rows,
+                &seg_meta,
+            )?);
         }
         out.removed = self.apply_retention(now_ns)?;
         write_manifest(&self.root, &mut self.manifest)?;
@@ -135,7 +139,12 @@ impl DataDir {
         self.manifest.files.sort_by_key(last);
         if let Some(age) = self.retention.max_age {
             let cutoff = now_ns.saturating_sub(age.as_nanos().min(i64::MAX as u128) as i64);
-            while self.manifest.files.first().is_some_and(|f| last(f) < cutoff) {
+            while self
+                .manifest
+                .files
+                .first()
+                .is_some_and(|f| last(f) < cutoff)
+            {
                 removed.push(self.remove_oldest()?);
             }
         }
@@ -241,10 +250,20 @@ mod tests {
     fn retention_keeps_size_within_one_segment_of_the_limit() {
         let dir = tempfile::tempdir().unwrap();
         let limit = 200_000;
-        let mut d = DataDir::open(dir.path(), "test", Retention { max_bytes: limit, max_age: None }).unwrap();
+        let mut d = DataDir::open(
+            dir.path(),
+            "test",
+            Retention {
+                max_bytes: limit,
+                max_age: None,
+            },
+        )
+        .unwrap();
         let mut largest = 0;
         for i in 0..40 {
-            let out = d.write(rows(300, T0 + i * SEC), &meta(), T0 + i * SEC).unwrap();
+            let out = d
+                .write(rows(300, T0 + i * SEC), &meta(), T0 + i * SEC)
+                .unwrap();
             largest = largest.max(out.written.iter().map(|f| f.bytes).max().unwrap_or(0));
             let on_disk: u64 = parquet_files(dir.path())
                 .unwrap()
@@ -255,19 +274,29 @@ mod tests {
             assert_eq!(on_disk, d.bytes());
         }
         assert!(d.manifest().files.len() < 40, "old segments were removed");
-        assert!(verify_bundle(dir.path()).unwrap().iter().all(|c| c.problem.is_none()));
+        assert!(verify_bundle(dir.path())
+            .unwrap()
+            .iter()
+            .all(|c| c.problem.is_none()));
         assert!(largest > 0);
     }
 
     #[test]
     fn retention_by_age_removes_old_segments() {
         let dir = tempfile::tempdir().unwrap();
-        let ret = Retention { max_bytes: 0, max_age: Some(Duration::from_secs(3600)) };
+        let ret = Retention {
+            max_bytes: 0,
+            max_age: Some(Duration::from_secs(3600)),
+        };
         let mut d = DataDir::open(dir.path(), "test", ret).unwrap();
         d.write(rows(5, T0), &meta(), T0).unwrap();
-        let out = d.write(rows(5, T0 + 1800 * SEC), &meta(), T0 + 1800 * SEC).unwrap();
+        let out = d
+            .write(rows(5, T0 + 1800 * SEC), &meta(), T0 + 1800 * SEC)
+            .unwrap();
         assert!(out.removed.is_empty(), "30 minutes old: kept");
-        let out = d.write(rows(5, T0 + 7200 * SEC), &meta(), T0 + 7200 * SEC).unwrap();
+        let out = d
+            .write(rows(5, T0 + 7200 * SEC), &meta(), T0 + 7200 * SEC)
+            .unwrap();
         assert_eq!(out.removed.len(), 2, "both older than an hour");
         assert_eq!(d.manifest().files.len(), 1);
     }
@@ -275,7 +304,10 @@ mod tests {
     #[test]
     fn reopening_after_a_crash_lists_orphans_and_removes_tmp_files() {
         let dir = tempfile::tempdir().unwrap();
-        let ret = Retention { max_bytes: 0, max_age: None };
+        let ret = Retention {
+            max_bytes: 0,
+            max_age: None,
+        };
         {
             let mut d = DataDir::open(dir.path(), "test", ret).unwrap();
             d.write(rows(5, T0), &meta(), T0).unwrap();
@@ -285,11 +317,18 @@ mod tests {
         let m = read_manifest(dir.path()).unwrap();
         let mut lost = m.clone();
         lost.files.pop();
-        fs::write(dir.path().join(MANIFEST), serde_json::to_string(&lost).unwrap()).unwrap();
+        fs::write(
+            dir.path().join(MANIFEST),
+            serde_json::to_string(&lost).unwrap(),
+        )
+        .unwrap();
         fs::write(dir.path().join("node=n1/x.parquet.tmp"), b"PAR1 torn").unwrap();
         let d = DataDir::open(dir.path(), "test", ret).unwrap();
         assert_eq!(d.manifest().files.len(), 2);
         assert!(!dir.path().join("node=n1/x.parquet.tmp").exists());
-        assert!(verify_bundle(dir.path()).unwrap().iter().all(|c| c.problem.is_none()));
+        assert!(verify_bundle(dir.path())
+            .unwrap()
+            .iter()
+            .all(|c| c.problem.is_none()));
     }
 }

@@ -43,19 +43,73 @@ impl Counters {
     pub fn render(&self) -> String {
         let mut out = String::new();
         let rows: [(&str, &str, &str, &AtomicU64); 10] = [
-            ("karmor_probes_attached", "gauge", "eBPF programs attached.", &self.probes_attached),
-            ("karmor_events_seen_total", "counter", "Raw events read from the sensors.", &self.events_seen),
-            ("karmor_events_dropped_total", "counter", "Events lost because the ring buffer was full.", &self.events_dropped),
-            ("karmor_decode_errors_total", "counter", "Ring buffer records that could not be decoded.", &self.decode_errors),
-            ("karmor_rows_written_total", "counter", "Rows written to segments.", &self.rows_written),
-            ("karmor_segments_written_total", "counter", "Segments written.", &self.segments_written),
-            ("karmor_segment_bytes_written_total", "counter", "Bytes of segments written.", &self.bytes_written),
-            ("karmor_segments_removed_total", "counter", "Segments removed by retention.", &self.segments_removed),
-            ("karmor_write_errors_total", "counter", "Failed segment writes.", &self.write_errors),
-            ("karmor_data_bytes", "gauge", "Bytes of segments on disk.", &self.bytes_on_disk),
+            (
+                "karmor_probes_attached",
+                "gauge",
+                "eBPF programs attached.",
+                &self.probes_attached,
+            ),
+            (
+                "karmor_events_seen_total",
+                "counter",
+                "Raw events read from the sensors.",
+                &self.events_seen,
+            ),
+            (
+                "karmor_events_dropped_total",
+                "counter",
+                "Events lost because the ring buffer was full.",
+                &self.events_dropped,
+            ),
+            (
+                "karmor_decode_errors_total",
+                "counter",
+                "Ring buffer records that could not be decoded.",
+                &self.decode_errors,
+            ),
+            (
+                "karmor_rows_written_total",
+                "counter",
+                "Rows written to segments.",
+                &self.rows_written,
+            ),
+            (
+                "karmor_segments_written_total",
+                "counter",
+                "Segments written.",
+                &self.segments_written,
+            ),
+            (
+                "karmor_segment_bytes_written_total",
+                "counter",
+                "Bytes of segments written.",
+                &self.bytes_written,
+            ),
+            (
+                "karmor_segments_removed_total",
+                "counter",
+                "Segments removed by retention.",
+                &self.segments_removed,
+            ),
+            (
+                "karmor_write_errors_total",
+                "counter",
+                "Failed segment writes.",
+                &self.write_errors,
+            ),
+            (
+                "karmor_data_bytes",
+                "gauge",
+                "Bytes of segments on disk.",
+                &self.bytes_on_disk,
+            ),
         ];
         for (name, kind, help, v) in rows {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}", v.load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}",
+                v.load(Ordering::Relaxed)
+            );
         }
         out
     }
@@ -104,7 +158,9 @@ mod tests {
         let mut body = String::new();
         for _ in 0..50 {
             if let Ok(mut s) = tokio::net::TcpStream::connect(addr).await {
-                s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+                s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+                    .await
+                    .unwrap();
                 s.read_to_string(&mut body).await.unwrap();
                 break;
             }

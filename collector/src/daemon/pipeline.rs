@@ -182,7 +182,9 @@ impl Pipeline {
             uid: ev.uid,
             ret: ev.ret,
             exe: Arc::as_ptr(&exe) as *const u8 as usize,
-            parent: parent.as_ref().map_or(0, |p| Arc::as_ptr(p) as *const u8 as usize),
+            parent: parent
+                .as_ref()
+                .map_or(0, |p| Arc::as_ptr(p) as *const u8 as usize),
             family: ev.family,
             proto: ev.proto,
             lport,
@@ -302,7 +304,9 @@ fn exec_args(args: &[u8]) -> Option<String> {
     // argv[0] is the program itself; the column holds the arguments after it.
     let mut parts = args.split(|&b| b == 0).filter(|p| !p.is_empty());
     parts.next()?;
-    let rest: Vec<String> = parts.map(|p| String::from_utf8_lossy(p).into_owned()).collect();
+    let rest: Vec<String> = parts
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .collect();
     (!rest.is_empty()).then(|| rest.join(" "))
 }
 
@@ -375,7 +379,8 @@ fn fill_operation(e: &mut Event, key: &Key, path: Option<String>) {
                 }
                 .into(),
             );
-            e.local_addr = addr(&key.laddr).filter(|_| key.lport != 0 || key.kind == Kind::Bind as u8);
+            e.local_addr =
+                addr(&key.laddr).filter(|_| key.lport != 0 || key.kind == Kind::Bind as u8);
             e.local_port = port(key.lport);
             let remote = matches!(kind, k if k == Kind::Connect as u8 || k == Kind::Accept as u8 || k == Kind::UdpSend as u8);
             if remote {
@@ -457,11 +462,17 @@ mod tests {
         assert_eq!(p.raw_events(), 8);
         let rows = p.drain(1_000, &OnePod);
         assert_eq!(rows.len(), 4, "{rows:#?}");
-        let exec = rows.iter().find(|e| e.process.as_deref() == Some("/usr/bin/web") && e.op == Op::Process).unwrap();
+        let exec = rows
+            .iter()
+            .find(|e| e.process.as_deref() == Some("/usr/bin/web") && e.op == Op::Process)
+            .unwrap();
         assert_eq!(exec.parent_process.as_deref(), Some("/bin/sh"));
         assert_eq!(exec.args.as_deref(), Some("--port 8080"));
         assert_eq!(exec.ts_first, 1_100);
-        let read = rows.iter().find(|e| e.path.as_deref() == Some("/etc/web.conf")).unwrap();
+        let read = rows
+            .iter()
+            .find(|e| e.path.as_deref() == Some("/etc/web.conf"))
+            .unwrap();
         assert_eq!((read.count, read.ts_first, read.ts_last), (5, 1_200, 1_204));
         assert_eq!(read.access.as_deref(), Some("read"));
         assert_eq!(read.process.as_deref(), Some("/usr/bin/web"));
@@ -469,7 +480,10 @@ mod tests {
         assert_eq!(read.workload.as_deref(), Some("web"));
         assert_eq!(read.container_id.as_deref(), Some(ID));
         assert!(!read.host);
-        let created = rows.iter().find(|e| e.path.as_deref() == Some("/tmp/out")).unwrap();
+        let created = rows
+            .iter()
+            .find(|e| e.path.as_deref() == Some("/tmp/out"))
+            .unwrap();
         assert_eq!(created.access.as_deref(), Some("create"));
         assert_eq!(p.rows(), 0);
     }
@@ -493,8 +507,14 @@ mod tests {
         let r = &rows[0];
         assert!(r.host && r.namespace.is_none());
         assert_eq!(r.count, 2);
-        assert_eq!((r.direction.as_deref(), r.proto.as_deref()), (Some("connect"), Some("tcp")));
-        assert_eq!((r.remote_addr.as_deref(), r.remote_port, r.local_port), (Some("127.0.0.1"), Some(8080), None));
+        assert_eq!(
+            (r.direction.as_deref(), r.proto.as_deref()),
+            (Some("connect"), Some("tcp"))
+        );
+        assert_eq!(
+            (r.remote_addr.as_deref(), r.remote_port, r.local_port),
+            (Some("127.0.0.1"), Some(8080), None)
+        );
         assert_eq!(r.result.as_deref(), Some("Passed"));
     }
 
@@ -506,7 +526,10 @@ mod tests {
         p.handle(&f);
         let rows = p.drain(0, &NoPods);
         assert_eq!(rows[0].container_id.as_deref(), Some(ID));
-        assert_eq!(rows[0].pod_uid.as_deref(), Some("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"));
+        assert_eq!(
+            rows[0].pod_uid.as_deref(),
+            Some("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")
+        );
         assert!(!rows[0].host && rows[0].pod.is_none());
     }
 }

@@ -141,7 +141,9 @@ fn attach(bpf: &mut Ebpf, name: &str, category: &str, event: &str) -> Result<(),
     let prog = bpf
         .program_mut(name)
         .ok_or_else(|| "not in the object".to_string())?;
-    let p: &mut TracePoint = prog.try_into().map_err(|e: aya::programs::ProgramError| e.to_string())?;
+    let p: &mut TracePoint = prog
+        .try_into()
+        .map_err(|e: aya::programs::ProgramError| e.to_string())?;
     p.load().map_err(|e| e.to_string())?;
     p.attach(category, event).map_err(|e| e.to_string())?;
     Ok(())

@@ -276,7 +276,11 @@ impl<'a> RawEvent<'a> {
         }
         for i in (0..n).rev() {
             out.push('/');
-            out.push_str(&String::from_utf8_lossy(cstr(self.comps, i * COMP_LEN, COMP_LEN)));
+            out.push_str(&String::from_utf8_lossy(cstr(
+                self.comps,
+                i * COMP_LEN,
+                COMP_LEN,
+            )));
         }
         let name = String::from_utf8_lossy(self.path);
         if name.starts_with('/') {
@@ -340,7 +344,10 @@ mod tests {
         e.args = b"sh\0-c\0true\0";
         let b = encode(&e);
         let d = decode(&b).unwrap();
-        assert_eq!((d.ts_mono_ns, d.cgroup_id, d.kind, d.pid, d.ppid, d.uid), (123, 77, Kind::Exec, 10, 1, 33));
+        assert_eq!(
+            (d.ts_mono_ns, d.cgroup_id, d.kind, d.pid, d.ppid, d.uid),
+            (123, 77, Kind::Exec, 10, 1, 33)
+        );
         assert_eq!(d.path, b"/bin/sh");
         assert_eq!(d.args, b"sh\0-c\0true\0");
         assert_eq!(d.cg_leaf, b"cri-containerd-abc.scope");
@@ -362,10 +369,16 @@ mod tests {
         e.ncomps = n;
         e.comps = &slots;
         e.path = b"./missing.txt";
-        assert_eq!(decode(&encode(&e)).unwrap().file_path(), "/srv/app/missing.txt");
+        assert_eq!(
+            decode(&encode(&e)).unwrap().file_path(),
+            "/srv/app/missing.txt"
+        );
         e.path = b"/abs/name";
         assert_eq!(decode(&encode(&e)).unwrap().file_path(), "/abs/name");
-        let deep = (0..20).map(|i| format!("d{i}")).collect::<Vec<_>>().join("/");
+        let deep = (0..20)
+            .map(|i| format!("d{i}"))
+            .collect::<Vec<_>>()
+            .join("/");
         let (n, slots) = comps_of(&format!("/{deep}"));
         let mut e = RawEvent::empty(Kind::File);
         e.ncomps = n;
@@ -389,7 +402,10 @@ mod tests {
         assert_eq!(ip(2, &a).unwrap().to_string(), "10.0.0.1");
         let mapped: [u8; 16] = Ipv4Addr::new(127, 0, 0, 1).to_ipv6_mapped().octets();
         assert_eq!(ip(10, &mapped).unwrap().to_string(), "127.0.0.1");
-        assert_eq!(ip(10, &Ipv6Addr::LOCALHOST.octets()).unwrap().to_string(), "::1");
+        assert_eq!(
+            ip(10, &Ipv6Addr::LOCALHOST.octets()).unwrap().to_string(),
+            "::1"
+        );
         assert!(ip(1, &a).is_none());
     }
 }

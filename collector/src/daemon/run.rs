@@ -129,9 +129,7 @@ fn writer_thread(
     counters: Arc<Counters>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
-        counters
-            .bytes_on_disk
-            .store(dir.bytes(), Ordering::Relaxed);
+        counters.bytes_on_disk.store(dir.bytes(), Ordering::Relaxed);
         for flush in rx {
             let n = flush.rows.len() as u64;
             let now = SystemTime::now()
@@ -146,9 +144,7 @@ fn writer_thread(
                         out.written.iter().map(|f| f.bytes).sum(),
                     );
                     Counters::add(&counters.segments_removed, out.removed.len() as u64);
-                    counters
-                        .bytes_on_disk
-                        .store(dir.bytes(), Ordering::Relaxed);
+                    counters.bytes_on_disk.store(dir.bytes(), Ordering::Relaxed);
                 }
                 Err(e) => {
                     Counters::add(&counters.write_errors, 1);
@@ -218,8 +214,9 @@ pub async fn run(
             summary.failed = probes.failed.clone();
             // SAFETY: the ring buffer owns its map fd, which stays open and the same until the
             // RingBuf (moved into the AsyncFd) is dropped with it.
-            let mut ring = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
-                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            let mut ring =
+                unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
             loop {
                 tokio::select! {
                     guard = ring.readable_mut() => {
@@ -269,7 +266,7 @@ pub async fn run(
                 tokio::select! {
                     _ = ticker.tick() => {
                         let target = if rate == 0 {
-                            sent + 200_000
+                            sent + 20_000
                         } else {
                             (started.elapsed().as_secs_f64() * rate as f64) as u64
                         };

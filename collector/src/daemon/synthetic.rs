@@ -26,7 +26,7 @@ impl SyntheticFeed {
             })
             .collect();
         // File paths arrive as the kernel records them: components, leaf first.
-        let paths = (0..64)
+        let paths = (0..1024)
             .map(|i| comps_of(&format!("/srv/app/data/file-{i}.dat")))
             .collect();
         SyntheticFeed {
