@@ -1,5 +1,6 @@
 //! The collector binary under a write storm (synthetic sensor, no kernel needed): `kill -9`
 //! never leaves an unreadable segment, and retention holds the byte limit under load.
+#![cfg(feature = "daemon")]
 
 use std::collections::HashSet;
 use std::fs;

@@ -2,6 +2,7 @@
 //! containerd container exec, read and write files, connect over TCP and send over UDP, and
 //! every behaviour must come out as an attributed row. Needs root and BPF; elsewhere it skips
 //! and says why.
+#![cfg(feature = "daemon")]
 
 use std::fs;
 use std::io::Read;

@@ -78,19 +78,3 @@ fn rows_fit_the_model() {
     assert!(procs_of_one.len() <= synthetic::PROCESSES && procs_of_one.len() > 20);
     assert!(files_of_one.len() <= synthetic::FILES && files_of_one.len() > 200);
 }
-
-/// `cargo test -p karmor-testdata --release -- --ignored`: more than 2 M rows/s.
-#[test]
-#[ignore = "timing: run in release with --ignored"]
-fn generates_more_than_two_million_rows_per_second() {
-    let n = 4_000_000;
-    let start = std::time::Instant::now();
-    let mut sum = 0u64;
-    for e in synthetic::events(n, 11) {
-        sum += e.count;
-    }
-    let secs = start.elapsed().as_secs_f64();
-    let rate = n as f64 / secs;
-    eprintln!("{:.2} M rows/s (count sum {sum})", rate / 1e6);
-    assert!(rate > 2e6, "{:.2} M rows/s", rate / 1e6);
-}

@@ -7,7 +7,7 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
 
 use crate::daemon::attribution::{parse_cgroup, CgroupIdentity, PodLookup, ProcessTable};
@@ -124,9 +124,7 @@ impl Pipeline {
         if b.is_empty() {
             return 0;
         }
-        let mut h = self.hasher.build_hasher();
-        b.hash(&mut h);
-        h.finish()
+        self.hasher.hash_one(b)
     }
 
     /// Takes one raw event.

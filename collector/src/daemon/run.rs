@@ -97,7 +97,7 @@ pub fn mono_to_real_offset() -> i64 {
     };
     // SAFETY: clock_gettime writes into the timespec we own; CLOCK_MONOTONIC always exists.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    let mono = ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64;
+    let mono = ts.tv_sec * 1_000_000_000 + ts.tv_nsec;
     let real = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as i64);
@@ -293,7 +293,6 @@ pub async fn run(
             }
         }
     }
-    drop(flush);
     drop(tx);
     if writer.join().is_err() {
         Counters::add(&counters.write_errors, 1);
