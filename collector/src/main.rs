@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
-use karmor_collector::daemon::attribution::NoPods;
+use karmor_collector::daemon::attribution::{NoPods, PodLookup};
 use karmor_collector::daemon::datadir::Retention;
+use karmor_collector::daemon::kube_pods::{self, KubePods};
 use karmor_collector::daemon::metrics::Counters;
 use karmor_collector::daemon::probes::built_with_probes;
 use karmor_collector::daemon::run::{run, CollectorConfig, SensorSource};
@@ -52,8 +53,9 @@ struct Args {
     /// Do not record exec arguments (they may hold secrets).
     #[arg(long, env = "KARMOR_NO_ARGS")]
     no_args: bool,
-    /// Run without Kubernetes: host processes as host, containers by id only. (Pod
-    /// attribution through the API server is not in this build yet: this is the only mode.)
+    /// Run without Kubernetes: host processes as host, containers by id only. Otherwise pods
+    /// are attributed through a watch of this node's pods (in-cluster service account, or
+    /// KUBECONFIG), which needs get/list/watch on pods, replicasets and jobs.
     #[arg(long, env = "KARMOR_NO_KUBE")]
     no_kube: bool,
     /// Where events come from.
@@ -98,9 +100,6 @@ fn real_main() -> Result<()> {
     if !args.rotate_seconds.is_finite() || args.rotate_seconds <= 0.0 {
         bail!("--rotate-seconds must be positive");
     }
-    if !args.no_kube {
-        log::warn!("pod attribution through the Kubernetes API is not in this build: recording containers by id (as --no-kube)");
-    }
     let cfg = CollectorConfig {
         node,
         cluster: args.cluster.clone(),
@@ -126,6 +125,16 @@ fn real_main() -> Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    let pods: Arc<dyn PodLookup> = if args.no_kube {
+        Arc::new(NoPods)
+    } else {
+        let client = rt.block_on(kube_pods::default_client()).context(
+            "pod attribution through the Kubernetes API (use --no-kube to run without it)",
+        )?;
+        let pods = Arc::new(KubePods::new(kube_pods::DEFAULT_GRACE));
+        rt.spawn(pods.clone().watch(client, cfg.node.clone()));
+        pods
+    };
     let counters = Arc::new(Counters::default());
     log::info!(
         "karmor-collector {} on node {}: writing {}",
@@ -133,7 +142,7 @@ fn real_main() -> Result<()> {
         cfg.node,
         cfg.data_dir.display()
     );
-    let summary = rt.block_on(run(cfg, Arc::new(NoPods), counters, shutdown_signal()))?;
+    let summary = rt.block_on(run(cfg, pods, counters, shutdown_signal()))?;
     for (name, why) in &summary.failed {
         log::warn!("probe {name} not attached: {why}");
     }

@@ -4,6 +4,7 @@
 //! - [`raw`]: the ring buffer record layout shared with `bpf/karmor.bpf.c`;
 //! - [`probes`]: loading and attaching the probes with aya;
 //! - [`attribution`]: cgroup names → container id → pod; pid → executable;
+//! - [`kube_pods`]: the pod side of attribution, a watch of this node's pods;
 //! - [`pipeline`]: the de-duplication window and row building;
 //! - [`datadir`]: the data directory as a live bundle (rotation, retention, crash recovery);
 //! - [`metrics`]: counters and the Prometheus endpoint;
@@ -12,6 +13,7 @@
 
 pub mod attribution;
 pub mod datadir;
+pub mod kube_pods;
 pub mod metrics;
 pub mod pipeline;
 pub mod probes;
