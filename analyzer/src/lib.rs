@@ -4,10 +4,12 @@
 //! - [`filter`]: the `-f/--filter` language, compiled to parameterised SQL.
 //! - [`timespec`]: `--since` durations.
 //! - [`observe`]: behaviour summaries per namespace, workload, pod, container or node.
+//! - [`policy`]: the KubeArmor policy model and a validator that agrees with the CRDs.
 
 pub mod error;
 pub mod filter;
 pub mod observe;
+pub mod policy;
 pub mod store;
 pub mod timespec;
 

@@ -56,6 +56,8 @@ pub enum Command {
     /// Inspect and verify bundles.
     #[command(subcommand)]
     Bundle(BundleCommand),
+    /// Check KubeArmor policy files the way a cluster would (CRD schemas, metadata).
+    Validate(ValidateArgs),
     /// Print a shell completion script.
     Completion {
         /// The shell.
@@ -144,4 +146,22 @@ pub enum BundleCommand {
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         output: OutputFormat,
     },
+}
+
+/// `validate`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  kubectl karmor validate policies/
+  kubectl karmor validate ksp-web.yaml hsp-nodes.yaml --output json
+
+Prints one line per document: OK, or the errors a cluster would report (file, document,
+field path). Warnings (fields a cluster silently drops, rules without an action, ...) go to
+standard error, or into the table with --output wide. Exits 1 when any document is invalid.")]
+pub struct ValidateArgs {
+    /// Policy files, or directories searched recursively for *.yaml and *.yml.
+    #[arg(required = true, value_name = "FILE|DIR")]
+    pub paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
 }

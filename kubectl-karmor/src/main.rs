@@ -18,6 +18,7 @@ fn main() -> ExitCode {
         Command::Observe(args) => commands::observe::run(args),
         Command::Import(args) => commands::import::run(args),
         Command::Bundle(cmd) => commands::bundle::run(cmd),
+        Command::Validate(args) => commands::validate::run(args),
         Command::Completion { shell } => {
             clap_complete::generate(
                 shell,

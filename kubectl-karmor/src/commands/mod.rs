@@ -3,3 +3,4 @@
 pub mod bundle;
 pub mod import;
 pub mod observe;
+pub mod validate;
