@@ -95,6 +95,9 @@ impl Store {
             .collect();
         let ddl = format!(
             "SET TimeZone = 'UTC';
+             -- Every query orders its own output, so inserts need not keep file order: this
+             -- lets DuckDB insert the segments of a merge in parallel.
+             SET preserve_insertion_order = false;
              CREATE TABLE IF NOT EXISTS events ({}, segment VARCHAR NOT NULL);
              CREATE TABLE IF NOT EXISTS segments (
                  sha256 VARCHAR PRIMARY KEY, bundle VARCHAR NOT NULL, path VARCHAR NOT NULL,
@@ -234,23 +237,33 @@ impl Store {
             self.conn
                 .execute_batch(&sql)
                 .map_err(AnalyzerError::store(ctx))?;
+            // One appender instead of a statement per segment: thousands of segments per
+            // merge are normal (a collector writes one per node and window).
+            let merged_at = duckdb::types::Value::Timestamp(
+                duckdb::types::TimeUnit::Microsecond,
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX)),
+            );
+            let mut app = self
+                .conn
+                .appender("segments")
+                .map_err(AnalyzerError::store(ctx))?;
             for (seg, sha, footer) in items {
-                self.conn
-                    .execute(
-                        "INSERT INTO segments (sha256, bundle, path, node, rows, events_seen, events_dropped, producer) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        params![
-                            sha,
-                            root,
-                            seg.rel,
-                            footer.meta.node,
-                            footer.rows,
-                            footer.meta.events_seen,
-                            footer.meta.events_dropped,
-                            footer.meta.producer
-                        ],
-                    )
-                    .map_err(AnalyzerError::store(ctx))?;
+                app.append_row(params![
+                    sha,
+                    root,
+                    seg.rel,
+                    footer.meta.node,
+                    footer.rows,
+                    footer.meta.events_seen,
+                    footer.meta.events_dropped,
+                    footer.meta.producer,
+                    merged_at
+                ])
+                .map_err(AnalyzerError::store(ctx))?;
             }
+            app.flush().map_err(AnalyzerError::store(ctx))?;
             Ok(())
         })();
         match result {

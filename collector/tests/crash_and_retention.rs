@@ -22,6 +22,7 @@ fn start(dir: &Path, extra: &[&str]) -> Child {
             "0",
             "--no-metrics",
             "--no-kube",
+            "--no-listen",
         ])
         .args([
             "--node-name",
@@ -62,9 +63,19 @@ fn kill_9_during_writes_never_leaves_an_unreadable_segment() {
     let mut seen_segments = HashSet::new();
     let mut tmp_seen = 0;
     for round in 0..20u64 {
+        let before = parquet_files(dir.path()).map_or(0, |f| f.len());
         let mut child = start(dir.path(), &[]);
-        // Vary the moment of the kill across rounds.
-        std::thread::sleep(Duration::from_millis(300 + (round * 37) % 300));
+        // Kill only once this round's storm is writing (start-up time varies with the
+        // machine's load), at a moment that varies across rounds.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while parquet_files(dir.path()).map_or(0, |f| f.len()) <= before {
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: no segment within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis((round * 37) % 200));
         child.kill().expect("kill -9");
         child.wait().unwrap();
         tmp_seen += tmp_files(dir.path()).len();
