@@ -3,12 +3,17 @@
 //! BTF the rest still builds, and the collector says at start that it has no probes.
 //!
 //! Overrides: CLANG, BPFTOOL, KARMOR_VMLINUX_BTF (a BTF file), KARMOR_NO_PROBES=1.
+//!
+//! With the `grpc` feature it also generates the gRPC code of `proto/collector.proto` and
+//! `proto/kubearmor.proto`; protox parses them, so no system `protoc` is needed.
 
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn main() {
+    #[cfg(feature = "grpc")]
+    generate_grpc();
     println!("cargo:rustc-check-cfg=cfg(karmor_probes)");
     println!("cargo:rerun-if-changed=bpf/karmor.bpf.c");
     for var in ["CLANG", "BPFTOOL", "KARMOR_VMLINUX_BTF", "KARMOR_NO_PROBES"] {
@@ -68,4 +73,26 @@ fn build_probes(out: &Path, obj: &Path) -> Result<(), String> {
         return Err(format!("{clang} failed to compile bpf/karmor.bpf.c"));
     }
     Ok(())
+}
+
+/// Generates the tonic client and server code of our protos into OUT_DIR.
+#[cfg(feature = "grpc")]
+fn generate_grpc() {
+    const PROTOS: [&str; 2] = ["proto/collector.proto", "proto/kubearmor.proto"];
+    for p in PROTOS {
+        println!("cargo:rerun-if-changed={p}");
+    }
+    let fds = match protox::compile(PROTOS, ["proto"]) {
+        Ok(fds) => fds,
+        Err(e) => panic!("cannot parse the protobuf files: {e}"),
+    };
+    if let Err(e) = tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        // Ordered maps: a message encodes to the same bytes every time (de-duplication keys).
+        .btree_map(".")
+        .compile_fds(fds)
+    {
+        panic!("cannot generate the gRPC code: {e}");
+    }
 }

@@ -4,16 +4,32 @@
 //
 // Only tracepoints are used (sched, syscalls): they are stable, cheap, and allowed where
 // fentry/fexit, LSM and kprobes are not (kernels without CONFIG_KPROBES, or sandboxes that
-// forbid ftrace-based trampolines). File paths are resolved in the kernel from the opened
-// file's dentry and mount chain (so relative paths and dirfds come out absolute, as the
-// process's mount namespace sees them); socket addresses come from the socket itself.
+// forbid ftrace-based trampolines). Syscalls are seen at their exit only: the arguments are
+// read back from the task's saved user registers (bpf_task_pt_regs), so no per-thread state is
+// kept between entry and exit. File paths are resolved in the kernel from the opened file's
+// dentry and mount chain (so relative paths and dirfds come out absolute, as the process's
+// mount namespace sees them); socket addresses come from the socket itself.
 //
-// CO-RE (compiled once against BTF, relocated by the loader to the running kernel). Every event
-// carries the task's cgroup names read at event time, so a container that lives 50 ms is still
-// attributed after its cgroup is gone. Events go to one ring buffer; a reservation that fails
-// (buffer full) is counted in `drops`, which the collector reports.
+// Cost control, in the order a probe runs:
+//  1. the collector's own pid is skipped first;
+//  2. in-kernel de-duplication: a repeated behaviour (same process image, cgroup, file or
+//     address, access, result) in the current generation is counted in the `dedup` hash map
+//     and not emitted; the expensive path walk and the ring-buffer write happen only for the
+//     first one. User space bumps the generation at each window flush, waits for running
+//     probes to finish (synchronize_rcu through membarrier), and adds the counts of the
+//     closed generation to the rows of their first events (see collector/src/daemon/probes.rs),
+//     so rows and counts are the same as without kernel de-duplication;
+//  3. records are variable-size (header + the strings actually used), built in a per-CPU
+//     scratch buffer and copied with bpf_ringbuf_output;
+//  4. a cgroup's names are sent with its first event of each generation only;
+//  5. user space is woken when a quarter of the ring buffer is used or 50 ms after the last
+//     wake-up, not for every record.
 //
-// Layout of `struct karmor_event` is mirrored by collector/src/daemon/raw.rs: change both.
+// CO-RE (compiled once against BTF, relocated by the loader to the running kernel). A record
+// that does not fit in the ring buffer is counted in `drops`, which the collector reports.
+//
+// The layout of `struct karmor_event` and `struct dedup_key` is mirrored by
+// collector/src/daemon/raw.rs: change both.
 
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -25,17 +41,28 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define PATH_MAX_LEN 256
 #define ARGS_MAX_LEN 256
 #define CG_NAME_LEN 96
-#define MAX_COMPS 16
-#define COMP_LEN 48
+#define MAX_COMPS 24
+#define COMP_LEN 128
 #define COMPS_TRUNCATED 0x80000000u
+// Data area: strings are written at offsets masked with DATA_MASK (so the verifier sees them
+// in bounds); no single write is longer than DATA_SLACK, and the writers stop at DATA_BUDGET.
+#define DATA_MASK 2047
+#define DATA_SLACK 256
+#define DATA_BUDGET 2048
+#define DATA_SIZE (DATA_BUDGET + DATA_SLACK)
+#define RING_SIZE (16 * 1024 * 1024)
+#define WAKE_BYTES (RING_SIZE / 4)
+#define WAKE_NS (50 * 1000 * 1000ull)
 
 #define AT_FDCWD -100
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
+#define O_ACCMODE 03
 #define O_WRONLY 01
 #define O_CREAT 0100
 #define O_TRUNC 01000
-#define SOCK_DGRAM 2
+#define FMODE_EXEC 0x20
+#define FMODE_CREATED 0x100000
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -56,6 +83,53 @@ enum karmor_kind {
 	EV_LISTEN = 7,
 	EV_UDP_SEND = 8,
 	EV_SOCKET = 9,
+	EV_UNLINK = 10,
+	EV_RENAME = 11,
+	EV_CHMOD = 12,
+	EV_CHOWN = 13,
+};
+
+// Which syscall, for the `syscall` column (collector/src/daemon/pipeline.rs names them).
+enum karmor_sys {
+	SYS_NONE = 0,
+	SYS_OPEN_ = 1,
+	SYS_OPENAT_ = 2,
+	SYS_OPENAT2_ = 3,
+	SYS_CREAT_ = 4,
+	SYS_UNLINK_ = 5,
+	SYS_UNLINKAT_ = 6,
+	SYS_RMDIR_ = 7,
+	SYS_RENAME_ = 8,
+	SYS_RENAMEAT_ = 9,
+	SYS_RENAMEAT2_ = 10,
+	SYS_CHMOD_ = 11,
+	SYS_FCHMODAT_ = 12,
+	SYS_FCHMOD_ = 13,
+	SYS_CHOWN_ = 14,
+	SYS_LCHOWN_ = 15,
+	SYS_FCHOWNAT_ = 16,
+	SYS_FCHOWN_ = 17,
+	SYS_FCHMODAT2_ = 18,
+};
+
+// What makes two events of one process the same behaviour, for in-kernel de-duplication.
+struct dedup_key {
+	__u64 cgroup_id;
+	__u64 mm;       // the process image: changes at exec
+	__u64 obj[4];   // file: dentry, mount, parent dentry, name hash; network: addresses
+	__u32 gen;      // generation (window) the count belongs to
+	__u32 tgid;
+	__u32 ppid;
+	__u32 uid;
+	__u32 kind;
+	__u32 a;        // file: f_flags & (O_ACCMODE|O_TRUNC); network: family << 16 | proto
+	__u32 b;        // file: f_mode & (FMODE_EXEC|FMODE_CREATED); network: lport << 16 | rport
+	__s32 ret;
+};
+
+struct dedup_val {
+	__u64 count;    // repeats not emitted
+	__u64 last_ns;  // time of the last of them
 };
 
 struct karmor_event {
@@ -66,7 +140,7 @@ struct karmor_event {
 	__u32 ppid;             // parent's thread group id
 	__u32 uid;
 	__s32 ret;              // result: 0 or -errno
-	__u32 flags;            // file: f_flags; socket: type; exec: bytes of args
+	__u32 flags;            // file: f_flags; socket: type
 	__u32 mode;             // file: f_mode; socket: protocol
 	__u16 family;           // AF_INET / AF_INET6 / socket family
 	__u16 proto;            // IPPROTO_*
@@ -75,28 +149,31 @@ struct karmor_event {
 	__u8 laddr[16];
 	__u8 raddr[16];
 	char comm[16];
-	char cg_leaf[CG_NAME_LEN];
-	char cg_parent[CG_NAME_LEN];
-	char path[PATH_MAX_LEN];  // exec: filename; failed open: the name as given
-	char args[ARGS_MAX_LEN];  // exec: argv, NUL-separated
-	__u32 ncomps;             // path components in comps (| COMPS_TRUNCATED)
-	__u32 _pad;
-	char comps[MAX_COMPS][COMP_LEN]; // file path components, leaf first
+	__u32 ncomps;           // path components in the data (| COMPS_TRUNCATED)
+	__u32 gen;              // generation when the probe ran
+	__u16 cg_len;           // bytes of "leaf\0parent\0" in data; 0: cgroup already sent
+	__u16 path_len;         // bytes of the name (exec: filename; failed open: as given)
+	__u16 args_len;         // exec: bytes of argv, NUL-separated
+	__u16 comps_len;        // bytes of the path components, NUL-terminated, leaf first
+	__u16 sys;              // enum karmor_sys
+	__u16 dedup;            // 1: repeats of `key` are counted in the dedup map
+	struct dedup_key key;
+	char data[DATA_SIZE];   // cgroup names | name | args | components
 };
 
+#define HDR_SIZE 200
 // collector/src/daemon/raw.rs decodes at these offsets.
-_Static_assert(sizeof(struct karmor_event) == 1584, "karmor_event size");
-_Static_assert(__builtin_offsetof(struct karmor_event, comps) == 812, "comps offset");
+_Static_assert(__builtin_offsetof(struct karmor_event, data) == HDR_SIZE, "header size");
+_Static_assert(sizeof(struct dedup_key) == 80, "dedup_key size");
+_Static_assert(__builtin_offsetof(struct karmor_event, key) == 120, "key offset");
 _Static_assert(__builtin_offsetof(struct karmor_event, laddr) == 52, "laddr offset");
 _Static_assert(__builtin_offsetof(struct karmor_event, comm) == 84, "comm offset");
-_Static_assert(__builtin_offsetof(struct karmor_event, cg_leaf) == 100, "cg_leaf offset");
-_Static_assert(__builtin_offsetof(struct karmor_event, cg_parent) == 196, "cg_parent offset");
-_Static_assert(__builtin_offsetof(struct karmor_event, path) == 292, "path offset");
-_Static_assert(__builtin_offsetof(struct karmor_event, args) == 548, "args offset");
+_Static_assert(__builtin_offsetof(struct karmor_event, ncomps) == 100, "ncomps offset");
+_Static_assert(__builtin_offsetof(struct karmor_event, sys) == 116, "sys offset");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 16 * 1024 * 1024);
+	__uint(max_entries, RING_SIZE);
 } events SEC(".maps");
 
 struct {
@@ -106,22 +183,64 @@ struct {
 	__type(value, __u64);
 } drops SEC(".maps");
 
-// Syscall arguments kept from sys_enter_* to sys_exit_*, per thread.
-struct pending {
-	__u64 uptr;   // filename or sockaddr (user memory)
-	__s32 fd;     // dirfd for opens, socket fd otherwise
-	__u32 flags;  // open flags
-};
+// Record under construction, per CPU.
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct karmor_event);
+} scratch SEC(".maps");
 
+// The current generation, set by user space at each window flush.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} generation SEC(".maps");
+
+// Repeats of behaviours already emitted in a generation. A plain hash (not LRU), so that a
+// count is never evicted: when full, events are simply emitted. User space deletes the
+// entries of each closed generation.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 32768);
+	__type(key, struct dedup_key);
+	__type(value, struct dedup_val);
+} dedup SEC(".maps");
+
+// cgroup id → generation in which its names were last sent.
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
+	__uint(max_entries, 8192);
 	__type(key, __u64);
-	__type(value, struct pending);
-} pending SEC(".maps");
+	__type(value, __u32);
+} cg_sent SEC(".maps");
 
 // Set by the loader: the collector's own pid, whose activity is not recorded.
 const volatile __u32 self_tgid = 0;
+// Time of the last forced wake-up of the reader.
+__u64 last_wake = 0;
+
+static __always_inline int is_self(void)
+{
+	return self_tgid && (__u32)(bpf_get_current_pid_tgid() >> 32) == self_tgid;
+}
+
+static __always_inline __u32 current_gen(void)
+{
+	__u32 zero = 0;
+	__u32 *g = bpf_map_lookup_elem(&generation, &zero);
+	return g ? *g : 0;
+}
+
+static __always_inline void count_drop(void)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&drops, &zero);
+	if (n)
+		*n += 1;
+}
 
 // kernfs_node's parent pointer was renamed `__parent` in Linux 6.15: read whichever exists.
 struct kernfs_node___new {
@@ -138,15 +257,23 @@ static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
 	return (struct kernfs_node *)BPF_CORE_READ((struct kernfs_node___old *)kn, parent);
 }
 
+// Appends the names of `kn` and its parent ("leaf\0parent\0") at the start of the data.
 static __always_inline void read_kn_names(struct karmor_event *e, struct kernfs_node *kn)
 {
 	const char *name = BPF_CORE_READ(kn, name);
-	bpf_probe_read_kernel_str(e->cg_leaf, sizeof(e->cg_leaf), name);
+	long n = bpf_probe_read_kernel_str(e->data, CG_NAME_LEN, name);
+	__u32 off = n > 0 ? n : 0;
 	struct kernfs_node *parent = kn_parent(kn);
+	long m = 0;
 	if (parent) {
 		name = BPF_CORE_READ(parent, name);
-		bpf_probe_read_kernel_str(e->cg_parent, sizeof(e->cg_parent), name);
+		m = bpf_probe_read_kernel_str(&e->data[off & 127], CG_NAME_LEN, name);
 	}
+	if (m <= 0) {
+		e->data[off & 127] = 0;
+		m = 1;
+	}
+	e->cg_len = off + m;
 }
 
 // Names of the task's cgroup and its parent: the cgroup v2 (default hierarchy) one, or, on
@@ -171,59 +298,141 @@ static __always_inline void read_cgroup(struct karmor_event *e, struct task_stru
 		read_kn_names(e, kn);
 }
 
-static __always_inline struct karmor_event *reserve(__u32 kind)
+// The per-CPU record, its header filled for `kind`. Cgroup names are added when this
+// cgroup's were not sent yet in this generation.
+static __always_inline struct karmor_event *start(__u32 kind, __u32 gen)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32;
-	if (self_tgid && tgid == self_tgid)
+	__u32 zero = 0;
+	struct karmor_event *e = bpf_map_lookup_elem(&scratch, &zero);
+	if (!e)
 		return 0;
-	struct karmor_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		__u32 zero = 0;
-		__u64 *n = bpf_map_lookup_elem(&drops, &zero);
-		if (n)
-			*n += 1;
-		return 0;
-	}
-	// Ring buffer memory is not zeroed: clear what may be left partly written.
-	__builtin_memset(e, 0, offsetof(struct karmor_event, cg_leaf));
-	e->cg_leaf[0] = 0;
-	e->cg_parent[0] = 0;
-	e->path[0] = 0;
-	e->args[0] = 0;
-	e->ncomps = 0;
-
+	__builtin_memset(e, 0, HDR_SIZE);
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	__u64 id = bpf_get_current_pid_tgid();
 	e->ts_ns = bpf_ktime_get_ns();
 	e->cgroup_id = bpf_get_current_cgroup_id();
 	e->kind = kind;
-	e->pid = tgid;
-	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	e->gen = gen;
+	e->pid = id >> 32;
+	e->ppid = task->real_parent->tgid;
 	e->uid = (__u32)bpf_get_current_uid_gid();
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	read_cgroup(e, task);
+	if (kind != EV_EXIT) {
+		__u32 *sent = bpf_map_lookup_elem(&cg_sent, &e->cgroup_id);
+		if (!sent || *sent != gen) {
+			read_cgroup(e, task);
+			if (!e->cg_len) {
+				// The root cgroup: no names, but sent (two empty strings).
+				e->data[0] = 0;
+				e->data[1] = 0;
+				e->cg_len = 2;
+			}
+		}
+	}
 	return e;
 }
+
+// Bytes of the data area used so far.
+static __always_inline __u32 data_used(struct karmor_event *e)
+{
+	return (__u32)e->cg_len + e->path_len + e->args_len + e->comps_len;
+}
+
+// Sends the record (header + used data). Returns 0 when it was written.
+static __always_inline int emit(struct karmor_event *e)
+{
+	__u64 len = HDR_SIZE + data_used(e);
+	if (len > sizeof(*e))
+		len = sizeof(*e);
+	__u64 flags = BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= WAKE_BYTES ||
+	    e->ts_ns - last_wake >= WAKE_NS) {
+		flags = BPF_RB_FORCE_WAKEUP;
+		last_wake = e->ts_ns;
+	}
+	if (bpf_ringbuf_output(&events, e, len, flags) != 0) {
+		count_drop();
+		return -1;
+	}
+	if (e->cg_len) {
+		__u32 gen = e->gen;
+		bpf_map_update_elem(&cg_sent, &e->cgroup_id, &gen, BPF_ANY);
+	}
+	return 0;
+}
+
+// True when `k` was already emitted in this generation: the repeat is counted instead.
+static __always_inline int repeat(struct dedup_key *k)
+{
+	struct dedup_val *v = bpf_map_lookup_elem(&dedup, k);
+	if (!v)
+		return 0;
+	__sync_fetch_and_add(&v->count, 1);
+	__u64 now = bpf_ktime_get_ns();
+	if (now > v->last_ns)
+		v->last_ns = now;
+	return 1;
+}
+
+// Emits the first event of a behaviour and starts counting its repeats. The record goes out
+// before the map entry exists, so a count never lacks its first event (if the entry cannot be
+// added, later repeats are emitted as events of their own).
+static __always_inline void emit_first(struct karmor_event *e, struct dedup_key *k)
+{
+	e->dedup = 1;
+	__builtin_memcpy(&e->key, k, sizeof(*k));
+	if (emit(e) != 0)
+		return;
+	struct dedup_val v = {};
+	bpf_map_update_elem(&dedup, k, &v, BPF_NOEXIST);
+}
+
+static __always_inline void key_common(struct dedup_key *k, __u32 kind, __u32 gen, __s32 ret)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	k->cgroup_id = bpf_get_current_cgroup_id();
+	k->mm = (__u64)task->mm;
+	k->gen = gen;
+	k->tgid = task->tgid;
+	k->ppid = task->real_parent->tgid;
+	k->uid = (__u32)bpf_get_current_uid_gid();
+	k->kind = kind;
+	k->ret = ret;
+}
+
+static __always_inline struct pt_regs *user_regs(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	return (struct pt_regs *)bpf_task_pt_regs(task);
+}
+
+// ---- processes ------------------------------------------------------------------------------
 
 SEC("tp/sched/sched_process_exec")
 int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
 {
-	struct karmor_event *e = reserve(EV_EXEC);
+	if (is_self())
+		return 0;
+	struct karmor_event *e = start(EV_EXEC, current_gen());
 	if (!e)
 		return 0;
-	unsigned int off = ctx->__data_loc_filename & 0xFFFF;
-	bpf_probe_read_kernel_str(e->path, sizeof(e->path), (void *)ctx + off);
-
+	__u32 off = e->cg_len;
+	unsigned int loc = ctx->__data_loc_filename & 0xFFFF;
+	long n = bpf_probe_read_kernel_str(&e->data[off & DATA_MASK], PATH_MAX_LEN, (void *)ctx + loc);
+	if (n > 0) {
+		e->path_len = n;
+		off += n;
+	}
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
-	unsigned long start = BPF_CORE_READ(task, mm, arg_start);
+	unsigned long start_ = BPF_CORE_READ(task, mm, arg_start);
 	unsigned long end = BPF_CORE_READ(task, mm, arg_end);
-	unsigned long len = end - start;
+	unsigned long len = end - start_;
 	if (len >= ARGS_MAX_LEN)
 		len = ARGS_MAX_LEN - 1;
 	len &= ARGS_MAX_LEN - 1; // a bound the verifier can see
-	if (len > 0 && bpf_probe_read_user(e->args, len, (void *)start) == 0)
-		e->flags = len;
-	bpf_ringbuf_submit(e, 0);
+	if (len > 0 && bpf_probe_read_user(&e->data[off & DATA_MASK], len, (void *)start_) == 0)
+		e->args_len = len;
+	emit(e);
 	return 0;
 }
 
@@ -233,24 +442,25 @@ int handle_exit(void *ctx)
 	__u64 id = bpf_get_current_pid_tgid();
 	if ((__u32)id != (__u32)(id >> 32))
 		return 0; // a thread, not the process
-	struct karmor_event *e = reserve(EV_EXIT);
+	if (is_self())
+		return 0;
+	struct karmor_event *e = start(EV_EXIT, current_gen());
 	if (e)
-		bpf_ringbuf_submit(e, 0);
+		emit(e);
 	return 0;
 }
-
 
 // ---- files ----------------------------------------------------------------------------------
 
 // Components of a path, leaf first, crossing mounts up to the root of the task's mount
-// namespace. User space joins them in reverse.
-static __always_inline void walk_path(struct karmor_event *e, const struct path *path)
+// namespace, appended to the data. User space joins them in reverse. The counts live in the
+// record (map memory, which the verifier does not track), so that the loop's states prune.
+static __always_inline void walk_path(struct karmor_event *e, struct dentry *d, struct vfsmount *vfsmnt)
 {
-	__u64 off = bpf_core_field_offset(struct mount, mnt);
-	struct dentry *d = BPF_CORE_READ(path, dentry);
-	struct vfsmount *vfsmnt = BPF_CORE_READ(path, mnt);
-	struct mount *mnt = (struct mount *)((char *)vfsmnt - off);
-	__u32 n = 0;
+	__u64 moff = bpf_core_field_offset(struct mount, mnt);
+	struct mount *mnt = (struct mount *)((char *)vfsmnt - moff);
+	e->ncomps = 0;
+	e->comps_len = 0;
 #pragma unroll
 	for (int i = 0; i < MAX_COMPS + 4; i++) {
 		struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
@@ -261,133 +471,355 @@ static __always_inline void walk_path(struct karmor_event *e, const struct path 
 				break; // root of the namespace
 			d = BPF_CORE_READ(mnt, mnt_mountpoint);
 			mnt = up;
-			vfsmnt = (struct vfsmount *)((char *)mnt + off);
+			vfsmnt = (struct vfsmount *)((char *)mnt + moff);
 			continue;
 		}
 		if (d == parent)
 			break; // root of an unmounted (pseudo) file system
-		if (n >= MAX_COMPS) {
-			n |= COMPS_TRUNCATED;
+		__u32 at = data_used(e);
+		if (e->ncomps >= MAX_COMPS || at + COMP_LEN > DATA_BUDGET) {
+			e->ncomps |= COMPS_TRUNCATED;
 			break;
 		}
 		const unsigned char *name = BPF_CORE_READ(d, d_name.name);
-		bpf_probe_read_kernel_str(e->comps[n & (MAX_COMPS - 1)], COMP_LEN, name);
-		n++;
+		long len = bpf_probe_read_kernel_str(&e->data[at & DATA_MASK], COMP_LEN, name);
+		if (len <= 0) {
+			e->data[at & DATA_MASK] = 0;
+			len = 1;
+		}
+		e->comps_len += len;
+		e->ncomps += 1;
 		d = parent;
 	}
-	e->ncomps = n;
 }
 
+// The file open on `fd`. The task's fields are read with direct BTF loads (no helper call);
+// only the table slot, at a variable index, needs one.
 static __always_inline struct file *fd_file(int fd)
 {
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task_btf();
-	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
-	unsigned int max = BPF_CORE_READ(fdt, max_fds);
+	struct fdtable *fdt = t->files->fdt;
+	unsigned int max = fdt->max_fds;
 	if (fd < 0 || (unsigned int)fd >= max)
 		return 0;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file **fds = fdt->fd;
 	struct file *f = 0;
-	bpf_core_read(&f, sizeof(f), &fds[fd]);
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
 	return f;
 }
 
-static __always_inline int remember(__s32 fd, __u64 uptr, __u32 flags)
+// What de-duplication and the record need from an opened file, in two helper calls: one
+// read of the head of `struct file` (mode, flags, path), one of the dentry (parent, name hash).
+// Offsets are CO-RE relocated; a kernel whose fields lie further falls back to field reads.
+struct file_facts {
+	__u32 flags;
+	__u32 mode;
+	struct dentry *dentry;
+	struct vfsmount *mnt;
+	struct dentry *parent;
+	__u64 hash_len;
+};
+
+#define HEAD_READ 128
+
+static __always_inline void file_facts(struct file *f, struct file_facts *ff)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	if (self_tgid && (__u32)(id >> 32) == self_tgid)
-		return 0;
-	struct pending p = { .uptr = uptr, .fd = fd, .flags = flags };
-	bpf_map_update_elem(&pending, &id, &p, BPF_ANY);
-	return 0;
+	__u64 buf[HEAD_READ / 8];
+	__u32 om = bpf_core_field_offset(struct file, f_mode);
+	__u32 of = bpf_core_field_offset(struct file, f_flags);
+	__u32 op = bpf_core_field_offset(struct file, f_path);
+	if (om + 4 <= HEAD_READ && of + 4 <= HEAD_READ && op + 16 <= HEAD_READ &&
+	    bpf_core_field_size(struct file, f_mode) == 4 &&
+	    bpf_core_field_size(struct file, f_flags) == 4 &&
+	    bpf_probe_read_kernel(buf, sizeof(buf), f) == 0) {
+		__builtin_memcpy(&ff->mode, (char *)buf + om, 4);
+		__builtin_memcpy(&ff->flags, (char *)buf + of, 4);
+		__builtin_memcpy(&ff->mnt, (char *)buf + op, 8);
+		__builtin_memcpy(&ff->dentry, (char *)buf + op + 8, 8);
+	} else {
+		ff->mode = BPF_CORE_READ(f, f_mode);
+		ff->flags = BPF_CORE_READ(f, f_flags);
+		ff->mnt = BPF_CORE_READ(f, f_path.mnt);
+		ff->dentry = BPF_CORE_READ(f, f_path.dentry);
+	}
+	struct dentry *d = ff->dentry;
+	__u32 odp = bpf_core_field_offset(struct dentry, d_parent);
+	__u32 odn = bpf_core_field_offset(struct dentry, d_name);
+	if (odp + 8 <= HEAD_READ && odn + 8 <= HEAD_READ &&
+	    bpf_probe_read_kernel(buf, sizeof(buf), d) == 0) {
+		__builtin_memcpy(&ff->parent, (char *)buf + odp, 8);
+		__builtin_memcpy(&ff->hash_len, (char *)buf + odn, 8);
+	} else {
+		ff->parent = BPF_CORE_READ(d, d_parent);
+		ff->hash_len = BPF_CORE_READ(d, d_name.hash_len);
+	}
 }
 
-static __always_inline int open_exit(long ret)
+// A name as given by the process, and the directory it is relative to when it is not
+// absolute (the working directory, or the file open on `dirfd`).
+static __always_inline void name_at(struct karmor_event *e, int dirfd, __u64 uname)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct pending *p = bpf_map_lookup_elem(&pending, &id);
-	if (!p)
+	__u32 off = e->cg_len;
+	long n = bpf_probe_read_user_str(&e->data[off & DATA_MASK], PATH_MAX_LEN, (void *)uname);
+	if (n <= 0)
+		return;
+	e->path_len = n;
+	if (e->data[off & DATA_MASK] == '/')
+		return;
+	if (dirfd == AT_FDCWD) {
+		struct task_struct *t = (struct task_struct *)bpf_get_current_task_btf();
+		struct fs_struct *fs = BPF_CORE_READ(t, fs);
+		walk_path(e, BPF_CORE_READ(fs, pwd.dentry), BPF_CORE_READ(fs, pwd.mnt));
+	} else {
+		struct file *dir = fd_file(dirfd);
+		if (dir)
+			walk_path(e, BPF_CORE_READ(dir, f_path.dentry), BPF_CORE_READ(dir, f_path.mnt));
+	}
+}
+
+// An open's exit. A successful open is de-duplicated on the opened dentry (with its mount,
+// parent and name hash, so that a freed and reused dentry is not mistaken for it) and the
+// access bits; a failed one is always emitted with the name as given.
+static __always_inline int open_exit(long ret, __u16 sys)
+{
+	if (is_self())
 		return 0;
-	struct pending args = *p;
-	bpf_map_delete_elem(&pending, &id);
-	struct karmor_event *e = reserve(EV_FILE);
-	if (!e)
-		return 0;
-	e->ret = ret < 0 ? ret : 0;
+	__u32 gen = current_gen();
 	if (ret >= 0) {
 		struct file *f = fd_file(ret);
-		if (f) {
-			e->flags = BPF_CORE_READ(f, f_flags);
-			e->mode = BPF_CORE_READ(f, f_mode);
-			walk_path(e, &f->f_path);
-		}
-	} else {
-		// Failed: keep the name as given, and the directory it is relative to.
-		e->flags = args.flags;
-		bpf_probe_read_user_str(e->path, sizeof(e->path), (void *)args.uptr);
-		if (e->path[0] != '/') {
-			if (args.fd == AT_FDCWD) {
-				struct task_struct *t = (struct task_struct *)bpf_get_current_task_btf();
-				struct fs_struct *fs = BPF_CORE_READ(t, fs);
-				walk_path(e, &fs->pwd);
-			} else {
-				struct file *dir = fd_file(args.fd);
-				if (dir)
-					walk_path(e, &dir->f_path);
-			}
-		}
+		if (!f)
+			return 0;
+		struct file_facts ff;
+		file_facts(f, &ff);
+		struct dedup_key k = {};
+		key_common(&k, EV_FILE, gen, 0);
+		k.obj[0] = (__u64)ff.dentry;
+		k.obj[1] = (__u64)ff.mnt;
+		k.obj[2] = (__u64)ff.parent;
+		k.obj[3] = ff.hash_len;
+		k.a = ff.flags & (O_ACCMODE | O_TRUNC);
+		k.b = ff.mode & (FMODE_EXEC | FMODE_CREATED);
+		k.b |= (__u32)sys << 24;
+		if (repeat(&k))
+			return 0;
+		struct karmor_event *e = start(EV_FILE, gen);
+		if (!e)
+			return 0;
+		e->sys = sys;
+		e->flags = ff.flags;
+		e->mode = ff.mode;
+		walk_path(e, ff.dentry, ff.mnt);
+		emit_first(e, &k);
+		return 0;
 	}
-	bpf_ringbuf_submit(e, 0);
+	struct karmor_event *e = start(EV_FILE, gen);
+	if (!e)
+		return 0;
+	struct pt_regs *regs = user_regs();
+	e->sys = sys;
+	e->ret = ret;
+	int dirfd = AT_FDCWD;
+	__u64 uname = 0;
+	switch (sys) {
+	case SYS_OPEN_:
+		uname = PT_REGS_PARM1_CORE_SYSCALL(regs);
+		e->flags = PT_REGS_PARM2_CORE_SYSCALL(regs);
+		break;
+	case SYS_CREAT_:
+		uname = PT_REGS_PARM1_CORE_SYSCALL(regs);
+		e->flags = O_CREAT | O_WRONLY | O_TRUNC;
+		break;
+	case SYS_OPENAT2_: {
+		__u64 how_flags = 0;
+		dirfd = PT_REGS_PARM1_CORE_SYSCALL(regs);
+		uname = PT_REGS_PARM2_CORE_SYSCALL(regs);
+		// struct open_how.flags
+		bpf_probe_read_user(&how_flags, sizeof(how_flags), (void *)PT_REGS_PARM3_CORE_SYSCALL(regs));
+		e->flags = how_flags;
+		break;
+	}
+	default:
+		dirfd = PT_REGS_PARM1_CORE_SYSCALL(regs);
+		uname = PT_REGS_PARM2_CORE_SYSCALL(regs);
+		e->flags = PT_REGS_PARM3_CORE_SYSCALL(regs);
+	}
+	name_at(e, dirfd, uname);
+	emit(e);
 	return 0;
-}
-
-SEC("tp/syscalls/sys_enter_openat")
-int openat_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	return remember((__s32)ctx->args[0], ctx->args[1], (__u32)ctx->args[2]);
 }
 
 SEC("tp/syscalls/sys_exit_openat")
 int openat_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	return open_exit(ctx->ret);
-}
-
-SEC("tp/syscalls/sys_enter_openat2")
-int openat2_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	__u64 flags = 0;
-	bpf_probe_read_user(&flags, sizeof(flags), (void *)ctx->args[2]); // struct open_how.flags
-	return remember((__s32)ctx->args[0], ctx->args[1], (__u32)flags);
+	return open_exit(ctx->ret, SYS_OPENAT_);
 }
 
 SEC("tp/syscalls/sys_exit_openat2")
 int openat2_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	return open_exit(ctx->ret);
-}
-
-SEC("tp/syscalls/sys_enter_open")
-int open_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	return remember(AT_FDCWD, ctx->args[0], (__u32)ctx->args[1]);
+	return open_exit(ctx->ret, SYS_OPENAT2_);
 }
 
 SEC("tp/syscalls/sys_exit_open")
 int open_exit_tp(struct trace_event_raw_sys_exit *ctx)
 {
-	return open_exit(ctx->ret);
-}
-
-SEC("tp/syscalls/sys_enter_creat")
-int creat_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	return remember(AT_FDCWD, ctx->args[0], O_CREAT | O_WRONLY | O_TRUNC);
+	return open_exit(ctx->ret, SYS_OPEN_);
 }
 
 SEC("tp/syscalls/sys_exit_creat")
 int creat_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	return open_exit(ctx->ret);
+	return open_exit(ctx->ret, SYS_CREAT_);
+}
+
+// unlink, rename, chmod, chown: a name (and the directory it is relative to), emitted as is.
+static __always_inline void name_event(__u32 kind, __u16 sys, long ret, int dirfd, __u64 uname, __u32 gen)
+{
+	struct karmor_event *e = start(kind, gen);
+	if (!e)
+		return;
+	e->sys = sys;
+	e->ret = ret < 0 ? ret : 0;
+	name_at(e, dirfd, uname);
+	emit(e);
+}
+
+// chmod/chown of an open file: its path from the file.
+static __always_inline void fd_event(__u32 kind, __u16 sys, long ret, int fd)
+{
+	struct file *f = fd_file(fd);
+	if (!f)
+		return;
+	struct karmor_event *e = start(kind, current_gen());
+	if (!e)
+		return;
+	e->sys = sys;
+	e->ret = ret < 0 ? ret : 0;
+	walk_path(e, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt));
+	emit(e);
+}
+
+// One name argument at `arg` (0-based), relative to the dirfd in argument 0 when `at`.
+static __always_inline int name_exit(__u32 kind, __u16 sys, long ret, int at)
+{
+	if (is_self())
+		return 0;
+	struct pt_regs *regs = user_regs();
+	if (at)
+		name_event(kind, sys, ret, PT_REGS_PARM1_CORE_SYSCALL(regs),
+			   PT_REGS_PARM2_CORE_SYSCALL(regs), current_gen());
+	else
+		name_event(kind, sys, ret, AT_FDCWD, PT_REGS_PARM1_CORE_SYSCALL(regs), current_gen());
+	return 0;
+}
+
+SEC("tp/syscalls/sys_exit_unlink")
+int unlink_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return name_exit(EV_UNLINK, SYS_UNLINK_, ctx->ret, 0);
+}
+
+SEC("tp/syscalls/sys_exit_unlinkat")
+int unlinkat_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return name_exit(EV_UNLINK, SYS_UNLINKAT_, ctx->ret, 1);
+}
+
+SEC("tp/syscalls/sys_exit_rmdir")
+int rmdir_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return name_exit(EV_UNLINK, SYS_RMDIR_, ctx->ret, 0);
+}
+
+SEC("tp/syscalls/sys_exit_chmod")
+int chmod_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return name_exit(EV_CHMOD, SYS_CHMOD_, ctx->ret, 0);
+}
+
+SEC("tp/syscalls/sys_exit_fchmodat")
+int fchmodat_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return name_exit(EV_CHMOD, SYS_FCHMODAT_, ctx->ret, 1);
+}
+
+SEC("tp/syscalls/sys_exit_fchmodat2")
+int fchmodat2_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return name_exit(EV_CHMOD, SYS_FCHMODAT2_, ctx->ret, 1);
+}
+
+SEC("tp/syscalls/sys_exit_chown")
+int chown_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return name_exit(EV_CHOWN, SYS_CHOWN_, ctx->ret, 0);
+}
+
+SEC("tp/syscalls/sys_exit_lchown")
+int lchown_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return name_exit(EV_CHOWN, SYS_LCHOWN_, ctx->ret, 0);
+}
+
+SEC("tp/syscalls/sys_exit_fchownat")
+int fchownat_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return name_exit(EV_CHOWN, SYS_FCHOWNAT_, ctx->ret, 1);
+}
+
+SEC("tp/syscalls/sys_exit_fchmod")
+int fchmod_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	if (is_self())
+		return 0;
+	fd_event(EV_CHMOD, SYS_FCHMOD_, ctx->ret, PT_REGS_PARM1_CORE_SYSCALL(user_regs()));
+	return 0;
+}
+
+SEC("tp/syscalls/sys_exit_fchown")
+int fchown_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	if (is_self())
+		return 0;
+	fd_event(EV_CHOWN, SYS_FCHOWN_, ctx->ret, PT_REGS_PARM1_CORE_SYSCALL(user_regs()));
+	return 0;
+}
+
+// A rename modifies both names: one event for each, with access `rename`.
+static __always_inline int rename_exit(__u16 sys, long ret)
+{
+	if (is_self())
+		return 0;
+	struct pt_regs *regs = user_regs();
+	__u32 gen = current_gen();
+	if (sys == SYS_RENAME_) {
+		name_event(EV_RENAME, sys, ret, AT_FDCWD, PT_REGS_PARM1_CORE_SYSCALL(regs), gen);
+		name_event(EV_RENAME, sys, ret, AT_FDCWD, PT_REGS_PARM2_CORE_SYSCALL(regs), gen);
+	} else {
+		name_event(EV_RENAME, sys, ret, PT_REGS_PARM1_CORE_SYSCALL(regs),
+			   PT_REGS_PARM2_CORE_SYSCALL(regs), gen);
+		name_event(EV_RENAME, sys, ret, PT_REGS_PARM3_CORE_SYSCALL(regs),
+			   PT_REGS_PARM4_CORE_SYSCALL(regs), gen);
+	}
+	return 0;
+}
+
+SEC("tp/syscalls/sys_exit_rename")
+int rename_exit_tp(struct trace_event_raw_sys_exit *ctx)
+{
+	return rename_exit(SYS_RENAME_, ctx->ret);
+}
+
+SEC("tp/syscalls/sys_exit_renameat")
+int renameat_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return rename_exit(SYS_RENAMEAT_, ctx->ret);
+}
+
+SEC("tp/syscalls/sys_exit_renameat2")
+int renameat2_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return rename_exit(SYS_RENAMEAT2_, ctx->ret);
 }
 
 // ---- network --------------------------------------------------------------------------------
@@ -409,24 +841,34 @@ static __always_inline int inet_family(__u16 family)
 	return family == AF_INET || family == AF_INET6;
 }
 
-static __always_inline void sock_addrs(struct karmor_event *e, struct sock *sk)
+// Addresses of a socket, into a stack copy of the network fields.
+struct net_fields {
+	__u16 family;
+	__u16 proto;
+	__u16 lport;
+	__u16 rport;
+	__u8 laddr[16];
+	__u8 raddr[16];
+};
+
+static __always_inline void sock_addrs(struct net_fields *n, struct sock *sk)
 {
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	e->family = family;
-	e->proto = BPF_CORE_READ(sk, sk_protocol);
-	e->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	e->rport = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	n->family = family;
+	n->proto = BPF_CORE_READ(sk, sk_protocol);
+	n->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	n->rport = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	if (family == AF_INET6) {
-		BPF_CORE_READ_INTO(&e->laddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
-		BPF_CORE_READ_INTO(&e->raddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(&n->laddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(&n->raddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
 	} else {
-		BPF_CORE_READ_INTO((__u32 *)e->laddr, sk, __sk_common.skc_rcv_saddr);
-		BPF_CORE_READ_INTO((__u32 *)e->raddr, sk, __sk_common.skc_daddr);
+		BPF_CORE_READ_INTO((__u32 *)n->laddr, sk, __sk_common.skc_rcv_saddr);
+		BPF_CORE_READ_INTO((__u32 *)n->raddr, sk, __sk_common.skc_daddr);
 	}
 }
 
 // A destination given in user memory (connect, sendto, sendmsg) overrides the socket's.
-static __always_inline void user_dest(struct karmor_event *e, __u64 uaddr)
+static __always_inline void user_dest(struct net_fields *n, __u64 uaddr)
 {
 	if (!uaddr)
 		return;
@@ -435,45 +877,63 @@ static __always_inline void user_dest(struct karmor_event *e, __u64 uaddr)
 	if (family == AF_INET) {
 		struct sockaddr_in sin = {};
 		bpf_probe_read_user(&sin, sizeof(sin), (void *)uaddr);
-		e->family = AF_INET;
-		e->rport = __builtin_bswap16(sin.sin_port);
-		__builtin_memset(e->raddr, 0, sizeof(e->raddr));
-		__builtin_memcpy(e->raddr, &sin.sin_addr.s_addr, 4);
+		n->family = AF_INET;
+		n->rport = __builtin_bswap16(sin.sin_port);
+		__builtin_memset(n->raddr, 0, sizeof(n->raddr));
+		__builtin_memcpy(n->raddr, &sin.sin_addr.s_addr, 4);
 	} else if (family == AF_INET6) {
 		struct sockaddr_in6 sin6 = {};
 		bpf_probe_read_user(&sin6, sizeof(sin6), (void *)uaddr);
-		e->family = AF_INET6;
-		e->rport = __builtin_bswap16(sin6.sin6_port);
-		__builtin_memcpy(e->raddr, &sin6.sin6_addr.in6_u.u6_addr8, 16);
+		n->family = AF_INET6;
+		n->rport = __builtin_bswap16(sin6.sin6_port);
+		__builtin_memcpy(n->raddr, &sin6.sin6_addr.in6_u.u6_addr8, 16);
 	}
 }
 
-static __always_inline int sock_exit(__u32 kind, long ret)
+// De-duplicates on the addresses user space keeps (it drops the ephemeral local port of
+// connects and sends, and the remote port of accepts), else emits.
+static __always_inline void net_event(__u32 kind, struct net_fields *n, long ret)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct pending *p = bpf_map_lookup_elem(&pending, &id);
-	if (!p)
-		return 0;
-	struct pending args = *p;
-	bpf_map_delete_elem(&pending, &id);
-	struct sock *sk = fd_sock(args.fd);
-	if (!sk || !inet_family(BPF_CORE_READ(sk, __sk_common.skc_family)))
-		return 0;
-	struct karmor_event *e = reserve(kind);
+	__u32 gen = current_gen();
+	__s32 r = ret < 0 ? ret : 0;
+	struct dedup_key k = {};
+	key_common(&k, kind, gen, r);
+	int local = !(kind == EV_CONNECT || kind == EV_UDP_SEND);
+	if (local)
+		__builtin_memcpy(&k.obj[0], n->laddr, 16);
+	__builtin_memcpy(&k.obj[2], n->raddr, 16);
+	k.a = (__u32)n->family << 16 | n->proto;
+	k.b = (local ? (__u32)n->lport << 16 : 0) | (kind == EV_ACCEPT ? 0 : n->rport);
+	if (repeat(&k))
+		return;
+	struct karmor_event *e = start(kind, gen);
 	if (!e)
-		return 0;
-	sock_addrs(e, sk);
-	if (kind == EV_CONNECT)
-		user_dest(e, args.uptr);
-	e->ret = ret < 0 ? ret : 0;
-	bpf_ringbuf_submit(e, 0);
-	return 0;
+		return;
+	e->ret = r;
+	e->family = n->family;
+	e->proto = n->proto;
+	e->lport = n->lport;
+	e->rport = n->rport;
+	__builtin_memcpy(e->laddr, n->laddr, 16);
+	__builtin_memcpy(e->raddr, n->raddr, 16);
+	emit_first(e, &k);
 }
 
-SEC("tp/syscalls/sys_enter_connect")
-int connect_enter(struct trace_event_raw_sys_enter *ctx)
+// connect, bind, listen: the socket is argument 0; connect's destination is argument 1.
+static __always_inline int sock_exit(__u32 kind, long ret)
 {
-	return remember((__s32)ctx->args[0], ctx->args[1], 0);
+	if (is_self())
+		return 0;
+	struct pt_regs *regs = user_regs();
+	struct sock *sk = fd_sock(PT_REGS_PARM1_CORE_SYSCALL(regs));
+	if (!sk || !inet_family(BPF_CORE_READ(sk, __sk_common.skc_family)))
+		return 0;
+	struct net_fields n = {};
+	sock_addrs(&n, sk);
+	if (kind == EV_CONNECT)
+		user_dest(&n, PT_REGS_PARM2_CORE_SYSCALL(regs));
+	net_event(kind, &n, ret);
+	return 0;
 }
 
 SEC("tp/syscalls/sys_exit_connect")
@@ -482,22 +942,10 @@ int connect_exit(struct trace_event_raw_sys_exit *ctx)
 	return sock_exit(EV_CONNECT, ctx->ret);
 }
 
-SEC("tp/syscalls/sys_enter_bind")
-int bind_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	return remember((__s32)ctx->args[0], ctx->args[1], 0);
-}
-
 SEC("tp/syscalls/sys_exit_bind")
 int bind_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	return sock_exit(EV_BIND, ctx->ret);
-}
-
-SEC("tp/syscalls/sys_enter_listen")
-int listen_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	return remember((__s32)ctx->args[0], 0, 0);
 }
 
 SEC("tp/syscalls/sys_exit_listen")
@@ -508,16 +956,14 @@ int listen_exit(struct trace_event_raw_sys_exit *ctx)
 
 static __always_inline int accept_exit(long ret)
 {
-	if (ret < 0)
+	if (ret < 0 || is_self())
 		return 0;
 	struct sock *sk = fd_sock(ret);
 	if (!sk || !inet_family(BPF_CORE_READ(sk, __sk_common.skc_family)))
 		return 0;
-	struct karmor_event *e = reserve(EV_ACCEPT);
-	if (!e)
-		return 0;
-	sock_addrs(e, sk);
-	bpf_ringbuf_submit(e, 0);
+	struct net_fields n = {};
+	sock_addrs(&n, sk);
+	net_event(EV_ACCEPT, &n, 0);
 	return 0;
 }
 
@@ -535,17 +981,17 @@ int accept4_exit(struct trace_event_raw_sys_exit *ctx)
 
 static __always_inline int udp_send(int fd, __u64 uaddr)
 {
+	if (is_self())
+		return 0;
 	struct sock *sk = fd_sock(fd);
 	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_UDP)
 		return 0;
 	if (!inet_family(BPF_CORE_READ(sk, __sk_common.skc_family)))
 		return 0;
-	struct karmor_event *e = reserve(EV_UDP_SEND);
-	if (!e)
-		return 0;
-	sock_addrs(e, sk);
-	user_dest(e, uaddr);
-	bpf_ringbuf_submit(e, 0);
+	struct net_fields n = {};
+	sock_addrs(&n, sk);
+	user_dest(&n, uaddr);
+	net_event(EV_UDP_SEND, &n, 0);
 	return 0;
 }
 
@@ -574,13 +1020,15 @@ int socket_enter(struct trace_event_raw_sys_enter *ctx)
 	int icmp = protocol == IPPROTO_ICMP || protocol == IPPROTO_ICMPV6;
 	if (!(type == SOCK_RAW || family == AF_PACKET || icmp))
 		return 0;
-	struct karmor_event *e = reserve(EV_SOCKET);
+	if (is_self())
+		return 0;
+	struct karmor_event *e = start(EV_SOCKET, current_gen());
 	if (!e)
 		return 0;
 	e->family = family;
 	e->flags = type;
 	e->mode = protocol;
 	e->proto = protocol;
-	bpf_ringbuf_submit(e, 0);
+	emit(e);
 	return 0;
 }

@@ -12,14 +12,22 @@ use clap::{Parser, ValueEnum};
 use karmor_collector::daemon::attribution::{NoPods, PodLookup};
 use karmor_collector::daemon::datadir::Retention;
 use karmor_collector::daemon::kube_pods::{self, KubePods};
+use karmor_collector::daemon::kubearmor_source::{
+    run_source, KubeArmorSourceConfig, KubeArmorStats,
+};
 use karmor_collector::daemon::metrics::Counters;
 use karmor_collector::daemon::probes::built_with_probes;
-use karmor_collector::daemon::run::{run, CollectorConfig, SensorSource};
+use karmor_collector::daemon::run::{run_with_feeds, CollectorConfig, SensorSource};
+use karmor_collector::daemon::service::{serve_listener, CollectorService, ServiceConfig};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Source {
     /// Our own eBPF sensors.
     Ebpf,
+    /// The node's KubeArmor daemon (LogService: WatchLogs "system", WatchAlerts "policy").
+    Kubearmor,
+    /// Both the eBPF sensors and KubeArmor.
+    Both,
     /// A synthetic load (benchmarks, crash tests); no kernel access needed.
     Synthetic,
 }
@@ -73,6 +81,17 @@ struct Args {
     /// Do not serve metrics.
     #[arg(long)]
     no_metrics: bool,
+    /// Serve the collector's gRPC service (list, fetch, follow, health) here. Keep it on
+    /// loopback in Kubernetes: `kubectl karmor pull` reaches it through a port-forward, so
+    /// RBAC on pods/portforward is the access control. Another address only on plain hosts.
+    #[arg(long, env = "KARMOR_LISTEN", default_value = "127.0.0.1:7946")]
+    listen: SocketAddr,
+    /// Do not serve the gRPC service.
+    #[arg(long)]
+    no_listen: bool,
+    /// KubeArmor's gRPC address (sources kubearmor and both).
+    #[arg(long, env = "KARMOR_KUBEARMOR_ADDR", default_value = "localhost:32767")]
+    kubearmor_addr: String,
 }
 
 fn main() -> ExitCode {
@@ -94,7 +113,7 @@ fn real_main() -> Result<()> {
             .map(|h| h.trim().to_string())
             .context("no --node-name/NODE_NAME and the hostname is unreadable")?,
     };
-    if args.source == Source::Ebpf && !built_with_probes() {
+    if matches!(args.source, Source::Ebpf | Source::Both) && !built_with_probes() {
         bail!("this karmor-collector was built without eBPF probes (clang, bpftool and kernel BTF are needed at build time); use --source synthetic or rebuild");
     }
     if !args.rotate_seconds.is_finite() || args.rotate_seconds <= 0.0 {
@@ -113,7 +132,8 @@ fn real_main() -> Result<()> {
         rotate_rows: args.rotate_rows.max(1),
         record_args: !args.no_args,
         source: match args.source {
-            Source::Ebpf => SensorSource::Ebpf,
+            Source::Ebpf | Source::Both => SensorSource::Ebpf,
+            Source::Kubearmor => SensorSource::Feeds,
             Source::Synthetic => SensorSource::Synthetic {
                 rate: args.synthetic_rate,
                 containers: args.synthetic_containers,
@@ -125,7 +145,8 @@ fn real_main() -> Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let pods: Arc<dyn PodLookup> = if args.no_kube {
+    // KubeArmor attributes its events itself: no pod watch for the kubearmor source alone.
+    let pods: Arc<dyn PodLookup> = if args.no_kube || args.source == Source::Kubearmor {
         Arc::new(NoPods)
     } else {
         let client = rt.block_on(kube_pods::default_client()).context(
@@ -136,13 +157,41 @@ fn real_main() -> Result<()> {
         pods
     };
     let counters = Arc::new(Counters::default());
+    let (feeds, kubearmor, stop_feeds) = start_kubearmor(&rt, &args);
+    if !args.no_listen {
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind(args.listen))
+            .with_context(|| format!("cannot listen on {} (--listen)", args.listen))?;
+        let service = CollectorService::new(
+            ServiceConfig {
+                cluster: cfg.cluster.clone(),
+                sources: source_names(args.source),
+                ..ServiceConfig::new(&cfg.data_dir, &cfg.node)
+            },
+            counters.clone(),
+            kubearmor,
+        );
+        log::info!("collector service on {}", args.listen);
+        rt.spawn(async move {
+            if let Err(e) = serve_listener(listener, service, std::future::pending()).await {
+                log::error!("{e}");
+            }
+        });
+    }
     log::info!(
         "karmor-collector {} on node {}: writing {}",
         env!("CARGO_PKG_VERSION"),
         cfg.node,
         cfg.data_dir.display()
     );
-    let summary = rt.block_on(run(cfg, pods, counters, shutdown_signal()))?;
+    let summary = rt.block_on(run_with_feeds(
+        cfg,
+        pods,
+        counters,
+        shutdown_signal(),
+        feeds,
+    ))?;
+    let _ = stop_feeds.send(true);
     for (name, why) in &summary.failed {
         log::warn!("probe {name} not attached: {why}");
     }
@@ -154,6 +203,43 @@ fn real_main() -> Result<()> {
         summary.segments_written
     );
     Ok(())
+}
+
+fn source_names(source: Source) -> Vec<String> {
+    let names: &[&str] = match source {
+        Source::Ebpf => &["ebpf"],
+        Source::Kubearmor => &["kubearmor"],
+        Source::Both => &["ebpf", "kubearmor"],
+        Source::Synthetic => &["synthetic"],
+    };
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+type Feeds = Vec<tokio::sync::mpsc::Receiver<karmor_collector::daemon::kubearmor_source::FeedItem>>;
+
+/// Starts the KubeArmor source when asked for: its feed, its counters, and its stop switch.
+fn start_kubearmor(
+    rt: &tokio::runtime::Runtime,
+    args: &Args,
+) -> (
+    Feeds,
+    Option<Arc<KubeArmorStats>>,
+    tokio::sync::watch::Sender<bool>,
+) {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    if !matches!(args.source, Source::Kubearmor | Source::Both) {
+        return (Vec::new(), None, stop);
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel(4096);
+    let stats = Arc::new(KubeArmorStats::default());
+    log::info!("KubeArmor source: {}", args.kubearmor_addr);
+    rt.spawn(run_source(
+        KubeArmorSourceConfig::new(&args.kubearmor_addr),
+        stats.clone(),
+        tx,
+        stopped,
+    ));
+    (vec![rx], Some(stats), stop)
 }
 
 async fn shutdown_signal() {

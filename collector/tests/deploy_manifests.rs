@@ -703,6 +703,7 @@ fn exec_probes_reach_the_loopback_metrics_endpoint() {
             "--synthetic-rate",
             "1000",
             "--no-kube",
+            "--no-listen",
         ])
         .args(["--node-name", "probe-test", "--rotate-seconds", "60"])
         .arg("--data-dir")

@@ -8,15 +8,19 @@
 //! - [`pipeline`]: the de-duplication window and row building;
 //! - [`datadir`]: the data directory as a live bundle (rotation, retention, crash recovery);
 //! - [`metrics`]: counters and the Prometheus endpoint;
+//! - [`service`]: the gRPC service (`karmor.collector.v1`) over the data directory;
+//! - [`kubearmor_source`]: KubeArmor's LogService as a source, with reconnects;
 //! - [`synthetic`]: a kernel-free feed for benchmarks and crash tests;
 //! - [`run`]: the main loop.
 
 pub mod attribution;
 pub mod datadir;
 pub mod kube_pods;
+pub mod kubearmor_source;
 pub mod metrics;
 pub mod pipeline;
 pub mod probes;
 pub mod raw;
 pub mod run;
+pub mod service;
 pub mod synthetic;

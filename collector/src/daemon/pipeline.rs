@@ -4,6 +4,11 @@
 //! access, addresses and ports, a hash of the path), so a repeated behaviour costs one hash
 //! lookup. Strings are built once per distinct behaviour, when it first appears; rows are built
 //! when the window is flushed.
+//!
+//! The kernel also de-duplicates: it sends the first event of a behaviour with its kernel key
+//! and counts the repeats. The window remembers which row each kernel key fed, and
+//! [`Pipeline::add_repeats`] adds the kernel's counts to that row at the flush, so the rows and
+//! counts are those the pipeline would have built from every event.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
@@ -11,7 +16,7 @@ use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
 
 use crate::daemon::attribution::{parse_cgroup, CgroupIdentity, PodLookup, ProcessTable};
-use crate::daemon::raw::{ip, Kind, RawEvent};
+use crate::daemon::raw::{decode, ip, syscall_name, KernelKey, Kind, RawEvent};
 use crate::schema::{Event, Op, Source};
 
 const FMODE_EXEC: u32 = 0x20;
@@ -38,6 +43,7 @@ struct Key {
     cgroup_id: u64,
     kind: u8,
     access: u8,
+    sys: u16,
     uid: u32,
     ret: i32,
     exe: usize,
@@ -66,7 +72,9 @@ struct Agg {
 }
 
 /// Access codes in the key (0: none).
-const ACCESS: [&str; 5] = ["", "read", "write", "create", "exec"];
+const ACCESS: [&str; 9] = [
+    "", "read", "write", "create", "exec", "delete", "rename", "chmod", "chown",
+];
 
 /// Pipeline state for one window.
 pub struct Pipeline {
@@ -75,6 +83,12 @@ pub struct Pipeline {
     exes: HashSet<Arc<str>>,
     cgroups: HashMap<u64, Arc<CgroupIdentity>>,
     window: HashMap<Key, Agg>,
+    /// Kernel de-duplication key → the row its first event went to, for this window.
+    kernel_keys: HashMap<KernelKey, Key>,
+    /// Records of the next window read while closing this one.
+    deferred: Vec<Vec<u8>>,
+    /// Events without cgroup names whose cgroup was unknown (attributed as host).
+    unknown_cgroups: u64,
     hasher: std::collections::hash_map::RandomState,
     raw_in_window: u64,
     window_start_mono: Option<u64>,
@@ -90,6 +104,9 @@ impl Pipeline {
             exes: HashSet::new(),
             cgroups: HashMap::new(),
             window: HashMap::new(),
+            kernel_keys: HashMap::new(),
+            deferred: Vec::new(),
+            unknown_cgroups: 0,
             hasher: Default::default(),
             raw_in_window: 0,
             window_start_mono: None,
@@ -104,6 +121,35 @@ impl Pipeline {
     /// Raw events in the open window.
     pub fn raw_events(&self) -> u64 {
         self.raw_in_window
+    }
+
+    /// Events that came without cgroup names for a cgroup the pipeline did not know (their
+    /// names were in a record that was lost), since start.
+    pub fn unknown_cgroups(&self) -> u64 {
+        self.unknown_cgroups
+    }
+
+    /// Adds `count` repeats the kernel counted under `key` (last one at `last_mono_ns`) to
+    /// the row its first event went to. False when no event of this window carried that key.
+    pub fn add_repeats(&mut self, key: &KernelKey, count: u64, last_mono_ns: u64) -> bool {
+        let Some(k) = self.kernel_keys.get(key) else {
+            return false;
+        };
+        let Some(a) = self.window.get_mut(k) else {
+            return false;
+        };
+        a.count += count;
+        if count > 0 {
+            a.last = a.last.max(last_mono_ns);
+        }
+        self.raw_in_window += count;
+        true
+    }
+
+    /// Keeps a record of the next window (read while this one is being closed): it is
+    /// handled by [`Pipeline::drain`] once this window's rows are out.
+    pub fn defer(&mut self, record: &[u8]) {
+        self.deferred.push(record.to_vec());
     }
 
     /// Monotonic time of the first event of the open window.
@@ -151,6 +197,10 @@ impl Pipeline {
 
         let access = match ev.kind {
             Kind::File => file_access(ev.flags, ev.mode),
+            Kind::Unlink => 5,
+            Kind::Rename => 6,
+            Kind::Chmod => 7,
+            Kind::Chown => 8,
             _ => 0,
         };
         // Ephemeral ports say nothing about behaviour: drop them from connect/send (local) and
@@ -167,7 +217,7 @@ impl Pipeline {
         };
         let path_hash = match ev.kind {
             Kind::Exec => self.hash_bytes(ev.path),
-            Kind::File => {
+            k if k.is_file() => {
                 let (comps, name) = ev.path_identity();
                 self.hash_bytes(comps) ^ self.hash_bytes(name).rotate_left(17)
             }
@@ -177,6 +227,7 @@ impl Pipeline {
             cgroup_id: ev.cgroup_id,
             kind: ev.kind as u8,
             access,
+            sys: ev.sys,
             uid: ev.uid,
             ret: ev.ret,
             exe: Arc::as_ptr(&exe) as *const u8 as usize,
@@ -192,6 +243,17 @@ impl Pipeline {
             path_hash,
             args_hash: self.hash_bytes(args),
         };
+        let names = ev.cg_names || !ev.cg_leaf.is_empty() || !ev.cg_parent.is_empty();
+        if names && !self.cgroups.contains_key(&ev.cgroup_id) {
+            let c = Arc::new(parse_cgroup(
+                &String::from_utf8_lossy(ev.cg_leaf),
+                &String::from_utf8_lossy(ev.cg_parent),
+            ));
+            self.cgroups.insert(ev.cgroup_id, c);
+        }
+        if let Some(k) = ev.dedup {
+            self.kernel_keys.insert(*k, key);
+        }
         match self.window.entry(key) {
             Entry::Occupied(mut o) => {
                 let a = o.get_mut();
@@ -203,15 +265,9 @@ impl Pipeline {
                 let cgroup = match self.cgroups.get(&ev.cgroup_id) {
                     Some(c) => c.clone(),
                     None => {
-                        let c = Arc::new(parse_cgroup(
-                            &String::from_utf8_lossy(ev.cg_leaf),
-                            &String::from_utf8_lossy(ev.cg_parent),
-                        ));
-                        if self.cgroups.len() > 65_536 {
-                            self.cgroups.clear();
-                        }
-                        self.cgroups.insert(ev.cgroup_id, c.clone());
-                        c
+                        // Names left out by the kernel, and their first record lost.
+                        self.unknown_cgroups += 1;
+                        Arc::new(CgroupIdentity::default())
                     }
                 };
                 v.insert(Agg {
@@ -224,7 +280,7 @@ impl Pipeline {
                     parent,
                     path: match ev.kind {
                         Kind::Exec => Some(String::from_utf8_lossy(ev.path).into_owned()),
-                        Kind::File => Some(ev.file_path()),
+                        k if k.is_file() => Some(ev.file_path()),
                         _ => None,
                     },
                     args: exec_args(args),
@@ -235,8 +291,24 @@ impl Pipeline {
     }
 
     /// Closes the window: its rows, with monotonic times turned into wall-clock time by
-    /// `mono_to_real` (ns to add), attributed through `pods`.
+    /// `mono_to_real` (ns to add), attributed through `pods`. Records deferred for the next
+    /// window are then handled into it.
     pub fn drain(&mut self, mono_to_real: i64, pods: &dyn PodLookup) -> Vec<Event> {
+        let rows = self.drain_rows(mono_to_real, pods);
+        self.kernel_keys.clear();
+        // The kernel sends a cgroup's names again in each generation: the cache can restart.
+        if self.cgroups.len() > 65_536 {
+            self.cgroups.clear();
+        }
+        for record in std::mem::take(&mut self.deferred) {
+            if let Ok(ev) = decode(&record) {
+                self.handle(&ev);
+            }
+        }
+        rows
+    }
+
+    fn drain_rows(&mut self, mono_to_real: i64, pods: &dyn PodLookup) -> Vec<Event> {
         self.raw_in_window = 0;
         self.window_start_mono = None;
         let mut pod_cache: HashMap<String, Option<crate::daemon::attribution::PodInfo>> =
@@ -344,11 +416,11 @@ fn fill_operation(e: &mut Event, key: &Key, path: Option<String>) {
             e.process = path.or(e.process.take());
             e.syscall = Some("SYS_EXECVE".into());
         }
-        k if k == Kind::File as u8 => {
+        k if k == Kind::File as u8 || (Kind::Unlink as u8..=Kind::Chown as u8).contains(&k) => {
             e.op = Op::File;
             e.path = path;
             e.access = Some(ACCESS[key.access as usize].to_string()).filter(|s| !s.is_empty());
-            e.syscall = Some("SYS_OPENAT".into());
+            e.syscall = Some(syscall_name(key.sys).unwrap_or("SYS_OPENAT").into());
         }
         k if k == Kind::Socket as u8 => {
             e.op = Op::Network;
@@ -514,6 +586,119 @@ mod tests {
             (Some("127.0.0.1"), Some(8080), None)
         );
         assert_eq!(r.result.as_deref(), Some("Passed"));
+    }
+
+    /// Rows as comparable text (everything but the order).
+    fn sorted(rows: Vec<Event>) -> Vec<String> {
+        let mut v: Vec<String> = rows.iter().map(|e| format!("{e:?}")).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn kernel_counted_repeats_give_the_same_rows_as_every_event() {
+        let key_of = |gen: u32, tag: u8| {
+            let mut k = [0u8; crate::daemon::raw::KEY_SIZE];
+            k[0] = tag;
+            k[crate::daemon::raw::KEY_OFF_GEN..crate::daemon::raw::KEY_OFF_GEN + 4]
+                .copy_from_slice(&gen.to_le_bytes());
+            k
+        };
+        let (n, comps) = crate::daemon::raw::comps_of("/etc/hosts");
+        let event = |ts: u64, pid: u32| {
+            let mut f = container_event(Kind::File);
+            f.ncomps = n;
+            f.comps = &comps;
+            f.sys = 2;
+            f.ts_mono_ns = ts;
+            f.pid = pid;
+            f
+        };
+        // Every event, as without kernel de-duplication: two processes of one program.
+        let mut every = Pipeline::new(cfg());
+        for t in 0..10 {
+            every.handle(&event(100 + t, 7));
+        }
+        for t in 0..5 {
+            every.handle(&event(200 + t, 8));
+        }
+        // The kernel sends the first event of each process and counts the rest.
+        let (k7, k8) = (key_of(0, 7), key_of(0, 8));
+        let mut counted = Pipeline::new(cfg());
+        let mut first = event(100, 7);
+        first.dedup = Some(&k7);
+        counted.handle(&first);
+        let mut first = event(200, 8);
+        first.dedup = Some(&k8);
+        counted.handle(&first);
+        assert!(counted.add_repeats(&k7, 9, 109));
+        assert!(counted.add_repeats(&k8, 4, 204));
+        assert!(
+            !counted.add_repeats(&key_of(0, 9), 3, 300),
+            "no first event"
+        );
+        assert_eq!(counted.raw_events(), every.raw_events());
+        let (a, b) = (every.drain(5, &OnePod), counted.drain(5, &OnePod));
+        assert_eq!(a.len(), 1);
+        assert_eq!((a[0].count, a[0].ts_first, a[0].ts_last), (15, 105, 209));
+        assert_eq!(sorted(a), sorted(b));
+        // Keys are forgotten with their window.
+        assert!(!counted.add_repeats(&k7, 1, 400));
+    }
+
+    #[test]
+    fn deferred_records_open_the_next_window() {
+        let mut p = Pipeline::new(cfg());
+        let mut f = container_event(Kind::File);
+        f.path = b"/now";
+        p.handle(&f);
+        let mut next = container_event(Kind::File);
+        next.path = b"/later";
+        next.gen = 1;
+        p.defer(&crate::daemon::raw::encode(&next));
+        let rows = p.drain(0, &NoPods);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].path.as_deref(), Some("/now"));
+        assert_eq!((p.rows(), p.raw_events()), (1, 1));
+        let rows = p.drain(0, &NoPods);
+        assert_eq!(rows[0].path.as_deref(), Some("/later"));
+        // Its cgroup names travelled with it.
+        assert_eq!(rows[0].container_id.as_deref(), Some(ID));
+    }
+
+    #[test]
+    fn cgroup_names_are_taken_from_the_first_event_of_a_cgroup() {
+        let mut p = Pipeline::new(cfg());
+        let mut f = container_event(Kind::File);
+        f.path = b"/a";
+        p.handle(&f);
+        // A later event of the same cgroup without names (the kernel left them out).
+        let mut g = RawEvent::empty(Kind::Unlink);
+        g.cgroup_id = 9;
+        g.path = b"/b";
+        g.sys = 6;
+        p.handle(&g);
+        let mut h = RawEvent::empty(Kind::Rename);
+        h.cgroup_id = 404;
+        h.path = b"/c";
+        p.handle(&h);
+        let rows = p.drain(0, &NoPods);
+        let b = rows
+            .iter()
+            .find(|e| e.path.as_deref() == Some("/b"))
+            .unwrap();
+        assert_eq!(b.container_id.as_deref(), Some(ID));
+        assert_eq!(
+            (b.access.as_deref(), b.syscall.as_deref()),
+            (Some("delete"), Some("SYS_UNLINKAT"))
+        );
+        let c = rows
+            .iter()
+            .find(|e| e.path.as_deref() == Some("/c"))
+            .unwrap();
+        assert!(c.host && c.container_id.is_none());
+        assert_eq!(c.access.as_deref(), Some("rename"));
+        assert_eq!(p.unknown_cgroups(), 1);
     }
 
     #[test]

@@ -1,10 +1,23 @@
-//! Loading and attaching the kernel probes (aya), and reading their ring buffer.
+//! Loading and attaching the kernel probes (aya), reading their ring buffer, and closing a
+//! de-duplication generation at each window flush.
+//!
+//! The kernel counts repeats of a behaviour in its `dedup` map under the current generation
+//! instead of sending them. [`Probes::settle`] closes a generation so that the window's rows
+//! are exact: it bumps the generation, waits until no probe still runs with the old one
+//! (`membarrier(MEMBARRIER_CMD_GLOBAL)`, i.e. `synchronize_rcu()`: probes run under RCU), reads
+//! what is left in the ring buffer (records of the new generation are deferred to the next
+//! window), then adds the old generation's counts to the rows of their first events and
+//! deletes them from the map.
 
 use std::path::Path;
+use std::time::Duration;
 
-use aya::maps::{MapData, PerCpuArray, RingBuf};
+use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
 use aya::programs::TracePoint;
 use aya::{Btf, Ebpf, EbpfLoader};
+
+use crate::daemon::pipeline::Pipeline;
+use crate::daemon::raw::{decode, key_gen, KernelKey};
 
 /// The compiled probes, or an empty slice when the build had no clang/bpftool/BTF.
 #[cfg(karmor_probes)]
@@ -37,23 +50,31 @@ pub enum ProbeError {
     Attach(String),
 }
 
-/// Program name in the object → the tracepoint it attaches to.
+/// Program name in the object → the tracepoint it attaches to. Syscalls are seen at exit;
+/// their arguments are read from the task's saved registers.
 const PROGRAMS: &[(&str, &str, &str)] = &[
     ("handle_exec", "sched", "sched_process_exec"),
     ("handle_exit", "sched", "sched_process_exit"),
-    ("openat_enter", "syscalls", "sys_enter_openat"),
     ("openat_exit", "syscalls", "sys_exit_openat"),
-    ("openat2_enter", "syscalls", "sys_enter_openat2"),
     ("openat2_exit", "syscalls", "sys_exit_openat2"),
-    ("open_enter", "syscalls", "sys_enter_open"),
     ("open_exit_tp", "syscalls", "sys_exit_open"),
-    ("creat_enter", "syscalls", "sys_enter_creat"),
     ("creat_exit", "syscalls", "sys_exit_creat"),
-    ("connect_enter", "syscalls", "sys_enter_connect"),
+    ("unlink_exit", "syscalls", "sys_exit_unlink"),
+    ("unlinkat_exit", "syscalls", "sys_exit_unlinkat"),
+    ("rmdir_exit", "syscalls", "sys_exit_rmdir"),
+    ("rename_exit_tp", "syscalls", "sys_exit_rename"),
+    ("renameat_exit", "syscalls", "sys_exit_renameat"),
+    ("renameat2_exit", "syscalls", "sys_exit_renameat2"),
+    ("chmod_exit", "syscalls", "sys_exit_chmod"),
+    ("fchmodat_exit", "syscalls", "sys_exit_fchmodat"),
+    ("fchmodat2_exit", "syscalls", "sys_exit_fchmodat2"),
+    ("fchmod_exit", "syscalls", "sys_exit_fchmod"),
+    ("chown_exit", "syscalls", "sys_exit_chown"),
+    ("lchown_exit", "syscalls", "sys_exit_lchown"),
+    ("fchownat_exit", "syscalls", "sys_exit_fchownat"),
+    ("fchown_exit", "syscalls", "sys_exit_fchown"),
     ("connect_exit", "syscalls", "sys_exit_connect"),
-    ("bind_enter", "syscalls", "sys_enter_bind"),
     ("bind_exit", "syscalls", "sys_exit_bind"),
-    ("listen_enter", "syscalls", "sys_enter_listen"),
     ("listen_exit", "syscalls", "sys_exit_listen"),
     ("accept_exit_tp", "syscalls", "sys_exit_accept"),
     ("accept4_exit", "syscalls", "sys_exit_accept4"),
@@ -62,10 +83,32 @@ const PROGRAMS: &[(&str, &str, &str)] = &[
     ("socket_enter", "syscalls", "sys_enter_socket"),
 ];
 
+/// Value of the kernel's `dedup` map: repeats not sent, and the time of the last one.
+type DedupVal = [u64; 2];
+
+/// What [`Probes::settle`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Settled {
+    /// Ring buffer records read (handled now, or deferred to the next window).
+    pub records: u64,
+    /// Records that could not be decoded.
+    pub decode_errors: u64,
+    /// Repeats the kernel counted instead of sending, added to the window's rows.
+    pub repeats: u64,
+    /// Repeats whose first event was not in the window (lost to a full ring buffer or a
+    /// decode error): not in any row.
+    pub unmatched: u64,
+}
+
 /// Loaded, attached probes. Dropping this detaches them.
 pub struct Probes {
     _bpf: Ebpf,
     drops: PerCpuArray<MapData, u64>,
+    generation: Array<MapData, u32>,
+    dedup: BpfHashMap<MapData, KernelKey, DedupVal>,
+    gen: u32,
+    /// Counted repeats whose first event never reached user space.
+    unmatched: u64,
     /// Programs attached.
     pub attached: Vec<&'static str>,
     /// Programs that could not be attached, with the reason (e.g. no IPv6 in this kernel).
@@ -117,10 +160,21 @@ impl Probes {
             .map_err(|_| ProbeError::Map("events"))?;
         let drops = PerCpuArray::try_from(bpf.take_map("drops").ok_or(ProbeError::Map("drops"))?)
             .map_err(|_| ProbeError::Map("drops"))?;
+        let generation = Array::try_from(
+            bpf.take_map("generation")
+                .ok_or(ProbeError::Map("generation"))?,
+        )
+        .map_err(|_| ProbeError::Map("generation"))?;
+        let dedup = BpfHashMap::try_from(bpf.take_map("dedup").ok_or(ProbeError::Map("dedup"))?)
+            .map_err(|_| ProbeError::Map("dedup"))?;
         Ok((
             Probes {
                 _bpf: bpf,
                 drops,
+                generation,
+                dedup,
+                gen: 0,
+                unmatched: 0,
                 attached,
                 failed,
             },
@@ -128,12 +182,84 @@ impl Probes {
         ))
     }
 
-    /// Events the kernel dropped because the ring buffer was full (all CPUs, since load).
+    /// Events lost since load: dropped by the kernel because the ring buffer was full (all
+    /// CPUs), and repeats counted by the kernel whose first event was lost.
     pub fn dropped(&self) -> u64 {
         self.drops
             .get(&0, 0)
             .map(|per_cpu| per_cpu.iter().sum())
             .unwrap_or(0)
+            + self.unmatched
+    }
+}
+
+impl Probes {
+    /// Closes the current de-duplication generation into `pipeline`'s open window, so that
+    /// it can be drained with exact counts (see the module documentation). Call it right
+    /// before [`Pipeline::drain`].
+    pub fn settle(&mut self, ring: &mut RingBuf<MapData>, pipeline: &mut Pipeline) -> Settled {
+        let closed = self.gen;
+        let next = closed.wrapping_add(1);
+        let mut out = Settled::default();
+        if self.generation.set(0, next, 0).is_err() {
+            // The generation stays: the window is drained with what the ring buffer holds,
+            // and the counts stay in the map for the next flush.
+            self.drain_ring(ring, pipeline, None, &mut out);
+            return out;
+        }
+        self.gen = next;
+        wait_for_running_probes();
+        self.drain_ring(ring, pipeline, Some(closed), &mut out);
+        let keys: Vec<KernelKey> = self.dedup.keys().filter_map(Result::ok).collect();
+        for key in keys {
+            let gen = key_gen(&key);
+            if gen == next {
+                continue;
+            }
+            if let Ok([count, last]) = self.dedup.get(&key, 0) {
+                if gen == closed && pipeline.add_repeats(&key, count, last) {
+                    out.repeats += count;
+                } else {
+                    out.unmatched += count;
+                }
+            }
+            let _ = self.dedup.remove(&key);
+        }
+        self.unmatched += out.unmatched;
+        out
+    }
+
+    /// Reads the ring buffer into the pipeline; records of a generation after `closed` are
+    /// deferred to the next window.
+    fn drain_ring(
+        &self,
+        ring: &mut RingBuf<MapData>,
+        pipeline: &mut Pipeline,
+        closed: Option<u32>,
+        out: &mut Settled,
+    ) {
+        while let Some(item) = ring.next() {
+            out.records += 1;
+            match decode(&item) {
+                Ok(ev) => match closed {
+                    Some(c) if (ev.gen.wrapping_sub(c) as i32) > 0 => pipeline.defer(&item),
+                    _ => pipeline.handle(&ev),
+                },
+                Err(_) => out.decode_errors += 1,
+            }
+        }
+    }
+}
+
+/// Returns once every probe that started before the call has finished: `synchronize_rcu()`
+/// through `membarrier(MEMBARRIER_CMD_GLOBAL)`. Where that command is refused (nohz_full
+/// kernels), waits 20 ms, far longer than a probe runs.
+fn wait_for_running_probes() {
+    const MEMBARRIER_CMD_GLOBAL: libc::c_long = 1;
+    // SAFETY: membarrier takes no pointers; a refusal is an error return, handled below.
+    let rc = unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) };
+    if rc != 0 {
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -1,24 +1,35 @@
 //! Raw events as the kernel probes write them into the ring buffer.
 //!
-//! Mirrors `struct karmor_event` in `bpf/karmor.bpf.c` (little-endian, fixed offsets). Decoding
-//! borrows from the ring buffer item: nothing is allocated until the pipeline needs it.
+//! Mirrors `struct karmor_event` in `bpf/karmor.bpf.c` (little-endian): a fixed header, then
+//! a variable data area holding only the strings used (cgroup names, name, arguments, path
+//! components). Decoding borrows from the ring buffer item: nothing is allocated until the
+//! pipeline needs it.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// Size of `struct karmor_event`.
-pub const EVENT_SIZE: usize = 1584;
+/// Size of the fixed header of a record (`offsetof(struct karmor_event, data)`).
+pub const HEADER_SIZE: usize = 200;
+/// Size of `struct dedup_key`: the identity under which the kernel counts repeats.
+pub const KEY_SIZE: usize = 80;
+/// The kernel's de-duplication key of an event, as bytes (`struct dedup_key`).
+pub type KernelKey = [u8; KEY_SIZE];
 
 const OFF_COMM: usize = 84;
-const OFF_CG_LEAF: usize = 100;
-const OFF_CG_PARENT: usize = 196;
-const OFF_PATH: usize = 292;
-const OFF_ARGS: usize = 548;
-const OFF_NCOMPS: usize = 804;
-const OFF_COMPS: usize = 812;
+const OFF_NCOMPS: usize = 100;
+const OFF_GEN: usize = 104;
+const OFF_CG_LEN: usize = 108;
+const OFF_PATH_LEN: usize = 110;
+const OFF_ARGS_LEN: usize = 112;
+const OFF_COMPS_LEN: usize = 114;
+const OFF_SYS: usize = 116;
+const OFF_DEDUP: usize = 118;
+const OFF_KEY: usize = 120;
+/// Offset of the generation inside a [`KernelKey`].
+pub const KEY_OFF_GEN: usize = 48;
 /// Path components the kernel records per event.
-pub const MAX_COMPS: usize = 16;
+pub const MAX_COMPS: usize = 24;
 /// Bytes per path component (including the NUL).
-pub const COMP_LEN: usize = 48;
+pub const COMP_LEN: usize = 128;
 const COMPS_TRUNCATED: u32 = 0x8000_0000;
 const CG_LEN: usize = 96;
 const PATH_LEN: usize = 256;
@@ -46,6 +57,14 @@ pub enum Kind {
     UdpSend = 8,
     /// A raw, packet or ICMP socket was created.
     Socket = 9,
+    /// A file or directory was removed (unlink, unlinkat, rmdir).
+    Unlink = 10,
+    /// A file was renamed (one event for the old name, one for the new).
+    Rename = 11,
+    /// A file's mode was changed.
+    Chmod = 12,
+    /// A file's owner was changed.
+    Chown = 13,
 }
 
 impl Kind {
@@ -60,17 +79,29 @@ impl Kind {
             7 => Kind::Listen,
             8 => Kind::UdpSend,
             9 => Kind::Socket,
+            10 => Kind::Unlink,
+            11 => Kind::Rename,
+            12 => Kind::Chmod,
+            13 => Kind::Chown,
             _ => return None,
         })
+    }
+
+    /// True for the kinds whose row is a file access (a path and an access).
+    pub fn is_file(self) -> bool {
+        matches!(
+            self,
+            Kind::File | Kind::Unlink | Kind::Rename | Kind::Chmod | Kind::Chown
+        )
     }
 }
 
 /// Why a ring buffer record could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
-    /// The record is shorter than `struct karmor_event`.
-    #[error("raw event of {0} bytes, expected {EVENT_SIZE}")]
-    Short(usize),
+    /// The record is shorter than its header and the data lengths it declares.
+    #[error("raw event of {0} bytes, shorter than its header and declared data ({1} bytes)")]
+    Short(usize, usize),
     /// An unknown `kind`.
     #[error("raw event of unknown kind {0}")]
     Kind(u32),
@@ -93,7 +124,7 @@ pub struct RawEvent<'a> {
     pub uid: u32,
     /// 0 or -errno.
     pub ret: i32,
-    /// file: `f_flags`; socket: type; exec: bytes of args.
+    /// file: `f_flags` (or the open flags of a failed open); socket: type.
     pub flags: u32,
     /// file: `f_mode`; socket: protocol.
     pub mode: u32,
@@ -111,18 +142,28 @@ pub struct RawEvent<'a> {
     pub raddr: [u8; 16],
     /// Task command name.
     pub comm: &'a [u8],
+    /// False when the kernel left the cgroup names out because it sent them earlier in the
+    /// same generation (the pipeline knows them by `cgroup_id`).
+    pub cg_names: bool,
     /// Name of the task's cgroup.
     pub cg_leaf: &'a [u8],
     /// Name of its parent cgroup.
     pub cg_parent: &'a [u8],
-    /// exec: filename; file: absolute path.
+    /// exec: filename; failed open, unlink, rename, chmod: the name as given.
     pub path: &'a [u8],
     /// exec: argv, NUL-separated.
     pub args: &'a [u8],
     /// Path components recorded by the kernel, leaf first (see [`RawEvent::file_path`]).
     pub ncomps: u32,
-    /// The component slots (`MAX_COMPS` × `COMP_LEN` bytes).
+    /// The components, each NUL-terminated, leaf first.
     pub comps: &'a [u8],
+    /// De-duplication generation (window) the probe ran in.
+    pub gen: u32,
+    /// Which syscall (`enum karmor_sys`; see [`syscall_name`]).
+    pub sys: u16,
+    /// When set, the kernel counts later repeats of this event under this key instead of
+    /// sending them; user space adds the count at the window flush.
+    pub dedup: Option<&'a KernelKey>,
 }
 
 fn u16_at(b: &[u8], at: usize) -> u16 {
@@ -136,28 +177,50 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
     x.copy_from_slice(&b[at..at + 8]);
     u64::from_le_bytes(x)
 }
-fn cstr(b: &[u8], at: usize, len: usize) -> &[u8] {
-    let field = &b[at..at + len];
-    let end = field.iter().position(|&c| c == 0).unwrap_or(len);
+fn cstr(field: &[u8]) -> &[u8] {
+    let end = field.iter().position(|&c| c == 0).unwrap_or(field.len());
     &field[..end]
+}
+
+/// The generation stored in a kernel key.
+pub fn key_gen(key: &KernelKey) -> u32 {
+    u32_at(key, KEY_OFF_GEN)
 }
 
 /// Decodes one ring buffer record.
 pub fn decode(b: &[u8]) -> Result<RawEvent<'_>, DecodeError> {
-    if b.len() < EVENT_SIZE {
-        return Err(DecodeError::Short(b.len()));
+    if b.len() < HEADER_SIZE {
+        return Err(DecodeError::Short(b.len(), HEADER_SIZE));
     }
     let kind_raw = u32_at(b, 16);
     let kind = Kind::from_u32(kind_raw).ok_or(DecodeError::Kind(kind_raw))?;
+    let cg_len = u16_at(b, OFF_CG_LEN) as usize;
+    let path_len = u16_at(b, OFF_PATH_LEN) as usize;
+    let args_len = u16_at(b, OFF_ARGS_LEN) as usize;
+    let comps_len = u16_at(b, OFF_COMPS_LEN) as usize;
+    let need = HEADER_SIZE + cg_len + path_len + args_len + comps_len;
+    if b.len() < need {
+        return Err(DecodeError::Short(b.len(), need));
+    }
     let mut laddr = [0u8; 16];
     laddr.copy_from_slice(&b[52..68]);
     let mut raddr = [0u8; 16];
     raddr.copy_from_slice(&b[68..84]);
-    let args_len = if kind == Kind::Exec {
-        (u32_at(b, 36) as usize).min(ARGS_LEN)
-    } else {
-        0
+    let mut at = HEADER_SIZE;
+    let cg = &b[at..at + cg_len];
+    at += cg_len;
+    let (cg_leaf, cg_parent) = match cg.iter().position(|&c| c == 0) {
+        Some(i) => (&cg[..i], cstr(&cg[i + 1..])),
+        None => (cg, &cg[cg.len()..]),
     };
+    let path = cstr(&b[at..at + path_len]);
+    at += path_len;
+    let args = &b[at..at + args_len];
+    at += args_len;
+    let comps = &b[at..at + comps_len];
+    let dedup = (u16_at(b, OFF_DEDUP) != 0)
+        .then(|| <&KernelKey>::try_from(&b[OFF_KEY..OFF_KEY + KEY_SIZE]).ok())
+        .flatten();
     Ok(RawEvent {
         ts_mono_ns: u64_at(b, 0),
         cgroup_id: u64_at(b, 8),
@@ -174,19 +237,24 @@ pub fn decode(b: &[u8]) -> Result<RawEvent<'_>, DecodeError> {
         rport: u16_at(b, 50),
         laddr,
         raddr,
-        comm: cstr(b, OFF_COMM, 16),
-        cg_leaf: cstr(b, OFF_CG_LEAF, CG_LEN),
-        cg_parent: cstr(b, OFF_CG_PARENT, CG_LEN),
-        path: cstr(b, OFF_PATH, PATH_LEN),
-        args: &b[OFF_ARGS..OFF_ARGS + args_len],
+        comm: cstr(&b[OFF_COMM..OFF_COMM + 16]),
+        cg_names: cg_len > 0,
+        cg_leaf,
+        cg_parent,
+        path,
+        args,
         ncomps: u32_at(b, OFF_NCOMPS),
-        comps: &b[OFF_COMPS..OFF_COMPS + MAX_COMPS * COMP_LEN],
+        comps,
+        gen: u32_at(b, OFF_GEN),
+        sys: u16_at(b, OFF_SYS),
+        dedup,
     })
 }
 
-/// Encodes an event in the kernel's layout (synthetic feeds and tests).
+/// Encodes an event in the kernel's layout (synthetic feeds and tests). The cgroup names are
+/// written when `cg_names` is set or either name is non-empty.
 pub fn encode(e: &RawEvent<'_>) -> Vec<u8> {
-    let mut b = vec![0u8; EVENT_SIZE];
+    let mut b = vec![0u8; HEADER_SIZE];
     b[0..8].copy_from_slice(&e.ts_mono_ns.to_le_bytes());
     b[8..16].copy_from_slice(&e.cgroup_id.to_le_bytes());
     b[16..20].copy_from_slice(&(e.kind as u32).to_le_bytes());
@@ -194,12 +262,7 @@ pub fn encode(e: &RawEvent<'_>) -> Vec<u8> {
     b[24..28].copy_from_slice(&e.ppid.to_le_bytes());
     b[28..32].copy_from_slice(&e.uid.to_le_bytes());
     b[32..36].copy_from_slice(&e.ret.to_le_bytes());
-    let flags = if e.kind == Kind::Exec {
-        e.args.len().min(ARGS_LEN) as u32
-    } else {
-        e.flags
-    };
-    b[36..40].copy_from_slice(&flags.to_le_bytes());
+    b[36..40].copy_from_slice(&e.flags.to_le_bytes());
     b[40..44].copy_from_slice(&e.mode.to_le_bytes());
     b[44..46].copy_from_slice(&e.family.to_le_bytes());
     b[46..48].copy_from_slice(&e.proto.to_le_bytes());
@@ -207,37 +270,84 @@ pub fn encode(e: &RawEvent<'_>) -> Vec<u8> {
     b[50..52].copy_from_slice(&e.rport.to_le_bytes());
     b[52..68].copy_from_slice(&e.laddr);
     b[68..84].copy_from_slice(&e.raddr);
-    let put = |b: &mut Vec<u8>, at: usize, len: usize, s: &[u8]| {
-        let n = s.len().min(len - 1);
-        b[at..at + n].copy_from_slice(&s[..n]);
-    };
-    put(&mut b, OFF_COMM, 16, e.comm);
-    put(&mut b, OFF_CG_LEAF, CG_LEN, e.cg_leaf);
-    put(&mut b, OFF_CG_PARENT, CG_LEN, e.cg_parent);
-    put(&mut b, OFF_PATH, PATH_LEN, e.path);
-    let n = e.args.len().min(ARGS_LEN);
-    b[OFF_ARGS..OFF_ARGS + n].copy_from_slice(&e.args[..n]);
+    let n = e.comm.len().min(15);
+    b[OFF_COMM..OFF_COMM + n].copy_from_slice(&e.comm[..n]);
     b[OFF_NCOMPS..OFF_NCOMPS + 4].copy_from_slice(&e.ncomps.to_le_bytes());
-    let n = e.comps.len().min(MAX_COMPS * COMP_LEN);
-    b[OFF_COMPS..OFF_COMPS + n].copy_from_slice(&e.comps[..n]);
+    b[OFF_GEN..OFF_GEN + 4].copy_from_slice(&e.gen.to_le_bytes());
+    b[OFF_SYS..OFF_SYS + 2].copy_from_slice(&e.sys.to_le_bytes());
+    if let Some(k) = e.dedup {
+        b[OFF_DEDUP..OFF_DEDUP + 2].copy_from_slice(&1u16.to_le_bytes());
+        b[OFF_KEY..OFF_KEY + KEY_SIZE].copy_from_slice(k);
+    }
+    let str_with_nul = |b: &mut Vec<u8>, s: &[u8], max: usize| -> usize {
+        let n = s.len().min(max - 1);
+        b.extend_from_slice(&s[..n]);
+        b.push(0);
+        n + 1
+    };
+    let mut cg_len = 0;
+    if e.cg_names || !e.cg_leaf.is_empty() || !e.cg_parent.is_empty() {
+        cg_len += str_with_nul(&mut b, e.cg_leaf, CG_LEN);
+        cg_len += str_with_nul(&mut b, e.cg_parent, CG_LEN);
+    }
+    let path_len = if e.path.is_empty() {
+        0
+    } else {
+        str_with_nul(&mut b, e.path, PATH_LEN)
+    };
+    let args_len = e.args.len().min(ARGS_LEN - 1);
+    b.extend_from_slice(&e.args[..args_len]);
+    b.extend_from_slice(e.comps);
+    let lens = [cg_len, path_len, args_len, e.comps.len()];
+    for (i, len) in lens.iter().enumerate() {
+        let at = OFF_CG_LEN + 2 * i;
+        b[at..at + 2].copy_from_slice(&(*len as u16).to_le_bytes());
+    }
     b
 }
 
-/// Component slots for a path, leaf first, as the kernel writes them (synthetic feeds, tests).
+/// Path components for a path, leaf first, NUL-terminated, as the kernel writes them
+/// (synthetic feeds, tests): their count and bytes.
 pub fn comps_of(path: &str) -> (u32, Vec<u8>) {
-    let mut slots = vec![0u8; MAX_COMPS * COMP_LEN];
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    let mut out = Vec::new();
     let mut n = 0;
-    for (i, part) in parts.iter().rev().take(MAX_COMPS).enumerate() {
+    for part in parts.iter().rev().take(MAX_COMPS) {
         let bytes = part.as_bytes();
         let len = bytes.len().min(COMP_LEN - 1);
-        slots[i * COMP_LEN..i * COMP_LEN + len].copy_from_slice(&bytes[..len]);
+        out.extend_from_slice(&bytes[..len]);
+        out.push(0);
         n += 1;
     }
     if parts.len() > MAX_COMPS {
         n |= COMPS_TRUNCATED;
     }
-    (n, slots)
+    (n, out)
+}
+
+/// The `syscall` column for `enum karmor_sys`.
+pub fn syscall_name(sys: u16) -> Option<&'static str> {
+    Some(match sys {
+        1 => "SYS_OPEN",
+        2 => "SYS_OPENAT",
+        3 => "SYS_OPENAT2",
+        4 => "SYS_CREAT",
+        5 => "SYS_UNLINK",
+        6 => "SYS_UNLINKAT",
+        7 => "SYS_RMDIR",
+        8 => "SYS_RENAME",
+        9 => "SYS_RENAMEAT",
+        10 => "SYS_RENAMEAT2",
+        11 => "SYS_CHMOD",
+        12 => "SYS_FCHMODAT",
+        13 => "SYS_FCHMOD",
+        14 => "SYS_CHOWN",
+        15 => "SYS_LCHOWN",
+        16 => "SYS_FCHOWNAT",
+        17 => "SYS_FCHOWN",
+        18 => "SYS_FCHMODAT2",
+        _ => return None,
+    })
 }
 
 /// An address from the kernel's bytes for `family` (AF_INET = 2, AF_INET6 = 10).
@@ -261,26 +371,22 @@ impl<'a> RawEvent<'a> {
     /// The bytes that identify the file of a file event (components and name), for hashing
     /// without building the path.
     pub fn path_identity(&self) -> (&'a [u8], &'a [u8]) {
-        let n = (self.ncomps & !COMPS_TRUNCATED) as usize;
-        (&self.comps[..n.min(MAX_COMPS) * COMP_LEN], self.path)
+        (self.comps, self.path)
     }
 
     /// The absolute path of a file event: the kernel's components joined root first; for a
-    /// failed open of a relative name, that name under the directory the components give.
+    /// name given relative to a directory, that name under the directory the components give.
     /// A path deeper than the kernel records starts with `/…/`.
     pub fn file_path(&self) -> String {
         let n = ((self.ncomps & !COMPS_TRUNCATED) as usize).min(MAX_COMPS);
+        let parts: Vec<&[u8]> = self.comps.split(|&c| c == 0).take(n).collect();
         let mut out = String::new();
         if self.ncomps & COMPS_TRUNCATED != 0 {
             out.push_str("/\u{2026}");
         }
-        for i in (0..n).rev() {
+        for part in parts.iter().rev() {
             out.push('/');
-            out.push_str(&String::from_utf8_lossy(cstr(
-                self.comps,
-                i * COMP_LEN,
-                COMP_LEN,
-            )));
+            out.push_str(&String::from_utf8_lossy(part));
         }
         let name = String::from_utf8_lossy(self.path);
         if name.starts_with('/') {
@@ -322,6 +428,10 @@ impl<'a> RawEvent<'a> {
             args: b"",
             ncomps: 0,
             comps: &[],
+            cg_names: false,
+            gen: 0,
+            sys: 0,
+            dedup: None,
         }
     }
 }
@@ -352,6 +462,33 @@ mod tests {
         assert_eq!(d.args, b"sh\0-c\0true\0");
         assert_eq!(d.cg_leaf, b"cri-containerd-abc.scope");
         assert_eq!(d.comm, b"sh");
+        assert!(d.cg_names && d.dedup.is_none());
+        // Only the header and the strings used travel.
+        assert_eq!(b.len(), HEADER_SIZE + 25 + 1 + 8 + 11);
+    }
+
+    #[test]
+    fn names_left_out_and_dedup_key() {
+        let mut key = [0u8; KEY_SIZE];
+        key[KEY_OFF_GEN..KEY_OFF_GEN + 4].copy_from_slice(&7u32.to_le_bytes());
+        key[0] = 42;
+        let (n, comps) = comps_of("/etc/hostname");
+        let mut e = RawEvent::empty(Kind::File);
+        e.gen = 7;
+        e.sys = 2;
+        e.ncomps = n;
+        e.comps = &comps;
+        e.dedup = Some(&key);
+        let b = encode(&e);
+        assert_eq!(b.len(), HEADER_SIZE + "hostname\0etc\0".len());
+        let d = decode(&b).unwrap();
+        assert!(!d.cg_names);
+        assert_eq!((d.cg_leaf, d.cg_parent), (&b""[..], &b""[..]));
+        assert_eq!(d.dedup, Some(&key));
+        assert_eq!(key_gen(d.dedup.unwrap()), 7);
+        assert_eq!((d.gen, d.sys), (7, 2));
+        assert_eq!(syscall_name(d.sys), Some("SYS_OPENAT"));
+        assert_eq!(d.file_path(), "/etc/hostname");
     }
 
     #[test]
@@ -375,7 +512,7 @@ mod tests {
         );
         e.path = b"/abs/name";
         assert_eq!(decode(&encode(&e)).unwrap().file_path(), "/abs/name");
-        let deep = (0..20)
+        let deep = (0..30)
             .map(|i| format!("d{i}"))
             .collect::<Vec<_>>()
             .join("/");
@@ -384,12 +521,22 @@ mod tests {
         e.ncomps = n;
         e.comps = &slots;
         let p = decode(&encode(&e)).unwrap().file_path();
-        assert!(p.starts_with("/\u{2026}/d4/") && p.ends_with("/d19"), "{p}");
+        assert!(p.starts_with("/\u{2026}/d6/") && p.ends_with("/d29"), "{p}");
     }
 
     #[test]
     fn short_and_unknown_records_are_errors() {
-        assert_eq!(decode(&[0; 10]).unwrap_err(), DecodeError::Short(10));
+        assert_eq!(
+            decode(&[0; 10]).unwrap_err(),
+            DecodeError::Short(10, HEADER_SIZE)
+        );
+        let mut e = RawEvent::empty(Kind::Exec);
+        e.path = b"/bin/sh";
+        let b = encode(&e);
+        assert!(matches!(
+            decode(&b[..b.len() - 1]).unwrap_err(),
+            DecodeError::Short(_, _)
+        ));
         let mut b = encode(&RawEvent::empty(Kind::File));
         b[16] = 99;
         assert_eq!(decode(&b).unwrap_err(), DecodeError::Kind(99));

@@ -12,6 +12,7 @@ use tokio::io::unix::AsyncFd;
 
 use crate::daemon::attribution::PodLookup;
 use crate::daemon::datadir::{DataDir, Retention};
+use crate::daemon::kubearmor_source::{run_feed_window, FeedItem, FeedWindowConfig};
 use crate::daemon::metrics::{self, Counters};
 use crate::daemon::pipeline::{Pipeline, PipelineConfig};
 use crate::daemon::probes::{ProbeError, Probes};
@@ -33,6 +34,8 @@ pub enum SensorSource {
         /// Distinct containers.
         containers: u32,
     },
+    /// No sensor of its own: only the feeds given to [`run_with_feeds`] (e.g. KubeArmor).
+    Feeds,
 }
 
 /// Collector settings.
@@ -162,10 +165,43 @@ pub async fn run(
     counters: Arc<Counters>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<RunSummary, CollectorError> {
+    run_with_feeds(cfg, pods, counters, shutdown, Vec::new()).await
+}
+
+/// [`run`], with event feeds beside (or, with [`SensorSource::Feeds`], instead of) the
+/// sensor: each feed has its own de-duplication window, flushed to the same writer.
+pub async fn run_with_feeds(
+    cfg: CollectorConfig,
+    pods: Arc<dyn PodLookup>,
+    counters: Arc<Counters>,
+    shutdown: impl Future<Output = ()>,
+    feeds: Vec<tokio::sync::mpsc::Receiver<FeedItem>>,
+) -> Result<RunSummary, CollectorError> {
     let producer = format!("karmor-collector {}", env!("CARGO_PKG_VERSION"));
     let dir = DataDir::open(&cfg.data_dir, &producer, cfg.retention)?;
     let (tx, rx) = mpsc::sync_channel::<Flush>(4);
     let writer = writer_thread(dir, rx, counters.clone());
+    let (feeds_stop, feeds_stopped) = tokio::sync::watch::channel(false);
+    let feed_tasks: Vec<_> = feeds
+        .into_iter()
+        .map(|feed| {
+            let (tx, counters2) = (tx.clone(), counters.clone());
+            let window = FeedWindowConfig {
+                node: cfg.node.clone(),
+                cluster: cfg.cluster.clone(),
+                producer: producer.clone(),
+                rotate_interval: cfg.rotate_interval,
+                rotate_rows: cfg.rotate_rows,
+            };
+            let flush = move |rows: Vec<Event>, meta: SegmentMeta| {
+                if tx.send(Flush { rows, meta }).is_err() {
+                    Counters::add(&counters2.write_errors, 1);
+                }
+            };
+            let stop = feeds_stopped.clone();
+            tokio::spawn(run_feed_window(feed, window, counters.clone(), flush, stop))
+        })
+        .collect();
     let metrics_task = cfg
         .metrics_addr
         .map(|addr| tokio::spawn(metrics::serve(addr, counters.clone())));
@@ -206,7 +242,7 @@ pub async fn run(
 
     match cfg.source.clone() {
         SensorSource::Ebpf => {
-            let (probes, ring) = Probes::load()?;
+            let (mut probes, ring) = Probes::load()?;
             summary.attached = probes.attached.clone();
             counters
                 .probes_attached
@@ -222,13 +258,17 @@ pub async fn run(
                     guard = ring.readable_mut() => {
                         let mut guard = guard?;
                         let rb = guard.get_inner_mut();
-                        while let Some(item) = rb.next() {
+                        loop {
+                            let Some(item) = rb.next() else { break };
                             Counters::add(&counters.events_seen, 1);
                             match decode(&item) {
                                 Ok(ev) => pipeline.handle(&ev),
                                 Err(_) => Counters::add(&counters.decode_errors, 1),
                             }
-                            if pipeline.rows() >= cfg.rotate_rows {
+                            let full = pipeline.rows() >= cfg.rotate_rows;
+                            drop(item);
+                            if full {
+                                settle(&mut probes, rb, &mut pipeline, &counters);
                                 flush(&mut pipeline, probes.dropped());
                             }
                         }
@@ -238,18 +278,14 @@ pub async fn run(
                         let dropped = probes.dropped();
                         counters.events_dropped.store(dropped, Ordering::Relaxed);
                         if due(&pipeline, cfg.rotate_interval) {
-                            flush(&mut pipeline, dropped);
+                            settle(&mut probes, ring.get_mut(), &mut pipeline, &counters);
+                            flush(&mut pipeline, probes.dropped());
                         }
                     }
                     _ = &mut shutdown => {
-                        // Drain what is already in the ring buffer, then flush.
-                        let rb = ring.get_mut();
-                        while let Some(item) = rb.next() {
-                            Counters::add(&counters.events_seen, 1);
-                            if let Ok(ev) = decode(&item) {
-                                pipeline.handle(&ev);
-                            }
-                        }
+                        // Drain what is already in the ring buffer and the kernel's counts,
+                        // then flush.
+                        settle(&mut probes, ring.get_mut(), &mut pipeline, &counters);
                         let dropped = probes.dropped();
                         counters.events_dropped.store(dropped, Ordering::Relaxed);
                         flush(&mut pipeline, dropped);
@@ -258,6 +294,7 @@ pub async fn run(
                 }
             }
         }
+        SensorSource::Feeds => shutdown.await,
         SensorSource::Synthetic { rate, containers } => {
             let mut feed = SyntheticFeed::new(containers);
             let started = Instant::now();
@@ -293,6 +330,10 @@ pub async fn run(
             }
         }
     }
+    let _ = feeds_stop.send(true);
+    for task in feed_tasks {
+        let _ = task.await;
+    }
     drop(tx);
     if writer.join().is_err() {
         Counters::add(&counters.write_errors, 1);
@@ -305,6 +346,19 @@ pub async fn run(
     summary.rows_written = counters.rows_written.load(Ordering::Relaxed);
     summary.segments_written = counters.segments_written.load(Ordering::Relaxed);
     Ok(summary)
+}
+
+/// Closes the kernel's de-duplication generation into the open window (see
+/// [`Probes::settle`]) before it is flushed.
+fn settle(
+    probes: &mut Probes,
+    ring: &mut aya::maps::RingBuf<aya::maps::MapData>,
+    pipeline: &mut Pipeline,
+    counters: &Counters,
+) {
+    let s = probes.settle(ring, pipeline);
+    Counters::add(&counters.events_seen, s.records + s.repeats);
+    Counters::add(&counters.decode_errors, s.decode_errors);
 }
 
 fn due(p: &Pipeline, interval: Duration) -> bool {

@@ -1,0 +1,866 @@
+//! The client side of `karmor.collector.v1`: list, fetch and follow segments, and pull them
+//! into a bundle.
+//!
+//! # Integrity and resumption
+//!
+//! A segment is received into `<bundle>/<path>.part` (bundle readers ignore it: it does not end
+//! in `.parquet`). Every chunk is checked before it is written: its offset must be where the
+//! file ends, its CRC-32 must match, and the file size and sha256 it announces must be the ones
+//! listed. So a `.part` file only ever holds a verified prefix of the segment, and a fetch cut
+//! in the middle resumes from its length. Segment names are derived from their content
+//! (`seg-<sha256[..16]>`), so a `.part` left by another attempt can only belong to the same
+//! bytes. At the end the size, the sha256 of the whole file and the Parquet footer's row count
+//! are checked, the file is fsynced and renamed to its final name, and only then listed in the
+//! bundle's `manifest.json`.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_core::Stream;
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+use tokio_stream::StreamExt;
+use tonic::transport::{Endpoint, Uri};
+
+pub use tonic::transport::Channel;
+
+use crate::bundle::{self, format_ts, ManifestFile, MANIFEST};
+use crate::grpc::error::ClientError;
+use crate::grpc::proto::collector as pb;
+use crate::grpc::proto::collector::collector_client::CollectorClient;
+use crate::segment::{check_schema_version, read_footer, sha256_file};
+
+/// Largest message the clients accept (a chunk is at most 1 MiB; lists of many segments are
+/// larger).
+const MAX_MESSAGE: usize = 64 << 20;
+
+/// Which segments to list: those overlapping `[since_ns, until_ns]` (ns since epoch, UTC).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    /// Lower bound on a segment's last row.
+    pub since_ns: Option<i64>,
+    /// Upper bound on a segment's first row.
+    pub until_ns: Option<i64>,
+    /// Empty: all. Otherwise segments holding at least one row of one of these namespaces.
+    /// Whole segments are transferred, so they may hold rows of other namespaces too.
+    pub namespaces: Vec<String>,
+}
+
+/// A segment as a collector lists it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SegmentInfo {
+    /// Bundle-relative path: `node=<n>/date=<d>/hour=<h>/seg-<sha16>.parquet`.
+    pub path: String,
+    /// Node the rows come from.
+    pub node: String,
+    /// Hex sha256 of the whole file.
+    pub sha256: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Rows.
+    pub rows: u64,
+    /// Earliest `ts_first` (ns).
+    pub first_ns: i64,
+    /// Latest `ts_last` (ns).
+    pub last_ns: i64,
+    /// Raw events the rows stand for.
+    pub events_seen: u64,
+    /// Events lost while the segment's window was open.
+    pub events_dropped: u64,
+    /// Distinct namespaces of the rows, sorted (host rows have none).
+    pub namespaces: Vec<String>,
+}
+
+impl From<pb::SegmentInfo> for SegmentInfo {
+    fn from(s: pb::SegmentInfo) -> Self {
+        SegmentInfo {
+            path: s.path,
+            node: s.node,
+            sha256: s.sha256,
+            bytes: s.bytes,
+            rows: s.rows,
+            first_ns: s.first_ns,
+            last_ns: s.last_ns,
+            events_seen: s.events_seen,
+            events_dropped: s.events_dropped,
+            namespaces: s.namespaces,
+        }
+    }
+}
+
+impl From<SegmentInfo> for pb::SegmentInfo {
+    fn from(s: SegmentInfo) -> Self {
+        pb::SegmentInfo {
+            path: s.path,
+            node: s.node,
+            sha256: s.sha256,
+            bytes: s.bytes,
+            rows: s.rows,
+            first_ns: s.first_ns,
+            last_ns: s.last_ns,
+            events_seen: s.events_seen,
+            events_dropped: s.events_dropped,
+            namespaces: s.namespaces,
+        }
+    }
+}
+
+/// What a collector has.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SegmentList {
+    /// The collector's node.
+    pub node: String,
+    /// The collector's cluster name, when it was given one.
+    pub cluster: Option<String>,
+    /// Producer recorded in its data directory.
+    pub producer: String,
+    /// Schema version of its segments.
+    pub schema_version: String,
+    /// The segments that match the filter, sorted by path.
+    pub segments: Vec<SegmentInfo>,
+}
+
+/// A collector's state and counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Health {
+    /// Node name.
+    pub node: String,
+    /// Collector version.
+    pub version: String,
+    /// Schema version written.
+    pub schema_version: String,
+    /// Sources running: `ebpf`, `kubearmor`, `synthetic`.
+    pub sources: Vec<String>,
+    /// Seconds since the service started.
+    pub uptime_seconds: u64,
+    /// Segments in the data directory.
+    pub segments: u64,
+    /// Bytes of segments in the data directory.
+    pub bytes_on_disk: u64,
+    /// Raw events seen.
+    pub events_seen: u64,
+    /// Events dropped.
+    pub events_dropped: u64,
+    /// Rows written.
+    pub rows_written: u64,
+    /// Segments written.
+    pub segments_written: u64,
+    /// Failed segment writes.
+    pub write_errors: u64,
+    /// Whether the KubeArmor feed is connected.
+    pub kubearmor_connected: bool,
+    /// KubeArmor messages received.
+    pub kubearmor_events: u64,
+}
+
+/// Connects to a collector (or any gRPC server) at `http://HOST:PORT` or `HOST:PORT`.
+pub async fn connect(addr: &str) -> Result<Channel, ClientError> {
+    let uri = if addr.contains("://") {
+        addr.to_string()
+    } else {
+        format!("http://{addr}")
+    };
+    let err = |message: String| ClientError::Connect {
+        addr: addr.to_string(),
+        message,
+    };
+    let endpoint = Endpoint::from_shared(uri).map_err(|e| err(e.to_string()))?;
+    endpoint
+        .connect_timeout(Duration::from_secs(10))
+        .connect()
+        .await
+        .map_err(|e| err(error_chain(&e)))
+}
+
+/// A channel over any byte stream, e.g. a Kubernetes port-forward stream. `make_io` is called
+/// for every (re)connection and must return a fresh stream. Nothing happens before the first
+/// call on the channel.
+pub fn channel_from_io<F, Fut, IO>(make_io: F) -> Channel
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = std::io::Result<IO>> + Send + 'static,
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    let make_io = Arc::new(make_io);
+    Endpoint::from_static("http://karmor-collector.invalid").connect_with_connector_lazy(
+        tower::service_fn(move |_: Uri| {
+            let make_io = make_io.clone();
+            async move {
+                let io = make_io().await?;
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(io))
+            }
+        }),
+    )
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let msg = s.to_string();
+        if !out.contains(&msg) {
+            out.push_str(": ");
+            out.push_str(&msg);
+        }
+        cur = s.source();
+    }
+    out
+}
+
+fn client(channel: Channel) -> CollectorClient<Channel> {
+    CollectorClient::new(channel)
+        .max_decoding_message_size(MAX_MESSAGE)
+        .max_encoding_message_size(MAX_MESSAGE)
+}
+
+/// Asks a collector for its state and counters.
+pub async fn health(channel: Channel) -> Result<Health, ClientError> {
+    let h = client(channel)
+        .health(pb::HealthRequest {})
+        .await
+        .map_err(|s| ClientError::rpc("Health", s))?
+        .into_inner();
+    Ok(Health {
+        node: h.node,
+        version: h.version,
+        schema_version: h.schema_version,
+        sources: h.sources,
+        uptime_seconds: h.uptime_seconds,
+        segments: h.segments,
+        bytes_on_disk: h.bytes_on_disk,
+        events_seen: h.events_seen,
+        events_dropped: h.events_dropped,
+        rows_written: h.rows_written,
+        segments_written: h.segments_written,
+        write_errors: h.write_errors,
+        kubearmor_connected: h.kubearmor_connected,
+        kubearmor_events: h.kubearmor_events,
+    })
+}
+
+/// Lists a collector's segments. Every path is checked to be a safe bundle-relative path.
+pub async fn list_segments(
+    channel: Channel,
+    filter: &ListFilter,
+) -> Result<SegmentList, ClientError> {
+    let r = client(channel)
+        .list_segments(pb::ListSegmentsRequest {
+            since_ns: filter.since_ns.unwrap_or(0),
+            until_ns: filter.until_ns.unwrap_or(0),
+            namespaces: filter.namespaces.clone(),
+        })
+        .await
+        .map_err(|s| ClientError::rpc("ListSegments", s))?
+        .into_inner();
+    let mut segments = Vec::with_capacity(r.segments.len());
+    for s in r.segments {
+        check_segment_path(&s.path)?;
+        if s.sha256.len() != 64 || !s.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ClientError::Protocol {
+                message: format!(
+                    "segment {}: sha256 {:?} is not 64 hex digits",
+                    s.path, s.sha256
+                ),
+            });
+        }
+        segments.push(SegmentInfo::from(s));
+    }
+    segments.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(SegmentList {
+        node: r.node,
+        cluster: (!r.cluster.is_empty()).then_some(r.cluster),
+        producer: r.producer,
+        schema_version: r.schema_version,
+        segments,
+    })
+}
+
+/// Refuses a segment path that could escape the bundle: it must be relative, made of plain
+/// components, and end in `.parquet`.
+pub fn check_segment_path(path: &str) -> Result<(), ClientError> {
+    let p = Path::new(path);
+    let plain = !path.is_empty()
+        && !path.contains('\\')
+        && path
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..")
+        && p.components().all(|c| matches!(c, Component::Normal(_)))
+        && path.ends_with(".parquet");
+    if plain {
+        Ok(())
+    } else {
+        Err(ClientError::Protocol {
+            message: format!("unsafe or invalid segment path {path:?}"),
+        })
+    }
+}
+
+/// What [`fetch_segment`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    /// Final path of the segment.
+    pub path: PathBuf,
+    /// Its size.
+    pub bytes: u64,
+    /// Bytes that were already in a `.part` file and were not transferred again.
+    pub resumed_from: u64,
+}
+
+/// The `.part` file a segment is received into.
+pub fn part_path(final_path: &Path) -> PathBuf {
+    let mut name = final_path.file_name().unwrap_or_default().to_os_string();
+    name.push(".part");
+    final_path.with_file_name(name)
+}
+
+/// Fetches one segment into `bundle_dir/<seg.path>` (see the module documentation): resumes
+/// an existing `.part`, checks every chunk, then size, sha256 and footer, and renames. The
+/// manifest is not touched. `progress` gets the bytes held so far after every chunk.
+///
+/// After a cut connection the verified prefix stays in the `.part` file for the next call;
+/// after a corrupted chunk too (the bad chunk is not written). A whole file whose sha256 does
+/// not match is removed.
+pub async fn fetch_segment(
+    channel: Channel,
+    seg: &SegmentInfo,
+    bundle_dir: &Path,
+    chunk_bytes: u32,
+    progress: &mut (dyn FnMut(u64) + Send),
+) -> Result<Fetched, ClientError> {
+    check_segment_path(&seg.path)?;
+    let final_path = bundle_dir.join(&seg.path);
+    let part = part_path(&final_path);
+    if let Some(parent) = final_path.parent() {
+        tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(|e| ClientError::io(parent, e))?;
+    }
+    let mut offset = match tokio::fs::metadata(&part).await {
+        Ok(m) if m.len() <= seg.bytes => m.len(),
+        Ok(_) => 0,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(e) => return Err(ClientError::io(&part, e)),
+    };
+    let resumed_from = offset;
+    let mut file = tokio::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .open(&part)
+        .await
+        .map_err(|e| ClientError::io(&part, e))?;
+    file.set_len(offset)
+        .await
+        .map_err(|e| ClientError::io(&part, e))?;
+    file.seek(std::io::SeekFrom::Start(offset))
+        .await
+        .map_err(|e| ClientError::io(&part, e))?;
+    progress(offset);
+    let call = || format!("FetchSegment {}", seg.path);
+    if offset < seg.bytes {
+        let mut stream = client(channel)
+            .fetch_segment(pb::FetchSegmentRequest {
+                path: seg.path.clone(),
+                offset,
+                chunk_bytes,
+                sha256: seg.sha256.clone(),
+            })
+            .await
+            .map_err(|s| ClientError::rpc(call(), s))?
+            .into_inner();
+        loop {
+            let chunk = match stream.message().await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(status) => {
+                    file.sync_all()
+                        .await
+                        .map_err(|e| ClientError::io(&part, e))?;
+                    return Err(ClientError::rpc(call(), status));
+                }
+            };
+            let bad = check_chunk(seg, offset, &chunk);
+            if let Some(message) = bad {
+                file.sync_all()
+                    .await
+                    .map_err(|e| ClientError::io(&part, e))?;
+                return Err(ClientError::Integrity {
+                    path: seg.path.clone(),
+                    message,
+                });
+            }
+            file.write_all(&chunk.data)
+                .await
+                .map_err(|e| ClientError::io(&part, e))?;
+            offset += chunk.data.len() as u64;
+            progress(offset);
+        }
+    }
+    file.sync_all()
+        .await
+        .map_err(|e| ClientError::io(&part, e))?;
+    drop(file);
+    if offset != seg.bytes {
+        return Err(ClientError::Integrity {
+            path: seg.path.clone(),
+            message: format!(
+                "the stream ended after {offset} of {} bytes (kept for resuming)",
+                seg.bytes
+            ),
+        });
+    }
+    finish_part(seg, &part, &final_path).await?;
+    Ok(Fetched {
+        path: final_path,
+        bytes: seg.bytes,
+        resumed_from,
+    })
+}
+
+/// Why a chunk cannot be written at `offset`, if it cannot.
+fn check_chunk(seg: &SegmentInfo, offset: u64, chunk: &pb::SegmentChunk) -> Option<String> {
+    if chunk.offset != offset {
+        return Some(format!(
+            "chunk at offset {} where {offset} was expected",
+            chunk.offset
+        ));
+    }
+    let crc = crc32fast::hash(&chunk.data);
+    if crc != chunk.crc32 {
+        return Some(format!(
+            "chunk at offset {offset} ({} bytes): crc32 {crc:08x} does not match {:08x}",
+            chunk.data.len(),
+            chunk.crc32
+        ));
+    }
+    if chunk.sha256 != seg.sha256 || chunk.total_bytes != seg.bytes {
+        return Some(format!(
+            "the segment changed on the collector (now {} bytes, sha256 {})",
+            chunk.total_bytes, chunk.sha256
+        ));
+    }
+    if offset + chunk.data.len() as u64 > seg.bytes {
+        return Some(format!(
+            "chunk at offset {offset} runs past the end ({} bytes)",
+            seg.bytes
+        ));
+    }
+    None
+}
+
+/// Checks a complete `.part` (sha256, footer rows) and renames it to its final name.
+async fn finish_part(seg: &SegmentInfo, part: &Path, final_path: &Path) -> Result<(), ClientError> {
+    let (seg2, part2, final2) = (seg.clone(), part.to_path_buf(), final_path.to_path_buf());
+    tokio::task::spawn_blocking(move || -> Result<(), ClientError> {
+        let sha = sha256_file(&part2)?;
+        if sha != seg2.sha256 {
+            let _ = std::fs::remove_file(&part2);
+            return Err(ClientError::Integrity {
+                path: seg2.path.clone(),
+                message: format!(
+                    "sha256 of the received file is {sha}, the collector listed {} (removed)",
+                    seg2.sha256
+                ),
+            });
+        }
+        let footer = read_footer(&part2)?;
+        if footer.rows != seg2.rows {
+            let _ = std::fs::remove_file(&part2);
+            return Err(ClientError::Integrity {
+                path: seg2.path.clone(),
+                message: format!(
+                    "{} rows in the footer, the collector listed {}",
+                    footer.rows, seg2.rows
+                ),
+            });
+        }
+        std::fs::rename(&part2, &final2).map_err(|e| ClientError::io(&final2, e))?;
+        if let Some(dir) = final2.parent() {
+            if let Ok(d) = std::fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| ClientError::Protocol {
+        message: format!("verifying {}: {e}", seg.path),
+    })?
+}
+
+/// How [`pull_into_bundle`] pulls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullOptions {
+    /// Which segments.
+    pub filter: ListFilter,
+    /// Recorded in the bundle manifest, e.g. `kubectl-karmor pull 0.1.0`.
+    pub producer: String,
+    /// Chunk size asked of the server (0: the server's default).
+    pub chunk_bytes: u32,
+    /// Tries per segment; each retry resumes from the verified prefix.
+    pub attempts: u32,
+    /// Pause before the first retry (doubled for each further one).
+    pub retry_backoff: Duration,
+}
+
+impl Default for PullOptions {
+    fn default() -> Self {
+        PullOptions {
+            filter: ListFilter::default(),
+            producer: format!("karmor pull {}", env!("CARGO_PKG_VERSION")),
+            chunk_bytes: 0,
+            attempts: 3,
+            retry_backoff: Duration::from_millis(200),
+        }
+    }
+}
+
+/// Progress of a pull, for progress bars.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PullProgress {
+    /// After listing: what will be fetched (segments already present excluded).
+    Listed {
+        /// Segments to fetch.
+        segments: usize,
+        /// Their bytes.
+        bytes: u64,
+        /// Segments the bundle already has.
+        already_present: usize,
+    },
+    /// Bytes of one segment held so far (a resumed prefix included).
+    Bytes {
+        /// The segment.
+        path: String,
+        /// Bytes held.
+        done: u64,
+        /// Its size.
+        total: u64,
+    },
+    /// One segment is finished.
+    Segment(SegmentOutcome),
+}
+
+/// What happened to one segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentOutcome {
+    /// Bundle-relative path.
+    pub path: String,
+    /// Its sha256.
+    pub sha256: String,
+    /// Its size.
+    pub bytes: u64,
+    /// Its rows.
+    pub rows: u64,
+    /// The outcome.
+    pub status: SegmentStatus,
+}
+
+/// The outcome for one segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SegmentStatus {
+    /// Written, verified and listed; `resumed_from` > 0 when a `.part` prefix was reused by the
+    /// successful attempt.
+    Fetched {
+        /// Bytes reused from an earlier attempt.
+        resumed_from: u64,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// The bundle already lists this sha256: nothing transferred.
+    AlreadyPresent,
+    /// Every attempt failed; the others segments are not affected.
+    Failed {
+        /// The last attempt's error.
+        error: String,
+    },
+}
+
+/// What [`pull_into_bundle`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PullReport {
+    /// The collector's node.
+    pub node: String,
+    /// The collector's cluster name.
+    pub cluster: Option<String>,
+    /// Segments listed.
+    pub listed: usize,
+    /// One outcome per listed segment, in path order.
+    pub segments: Vec<SegmentOutcome>,
+    /// Segments fetched.
+    pub fetched: usize,
+    /// Segments already present.
+    pub already_present: usize,
+    /// Segments that failed.
+    pub failed: usize,
+    /// Bytes transferred by this call (resumed prefixes excluded).
+    pub bytes_fetched: u64,
+    /// Rows of the fetched segments.
+    pub rows_fetched: u64,
+}
+
+/// Serialises read-modify-write of manifests by pulls running in this process.
+static MANIFEST_LOCK: Mutex<()> = Mutex::new(());
+
+/// Pulls a collector's segments into the bundle at `bundle_dir` (created if missing):
+/// segments whose sha256 the manifest already lists are skipped, the others fetched with
+/// [`fetch_segment`] (up to `attempts` tries each, resuming), and each verified segment is added
+/// to `manifest.json` as soon as it lands. A segment that fails is reported in the
+/// [`PullReport`] and does not stop the others. Errors only when listing fails, the collector
+/// writes another schema major version, or the manifest cannot be read or written.
+///
+/// Pulling twice fetches nothing the second time. Pulls of different collectors into the same
+/// bundle may run concurrently in one process.
+pub async fn pull_into_bundle(
+    channel: Channel,
+    bundle_dir: &Path,
+    opts: &PullOptions,
+    progress: &mut (dyn FnMut(&PullProgress) + Send),
+) -> Result<PullReport, ClientError> {
+    let list = list_segments(channel.clone(), &opts.filter).await?;
+    check_schema_version(
+        Path::new(&format!("collector {}", list.node)),
+        &list.schema_version,
+    )?;
+    std::fs::create_dir_all(bundle_dir).map_err(|e| ClientError::io(bundle_dir, e))?;
+    let have: BTreeSet<String> = {
+        let _guard = MANIFEST_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        if bundle_dir.join(MANIFEST).exists() {
+            bundle::read_manifest(bundle_dir)?
+                .files
+                .into_iter()
+                .map(|f| f.sha256)
+                .collect()
+        } else {
+            BTreeSet::new()
+        }
+    };
+    let mut report = PullReport {
+        node: list.node.clone(),
+        cluster: list.cluster.clone(),
+        listed: list.segments.len(),
+        ..PullReport::default()
+    };
+    let (todo, present): (Vec<_>, Vec<_>) = list
+        .segments
+        .iter()
+        .partition(|s| !have.contains(&s.sha256));
+    progress(&PullProgress::Listed {
+        segments: todo.len(),
+        bytes: todo.iter().map(|s| s.bytes).sum(),
+        already_present: present.len(),
+    });
+    for seg in &list.segments {
+        let status = if have.contains(&seg.sha256) {
+            report.already_present += 1;
+            SegmentStatus::AlreadyPresent
+        } else {
+            match pull_one(channel.clone(), seg, bundle_dir, opts, progress).await {
+                Ok((fetched, attempts)) => {
+                    add_to_manifest(bundle_dir, seg, &list, &opts.producer)?;
+                    report.fetched += 1;
+                    report.bytes_fetched += fetched.bytes - fetched.resumed_from;
+                    report.rows_fetched += seg.rows;
+                    SegmentStatus::Fetched {
+                        resumed_from: fetched.resumed_from,
+                        attempts,
+                    }
+                }
+                Err(e) => {
+                    report.failed += 1;
+                    SegmentStatus::Failed {
+                        error: e.to_string(),
+                    }
+                }
+            }
+        };
+        let outcome = SegmentOutcome {
+            path: seg.path.clone(),
+            sha256: seg.sha256.clone(),
+            bytes: seg.bytes,
+            rows: seg.rows,
+            status,
+        };
+        progress(&PullProgress::Segment(outcome.clone()));
+        report.segments.push(outcome);
+    }
+    Ok(report)
+}
+
+/// Fetches one segment with retries. A complete file already at the final path with the
+/// listed sha256 (a crash between the rename and the manifest update) is taken as is.
+async fn pull_one(
+    channel: Channel,
+    seg: &SegmentInfo,
+    bundle_dir: &Path,
+    opts: &PullOptions,
+    progress: &mut (dyn FnMut(&PullProgress) + Send),
+) -> Result<(Fetched, u32), ClientError> {
+    check_segment_path(&seg.path)?;
+    let final_path = bundle_dir.join(&seg.path);
+    if final_path.exists() && sha256_file(&final_path).is_ok_and(|s| s == seg.sha256) {
+        return Ok((
+            Fetched {
+                path: final_path,
+                bytes: seg.bytes,
+                resumed_from: seg.bytes,
+            },
+            0,
+        ));
+    }
+    let attempts = opts.attempts.max(1);
+    let mut backoff = opts.retry_backoff;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut on_bytes = |done: u64| {
+            progress(&PullProgress::Bytes {
+                path: seg.path.clone(),
+                done,
+                total: seg.bytes,
+            })
+        };
+        match fetch_segment(
+            channel.clone(),
+            seg,
+            bundle_dir,
+            opts.chunk_bytes,
+            &mut on_bytes,
+        )
+        .await
+        {
+            Ok(f) => return Ok((f, attempt)),
+            Err(e) if attempt < attempts && e.is_retryable() => {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn add_to_manifest(
+    bundle_dir: &Path,
+    seg: &SegmentInfo,
+    list: &SegmentList,
+    producer: &str,
+) -> Result<(), ClientError> {
+    let _guard = MANIFEST_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let mut manifest = if bundle_dir.join(MANIFEST).exists() {
+        bundle::read_manifest(bundle_dir)?
+    } else {
+        bundle::new_manifest(producer)
+    };
+    manifest.producer = producer.to_string();
+    if let Some(c) = &list.cluster {
+        if !manifest.clusters.contains(c) {
+            manifest.clusters.push(c.clone());
+            manifest.clusters.sort();
+        }
+    }
+    manifest.files.retain(|f| f.path != seg.path);
+    manifest.files.push(ManifestFile {
+        path: seg.path.clone(),
+        node: seg.node.clone(),
+        sha256: seg.sha256.clone(),
+        bytes: seg.bytes,
+        rows: seg.rows,
+        first: format_ts(seg.first_ns),
+        last: format_ts(seg.last_ns),
+        events_seen: seg.events_seen,
+        events_dropped: seg.events_dropped,
+    });
+    bundle::write_manifest(bundle_dir, &mut manifest)?;
+    Ok(())
+}
+
+/// Position in a collector's stream of segment announcements.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct FollowCursor {
+    /// The collector run that assigned `seq` (a new run numbers segments anew).
+    pub epoch: u64,
+    /// Last sequence number seen (0: none).
+    pub seq: u64,
+}
+
+/// A segment the collector has written, announced by [`follow_segments`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Announcement {
+    /// Cursor to resume after this segment.
+    pub cursor: FollowCursor,
+    /// The segment; fetch it with [`fetch_segment`].
+    pub segment: SegmentInfo,
+}
+
+/// Follows a collector: announcements of the segments written after `cursor`. With a cursor
+/// of another collector run (or the default), every segment currently held is announced
+/// first, so a client that keeps segments by sha256 (bundles, the analyzer's store) never
+/// misses or duplicates rows across collector restarts.
+pub async fn follow_segments(
+    channel: Channel,
+    cursor: FollowCursor,
+    namespaces: Vec<String>,
+) -> Result<impl Stream<Item = Result<Announcement, ClientError>> + Send + 'static, ClientError> {
+    let stream = client(channel)
+        .follow(pb::FollowRequest {
+            after: Some(pb::FollowCursor {
+                epoch: cursor.epoch,
+                seq: cursor.seq,
+            }),
+            namespaces,
+        })
+        .await
+        .map_err(|s| ClientError::rpc("Follow", s))?
+        .into_inner();
+    Ok(stream.map(|item| {
+        let update = item.map_err(|s| ClientError::rpc("Follow", s))?;
+        let (Some(c), Some(s)) = (update.cursor, update.segment) else {
+            return Err(ClientError::Protocol {
+                message: "Follow update without cursor or segment".into(),
+            });
+        };
+        check_segment_path(&s.path)?;
+        Ok(Announcement {
+            cursor: FollowCursor {
+                epoch: c.epoch,
+                seq: c.seq,
+            },
+            segment: s.into(),
+        })
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_paths_that_could_escape_the_bundle_are_refused() {
+        for ok in [
+            "node=a/date=2025-11-20/hour=08/seg-0123456789abcdef.parquet",
+            "x.parquet",
+        ] {
+            assert!(check_segment_path(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "../x.parquet",
+            "node=a/../../x.parquet",
+            "/etc/x.parquet",
+            "node=a/./x.parquet",
+            "node=a\\..\\x.parquet",
+            "manifest.json",
+            "node=a/seg.parquet.tmp",
+        ] {
+            assert!(check_segment_path(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn part_files_sit_beside_their_segment_and_are_not_parquet() {
+        let p = part_path(Path::new("b/node=a/seg-1.parquet"));
+        assert_eq!(p, Path::new("b/node=a/seg-1.parquet.part"));
+        assert!(!p.to_string_lossy().ends_with(".parquet"));
+    }
+}

@@ -1,0 +1,43 @@
+//! The gRPC protocol of the collector (feature `grpc`, design §1 and §5) and its clients.
+//!
+//! - [`proto::collector`]: `karmor.collector.v1`, the service each collector serves on
+//!   127.0.0.1 (list segments, fetch a segment in checksummed chunks, follow new segments,
+//!   health); `proto/collector.proto`.
+//! - [`proto::feeder`]: a wire-compatible subset of KubeArmor's `LogService`
+//!   (`proto/kubearmor.proto`: KubeArmor's package, names and field numbers).
+//! - [`client`]: pulling segments into a bundle, resumable and verified.
+//! - [`kubearmor`]: watching a KubeArmor daemon or relay, each message mapped onto the schema
+//!   with the rules of [`crate::kubearmor`] (the same mapping as `kubectl karmor import`).
+//!
+//! This module needs neither aya nor kube: `kubectl-karmor` uses it with default features off
+//! and `features = ["grpc"]`. Use the re-exported [`tonic`] so that versions always match.
+
+pub mod client;
+pub mod error;
+pub mod kubearmor;
+
+pub use client::*;
+pub use error::ClientError;
+pub use kubearmor::{watch_kubearmor, FeedKind, KubeArmorEvent, KubeArmorFeeds};
+pub use tonic;
+
+/// Code generated from `proto/` by `build.rs`.
+pub mod proto {
+    /// `karmor.collector.v1`: the collector service.
+    #[allow(missing_docs, clippy::all, clippy::pedantic)]
+    pub mod collector {
+        tonic::include_proto!("karmor.collector.v1");
+    }
+    /// `feeder`: KubeArmor's telemetry API (the subset we use, wire-compatible).
+    #[allow(missing_docs, clippy::all, clippy::pedantic)]
+    pub mod feeder {
+        tonic::include_proto!("feeder");
+    }
+}
+
+/// Default address of the collector service: loopback only, reached through a port-forward.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7946";
+/// Port of the collector service.
+pub const DEFAULT_PORT: u16 = 7946;
+/// KubeArmor's gRPC port (daemon and relay).
+pub const KUBEARMOR_PORT: u16 = 32767;
