@@ -8,6 +8,10 @@
 #   4. copies the data directory of the test pod's node (a live bundle) out of the cluster;
 #   5. runs `kubectl karmor observe pods -n <ns> --bundle <dir>` on it, and checks that the
 #      test pod is in the output, attributed by name (which needs the pod watch).
+#   6. runs `kubectl karmor pull` (discovery, a port-forward per collector pod, the gRPC
+#      service) into a fresh bundle and store, checks that every node landed, that the bundle
+#      verifies, that the test pod is in `observe --store`, and that a second pull is
+#      incremental; then `observe` without --bundle against an empty cache, which pulls first.
 #
 # It builds nothing. Before running it:
 #   - build the collector image from collector/Containerfile and make it pullable by the
@@ -225,4 +229,21 @@ report="$(karmor observe pods -n "$NS" --bundle "$OUT")"
 printf '%s\n' "$report"
 grep -q "$pod" <<<"$report" ||
   die 1 "pod $pod is not in the report: its events were not attributed to it (is the pod watch working? see the collector's logs)"
-say "PASSED: pod $pod of node $node observed; the bundle stays in $OUT"
+
+# --- 5. pull through port-forwards -----------------------------------------------------------
+PULLED="$OUT/pulled"
+say "kubectl karmor pull -o $PULLED (port-forward to every collector pod)"
+karmor pull -o "$PULLED/bundle" --store "$PULLED/store.duckdb" ||
+  die 1 "pull failed for some node (see the ERROR column above)"
+karmor bundle verify "$PULLED/bundle"
+report="$(karmor observe pods -n "$NS" --store "$PULLED/store.duckdb")"
+grep -q "$pod" <<<"$report" || die 1 "pod $pod is not in the pulled data"
+second="$(karmor pull -o "$PULLED/bundle" --store "$PULLED/store.duckdb" --output json)"
+printf '%s\n' "$second"
+grep -q '"skipped": [1-9]' <<<"$second" ||
+  die 1 "the second pull skipped nothing: it should fetch only segments written since the first"
+say "kubectl karmor observe pods -n $NS (no --bundle: pulls into an empty cache first)"
+report="$(XDG_CACHE_HOME="$PULLED/cache" karmor observe pods -n "$NS")"
+grep -q "$pod" <<<"$report" || die 1 "observe without --bundle did not pull pod $pod's data"
+
+say "PASSED: pod $pod of node $node observed, copied and pulled; the data stays in $OUT"

@@ -5,11 +5,15 @@
 //! - [`timespec`]: `--since` durations.
 //! - [`observe`]: behaviour summaries per namespace, workload, pod, container or node.
 //! - [`policy`]: the KubeArmor policy model and a validator that agrees with the CRDs.
+//! - [`recommend`]: policies drafted from observed behaviour, with explained generalisations.
+//! - [`simulate`]: recorded behaviour replayed through KubeArmor's policy semantics.
 
 pub mod error;
 pub mod filter;
 pub mod observe;
 pub mod policy;
+pub mod recommend;
+pub mod simulate;
 pub mod store;
 pub mod timespec;
 

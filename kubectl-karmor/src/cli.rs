@@ -44,6 +44,10 @@ pub struct DataArgs {
     /// The kubeconfig context to use.
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
+    /// Without --bundle and --store, analyse the local cache as it is: do not pull from the
+    /// cluster's collectors first.
+    #[arg(long, env = "KARMOR_NO_PULL")]
+    pub no_pull: bool,
 }
 
 /// The commands.
@@ -58,6 +62,12 @@ pub enum Command {
     Bundle(BundleCommand),
     /// Check KubeArmor policy files the way a cluster would (CRD schemas, metadata).
     Validate(ValidateArgs),
+    /// Replay recorded behaviour through KubeArmor policies: what would be allowed, audited, blocked.
+    Simulate(SimulateArgs),
+    /// Draft KubeArmor policies from observed behaviour, one per workload (and per node).
+    Recommend(RecommendArgs),
+    /// Pull the collectors' segments (port-forward, or --endpoint) into a bundle and the cache.
+    Pull(PullArgs),
     /// Print a shell completion script.
     Completion {
         /// The shell.
@@ -162,6 +172,198 @@ pub struct ValidateArgs {
     #[arg(required = true, value_name = "FILE|DIR")]
     pub paths: Vec<PathBuf>,
     /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+}
+
+/// `simulate`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  kubectl karmor simulate -p ksp-wordpress.yaml -n wordpress-mysql --bundle testdata/demo
+  kubectl karmor simulate -p policies/ -A --only blocked --bundle testdata/demo
+  kubectl karmor simulate -p drafts/ --default-posture block --output json --bundle testdata/demo
+
+KubeArmor semantics: Block beats Audit beats Allow; an Allow rule makes its kind (process, file,
+network, capabilities) an allow-list where everything else gets the default posture (audit
+unless --default-posture or --namespace-posture say block; processes follow the file posture);
+fromSource is the acting process (the parent for process rules); readOnly denies writes;
+ownerOnly is decided as if the process were not the file's owner (owners are not recorded).
+Syscall rules are not simulated. Invalid policy documents are reported and left out.")]
+pub struct SimulateArgs {
+    /// Policy files, or directories searched recursively for *.yaml and *.yml (repeatable).
+    #[arg(short = 'p', long = "policy", required = true, value_name = "FILE|DIR")]
+    pub policies: Vec<PathBuf>,
+    /// Only these namespaces (repeatable or comma-separated); namespace-less KubeArmorPolicies
+    /// go to the first, as with kubectl apply -n. Default: every namespace and the hosts.
+    #[arg(short = 'n', long = "namespace", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
+    /// Every namespace, and host behaviour (the default).
+    #[arg(short = 'A', long, conflicts_with = "namespaces")]
+    pub all_namespaces: bool,
+    /// Only behaviour seen within this duration before now: 30s, 15m, 6h, 5d, 2w, 3M, 1Y.
+    #[arg(short = 't', long, value_name = "DURATION")]
+    pub since: Option<String>,
+    /// Filter the replayed behaviour, as in observe: key=value;key=value, &&, ||, globs.
+    #[arg(short = 'f', long)]
+    pub filter: Option<String>,
+    /// Only show behaviour with these outcomes: allowed, audited, blocked (comma-separated).
+    #[arg(long, value_name = "DECISION", value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Default posture outside allow-lists: audit, block, or per kind
+    /// (file=block,network=audit,capabilities=block).
+    #[arg(long, default_value = "audit", value_name = "POSTURE")]
+    pub default_posture: String,
+    /// A namespace's posture, as its kubearmor-*-posture annotations (repeatable):
+    /// NAMESPACE:block or NAMESPACE:file=block,network=audit.
+    #[arg(long = "namespace-posture", value_name = "NS:POSTURE")]
+    pub namespace_postures: Vec<String>,
+    /// A node label for host policies' nodeSelector (repeatable): NODE:KEY=VALUE. Every node
+    /// already has kubernetes.io/hostname=NODE.
+    #[arg(long = "node-label", value_name = "NODE:KEY=VALUE")]
+    pub node_labels: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+    /// Data source.
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+/// `--action` of `recommend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "PascalCase")]
+pub enum RecommendAction {
+    /// A least-permissive allow-list of what was seen (the default).
+    Allow,
+    /// The same rules, only raising alerts (and hardening Block rules turned into Audit).
+    Audit,
+    /// Only the hardening library's Block rules (needs --hardening).
+    Block,
+}
+
+/// `recommend`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  kubectl karmor recommend -A --bundle testdata/demo --out drafts/ --report drafts/REPORT.md
+  kubectl karmor recommend deployment/wordpress -n wordpress-mysql --bundle testdata/demo
+  kubectl karmor recommend -A --until 2026-11-20T12:00:00Z --include all --out drafts/ --bundle testdata/demo
+  kubectl karmor recommend deployments -n wordpress-mysql --hardening policies/ --out drafts/ --bundle testdata/demo
+  kubectl karmor recommend nodes node-a --max-rules 40 --bundle testdata/demo
+
+Drafts one KubeArmorPolicy per workload (replicas merged, selector from stable labels) and, for
+nodes (or with -A), one KubeArmorHostPolicy per node. Start-up helpers, kubectl exec sessions and
+exec probes are left out unless --include asks for them. Generalised rules carry a comment saying
+what they absorbed and why. With --out, one YAML file per workload and the summary on standard
+output; without it, the YAML stream on standard output and the summary on standard error.")]
+pub struct RecommendArgs {
+    /// workload(s) | deployment(s) | statefulset(s) | daemonset(s) | job(s) | cronjob(s) |
+    /// pod(s) (pods without an owner) | node(s); also TYPE/NAME.
+    #[arg(default_value = "workloads")]
+    pub resource: String,
+    /// Only this workload (or node).
+    pub name: Option<String>,
+    /// Namespace (default: "default").
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// All namespaces, and every node's host behaviour.
+    #[arg(short = 'A', long, conflicts_with = "namespace")]
+    pub all_namespaces: bool,
+    /// Learn only from behaviour seen at or after this time: an RFC 3339 instant
+    /// (2026-11-20T08:00:00Z) or a duration before now (6h, 5d).
+    #[arg(short = 't', long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Learn only from behaviour first seen before this time (RFC 3339 or a duration before now).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Learn only from rows matching this filter, as in observe.
+    #[arg(short = 'f', long)]
+    pub filter: Option<String>,
+    /// Allow (least-permissive allow-list), Audit, or Block (hardening rules only).
+    #[arg(long, value_enum, ignore_case = true, default_value_t = RecommendAction::Allow)]
+    pub action: RecommendAction,
+    /// Noise to keep in drafts: exec, startup, probes, all (comma-separated).
+    #[arg(long, value_name = "KINDS")]
+    pub include: Option<String>,
+    /// At most this many rules per policy: directories collapse further, widest first.
+    #[arg(long, value_name = "N")]
+    pub max_rules: Option<usize>,
+    /// Directory collapse threshold: N (default 5) or a per-prefix override /dir/=N
+    /// (repeatable or comma-separated; /tmp/, /var/tmp/ and /dev/shm/ default to 1).
+    #[arg(long, value_name = "N|/DIR/=N", value_delimiter = ',')]
+    pub dir_threshold: Vec<String>,
+    /// Write one YAML file per workload into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Write a Markdown report: what each policy allows, generalisations, noise, warnings.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Also pick hardening policies from a library (default: ./policies, or $KARMOR_POLICIES).
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "")]
+    pub hardening: Option<PathBuf>,
+    /// Output format of the summary.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+    /// Data source.
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+/// `pull`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  kubectl karmor pull
+  kubectl karmor pull --since 24h -n shop -n payments
+  kubectl karmor pull --context prod -o ./prod-bundle --output json
+  kubectl karmor pull --endpoint 10.0.0.5:7946 --endpoint edge-2.lan:7946
+
+Finds the collector pods (--collector-namespace, --selector), port-forwards to each through the
+API server (RBAC: list pods, create pods/portforward), fetches only the segments the bundle does
+not have yet (resuming cut transfers, checking every chunk's CRC-32 and each file's sha256),
+and merges the bundle into the local store that observe, recommend and simulate read. A node
+that cannot be reached is reported and the others still land. Exits 1 when any node or
+segment failed.")]
+pub struct PullArgs {
+    /// Only segments with behaviour seen within this duration before now: 30s, 15m, 6h, 5d.
+    #[arg(short = 't', long, value_name = "DURATION")]
+    pub since: Option<String>,
+    /// Only segments holding rows of these namespaces (repeatable or comma-separated; whole
+    /// segments are fetched). Default: every namespace and the hosts.
+    #[arg(short = 'n', long = "namespace", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
+    /// Every namespace and the hosts (the default).
+    #[arg(short = 'A', long, conflicts_with = "namespaces")]
+    pub all_namespaces: bool,
+    /// Namespace of the collector pods.
+    #[arg(long, value_name = "NS", default_value = kubectl_karmor::cluster::discover::DEFAULT_NAMESPACE)]
+    pub collector_namespace: String,
+    /// Label selector of the collector pods.
+    #[arg(short = 'l', long, default_value = kubectl_karmor::cluster::discover::DEFAULT_SELECTOR)]
+    pub selector: String,
+    /// The collectors' gRPC port (default: the container port named grpc, else 7946).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// The bundle directory to pull into (default: the cache bundle next to the cache store).
+    #[arg(short = 'o', long = "output-bundle", value_name = "BUNDLE")]
+    pub output_bundle: Option<PathBuf>,
+    /// Pull straight from a collector at HOST:PORT, without Kubernetes (repeatable).
+    #[arg(long = "endpoint", value_name = "HOST:PORT")]
+    pub endpoints: Vec<String>,
+    /// The DuckDB store to merge the bundle into (default: the cache store).
+    #[arg(long, value_name = "FILE", env = "KARMOR_STORE")]
+    pub store: Option<PathBuf>,
+    /// Only write the bundle; do not merge it into a store.
+    #[arg(long)]
+    pub no_merge: bool,
+    /// Collectors pulled at the same time.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallel: u16,
+    /// Path to the kubeconfig file.
+    #[arg(long, value_name = "FILE", env = "KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Output format of the per-node report.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
 }

@@ -19,6 +19,9 @@ fn main() -> ExitCode {
         Command::Import(args) => commands::import::run(args),
         Command::Bundle(cmd) => commands::bundle::run(cmd),
         Command::Validate(args) => commands::validate::run(args),
+        Command::Pull(args) => commands::pull::run(args),
+        Command::Simulate(args) => commands::simulate::run(args),
+        Command::Recommend(args) => commands::recommend::run(args),
         Command::Completion { shell } => {
             clap_complete::generate(
                 shell,

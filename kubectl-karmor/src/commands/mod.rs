@@ -3,4 +3,7 @@
 pub mod bundle;
 pub mod import;
 pub mod observe;
+pub mod pull;
+pub mod recommend;
+pub mod simulate;
 pub mod validate;

@@ -1,0 +1,737 @@
+//! Drafting one policy from one workload's evidence.
+//!
+//! - **Selector**: the labels every pod of the workload carries, minus labels that change
+//!   with each rollout or replica (`pod-template-hash`, `controller-revision-hash`,
+//!   `statefulset.kubernetes.io/pod-name`, …). Hosts get a `KubeArmorHostPolicy` selecting
+//!   `kubernetes.io/hostname`.
+//! - **Processes**: one `matchPaths` rule per executable, `fromSource` = the parents seen
+//!   (left out when a parent is the container runtime, which is outside the container).
+//! - **Files**: exact paths, `readOnly` where the acting processes only read; directories and
+//!   patterns where [`super::generalise`] generalised, each with what it absorbed and why.
+//! - **Network**: one `matchProtocols` rule per protocol, `fromSource` = the processes.
+//! - **Capabilities**: one rule per capability used, `fromSource` = the processes.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::policy::names::{CAPABILITIES, PROTOCOLS};
+use crate::policy::{
+    Action, CapabilityRule, CapabilityRules, FileDirectoryRule, FilePathRule, FilePatternRule,
+    FileRules, NetworkRules, NodeSelector, Policy, PolicyKind, ProcessPathRule, ProcessPatternRule,
+    ProcessRules, ProtocolRule, Selector, Source,
+};
+
+use super::evidence::{Evidence, WorkloadId};
+use super::generalise::{
+    place_paths, segment_pattern, Bound, GeneraliseOptions, Target, MAX_PATH_LEN,
+};
+use super::noise::{is_runtime, Include, Noise};
+
+/// Labels that differ between rollouts or replicas of one workload.
+pub const UNSTABLE_LABELS: &[&str] = &[
+    "pod-template-hash",
+    "controller-revision-hash",
+    "statefulset.kubernetes.io/pod-name",
+    "apps.kubernetes.io/pod-index",
+    "pod-template-generation",
+    "controller-uid",
+    "batch.kubernetes.io/controller-uid",
+];
+
+/// Labels that differ between the runs of a CronJob.
+const CRONJOB_UNSTABLE: &[&str] = &["job-name", "batch.kubernetes.io/job-name"];
+
+/// Most "not expressible" lines kept per draft.
+const MAX_NOTES: usize = 20;
+
+/// How to draft.
+#[derive(Debug, Clone)]
+pub struct DraftOptions {
+    /// `Allow` (least-permissive allow-list) or `Audit`.
+    pub action: Action,
+    /// Noise to keep.
+    pub include: Include,
+    /// Directory thresholds.
+    pub generalise: GeneraliseOptions,
+    /// Upper bound on the number of rules.
+    pub max_rules: Option<usize>,
+}
+
+impl Default for DraftOptions {
+    fn default() -> Self {
+        DraftOptions {
+            action: Action::Allow,
+            include: Include::default(),
+            generalise: GeneraliseOptions::default(),
+            max_rules: None,
+        }
+    }
+}
+
+/// A generalised rule: what it absorbed and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Generalisation {
+    /// `process` or `file`.
+    pub section: &'static str,
+    /// `matchDirectories` or `matchPatterns`.
+    pub list: &'static str,
+    /// Index of the rule in that list.
+    pub index: usize,
+    /// The directory or pattern.
+    pub target: String,
+    /// Whether the rule is read-only.
+    pub read_only: bool,
+    /// The concrete paths it stands for.
+    pub absorbed: Vec<String>,
+    /// Why.
+    pub why: Vec<String>,
+}
+
+/// Evidence left out of the draft, per tag.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Excluded {
+    /// Process instances.
+    pub processes: usize,
+    /// Executables with the number of times each was started.
+    pub executables: BTreeMap<String, u64>,
+    /// File paths touched.
+    pub files: usize,
+    /// Network rows.
+    pub network: usize,
+    /// First seen (ns).
+    pub first_ns: Option<i64>,
+    /// Last seen (ns).
+    pub last_ns: Option<i64>,
+}
+
+/// Rule counts of a draft.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RuleCounts {
+    /// Process rules.
+    pub process: usize,
+    /// File rules.
+    pub file: usize,
+    /// Network rules.
+    pub network: usize,
+    /// Capability rules.
+    pub capabilities: usize,
+}
+
+impl RuleCounts {
+    /// All rules.
+    pub fn total(&self) -> usize {
+        self.process + self.file + self.network + self.capabilities
+    }
+}
+
+/// A drafted policy and everything needed to explain it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Draft {
+    /// The workload (or node).
+    pub workload: WorkloadId,
+    /// The policy; `None` when no policy can be drafted (no stable labels, nothing seen).
+    pub policy: Option<Policy>,
+    /// Rule counts.
+    pub rules: RuleCounts,
+    /// Generalised rules.
+    pub generalisations: Vec<Generalisation>,
+    /// Noise left out, per tag.
+    pub excluded: BTreeMap<Noise, Excluded>,
+    /// Noise kept because `--include` asked for it, per tag.
+    pub included_noise: BTreeMap<Noise, Excluded>,
+    /// Behaviour that no rule can express, with the reason.
+    pub not_expressible: Vec<String>,
+    /// Warnings (selector overlaps, rule bound not reached, …).
+    pub warnings: Vec<String>,
+    /// Pods seen.
+    pub pods: Vec<String>,
+    /// Nodes seen.
+    pub nodes: Vec<String>,
+    /// Raw events in scope.
+    pub events: u64,
+    /// Rows in scope.
+    pub rows: u64,
+    /// First behaviour seen (ns).
+    pub first_ns: i64,
+    /// Last behaviour seen (ns).
+    pub last_ns: i64,
+}
+
+/// The stable labels of a workload: on every pod, and not rollout- or replica-specific.
+pub fn stable_labels(id: &WorkloadId, ev: &Evidence) -> BTreeMap<String, String> {
+    let mut common: Option<BTreeSet<&String>> = None;
+    for labels in ev.pods.values() {
+        let set: BTreeSet<&String> = labels.iter().collect();
+        common = Some(match common {
+            None => set,
+            Some(c) => c.intersection(&set).copied().collect(),
+        });
+    }
+    common
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|kv| kv.split_once('='))
+        .filter(|(k, _)| {
+            let per_run = id.kind == "CronJob" && CRONJOB_UNSTABLE.contains(k);
+            !(UNSTABLE_LABELS.contains(k) || per_run)
+        })
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// A name that the API server accepts: lower case, `[a-z0-9-.]`, at most 253 characters.
+pub fn object_name(parts: &[&str]) -> String {
+    let raw = parts.join("-").to_ascii_lowercase();
+    let mut s: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    s.truncate(253);
+    let s = s.trim_matches(|c: char| c == '-' || c == '.').to_string();
+    if s.is_empty() {
+        "karmor-draft".into()
+    } else {
+        s
+    }
+}
+
+fn valid_source(p: &str) -> bool {
+    p.starts_with('/') && !p.ends_with('/') && p.len() <= MAX_PATH_LEN
+}
+
+/// `fromSource` for a set of executables, or why there is none.
+fn sources(exes: &BTreeSet<String>) -> Result<Vec<Source>, String> {
+    if exes.is_empty() {
+        return Err("the acting process is unknown".into());
+    }
+    if let Some(bad) = exes.iter().find(|e| !valid_source(e)) {
+        return Err(format!("{bad:?} cannot be a fromSource path"));
+    }
+    Ok(exes.iter().map(Source::path).collect())
+}
+
+fn note_excluded(
+    map: &mut BTreeMap<Noise, Excluded>,
+    tag: Noise,
+    first: i64,
+    last: i64,
+) -> &mut Excluded {
+    let e = map.entry(tag).or_default();
+    e.first_ns = Some(e.first_ns.map_or(first, |f| f.min(first)));
+    e.last_ns = Some(e.last_ns.map_or(last, |l| l.max(last)));
+    e
+}
+
+/// Drafts the policy of one workload.
+pub fn draft(id: &WorkloadId, ev: &Evidence, opts: &DraftOptions) -> Draft {
+    let host = id.is_host();
+    let mut d = Draft {
+        workload: id.clone(),
+        policy: None,
+        rules: RuleCounts::default(),
+        generalisations: Vec::new(),
+        excluded: BTreeMap::new(),
+        included_noise: BTreeMap::new(),
+        not_expressible: Vec::new(),
+        warnings: Vec::new(),
+        pods: ev.pods.keys().cloned().collect(),
+        nodes: ev.nodes.iter().cloned().collect(),
+        events: ev.events,
+        rows: ev.rows,
+        first_ns: ev.first_ns,
+        last_ns: ev.last_ns,
+    };
+    let keep = |tag: Option<Noise>| opts.include.keeps(tag);
+
+    // Noise accounting.
+    for p in &ev.processes {
+        if let Some(tag) = p.tag {
+            let map = if keep(Some(tag)) {
+                &mut d.included_noise
+            } else {
+                &mut d.excluded
+            };
+            let e = note_excluded(map, tag, p.first_ns, p.last_ns);
+            e.processes += 1;
+            *e.executables
+                .entry(p.process.clone().unwrap_or_else(|| "?".into()))
+                .or_default() += 1;
+        }
+    }
+    for f in &ev.files {
+        if let Some(tag) = f.tag {
+            let map = if keep(Some(tag)) {
+                &mut d.included_noise
+            } else {
+                &mut d.excluded
+            };
+            note_excluded(map, tag, f.first_ns, f.last_ns).files += 1;
+        }
+    }
+    for n in &ev.network {
+        if let Some(tag) = n.tag {
+            let map = if keep(Some(tag)) {
+                &mut d.included_noise
+            } else {
+                &mut d.excluded
+            };
+            map.entry(tag).or_default().network += 1;
+        }
+    }
+
+    // Processes: executable -> parents.
+    let mut procs: BTreeMap<String, BTreeSet<Option<String>>> = BTreeMap::new();
+    for p in ev.processes.iter().filter(|p| keep(p.tag)) {
+        match &p.process {
+            Some(exe) if exe.starts_with('/') && exe.len() <= MAX_PATH_LEN => {
+                procs
+                    .entry(exe.clone())
+                    .or_default()
+                    .insert(p.parent.clone());
+            }
+            Some(exe) => d.not_expressible.push(format!(
+                "process {exe:?}: not an absolute path of at most {MAX_PATH_LEN} characters"
+            )),
+            None => {}
+        }
+    }
+    let mut process = ProcessRules::default();
+    let mut proc_patterns: BTreeMap<String, (BTreeSet<String>, Vec<String>)> = BTreeMap::new();
+    for (exe, parents) in &procs {
+        let (shape, reasons) = segment_pattern(exe);
+        if shape != *exe {
+            let e = proc_patterns.entry(shape).or_default();
+            e.0.insert(exe.clone());
+            for r in reasons {
+                if !e.1.iter().any(|w| w.contains(r.text())) {
+                    e.1.push(format!("{} became *", r.text()));
+                }
+            }
+            continue;
+        }
+        let real: BTreeSet<String> = parents
+            .iter()
+            .flatten()
+            .filter(|p| !is_runtime(p))
+            .cloned()
+            .collect();
+        let from_runtime = parents.iter().any(|p| p.as_deref().is_none_or(is_runtime));
+        let from_source = if from_runtime {
+            Vec::new()
+        } else {
+            sources(&real).unwrap_or_default()
+        };
+        process.match_paths.push(ProcessPathRule {
+            path: Some(exe.clone()),
+            from_source,
+            ..ProcessPathRule::default()
+        });
+    }
+    // Executables seen acting (files, network, capabilities) but never seen starting: the
+    // collector started after them. Allowed to start from any parent, so that a restart of
+    // the container is not blocked; the comment says so.
+    let mut acting: BTreeSet<String> = BTreeSet::new();
+    acting.extend(
+        ev.files
+            .iter()
+            .filter(|f| keep(f.tag))
+            .flat_map(|f| f.processes.iter().cloned()),
+    );
+    acting.extend(
+        ev.network
+            .iter()
+            .filter(|n| keep(n.tag))
+            .filter_map(|n| n.process.clone()),
+    );
+    acting.extend(
+        ev.capabilities
+            .iter()
+            .filter(|c| keep(c.tag))
+            .filter_map(|c| c.process.clone()),
+    );
+    for exe in acting {
+        let known = procs.contains_key(&exe) || segment_pattern(&exe).0 != exe;
+        if known || !valid_source(&exe) || is_runtime(&exe) {
+            continue;
+        }
+        d.generalisations.push(Generalisation {
+            section: "process",
+            list: "matchPaths",
+            index: process.match_paths.len(),
+            target: exe.clone(),
+            read_only: false,
+            absorbed: vec![exe.clone()],
+            why: vec![
+                "seen running (files, network or capabilities) but never seen starting, so its parent is unknown: any parent, so that a restart is not blocked".into(),
+            ],
+        });
+        process.match_paths.push(ProcessPathRule {
+            path: Some(exe),
+            ..ProcessPathRule::default()
+        });
+    }
+    for (i, (pattern, (absorbed, mut why))) in proc_patterns.into_iter().enumerate() {
+        why.push("matchPatterns have no fromSource: any parent".into());
+        d.generalisations.push(Generalisation {
+            section: "process",
+            list: "matchPatterns",
+            index: i,
+            target: pattern.clone(),
+            read_only: false,
+            absorbed: absorbed.into_iter().collect(),
+            why,
+        });
+        process.match_patterns.push(ProcessPatternRule {
+            pattern,
+            ..ProcessPatternRule::default()
+        });
+    }
+
+    // Network: protocol -> processes.
+    let mut protos: BTreeMap<String, (BTreeSet<String>, bool)> = BTreeMap::new();
+    let mut other_protos: BTreeMap<String, u64> = BTreeMap::new();
+    let mut unix_as_tcp = false;
+    for n in ev.network.iter().filter(|n| keep(n.tag)) {
+        let mut proto = n.proto.clone().unwrap_or_default();
+        if proto == "unix" {
+            // KubeArmor's BPF-LSM enforcer classifies unix stream sockets as tcp.
+            unix_as_tcp = true;
+            proto = "tcp".into();
+        }
+        if PROTOCOLS.contains(&proto.as_str()) && proto != "all" {
+            let e = protos.entry(proto).or_default();
+            match &n.process {
+                Some(p) => {
+                    e.0.insert(p.clone());
+                }
+                None => e.1 = true,
+            }
+        } else {
+            *other_protos
+                .entry(if proto.is_empty() {
+                    "unknown".into()
+                } else {
+                    proto
+                })
+                .or_default() += n.count;
+        }
+    }
+    if unix_as_tcp {
+        d.not_expressible.push(
+            "unix sockets: KubeArmor has no unix protocol rule; its enforcer matches unix stream sockets as tcp, so their processes are in the tcp rule".into(),
+        );
+    }
+    for (proto, count) in other_protos {
+        d.not_expressible.push(format!(
+            "{proto} sockets ({count} events): KubeArmor network rules match socket protocols (tcp, udp, icmp, raw, …); {proto} sockets are not covered by them"
+        ));
+    }
+    let mut network = NetworkRules::default();
+    for (proto, (exes, unknown)) in protos {
+        let from_source = if unknown {
+            Err("a process is unknown".to_string())
+        } else {
+            sources(&exes)
+        };
+        match from_source {
+            Ok(fs) => network.match_protocols.push(ProtocolRule {
+                protocol: proto,
+                from_source: fs,
+                ..ProtocolRule::default()
+            }),
+            Err(why) if host => d.not_expressible.push(format!(
+                "{proto}: host network rules need fromSource, and {why}"
+            )),
+            Err(_) => network.match_protocols.push(ProtocolRule {
+                protocol: proto,
+                ..ProtocolRule::default()
+            }),
+        }
+    }
+
+    // Capabilities.
+    let mut caps: BTreeMap<String, (BTreeSet<String>, bool)> = BTreeMap::new();
+    for c in ev.capabilities.iter().filter(|c| keep(c.tag)) {
+        let lower = c.capability.trim().to_ascii_lowercase();
+        let name = lower.strip_prefix("cap_").unwrap_or(&lower).to_string();
+        if !CAPABILITIES.contains(&name.as_str()) {
+            d.not_expressible.push(format!(
+                "capability {:?}: not a name KubeArmor knows",
+                c.capability
+            ));
+            continue;
+        }
+        let e = caps.entry(name).or_default();
+        match &c.process {
+            Some(p) => {
+                e.0.insert(p.clone());
+            }
+            None => e.1 = true,
+        }
+    }
+    let mut capabilities = CapabilityRules::default();
+    for (cap, (exes, unknown)) in caps {
+        let from_source = if unknown {
+            Err("a process is unknown".to_string())
+        } else {
+            sources(&exes)
+        };
+        match from_source {
+            Ok(fs) => capabilities.match_capabilities.push(CapabilityRule {
+                capability: cap,
+                from_source: fs,
+                ..CapabilityRule::default()
+            }),
+            Err(why) if host => d.not_expressible.push(format!(
+                "capability {cap}: host rules need fromSource, and {why}"
+            )),
+            Err(_) => capabilities.match_capabilities.push(CapabilityRule {
+                capability: cap,
+                ..CapabilityRule::default()
+            }),
+        }
+    }
+
+    // Files: (path, writes) -> processes; then generalise.
+    let mut files: BTreeMap<(String, bool), BTreeSet<String>> = BTreeMap::new();
+    for f in ev.files.iter().filter(|f| keep(f.tag)) {
+        if !f.path.starts_with('/') || f.path.ends_with('/') && f.path.len() == 1 {
+            d.not_expressible
+                .push(format!("file {:?}: not an absolute path", f.path));
+            continue;
+        }
+        let path = f.path.trim_end_matches('/').to_string();
+        let path = if path.is_empty() {
+            "/".to_string()
+        } else {
+            path
+        };
+        files
+            .entry((path, f.writes))
+            .or_default()
+            .extend(f.processes.iter().cloned());
+    }
+    let others = process.match_paths.len()
+        + process.match_patterns.len()
+        + network.match_protocols.len()
+        + capabilities.match_capabilities.len();
+    let file_budget = opts.max_rules.map(|m| Bound {
+        targets: m.saturating_sub(others).max(1),
+        max_rules: m,
+    });
+    let paths: BTreeSet<String> = files.keys().map(|(p, _)| p.clone()).collect();
+    let mut bound = file_budget;
+    let (file, file_gens) = loop {
+        let placed = place_paths(&paths, &opts.generalise, true, bound);
+        let (file, gens) = file_rules(&files, &placed);
+        let n = file.match_paths.len() + file.match_directories.len() + file.match_patterns.len();
+        // A target can need two rules (readers, writers): tighten until the draft fits.
+        match bound {
+            Some(b) if others + n > b.max_rules && b.targets > 1 => {
+                let excess = others + n - b.max_rules;
+                bound = Some(Bound {
+                    targets: b.targets.saturating_sub(excess).max(1),
+                    max_rules: b.max_rules,
+                });
+            }
+            _ => break (file, gens),
+        }
+    };
+    d.generalisations.extend(file_gens);
+
+    // One line per distinct problem, at most MAX_NOTES of them.
+    let mut seen = BTreeSet::new();
+    d.not_expressible.retain(|n| seen.insert(n.clone()));
+    if d.not_expressible.len() > MAX_NOTES {
+        let more = d.not_expressible.len() - MAX_NOTES;
+        d.not_expressible.truncate(MAX_NOTES);
+        d.not_expressible.push(format!("… and {more} more"));
+    }
+
+    d.rules = RuleCounts {
+        process: process.match_paths.len() + process.match_patterns.len(),
+        file: file.match_paths.len() + file.match_directories.len() + file.match_patterns.len(),
+        network: network.match_protocols.len(),
+        capabilities: capabilities.match_capabilities.len(),
+    };
+    if let Some(max) = opts.max_rules {
+        if d.rules.total() > max {
+            d.warnings.push(format!(
+                "{} rules: more than --max-rules {max} (process, network and capability rules are never merged, and depth-1 file directories only when needed)",
+                d.rules.total()
+            ));
+        }
+    }
+    if d.rules.total() == 0 {
+        d.warnings
+            .push("nothing to allow: no behaviour left after excluding noise".into());
+        return d;
+    }
+
+    let mut policy = if host {
+        let mut p = Policy::new(
+            PolicyKind::KubeArmorHostPolicy,
+            object_name(&["karmor-host", &id.name]),
+        );
+        p.spec.node_selector = Some(NodeSelector {
+            match_labels: [("kubernetes.io/hostname".to_string(), id.name.clone())].into(),
+        });
+        p
+    } else {
+        let labels = stable_labels(id, ev);
+        if labels.is_empty() {
+            d.warnings.push(
+                "no stable label is carried by every pod: add one (e.g. app=NAME) to the pod template; no policy drafted"
+                    .into(),
+            );
+            return d;
+        }
+        let mut p = Policy::new(
+            PolicyKind::KubeArmorPolicy,
+            object_name(&["karmor", &id.kind, &id.name]),
+        );
+        p.metadata.namespace = id.namespace.clone();
+        p.spec.selector = Some(Selector {
+            match_labels: labels,
+            ..Selector::default()
+        });
+        p
+    };
+    policy.spec.process = (d.rules.process > 0).then_some(process);
+    policy.spec.file = (d.rules.file > 0).then_some(file);
+    policy.spec.network = (d.rules.network > 0).then_some(network);
+    policy.spec.capabilities = (d.rules.capabilities > 0).then_some(capabilities);
+    policy.spec.action = Some(opts.action);
+    d.policy = Some(policy);
+    d
+}
+
+/// The file rules of the placed paths, and their generalisations.
+fn file_rules(
+    files: &BTreeMap<(String, bool), BTreeSet<String>>,
+    placed: &BTreeMap<String, super::generalise::Placement>,
+) -> (FileRules, Vec<Generalisation>) {
+    let mut gens = Vec::new();
+    // Per target: each acting process with whether it wrote anything the target absorbs (a
+    // process is in one rule of a target only: a read-only rule would deny its writes even
+    // where another rule allows them), the absorbed paths and the reasons.
+    #[derive(Default)]
+    struct Group {
+        procs: BTreeMap<String, bool>,
+        absorbed: BTreeSet<String>,
+        why: Vec<String>,
+    }
+    let mut groups: BTreeMap<Target, Group> = BTreeMap::new();
+    for ((path, writes), exes) in files {
+        let Some(place) = placed.get(path) else {
+            continue;
+        };
+        let g = groups.entry(place.target.clone()).or_default();
+        for e in exes {
+            *g.procs.entry(e.clone()).or_default() |= *writes;
+        }
+        if exes.is_empty() {
+            *g.procs.entry(String::new()).or_default() |= *writes;
+        }
+        g.absorbed.insert(path.clone());
+        for w in &place.why {
+            if !g.why.contains(w) {
+                g.why.push(w.clone());
+            }
+        }
+    }
+    let mut file = FileRules::default();
+    for (target, g) in groups {
+        let all: BTreeSet<String> = g.procs.keys().cloned().collect();
+        let any_write = g.procs.values().any(|w| *w);
+        // (read_only, sources) of each rule for this target.
+        let split: Vec<(bool, Result<Vec<Source>, String>)> = match (&target, sources(&all)) {
+            (Target::Pattern(_), _) => vec![(!any_write, Ok(Vec::new()))],
+            (_, Err(why)) => vec![(!any_write, Err(why))],
+            (_, Ok(_)) => {
+                let readers: BTreeSet<String> = g
+                    .procs
+                    .iter()
+                    .filter(|(_, w)| !**w)
+                    .map(|(p, _)| p.clone())
+                    .collect();
+                let writers: BTreeSet<String> = g
+                    .procs
+                    .iter()
+                    .filter(|(_, w)| **w)
+                    .map(|(p, _)| p.clone())
+                    .collect();
+                let mut v = Vec::new();
+                if !readers.is_empty() {
+                    v.push((true, sources(&readers)));
+                }
+                if !writers.is_empty() {
+                    v.push((false, sources(&writers)));
+                }
+                v
+            }
+        };
+        for (read_only, fs) in split {
+            let mut why = g.why.clone();
+            if let Err(reason) = &fs {
+                why.push(format!("no fromSource: {reason}"));
+            }
+            let fs = fs.unwrap_or_default();
+            match &target {
+                Target::Path(path) => file.match_paths.push(FilePathRule {
+                    path: path.clone(),
+                    read_only,
+                    from_source: fs,
+                    ..FilePathRule::default()
+                }),
+                Target::Directory(dir) => {
+                    let recursive = g
+                        .absorbed
+                        .iter()
+                        .any(|p| p.get(dir.len()..).is_some_and(|rest| rest.contains('/')));
+                    gens.push(Generalisation {
+                        section: "file",
+                        list: "matchDirectories",
+                        index: file.match_directories.len(),
+                        target: dir.clone(),
+                        read_only,
+                        absorbed: g.absorbed.iter().cloned().collect(),
+                        why,
+                    });
+                    file.match_directories.push(FileDirectoryRule {
+                        dir: dir.clone(),
+                        recursive,
+                        read_only,
+                        from_source: fs,
+                        ..FileDirectoryRule::default()
+                    });
+                }
+                Target::Pattern(pattern) => {
+                    why.push("matchPatterns have no fromSource: any process".into());
+                    gens.push(Generalisation {
+                        section: "file",
+                        list: "matchPatterns",
+                        index: file.match_patterns.len(),
+                        target: pattern.clone(),
+                        read_only,
+                        absorbed: g.absorbed.iter().cloned().collect(),
+                        why,
+                    });
+                    file.match_patterns.push(FilePatternRule {
+                        pattern: pattern.clone(),
+                        read_only,
+                        ..FilePatternRule::default()
+                    });
+                }
+            }
+        }
+    }
+    (file, gens)
+}

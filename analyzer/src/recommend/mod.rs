@@ -1,0 +1,233 @@
+//! `kubectl karmor recommend`: KubeArmor policies drafted from observed behaviour (design §7).
+//!
+//! - [`evidence`]: parameterised SQL aggregation per workload (replicas merged) and per node;
+//! - [`noise`]: start-up helpers, `kubectl exec` sessions and exec probes, tagged and kept out
+//!   of drafts unless asked for;
+//! - [`generalise`]: explainable patterns and directory collapse;
+//! - [`draft`]: one `KubeArmorPolicy` per workload, one `KubeArmorHostPolicy` per node;
+//! - [`hardening`]: picks from our policy library (`policies/`), flagged when they conflict;
+//! - [`report`]: YAML with comments on generalised rules, and the Markdown report.
+
+pub mod draft;
+pub mod evidence;
+pub mod generalise;
+pub mod hardening;
+pub mod noise;
+pub mod report;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::error::{AnalyzerError, Result};
+use crate::policy::Action;
+use crate::store::{DataHealth, Store};
+
+pub use draft::{Draft, DraftOptions, Generalisation};
+pub use evidence::{HostSelect, Scope, WorkloadId, WorkloadSelect};
+pub use generalise::GeneraliseOptions;
+pub use hardening::{Library, Pick, PickStatus};
+pub use noise::{Include, Noise};
+
+/// A `recommend` question.
+#[derive(Debug, Clone)]
+pub struct RecommendOptions {
+    /// What to draft for, and which rows count.
+    pub scope: Scope,
+    /// `Allow` (default), `Audit`, or `Block` (hardening policies only).
+    pub action: Action,
+    /// Noise to keep in drafts.
+    pub include: Include,
+    /// Directory thresholds.
+    pub generalise: GeneraliseOptions,
+    /// Upper bound on rules per draft.
+    pub max_rules: Option<usize>,
+    /// The hardening library, with `--hardening`.
+    pub library: Option<Library>,
+}
+
+impl RecommendOptions {
+    /// Drafting with defaults over `scope`.
+    pub fn new(scope: Scope) -> Self {
+        RecommendOptions {
+            scope,
+            action: Action::Allow,
+            include: Include::default(),
+            generalise: GeneraliseOptions::default(),
+            max_rules: None,
+            library: None,
+        }
+    }
+}
+
+/// Everything recommended for one workload or node.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkloadRecommendation {
+    /// The draft (its policy is `None` with `--action Block`, or when none can be drafted).
+    pub draft: Draft,
+    /// Library policies considered (with `--hardening`).
+    pub hardening: Vec<Pick>,
+}
+
+/// The answer to `recommend`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Recommendation {
+    /// The requested action.
+    pub action: Action,
+    /// Per workload, in (namespace, kind, name) order; hosts last.
+    pub workloads: Vec<WorkloadRecommendation>,
+    /// Drop counters of the evidence.
+    #[serde(skip)]
+    pub health: DataHealth,
+    /// Events dropped by producers (0 when the evidence is complete).
+    pub events_dropped: u64,
+    /// The learning window, as given (ns).
+    pub since_ns: Option<i64>,
+    /// The learning window, as given (ns).
+    pub until_ns: Option<i64>,
+}
+
+/// What KubeArmor does with behaviour no rule of a policy matches, for this action.
+pub fn posture_note(action: Action, host: bool) -> String {
+    let annotation = if host {
+        "the node's KubeArmor configuration (hostDefaultFilePosture, hostDefaultNetworkPosture, hostDefaultCapabilitiesPosture)"
+    } else {
+        "the namespace annotations kubearmor-file-posture, kubearmor-network-posture and kubearmor-capabilities-posture (else KubeArmor's cluster defaults)"
+    };
+    match action {
+        Action::Allow => format!(
+            "Allow: a least-permissive allow-list. For each kind of operation that has rules here (process and file share the file posture; network; capabilities), anything the rules do not list falls to the default posture, set by {annotation}: `block` denies it, `audit` (KubeArmor's usual default) allows it and raises an alert. Kinds without rules here are not restricted."
+        ),
+        Action::Audit => "Audit: the rules only raise alerts when the listed behaviour happens; nothing is denied and the default posture is not involved. Use it to watch the draft before switching to Allow.".into(),
+        Action::Block => "Block: only the library's hardening rules, each denying a specific risky behaviour; everything else is unaffected and the default posture is not involved.".into(),
+    }
+}
+
+/// Drafts policies for every workload and node in scope.
+pub fn recommend(store: &Store, opts: &RecommendOptions) -> Result<Recommendation> {
+    if opts.action == Action::Block && opts.library.is_none() {
+        return Err(AnalyzerError::Invalid(
+            "--action Block applies to hardening rules: add --hardening (an allow-list of observed behaviour cannot block it)".into(),
+        ));
+    }
+    let mut workloads = evidence::workloads(store, &opts.scope)?;
+    let last_seen = evidence::pid_last_seen(store, &opts.scope)?;
+    let marks = noise::classify(&mut workloads, &last_seen);
+    evidence::behaviour(store, &opts.scope, &marks, &mut workloads)?;
+
+    let dopts = DraftOptions {
+        action: if opts.action == Action::Audit {
+            Action::Audit
+        } else {
+            Action::Allow
+        },
+        include: opts.include,
+        generalise: opts.generalise.clone(),
+        max_rules: opts.max_rules,
+    };
+    // Labels of every workload, to warn about selectors that also select other pods.
+    let labels: BTreeMap<WorkloadId, BTreeMap<String, String>> = workloads
+        .iter()
+        .filter(|(id, _)| !id.is_host())
+        .map(|(id, ev)| (id.clone(), draft::stable_labels(id, ev)))
+        .collect();
+    let mut out = Vec::new();
+    // Containers first, hosts last.
+    let mut ids: Vec<&WorkloadId> = workloads.keys().collect();
+    ids.sort_by_key(|id| (id.is_host(), (*id).clone()));
+    for id in ids {
+        let ev = &workloads[id];
+        let mut d = draft::draft(id, ev, &dopts);
+        if let (Some(p), Some(mine)) = (&d.policy, labels.get(id)) {
+            if p.spec.selector.is_some() {
+                for (other, ev2) in &workloads {
+                    if other == id || other.namespace != id.namespace || other.is_host() {
+                        continue;
+                    }
+                    let overlaps = ev2
+                        .pods
+                        .values()
+                        .any(|pl| mine.iter().all(|(k, v)| pl.contains(&format!("{k}={v}"))));
+                    if overlaps {
+                        d.warnings.push(format!(
+                            "the selector also matches pods of {other}: add a distinguishing label to the pod template"
+                        ));
+                    }
+                }
+            }
+        }
+        let mut hardening = Vec::new();
+        if let (Some(lib), false) = (&opts.library, id.is_host()) {
+            let mine = labels.get(id).cloned().unwrap_or_default();
+            if mine.is_empty() {
+                d.warnings
+                    .push("no stable labels: hardening policies cannot select the pods".into());
+            } else {
+                hardening = hardening::pick(
+                    lib,
+                    id,
+                    ev,
+                    &mine,
+                    hardening::PickContext {
+                        action: opts.action,
+                        allow_draft: opts.action == Action::Allow && d.policy.is_some(),
+                    },
+                );
+            }
+        }
+        if opts.action == Action::Block {
+            d.policy = None;
+        }
+        out.push(WorkloadRecommendation {
+            draft: d,
+            hardening,
+        });
+    }
+    let health = store.health()?;
+    Ok(Recommendation {
+        action: opts.action,
+        workloads: out,
+        events_dropped: health.events_dropped,
+        health,
+        since_ns: opts.scope.since_ns,
+        until_ns: opts.scope.until_ns,
+    })
+}
+
+/// Parses a `--since`/`--until` value: an RFC 3339 instant (`2026-11-20T12:00:00Z`) or a
+/// duration before `now_ns` (`6h`, `2d`, see [`crate::timespec`]).
+pub fn parse_instant(text: &str, now_ns: i64) -> Result<i64> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text.trim()) {
+        return t.timestamp_nanos_opt().ok_or_else(|| {
+            AnalyzerError::Invalid(format!("{text:?}: outside the representable time range"))
+        });
+    }
+    match crate::timespec::parse_duration(text) {
+        Ok(span) => Ok(now_ns.saturating_sub(span)),
+        Err(e) => Err(AnalyzerError::Invalid(format!(
+            "invalid time {text:?}: neither an RFC 3339 instant (2026-11-20T12:00:00Z) nor a duration ({e})"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instants_and_durations() {
+        let now = 1_000_000 * 1_000_000_000;
+        assert_eq!(
+            parse_instant("2026-11-20T12:00:00Z", now).unwrap(),
+            1_795_176_000 * 1_000_000_000
+        );
+        assert_eq!(
+            parse_instant("1h", now).unwrap(),
+            now - 3600 * 1_000_000_000
+        );
+        assert!(parse_instant("yesterday", now)
+            .unwrap_err()
+            .to_string()
+            .contains("RFC 3339"));
+    }
+}

@@ -1,0 +1,595 @@
+//! Outputs of `recommend`: YAML per workload (serialised through the policy model, with `#`
+//! comments above generalised rules), a summary row per workload, and the Markdown report.
+//!
+//! Comments are added after serialisation: the YAML of the model is walked line by line,
+//! keeping track of the mapping keys above each line, and the comment lines of a rule are
+//! inserted above the list item at `spec.<section>.<list>[<index>]`. The result parses to
+//! exactly the same policy (comments carry no data).
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use karmor_collector::bundle::format_ts;
+use serde::Serialize;
+
+use crate::policy::Policy;
+
+use super::draft::Draft;
+use super::evidence::WorkloadId;
+use super::hardening::PickStatus;
+use super::noise::Noise;
+use super::{posture_note, Recommendation, WorkloadRecommendation};
+
+/// How many absorbed paths a comment lists before "… N more".
+const ABSORBED_SHOWN: usize = 8;
+
+/// Comment text on one line: control characters (a newline in a file name) are escaped so
+/// that nothing in a path can end the comment.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// Inserts comment lines above list items: `comments[(path, index)]`, where `path` is the
+/// dotted key path of the list (`spec.file.matchDirectories`).
+pub fn insert_comments(yaml: &str, comments: &HashMap<(String, usize), Vec<String>>) -> String {
+    let mut out = String::with_capacity(yaml.len() * 2);
+    let mut keys: Vec<(usize, String)> = Vec::new();
+    let mut counters: HashMap<String, usize> = HashMap::new();
+    for line in yaml.lines() {
+        let indent = line.len() - line.trim_start().len();
+        let content = line.trim_start();
+        if let Some(item) =
+            content
+                .strip_prefix("- ")
+                .or(if content == "-" { Some("") } else { None })
+        {
+            // An item of the list whose key sits at the same indentation (serde_yaml's style)
+            // or two spaces less.
+            while keys.last().is_some_and(|(i, _)| *i > indent) {
+                keys.pop();
+            }
+            let path = keys
+                .iter()
+                .map(|(_, k)| k.as_str())
+                .collect::<Vec<_>>()
+                .join(".");
+            let n = counters.entry(path.clone()).or_insert(0);
+            if let Some(lines) = comments.get(&(path.clone(), *n)) {
+                for c in lines {
+                    let _ = writeln!(out, "{}# {}", " ".repeat(indent), one_line(c));
+                }
+            }
+            *n += 1;
+            // Reset counters of nested lists inside the previous item.
+            let prefix = format!("{path}.");
+            counters.retain(|k, _| !k.starts_with(&prefix));
+            if let Some((k, _)) = item.split_once(':') {
+                keys.push((indent + 2, k.trim().to_string()));
+            }
+        } else if let Some((k, _)) = content.split_once(':') {
+            while keys.last().is_some_and(|(i, _)| *i >= indent) {
+                keys.pop();
+            }
+            keys.push((indent, k.trim().to_string()));
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+fn comments_of(d: &Draft) -> HashMap<(String, usize), Vec<String>> {
+    let mut map = HashMap::new();
+    for g in &d.generalisations {
+        let mut lines = vec![if g.list == "matchPaths" {
+            format!("inferred: {}", g.why.join("; "))
+        } else {
+            format!(
+                "generalised from {} path{}: {}",
+                g.absorbed.len(),
+                if g.absorbed.len() == 1 { "" } else { "s" },
+                g.why.join("; ")
+            )
+        }];
+        if g.list == "matchPaths" {
+            map.insert((format!("spec.{}.{}", g.section, g.list), g.index), lines);
+            continue;
+        }
+        let shown: Vec<&str> = g
+            .absorbed
+            .iter()
+            .take(ABSORBED_SHOWN)
+            .map(String::as_str)
+            .collect();
+        let mut absorbed = format!("absorbed: {}", shown.join(", "));
+        if g.absorbed.len() > ABSORBED_SHOWN {
+            let _ = write!(
+                absorbed,
+                ", … {} more (see the report)",
+                g.absorbed.len() - ABSORBED_SHOWN
+            );
+        }
+        lines.push(absorbed);
+        map.insert((format!("spec.{}.{}", g.section, g.list), g.index), lines);
+    }
+    map
+}
+
+fn when(ns: i64) -> String {
+    let t = format_ts(ns);
+    match t.find('.') {
+        Some(dot) if t.ends_with('Z') => format!("{}Z", &t[..dot]),
+        _ => t,
+    }
+}
+
+fn noise_line(map: &std::collections::BTreeMap<Noise, super::draft::Excluded>) -> String {
+    map.iter()
+        .map(|(tag, e)| {
+            format!(
+                "{}: {} process starts, {} file paths",
+                tag.as_str(),
+                e.processes,
+                e.files
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The YAML of one workload: the draft (with comments) then the proposed hardening
+/// policies, as one multi-document stream. Empty when nothing is emitted.
+pub fn workload_yaml(
+    w: &WorkloadRecommendation,
+    rec: &Recommendation,
+) -> Result<String, serde_yaml::Error> {
+    let mut docs: Vec<String> = Vec::new();
+    let d = &w.draft;
+    if let Some(p) = &d.policy {
+        let mut head = vec![
+            format!(
+                "Drafted by kubectl karmor recommend for {} from {} events ({} rows), {} .. {}, {} pod(s) on {}.",
+                d.workload,
+                d.events,
+                d.rows,
+                when(d.first_ns),
+                when(d.last_ns),
+                d.pods.len().max(usize::from(d.workload.is_host())),
+                d.nodes.join(", ")
+            ),
+            posture_note(p.spec.action.unwrap_or(rec.action), d.workload.is_host()),
+        ];
+        if !d.excluded.is_empty() {
+            head.push(format!(
+                "Left out as noise: {}; --include exec,startup,probes keeps them.",
+                noise_line(&d.excluded)
+            ));
+        }
+        for n in &d.not_expressible {
+            head.push(format!("Not expressible: {n}"));
+        }
+        for wn in &d.warnings {
+            head.push(format!("Warning: {wn}"));
+        }
+        if rec.events_dropped > 0 {
+            head.push(format!(
+                "Warning: the evidence is incomplete: producers dropped {} events; behaviour may be missing from this draft.",
+                rec.events_dropped
+            ));
+        }
+        docs.push(with_header(
+            &head,
+            &insert_comments(&p.to_yaml()?, &comments_of(d)),
+        ));
+    }
+    for pick in &w.hardening {
+        if let (PickStatus::Proposed, Some(p)) = (pick.status, &pick.policy) {
+            let mut head = vec![format!(
+                "Hardening policy {} (policies/{}), severity {}: {}",
+                pick.name, pick.file, pick.severity, pick.summary
+            )];
+            head.extend(pick.reasons.iter().map(|r| format!("Why: {r}")));
+            head.extend(pick.notes.iter().map(|n| format!("Note: {n}")));
+            docs.push(with_header(&head, &p.to_yaml()?));
+        }
+    }
+    Ok(docs.join("---\n"))
+}
+
+fn with_header(head: &[String], body: &str) -> String {
+    let mut s = String::new();
+    for h in head {
+        for line in wrap(&one_line(h), 96) {
+            let _ = writeln!(s, "# {line}");
+        }
+    }
+    s.push_str(body);
+    s
+}
+
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for word in text.split_whitespace() {
+        let last = lines.last_mut().expect("one line");
+        if !last.is_empty() && last.len() + 1 + word.len() > width {
+            lines.push(word.to_string());
+        } else {
+            if !last.is_empty() {
+                last.push(' ');
+            }
+            last.push_str(word);
+        }
+    }
+    lines
+}
+
+/// The file name of a workload's YAML in `--out DIR`.
+pub fn file_name(id: &WorkloadId) -> String {
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    match &id.namespace {
+        Some(ns) => format!("{}_{}_{}.yaml", clean(ns), clean(&id.kind), clean(&id.name)),
+        None => format!("host_{}.yaml", clean(&id.name)),
+    }
+}
+
+/// One row of the summary table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SummaryRow {
+    /// `namespace/Kind/name` or `node/NAME`.
+    pub workload: String,
+    /// Policy kind and name, or `-`.
+    pub policy: String,
+    /// Process rules.
+    pub process: usize,
+    /// File rules.
+    pub file: usize,
+    /// Network rules.
+    pub network: usize,
+    /// Capability rules.
+    pub capabilities: usize,
+    /// Generalised rules.
+    pub generalised: usize,
+    /// Noise left out: `exec:1 probe:2160`.
+    pub noise_excluded: String,
+    /// Hardening policies proposed.
+    pub hardening_proposed: usize,
+    /// Hardening policies flagged.
+    pub hardening_flagged: usize,
+    /// Warnings.
+    pub warnings: usize,
+}
+
+/// The summary rows.
+pub fn summary(rec: &Recommendation) -> Vec<SummaryRow> {
+    rec.workloads
+        .iter()
+        .map(|w| {
+            let d = &w.draft;
+            let emitted = d.policy.is_some();
+            SummaryRow {
+                workload: d.workload.to_string(),
+                policy: d
+                    .policy
+                    .as_ref()
+                    .map(|p| format!("{}/{}", p.kind.short_name(), p.metadata.name))
+                    .unwrap_or_else(|| "-".into()),
+                // Rules of the emitted draft only (none with --action Block).
+                process: if emitted { d.rules.process } else { 0 },
+                file: if emitted { d.rules.file } else { 0 },
+                network: if emitted { d.rules.network } else { 0 },
+                capabilities: if emitted { d.rules.capabilities } else { 0 },
+                generalised: if emitted { d.generalisations.len() } else { 0 },
+                noise_excluded: d
+                    .excluded
+                    .iter()
+                    .map(|(t, e)| format!("{}:{}", t.as_str(), e.processes))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                hardening_proposed: w
+                    .hardening
+                    .iter()
+                    .filter(|p| p.status == PickStatus::Proposed)
+                    .count(),
+                hardening_flagged: w
+                    .hardening
+                    .iter()
+                    .filter(|p| p.status == PickStatus::Flagged)
+                    .count(),
+                warnings: d.warnings.len() + usize::from(rec.events_dropped > 0),
+            }
+        })
+        .collect()
+}
+
+fn allows(p: &Policy) -> Vec<String> {
+    let src = |fs: &[crate::policy::Source]| -> String {
+        if fs.is_empty() {
+            "any process".into()
+        } else {
+            fs.iter()
+                .filter_map(|s| s.path.clone())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    let mut v = Vec::new();
+    if let Some(pr) = &p.spec.process {
+        for r in &pr.match_paths {
+            v.push(format!(
+                "run `{}` (from {})",
+                r.path.as_deref().unwrap_or("?"),
+                src(&r.from_source)
+            ));
+        }
+        for r in &pr.match_patterns {
+            v.push(format!("run anything matching `{}`", r.pattern));
+        }
+    }
+    if let Some(f) = &p.spec.file {
+        let ro = |b: bool| if b { "read" } else { "read and write" };
+        for r in &f.match_paths {
+            v.push(format!(
+                "{} `{}` ({})",
+                ro(r.read_only),
+                r.path,
+                src(&r.from_source)
+            ));
+        }
+        for r in &f.match_directories {
+            v.push(format!(
+                "{} files under `{}`{} ({})",
+                ro(r.read_only),
+                r.dir,
+                if r.recursive {
+                    " and its subdirectories"
+                } else {
+                    ""
+                },
+                src(&r.from_source)
+            ));
+        }
+        for r in &f.match_patterns {
+            v.push(format!(
+                "{} files matching `{}` (any process)",
+                ro(r.read_only),
+                r.pattern
+            ));
+        }
+    }
+    if let Some(n) = &p.spec.network {
+        for r in &n.match_protocols {
+            v.push(format!(
+                "use {} sockets ({})",
+                r.protocol,
+                src(&r.from_source)
+            ));
+        }
+    }
+    if let Some(c) = &p.spec.capabilities {
+        for r in &c.match_capabilities {
+            v.push(format!(
+                "use CAP_{} ({})",
+                r.capability.to_uppercase(),
+                src(&r.from_source)
+            ));
+        }
+    }
+    v
+}
+
+/// The Markdown report: per workload what the policy allows, its generalisations, the noise
+/// left out, hardening picks, and a warning when the evidence had dropped events.
+pub fn markdown(rec: &Recommendation) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# kubectl karmor recommend report\n");
+    let window = match (rec.since_ns, rec.until_ns) {
+        (None, None) => "all recorded behaviour".to_string(),
+        (a, b) => format!(
+            "behaviour from {} until {}",
+            a.map_or("the start".into(), when),
+            b.map_or("the end".into(), when)
+        ),
+    };
+    let _ = writeln!(s, "Learned from {window}; action **{}**.\n", rec.action);
+    let _ = writeln!(s, "{}\n", posture_note(rec.action, false));
+    if rec.events_dropped > 0 {
+        let _ = writeln!(
+            s,
+            "> **Warning: incomplete evidence.** Producers dropped {} events ({} seen). Behaviour that happened during the drops is missing, so an allow-list drafted from it may block legitimate behaviour: learn again from a period without drops, or review the drafts with `simulate`.\n",
+            rec.events_dropped, rec.health.events_seen
+        );
+    }
+    let _ = writeln!(s, "| workload | policy | process | file | network | capabilities | generalised | noise left out | hardening proposed / flagged |");
+    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---|---|");
+    for r in summary(rec) {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} / {} |",
+            r.workload,
+            r.policy,
+            r.process,
+            r.file,
+            r.network,
+            r.capabilities,
+            r.generalised,
+            if r.noise_excluded.is_empty() {
+                "-"
+            } else {
+                &r.noise_excluded
+            },
+            r.hardening_proposed,
+            r.hardening_flagged
+        );
+    }
+    for w in &rec.workloads {
+        let d = &w.draft;
+        let _ = writeln!(s, "\n## {}\n", d.workload);
+        let _ = writeln!(
+            s,
+            "{} events in {} rows, {} .. {}; pods: {}; nodes: {}.\n",
+            d.events,
+            d.rows,
+            when(d.first_ns),
+            when(d.last_ns),
+            if d.pods.is_empty() {
+                "-".into()
+            } else {
+                d.pods.join(", ")
+            },
+            d.nodes.join(", ")
+        );
+        for wn in &d.warnings {
+            let _ = writeln!(s, "> Warning: {wn}\n");
+        }
+        if let Some(p) = &d.policy {
+            let _ = writeln!(s, "### {} `{}` allows\n", p.kind, p.metadata.name);
+            if let Some(sel) = &p.spec.selector {
+                let labels: Vec<String> = sel
+                    .match_labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                let _ = writeln!(
+                    s,
+                    "Selector: `{}` (stable labels of every pod).\n",
+                    labels.join(",")
+                );
+            }
+            for a in allows(p) {
+                let _ = writeln!(s, "- {a}");
+            }
+        }
+        if !d.generalisations.is_empty() {
+            let _ = writeln!(s, "\n### Generalisations\n");
+            for g in &d.generalisations {
+                let _ = writeln!(
+                    s,
+                    "- `{}` ({} {}{}): {}. Absorbed {} path{}: {}",
+                    g.target,
+                    g.section,
+                    g.list,
+                    if g.read_only { ", read-only" } else { "" },
+                    g.why.join("; "),
+                    g.absorbed.len(),
+                    if g.absorbed.len() == 1 { "" } else { "s" },
+                    g.absorbed
+                        .iter()
+                        .map(|a| format!("`{a}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+        }
+        for (title, map) in [
+            ("Noise left out", &d.excluded),
+            ("Noise kept (--include)", &d.included_noise),
+        ] {
+            if map.is_empty() {
+                continue;
+            }
+            let _ = writeln!(s, "\n### {title}\n");
+            for (tag, e) in map {
+                let exes: Vec<String> = e
+                    .executables
+                    .iter()
+                    .map(|(x, n)| format!("`{x}` ×{n}"))
+                    .collect();
+                let _ = writeln!(
+                    s,
+                    "- **{}**: {}. {} process starts ({}), {} file paths, {} network rows, {} .. {}.",
+                    tag.as_str(),
+                    tag.describe(),
+                    e.processes,
+                    exes.join(", "),
+                    e.files,
+                    e.network,
+                    e.first_ns.map_or("-".into(), when),
+                    e.last_ns.map_or("-".into(), when)
+                );
+            }
+        }
+        if !d.not_expressible.is_empty() {
+            let _ = writeln!(s, "\n### Not expressible in KubeArmor rules\n");
+            for n in &d.not_expressible {
+                let _ = writeln!(s, "- {n}");
+            }
+        }
+        if !w.hardening.is_empty() {
+            let _ = writeln!(s, "\n### Hardening\n");
+            for p in &w.hardening {
+                let _ = writeln!(
+                    s,
+                    "- **{}** `{}` (severity {}): {} {}",
+                    match p.status {
+                        PickStatus::Proposed => "proposed",
+                        PickStatus::Flagged => "FLAGGED",
+                        PickStatus::Skipped => "skipped",
+                    },
+                    p.name,
+                    p.severity,
+                    p.summary,
+                    p.reasons.join(". ")
+                );
+                if !p.exec_evidence.is_empty() {
+                    let _ = writeln!(
+                        s,
+                        "  - `kubectl exec` sessions did what it stops: {}",
+                        p.exec_evidence.join("; ")
+                    );
+                }
+            }
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comments_land_above_the_right_item() {
+        let yaml = "spec:\n  file:\n    matchPaths:\n    - path: /a\n    matchDirectories:\n    - dir: /x/\n      fromSource:\n      - path: /bin/p\n    - dir: /y/\n  action: Allow\n";
+        let mut c = HashMap::new();
+        c.insert(
+            ("spec.file.matchDirectories".to_string(), 1),
+            vec!["why y".to_string()],
+        );
+        c.insert(
+            ("spec.file.matchDirectories".to_string(), 0),
+            vec!["why x".to_string()],
+        );
+        c.insert(
+            ("spec.file.matchPaths".to_string(), 0),
+            vec!["evil\nspec: {}".to_string()],
+        );
+        let out = insert_comments(yaml, &c);
+        assert!(
+            out.contains("    # evil\\nspec: {}\n    - path: /a\n"),
+            "{out}"
+        );
+        assert!(out.contains("    # why x\n    - dir: /x/\n"), "{out}");
+        assert!(out.contains("    # why y\n    - dir: /y/\n"), "{out}");
+        let a: serde_yaml::Value = serde_yaml::from_str(yaml).unwrap();
+        let b: serde_yaml::Value = serde_yaml::from_str(&out).unwrap();
+        assert_eq!(a, b);
+    }
+}

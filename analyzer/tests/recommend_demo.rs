@@ -1,0 +1,329 @@
+//! `recommend` on the committed demo bundle (testdata/demo): drafts validate against our
+//! validator and the CRD schemas, learning from the morning and simulating the whole day
+//! blocks exactly the four attacker behaviours, and drafts of the whole day simulate clean.
+
+#[path = "common/openapi.rs"]
+mod openapi;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use karmor_analyzer::policy::{validate_documents, validate_policy, Outcome, Policy, PolicyKind};
+use karmor_analyzer::recommend::report::{markdown, workload_yaml};
+use karmor_analyzer::recommend::{
+    recommend, HostSelect, Include, Library, Noise, PickStatus, RecommendOptions, Recommendation,
+    Scope, WorkloadSelect,
+};
+use karmor_analyzer::simulate::{simulate, Decision, Posture, Postures, SimOptions};
+use karmor_analyzer::Store;
+use karmor_collector::bundle::read_manifest;
+use karmor_collector::segment::read_segment;
+use karmor_collector::{Event, Op};
+use karmor_testdata::demo;
+use serde::Deserialize;
+
+fn demo_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/demo")
+}
+
+fn store() -> Store {
+    let s = Store::in_memory().unwrap();
+    let r = s.merge_bundle(&demo_dir()).unwrap();
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
+    s
+}
+
+fn demo_events() -> Vec<Event> {
+    let root = demo_dir();
+    let m = read_manifest(&root).expect("demo manifest");
+    m.files
+        .iter()
+        .flat_map(|f| read_segment(&root.join(&f.path)).expect("segment").1)
+        .collect()
+}
+
+fn everything() -> Scope {
+    Scope {
+        workloads: Some(WorkloadSelect::default()),
+        hosts: Some(HostSelect::default()),
+        ..Scope::default()
+    }
+}
+
+fn policies(rec: &Recommendation) -> Vec<Policy> {
+    rec.workloads
+        .iter()
+        .filter_map(|w| w.draft.policy.clone())
+        .collect()
+}
+
+fn crds() -> openapi::Crds {
+    openapi::Crds::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/kubearmor/crds"))
+}
+
+/// Every emitted document: valid for our validator and for the generic CRD schema checker,
+/// and the YAML (with its comments) parses back to the same policy.
+fn assert_valid(rec: &Recommendation) {
+    let crds = crds();
+    let mut n = 0;
+    for w in &rec.workloads {
+        let yaml = workload_yaml(w, rec).expect("yaml");
+        if yaml.is_empty() {
+            continue;
+        }
+        let reports = validate_documents(&yaml, Path::new("draft.yaml"));
+        for r in &reports {
+            assert_eq!(
+                r.outcome,
+                Outcome::Valid,
+                "{}: {:?}\n{yaml}",
+                w.draft.workload,
+                r.error_messages()
+            );
+        }
+        let parsed: Vec<Policy> = reports.into_iter().filter_map(|r| r.policy).collect();
+        let mut expected: Vec<Policy> = w.draft.policy.iter().cloned().collect();
+        expected.extend(
+            w.hardening
+                .iter()
+                .filter(|p| p.status == PickStatus::Proposed)
+                .filter_map(|p| p.policy.clone()),
+        );
+        assert_eq!(parsed, expected, "{}", w.draft.workload);
+        for doc in serde_yaml::Deserializer::from_str(&yaml) {
+            let v = serde_yaml::Value::deserialize(doc).expect("yaml");
+            let verdict = crds.check(&v, true).expect("a CRD for the kind");
+            assert!(
+                verdict.errors.is_empty(),
+                "{}: {:?}\n{yaml}",
+                w.draft.workload,
+                verdict.errors
+            );
+            n += 1;
+        }
+        if let Some(p) = &w.draft.policy {
+            assert_eq!(validate_policy(p).outcome, Outcome::Valid);
+        }
+    }
+    assert!(n > 0, "no document emitted");
+}
+
+/// (namespace, op, process, parent, resource) of the suspicious rows.
+type Key = (Option<String>, Op, Option<String>, Option<String>, String);
+
+fn resource_of(e: &Event) -> String {
+    match e.op {
+        Op::File => e.path.clone().unwrap_or_default(),
+        Op::Process => e.process.clone().unwrap_or_default(),
+        _ => e.remote_addr.clone().unwrap_or_default(),
+    }
+}
+
+#[test]
+fn learning_the_morning_blocks_exactly_the_attack() {
+    let store = store();
+    let mut opts = RecommendOptions::new(Scope {
+        until_ns: Some(demo::SUSPICIOUS_AFTER_NS),
+        ..everything()
+    });
+    opts.include = Include::ALL;
+    let rec = recommend(&store, &opts).unwrap();
+    assert_valid(&rec);
+    let drafted: BTreeSet<String> = rec
+        .workloads
+        .iter()
+        .filter(|w| w.draft.policy.is_some())
+        .map(|w| w.draft.workload.to_string())
+        .collect();
+    for want in [
+        "wordpress-mysql/Deployment/wordpress",
+        "wordpress-mysql/Deployment/mysql",
+        "kube-system/DaemonSet/kube-proxy",
+        "node/node-a",
+        "node/node-b",
+    ] {
+        assert!(drafted.contains(want), "{want} missing: {drafted:?}");
+    }
+
+    let sim = simulate(
+        &store,
+        &policies(&rec),
+        &SimOptions {
+            include_host: true,
+            posture: Postures::all(Posture::Block),
+            ..SimOptions::default()
+        },
+    )
+    .unwrap();
+    let blocked: Vec<_> = sim.blocked().collect();
+    let suspicious: Vec<Event> = demo_events()
+        .into_iter()
+        .filter(demo::is_suspicious)
+        .collect();
+    assert_eq!(suspicious.len(), demo::SUSPICIOUS_ROWS);
+    let key_of_entry =
+        |b: &karmor_analyzer::simulate::SimEntry| -> (Option<String>, Op, Option<String>) {
+            (b.namespace.clone(), b.op, b.process.clone())
+        };
+    // Every blocked behaviour is one of the attack's rows…
+    for b in &blocked {
+        let hit = suspicious.iter().any(|e| {
+            (e.namespace.clone(), e.op, e.process.clone()) == key_of_entry(b)
+                && b.resource.contains(&resource_of(e))
+        });
+        assert!(hit, "blocked a legitimate behaviour: {b:?}");
+    }
+    // …and every row of the attack is blocked.
+    let mut missed: Vec<Key> = Vec::new();
+    for e in &suspicious {
+        let found = blocked.iter().any(|b| {
+            (e.namespace.clone(), e.op, e.process.clone()) == key_of_entry(b)
+                && b.resource.contains(&resource_of(e))
+        });
+        if !found {
+            missed.push((
+                e.namespace.clone(),
+                e.op,
+                e.process.clone(),
+                e.parent_process.clone(),
+                resource_of(e),
+            ));
+        }
+    }
+    assert!(missed.is_empty(), "not blocked: {missed:?}");
+    assert_eq!(blocked.len(), demo::SUSPICIOUS_ROWS, "{blocked:#?}");
+}
+
+#[test]
+fn a_draft_of_the_whole_day_simulates_clean_on_it() {
+    let store = store();
+    let mut opts = RecommendOptions::new(everything());
+    opts.include = Include::ALL;
+    let rec = recommend(&store, &opts).unwrap();
+    assert_valid(&rec);
+    let sim = simulate(
+        &store,
+        &policies(&rec),
+        &SimOptions {
+            include_host: true,
+            posture: Postures::all(Posture::Block),
+            ..SimOptions::default()
+        },
+    )
+    .unwrap();
+    let blocked: Vec<_> = sim.blocked().collect();
+    assert!(blocked.is_empty(), "{blocked:#?}");
+    assert!(sim.entries.iter().any(|e| e.decision == Decision::Allowed));
+}
+
+#[test]
+fn noise_is_tagged_and_left_out_by_default() {
+    let store = store();
+    let rec = recommend(&store, &RecommendOptions::new(everything())).unwrap();
+    assert_valid(&rec);
+    let wp = rec
+        .workloads
+        .iter()
+        .find(|w| w.draft.workload.name == "wordpress")
+        .unwrap();
+    let my = rec
+        .workloads
+        .iter()
+        .find(|w| w.draft.workload.name == "mysql")
+        .unwrap();
+    // The exec session (bash, ls, cat), the start-up helpers and the mysqladmin probes.
+    let exec = &wp.draft.excluded[&Noise::Exec];
+    for exe in ["/bin/bash", "/bin/ls", "/bin/cat"] {
+        assert!(exec.executables.contains_key(exe), "{exec:?}");
+    }
+    let startup = &wp.draft.excluded[&Noise::Startup];
+    for exe in ["/usr/bin/id", "/bin/sed", "/bin/chown"] {
+        assert!(startup.executables.contains_key(exe), "{startup:?}");
+    }
+    let probes = &my.draft.excluded[&Noise::Probe];
+    assert_eq!(
+        probes.executables.keys().collect::<Vec<_>>(),
+        ["/usr/bin/mysqladmin"]
+    );
+    assert!(probes.processes > 1000, "{probes:?}");
+    // The attacker's shell in mysql came through the runtime: an exec session.
+    assert!(my.draft.excluded[&Noise::Exec]
+        .executables
+        .contains_key("/bin/sh"));
+    // None of them is allowed by the drafts.
+    let p = wp.draft.policy.as_ref().unwrap();
+    let procs: Vec<&str> = p
+        .spec
+        .process
+        .as_ref()
+        .unwrap()
+        .match_paths
+        .iter()
+        .filter_map(|r| r.path.as_deref())
+        .collect();
+    for exe in ["/bin/bash", "/bin/ls", "/usr/bin/id", "/bin/chown"] {
+        assert!(!procs.contains(&exe), "{exe} allowed: {procs:?}");
+    }
+    assert!(procs.contains(&"/usr/local/bin/php"), "{procs:?}");
+    // Selector: stable labels only.
+    let sel = &p.spec.selector.as_ref().unwrap().match_labels;
+    assert_eq!(sel.get("app").map(String::as_str), Some("wordpress"));
+    assert!(!sel.contains_key("pod-template-hash"));
+    assert_eq!(p.kind, PolicyKind::KubeArmorPolicy);
+    // Generalisations are explained in the YAML and in the report.
+    let yaml = workload_yaml(wp, &rec).unwrap();
+    assert!(yaml.contains("# generalised from"), "{yaml}");
+    let md = markdown(&rec);
+    assert!(
+        md.contains("### Generalisations") && md.contains("### Noise left out"),
+        "{md}"
+    );
+}
+
+#[test]
+fn hardening_flags_what_the_workload_needs_and_adapts_the_rest() {
+    let store = store();
+    let lib = Library::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies")).unwrap();
+    let mut opts = RecommendOptions::new(everything());
+    opts.library = Some(lib);
+    let rec = recommend(&store, &opts).unwrap();
+    assert_valid(&rec);
+    let wp = rec
+        .workloads
+        .iter()
+        .find(|w| w.draft.workload.name == "wordpress")
+        .unwrap();
+    let by = |n: &str| wp.hardening.iter().find(|p| p.name == n).unwrap();
+    // apache2 really started /bin/sh (the attack, in this whole-day data): flagged, with why.
+    let web = by("karmor-harden-shell-from-web-server");
+    assert_eq!(web.status, PickStatus::Flagged, "{web:?}");
+    assert!(
+        web.reasons
+            .iter()
+            .any(|r| r.contains("/usr/sbin/apache2 started /bin/sh")),
+        "{web:?}"
+    );
+    // A baseline policy is proposed with the workload's selector and namespace.
+    let shadow = by("karmor-harden-shadow-file-access");
+    assert_eq!(shadow.status, PickStatus::Proposed);
+    let p = shadow.policy.as_ref().unwrap();
+    assert_eq!(p.metadata.namespace.as_deref(), Some("wordpress-mysql"));
+    assert_eq!(
+        p.spec
+            .selector
+            .as_ref()
+            .unwrap()
+            .match_labels
+            .get("app")
+            .map(String::as_str),
+        Some("wordpress")
+    );
+    // The exec session's bash does not make the shell policies conflict, but is listed.
+    let k8s = by("karmor-harden-cluster-admin-tools");
+    assert_eq!(k8s.status, PickStatus::Proposed);
+    // Not emitted beside the allow-list draft.
+    assert_eq!(
+        by("karmor-harden-service-account-token").status,
+        PickStatus::Skipped
+    );
+}

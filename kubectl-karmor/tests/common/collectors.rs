@@ -1,0 +1,83 @@
+//! Real collector services (the daemon's `service` module) on loopback, each serving one
+//! node's share of the committed demo bundle (`testdata/demo`) as its data directory.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use karmor_collector::bundle::{read_manifest, write_manifest};
+use karmor_collector::daemon::metrics::Counters;
+use karmor_collector::daemon::service::{serve_listener, CollectorService, ServiceConfig};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// The committed demo bundle.
+pub fn demo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("testdata")
+        .join("demo")
+}
+
+/// A collector serving one node; stops when dropped.
+pub struct Collector {
+    /// Its data directory.
+    pub dir: tempfile::TempDir,
+    /// Its loopback port.
+    pub port: u16,
+    /// Segments it serves.
+    pub segments: usize,
+    _stop: oneshot::Sender<()>,
+}
+
+impl Collector {
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+/// Copies `node`'s segments of the demo bundle into a data directory (with a manifest listing
+/// only them) and serves it on 127.0.0.1 with the collector's own service.
+pub async fn start(node: &str) -> Collector {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let src = demo();
+    let mut manifest = read_manifest(&src).expect("the demo manifest");
+    manifest.files.retain(|f| f.node == node);
+    manifest.nodes = vec![node.to_string()];
+    assert!(
+        !manifest.files.is_empty(),
+        "the demo bundle has no node {node}"
+    );
+    for f in &manifest.files {
+        let to = dir.path().join(&f.path);
+        std::fs::create_dir_all(to.parent().expect("a parent")).expect("create the partition");
+        std::fs::copy(src.join(&f.path), &to).expect("copy a segment");
+    }
+    write_manifest(dir.path(), &mut manifest).expect("write the manifest");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("an address").port();
+    let service = CollectorService::new(
+        ServiceConfig::new(dir.path(), node),
+        Arc::new(Counters::default()),
+        None,
+    );
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = serve_listener(listener, service, async {
+            let _ = stopped.await;
+        })
+        .await;
+    });
+    Collector {
+        segments: manifest.files.len(),
+        dir,
+        port,
+        _stop: stop,
+    }
+}
+
+/// A loopback port nothing listens on.
+pub async fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    listener.local_addr().expect("an address").port()
+}
