@@ -81,7 +81,9 @@ pub enum Command {
   kubectl karmor observe pods -n wordpress-mysql --bundle testdata/demo
   kubectl karmor observe deployment wordpress -n wordpress-mysql -o file --bundle testdata/demo
   kubectl karmor observe pods -A -f 'user=root||(process=/bin/*&&path=/etc/*)' --bundle testdata/demo
-  kubectl karmor observe nodes -D --output wide --bundle testdata/demo")]
+  kubectl karmor observe nodes -D --output wide --bundle testdata/demo
+  kubectl karmor observe pods -n wordpress-mysql --live
+  kubectl karmor observe -A --live --relay-endpoint 127.0.0.1:32767 --duration 5m")]
 pub struct ObserveArgs {
     /// namespace(s) | deployment(s) | workload(s) | pod(s) | container(s) | node(s)
     #[arg(default_value = "pods")]
@@ -115,6 +117,52 @@ pub struct ObserveArgs {
     /// Data source.
     #[command(flatten)]
     pub data: DataArgs,
+    /// Live mode (`--live`).
+    #[command(flatten)]
+    pub live: LiveArgs,
+}
+
+/// `observe --live`: KubeArmor's relay stream, summarised as events arrive.
+#[derive(Debug, Clone, Args)]
+pub struct LiveArgs {
+    /// Watch KubeArmor's relay (port-forward to its pod) and refresh the summary as events
+    /// arrive, until Ctrl-C, --duration or --max-events.
+    #[arg(long, conflicts_with = "bundles", help_heading = "Live")]
+    pub live: bool,
+    /// Namespace of the KubeArmor relay pod.
+    #[arg(long, value_name = "NS", default_value = kubectl_karmor::live::DEFAULT_RELAY_NAMESPACE, help_heading = "Live")]
+    pub relay_namespace: String,
+    /// Label selector of the KubeArmor relay pod.
+    #[arg(long, value_name = "SELECTOR", default_value = kubectl_karmor::live::DEFAULT_RELAY_SELECTOR, help_heading = "Live")]
+    pub relay_selector: String,
+    /// The relay's gRPC port in the pod.
+    #[arg(long, value_name = "PORT", default_value_t = karmor_collector::grpc::KUBEARMOR_PORT, help_heading = "Live")]
+    pub relay_port: u16,
+    /// Connect straight to a relay (or KubeArmor daemon) at HOST:PORT, without Kubernetes.
+    #[arg(
+        long,
+        value_name = "HOST:PORT",
+        requires = "live",
+        help_heading = "Live"
+    )]
+    pub relay_endpoint: Option<String>,
+    /// Seconds between two refreshes of the summary.
+    #[arg(long, value_name = "SECONDS", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=3600), help_heading = "Live")]
+    pub refresh: u64,
+    /// Stop after this long: 30s, 15m, 1h.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        requires = "live",
+        help_heading = "Live"
+    )]
+    pub duration: Option<String>,
+    /// Stop after this many messages (after dropping redeliveries).
+    #[arg(long, value_name = "N", requires = "live", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Live")]
+    pub max_events: Option<u64>,
+    /// Watch only the telemetry stream (WatchLogs), not the alerts (WatchAlerts).
+    #[arg(long, requires = "live", help_heading = "Live")]
+    pub no_alerts: bool,
 }
 
 /// `import`.

@@ -3,4 +3,5 @@
 //! (`main.rs`) holds the command line and rendering; this half is what its tests drive.
 
 pub mod cluster;
+pub mod live;
 pub mod pull;

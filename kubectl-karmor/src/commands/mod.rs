@@ -2,6 +2,7 @@
 
 pub mod bundle;
 pub mod import;
+pub mod live;
 pub mod observe;
 pub mod pull;
 pub mod recommend;

@@ -9,6 +9,7 @@ use karmor_analyzer::observe::{
     ResourceKind, Seen, Summary, Wide,
 };
 use karmor_analyzer::timespec::parse_duration;
+use karmor_analyzer::Store;
 use karmor_collector::Op;
 use serde::Serialize;
 
@@ -48,39 +49,54 @@ pub fn build_query(args: &ObserveArgs) -> Result<ObserveQuery> {
     Ok(q)
 }
 
-/// Runs the command.
+/// Runs the command (`--live`: [`super::live::run`]).
 pub fn run(args: ObserveArgs) -> Result<ExitCode> {
+    if args.live.live {
+        return super::live::run(args);
+    }
     let q = build_query(&args)?;
     let store = data::load(&args.data)?;
-    let empty = if args.describe {
-        let headers = describe(&store, &q)?;
-        let mut described = Vec::new();
-        for h in headers {
-            let summary = summarize(&store, &narrow_to(&q, &h))?;
-            described.push(Described { header: h, summary });
-        }
-        render_described(&q, &described, args.output)?;
-        described.is_empty()
-    } else {
-        let summary = summarize(&store, &q)?;
-        render_summary(&q, &summary, args.output, true)?;
-        summary.is_empty()
-    };
+    let empty = render_store(&store, &q, &args)?;
     if empty {
-        let mut hint = format!("No behaviour recorded for {}s", q.kind);
-        if let NamespaceScope::One(ns) = &q.namespace {
-            hint.push_str(&format!(" in namespace {ns}"));
-        }
-        let known = namespaces(&store)?;
-        if !known.is_empty() && matches!(q.namespace, NamespaceScope::One(_)) {
-            hint.push_str(&format!(
-                ". Namespaces in the data: {} (use -n NAME or -A)",
-                known.join(", ")
-            ));
-        }
-        eprintln!("{hint}.");
+        print_empty_hint(&store, &q)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints what `store` holds for `q` (the summary, or each described resource) in the
+/// user's format; returns true when there was nothing.
+pub fn render_store(store: &Store, q: &ObserveQuery, args: &ObserveArgs) -> Result<bool> {
+    Ok(if args.describe {
+        let headers = describe(store, q)?;
+        let mut described = Vec::new();
+        for h in headers {
+            let summary = summarize(store, &narrow_to(q, &h))?;
+            described.push(Described { header: h, summary });
+        }
+        render_described(q, &described, args.output)?;
+        described.is_empty()
+    } else {
+        let summary = summarize(store, q)?;
+        render_summary(q, &summary, args.output, true)?;
+        summary.is_empty()
+    })
+}
+
+/// Says on standard error that nothing was recorded, and which namespaces have data.
+pub fn print_empty_hint(store: &Store, q: &ObserveQuery) -> Result<()> {
+    let mut hint = format!("No behaviour recorded for {}s", q.kind);
+    if let NamespaceScope::One(ns) = &q.namespace {
+        hint.push_str(&format!(" in namespace {ns}"));
+    }
+    let known = namespaces(store)?;
+    if !known.is_empty() && matches!(q.namespace, NamespaceScope::One(_)) {
+        hint.push_str(&format!(
+            ". Namespaces in the data: {} (use -n NAME or -A)",
+            known.join(", ")
+        ));
+    }
+    eprintln!("{hint}.");
+    Ok(())
 }
 
 /// A described resource: its header and its data.

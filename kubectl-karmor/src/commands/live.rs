@@ -1,0 +1,289 @@
+//! `kubectl karmor observe --live`: KubeArmor's relay stream, summarised as events arrive.
+//!
+//! The feed ([`kubectl_karmor::live`]) finds the relay pod, port-forwards to it (or dials
+//! `--relay-endpoint`), watches `WatchLogs("system")` and `WatchAlerts("policy")` and
+//! reconnects with backoff (the first connection must succeed: a wrong namespace, selector or
+//! endpoint is an error at once). Every `--refresh` seconds the rows received since the last refresh
+//! are written as a segment into a scratch bundle (the writer `import` uses, de-duplicated the
+//! same way), merged into an in-memory store and deleted; then the summary of the whole
+//! session is printed with observe's own query and renderers, so every observe flag applies.
+//! On a terminal the screen is cleared before each summary; otherwise summaries follow each
+//! other separated by a blank line. A final summary is always printed when the watch stops
+//! (Ctrl-C, `--duration`, `--max-events`).
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use karmor_analyzer::observe::ObserveQuery;
+use karmor_analyzer::timespec::parse_duration;
+use karmor_analyzer::Store;
+use karmor_collector::bundle::{write_bundle, BundleOptions};
+use karmor_collector::grpc::KubeArmorFeeds;
+use karmor_collector::Event;
+use kubectl_karmor::cluster::kubeconfig::{self, KubeTarget};
+use kubectl_karmor::live::{follow, open, LiveConfig, LiveItem, Relay};
+use tokio::sync::mpsc;
+
+use crate::cli::ObserveArgs;
+use crate::commands::observe::{build_query, print_empty_hint, render_store};
+
+/// Unmappable messages described on standard error before the rest are only counted.
+const SHOWN_UNMAPPED: u64 = 5;
+
+/// Runs `observe --live`.
+pub fn run(args: ObserveArgs) -> Result<ExitCode> {
+    if !args.data.bundles.is_empty() {
+        bail!("--live watches the relay: it does not read --bundle");
+    }
+    let q = build_query(&args)?;
+    let stop_after = match &args.live.duration {
+        Some(text) => {
+            let ns = parse_duration(text).with_context(|| format!("--duration {text}"))?;
+            Some(Duration::from_nanos(u64::try_from(ns).unwrap_or(0)))
+        }
+        None => None,
+    };
+    if let Some(e) = &args.live.relay_endpoint {
+        let ok = e
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        if !ok {
+            bail!(
+                "--relay-endpoint {e}: expected HOST:PORT, e.g. 127.0.0.1:{}",
+                karmor_collector::grpc::KUBEARMOR_PORT
+            );
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(watch(&args, &q, stop_after))
+}
+
+/// The relay the arguments name.
+async fn relay(args: &ObserveArgs) -> Result<Relay> {
+    if let Some(addr) = &args.live.relay_endpoint {
+        return Ok(Relay::Endpoint(addr.clone()));
+    }
+    let target = KubeTarget {
+        kubeconfig: args.data.kubeconfig.clone(),
+        context: args.data.context.clone(),
+        connect_timeout: Some(Duration::from_secs(10)),
+    };
+    let (client, _context) = kubeconfig::client(&target).await?;
+    Ok(Relay::Cluster {
+        client,
+        namespace: args.live.relay_namespace.clone(),
+        selector: args.live.relay_selector.clone(),
+        port: args.live.relay_port,
+    })
+}
+
+/// A scratch directory for the per-refresh bundles, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn create() -> Result<Self> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let dir = std::env::temp_dir().join(format!(
+            "kubectl-karmor-live-{}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        Ok(Scratch(dir))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The session: an in-memory store fed one batch per refresh.
+struct Session {
+    store: Store,
+    scratch: Scratch,
+    pending: Vec<Event>,
+    batches: u64,
+    received: u64,
+    unmapped: u64,
+    source: String,
+    printed: bool,
+    tty: bool,
+}
+
+impl Session {
+    /// Writes the pending rows as a bundle segment, merges it and deletes it.
+    fn flush(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        self.batches += 1;
+        let dir = self.scratch.0.join(format!("batch-{}", self.batches));
+        // The batch number in the producer keeps two batches of equal rows apart (segments
+        // are named, and merged once, by their content).
+        let opts = BundleOptions {
+            producer: format!(
+                "kubectl-karmor observe --live {} batch {}",
+                env!("CARGO_PKG_VERSION"),
+                self.batches
+            ),
+            dedup: true,
+            ..BundleOptions::default()
+        };
+        let rows = std::mem::take(&mut self.pending);
+        write_bundle(&dir, rows, &opts)
+            .with_context(|| format!("cannot write the batch bundle {}", dir.display()))?;
+        let report = self
+            .store
+            .merge_bundle(&dir)
+            .with_context(|| format!("cannot merge the batch bundle {}", dir.display()))?;
+        for (path, problem) in &report.problems {
+            eprintln!("warning: batch {} not merged: {problem}", path.display());
+        }
+        remove(&dir);
+        Ok(())
+    }
+
+    /// Prints the summary of everything received so far.
+    fn render(&mut self, q: &ObserveQuery, args: &ObserveArgs) -> Result<bool> {
+        let mut out = std::io::stdout();
+        if self.tty {
+            // Clear the screen and go home.
+            print!("\x1b[2J\x1b[H");
+        } else if self.printed {
+            println!();
+        }
+        let empty = render_store(&self.store, q, args)?;
+        out.flush()?;
+        self.printed = true;
+        eprintln!(
+            "{} messages from {} ({} not mappable), {}",
+            self.received,
+            self.source,
+            self.unmapped,
+            chrono::Utc::now().format("%H:%M:%S UTC")
+        );
+        Ok(empty)
+    }
+}
+
+fn remove(dir: &Path) {
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Why the watch stopped.
+enum Stop {
+    MaxEvents,
+    Duration,
+    Interrupted,
+    FeedEnded,
+}
+
+async fn watch(
+    args: &ObserveArgs,
+    q: &ObserveQuery,
+    stop_after: Option<Duration>,
+) -> Result<ExitCode> {
+    let relay = relay(args).await?;
+    let cfg = LiveConfig {
+        feeds: KubeArmorFeeds {
+            logs: true,
+            alerts: !args.live.no_alerts,
+        },
+        ..LiveConfig::default()
+    };
+    let first = open(&relay, &cfg)
+        .await
+        .context("cannot watch the KubeArmor relay")?;
+    let source = first.label.clone();
+    let (tx, mut rx) = mpsc::channel(4096);
+    let feed = tokio::spawn(follow(relay, cfg, first, tx));
+    let mut session = Session {
+        store: Store::in_memory()?,
+        scratch: Scratch::create()?,
+        pending: Vec::new(),
+        batches: 0,
+        received: 0,
+        unmapped: 0,
+        source,
+        printed: false,
+        tty: std::io::stdout().is_terminal(),
+    };
+    let mut tick = tokio::time::interval(Duration::from_secs(args.live.refresh));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    let deadline = async {
+        match stop_after {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(deadline);
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    let mut changed = false;
+    let stop = loop {
+        tokio::select! {
+            item = rx.recv() => match item {
+                Some(LiveItem::Row(event)) => {
+                    session.pending.push(*event);
+                    session.received += 1;
+                    changed = true;
+                }
+                Some(LiveItem::Unmapped(why)) => {
+                    session.received += 1;
+                    session.unmapped += 1;
+                    if session.unmapped <= SHOWN_UNMAPPED {
+                        eprintln!("warning: a KubeArmor message was not mapped onto a row: {why}");
+                    }
+                }
+                Some(LiveItem::Connected(label)) => {
+                    eprintln!("watching {label}: logs (system){}; Ctrl-C to stop",
+                        if args.live.no_alerts { "" } else { " and alerts (policy)" });
+                    session.source = label;
+                }
+                Some(LiveItem::Disconnected { error, retry_in }) => {
+                    eprintln!("warning: {error}; reconnecting in {:.1} s", retry_in.as_secs_f64());
+                }
+                None => break Stop::FeedEnded,
+            },
+            _ = tick.tick() => {
+                if changed {
+                    session.flush()?;
+                    session.render(q, args)?;
+                    changed = false;
+                }
+            }
+            _ = &mut deadline => break Stop::Duration,
+            _ = &mut interrupted => break Stop::Interrupted,
+        }
+        if args.live.max_events.is_some_and(|n| session.received >= n) {
+            break Stop::MaxEvents;
+        }
+    };
+    feed.abort();
+    session.flush()?;
+    let empty = session.render(q, args)?;
+    let why = match stop {
+        Stop::MaxEvents => "--max-events reached",
+        Stop::Duration => "--duration elapsed",
+        Stop::Interrupted => "interrupted",
+        Stop::FeedEnded => "the feed ended",
+    };
+    eprintln!("stopped: {why}");
+    if empty {
+        print_empty_hint(&session.store, q)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
