@@ -9,13 +9,12 @@
 //! the stream and of the whole protobuf message, [`KubeArmorEvent::key`]); the last
 //! [`LiveConfig::recent_keys`] keys are remembered.
 
-use std::collections::{HashSet, VecDeque};
 use std::pin::Pin;
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use karmor_collector::grpc::{
-    connect, watch_kubearmor, ClientError, KubeArmorEvent, KubeArmorFeeds,
+    connect, watch_kubearmor, ClientError, KubeArmorEvent, KubeArmorFeeds, RecentKeys,
 };
 use karmor_collector::Event;
 use kube::Client;
@@ -222,39 +221,6 @@ pub enum LiveItem {
         /// The pause before the next attempt.
         retry_in: Duration,
     },
-}
-
-/// A bounded set of recently seen keys, oldest forgotten first.
-#[derive(Debug)]
-pub struct RecentKeys {
-    set: HashSet<u64>,
-    order: VecDeque<u64>,
-    capacity: usize,
-}
-
-impl RecentKeys {
-    /// An empty set remembering at most `capacity` keys (at least 1).
-    pub fn new(capacity: usize) -> Self {
-        RecentKeys {
-            set: HashSet::new(),
-            order: VecDeque::new(),
-            capacity: capacity.max(1),
-        }
-    }
-
-    /// Records `key`; false when it was already among the recent keys.
-    pub fn insert(&mut self, key: u64) -> bool {
-        if !self.set.insert(key) {
-            return false;
-        }
-        self.order.push_back(key);
-        if self.order.len() > self.capacity {
-            if let Some(old) = self.order.pop_front() {
-                self.set.remove(&old);
-            }
-        }
-        true
-    }
 }
 
 /// Relays `first` (an open connection) to `sink`, then reconnects with backoff whenever the

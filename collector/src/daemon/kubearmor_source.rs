@@ -20,7 +20,6 @@
 //! Messages that do not map onto a row (KubeArmor's `AlertThreshold` notices, unknown
 //! operations) are counted as dropped events of the window, so the segment says so.
 
-use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,6 +30,7 @@ use tokio_stream::StreamExt;
 use crate::daemon::metrics::Counters;
 use crate::dedup::DedupWindow;
 use crate::grpc::client::connect;
+pub use crate::grpc::kubearmor::RecentKeys;
 use crate::grpc::kubearmor::{watch_kubearmor, KubeArmorFeeds};
 use crate::schema::{schema_version, Event};
 use crate::segment::SegmentMeta;
@@ -87,49 +87,6 @@ pub enum FeedItem {
     Row(Box<Event>),
     /// Events lost (received but not mappable).
     Lost(u64),
-}
-
-/// A bounded set of recently seen keys, oldest forgotten first.
-#[derive(Debug)]
-pub struct RecentKeys {
-    set: HashSet<u64>,
-    order: VecDeque<u64>,
-    capacity: usize,
-}
-
-impl RecentKeys {
-    /// An empty set remembering at most `capacity` keys (at least 1).
-    pub fn new(capacity: usize) -> Self {
-        RecentKeys {
-            set: HashSet::new(),
-            order: VecDeque::new(),
-            capacity: capacity.max(1),
-        }
-    }
-
-    /// Records `key`; false when it was already among the recent keys.
-    pub fn insert(&mut self, key: u64) -> bool {
-        if !self.set.insert(key) {
-            return false;
-        }
-        self.order.push_back(key);
-        if self.order.len() > self.capacity {
-            if let Some(old) = self.order.pop_front() {
-                self.set.remove(&old);
-            }
-        }
-        true
-    }
-
-    /// Keys remembered.
-    pub fn len(&self) -> usize {
-        self.order.len()
-    }
-
-    /// True when no key is remembered.
-    pub fn is_empty(&self) -> bool {
-        self.order.is_empty()
-    }
 }
 
 /// Runs the source until `stop` becomes true (or the receiving window goes away): connects,

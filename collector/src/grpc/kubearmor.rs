@@ -13,6 +13,7 @@
 //! over gRPC has uid 0; every other column is the same.
 
 use std::collections::hash_map::DefaultHasher;
+use std::collections::{HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
 
 use futures_core::Stream;
@@ -349,5 +350,50 @@ mod tests {
             ..feeder::Alert::default()
         };
         assert!(map_alert(&notice).event.is_err());
+    }
+}
+
+/// A bounded set of recently seen message keys ([`message_key`]), oldest forgotten first: how
+/// the collector's KubeArmor source and `observe --live` drop messages redelivered after a
+/// reconnect.
+#[derive(Debug)]
+pub struct RecentKeys {
+    set: HashSet<u64>,
+    order: VecDeque<u64>,
+    capacity: usize,
+}
+
+impl RecentKeys {
+    /// An empty set remembering at most `capacity` keys (at least 1).
+    pub fn new(capacity: usize) -> Self {
+        RecentKeys {
+            set: HashSet::new(),
+            order: VecDeque::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Records `key`; false when it was already among the recent keys.
+    pub fn insert(&mut self, key: u64) -> bool {
+        if !self.set.insert(key) {
+            return false;
+        }
+        self.order.push_back(key);
+        if self.order.len() > self.capacity {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+        true
+    }
+
+    /// Keys remembered.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// True when no key is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
     }
 }

@@ -18,7 +18,7 @@ pub mod kubearmor;
 
 pub use client::*;
 pub use error::ClientError;
-pub use kubearmor::{watch_kubearmor, FeedKind, KubeArmorEvent, KubeArmorFeeds};
+pub use kubearmor::{watch_kubearmor, FeedKind, KubeArmorEvent, KubeArmorFeeds, RecentKeys};
 pub use tonic;
 
 /// Code generated from `proto/` by `build.rs`.
