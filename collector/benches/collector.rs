@@ -249,7 +249,7 @@ fn reset_on_close(s: &TcpStream) {
 
 /// Rates of three syscall-heavy loops.
 fn loops() -> [Rate; 3] {
-    let open = measure(500_000, || {
+    let open = measure(1_000_000, || {
         drop(fs::File::open("/etc/hostname").expect("open"));
     });
     let exec = measure(400, || {
@@ -260,7 +260,7 @@ fn loops() -> [Rate; 3] {
     // closing (SO_LINGER 0), so that no TIME_WAIT state runs out of ports across rounds.
     let listener = TcpListener::bind("127.0.0.1:0").expect("listen");
     let addr = listener.local_addr().expect("addr");
-    let connect = measure(5_000, || {
+    let connect = measure(20_000, || {
         let client = TcpStream::connect(addr).expect("connect");
         let (server, _) = listener.accept().expect("accept");
         reset_on_close(&client);

@@ -4,9 +4,10 @@
 //
 // Only tracepoints are used (sched, syscalls): they are stable, cheap, and allowed where
 // fentry/fexit, LSM and kprobes are not (kernels without CONFIG_KPROBES, or sandboxes that
-// forbid ftrace-based trampolines). Syscalls are seen at their exit only: the arguments are
-// read back from the task's saved user registers (bpf_task_pt_regs), so no per-thread state is
-// kept between entry and exit. File paths are resolved in the kernel from the opened file's
+// forbid ftrace-based trampolines). Syscalls whose result is recorded are seen at their exit
+// only, their arguments read back from the task's saved user registers (bpf_task_pt_regs), so
+// no per-thread state is kept between entry and exit; UDP sends and raw-socket creation are
+// seen at entry. File paths are resolved in the kernel from the opened file's
 // dentry and mount chain (so relative paths and dirfds come out absolute, as the process's
 // mount namespace sees them); socket addresses come from the socket itself.
 //
@@ -113,6 +114,8 @@ enum karmor_sys {
 };
 
 // What makes two events of one process the same behaviour, for in-kernel de-duplication.
+// For a file: the dentry with its mount, parent and name hash (a renamed file gets another
+// key), and the rename epoch (a renamed directory moves the files below it).
 struct dedup_key {
 	__u64 cgroup_id;
 	__u64 mm;       // the process image: changes at exec
@@ -221,6 +224,10 @@ struct {
 const volatile __u32 self_tgid = 0;
 // Time of the last forced wake-up of the reader.
 __u64 last_wake = 0;
+// Successful renames anywhere (the collector's included). Part of a file's de-duplication key:
+// renaming a directory changes the paths below it without changing their dentries, so after
+// any rename the next open of each file is sent again with its path.
+__u64 rename_epoch = 0;
 
 static __always_inline int is_self(void)
 {
@@ -400,6 +407,7 @@ static __always_inline void key_common(struct dedup_key *k, __u32 kind, __u32 ge
 	k->ret = ret;
 }
 
+// The task's saved user registers: a BTF pointer, so the arguments are plain loads.
 static __always_inline struct pt_regs *user_regs(void)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
@@ -597,7 +605,7 @@ static __always_inline int open_exit(long ret, __u16 sys)
 		k.obj[1] = (__u64)ff.mnt;
 		k.obj[2] = (__u64)ff.parent;
 		k.obj[3] = ff.hash_len;
-		k.a = ff.flags & (O_ACCMODE | O_TRUNC);
+		k.a = (ff.flags & (O_ACCMODE | O_TRUNC)) | (__u32)rename_epoch << 12;
 		k.b = ff.mode & (FMODE_EXEC | FMODE_CREATED);
 		k.b |= (__u32)sys << 24;
 		if (repeat(&k))
@@ -622,26 +630,26 @@ static __always_inline int open_exit(long ret, __u16 sys)
 	__u64 uname = 0;
 	switch (sys) {
 	case SYS_OPEN_:
-		uname = PT_REGS_PARM1_CORE_SYSCALL(regs);
-		e->flags = PT_REGS_PARM2_CORE_SYSCALL(regs);
+		uname = PT_REGS_PARM1_SYSCALL(regs);
+		e->flags = PT_REGS_PARM2_SYSCALL(regs);
 		break;
 	case SYS_CREAT_:
-		uname = PT_REGS_PARM1_CORE_SYSCALL(regs);
+		uname = PT_REGS_PARM1_SYSCALL(regs);
 		e->flags = O_CREAT | O_WRONLY | O_TRUNC;
 		break;
 	case SYS_OPENAT2_: {
 		__u64 how_flags = 0;
-		dirfd = PT_REGS_PARM1_CORE_SYSCALL(regs);
-		uname = PT_REGS_PARM2_CORE_SYSCALL(regs);
+		dirfd = PT_REGS_PARM1_SYSCALL(regs);
+		uname = PT_REGS_PARM2_SYSCALL(regs);
 		// struct open_how.flags
-		bpf_probe_read_user(&how_flags, sizeof(how_flags), (void *)PT_REGS_PARM3_CORE_SYSCALL(regs));
+		bpf_probe_read_user(&how_flags, sizeof(how_flags), (void *)PT_REGS_PARM3_SYSCALL(regs));
 		e->flags = how_flags;
 		break;
 	}
 	default:
-		dirfd = PT_REGS_PARM1_CORE_SYSCALL(regs);
-		uname = PT_REGS_PARM2_CORE_SYSCALL(regs);
-		e->flags = PT_REGS_PARM3_CORE_SYSCALL(regs);
+		dirfd = PT_REGS_PARM1_SYSCALL(regs);
+		uname = PT_REGS_PARM2_SYSCALL(regs);
+		e->flags = PT_REGS_PARM3_SYSCALL(regs);
 	}
 	name_at(e, dirfd, uname);
 	emit(e);
@@ -706,10 +714,10 @@ static __always_inline int name_exit(__u32 kind, __u16 sys, long ret, int at)
 		return 0;
 	struct pt_regs *regs = user_regs();
 	if (at)
-		name_event(kind, sys, ret, PT_REGS_PARM1_CORE_SYSCALL(regs),
-			   PT_REGS_PARM2_CORE_SYSCALL(regs), current_gen());
+		name_event(kind, sys, ret, PT_REGS_PARM1_SYSCALL(regs),
+			   PT_REGS_PARM2_SYSCALL(regs), current_gen());
 	else
-		name_event(kind, sys, ret, AT_FDCWD, PT_REGS_PARM1_CORE_SYSCALL(regs), current_gen());
+		name_event(kind, sys, ret, AT_FDCWD, PT_REGS_PARM1_SYSCALL(regs), current_gen());
 	return 0;
 }
 
@@ -772,7 +780,7 @@ int fchmod_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	if (is_self())
 		return 0;
-	fd_event(EV_CHMOD, SYS_FCHMOD_, ctx->ret, PT_REGS_PARM1_CORE_SYSCALL(user_regs()));
+	fd_event(EV_CHMOD, SYS_FCHMOD_, ctx->ret, PT_REGS_PARM1_SYSCALL(user_regs()));
 	return 0;
 }
 
@@ -781,25 +789,27 @@ int fchown_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	if (is_self())
 		return 0;
-	fd_event(EV_CHOWN, SYS_FCHOWN_, ctx->ret, PT_REGS_PARM1_CORE_SYSCALL(user_regs()));
+	fd_event(EV_CHOWN, SYS_FCHOWN_, ctx->ret, PT_REGS_PARM1_SYSCALL(user_regs()));
 	return 0;
 }
 
 // A rename modifies both names: one event for each, with access `rename`.
 static __always_inline int rename_exit(__u16 sys, long ret)
 {
+	if (ret == 0)
+		__sync_fetch_and_add(&rename_epoch, 1);
 	if (is_self())
 		return 0;
 	struct pt_regs *regs = user_regs();
 	__u32 gen = current_gen();
 	if (sys == SYS_RENAME_) {
-		name_event(EV_RENAME, sys, ret, AT_FDCWD, PT_REGS_PARM1_CORE_SYSCALL(regs), gen);
-		name_event(EV_RENAME, sys, ret, AT_FDCWD, PT_REGS_PARM2_CORE_SYSCALL(regs), gen);
+		name_event(EV_RENAME, sys, ret, AT_FDCWD, PT_REGS_PARM1_SYSCALL(regs), gen);
+		name_event(EV_RENAME, sys, ret, AT_FDCWD, PT_REGS_PARM2_SYSCALL(regs), gen);
 	} else {
-		name_event(EV_RENAME, sys, ret, PT_REGS_PARM1_CORE_SYSCALL(regs),
-			   PT_REGS_PARM2_CORE_SYSCALL(regs), gen);
-		name_event(EV_RENAME, sys, ret, PT_REGS_PARM3_CORE_SYSCALL(regs),
-			   PT_REGS_PARM4_CORE_SYSCALL(regs), gen);
+		name_event(EV_RENAME, sys, ret, PT_REGS_PARM1_SYSCALL(regs),
+			   PT_REGS_PARM2_SYSCALL(regs), gen);
+		name_event(EV_RENAME, sys, ret, PT_REGS_PARM3_SYSCALL(regs),
+			   PT_REGS_PARM4_SYSCALL(regs), gen);
 	}
 	return 0;
 }
@@ -851,8 +861,39 @@ struct net_fields {
 	__u8 raddr[16];
 };
 
+#define SKC_READ 96
+
+// The addresses, ports and family of a socket: one read of the head of `struct sock_common`
+// when the kernel lays these fields there (CO-RE offsets), else field by field.
 static __always_inline void sock_addrs(struct net_fields *n, struct sock *sk)
 {
+	__u8 buf[SKC_READ];
+	__u32 o_fam = bpf_core_field_offset(struct sock_common, skc_family);
+	__u32 o_num = bpf_core_field_offset(struct sock_common, skc_num);
+	__u32 o_dport = bpf_core_field_offset(struct sock_common, skc_dport);
+	__u32 o_daddr = bpf_core_field_offset(struct sock_common, skc_daddr);
+	__u32 o_saddr = bpf_core_field_offset(struct sock_common, skc_rcv_saddr);
+	__u32 o_d6 = bpf_core_field_offset(struct sock_common, skc_v6_daddr);
+	__u32 o_s6 = bpf_core_field_offset(struct sock_common, skc_v6_rcv_saddr);
+	if (bpf_core_field_offset(struct sock, __sk_common) == 0 && o_fam + 2 <= SKC_READ &&
+	    o_num + 2 <= SKC_READ && o_dport + 2 <= SKC_READ && o_daddr + 4 <= SKC_READ &&
+	    o_saddr + 4 <= SKC_READ && o_d6 + 16 <= SKC_READ && o_s6 + 16 <= SKC_READ &&
+	    bpf_probe_read_kernel(buf, sizeof(buf), sk) == 0) {
+		__u16 port = 0;
+		__builtin_memcpy(&n->family, buf + o_fam, 2);
+		__builtin_memcpy(&n->lport, buf + o_num, 2);
+		__builtin_memcpy(&port, buf + o_dport, 2);
+		n->rport = __builtin_bswap16(port);
+		if (n->family == AF_INET6) {
+			__builtin_memcpy(n->laddr, buf + o_s6, 16);
+			__builtin_memcpy(n->raddr, buf + o_d6, 16);
+		} else {
+			__builtin_memcpy(n->laddr, buf + o_saddr, 4);
+			__builtin_memcpy(n->raddr, buf + o_daddr, 4);
+		}
+		n->proto = BPF_CORE_READ(sk, sk_protocol);
+		return;
+	}
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	n->family = family;
 	n->proto = BPF_CORE_READ(sk, sk_protocol);
@@ -872,18 +913,18 @@ static __always_inline void user_dest(struct net_fields *n, __u64 uaddr)
 {
 	if (!uaddr)
 		return;
-	__u16 family = 0;
-	bpf_probe_read_user(&family, sizeof(family), (void *)uaddr);
-	if (family == AF_INET) {
-		struct sockaddr_in sin = {};
-		bpf_probe_read_user(&sin, sizeof(sin), (void *)uaddr);
+	// One read of the larger form; a sockaddr_in at the end of a page is read alone.
+	struct sockaddr_in6 sin6 = {};
+	if (bpf_probe_read_user(&sin6, sizeof(sin6), (void *)uaddr) != 0 &&
+	    bpf_probe_read_user(&sin6, sizeof(struct sockaddr_in), (void *)uaddr) != 0)
+		return;
+	if (sin6.sin6_family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&sin6;
 		n->family = AF_INET;
-		n->rport = __builtin_bswap16(sin.sin_port);
+		n->rport = __builtin_bswap16(sin->sin_port);
 		__builtin_memset(n->raddr, 0, sizeof(n->raddr));
-		__builtin_memcpy(n->raddr, &sin.sin_addr.s_addr, 4);
-	} else if (family == AF_INET6) {
-		struct sockaddr_in6 sin6 = {};
-		bpf_probe_read_user(&sin6, sizeof(sin6), (void *)uaddr);
+		__builtin_memcpy(n->raddr, &sin->sin_addr.s_addr, 4);
+	} else if (sin6.sin6_family == AF_INET6) {
 		n->family = AF_INET6;
 		n->rport = __builtin_bswap16(sin6.sin6_port);
 		__builtin_memcpy(n->raddr, &sin6.sin6_addr.in6_u.u6_addr8, 16);
@@ -925,13 +966,15 @@ static __always_inline int sock_exit(__u32 kind, long ret)
 	if (is_self())
 		return 0;
 	struct pt_regs *regs = user_regs();
-	struct sock *sk = fd_sock(PT_REGS_PARM1_CORE_SYSCALL(regs));
-	if (!sk || !inet_family(BPF_CORE_READ(sk, __sk_common.skc_family)))
+	struct sock *sk = fd_sock(PT_REGS_PARM1_SYSCALL(regs));
+	if (!sk)
 		return 0;
 	struct net_fields n = {};
 	sock_addrs(&n, sk);
+	if (!inet_family(n.family))
+		return 0;
 	if (kind == EV_CONNECT)
-		user_dest(&n, PT_REGS_PARM2_CORE_SYSCALL(regs));
+		user_dest(&n, PT_REGS_PARM2_SYSCALL(regs));
 	net_event(kind, &n, ret);
 	return 0;
 }
@@ -959,10 +1002,12 @@ static __always_inline int accept_exit(long ret)
 	if (ret < 0 || is_self())
 		return 0;
 	struct sock *sk = fd_sock(ret);
-	if (!sk || !inet_family(BPF_CORE_READ(sk, __sk_common.skc_family)))
+	if (!sk)
 		return 0;
 	struct net_fields n = {};
 	sock_addrs(&n, sk);
+	if (!inet_family(n.family))
+		return 0;
 	net_event(EV_ACCEPT, &n, 0);
 	return 0;
 }
@@ -985,11 +1030,11 @@ static __always_inline int udp_send(int fd, __u64 uaddr)
 		return 0;
 	struct sock *sk = fd_sock(fd);
 	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_UDP)
-		return 0;
-	if (!inet_family(BPF_CORE_READ(sk, __sk_common.skc_family)))
-		return 0;
+		return 0; // most sends: TCP and unix sockets, left after one read
 	struct net_fields n = {};
 	sock_addrs(&n, sk);
+	if (!inet_family(n.family))
+		return 0;
 	user_dest(&n, uaddr);
 	net_event(EV_UDP_SEND, &n, 0);
 	return 0;

@@ -188,6 +188,17 @@ for _ in range({REPEATS}):
 os.close(os.open('{wdir}/after.txt', os.O_RDONLY))
 \""
     ));
+    // A file opened again after its directory was renamed: same dentry, another path.
+    fs::create_dir(work.path().join("dir-a")).unwrap();
+    fs::write(work.path().join("dir-a/inner.txt"), b"x").unwrap();
+    cg.run(&format!(
+        "exec python3 -c \"
+import os
+os.close(os.open('{wdir}/dir-a/inner.txt', os.O_RDONLY))
+os.rename('{wdir}/dir-a', '{wdir}/dir-b')
+os.close(os.open('{wdir}/dir-b/inner.txt', os.O_RDONLY))
+\""
+    ));
     cg.run(&format!(
         "exec bash -c 'exec 3<>/dev/tcp/127.0.0.1/{tcp_port}'"
     ));
@@ -335,6 +346,12 @@ os.close(os.open('{wdir}/after.txt', os.O_RDONLY))
         assert!(r.ts_first >= before.ts_first, "{r:?} before {before:?}");
         assert!(r.ts_last <= after.ts_first, "{r:?} after {after:?}");
     }
+    for dir in ["dir-a", "dir-b"] {
+        let path = format!("{wdir}/{dir}/inner.txt");
+        let r = find(&format!("open of {path}"), &|e| python_open(e, &path));
+        assert_eq!(r.count, 1, "{r:?}");
+    }
+    access_row(&format!("{wdir}/dir-a"), "rename");
     let first = repeated.iter().map(|e| e.ts_first).min().unwrap_or(0);
     let last = repeated.iter().map(|e| e.ts_last).max().unwrap_or(0);
     assert!(last > first, "the repeats' times span the loop");
