@@ -208,7 +208,7 @@ fn valid_source(p: &str) -> bool {
 
 /// `fromSource` for a set of executables, or why there is none.
 fn sources(exes: &BTreeSet<String>) -> Result<Vec<Source>, String> {
-    if exes.is_empty() {
+    if exes.is_empty() || exes.contains("") {
         return Err("the acting process is unknown".into());
     }
     if let Some(bad) = exes.iter().find(|e| !valid_source(e)) {
@@ -337,43 +337,43 @@ pub fn draft(id: &WorkloadId, ev: &Evidence, opts: &DraftOptions) -> Draft {
     // Executables seen acting (files, network, capabilities) but never seen starting: the
     // collector started after them. Allowed to start from any parent, so that a restart of
     // the container is not blocked; the comment says so.
-    let mut acting: BTreeSet<String> = BTreeSet::new();
+    let mut acting: BTreeSet<&str> = BTreeSet::new();
     acting.extend(
         ev.files
             .iter()
             .filter(|f| keep(f.tag))
-            .flat_map(|f| f.processes.iter().cloned()),
+            .flat_map(|f| f.processes.iter().map(String::as_str)),
     );
     acting.extend(
         ev.network
             .iter()
             .filter(|n| keep(n.tag))
-            .filter_map(|n| n.process.clone()),
+            .filter_map(|n| n.process.as_deref()),
     );
     acting.extend(
         ev.capabilities
             .iter()
             .filter(|c| keep(c.tag))
-            .filter_map(|c| c.process.clone()),
+            .filter_map(|c| c.process.as_deref()),
     );
     for exe in acting {
-        let known = procs.contains_key(&exe) || segment_pattern(&exe).0 != exe;
-        if known || !valid_source(&exe) || is_runtime(&exe) {
+        let known = procs.contains_key(exe) || segment_pattern(exe).0 != exe;
+        if known || !valid_source(exe) || is_runtime(exe) {
             continue;
         }
         d.generalisations.push(Generalisation {
             section: "process",
             list: "matchPaths",
             index: process.match_paths.len(),
-            target: exe.clone(),
+            target: exe.to_string(),
             read_only: false,
-            absorbed: vec![exe.clone()],
+            absorbed: vec![exe.to_string()],
             why: vec![
                 "seen running (files, network or capabilities) but never seen starting, so its parent is unknown: any parent, so that a restart is not blocked".into(),
             ],
         });
         process.match_paths.push(ProcessPathRule {
-            path: Some(exe),
+            path: Some(exe.to_string()),
             ..ProcessPathRule::default()
         });
     }
@@ -500,7 +500,7 @@ pub fn draft(id: &WorkloadId, ev: &Evidence, opts: &DraftOptions) -> Draft {
     }
 
     // Files: (path, writes) -> processes; then generalise.
-    let mut files: BTreeMap<(String, bool), BTreeSet<String>> = BTreeMap::new();
+    let mut files: BTreeMap<(String, bool), BTreeSet<&str>> = BTreeMap::new();
     for f in ev.files.iter().filter(|f| keep(f.tag)) {
         if !f.path.starts_with('/') || f.path.ends_with('/') && f.path.len() == 1 {
             d.not_expressible
@@ -516,7 +516,7 @@ pub fn draft(id: &WorkloadId, ev: &Evidence, opts: &DraftOptions) -> Draft {
         files
             .entry((path, f.writes))
             .or_default()
-            .extend(f.processes.iter().cloned());
+            .extend(f.processes.iter().map(String::as_str));
     }
     let others = process.match_paths.len()
         + process.match_patterns.len()
@@ -615,7 +615,7 @@ pub fn draft(id: &WorkloadId, ev: &Evidence, opts: &DraftOptions) -> Draft {
 
 /// The file rules of the placed paths, and their generalisations.
 fn file_rules(
-    files: &BTreeMap<(String, bool), BTreeSet<String>>,
+    files: &BTreeMap<(String, bool), BTreeSet<&str>>,
     placed: &BTreeMap<String, super::generalise::Placement>,
 ) -> (FileRules, Vec<Generalisation>) {
     let mut gens = Vec::new();
@@ -635,7 +635,12 @@ fn file_rules(
         };
         let g = groups.entry(place.target.clone()).or_default();
         for e in exes {
-            *g.procs.entry(e.clone()).or_default() |= *writes;
+            match g.procs.get_mut(*e) {
+                Some(w) => *w |= *writes,
+                None => {
+                    g.procs.insert(e.to_string(), *writes);
+                }
+            }
         }
         if exes.is_empty() {
             *g.procs.entry(String::new()).or_default() |= *writes;

@@ -229,7 +229,7 @@ pub struct CapabilityEvidence {
 /// Everything seen of one workload.
 #[derive(Debug, Clone, Default)]
 pub struct Evidence {
-    /// Pods and their labels (`k=v`, sorted, union over rows).
+    /// Pods and their labels (`k=v`; the labels of each pod's most recent row).
     pub pods: BTreeMap<String, BTreeSet<String>>,
     /// Nodes it ran on.
     pub nodes: BTreeSet<String>,
@@ -272,6 +272,20 @@ fn strings(v: Value) -> Vec<String> {
     }
 }
 
+/// Text items of a list, empty strings kept (an unknown process is `''`).
+fn texts(v: Value) -> Vec<String> {
+    match v {
+        Value::List(items) | Value::Array(items) => items
+            .into_iter()
+            .filter_map(|i| match i {
+                Value::Text(s) => Some(s),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 fn run<T>(
     store: &Store,
     sql: &str,
@@ -295,9 +309,9 @@ pub fn workloads(store: &Store, scope: &Scope) -> Result<BTreeMap<WorkloadId, Ev
     let (where_sql, params) = scope.sql();
     let mut out: BTreeMap<WorkloadId, Evidence> = BTreeMap::new();
     let sql = format!(
-        "SELECT {KEY_SQL}, coalesce(pod, ''), node, labels,
+        "SELECT {KEY_SQL}, coalesce(pod, ''), node, arg_max(labels, ts_last),
                 CAST(sum(count) AS UBIGINT), count(*), epoch_ns(min(ts_first)), epoch_ns(max(ts_last))
-         FROM events WHERE {where_sql} GROUP BY ALL ORDER BY 1 NULLS FIRST, 2, 3, 4, 5"
+         FROM events WHERE {where_sql} GROUP BY 1, 2, 3, 4, 5 ORDER BY 1 NULLS FIRST, 2, 3, 4, 5"
     );
     let rows = run(store, &sql, &params, "workload query", |r| {
         Ok((
@@ -409,40 +423,63 @@ pub fn behaviour(
 ) -> Result<()> {
     load_noise(store, marks)?;
     let (where_sql, params) = scope.sql();
-    // Two levels: per (path, process) whether it wrote and its accesses, then per (path,
-    // wrote) with the processes as a list. (Measured faster than a three-level plan.)
+    // Two levels: rows grouped per (path, process, access) first (the big aggregation, over
+    // plain columns), then per path with the writing processes and all processes as lists;
+    // readers are all minus writers. (Measured about twice as fast on 10M rows as grouping per
+    // (path, process) with DISTINCT aggregates.)
     let sql = format!(
-        "WITH p AS (
+        "WITH a AS (
             SELECT {KEYS}, coalesce(n_tag, '') AS tag, path, coalesce(process, '') AS process,
-                   bool_or(coalesce(access IN {WRITE_ACCESSES}, false)) AS w,
-                   list(DISTINCT access) FILTER (WHERE access IS NOT NULL) AS acc,
-                   sum(count) AS c, min(ts_first) AS t0, max(ts_last) AS t1
+                   access, sum(count) AS c, min(ts_first) AS t0, max(ts_last) AS t1
             FROM events {NOISE_JOIN}
             WHERE op = 'file' AND path IS NOT NULL AND {where_sql}
             GROUP BY ALL)
-         SELECT k_ns, k_kind, k_name, tag, path, w, list_sort(list_distinct(list(process))),
-                list_sort(list_distinct(flatten(list(acc)))), CAST(sum(c) AS UBIGINT),
+         SELECT k_ns, k_kind, k_name, tag, path,
+                list(process) FILTER (WHERE access IN {WRITE_ACCESSES}), list(process),
+                list(access) FILTER (WHERE access IS NOT NULL), CAST(sum(c) AS UBIGINT),
                 epoch_ns(min(t0)), epoch_ns(max(t1))
-         FROM p GROUP BY k_ns, k_kind, k_name, tag, path, w"
+         FROM a GROUP BY k_ns, k_kind, k_name, tag, path"
     );
     let rows = run(store, &sql, &params, "file query", |r| {
         Ok((
             key(r)?,
-            FileEvidence {
-                tag: Noise::from_tag(&r.get::<_, String>(3)?),
-                path: r.get(4)?,
-                writes: r.get(5)?,
-                processes: strings(r.get(6)?),
-                accesses: strings(r.get(7)?),
-                count: r.get(8)?,
-                first_ns: r.get(9)?,
-                last_ns: r.get(10)?,
-            },
+            Noise::from_tag(&r.get::<_, String>(3)?),
+            r.get::<_, String>(4)?,
+            texts(r.get(5)?),
+            texts(r.get(6)?),
+            texts(r.get(7)?),
+            r.get::<_, u64>(8)?,
+            r.get::<_, i64>(9)?,
+            r.get::<_, i64>(10)?,
         ))
     })?;
-    for (id, f) in rows {
-        if let Some(e) = out.get_mut(&id) {
-            e.files.push(f);
+    for (id, tag, path, writers, all, accesses, count, first_ns, last_ns) in rows {
+        let Some(e) = out.get_mut(&id) else { continue };
+        let writers: BTreeSet<String> = writers.into_iter().collect();
+        let readers: BTreeSet<String> = all.into_iter().filter(|p| !writers.contains(p)).collect();
+        let accesses: BTreeSet<String> = accesses.into_iter().collect();
+        let reads: Vec<String> = accesses
+            .iter()
+            .filter(|a| a.as_str() == "read" || a.as_str() == "exec")
+            .cloned()
+            .collect();
+        for (w, procs, acc) in [
+            (true, writers, accesses.iter().cloned().collect::<Vec<_>>()),
+            (false, readers, reads),
+        ] {
+            if procs.is_empty() {
+                continue;
+            }
+            e.files.push(FileEvidence {
+                tag,
+                path: path.clone(),
+                writes: w,
+                processes: procs.into_iter().collect(),
+                accesses: acc,
+                count,
+                first_ns,
+                last_ns,
+            });
         }
     }
 

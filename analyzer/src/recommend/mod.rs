@@ -135,9 +135,9 @@ pub fn recommend(store: &Store, opts: &RecommendOptions) -> Result<Recommendatio
     // Containers first, hosts last.
     let mut ids: Vec<&WorkloadId> = workloads.keys().collect();
     ids.sort_by_key(|id| (id.is_host(), (*id).clone()));
-    for id in ids {
+    let drafts = draft_all(&ids, &workloads, &dopts);
+    for (id, mut d) in ids.into_iter().zip(drafts) {
         let ev = &workloads[id];
-        let mut d = draft::draft(id, ev, &dopts);
         if let (Some(p), Some(mine)) = (&d.policy, labels.get(id)) {
             if p.spec.selector.is_some() {
                 for (other, ev2) in &workloads {
@@ -191,6 +191,37 @@ pub fn recommend(store: &Store, opts: &RecommendOptions) -> Result<Recommendatio
         health,
         since_ns: opts.scope.since_ns,
         until_ns: opts.scope.until_ns,
+    })
+}
+
+/// Drafts every workload, on as many threads as there are cores (drafts are independent).
+fn draft_all(
+    ids: &[&WorkloadId],
+    workloads: &BTreeMap<WorkloadId, evidence::Evidence>,
+    opts: &DraftOptions,
+) -> Vec<Draft> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8);
+    let chunk = ids.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = ids
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|id| draft::draft(id, &workloads[*id], opts))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| match h.join() {
+                Ok(v) => v,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
     })
 }
 
