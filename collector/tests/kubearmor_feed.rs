@@ -24,9 +24,10 @@ use karmor_collector::daemon::kubearmor_source::{
 };
 use karmor_collector::daemon::metrics::Counters;
 use karmor_collector::daemon::run::{run_with_feeds, CollectorConfig, SensorSource};
+use karmor_collector::grpc::kubearmor::{message_from_json, FeedMessage};
 use karmor_collector::grpc::proto::feeder::log_service_server::{LogService, LogServiceServer};
 use karmor_collector::grpc::proto::feeder::{
-    Alert, Log, Message, NonceMessage, Podowner, ReplyMessage, RequestMessage,
+    Alert, Log, Message, NonceMessage, ReplyMessage, RequestMessage,
 };
 use karmor_collector::grpc::tonic::{self, Request, Response, Status};
 use karmor_collector::grpc::{watch_kubearmor, FeedKind, KubeArmorFeeds};
@@ -41,103 +42,6 @@ const DOC_EVENTS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../shared/kubearmor/events/doc-events.jsonl"
 );
-
-fn s(v: &Value, k: &str) -> String {
-    match v.get(k) {
-        Some(Value::String(x)) => x.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        _ => String::new(),
-    }
-}
-
-fn i(v: &Value, k: &str) -> i64 {
-    match v.get(k) {
-        Some(Value::Number(n)) => n.as_i64().unwrap_or(0),
-        Some(Value::String(x)) => x.parse().unwrap_or(0),
-        _ => 0,
-    }
-}
-
-fn owner(v: &Value) -> Option<Podowner> {
-    let o = v.get("Owner")?;
-    Some(Podowner {
-        r#ref: s(o, "Ref"),
-        name: s(o, "Name"),
-        namespace: s(o, "Namespace"),
-    })
-}
-
-/// What KubeArmor would send for a line: an Alert when a policy matched, else a Log.
-enum Sent {
-    Log(Log),
-    Alert(Alert),
-}
-
-fn to_proto(v: &Value) -> Sent {
-    if v.get("PolicyName").is_some() || s(v, "Type").starts_with("Matched") {
-        Sent::Alert(Alert {
-            timestamp: i(v, "Timestamp"),
-            updated_time: s(v, "UpdatedTime"),
-            cluster_name: s(v, "ClusterName"),
-            host_name: s(v, "HostName"),
-            namespace_name: s(v, "NamespaceName"),
-            pod_name: s(v, "PodName"),
-            labels: s(v, "Labels"),
-            owner: owner(v),
-            container_id: s(v, "ContainerID"),
-            container_name: s(v, "ContainerName"),
-            container_image: s(v, "ContainerImage"),
-            host_ppid: i(v, "HostPPID") as i32,
-            host_pid: i(v, "HostPID") as i32,
-            ppid: i(v, "PPID") as i32,
-            pid: i(v, "PID") as i32,
-            uid: i(v, "UID") as i32,
-            parent_process_name: s(v, "ParentProcessName"),
-            process_name: s(v, "ProcessName"),
-            policy_name: s(v, "PolicyName"),
-            severity: s(v, "Severity"),
-            tags: s(v, "Tags"),
-            message: s(v, "Message"),
-            r#type: s(v, "Type"),
-            source: s(v, "Source"),
-            operation: s(v, "Operation"),
-            resource: s(v, "Resource"),
-            data: s(v, "Data"),
-            enforcer: s(v, "Enforcer"),
-            action: s(v, "Action"),
-            result: s(v, "Result"),
-            ..Alert::default()
-        })
-    } else {
-        Sent::Log(Log {
-            timestamp: i(v, "Timestamp"),
-            updated_time: s(v, "UpdatedTime"),
-            cluster_name: s(v, "ClusterName"),
-            host_name: s(v, "HostName"),
-            namespace_name: s(v, "NamespaceName"),
-            pod_name: s(v, "PodName"),
-            labels: s(v, "Labels"),
-            owner: owner(v),
-            container_id: s(v, "ContainerID"),
-            container_name: s(v, "ContainerName"),
-            container_image: s(v, "ContainerImage"),
-            host_ppid: i(v, "HostPPID") as i32,
-            host_pid: i(v, "HostPID") as i32,
-            ppid: i(v, "PPID") as i32,
-            pid: i(v, "PID") as i32,
-            uid: i(v, "UID") as i32,
-            parent_process_name: s(v, "ParentProcessName"),
-            process_name: s(v, "ProcessName"),
-            r#type: s(v, "Type"),
-            source: s(v, "Source"),
-            operation: s(v, "Operation"),
-            resource: s(v, "Resource"),
-            data: s(v, "Data"),
-            result: s(v, "Result"),
-            ..Log::default()
-        })
-    }
-}
 
 fn doc_lines() -> Vec<Value> {
     std::fs::read_to_string(DOC_EVENTS)
@@ -225,9 +129,9 @@ impl LogService for FakeKubeArmor {
 fn fake(cut_after: usize, cut_times: usize) -> FakeKubeArmor {
     let (mut logs, mut alerts) = (Vec::new(), Vec::new());
     for v in doc_lines() {
-        match to_proto(&v) {
-            Sent::Log(l) => logs.push(l),
-            Sent::Alert(a) => alerts.push(a),
+        match message_from_json(&v) {
+            FeedMessage::Log(l) => logs.push(l),
+            FeedMessage::Alert(a) => alerts.push(a),
         }
     }
     FakeKubeArmor {

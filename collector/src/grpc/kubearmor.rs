@@ -17,6 +17,7 @@ use std::collections::{HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
 
 use futures_core::Stream;
+use serde_json::Value;
 use tokio_stream::StreamExt;
 
 use crate::grpc::client::Channel;
@@ -350,6 +351,111 @@ mod tests {
             ..feeder::Alert::default()
         };
         assert!(map_alert(&notice).event.is_err());
+    }
+}
+
+// ---- KubeArmor JSON → protobuf (replaying saved logs) ----
+
+fn json_text(v: &Value, k: &str) -> String {
+    match v.get(k) {
+        Some(Value::String(x)) => x.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn json_int(v: &Value, k: &str) -> i64 {
+    match v.get(k) {
+        Some(Value::Number(n)) => n.as_i64().unwrap_or(0),
+        Some(Value::String(x)) => x.parse().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn json_owner(v: &Value) -> Option<feeder::Podowner> {
+    let o = v.get("Owner")?;
+    Some(feeder::Podowner {
+        r#ref: json_text(o, "Ref"),
+        name: json_text(o, "Name"),
+        namespace: json_text(o, "Namespace"),
+    })
+}
+
+/// A message as KubeArmor's daemon sends it: a `Log` on `WatchLogs`, an `Alert` on `WatchAlerts`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FeedMessage {
+    /// A telemetry log.
+    Log(feeder::Log),
+    /// A policy alert.
+    Alert(feeder::Alert),
+}
+
+/// Encodes one object of KubeArmor's JSON output (`karmor logs --json`) as the message the
+/// daemon would have sent: an `Alert` when a policy matched, else a `Log`. The inverse of
+/// [`log_record`] / [`alert_record`]; used to replay saved logs into a collector.
+pub fn message_from_json(v: &Value) -> FeedMessage {
+    if v.get("PolicyName").is_some() || json_text(v, "Type").starts_with("Matched") {
+        FeedMessage::Alert(feeder::Alert {
+            timestamp: json_int(v, "Timestamp"),
+            updated_time: json_text(v, "UpdatedTime"),
+            cluster_name: json_text(v, "ClusterName"),
+            host_name: json_text(v, "HostName"),
+            namespace_name: json_text(v, "NamespaceName"),
+            pod_name: json_text(v, "PodName"),
+            labels: json_text(v, "Labels"),
+            owner: json_owner(v),
+            container_id: json_text(v, "ContainerID"),
+            container_name: json_text(v, "ContainerName"),
+            container_image: json_text(v, "ContainerImage"),
+            host_ppid: json_int(v, "HostPPID") as i32,
+            host_pid: json_int(v, "HostPID") as i32,
+            ppid: json_int(v, "PPID") as i32,
+            pid: json_int(v, "PID") as i32,
+            uid: json_int(v, "UID") as i32,
+            parent_process_name: json_text(v, "ParentProcessName"),
+            process_name: json_text(v, "ProcessName"),
+            policy_name: json_text(v, "PolicyName"),
+            severity: json_text(v, "Severity"),
+            tags: json_text(v, "Tags"),
+            message: json_text(v, "Message"),
+            r#type: json_text(v, "Type"),
+            source: json_text(v, "Source"),
+            operation: json_text(v, "Operation"),
+            resource: json_text(v, "Resource"),
+            data: json_text(v, "Data"),
+            enforcer: json_text(v, "Enforcer"),
+            action: json_text(v, "Action"),
+            result: json_text(v, "Result"),
+            ..feeder::Alert::default()
+        })
+    } else {
+        FeedMessage::Log(feeder::Log {
+            timestamp: json_int(v, "Timestamp"),
+            updated_time: json_text(v, "UpdatedTime"),
+            cluster_name: json_text(v, "ClusterName"),
+            host_name: json_text(v, "HostName"),
+            namespace_name: json_text(v, "NamespaceName"),
+            pod_name: json_text(v, "PodName"),
+            labels: json_text(v, "Labels"),
+            owner: json_owner(v),
+            container_id: json_text(v, "ContainerID"),
+            container_name: json_text(v, "ContainerName"),
+            container_image: json_text(v, "ContainerImage"),
+            host_ppid: json_int(v, "HostPPID") as i32,
+            host_pid: json_int(v, "HostPID") as i32,
+            ppid: json_int(v, "PPID") as i32,
+            pid: json_int(v, "PID") as i32,
+            uid: json_int(v, "UID") as i32,
+            parent_process_name: json_text(v, "ParentProcessName"),
+            process_name: json_text(v, "ProcessName"),
+            r#type: json_text(v, "Type"),
+            source: json_text(v, "Source"),
+            operation: json_text(v, "Operation"),
+            resource: json_text(v, "Resource"),
+            data: json_text(v, "Data"),
+            result: json_text(v, "Result"),
+            ..feeder::Log::default()
+        })
     }
 }
 
