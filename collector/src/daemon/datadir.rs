@@ -2,8 +2,9 @@
 //!
 //! Each flushed window becomes one segment (per node and hour) written atomically, then the
 //! manifest is rewritten, so the directory is always a valid bundle that `kubectl karmor`
-//! reads in place. On start, temporary files left by a crash are removed and segments missing
-//! from the manifest (a crash between the rename and the manifest write) are listed again.
+//! reads in place. On start, temporary files left by a crash are removed, segments missing
+//! from the manifest (a crash between the rename and the manifest write) are listed again, and
+//! retention runs once (that crash may have come before the oldest segment was pruned).
 //! Retention removes the oldest segments, first beyond `max_age`, then until the total size is
 //! within `max_bytes`.
 
@@ -79,6 +80,7 @@ impl DataDir {
             manifest,
             retention,
         };
+        dir.apply_retention(now_ns())?;
         write_manifest(&dir.root, &mut dir.manifest)?;
         Ok(dir)
     }
@@ -174,6 +176,12 @@ impl DataDir {
         }
         Ok(f.path)
     }
+}
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos().min(i64::MAX as u128) as i64)
 }
 
 fn describe_file(path: &Path, rel: String) -> Option<ManifestFile> {
@@ -330,5 +338,53 @@ mod tests {
             .unwrap()
             .iter()
             .all(|c| c.problem.is_none()));
+    }
+
+    #[test]
+    fn reopening_after_a_crash_before_pruning_applies_the_byte_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let unlimited = Retention {
+            max_bytes: 0,
+            max_age: None,
+        };
+        {
+            let mut d = DataDir::open(dir.path(), "test", unlimited).unwrap();
+            for i in 0..4 {
+                d.write(rows(50, T0 + i * SEC), &meta(), T0 + i * SEC)
+                    .unwrap();
+            }
+        }
+        // The crash: the newest segment is renamed into place but neither listed nor pruned for.
+        let mut m = read_manifest(dir.path()).unwrap();
+        m.files.sort_by_key(|f| parse_ts(&f.last).unwrap_or(0));
+        let newest = m.files.pop().unwrap();
+        let oldest = m.files[0].path.clone();
+        fs::write(
+            dir.path().join(MANIFEST),
+            serde_json::to_string(&m).unwrap(),
+        )
+        .unwrap();
+        let limit = m.files.iter().map(|f| f.bytes).sum::<u64>();
+        let d = DataDir::open(
+            dir.path(),
+            "test",
+            Retention {
+                max_bytes: limit,
+                max_age: None,
+            },
+        )
+        .unwrap();
+        let on_disk: u64 = parquet_files(dir.path())
+            .unwrap()
+            .iter()
+            .map(|p| fs::metadata(p).unwrap().len())
+            .sum();
+        assert!(on_disk <= limit, "{on_disk} > {limit}");
+        assert_eq!(on_disk, d.bytes());
+        assert!(d.manifest().files.iter().any(|f| f.path == newest.path));
+        assert!(
+            d.manifest().files.iter().all(|f| f.path != oldest),
+            "the oldest segment went"
+        );
     }
 }
