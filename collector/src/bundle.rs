@@ -306,33 +306,67 @@ pub fn write_bundle(
 pub fn add_segment(
     dir: &Path,
     manifest: &mut Manifest,
-    mut rows: Vec<Event>,
+    rows: Vec<Event>,
     meta: &SegmentMeta,
 ) -> Result<ManifestFile, ContractError> {
-    let first = rows.iter().map(|e| e.ts_first).min().unwrap_or(0);
-    let last = rows.iter().map(|e| e.ts_last).max().unwrap_or(0);
-    let part = partition_dir(&meta.node, first);
-    let bytes = encode_segment(&mut rows, meta)
-        .map_err(|m| ContractError::parquet(dir.join(&part).join("<new segment>"), m))?;
-    let sha = hex::encode(Sha256::digest(&bytes));
-    let rel = format!("{part}/seg-{}.parquet", &sha[..16]);
-    if let Some(f) = manifest.files.iter().find(|f| f.path == rel) {
-        return Ok(f.clone());
+    let segment = PreparedSegment::encode(dir, rows, meta)?;
+    segment.publish(dir, manifest)
+}
+
+/// A segment encoded in memory, not yet on disk: its size is known before anything is written,
+/// so retention can make room first.
+#[derive(Debug)]
+pub struct PreparedSegment {
+    bytes: Vec<u8>,
+    entry: ManifestFile,
+}
+
+impl PreparedSegment {
+    /// Encodes rows of one node and hour (sorted in place) for the bundle at `dir`.
+    pub fn encode(
+        dir: &Path,
+        mut rows: Vec<Event>,
+        meta: &SegmentMeta,
+    ) -> Result<Self, ContractError> {
+        let first = rows.iter().map(|e| e.ts_first).min().unwrap_or(0);
+        let last = rows.iter().map(|e| e.ts_last).max().unwrap_or(0);
+        let part = partition_dir(&meta.node, first);
+        let bytes = encode_segment(&mut rows, meta)
+            .map_err(|m| ContractError::parquet(dir.join(&part).join("<new segment>"), m))?;
+        let sha = hex::encode(Sha256::digest(&bytes));
+        let entry = ManifestFile {
+            path: format!("{part}/seg-{}.parquet", &sha[..16]),
+            node: meta.node.clone(),
+            sha256: sha,
+            bytes: bytes.len() as u64,
+            rows: rows.len() as u64,
+            first: format_ts(first),
+            last: format_ts(last),
+            events_seen: meta.events_seen,
+            events_dropped: meta.events_dropped,
+        };
+        Ok(PreparedSegment { bytes, entry })
     }
-    segment::write_atomic(&dir.join(&rel), &bytes)?;
-    let entry = ManifestFile {
-        path: rel,
-        node: meta.node.clone(),
-        sha256: sha,
-        bytes: bytes.len() as u64,
-        rows: rows.len() as u64,
-        first: format_ts(first),
-        last: format_ts(last),
-        events_seen: meta.events_seen,
-        events_dropped: meta.events_dropped,
-    };
-    manifest.files.push(entry.clone());
-    Ok(entry)
+
+    /// The manifest entry the segment gets once published.
+    pub fn entry(&self) -> &ManifestFile {
+        &self.entry
+    }
+
+    /// Writes the segment atomically and lists it in `manifest` (which the caller writes); a
+    /// segment already listed is not written again.
+    pub fn publish(
+        self,
+        dir: &Path,
+        manifest: &mut Manifest,
+    ) -> Result<ManifestFile, ContractError> {
+        if let Some(f) = manifest.files.iter().find(|f| f.path == self.entry.path) {
+            return Ok(f.clone());
+        }
+        segment::write_atomic(&dir.join(&self.entry.path), &self.bytes)?;
+        manifest.files.push(self.entry.clone());
+        Ok(self.entry)
+    }
 }
 
 /// A segment of a bundle, as found on disk.

@@ -1,20 +1,22 @@
 //! The collector's data directory: a live bundle with rotation and retention.
 //!
-//! Each flushed window becomes one segment (per node and hour) written atomically, then the
-//! manifest is rewritten, so the directory is always a valid bundle that `kubectl karmor`
-//! reads in place. On start, temporary files left by a crash are removed, segments missing
-//! from the manifest (a crash between the rename and the manifest write) are listed again, and
-//! retention runs once (that crash may have come before the oldest segment was pruned).
-//! Retention removes the oldest segments, first beyond `max_age`, then until the total size is
-//! within `max_bytes`.
+//! Each flushed window becomes one segment per node and hour. It is encoded in memory first, so
+//! retention can make room for it before it is written (atomically); then the manifest is
+//! rewritten. The directory is always a valid bundle that `kubectl karmor` reads in place, and
+//! never holds more than the byte limit. Retention removes the oldest segments, first beyond
+//! `max_age`, then until the new segment fits within `max_bytes`.
+//!
+//! On start, temporary files left by a crash are removed, segments missing from the manifest
+//! (a crash between the rename and the manifest write) are listed again, and retention runs
+//! once, so a lowered limit holds from the start.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::bundle::{
-    add_segment, new_manifest, parquet_files, parse_ts, read_manifest, write_manifest, Manifest,
-    ManifestFile, MANIFEST,
+    new_manifest, parquet_files, parse_ts, read_manifest, write_manifest, Manifest, ManifestFile,
+    PreparedSegment, MANIFEST,
 };
 use crate::error::ContractError;
 use crate::schema::Event;
@@ -80,7 +82,7 @@ impl DataDir {
             manifest,
             retention,
         };
-        dir.apply_retention(now_ns())?;
+        dir.apply_retention(now_ns(), 0)?;
         write_manifest(&dir.root, &mut dir.manifest)?;
         Ok(dir)
     }
@@ -95,8 +97,10 @@ impl DataDir {
         self.manifest.files.iter().map(|f| f.bytes).sum()
     }
 
-    /// Writes rows (grouped by node and hour into segments), applies retention, rewrites the
-    /// manifest. `meta` carries the producer's counters for the window.
+    /// Writes rows (grouped by node and hour into segments) and rewrites the manifest. Segments
+    /// are encoded in memory first, so retention makes room for them before anything is written:
+    /// the directory never holds more than `max_bytes` (unless one window alone is larger).
+    /// `meta` carries the producer's counters for the window.
     pub fn write(
         &mut self,
         rows: Vec<Event>,
@@ -112,6 +116,7 @@ impl DataDir {
                 .or_default()
                 .push(e);
         }
+        let mut prepared = Vec::with_capacity(groups.len());
         for (i, ((node, _), rows)) in groups.into_iter().enumerate() {
             // Counters belong to the window: put them on its first segment only.
             let first = i == 0;
@@ -123,43 +128,61 @@ impl DataDir {
                 windows: if first { meta.windows } else { 0 },
                 ..meta.clone()
             };
-            out.written.push(add_segment(
-                &self.root,
-                &mut self.manifest,
-                rows,
-                &seg_meta,
-            )?);
+            prepared.push(PreparedSegment::encode(&self.root, rows, &seg_meta)?);
         }
-        out.removed = self.apply_retention(now_ns)?;
+        let incoming: u64 = prepared
+            .iter()
+            .filter(|p| !self.manifest.files.iter().any(|f| f.path == p.entry().path))
+            .map(|p| p.entry().bytes)
+            .sum();
+        out.removed = self.apply_retention(now_ns, incoming)?;
+        for p in prepared {
+            out.written.push(p.publish(&self.root, &mut self.manifest)?);
+        }
+        // New segments can be beyond the age limit themselves (late events).
+        out.removed.extend(self.apply_retention(now_ns, 0)?);
         write_manifest(&self.root, &mut self.manifest)?;
         Ok(out)
     }
 
-    fn apply_retention(&mut self, now_ns: i64) -> Result<Vec<String>, ContractError> {
-        let mut removed = Vec::new();
+    /// Removes the oldest segments: those beyond the age limit, then until `incoming` more bytes
+    /// fit within the byte limit.
+    fn apply_retention(
+        &mut self,
+        now_ns: i64,
+        incoming: u64,
+    ) -> Result<Vec<String>, ContractError> {
         let last = |f: &ManifestFile| parse_ts(&f.last).unwrap_or(i64::MIN);
         self.manifest.files.sort_by_key(last);
+        let mut expired = 0;
         if let Some(age) = self.retention.max_age {
             let cutoff = now_ns.saturating_sub(age.as_nanos().min(i64::MAX as u128) as i64);
-            while self
+            expired = self
                 .manifest
                 .files
-                .first()
-                .is_some_and(|f| last(f) < cutoff)
-            {
-                removed.push(self.remove_oldest()?);
-            }
+                .iter()
+                .take_while(|f| last(f) < cutoff)
+                .count();
         }
         if self.retention.max_bytes > 0 {
-            while self.bytes() > self.retention.max_bytes && !self.manifest.files.is_empty() {
-                removed.push(self.remove_oldest()?);
+            let mut kept: u64 = self.manifest.files[expired..].iter().map(|f| f.bytes).sum();
+            while kept + incoming > self.retention.max_bytes && expired < self.manifest.files.len()
+            {
+                kept -= self.manifest.files[expired].bytes;
+                expired += 1;
             }
         }
-        Ok(removed)
+        if expired == 0 {
+            return Ok(Vec::new());
+        }
+        // The manifest stops listing the segments before they go, so that a reader (or a
+        // restart after a crash) never finds it naming a file that is not there.
+        let gone: Vec<ManifestFile> = self.manifest.files.drain(..expired).collect();
+        write_manifest(&self.root, &mut self.manifest)?;
+        gone.into_iter().map(|f| self.remove_file(f)).collect()
     }
 
-    fn remove_oldest(&mut self) -> Result<String, ContractError> {
-        let f = self.manifest.files.remove(0);
+    fn remove_file(&self, f: ManifestFile) -> Result<String, ContractError> {
         let path = self.root.join(&f.path);
         match fs::remove_file(&path) {
             Ok(()) => {}
@@ -255,7 +278,7 @@ mod tests {
     }
 
     #[test]
-    fn retention_keeps_size_within_one_segment_of_the_limit() {
+    fn retention_keeps_the_directory_within_the_limit() {
         let dir = tempfile::tempdir().unwrap();
         let limit = 200_000;
         let mut d = DataDir::open(
@@ -341,7 +364,7 @@ mod tests {
     }
 
     #[test]
-    fn reopening_after_a_crash_before_pruning_applies_the_byte_limit() {
+    fn reopening_lists_orphans_and_applies_a_lower_byte_limit() {
         let dir = tempfile::tempdir().unwrap();
         let unlimited = Retention {
             max_bytes: 0,
@@ -354,7 +377,7 @@ mod tests {
                     .unwrap();
             }
         }
-        // The crash: the newest segment is renamed into place but neither listed nor pruned for.
+        // A crash left the newest segment unlisted, and the collector restarts with a lower limit.
         let mut m = read_manifest(dir.path()).unwrap();
         m.files.sort_by_key(|f| parse_ts(&f.last).unwrap_or(0));
         let newest = m.files.pop().unwrap();
