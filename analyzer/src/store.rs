@@ -7,7 +7,8 @@
 //!
 //! A segment is identified by its sha256: merging the same file twice, from the same bundle or
 //! another copy of it, adds nothing. Each merge checks every segment (checksum against the
-//! manifest, footer, schema version) and reports the bad ones by path; the good ones land.
+//! manifest, footer, schema version) and reports the bad ones by path; the good ones land, in
+//! up to 16 transactions of at least 500k rows each, reported to a progress callback.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -39,6 +40,26 @@ pub struct MergeReport {
     /// Segments that could not be merged, with the reason. The rest of the bundle still landed.
     pub problems: Vec<(PathBuf, String)>,
 }
+
+/// How far a merge has got, reported to [`Store::merge_bundle_with_progress`]'s callback after
+/// each step.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MergeProgress {
+    /// Segments checked (checksum, footer, schema) so far.
+    pub checked: usize,
+    /// Segments in the bundle.
+    pub segments: usize,
+    /// Rows inserted so far.
+    pub rows_done: u64,
+    /// Rows to insert (known once every segment is checked; 0 before).
+    pub rows_total: u64,
+}
+
+/// Rows inserted per statement at least, so that a progress report comes every few seconds at
+/// most while the statements stay large enough for DuckDB to read their files in parallel.
+const MIN_ROWS_PER_STEP: u64 = 500_000;
+/// Steps a large merge is cut into.
+const STEPS: u64 = 16;
 
 /// Counters that tell whether the evidence is complete.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -122,6 +143,16 @@ impl Store {
     /// Merges every segment of the bundle at `root`. Fails only when the bundle cannot be
     /// opened at all; bad segments are listed in the report and the others are merged.
     pub fn merge_bundle(&self, root: &Path) -> Result<MergeReport> {
+        self.merge_bundle_with_progress(root, &mut |_| {})
+    }
+
+    /// [`Store::merge_bundle`], calling `progress` after each segment checked and each batch of
+    /// rows inserted (a large merge lands in up to 16 transactions, each all or nothing).
+    pub fn merge_bundle_with_progress(
+        &self,
+        root: &Path,
+        progress: &mut dyn FnMut(&MergeProgress),
+    ) -> Result<MergeReport> {
         let bundle = open_bundle(root)?;
         let mut report = MergeReport {
             bundle: root.to_path_buf(),
@@ -130,7 +161,13 @@ impl Store {
         let present = self.present_segments()?;
         let mut seen_now = HashSet::new();
         let mut todo: Vec<(SegmentRef, String, SegmentFooter)> = Vec::new();
+        let mut state = MergeProgress {
+            segments: bundle.segments.len(),
+            ..MergeProgress::default()
+        };
         for seg in bundle.segments {
+            state.checked += 1;
+            progress(&state);
             match check_segment(&seg) {
                 Err(problem) => report.problems.push((seg.path, problem)),
                 Ok((sha, _)) if present.contains(&sha) || seen_now.contains(&sha) => {
@@ -143,13 +180,20 @@ impl Store {
             }
         }
         let root_text = root.display().to_string();
-        if self.insert_all(&root_text, &todo).is_err() {
-            // One file fails somewhere inside its pages: find it by merging one at a time.
-            for item in &todo {
-                if let Err(e) = self.insert_all(&root_text, std::slice::from_ref(item)) {
-                    report.problems.push((item.0.path.clone(), e.to_string()));
+        state.rows_total = todo.iter().map(|(_, _, f)| f.rows).sum();
+        progress(&state);
+        let step_rows = (state.rows_total / STEPS).max(MIN_ROWS_PER_STEP);
+        for step in steps(&todo, step_rows) {
+            if self.insert_all(&root_text, step).is_err() {
+                // One file fails somewhere inside its pages: find it by merging one at a time.
+                for item in step {
+                    if let Err(e) = self.insert_all(&root_text, std::slice::from_ref(item)) {
+                        report.problems.push((item.0.path.clone(), e.to_string()));
+                    }
                 }
             }
+            state.rows_done += step.iter().map(|(_, _, f)| f.rows).sum::<u64>();
+            progress(&state);
         }
         let failed: HashSet<&PathBuf> = report.problems.iter().map(|(p, _)| p).collect();
         for (seg, _, footer) in &todo {
@@ -300,6 +344,27 @@ impl Store {
     }
 }
 
+/// Cuts the segments to insert into consecutive runs of at least `target` rows (the last run
+/// may be shorter).
+fn steps<T>(
+    todo: &[(T, String, SegmentFooter)],
+    target: u64,
+) -> Vec<&[(T, String, SegmentFooter)]> {
+    let mut out = Vec::new();
+    let (mut start, mut rows) = (0, 0);
+    for (i, (_, _, footer)) in todo.iter().enumerate() {
+        rows += footer.rows;
+        if rows >= target {
+            out.push(&todo[start..=i]);
+            (start, rows) = (i + 1, 0);
+        }
+    }
+    if start < todo.len() {
+        out.push(&todo[start..]);
+    }
+    out
+}
+
 /// Checks a segment before merging: checksum against the manifest, then footer and schema.
 fn check_segment(seg: &SegmentRef) -> std::result::Result<(String, SegmentFooter), String> {
     let sha = sha256_file(&seg.path).map_err(|e| e.to_string())?;
@@ -319,4 +384,36 @@ fn check_segment(seg: &SegmentRef) -> std::result::Result<(String, SegmentFooter
 /// Quotes text as a DuckDB string literal.
 fn sql_string(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use karmor_collector::segment::SegmentMeta;
+
+    use super::*;
+
+    fn footers(rows: &[u64]) -> Vec<((), String, SegmentFooter)> {
+        rows.iter()
+            .map(|&rows| {
+                let meta = SegmentMeta::default();
+                ((), String::new(), SegmentFooter { meta, rows })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn steps_cover_every_segment_once_in_order_with_at_least_the_target() {
+        let todo = footers(&[400, 100, 700, 50, 50, 900, 10]);
+        let cut = steps(&todo, 500);
+        let sizes: Vec<Vec<u64>> = cut
+            .iter()
+            .map(|s| s.iter().map(|(_, _, f)| f.rows).collect())
+            .collect();
+        assert_eq!(
+            sizes,
+            vec![vec![400, 100], vec![700], vec![50, 50, 900], vec![10]]
+        );
+        assert!(steps(&footers(&[]), 500).is_empty());
+        assert_eq!(steps(&footers(&[1, 2, 3]), 500).len(), 1);
+    }
 }

@@ -109,6 +109,32 @@ fn a_store_file_keeps_its_data_across_opens() {
 }
 
 #[test]
+fn merge_progress_counts_every_segment_and_ends_at_the_rows_merged() {
+    let dir = tempfile::tempdir().unwrap();
+    bundle(dir.path(), sample());
+    let store = Store::in_memory().unwrap();
+    let mut seen = Vec::new();
+    let report = store
+        .merge_bundle_with_progress(dir.path(), &mut |p| seen.push(*p))
+        .unwrap();
+    let last = *seen.last().unwrap();
+    assert_eq!(last.segments, 4);
+    assert_eq!(last.checked, 4);
+    assert_eq!(last.rows_total, report.rows);
+    assert_eq!(last.rows_done, 5);
+    assert!(seen
+        .windows(2)
+        .all(|w| w[0].checked <= w[1].checked && w[0].rows_done <= w[1].rows_done));
+    // Nothing left to do: checks are still reported, no rows are.
+    let mut again = Vec::new();
+    store
+        .merge_bundle_with_progress(dir.path(), &mut |p| again.push(*p))
+        .unwrap();
+    let last = *again.last().unwrap();
+    assert_eq!((last.checked, last.rows_total, last.rows_done), (4, 0, 0));
+}
+
+#[test]
 fn truncated_segment_is_reported_by_path_and_the_rest_is_analysed() {
     let dir = tempfile::tempdir().unwrap();
     bundle(dir.path(), sample());

@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use karmor_analyzer::store::{MergeProgress, MergeReport};
 use karmor_analyzer::Store;
 use kubectl_karmor::cluster::kubeconfig::KubeTarget;
 
@@ -140,8 +142,7 @@ pub fn load(args: &DataArgs) -> Result<Store> {
         }
     };
     for bundle in &args.bundles {
-        let report = store
-            .merge_bundle(bundle)
+        let report = merge_with_progress(&store, bundle)
             .with_context(|| format!("cannot read bundle {}", bundle.display()))?;
         for (path, problem) in &report.problems {
             let problem = problem.trim_start_matches(&format!("{}: ", path.display()));
@@ -160,6 +161,36 @@ pub fn load(args: &DataArgs) -> Result<Store> {
         );
     }
     Ok(store)
+}
+
+/// Merges a bundle, with a progress bar on stderr once the merge has taken a second (and only
+/// when stderr is a terminal): checking the segments, then inserting their rows.
+pub fn merge_with_progress(store: &Store, bundle: &Path) -> Result<MergeReport> {
+    let started = std::time::Instant::now();
+    let mut bar: Option<ProgressBar> = None;
+    let report = store.merge_bundle_with_progress(bundle, &mut |p: &MergeProgress| {
+        if bar.is_none() && started.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        let b = bar.get_or_insert_with(|| {
+            let style = ProgressStyle::with_template("{msg:>18} [{bar:30}] {pos}/{len} {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar());
+            ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(style)
+        });
+        if p.rows_total == 0 {
+            b.set_message("checking segments");
+            b.set_length(p.segments as u64);
+            b.set_position(p.checked as u64);
+        } else {
+            b.set_message("merging rows");
+            b.set_length(p.rows_total);
+            b.set_position(p.rows_done);
+        }
+    })?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    Ok(report)
 }
 
 #[cfg(test)]

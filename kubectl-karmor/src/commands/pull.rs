@@ -193,12 +193,13 @@ pub fn execute(request: &PullRequest) -> Result<PullSummary> {
                     .with_context(|| format!("cannot create {}", parent.display()))?;
             }
             let store = Store::open(store_path)?;
-            let report = store.merge_bundle(&request.bundle_dir).with_context(|| {
-                format!(
-                    "cannot merge {} into the store",
-                    request.bundle_dir.display()
-                )
-            })?;
+            let report = crate::data::merge_with_progress(&store, &request.bundle_dir)
+                .with_context(|| {
+                    format!(
+                        "cannot merge {} into the store",
+                        request.bundle_dir.display()
+                    )
+                })?;
             summary.store = Some(store_path.display().to_string());
             summary.merged_segments = report.merged.len();
             summary.merged_rows = report.rows;
