@@ -271,6 +271,7 @@ async fn kubearmor_ingest(table: &mut Vec<[String; 4]>) {
         },
         rotate_interval: Duration::from_secs(60),
         rotate_rows: 200_000,
+        window_bytes: karmor_collector::daemon::run::WINDOW_BYTES,
         record_args: true,
         source: SensorSource::Feeds,
         metrics_addr: None,

@@ -333,19 +333,55 @@ impl PreparedSegment {
         let part = partition_dir(&meta.node, first);
         let bytes = encode_segment(&mut rows, meta)
             .map_err(|m| ContractError::parquet(dir.join(&part).join("<new segment>"), m))?;
+        Ok(Self::from_bytes(
+            bytes,
+            part,
+            rows.len(),
+            (first, last),
+            meta,
+        ))
+    }
+
+    /// Encodes rows of one node and hour, given in segment order, for the bundle at `dir`,
+    /// holding only a chunk of them as events at a time ([`segment::encode_rows`]).
+    pub fn encode_rows(
+        dir: &Path,
+        rows: &dyn segment::SegmentRows,
+        meta: &SegmentMeta,
+    ) -> Result<Self, ContractError> {
+        let (first, last) = rows.time_range();
+        let part = partition_dir(&meta.node, first);
+        let bytes = segment::encode_rows(rows, meta)
+            .map_err(|m| ContractError::parquet(dir.join(&part).join("<new segment>"), m))?;
+        Ok(Self::from_bytes(
+            bytes,
+            part,
+            rows.row_count(),
+            (first, last),
+            meta,
+        ))
+    }
+
+    fn from_bytes(
+        bytes: Vec<u8>,
+        part: String,
+        rows: usize,
+        (first, last): (i64, i64),
+        meta: &SegmentMeta,
+    ) -> Self {
         let sha = hex::encode(Sha256::digest(&bytes));
         let entry = ManifestFile {
             path: format!("{part}/seg-{}.parquet", &sha[..16]),
             node: meta.node.clone(),
             sha256: sha,
             bytes: bytes.len() as u64,
-            rows: rows.len() as u64,
+            rows: rows as u64,
             first: format_ts(first),
             last: format_ts(last),
             events_seen: meta.events_seen,
             events_dropped: meta.events_dropped,
         };
-        Ok(PreparedSegment { bytes, entry })
+        PreparedSegment { bytes, entry }
     }
 
     /// The manifest entry the segment gets once published.

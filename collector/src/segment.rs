@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::Write;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -34,6 +35,8 @@ use crate::schema::{arrow_schema, Event, Op, Source, SCHEMA_MAJOR};
 pub const TMP_SUFFIX: &str = ".tmp";
 /// Rows per Parquet row group.
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
+/// Rows turned into events at a time by [`encode_rows`].
+pub const ENCODE_CHUNK_ROWS: usize = 1024;
 
 const KEY_SCHEMA: &str = "karmor.schema_version";
 const KEY_PRODUCER: &str = "karmor.producer";
@@ -216,6 +219,43 @@ pub fn encode_segment(events: &mut [Event], meta: &SegmentMeta) -> Result<Vec<u8
         writer
             .write(&events_to_batch(chunk))
             .map_err(|e| e.to_string())?;
+    }
+    writer.close().map_err(|e| e.to_string())?;
+    Ok(buf)
+}
+
+/// The rows of one segment, already in segment order (see [`sort_events`]), that
+/// [`encode_rows`] turns into events a chunk at a time: a large window is never held as
+/// events all at once.
+pub trait SegmentRows {
+    /// Number of rows.
+    fn row_count(&self) -> usize;
+    /// Earliest `ts_first` and latest `ts_last` (0, 0 when empty).
+    fn time_range(&self) -> (i64, i64);
+    /// Raw events the rows stand for (the sum of their counts).
+    fn events_seen(&self) -> u64;
+    /// Appends the events of the rows in `range` (indices in segment order) to `out`.
+    fn events(&self, range: Range<usize>, out: &mut Vec<Event>);
+}
+
+/// Encodes rows given in segment order as a complete Parquet file in memory, holding at most
+/// [`ENCODE_CHUNK_ROWS`] of them as events at a time. The file is the one [`encode_segment`]
+/// writes for the same rows in the same order.
+pub fn encode_rows(rows: &dyn SegmentRows, meta: &SegmentMeta) -> Result<Vec<u8>, String> {
+    let n = rows.row_count();
+    let mut buf = Vec::with_capacity(n * 16 + 4096);
+    let mut writer = ArrowWriter::try_new(&mut buf, arrow_schema(), Some(writer_properties(meta)))
+        .map_err(|e| e.to_string())?;
+    let mut chunk = Vec::with_capacity(ENCODE_CHUNK_ROWS.min(n));
+    let mut start = 0;
+    while start < n {
+        let end = (start + ENCODE_CHUNK_ROWS).min(n);
+        chunk.clear();
+        rows.events(start..end, &mut chunk);
+        writer
+            .write(&events_to_batch(&chunk))
+            .map_err(|e| e.to_string())?;
+        start = end;
     }
     writer.close().map_err(|e| e.to_string())?;
     Ok(buf)
@@ -585,6 +625,47 @@ mod tests {
         want.sort_by_key(|e| e.ts_first);
         back.sort_by_key(|e| e.ts_first);
         assert_eq!(back, want);
+    }
+
+    /// Rows in segment order, handed out by index.
+    struct Sorted(Vec<Event>);
+    impl SegmentRows for Sorted {
+        fn row_count(&self) -> usize {
+            self.0.len()
+        }
+        fn time_range(&self) -> (i64, i64) {
+            (0, 0)
+        }
+        fn events_seen(&self) -> u64 {
+            self.0.iter().map(|e| e.count).sum()
+        }
+        fn events(&self, range: Range<usize>, out: &mut Vec<Event>) {
+            out.extend_from_slice(&self.0[range]);
+        }
+    }
+
+    #[test]
+    fn chunked_encoding_writes_the_same_file() {
+        let mut rows: Vec<Event> = (0..3 * ENCODE_CHUNK_ROWS + 17)
+            .flat_map(|i| {
+                sample().into_iter().map(move |mut e| {
+                    e.ts_first += i as i64;
+                    e.path = Some(format!("/data/{}", i % 700));
+                    e.namespace = e.namespace.map(|n| format!("{n}-{}", i % 3));
+                    e
+                })
+            })
+            .collect();
+        sort_events(&mut rows);
+        let whole = encode_segment(&mut rows.clone(), &meta()).unwrap();
+        let chunked = encode_rows(&Sorted(rows.clone()), &meta()).unwrap();
+        assert_eq!(whole, chunked);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.parquet");
+        write_atomic(&path, &chunked).unwrap();
+        let (m, back) = read_segment(&path).unwrap();
+        assert_eq!(m, meta());
+        assert_eq!(back, rows);
     }
 
     #[test]

@@ -213,6 +213,7 @@ async fn collect(addr: SocketAddr, expect: u64) -> (Vec<String>, Arc<KubeArmorSt
         },
         rotate_interval: Duration::from_secs(3600),
         rotate_rows: 1_000_000,
+        window_bytes: karmor_collector::daemon::run::WINDOW_BYTES,
         record_args: true,
         source: SensorSource::Feeds,
         metrics_addr: None,

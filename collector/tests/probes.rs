@@ -136,6 +136,7 @@ fn probes_record_attributed_behaviour_of_short_lived_processes() {
         },
         rotate_interval: Duration::from_millis(500),
         rotate_rows: 100_000,
+        window_bytes: karmor_collector::daemon::run::WINDOW_BYTES,
         record_args: true,
         source: SensorSource::Ebpf,
         metrics_addr: None,

@@ -14,7 +14,7 @@
 //! `<id>` is 64 hex characters. The pod is then found through a [`PodLookup`] (a watch of this
 //! node's pods, or nothing with `--no-kube`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// What is known about a pod's container, from the Kubernetes API.
@@ -106,8 +106,13 @@ pub struct ProcInfo {
 /// Executables of live processes, learnt from exec events, with `/proc` as a fallback for
 /// processes that started before the collector. Bounded: the oldest half is forgotten when
 /// full.
+///
+/// Parents that `/proc` does not know (gone, or in another pid namespace) are remembered as
+/// missing until [`ProcessTable::forget_missing`] (each window flush), an exec of that pid or
+/// its exit, so that their children's events do not cost a failed `readlink` each.
 pub struct ProcessTable {
     procs: HashMap<u32, ProcInfo>,
+    missing: HashSet<u32>,
     capacity: usize,
     proc_root: std::path::PathBuf,
 }
@@ -117,6 +122,7 @@ impl ProcessTable {
     pub fn new(capacity: usize) -> Self {
         Self {
             procs: HashMap::new(),
+            missing: HashSet::new(),
             capacity: capacity.max(16),
             proc_root: "/proc".into(),
         }
@@ -131,12 +137,19 @@ impl ProcessTable {
                 self.procs.remove(&p);
             }
         }
+        self.missing.remove(&pid);
         self.procs.insert(pid, ProcInfo { exe, ppid });
     }
 
     /// Forgets an exited process.
     pub fn exit(&mut self, pid: u32) {
         self.procs.remove(&pid);
+        self.missing.remove(&pid);
+    }
+
+    /// Forgets which parents `/proc` did not know, so that they are looked up again.
+    pub fn forget_missing(&mut self) {
+        self.missing.clear();
     }
 
     /// Number of processes held.
@@ -174,7 +187,16 @@ impl ProcessTable {
         if let Some(p) = self.procs.get(&ppid) {
             return Some(p.exe.clone());
         }
-        let path = std::fs::read_link(self.proc_root.join(ppid.to_string()).join("exe")).ok()?;
+        if self.missing.contains(&ppid) {
+            return None;
+        }
+        let Ok(path) = std::fs::read_link(self.proc_root.join(ppid.to_string()).join("exe")) else {
+            if self.missing.len() >= self.capacity {
+                self.missing.clear();
+            }
+            self.missing.insert(ppid);
+            return None;
+        };
         let exe: Arc<str> = Arc::from(path.to_string_lossy().trim_end_matches(" (deleted)"));
         self.exec(ppid, 0, exe.clone());
         Some(exe)
@@ -184,6 +206,7 @@ impl ProcessTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     const ID: &str = "8762eafc25a35ab90089f79703b86659989e8e547c2c029fb60f55d884355000";
 
@@ -233,6 +256,32 @@ mod tests {
         assert_eq!(&*t.exe(u32::MAX - 1, 0, b"gone"), "gone");
         t.exit(4242);
         assert_eq!(&*t.exe(4242, 1, b"app"), "app");
+    }
+
+    #[test]
+    fn missing_parents_are_remembered_until_forgotten_or_learnt() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = ProcessTable::new(100);
+        t.proc_root = dir.path().to_path_buf();
+        assert_eq!(t.parent_exe(777), None);
+        // The parent appears in /proc: still missing until the table forgets.
+        let proc_dir = dir.path().join("777");
+        fs::create_dir(&proc_dir).unwrap();
+        std::os::unix::fs::symlink("/usr/bin/parent", proc_dir.join("exe")).unwrap();
+        assert_eq!(t.parent_exe(777), None);
+        t.forget_missing();
+        assert_eq!(t.parent_exe(777).as_deref(), Some("/usr/bin/parent"));
+        // An exec of a missing pid is learnt at once.
+        assert_eq!(t.parent_exe(778), None);
+        t.exec(778, 1, Arc::from("/usr/bin/other"));
+        assert_eq!(t.parent_exe(778).as_deref(), Some("/usr/bin/other"));
+        // So is a pid that exited and is looked up again.
+        assert_eq!(t.parent_exe(779), None);
+        let proc_dir = dir.path().join("779");
+        fs::create_dir(&proc_dir).unwrap();
+        std::os::unix::fs::symlink("/usr/bin/third", proc_dir.join("exe")).unwrap();
+        t.exit(779);
+        assert_eq!(t.parent_exe(779).as_deref(), Some("/usr/bin/third"));
     }
 
     #[test]

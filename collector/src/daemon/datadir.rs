@@ -20,7 +20,7 @@ use crate::bundle::{
 };
 use crate::error::ContractError;
 use crate::schema::Event;
-use crate::segment::{read_footer, sha256_file, SegmentMeta, TMP_SUFFIX};
+use crate::segment::{read_footer, sha256_file, SegmentMeta, SegmentRows, TMP_SUFFIX};
 
 /// Retention limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,7 +107,6 @@ impl DataDir {
         meta: &SegmentMeta,
         now_ns: i64,
     ) -> Result<WriteOutcome, ContractError> {
-        let mut out = WriteOutcome::default();
         let mut groups: std::collections::BTreeMap<(String, i64), Vec<Event>> = Default::default();
         const HOUR: i64 = 3_600_000_000_000;
         for e in rows {
@@ -130,6 +129,46 @@ impl DataDir {
             };
             prepared.push(PreparedSegment::encode(&self.root, rows, &seg_meta)?);
         }
+        self.publish(prepared, now_ns)
+    }
+
+    /// [`DataDir::write`] for rows already grouped into segments of `node` (one per hour,
+    /// earliest first) and in segment order: each is encoded holding only a chunk of its rows
+    /// as events at a time ([`PreparedSegment::encode_rows`]).
+    pub fn write_rows(
+        &mut self,
+        node: &str,
+        segments: &[&dyn SegmentRows],
+        meta: &SegmentMeta,
+        now_ns: i64,
+    ) -> Result<WriteOutcome, ContractError> {
+        let mut prepared = Vec::with_capacity(segments.len());
+        for rows in segments {
+            if rows.row_count() == 0 {
+                continue;
+            }
+            // Counters belong to the window: put them on its first segment only.
+            let first = prepared.is_empty();
+            let seg_meta = SegmentMeta {
+                node: node.to_string(),
+                producer: self.producer.clone(),
+                events_seen: rows.events_seen(),
+                events_dropped: if first { meta.events_dropped } else { 0 },
+                windows: if first { meta.windows } else { 0 },
+                ..meta.clone()
+            };
+            prepared.push(PreparedSegment::encode_rows(&self.root, *rows, &seg_meta)?);
+        }
+        self.publish(prepared, now_ns)
+    }
+
+    /// Makes room for the prepared segments (retention), writes them and the manifest.
+    fn publish(
+        &mut self,
+        prepared: Vec<PreparedSegment>,
+        now_ns: i64,
+    ) -> Result<WriteOutcome, ContractError> {
+        let mut out = WriteOutcome::default();
         let incoming: u64 = prepared
             .iter()
             .filter(|p| !self.manifest.files.iter().any(|f| f.path == p.entry().path))

@@ -5,6 +5,11 @@
 //! lookup. Strings are built once per distinct behaviour, when it first appears; rows are built
 //! when the window is flushed.
 //!
+//! [`Pipeline::drain_window`] closes a window into a [`DrainedWindow`]: its compact rows in
+//! segment order, which the writer turns into events a chunk at a time
+//! ([`crate::segment::SegmentRows`]), so a window is never held as events all at once.
+//! [`Pipeline::window_bytes`] estimates the window's memory, for rotation by size.
+//!
 //! The kernel also de-duplicates: it sends the first event of a behaviour with its kernel key
 //! and counts the repeats. The window remembers which row each kernel key fed, and
 //! [`Pipeline::add_repeats`] adds the kernel's counts to that row at the flush, so the rows and
@@ -13,11 +18,17 @@
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hash};
+use std::ops::Range;
 use std::sync::Arc;
 
-use crate::daemon::attribution::{parse_cgroup, CgroupIdentity, PodLookup, ProcessTable};
+use crate::daemon::attribution::{parse_cgroup, CgroupIdentity, PodInfo, PodLookup, ProcessTable};
+use crate::daemon::datadir::{DataDir, WriteOutcome};
 use crate::daemon::raw::{decode, ip, syscall_name, KernelKey, Kind, RawEvent};
+use crate::error::ContractError;
 use crate::schema::{Event, Op, Source};
+use crate::segment::{SegmentMeta, SegmentRows};
+
+const HOUR_NS: i64 = 3_600_000_000_000;
 
 const FMODE_EXEC: u32 = 0x20;
 const FMODE_CREATED: u32 = 0x0010_0000;
@@ -92,6 +103,8 @@ pub struct Pipeline {
     hasher: std::collections::hash_map::RandomState,
     raw_in_window: u64,
     window_start_mono: Option<u64>,
+    /// Bytes of the path and argument strings of the open window.
+    heap_in_window: usize,
 }
 
 impl Pipeline {
@@ -110,7 +123,24 @@ impl Pipeline {
             hasher: Default::default(),
             raw_in_window: 0,
             window_start_mono: None,
+            heap_in_window: 0,
         }
+    }
+
+    /// Memory the open window holds, once its next distinct row is in: its table (at the size
+    /// the next row would grow it to) and its strings. Rotating before this passes a budget
+    /// bounds the window's memory.
+    pub fn window_bytes(&self) -> usize {
+        let entry = std::mem::size_of::<(Key, Agg)>() + 1;
+        let cap = self.window.capacity();
+        // hashbrown keeps 1/8 of its buckets free, and doubles them when full.
+        let buckets = |cap: usize| (cap.max(3) * 8 / 7).next_power_of_two();
+        let table = if self.window.len() >= cap {
+            buckets(cap + 1)
+        } else {
+            buckets(cap)
+        };
+        table * entry + self.heap_in_window
     }
 
     /// Distinct behaviours in the open window.
@@ -270,6 +300,14 @@ impl Pipeline {
                         Arc::new(CgroupIdentity::default())
                     }
                 };
+                let path = match ev.kind {
+                    Kind::Exec => Some(String::from_utf8_lossy(ev.path).into_owned()),
+                    k if k.is_file() => Some(ev.file_path()),
+                    _ => None,
+                };
+                let args = exec_args(args);
+                self.heap_in_window += path.as_ref().map_or(0, String::capacity)
+                    + args.as_ref().map_or(0, String::capacity);
                 v.insert(Agg {
                     first: ev.ts_mono_ns,
                     last: ev.ts_mono_ns,
@@ -278,12 +316,8 @@ impl Pipeline {
                     ppid: ev.ppid,
                     exe,
                     parent,
-                    path: match ev.kind {
-                        Kind::Exec => Some(String::from_utf8_lossy(ev.path).into_owned()),
-                        k if k.is_file() => Some(ev.file_path()),
-                        _ => None,
-                    },
-                    args: exec_args(args),
+                    path,
+                    args,
                     cgroup,
                 });
             }
@@ -294,8 +328,15 @@ impl Pipeline {
     /// `mono_to_real` (ns to add), attributed through `pods`. Records deferred for the next
     /// window are then handled into it.
     pub fn drain(&mut self, mono_to_real: i64, pods: &dyn PodLookup) -> Vec<Event> {
+        self.drain_window(mono_to_real, pods).into_events()
+    }
+
+    /// [`Pipeline::drain`], with the rows kept compact in a [`DrainedWindow`] (in segment
+    /// order) that the writer turns into events a chunk at a time.
+    pub fn drain_window(&mut self, mono_to_real: i64, pods: &dyn PodLookup) -> DrainedWindow {
         let rows = self.drain_rows(mono_to_real, pods);
         self.kernel_keys.clear();
+        self.procs.forget_missing();
         // The kernel sends a cgroup's names again in each generation: the cache can restart.
         if self.cgroups.len() > 65_536 {
             self.cgroups.clear();
@@ -308,53 +349,254 @@ impl Pipeline {
         rows
     }
 
-    fn drain_rows(&mut self, mono_to_real: i64, pods: &dyn PodLookup) -> Vec<Event> {
+    fn drain_rows(&mut self, mono_to_real: i64, pods: &dyn PodLookup) -> DrainedWindow {
         self.raw_in_window = 0;
         self.window_start_mono = None;
-        let mut pod_cache: HashMap<String, Option<crate::daemon::attribution::PodInfo>> =
-            HashMap::new();
-        let mut out = Vec::with_capacity(self.window.len());
-        for (key, a) in self.window.drain() {
-            let mut e = Event {
-                ts_first: (a.first as i64).saturating_add(mono_to_real),
-                ts_last: (a.last as i64).saturating_add(mono_to_real),
-                count: a.count,
-                cluster: self.cfg.cluster.clone(),
-                node: self.cfg.node.clone(),
-                pid: Some(a.pid as i32),
-                ppid: Some(a.ppid as i32),
-                uid: Some(key.uid),
-                process: Some(a.exe.to_string()),
-                parent_process: a.parent.as_ref().map(|p| p.to_string()),
-                args: a.args,
-                source: Source::Ebpf,
-                result: Some(result_text(key.ret)),
-                ..Event::default()
-            };
-            match &a.cgroup.container_id {
-                Some(id) => {
-                    e.container_id = Some(id.clone());
-                    e.pod_uid = a.cgroup.pod_uid.clone();
-                    let info = pod_cache
-                        .entry(id.clone())
-                        .or_insert_with(|| pods.by_container(id));
-                    if let Some(p) = info {
-                        e.namespace = Some(p.namespace.clone());
-                        e.pod = Some(p.pod.clone());
-                        e.pod_uid = Some(p.pod_uid.clone());
-                        e.container = Some(p.container.clone());
-                        e.image = p.image.clone();
-                        e.workload_kind = p.workload_kind.clone();
-                        e.workload = p.workload.clone();
-                        e.labels = p.labels.clone();
-                    }
-                }
-                None => e.host = true,
-            }
-            fill_operation(&mut e, &key, a.path);
-            out.push(e);
+        self.heap_in_window = 0;
+        let rows: Vec<(Key, Agg)> = self.window.drain().collect();
+        DrainedWindow::new(
+            self.cfg.node.clone(),
+            self.cfg.cluster.clone(),
+            mono_to_real,
+            rows,
+            pods,
+        )
+    }
+}
+
+/// Slot of rows without a container (host processes) in [`DrainedWindow::slot`].
+const NO_CONTAINER: u32 = u32::MAX;
+
+/// A closed window: its rows kept compact (as the window held them), in segment order and
+/// grouped by hour, turned into [`Event`]s only when asked ([`DrainedWindow::hours`] gives
+/// one [`SegmentRows`] per hour). Pods are looked up once per container.
+pub struct DrainedWindow {
+    node: String,
+    cluster: Option<String>,
+    mono_to_real: i64,
+    rows: Vec<(Key, Agg)>,
+    /// Per row: its container's index in `pods`, or [`NO_CONTAINER`].
+    slot: Vec<u32>,
+    /// The pod of each container of the window, when known.
+    pods: Vec<Option<PodInfo>>,
+    /// Row indices in segment order: hour, then (namespace, workload, container, op, ts_first).
+    order: Vec<u32>,
+    /// Ranges of `order`, one per hour, earliest first.
+    hours: Vec<Range<usize>>,
+}
+
+impl DrainedWindow {
+    fn new(
+        node: String,
+        cluster: Option<String>,
+        mono_to_real: i64,
+        rows: Vec<(Key, Agg)>,
+        lookup: &dyn PodLookup,
+    ) -> Self {
+        let mut ids: HashMap<&str, u32> = HashMap::new();
+        let mut pods = Vec::new();
+        let mut slot = Vec::with_capacity(rows.len());
+        for (_, a) in &rows {
+            slot.push(match &a.cgroup.container_id {
+                Some(id) => *ids.entry(id.as_str()).or_insert_with(|| {
+                    pods.push(lookup.by_container(id));
+                    (pods.len() - 1) as u32
+                }),
+                None => NO_CONTAINER,
+            });
         }
-        out
+        // Rank the containers by (namespace, workload, container), as the segment sorts rows;
+        // equal names share a rank, and rows without a pod (or container) have none.
+        let names = |i: usize| {
+            pods.get(i)
+                .and_then(Option::as_ref)
+                .map_or((None, None, None), |p| {
+                    (
+                        Some(p.namespace.as_str()),
+                        p.workload.as_deref(),
+                        Some(p.container.as_str()),
+                    )
+                })
+        };
+        let mut by_name: Vec<usize> = (0..=pods.len()).collect();
+        by_name.sort_by(|&a, &b| names(a).cmp(&names(b)));
+        let mut rank = vec![0u32; pods.len() + 1];
+        let mut r = 0u32;
+        for (k, &i) in by_name.iter().enumerate() {
+            if k > 0 && names(by_name[k - 1]) != names(i) {
+                r += 1;
+            }
+            rank[i] = r;
+        }
+        let no_pod = pods.len();
+        let ts = |a: &Agg| (a.first as i64).saturating_add(mono_to_real);
+        let mut keyed: Vec<(i64, u32, Op, i64, u32)> = rows
+            .iter()
+            .zip(&slot)
+            .enumerate()
+            .map(|(i, ((k, a), &s))| {
+                let s = if s == NO_CONTAINER {
+                    no_pod
+                } else {
+                    s as usize
+                };
+                let t = ts(a);
+                (t.div_euclid(HOUR_NS), rank[s], op_of(k.kind), t, i as u32)
+            })
+            .collect();
+        keyed.sort_unstable();
+        let mut hours = Vec::new();
+        let mut begin = 0;
+        for k in 1..=keyed.len() {
+            if k == keyed.len() || keyed[k].0 != keyed[begin].0 {
+                hours.push(begin..k);
+                begin = k;
+            }
+        }
+        let order = keyed.into_iter().map(|k| k.4).collect();
+        DrainedWindow {
+            node,
+            cluster,
+            mono_to_real,
+            rows,
+            slot,
+            pods,
+            order,
+            hours,
+        }
+    }
+
+    /// Distinct behaviours (rows).
+    pub fn row_count(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Node stamped on the rows.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// The rows of each hour (each a segment), earliest first.
+    pub fn hours(&self) -> Vec<WindowHour<'_>> {
+        self.hours
+            .iter()
+            .map(|r| WindowHour {
+                window: self,
+                order: &self.order[r.clone()],
+            })
+            .collect()
+    }
+
+    /// Writes the window into `dir`, one segment per hour ([`DataDir::write_rows`]).
+    pub fn write_to(
+        &self,
+        dir: &mut DataDir,
+        meta: &SegmentMeta,
+        now_ns: i64,
+    ) -> Result<WriteOutcome, ContractError> {
+        let hours = self.hours();
+        let segments: Vec<&dyn SegmentRows> = hours.iter().map(|h| h as &dyn SegmentRows).collect();
+        dir.write_rows(&self.node, &segments, meta, now_ns)
+    }
+
+    /// Every row as an event, in segment order.
+    pub fn into_events(self) -> Vec<Event> {
+        self.order.iter().map(|&i| self.event(i as usize)).collect()
+    }
+
+    fn event(&self, i: usize) -> Event {
+        let (key, a) = &self.rows[i];
+        let mut e = Event {
+            ts_first: (a.first as i64).saturating_add(self.mono_to_real),
+            ts_last: (a.last as i64).saturating_add(self.mono_to_real),
+            count: a.count,
+            cluster: self.cluster.clone(),
+            node: self.node.clone(),
+            pid: Some(a.pid as i32),
+            ppid: Some(a.ppid as i32),
+            uid: Some(key.uid),
+            process: Some(a.exe.to_string()),
+            parent_process: a.parent.as_ref().map(|p| p.to_string()),
+            args: a.args.clone(),
+            source: Source::Ebpf,
+            result: Some(result_text(key.ret)),
+            ..Event::default()
+        };
+        match &a.cgroup.container_id {
+            Some(id) => {
+                e.container_id = Some(id.clone());
+                e.pod_uid = a.cgroup.pod_uid.clone();
+                let info = self
+                    .pods
+                    .get(self.slot[i] as usize)
+                    .and_then(Option::as_ref);
+                if let Some(p) = info {
+                    e.namespace = Some(p.namespace.clone());
+                    e.pod = Some(p.pod.clone());
+                    e.pod_uid = Some(p.pod_uid.clone());
+                    e.container = Some(p.container.clone());
+                    e.image = p.image.clone();
+                    e.workload_kind = p.workload_kind.clone();
+                    e.workload = p.workload.clone();
+                    e.labels = p.labels.clone();
+                }
+            }
+            None => e.host = true,
+        }
+        fill_operation(&mut e, key, a.path.clone());
+        e
+    }
+}
+
+/// The rows of one hour of a [`DrainedWindow`]: one segment.
+pub struct WindowHour<'a> {
+    window: &'a DrainedWindow,
+    order: &'a [u32],
+}
+
+impl SegmentRows for WindowHour<'_> {
+    fn row_count(&self) -> usize {
+        self.order.len()
+    }
+
+    fn time_range(&self) -> (i64, i64) {
+        let w = self.window;
+        let mut range: Option<(i64, i64)> = None;
+        for &i in self.order {
+            let a = &w.rows[i as usize].1;
+            let (f, l) = (
+                (a.first as i64).saturating_add(w.mono_to_real),
+                (a.last as i64).saturating_add(w.mono_to_real),
+            );
+            range = Some(range.map_or((f, l), |(x, y)| (x.min(f), y.max(l))));
+        }
+        range.unwrap_or((0, 0))
+    }
+
+    fn events_seen(&self) -> u64 {
+        self.order
+            .iter()
+            .map(|&i| self.window.rows[i as usize].1.count)
+            .sum()
+    }
+
+    fn events(&self, range: Range<usize>, out: &mut Vec<Event>) {
+        out.extend(
+            self.order[range]
+                .iter()
+                .map(|&i| self.window.event(i as usize)),
+        );
+    }
+}
+
+/// The operation of a key's kind, as [`fill_operation`] sets it.
+fn op_of(kind: u8) -> Op {
+    if kind == Kind::Exec as u8 {
+        Op::Process
+    } else if kind == Kind::File as u8 || (Kind::Unlink as u8..=Kind::Chown as u8).contains(&kind) {
+        Op::File
+    } else {
+        Op::Network
     }
 }
 
@@ -699,6 +941,155 @@ mod tests {
         assert!(c.host && c.container_id.is_none());
         assert_eq!(c.access.as_deref(), Some("rename"));
         assert_eq!(p.unknown_cgroups(), 1);
+    }
+
+    /// Pods for half of the synthetic feed's containers, in a few namespaces and workloads.
+    struct SomePods;
+    impl PodLookup for SomePods {
+        fn by_container(&self, id: &str) -> Option<PodInfo> {
+            let n = u64::from_str_radix(&id[56..], 16).ok()?;
+            (n % 2 == 0).then(|| PodInfo {
+                namespace: format!("ns-{}", n % 3),
+                pod: format!("pod-{n}"),
+                pod_uid: format!("uid-{n}"),
+                container: format!("c-{}", n % 5),
+                workload_kind: (n % 4 == 0).then(|| "Deployment".to_string()),
+                workload: (n % 4 == 0).then(|| format!("wl-{}", n % 7)),
+                labels: vec![format!("app=a{}", n % 3), "tier=x".into()],
+                image: Some("img:1".into()),
+            })
+        }
+    }
+
+    /// A window of many rows: synthetic records of 60 containers (more rows than one encoding
+    /// chunk), host connects and a file event of an unknown cgroup.
+    fn busy_pipeline() -> Pipeline {
+        let mut p = Pipeline::new(cfg());
+        let mut feed = crate::daemon::synthetic::SyntheticFeed::new(60);
+        for i in 0..30_000u64 {
+            let rec = feed.next_record(i * 1_000);
+            p.handle(&decode(&rec).unwrap());
+        }
+        let mut c = RawEvent::empty(Kind::Connect);
+        c.pid = u32::MAX - 5;
+        c.family = 2;
+        c.proto = 17;
+        c.raddr[..4].copy_from_slice(&[10, 0, 0, 9]);
+        for port in [53, 123, 53] {
+            c.rport = port;
+            c.ts_mono_ns = 15_000_000 + u64::from(port);
+            p.handle(&c);
+        }
+        let mut h = RawEvent::empty(Kind::Chmod);
+        h.cgroup_id = 404;
+        h.path = b"/etc/x";
+        p.handle(&h);
+        p
+    }
+
+    /// The segments of a data directory, read back: (events seen, windows, rows in file order).
+    fn segments(dir: &std::path::Path) -> Vec<(u64, u64, Vec<Event>)> {
+        let mut out: Vec<_> = crate::bundle::parquet_files(dir)
+            .unwrap()
+            .iter()
+            .map(|f| {
+                let (meta, rows) = crate::segment::read_segment(f).unwrap();
+                (meta.events_seen, meta.windows, rows)
+            })
+            .collect();
+        out.sort_by_key(|s| s.2[0].ts_first.div_euclid(HOUR_NS));
+        out
+    }
+
+    #[test]
+    fn drained_windows_write_the_segments_the_event_path_writes() {
+        use crate::daemon::datadir::{DataDir, Retention};
+        use crate::schema::schema_version;
+        // The window straddles an hour: its rows go to two segments.
+        let mono_to_real = 20 * HOUR_NS - 12_000_000;
+        let meta = SegmentMeta {
+            schema_version: schema_version(),
+            events_seen: 30_004,
+            events_dropped: 3,
+            windows: 1,
+            ..SegmentMeta::default()
+        };
+        let ret = Retention {
+            max_bytes: 0,
+            max_age: None,
+        };
+        let (old_dir, new_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let mut old = DataDir::open(old_dir.path(), "t", ret).unwrap();
+        let rows = busy_pipeline().drain(mono_to_real, &SomePods);
+        let raw: u64 = rows.iter().map(|e| e.count).sum();
+        assert_eq!(raw, 30_004);
+        old.write(rows, &meta, 0).unwrap();
+        let mut new = DataDir::open(new_dir.path(), "t", ret).unwrap();
+        let mut p = busy_pipeline();
+        let window = p.drain_window(mono_to_real, &SomePods);
+        assert_eq!(p.rows(), 0);
+        let out = window.write_to(&mut new, &meta, 0).unwrap();
+        assert_eq!(out.written.len(), 2, "one segment per hour");
+        assert_eq!(
+            out.written.iter().map(|f| f.rows).sum::<u64>(),
+            window.row_count() as u64
+        );
+        let (a, b) = (segments(old_dir.path()), segments(new_dir.path()));
+        assert_eq!(a.len(), 2);
+        assert_eq!(b.len(), 2);
+        let mut chunked = false;
+        for ((seen_a, win_a, rows_a), (seen_b, win_b, rows_b)) in a.into_iter().zip(b) {
+            assert_eq!((seen_a, win_a), (seen_b, win_b));
+            chunked |= rows_b.len() > crate::segment::ENCODE_CHUNK_ROWS;
+            // Rows are in segment order in the file…
+            let mut sorted_b = rows_b.clone();
+            crate::segment::sort_events(&mut sorted_b);
+            let order = |v: &[Event]| {
+                v.iter()
+                    .map(|e| {
+                        (
+                            e.namespace.clone(),
+                            e.workload.clone(),
+                            e.container.clone(),
+                            e.op,
+                            e.ts_first,
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(order(&rows_b), order(&sorted_b));
+            // … and the same rows, with the same counts, as the event path wrote.
+            assert_eq!(sorted(rows_a), sorted(rows_b));
+        }
+        assert!(chunked, "a segment spanned several encoding chunks");
+        assert_eq!(new.manifest().totals.events_seen, 30_004);
+        assert_eq!(
+            old.manifest().totals.events_seen,
+            new.manifest().totals.events_seen
+        );
+    }
+
+    #[test]
+    fn window_bytes_count_the_table_and_the_strings() {
+        let mut p = Pipeline::new(cfg());
+        let entry = std::mem::size_of::<(Key, Agg)>();
+        let mut f = container_event(Kind::File);
+        let long = format!("/{}", "x".repeat(4000));
+        f.path = long.as_bytes();
+        p.handle(&f);
+        assert!(p.window_bytes() >= 4000, "{}", p.window_bytes());
+        let paths: Vec<String> = (0..5000).map(|i| format!("/d/{i}")).collect();
+        for path in &paths {
+            f.path = path.as_bytes();
+            p.handle(&f);
+        }
+        assert_eq!(p.rows(), 5001);
+        assert!(p.window_bytes() >= 5001 * entry + 4000);
+        let full = p.window_bytes();
+        p.drain(0, &NoPods);
+        // The table is kept for the next window; its strings are gone.
+        assert!(p.window_bytes() <= full - 4000);
+        assert!(p.window_bytes() >= 5001 * entry);
     }
 
     #[test]
