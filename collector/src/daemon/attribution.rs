@@ -42,6 +42,12 @@ pub struct PodInfo {
 pub trait PodLookup: Send + Sync {
     /// The pod and container that run `container_id`, if known.
     fn by_container(&self, container_id: &str) -> Option<PodInfo>;
+
+    /// Whether a container unknown now may become known (a watch that is still catching up),
+    /// so that its rows are worth keeping back for a window.
+    fn learns_later(&self) -> bool {
+        false
+    }
 }
 
 /// No Kubernetes: containers are known by id only.

@@ -293,6 +293,12 @@ impl PodLookup for KubePods {
             _ => Some(slot.info.clone()),
         }
     }
+
+    /// Pods reach the index through a watch: a new container's first behaviour can come
+    /// before its pod does.
+    fn learns_later(&self) -> bool {
+        true
+    }
 }
 
 impl KubePods {

@@ -80,6 +80,8 @@ struct Agg {
     path: Option<String>,
     args: Option<String>,
     cgroup: Arc<CgroupIdentity>,
+    /// Kept back from a window because its container's pod was not known yet.
+    held: bool,
 }
 
 /// Access codes in the key (0: none).
@@ -319,6 +321,7 @@ impl Pipeline {
                     path,
                     args,
                     cgroup,
+                    held: false,
                 });
             }
         }
@@ -329,6 +332,64 @@ impl Pipeline {
     /// window are then handled into it.
     pub fn drain(&mut self, mono_to_real: i64, pods: &dyn PodLookup) -> Vec<Event> {
         self.drain_window(mono_to_real, pods).into_events()
+    }
+
+    /// [`Pipeline::drain_window`] for a window that is not the last: when `pods` may still
+    /// learn containers ([`PodLookup::learns_later`]), the rows of containers it does not know
+    /// yet stay for one more window instead, so that a pod whose watch event trails its first
+    /// behaviour is still attributed. A row is kept back once; the next flush writes it,
+    /// attributed or not, with its counts and times across both windows.
+    pub fn drain_window_holding(
+        &mut self,
+        mono_to_real: i64,
+        pods: &dyn PodLookup,
+    ) -> DrainedWindow {
+        if !pods.learns_later() {
+            return self.drain_window(mono_to_real, pods);
+        }
+        let mut known: HashMap<String, bool> = HashMap::new();
+        let held: Vec<(Key, Agg)> = self
+            .window
+            .extract_if(|_, a| {
+                !a.held
+                    && a.cgroup.container_id.as_ref().is_some_and(|id| {
+                        !*known
+                            .entry(id.clone())
+                            .or_insert_with(|| pods.by_container(id).is_some())
+                    })
+            })
+            .collect();
+        let latest = self
+            .window
+            .values()
+            .chain(held.iter().map(|(_, a)| a))
+            .map(|a| a.last)
+            .max();
+        let window = self.drain_window(mono_to_real, pods);
+        if let (Some(now), false) = (latest, held.is_empty()) {
+            // The next window starts at the latest event seen (its rows keep their own times).
+            self.window_start_mono = Some(self.window_start_mono.map_or(now, |s| s.min(now)));
+        }
+        for (key, mut a) in held {
+            a.held = true;
+            self.raw_in_window += a.count;
+            match self.window.entry(key) {
+                Entry::Occupied(mut o) => {
+                    // A deferred record of the next window already started this row.
+                    let b = o.get_mut();
+                    b.count += a.count;
+                    b.first = b.first.min(a.first);
+                    b.last = b.last.max(a.last);
+                    b.held = true;
+                }
+                Entry::Vacant(v) => {
+                    self.heap_in_window += a.path.as_ref().map_or(0, String::capacity)
+                        + a.args.as_ref().map_or(0, String::capacity);
+                    v.insert(a);
+                }
+            }
+        }
+        window
     }
 
     /// [`Pipeline::drain`], with the rows kept compact in a [`DrainedWindow`] (in segment
@@ -745,6 +806,75 @@ mod tests {
         e.ppid = 4_000_000;
         e.comm = b"web";
         e
+    }
+
+    /// A pod watch that learns the container's pod only once told to.
+    struct LateWatch(std::sync::atomic::AtomicBool);
+    impl PodLookup for LateWatch {
+        fn by_container(&self, id: &str) -> Option<PodInfo> {
+            if self.0.load(std::sync::atomic::Ordering::Relaxed) {
+                OnePod.by_container(id)
+            } else {
+                None
+            }
+        }
+        fn learns_later(&self) -> bool {
+            true
+        }
+    }
+
+    fn file_at(path: &'static [u8], t: u64) -> RawEvent<'static> {
+        let mut f = container_event(Kind::File);
+        f.path = path;
+        f.ts_mono_ns = t;
+        f
+    }
+
+    #[test]
+    fn rows_of_a_pod_the_watch_has_not_seen_yet_wait_one_window() {
+        let watch = LateWatch(false.into());
+        let mut p = Pipeline::new(cfg());
+        for t in 0..3 {
+            p.handle(&file_at(b"/etc/web.conf", 100 + t));
+        }
+        let mut host = RawEvent::empty(Kind::File);
+        host.path = b"/etc/hosts";
+        host.ts_mono_ns = 150;
+        p.handle(&host);
+        // First flush: the pod is unknown, so only the host row is written.
+        let first = p.drain_window_holding(1_000, &watch).into_events();
+        assert_eq!(first.len(), 1, "{first:#?}");
+        assert!(first[0].host);
+        assert_eq!(p.rows(), 1);
+        assert_eq!(p.raw_events(), 3);
+        // The watch catches up; the behaviour goes on in the next window.
+        watch.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        p.handle(&file_at(b"/etc/web.conf", 500));
+        let second = p.drain_window_holding(1_000, &watch).into_events();
+        assert_eq!(second.len(), 1, "{second:#?}");
+        let row = &second[0];
+        assert_eq!(row.pod.as_deref(), Some("web-1"));
+        assert_eq!((row.count, row.ts_first, row.ts_last), (4, 1_100, 1_500));
+        assert_eq!(p.rows(), 0);
+    }
+
+    #[test]
+    fn a_row_is_kept_back_once_and_never_without_a_watch_or_at_the_last_flush() {
+        let watch = LateWatch(false.into());
+        let mut p = Pipeline::new(cfg());
+        p.handle(&file_at(b"/a", 1));
+        assert!(p.drain_window_holding(0, &watch).into_events().is_empty());
+        let second = p.drain_window_holding(0, &watch).into_events();
+        assert_eq!(second.len(), 1, "written unattributed after one window");
+        assert_eq!(second[0].pod, None);
+        assert_eq!(second[0].container_id.as_deref(), Some(ID));
+        // No watch: nothing to wait for.
+        p.handle(&file_at(b"/b", 2));
+        assert_eq!(p.drain_window_holding(0, &NoPods).into_events().len(), 1);
+        // The last flush keeps nothing back.
+        p.handle(&file_at(b"/c", 3));
+        assert_eq!(p.drain_window(0, &watch).into_events().len(), 1);
+        assert_eq!(p.rows(), 0);
     }
 
     #[test]

@@ -246,7 +246,8 @@ pub async fn run_with_feeds(
     // kernel's ring buffer holds events meanwhile): at most one closed window is in memory
     // beside the open one.
     let mut in_flight: Option<mpsc::Receiver<()>> = None;
-    let mut flush = |pipeline: &mut Pipeline, dropped_total: u64| {
+    // `last`: the final flush, which keeps nothing back for a next window.
+    let mut flush = |pipeline: &mut Pipeline, dropped_total: u64, last: bool| {
         if pipeline.raw_events() == 0 && dropped_total == dropped_reported {
             return;
         }
@@ -255,7 +256,11 @@ pub async fn run_with_feeds(
             let _ = written.recv();
         }
         let raw = pipeline.raw_events();
-        let window = pipeline.drain_window(mono_to_real_offset(), pods.as_ref());
+        let window = if last {
+            pipeline.drain_window(mono_to_real_offset(), pods.as_ref())
+        } else {
+            pipeline.drain_window_holding(mono_to_real_offset(), pods.as_ref())
+        };
         let meta = SegmentMeta {
             schema_version: schema_version(),
             producer: producer.clone(),
@@ -266,10 +271,11 @@ pub async fn run_with_feeds(
             events_dropped: dropped_total - dropped_reported,
             windows: 1,
         };
-        dropped_reported = dropped_total;
         if window.row_count() == 0 {
+            // Drops without rows stay to be reported with the next window's segment.
             return;
         }
+        dropped_reported = dropped_total;
         let (written_tx, written) = mpsc::channel();
         let rows = Rows::Window(window, written_tx);
         if tx.send(Flush { rows, meta }).is_ok() {
@@ -314,7 +320,7 @@ pub async fn run_with_feeds(
                             drop(item);
                             if full {
                                 settle(&mut probes, rb, &mut pipeline, &counters);
-                                flush(&mut pipeline, probes.dropped());
+                                flush(&mut pipeline, probes.dropped(), false);
                             }
                         }
                         guard.clear_ready();
@@ -324,7 +330,7 @@ pub async fn run_with_feeds(
                         counters.events_dropped.store(dropped, Ordering::Relaxed);
                         if due(&pipeline, cfg.rotate_interval) {
                             settle(&mut probes, ring.get_mut(), &mut pipeline, &counters);
-                            flush(&mut pipeline, probes.dropped());
+                            flush(&mut pipeline, probes.dropped(), false);
                         }
                     }
                     _ = &mut shutdown => {
@@ -333,7 +339,7 @@ pub async fn run_with_feeds(
                         settle(&mut probes, ring.get_mut(), &mut pipeline, &counters);
                         let dropped = probes.dropped();
                         counters.events_dropped.store(dropped, Ordering::Relaxed);
-                        flush(&mut pipeline, dropped);
+                        flush(&mut pipeline, dropped, true);
                         break;
                     }
                 }
@@ -360,15 +366,15 @@ pub async fn run_with_feeds(
                             }
                             sent += 1;
                             if full(&pipeline, cfg.rotate_rows, cfg.window_bytes) {
-                                flush(&mut pipeline, 0);
+                                flush(&mut pipeline, 0, false);
                             }
                         }
                         if due(&pipeline, cfg.rotate_interval) {
-                            flush(&mut pipeline, 0);
+                            flush(&mut pipeline, 0, false);
                         }
                     }
                     _ = &mut shutdown => {
-                        flush(&mut pipeline, 0);
+                        flush(&mut pipeline, 0, true);
                         break;
                     }
                 }
