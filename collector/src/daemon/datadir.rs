@@ -308,6 +308,15 @@ mod tests {
             .collect()
     }
 
+    /// Bytes of the segments on disk, whatever the manifest says.
+    fn on_disk(dir: &Path) -> u64 {
+        parquet_files(dir)
+            .unwrap()
+            .iter()
+            .map(|p| fs::metadata(p).unwrap().len())
+            .sum()
+    }
+
     fn meta() -> SegmentMeta {
         SegmentMeta {
             schema_version: schema_version(),
@@ -335,13 +344,9 @@ mod tests {
                 .write(rows(300, T0 + i * SEC), &meta(), T0 + i * SEC)
                 .unwrap();
             largest = largest.max(out.written.iter().map(|f| f.bytes).max().unwrap_or(0));
-            let on_disk: u64 = parquet_files(dir.path())
-                .unwrap()
-                .iter()
-                .map(|p| fs::metadata(p).unwrap().len())
-                .sum();
-            assert!(on_disk <= limit, "after write {i}: {on_disk} > {limit}");
-            assert_eq!(on_disk, d.bytes());
+            let used = on_disk(dir.path());
+            assert!(used <= limit, "after write {i}: {used} > {limit}");
+            assert_eq!(used, d.bytes());
         }
         assert!(d.manifest().files.len() < 40, "old segments were removed");
         assert!(verify_bundle(dir.path())
@@ -436,13 +441,9 @@ mod tests {
             },
         )
         .unwrap();
-        let on_disk: u64 = parquet_files(dir.path())
-            .unwrap()
-            .iter()
-            .map(|p| fs::metadata(p).unwrap().len())
-            .sum();
-        assert!(on_disk <= limit, "{on_disk} > {limit}");
-        assert_eq!(on_disk, d.bytes());
+        let used = on_disk(dir.path());
+        assert!(used <= limit, "{used} > {limit}");
+        assert_eq!(used, d.bytes());
         assert!(d.manifest().files.iter().any(|f| f.path == newest.path));
         assert!(
             d.manifest().files.iter().all(|f| f.path != oldest),
