@@ -134,7 +134,7 @@ enum Rows {
     Events(Vec<Event>),
     /// A closed sensor window, turned into events a chunk at a time while it is written; the
     /// sender is told once it is written and gone.
-    Window(DrainedWindow, mpsc::Sender<()>),
+    Window(DrainedWindow, tokio::sync::oneshot::Sender<()>),
 }
 
 struct Flush {
@@ -244,16 +244,17 @@ pub async fn run_with_feeds(
     let kernel = kernel_release();
     // The sensor loop closes a window only once the writer is done with the previous one (the
     // kernel's ring buffer holds events meanwhile): at most one closed window is in memory
-    // beside the open one.
-    let mut in_flight: Option<mpsc::Receiver<()>> = None;
+    // beside the open one. The wait is awaited, so the runtime's other tasks (metrics, the
+    // gRPC service, the pod watch) go on meanwhile.
+    let mut in_flight: Option<tokio::sync::oneshot::Receiver<()>> = None;
     // `last`: the final flush, which keeps nothing back for a next window.
-    let mut flush = |pipeline: &mut Pipeline, dropped_total: u64, last: bool| {
+    let mut flush = async |pipeline: &mut Pipeline, dropped_total: u64, last: bool| {
         if pipeline.raw_events() == 0 && dropped_total == dropped_reported {
             return;
         }
         if let Some(written) = in_flight.take() {
             // Also returns when the writer is gone (the send below counts that).
-            let _ = written.recv();
+            let _ = written.await;
         }
         let raw = pipeline.raw_events();
         let window = if last {
@@ -276,7 +277,7 @@ pub async fn run_with_feeds(
             return;
         }
         dropped_reported = dropped_total;
-        let (written_tx, written) = mpsc::channel();
+        let (written_tx, written) = tokio::sync::oneshot::channel();
         let rows = Rows::Window(window, written_tx);
         if tx.send(Flush { rows, meta }).is_ok() {
             in_flight = Some(written);
@@ -320,7 +321,7 @@ pub async fn run_with_feeds(
                             drop(item);
                             if full {
                                 settle(&mut probes, rb, &mut pipeline, &counters);
-                                flush(&mut pipeline, probes.dropped(), false);
+                                flush(&mut pipeline, probes.dropped(), false).await;
                             }
                         }
                         guard.clear_ready();
@@ -330,7 +331,7 @@ pub async fn run_with_feeds(
                         counters.events_dropped.store(dropped, Ordering::Relaxed);
                         if due(&pipeline, cfg.rotate_interval) {
                             settle(&mut probes, ring.get_mut(), &mut pipeline, &counters);
-                            flush(&mut pipeline, probes.dropped(), false);
+                            flush(&mut pipeline, probes.dropped(), false).await;
                         }
                     }
                     _ = &mut shutdown => {
@@ -339,7 +340,7 @@ pub async fn run_with_feeds(
                         settle(&mut probes, ring.get_mut(), &mut pipeline, &counters);
                         let dropped = probes.dropped();
                         counters.events_dropped.store(dropped, Ordering::Relaxed);
-                        flush(&mut pipeline, dropped, true);
+                        flush(&mut pipeline, dropped, true).await;
                         break;
                     }
                 }
@@ -366,15 +367,15 @@ pub async fn run_with_feeds(
                             }
                             sent += 1;
                             if full(&pipeline, cfg.rotate_rows, cfg.window_bytes) {
-                                flush(&mut pipeline, 0, false);
+                                flush(&mut pipeline, 0, false).await;
                             }
                         }
                         if due(&pipeline, cfg.rotate_interval) {
-                            flush(&mut pipeline, 0, false);
+                            flush(&mut pipeline, 0, false).await;
                         }
                     }
                     _ = &mut shutdown => {
-                        flush(&mut pipeline, 0, true);
+                        flush(&mut pipeline, 0, true).await;
                         break;
                     }
                 }
