@@ -20,6 +20,7 @@
 //! Messages that do not map onto a row (KubeArmor's `AlertThreshold` notices, unknown
 //! operations) are counted as dropped events of the window, so the segment says so.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -187,13 +188,13 @@ pub struct FeedWindowConfig {
 }
 
 /// The de-duplication window of a feed: collects rows from `rx`, and hands them to `flush`
-/// every `rotate_interval` (or `rotate_rows`), when `stop` becomes true (after taking what is
-/// already queued), and when every sender is gone.
-pub async fn run_feed_window(
+/// (awaited) every `rotate_interval` (or `rotate_rows`), when `stop` becomes true (after taking
+/// what is already queued), and when every sender is gone.
+pub async fn run_feed_window<F: Future<Output = ()> + Send>(
     mut rx: mpsc::Receiver<FeedItem>,
     cfg: FeedWindowConfig,
     counters: Arc<Counters>,
-    mut flush: impl FnMut(Vec<Event>, SegmentMeta) + Send,
+    mut flush: impl FnMut(Vec<Event>, SegmentMeta) -> F + Send,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut window = DedupWindow::new();
@@ -216,10 +217,11 @@ pub async fn run_feed_window(
             FeedItem::Lost(n) => *lost += n,
         }
     };
-    let mut do_flush = |window: &mut DedupWindow, lost: &mut u64, opened: &mut Option<Instant>| {
+    // The window's rows and counters, when there is anything to write.
+    let close = |window: &mut DedupWindow, lost: &mut u64, opened: &mut Option<Instant>| {
         *opened = None;
         if window.is_empty() && *lost == 0 {
-            return;
+            return None;
         }
         let meta = SegmentMeta {
             schema_version: schema_version(),
@@ -231,7 +233,7 @@ pub async fn run_feed_window(
             events_dropped: std::mem::take(lost),
             windows: 1,
         };
-        flush(window.drain(), meta);
+        Some((window.drain(), meta))
     };
     loop {
         tokio::select! {
@@ -240,14 +242,18 @@ pub async fn run_feed_window(
                     take(item, &mut window, &mut lost);
                     opened.get_or_insert_with(Instant::now);
                     if window.len() >= cfg.rotate_rows.max(1) {
-                        do_flush(&mut window, &mut lost, &mut opened);
+                        if let Some((rows, meta)) = close(&mut window, &mut lost, &mut opened) {
+                            flush(rows, meta).await;
+                        }
                     }
                 }
                 None => break,
             },
             _ = ticker.tick() => {
                 if opened.is_some_and(|t| t.elapsed() >= cfg.rotate_interval) {
-                    do_flush(&mut window, &mut lost, &mut opened);
+                    if let Some((rows, meta)) = close(&mut window, &mut lost, &mut opened) {
+                        flush(rows, meta).await;
+                    }
                 }
             }
             _ = stop.changed() => {
@@ -258,7 +264,9 @@ pub async fn run_feed_window(
             }
         }
     }
-    do_flush(&mut window, &mut lost, &mut opened);
+    if let Some((rows, meta)) = close(&mut window, &mut lost, &mut opened) {
+        flush(rows, meta).await;
+    }
 }
 
 #[cfg(test)]

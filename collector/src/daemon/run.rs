@@ -5,7 +5,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::io::unix::AsyncFd;
@@ -145,12 +145,12 @@ struct Flush {
 /// The writer thread: writes flushed windows, applies retention, updates counters.
 fn writer_thread(
     mut dir: DataDir,
-    rx: mpsc::Receiver<Flush>,
+    mut rx: tokio::sync::mpsc::Receiver<Flush>,
     counters: Arc<Counters>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         counters.bytes_on_disk.store(dir.bytes(), Ordering::Relaxed);
-        for flush in rx {
+        while let Some(flush) = rx.blocking_recv() {
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as i64);
@@ -205,7 +205,9 @@ pub async fn run_with_feeds(
 ) -> Result<RunSummary, CollectorError> {
     let producer = format!("karmor-collector {}", env!("CARGO_PKG_VERSION"));
     let dir = DataDir::open(&cfg.data_dir, &producer, cfg.retention)?;
-    let (tx, rx) = mpsc::sync_channel::<Flush>(4);
+    // Senders await a free slot, so a writer that falls behind slows the windows down without
+    // blocking the runtime's other tasks.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Flush>(4);
     let writer = writer_thread(dir, rx, counters.clone());
     let (feeds_stop, feeds_stopped) = tokio::sync::watch::channel(false);
     let feed_tasks: Vec<_> = feeds
@@ -220,9 +222,12 @@ pub async fn run_with_feeds(
                 rotate_rows: cfg.rotate_rows,
             };
             let flush = move |rows: Vec<Event>, meta: SegmentMeta| {
-                let rows = Rows::Events(rows);
-                if tx.send(Flush { rows, meta }).is_err() {
-                    Counters::add(&counters2.write_errors, 1);
+                let (tx, counters) = (tx.clone(), counters2.clone());
+                async move {
+                    let rows = Rows::Events(rows);
+                    if tx.send(Flush { rows, meta }).await.is_err() {
+                        Counters::add(&counters.write_errors, 1);
+                    }
                 }
             };
             let stop = feeds_stopped.clone();
@@ -279,7 +284,7 @@ pub async fn run_with_feeds(
         dropped_reported = dropped_total;
         let (written_tx, written) = tokio::sync::oneshot::channel();
         let rows = Rows::Window(window, written_tx);
-        if tx.send(Flush { rows, meta }).is_ok() {
+        if tx.send(Flush { rows, meta }).await.is_ok() {
             in_flight = Some(written);
         } else {
             Counters::add(&counters.write_errors, 1);
@@ -387,7 +392,9 @@ pub async fn run_with_feeds(
         let _ = task.await;
     }
     drop(tx);
-    if writer.join().is_err() {
+    // The writer finishes what is queued; wait for it off the runtime's thread.
+    let joined = tokio::task::spawn_blocking(move || writer.join()).await;
+    if !matches!(joined, Ok(Ok(()))) {
         Counters::add(&counters.write_errors, 1);
     }
     if let Some(t) = metrics_task {
