@@ -163,6 +163,10 @@ fn real_main() -> Result<()> {
     };
     let counters = Arc::new(Counters::default());
     let (feeds, kubearmor, stop_feeds) = start_kubearmor(&rt, &args);
+    if let Some(stats) = &kubearmor {
+        // Once, before anything reads the counters: `set` cannot fail here.
+        let _ = counters.kubearmor.set(stats.clone());
+    }
     if !args.no_listen {
         let listener = rt
             .block_on(tokio::net::TcpListener::bind(args.listen))

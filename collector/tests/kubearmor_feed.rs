@@ -291,6 +291,38 @@ async fn a_cut_and_a_replay_from_the_start_add_no_duplicate_rows() {
         "replayed messages were dropped: {}",
         stats.duplicates.load(Ordering::SeqCst)
     );
+
+    // The collector's Health and /metrics report what the source counted.
+    use karmor_collector::daemon::service::{CollectorService, ServiceConfig};
+    use karmor_collector::grpc::proto::collector::collector_server::Collector;
+    use karmor_collector::grpc::proto::collector::HealthRequest;
+    let root = tempfile::tempdir().unwrap();
+    let counters = Arc::new(Counters::default());
+    assert!(counters.kubearmor.set(stats.clone()).is_ok());
+    let svc = CollectorService::new(
+        ServiceConfig::new(root.path(), "node-a"),
+        counters.clone(),
+        Some(stats.clone()),
+    );
+    let h = svc
+        .health(karmor_collector::grpc::tonic::Request::new(
+            HealthRequest {},
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::SeqCst);
+    assert_eq!(h.kubearmor_events, doc_lines().len() as u64);
+    assert_eq!(h.kubearmor_duplicates, load(&stats.duplicates));
+    assert_eq!(h.kubearmor_connects, load(&stats.connects));
+    assert!(h.kubearmor_failures >= 2, "two broken streams: {h:?}");
+    assert_eq!(h.kubearmor_unmapped, 0);
+    let metrics = counters.render();
+    let line = format!(
+        "karmor_kubearmor_duplicates_total {}",
+        load(&stats.duplicates)
+    );
+    assert!(metrics.lines().any(|l| l == line), "{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

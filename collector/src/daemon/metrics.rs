@@ -3,10 +3,12 @@
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+
+use crate::daemon::kubearmor_source::KubeArmorStats;
 
 /// The collector's counters (monotonic, process lifetime).
 #[derive(Debug, Default)]
@@ -31,6 +33,8 @@ pub struct Counters {
     pub bytes_on_disk: AtomicU64,
     /// Probes attached (set once the sensors run; 0 before, and for the synthetic source).
     pub probes_attached: AtomicU64,
+    /// The KubeArmor source's counters, when that source runs (set once at start).
+    pub kubearmor: OnceLock<Arc<KubeArmorStats>>,
 }
 
 impl Counters {
@@ -105,14 +109,57 @@ impl Counters {
             ),
         ];
         for (name, kind, help, v) in rows {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}",
-                v.load(Ordering::Relaxed)
+            metric(&mut out, name, kind, help, v.load(Ordering::Relaxed));
+        }
+        if let Some(k) = self.kubearmor.get() {
+            let rows: [(&str, &str, &AtomicU64); 5] = [
+                (
+                    "karmor_kubearmor_messages_total",
+                    "KubeArmor messages received (redeliveries excluded).",
+                    &k.received,
+                ),
+                (
+                    "karmor_kubearmor_unmapped_total",
+                    "KubeArmor messages that did not map onto a row.",
+                    &k.unmapped,
+                ),
+                (
+                    "karmor_kubearmor_duplicates_total",
+                    "KubeArmor messages dropped as redeliveries.",
+                    &k.duplicates,
+                ),
+                (
+                    "karmor_kubearmor_connects_total",
+                    "Connections to KubeArmor's LogService.",
+                    &k.connects,
+                ),
+                (
+                    "karmor_kubearmor_failures_total",
+                    "Connections to KubeArmor's LogService that failed or broke.",
+                    &k.failures,
+                ),
+            ];
+            let up = u64::from(k.connected.load(Ordering::Relaxed));
+            metric(
+                &mut out,
+                "karmor_kubearmor_connected",
+                "gauge",
+                "Whether the KubeArmor streams are open.",
+                up,
             );
+            for (name, help, v) in rows {
+                metric(&mut out, name, "counter", help, v.load(Ordering::Relaxed));
+            }
         }
         out
     }
+}
+
+fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+    );
 }
 
 /// Serves `GET /metrics` (and `/healthz`) on `addr` until the task is dropped.
@@ -170,5 +217,33 @@ mod tests {
         assert!(body.starts_with("HTTP/1.1 200 OK"), "{body}");
         assert!(body.contains("karmor_events_seen_total 42"), "{body}");
         assert!(body.contains("# TYPE karmor_data_bytes gauge"));
+        assert!(
+            !body.contains("karmor_kubearmor"),
+            "no KubeArmor source: {body}"
+        );
+    }
+
+    #[test]
+    fn the_kubearmor_source_counters_are_rendered_when_it_runs() {
+        let counters = Counters::default();
+        let stats = Arc::new(KubeArmorStats::default());
+        Counters::add(&stats.received, 7);
+        Counters::add(&stats.unmapped, 2);
+        Counters::add(&stats.duplicates, 3);
+        stats
+            .connected
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(counters.kubearmor.set(stats).is_ok());
+        let text = counters.render();
+        for line in [
+            "karmor_kubearmor_connected 1",
+            "karmor_kubearmor_messages_total 7",
+            "karmor_kubearmor_unmapped_total 2",
+            "karmor_kubearmor_duplicates_total 3",
+            "karmor_kubearmor_failures_total 0",
+            "# TYPE karmor_kubearmor_connected gauge",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+        }
     }
 }

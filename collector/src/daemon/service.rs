@@ -462,10 +462,9 @@ impl Collector for CollectorService {
             .map_err(|e| Status::internal(e.to_string()))??;
         let c = &self.shared.counters;
         let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-        let (connected, ka_events) = match &self.shared.kubearmor {
-            Some(k) => (k.connected.load(Ordering::Relaxed), load(&k.received)),
-            None => (false, 0),
-        };
+        let ka = self.shared.kubearmor.as_deref();
+        let ka_count =
+            |f: fn(&KubeArmorStats) -> &std::sync::atomic::AtomicU64| ka.map_or(0, |k| load(f(k)));
         Ok(Response::new(pb::HealthResponse {
             node: self.shared.cfg.node.clone(),
             version: env!("CARGO_PKG_VERSION").into(),
@@ -479,8 +478,12 @@ impl Collector for CollectorService {
             rows_written: load(&c.rows_written),
             segments_written: load(&c.segments_written),
             write_errors: load(&c.write_errors),
-            kubearmor_connected: connected,
-            kubearmor_events: ka_events,
+            kubearmor_connected: ka.is_some_and(|k| k.connected.load(Ordering::Relaxed)),
+            kubearmor_events: ka_count(|k| &k.received),
+            kubearmor_unmapped: ka_count(|k| &k.unmapped),
+            kubearmor_duplicates: ka_count(|k| &k.duplicates),
+            kubearmor_connects: ka_count(|k| &k.connects),
+            kubearmor_failures: ka_count(|k| &k.failures),
         }))
     }
 }
