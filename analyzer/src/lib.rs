@@ -13,6 +13,7 @@ pub mod filter;
 pub mod observe;
 pub mod policy;
 pub mod recommend;
+mod result_columns;
 pub mod simulate;
 pub mod store;
 pub mod timespec;

@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use crate::error::{AnalyzerError, Result};
 use crate::filter::{Param, SqlFilter};
+use crate::result_columns::{query_columns, Col, Columns};
 use crate::store::Store;
 
 /// Access values that change a file.
@@ -325,23 +326,30 @@ const WIDE_SQL: &str = ", array_to_string(list_sort(list_distinct(list(CAST(pid 
 const SEEN_SQL: &str =
     "CAST(sum(count) AS UBIGINT), epoch_ns(min(ts_first)), epoch_ns(max(ts_last))";
 
-fn seen(row: &Row, at: usize) -> duckdb::Result<Seen> {
-    Ok(Seen {
-        count: row.get::<_, u64>(at)?,
-        first_seen: format_ts(row.get(at + 1)?),
-        last_seen: format_ts(row.get(at + 2)?),
-    })
+/// The column types of a summary: `head`, then [`SEEN_SQL`]'s, then [`WIDE_SQL`]'s if wanted.
+fn columns(head: &[Col], wide: bool) -> Vec<Col> {
+    let mut types = head.to_vec();
+    types.extend([Col::U64, Col::I64, Col::I64]);
+    if wide {
+        types.extend([Col::Text, Col::Text, Col::Text]);
+    }
+    types
 }
 
-fn wide(row: &Row, at: usize, wanted: bool) -> duckdb::Result<Option<Wide>> {
-    if !wanted {
-        return Ok(None);
+fn seen(c: &Columns, row: usize, at: usize) -> Seen {
+    Seen {
+        count: c.u64(at, row),
+        first_seen: format_ts(c.i64(at + 1, row)),
+        last_seen: format_ts(c.i64(at + 2, row)),
     }
-    Ok(Some(Wide {
-        pids: row.get::<_, Option<String>>(at)?.unwrap_or_default(),
-        containers: row.get::<_, Option<String>>(at + 1)?.unwrap_or_default(),
-        nodes: row.get::<_, Option<String>>(at + 2)?.unwrap_or_default(),
-    }))
+}
+
+fn wide(c: &Columns, row: usize, at: usize, wanted: bool) -> Option<Wide> {
+    wanted.then(|| Wide {
+        pids: c.text(at, row).unwrap_or_default(),
+        containers: c.text(at + 1, row).unwrap_or_default(),
+        nodes: c.text(at + 2, row).unwrap_or_default(),
+    })
 }
 
 fn namespace_col(kind: ResourceKind) -> &'static str {
@@ -354,6 +362,7 @@ fn namespace_col(kind: ResourceKind) -> &'static str {
 
 /// Runs a summary.
 pub fn summarize(store: &Store, q: &ObserveQuery) -> Result<Summary> {
+    use Col::{Text, U16};
     let (scope, params) = q.scope();
     let key = q.kind.key_sql();
     let ns = namespace_col(q.kind);
@@ -366,15 +375,16 @@ pub fn summarize(store: &Store, q: &ObserveQuery) -> Result<Summary> {
              FROM events WHERE op = 'process' AND {scope}
              GROUP BY ALL ORDER BY 1 NULLS FIRST, 2, 5 DESC, 4, 3"
         );
-        out.processes = Some(query(store, &sql, &params, |r| {
-            Ok(ProcessRow {
-                namespace: r.get(0)?,
-                resource: r.get(1)?,
-                parent: r.get(2)?,
-                process: r.get(3)?,
-                seen: seen(r, 4)?,
-                wide: wide(r, 7, q.wide)?,
-            })
+        let types = columns(&[Text, Text, Text, Text], q.wide);
+        out.processes = Some(query_columns(store, &sql, &params, &types, |c, i| {
+            ProcessRow {
+                namespace: c.text(0, i),
+                resource: c.text(1, i).unwrap_or_default(),
+                parent: c.text(2, i),
+                process: c.text(3, i),
+                seen: seen(c, i, 4),
+                wide: wide(c, i, 7, q.wide),
+            }
         })?);
     }
     if q.wants(Op::File) {
@@ -388,17 +398,18 @@ pub fn summarize(store: &Store, q: &ObserveQuery) -> Result<Summary> {
              GROUP BY {ns}, {key}, process, path
              ORDER BY 1 NULLS FIRST, 2, 3, 7 DESC, 5, 4"
         );
-        out.files = Some(query(store, &sql, &params, |r| {
-            Ok(FileRow {
-                namespace: r.get(0)?,
-                resource: r.get(1)?,
-                mode: r.get(2)?,
-                process: r.get(3)?,
-                path: r.get(4)?,
-                accesses: r.get(5)?,
-                seen: seen(r, 6)?,
-                wide: wide(r, 9, q.wide)?,
-            })
+        let types = columns(&[Text, Text, Text, Text, Text, Text], q.wide);
+        out.files = Some(query_columns(store, &sql, &params, &types, |c, i| {
+            FileRow {
+                namespace: c.text(0, i),
+                resource: c.text(1, i).unwrap_or_default(),
+                mode: c.text(2, i).unwrap_or_default(),
+                process: c.text(3, i),
+                path: c.text(4, i),
+                accesses: c.text(5, i).unwrap_or_default(),
+                seen: seen(c, i, 6),
+                wide: wide(c, i, 9, q.wide),
+            }
         })?);
     }
     if q.wants(Op::Network) {
@@ -410,18 +421,19 @@ pub fn summarize(store: &Store, q: &ObserveQuery) -> Result<Summary> {
              FROM events WHERE op = 'network' AND {scope}
              GROUP BY ALL ORDER BY 1 NULLS FIRST, 2, 3, 8 DESC, 6, 7"
         );
-        out.network = Some(query(store, &sql, &params, |r| {
-            Ok(NetworkRow {
-                namespace: r.get(0)?,
-                resource: r.get(1)?,
-                direction: r.get(2)?,
-                proto: r.get(3)?,
-                process: r.get(4)?,
-                peer: r.get(5)?,
-                port: r.get(6)?,
-                seen: seen(r, 7)?,
-                wide: wide(r, 10, q.wide)?,
-            })
+        let types = columns(&[Text, Text, Text, Text, Text, Text, U16], q.wide);
+        out.network = Some(query_columns(store, &sql, &params, &types, |c, i| {
+            NetworkRow {
+                namespace: c.text(0, i),
+                resource: c.text(1, i).unwrap_or_default(),
+                direction: c.text(2, i),
+                proto: c.text(3, i),
+                process: c.text(4, i),
+                peer: c.text(5, i),
+                port: c.u16(6, i),
+                seen: seen(c, i, 7),
+                wide: wide(c, i, 10, q.wide),
+            }
         })?);
     }
     Ok(out)
