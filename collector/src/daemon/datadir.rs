@@ -117,16 +117,8 @@ impl DataDir {
         }
         let mut prepared = Vec::with_capacity(groups.len());
         for (i, ((node, _), rows)) in groups.into_iter().enumerate() {
-            // Counters belong to the window: put them on its first segment only.
-            let first = i == 0;
-            let seg_meta = SegmentMeta {
-                node,
-                producer: self.producer.clone(),
-                events_seen: rows.iter().map(|e| e.count).sum(),
-                events_dropped: if first { meta.events_dropped } else { 0 },
-                windows: if first { meta.windows } else { 0 },
-                ..meta.clone()
-            };
+            let events_seen = rows.iter().map(|e| e.count).sum();
+            let seg_meta = self.segment_meta(meta, node, events_seen, i == 0);
             prepared.push(PreparedSegment::encode(&self.root, rows, &seg_meta)?);
         }
         self.publish(prepared, now_ns)
@@ -147,19 +139,30 @@ impl DataDir {
             if rows.row_count() == 0 {
                 continue;
             }
-            // Counters belong to the window: put them on its first segment only.
             let first = prepared.is_empty();
-            let seg_meta = SegmentMeta {
-                node: node.to_string(),
-                producer: self.producer.clone(),
-                events_seen: rows.events_seen(),
-                events_dropped: if first { meta.events_dropped } else { 0 },
-                windows: if first { meta.windows } else { 0 },
-                ..meta.clone()
-            };
+            let seg_meta = self.segment_meta(meta, node.to_string(), rows.events_seen(), first);
             prepared.push(PreparedSegment::encode_rows(&self.root, *rows, &seg_meta)?);
         }
         self.publish(prepared, now_ns)
+    }
+
+    /// The metadata of one segment of a window: its own node and raw events; the window's
+    /// counters (drops, windows) go on its `first` segment only, so that sums stay true.
+    fn segment_meta(
+        &self,
+        meta: &SegmentMeta,
+        node: String,
+        events_seen: u64,
+        first: bool,
+    ) -> SegmentMeta {
+        SegmentMeta {
+            node,
+            producer: self.producer.clone(),
+            events_seen,
+            events_dropped: if first { meta.events_dropped } else { 0 },
+            windows: if first { meta.windows } else { 0 },
+            ..meta.clone()
+        }
     }
 
     /// Makes room for the prepared segments (retention), writes them and the manifest.
@@ -192,7 +195,8 @@ impl DataDir {
         incoming: u64,
     ) -> Result<Vec<String>, ContractError> {
         let last = |f: &ManifestFile| parse_ts(&f.last).unwrap_or(i64::MIN);
-        self.manifest.files.sort_by_key(last);
+        // Each timestamp is parsed once per call, not once per comparison.
+        self.manifest.files.sort_by_cached_key(last);
         let mut expired = 0;
         if let Some(age) = self.retention.max_age {
             let cutoff = now_ns.saturating_sub(age.as_nanos().min(i64::MAX as u128) as i64);
