@@ -8,6 +8,7 @@
 //! - [`recommend`]: policies drafted from observed behaviour, with explained generalisations.
 //! - [`simulate`]: recorded behaviour replayed through KubeArmor's policy semantics.
 
+mod access_set;
 pub mod error;
 pub mod filter;
 pub mod observe;

@@ -14,13 +14,11 @@ use karmor_collector::bundle::format_ts;
 use karmor_collector::Op;
 use serde::Serialize;
 
+use crate::access_set;
 use crate::error::{AnalyzerError, Result};
 use crate::filter::{Param, SqlFilter};
 use crate::result_columns::{query_columns, Col, Columns};
 use crate::store::Store;
-
-/// Access values that change a file.
-const WRITE_ACCESSES: &str = "('write', 'create', 'delete', 'rename', 'chmod', 'chown')";
 
 /// The resource a summary is grouped by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -319,12 +317,18 @@ impl Summary {
 }
 
 /// Distinct values as one sorted, comma-separated string (NULLs left out). Cheaper than
-/// `string_agg(DISTINCT …)`, which keeps a hash table per group.
-const WIDE_SQL: &str = ", array_to_string(list_sort(list_distinct(list(CAST(pid AS VARCHAR)))), ','), \
-    array_to_string(list_sort(list_distinct(list(coalesce(pod, '-') || '/' || coalesce(container, '-')))), ','), \
-    array_to_string(list_sort(list_distinct(list(node))), ',')";
+/// `string_agg(DISTINCT …)`, which keeps a hash table per group. Named, so that a query
+/// selecting from a grouped subquery can pass them on ([`WIDE_COLS`]).
+const WIDE_SQL: &str = ", array_to_string(list_sort(list_distinct(list(CAST(pid AS VARCHAR)))), ',') AS wide_pids, \
+    array_to_string(list_sort(list_distinct(list(coalesce(pod, '-') || '/' || coalesce(container, '-')))), ',') AS wide_containers, \
+    array_to_string(list_sort(list_distinct(list(node))), ',') AS wide_nodes";
+/// The names of [`WIDE_SQL`]'s columns.
+const WIDE_COLS: &str = ", wide_pids, wide_containers, wide_nodes";
 const SEEN_SQL: &str =
     "CAST(sum(count) AS UBIGINT), epoch_ns(min(ts_first)), epoch_ns(max(ts_last))";
+/// [`SEEN_SQL`] named, for queries that select from a grouped subquery.
+const SEEN_AS: &str = "CAST(sum(count) AS UBIGINT) AS seen_count, \
+    epoch_ns(min(ts_first)) AS seen_first, epoch_ns(max(ts_last)) AS seen_last";
 
 /// The column types of a summary: `head`, then [`SEEN_SQL`]'s, then [`WIDE_SQL`]'s if wanted.
 fn columns(head: &[Col], wide: bool) -> Vec<Col> {
@@ -362,11 +366,15 @@ fn namespace_col(kind: ResourceKind) -> &'static str {
 
 /// Runs a summary.
 pub fn summarize(store: &Store, q: &ObserveQuery) -> Result<Summary> {
-    use Col::{Text, U16};
+    use Col::{Text, I64, U16};
     let (scope, params) = q.scope();
     let key = q.kind.key_sql();
     let ns = namespace_col(q.kind);
-    let wide_sql = if q.wide { WIDE_SQL } else { "" };
+    let (wide_sql, wide_cols) = if q.wide {
+        (WIDE_SQL, WIDE_COLS)
+    } else {
+        ("", "")
+    };
     let mut out = Summary::default();
 
     if q.wants(Op::Process) {
@@ -388,17 +396,18 @@ pub fn summarize(store: &Store, q: &ObserveQuery) -> Result<Summary> {
         })?);
     }
     if q.wants(Op::File) {
+        let (bits, others) = (access_set::bits_sql(), access_set::others_sql());
+        let writes = access_set::writes_sql("bits");
         let sql = format!(
-            "SELECT {ns}, {key},
-                    CASE WHEN bool_or(coalesce(access IN {WRITE_ACCESSES}, false)) THEN 'write' ELSE 'read' END,
-                    process, path,
-                    coalesce(array_to_string(list_sort(list_distinct(list(access))), ','), ''),
-                    {SEEN_SQL}{wide_sql}
-             FROM events WHERE op = 'file' AND {scope}
-             GROUP BY {ns}, {key}, process, path
-             ORDER BY 1 NULLS FIRST, 2, 3, 7 DESC, 5, 4"
+            "SELECT ns, resource, CASE WHEN {writes} THEN 'write' ELSE 'read' END,
+                    process, path, bits, others, seen_count, seen_first, seen_last{wide_cols}
+             FROM (SELECT {ns} AS ns, {key} AS resource, process, path, {bits} AS bits,
+                          {others} AS others, {SEEN_AS}{wide_sql}
+                   FROM events WHERE op = 'file' AND {scope}
+                   GROUP BY ALL)
+             ORDER BY 1 NULLS FIRST, 2, 3, 8 DESC, 5, 4"
         );
-        let types = columns(&[Text, Text, Text, Text, Text, Text], q.wide);
+        let types = columns(&[Text, Text, Text, Text, Text, I64, Text], q.wide);
         out.files = Some(query_columns(store, &sql, &params, &types, |c, i| {
             FileRow {
                 namespace: c.text(0, i),
@@ -406,9 +415,9 @@ pub fn summarize(store: &Store, q: &ObserveQuery) -> Result<Summary> {
                 mode: c.text(2, i).unwrap_or_default(),
                 process: c.text(3, i),
                 path: c.text(4, i),
-                accesses: c.text(5, i).unwrap_or_default(),
-                seen: seen(c, i, 6),
-                wide: wide(c, i, 9, q.wide),
+                accesses: access_set::accesses(c.i64(5, i), c.str(6, i)),
+                seen: seen(c, i, 7),
+                wide: wide(c, i, 10, q.wide),
             }
         })?);
     }

@@ -42,8 +42,13 @@ pub(crate) struct Columns {
 impl Columns {
     /// Text at (`col`, `row`); `None` for NULL.
     pub fn text(&self, col: usize, row: usize) -> Option<String> {
+        self.str(col, row).map(str::to_string)
+    }
+
+    /// Text at (`col`, `row`), borrowed; `None` for NULL.
+    pub fn str(&self, col: usize, row: usize) -> Option<&str> {
         let a = self.cols[col].as_string::<i32>();
-        (!a.is_null(row)).then(|| a.value(row).to_string())
+        (!a.is_null(row)).then(|| a.value(row))
     }
 
     /// Unsigned integer at (`col`, `row`); 0 for NULL.

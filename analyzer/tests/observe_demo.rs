@@ -140,6 +140,100 @@ fn unfiltered_summary_equals_independent_grouping() {
     assert_eq!(got, expected(&events, |_| true));
 }
 
+/// (pod, process, path) → (mode, accesses) of a summary's file rows.
+fn file_modes(s: &Summary) -> BTreeMap<Key, (String, String)> {
+    let o = |v: &Option<String>| v.clone().unwrap_or_default();
+    s.files
+        .iter()
+        .flatten()
+        .map(|r| {
+            let key = (r.resource.clone(), o(&r.process), o(&r.path));
+            (key, (r.mode.clone(), r.accesses.clone()))
+        })
+        .collect()
+}
+
+/// The same, computed in Rust: every distinct access sorted and comma-joined; `write` when
+/// one of them changes the file.
+fn expected_file_modes(events: &[Event]) -> BTreeMap<Key, (String, String)> {
+    let o = |v: &Option<String>| v.clone().unwrap_or_default();
+    let mut seen: BTreeMap<Key, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for e in events.iter().filter(|e| !e.host && e.op == Op::File) {
+        let pod = e.pod.clone().unwrap_or_else(|| "(none)".into());
+        let set = seen.entry((pod, o(&e.process), o(&e.path))).or_default();
+        set.extend(e.access.clone());
+    }
+    const WRITES: [&str; 6] = ["write", "create", "delete", "rename", "chmod", "chown"];
+    seen.into_iter()
+        .map(|(key, set)| {
+            let writes = set.iter().any(|a| WRITES.contains(&a.as_str()));
+            let mode = if writes { "write" } else { "read" };
+            let list: Vec<String> = set.into_iter().collect();
+            (key, (mode.to_string(), list.join(",")))
+        })
+        .collect()
+}
+
+#[test]
+fn file_rows_list_every_distinct_access_and_say_written_when_one_writes() {
+    let events = demo_events();
+    let store = store();
+    let mut q = ObserveQuery::new(ResourceKind::Pod);
+    q.namespace = NamespaceScope::All;
+    let got = file_modes(&summarize(&store, &q).unwrap());
+    let want = expected_file_modes(&events);
+    assert!(
+        want.values().any(|(_, a)| a.contains(',')),
+        "the demo has files with several accesses"
+    );
+    assert!(want.values().any(|(m, _)| m == "write"));
+    assert_eq!(got, want);
+
+    // Accesses outside the collector's vocabulary (other producers' bundles) are listed too,
+    // in order with the known ones, and a row without any access reads as "".
+    let mut odd = events
+        .iter()
+        .find(|e| !e.host && e.op == Op::File)
+        .expect("a file event")
+        .clone();
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows = Vec::new();
+    for (path, access) in [
+        ("/data/a", Some("read")),
+        ("/data/a", Some("truncate")),
+        ("/data/a", Some("append")),
+        ("/data/a", Some("exec")),
+        ("/data/b", Some("append")),
+        ("/data/c", None),
+        ("/data/c", Some("chmod")),
+        ("/data/d", None),
+    ] {
+        odd.path = Some(path.into());
+        odd.access = access.map(String::from);
+        odd.ts_first += 1;
+        rows.push(odd.clone());
+    }
+    let opts = karmor_collector::bundle::BundleOptions {
+        producer: "test".into(),
+        ..Default::default()
+    };
+    karmor_collector::bundle::write_bundle(dir.path(), rows.clone(), &opts).unwrap();
+    let store = Store::in_memory().unwrap();
+    store.merge_bundle(dir.path()).unwrap();
+    let got = file_modes(&summarize(&store, &q).unwrap());
+    assert_eq!(got, expected_file_modes(&rows));
+    let pod = odd.pod.clone().unwrap_or_default();
+    let process = odd.process.clone().unwrap_or_default();
+    let at = |path: &str| got[&(pod.clone(), process.clone(), path.to_string())].clone();
+    assert_eq!(
+        at("/data/a"),
+        ("read".into(), "append,exec,read,truncate".into())
+    );
+    assert_eq!(at("/data/b"), ("read".into(), "append".into()));
+    assert_eq!(at("/data/c"), ("write".into(), "chmod".into()));
+    assert_eq!(at("/data/d"), ("read".into(), "".into()));
+}
+
 #[test]
 fn filters_select_exactly_the_rows_an_independent_computation_selects() {
     let events = demo_events();
