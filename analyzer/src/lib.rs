@@ -1,6 +1,7 @@
 //! The analyzer: merges bundles into a DuckDB store and answers questions about them.
 //!
 //! - [`store`]: the DuckDB file, idempotent merges with provenance.
+//! - [`bundle_source`]: a bundle named by the user, a directory or a `.tar` of one.
 //! - [`filter`]: the `-f/--filter` language, compiled to parameterised SQL.
 //! - [`timespec`]: `--since` durations.
 //! - [`observe`]: behaviour summaries per namespace, workload, pod, container or node.
@@ -9,6 +10,7 @@
 //! - [`simulate`]: recorded behaviour replayed through KubeArmor's policy semantics.
 
 mod access_set;
+pub mod bundle_source;
 pub mod error;
 pub mod filter;
 pub mod observe;

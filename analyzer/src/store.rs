@@ -23,6 +23,7 @@ use karmor_collector::bundle::{open_bundle, SegmentRef};
 use karmor_collector::schema::{arrow_schema, COLUMNS};
 use karmor_collector::segment::{read_footer, sha256_file, SegmentFooter};
 
+use crate::bundle_source::BundleSource;
 use crate::error::{AnalyzerError, Result};
 
 /// A DuckDB file (or in-memory database) holding merged bundles.
@@ -144,8 +145,9 @@ impl Store {
         &self.conn
     }
 
-    /// Merges every segment of the bundle at `root`. Fails only when the bundle cannot be
-    /// opened at all; bad segments are listed in the report and the others are merged.
+    /// Merges every segment of the bundle at `root` (a directory, or a `.tar` of one). Fails
+    /// only when the bundle cannot be opened at all; bad segments are listed in the report and
+    /// the others are merged.
     pub fn merge_bundle(&self, root: &Path) -> Result<MergeReport> {
         self.merge_bundle_with_progress(root, &mut |_| {})
     }
@@ -157,11 +159,17 @@ impl Store {
         root: &Path,
         progress: &mut dyn FnMut(&MergeProgress),
     ) -> Result<MergeReport> {
-        let bundle = open_bundle(root)?;
+        let source = BundleSource::open(root)?;
+        let bundle = open_bundle(source.root())?;
         let mut report = MergeReport {
             bundle: root.to_path_buf(),
             ..MergeReport::default()
         };
+        for (entry, why) in source.skipped() {
+            report
+                .problems
+                .push((root.to_path_buf(), format!("entry {entry}: {why}")));
+        }
         let present = self.present_segments()?;
         let mut seen_now = HashSet::new();
         let mut todo: Vec<(SegmentRef, String, SegmentFooter)> = Vec::new();
@@ -202,11 +210,21 @@ impl Store {
             progress(&state);
         }
         let failed: HashSet<&PathBuf> = report.problems.iter().map(|(p, _)| p).collect();
+        let mut merged = Vec::new();
         for (seg, _, footer) in &todo {
             if !failed.contains(&seg.path) {
-                report.merged.push(seg.path.clone());
+                merged.push(seg.path.clone());
                 report.rows += footer.rows;
             }
+        }
+        // Paths inside an unpacked archive are shown inside the archive.
+        report.merged = merged.iter().map(|p| source.shown(p)).collect();
+        for path in &mut report.already_present {
+            *path = source.shown(path);
+        }
+        for (path, why) in &mut report.problems {
+            *why = source.shown_text(why);
+            *path = source.shown(path);
         }
         if !report.merged.is_empty() || bundle.manifest.is_some() {
             let dropped = bundle

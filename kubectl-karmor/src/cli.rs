@@ -31,7 +31,7 @@ pub enum OutputFormat {
 /// Where the data comes from.
 #[derive(Debug, Clone, Args)]
 pub struct DataArgs {
-    /// Analyse this bundle directory offline (repeatable).
+    /// Analyse this bundle offline: a directory, or a .tar (or .tar.gz) of one (repeatable).
     #[arg(long = "bundle", value_name = "PATH")]
     pub bundles: Vec<PathBuf>,
     /// DuckDB store to merge bundles into and query. Without it, --bundle data is analysed
@@ -190,7 +190,7 @@ pub struct ImportArgs {
 pub enum BundleCommand {
     /// Show what a bundle holds: producer, clusters, nodes, time range, files, counters.
     Info {
-        /// The bundle directory.
+        /// The bundle: a directory, or a .tar (or .tar.gz) of one.
         path: PathBuf,
         /// Output format.
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
@@ -198,7 +198,7 @@ pub enum BundleCommand {
     },
     /// Check every segment against the manifest (size, sha256, footer, schema, rows).
     Verify {
-        /// The bundle directory.
+        /// The bundle: a directory, or a .tar (or .tar.gz) of one.
         path: PathBuf,
         /// Output format.
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]

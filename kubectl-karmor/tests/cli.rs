@@ -286,6 +286,57 @@ fn one_changed_byte_is_caught_and_the_rest_is_still_analysed() {
 }
 
 #[test]
+fn tar_bundles_are_read_like_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("demo.tar.gz");
+    let parent = demo().parent().unwrap().to_path_buf();
+    let made = Command::new("tar")
+        .args([
+            "czf",
+            archive.to_str().unwrap(),
+            "-C",
+            parent.to_str().unwrap(),
+            "demo",
+        ])
+        .status()
+        .expect("tar runs");
+    assert!(made.success());
+
+    let from_dir = observe(&["pods", "-n", "wordpress-mysql", "--output", "json"]);
+    let from_tar = karmor(&[
+        "observe",
+        "pods",
+        "-n",
+        "wordpress-mysql",
+        "--output",
+        "json",
+        "--bundle",
+        archive.to_str().unwrap(),
+    ]);
+    assert!(from_tar.status.success(), "{}", stderr(&from_tar));
+    assert_eq!(stdout(&from_tar), stdout(&from_dir));
+    assert!(stderr(&from_tar).is_empty(), "{}", stderr(&from_tar));
+
+    let v = karmor(&["bundle", "verify", archive.to_str().unwrap()]);
+    assert!(v.status.success(), "{}{}", stdout(&v), stderr(&v));
+    assert!(stdout(&v).contains("0 with problems"), "{}", stdout(&v));
+    let i = karmor(&["bundle", "info", archive.to_str().unwrap()]);
+    assert!(i.status.success(), "{}", stderr(&i));
+    assert!(stdout(&i).contains("gen-demo") || stdout(&i).contains("Producer:"));
+
+    // Not an archive: refused with its name.
+    let notes = dir.path().join("notes.txt");
+    fs::write(&notes, "hello\n".repeat(200)).unwrap();
+    let o = karmor(&["observe", "pods", "-A", "--bundle", notes.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains(notes.to_str().unwrap()) && stderr(&o).contains(".tar"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn bundles_open_in_polars() {
     if Command::new("python3")
         .args(["-c", "import polars"])

@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use karmor_collector::bundle::{read_manifest, verify_bundle};
+use karmor_analyzer::bundle_source::BundleSource;
+use karmor_collector::bundle::{read_manifest, verify_bundle, FileCheck};
 use serde::Serialize;
 
 use crate::cli::{BundleCommand, OutputFormat};
@@ -13,7 +14,12 @@ use crate::render::{self, short_time};
 pub fn run(cmd: BundleCommand) -> Result<ExitCode> {
     match cmd {
         BundleCommand::Info { path, output } => {
-            let m = read_manifest(&path)
+            let source = BundleSource::open(&path)
+                .with_context(|| format!("cannot open bundle {}", path.display()))?;
+            for (entry, why) in source.skipped() {
+                eprintln!("warning: {}: {entry}: {why}", path.display());
+            }
+            let m = read_manifest(source.root())
                 .with_context(|| format!("cannot read bundle {}", path.display()))?;
             match output {
                 OutputFormat::Json => render::json(&m)?,
@@ -69,8 +75,15 @@ pub fn run(cmd: BundleCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         BundleCommand::Verify { path, output } => {
-            let checks = verify_bundle(&path)
+            let source = BundleSource::open(&path)
+                .with_context(|| format!("cannot open bundle {}", path.display()))?;
+            let mut checks = verify_bundle(source.root())
                 .with_context(|| format!("cannot verify bundle {}", path.display()))?;
+            // Archive entries that could not be unpacked are problems of the bundle too.
+            checks.extend(source.skipped().iter().map(|(entry, why)| FileCheck {
+                rel: entry.clone(),
+                problem: Some(why.clone()),
+            }));
             #[derive(Serialize)]
             struct Check {
                 file: String,
