@@ -8,7 +8,7 @@
 //! A segment is identified by its sha256: merging the same file twice, from the same bundle or
 //! another copy of it, adds nothing. Each merge checks every segment (checksum against the
 //! manifest, footer, schema version; on every core) and reports the bad ones by path; the good
-//! ones land, in up to 16 transactions of at least 500k rows each, reported to a progress
+//! ones land, in up to 8 transactions of at least 500k rows each, reported to a progress
 //! callback. Each transaction's rows are sorted by (namespace, op) on the way in, which keeps
 //! namespace-scoped queries to a fraction of the row groups.
 
@@ -63,8 +63,10 @@ pub struct MergeProgress {
 /// Rows inserted per statement at least, so that a progress report comes every few seconds at
 /// most while the statements stay large enough for DuckDB to read their files in parallel.
 const MIN_ROWS_PER_STEP: u64 = 500_000;
-/// Steps a large merge is cut into.
-const STEPS: u64 = 16;
+/// Steps a large merge is cut into. Each step sorts its rows, and fewer, larger sorts are
+/// cheaper: at 10M rows 8 steps merge in 29.2-29.4 s against 32.9-33.3 s for 16 (alternating
+/// runs), for a peak of 3.4 GiB against 2.7 GiB.
+const STEPS: u64 = 8;
 
 /// Counters that tell whether the evidence is complete.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -153,7 +155,7 @@ impl Store {
     }
 
     /// [`Store::merge_bundle`], calling `progress` after each segment checked and each batch of
-    /// rows inserted (a large merge lands in up to 16 transactions, each all or nothing).
+    /// rows inserted (a large merge lands in up to 8 transactions, each all or nothing).
     pub fn merge_bundle_with_progress(
         &self,
         root: &Path,
