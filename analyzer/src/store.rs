@@ -212,15 +212,13 @@ impl Store {
             progress(&state);
         }
         let failed: HashSet<&PathBuf> = report.problems.iter().map(|(p, _)| p).collect();
-        let mut merged = Vec::new();
         for (seg, _, footer) in &todo {
             if !failed.contains(&seg.path) {
-                merged.push(seg.path.clone());
+                // Paths inside an unpacked archive are shown inside the archive.
+                report.merged.push(source.shown(&seg.path));
                 report.rows += footer.rows;
             }
         }
-        // Paths inside an unpacked archive are shown inside the archive.
-        report.merged = merged.iter().map(|p| source.shown(p)).collect();
         for path in &mut report.already_present {
             *path = source.shown(path);
         }
