@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use karmor_analyzer::filter;
 use karmor_analyzer::observe::{summarize, NamespaceScope, ObserveQuery, ResourceKind};
 use karmor_analyzer::Store;
-use karmor_collector::bundle::{write_bundle, BundleOptions};
-use karmor_collector::{Event, Op};
+use karmor_contract::bundle::{write_bundle, BundleOptions};
+use karmor_contract::{Event, Op};
 use rusqlite::params;
 
 /// Rows generated and written per chunk (bounds the benchmark's own memory).

@@ -17,7 +17,7 @@ use karmor_analyzer::recommend::{
     draft, evidence, noise, recommend, RecommendOptions, Scope, WorkloadSelect,
 };
 use karmor_analyzer::Store;
-use karmor_collector::bundle::{write_bundle, BundleOptions};
+use karmor_contract::bundle::{write_bundle, BundleOptions};
 
 const CHUNK: usize = 250_000;
 

@@ -14,8 +14,8 @@ use karmor_analyzer::policy::{
 };
 use karmor_analyzer::simulate::{simulate, Posture, Postures, SimOptions};
 use karmor_analyzer::Store;
-use karmor_collector::bundle::{write_bundle, BundleOptions};
-use karmor_collector::{Event, Op};
+use karmor_contract::bundle::{write_bundle, BundleOptions};
+use karmor_contract::{Event, Op};
 
 const CHUNK: usize = 250_000;
 const REPEAT: usize = 3;

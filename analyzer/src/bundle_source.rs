@@ -14,7 +14,7 @@ use std::fs::{self, File};
 use std::io::{self, BufReader, Read};
 use std::path::{Component, Path, PathBuf};
 
-use karmor_collector::bundle::MANIFEST;
+use karmor_contract::bundle::MANIFEST;
 
 use crate::error::{AnalyzerError, Result};
 
@@ -101,7 +101,7 @@ impl BundleSource {
 }
 
 fn io_error(path: &Path, source: io::Error) -> AnalyzerError {
-    AnalyzerError::Bundle(karmor_collector::ContractError::Io {
+    AnalyzerError::Bundle(karmor_contract::ContractError::Io {
         path: path.to_path_buf(),
         source,
     })

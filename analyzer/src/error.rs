@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use karmor_collector::ContractError;
+use karmor_contract::ContractError;
 
 /// An analyzer failure. Problems with single segments are not errors: they are collected in
 /// [`crate::store::MergeReport`] so the rest of a bundle is still analysed.

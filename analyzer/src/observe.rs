@@ -10,8 +10,8 @@ use std::str::FromStr;
 
 use duckdb::types::Value;
 use duckdb::{params_from_iter, Row};
-use karmor_collector::bundle::format_ts;
-use karmor_collector::Op;
+use karmor_contract::bundle::format_ts;
+use karmor_contract::Op;
 use serde::Serialize;
 
 use crate::access_set;

@@ -19,9 +19,9 @@ use std::sync::mpsc;
 
 use arrow_schema::DataType;
 use duckdb::{params, Connection};
-use karmor_collector::bundle::{open_bundle, SegmentRef};
-use karmor_collector::schema::{arrow_schema, COLUMNS};
-use karmor_collector::segment::{read_footer, sha256_file, SegmentFooter};
+use karmor_contract::bundle::{open_bundle, SegmentRef};
+use karmor_contract::schema::{arrow_schema, COLUMNS};
+use karmor_contract::segment::{read_footer, sha256_file, SegmentFooter};
 
 use crate::bundle_source::BundleSource;
 use crate::error::{AnalyzerError, Result};
@@ -449,7 +449,7 @@ fn sql_string(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use karmor_collector::segment::SegmentMeta;
+    use karmor_contract::segment::SegmentMeta;
 
     use super::*;
 

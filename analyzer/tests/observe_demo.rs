@@ -9,9 +9,9 @@ use karmor_analyzer::observe::{
     describe, summarize, NamespaceScope, ObserveQuery, ResourceKind, Summary,
 };
 use karmor_analyzer::Store;
-use karmor_collector::bundle::read_manifest;
-use karmor_collector::segment::read_segment;
-use karmor_collector::{Event, Op};
+use karmor_contract::bundle::read_manifest;
+use karmor_contract::segment::read_segment;
+use karmor_contract::{Event, Op};
 
 fn demo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/demo")
@@ -213,11 +213,11 @@ fn file_rows_list_every_distinct_access_and_say_written_when_one_writes() {
         odd.ts_first += 1;
         rows.push(odd.clone());
     }
-    let opts = karmor_collector::bundle::BundleOptions {
+    let opts = karmor_contract::bundle::BundleOptions {
         producer: "test".into(),
         ..Default::default()
     };
-    karmor_collector::bundle::write_bundle(dir.path(), rows.clone(), &opts).unwrap();
+    karmor_contract::bundle::write_bundle(dir.path(), rows.clone(), &opts).unwrap();
     let store = Store::in_memory().unwrap();
     store.merge_bundle(dir.path()).unwrap();
     let got = file_modes(&summarize(&store, &q).unwrap());

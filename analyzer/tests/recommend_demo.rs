@@ -16,9 +16,9 @@ use karmor_analyzer::recommend::{
 };
 use karmor_analyzer::simulate::{simulate, Decision, Posture, Postures, SimOptions};
 use karmor_analyzer::Store;
-use karmor_collector::bundle::read_manifest;
-use karmor_collector::segment::read_segment;
-use karmor_collector::{Event, Op};
+use karmor_contract::bundle::read_manifest;
+use karmor_contract::segment::read_segment;
+use karmor_contract::{Event, Op};
 use karmor_testdata::demo;
 use serde::Deserialize;
 

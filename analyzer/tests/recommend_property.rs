@@ -19,8 +19,8 @@ use karmor_analyzer::recommend::{
 };
 use karmor_analyzer::simulate::{simulate, Posture, Postures, SimOptions};
 use karmor_analyzer::Store;
-use karmor_collector::bundle::{write_bundle, BundleOptions};
-use karmor_collector::{Event, Op, Source};
+use karmor_contract::bundle::{write_bundle, BundleOptions};
+use karmor_contract::{Event, Op, Source};
 use proptest::prelude::*;
 
 const T0: i64 = 1_795_161_600 * 1_000_000_000;

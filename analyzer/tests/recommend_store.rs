@@ -11,8 +11,8 @@ use karmor_analyzer::recommend::{
     recommend, Include, RecommendOptions, Recommendation, Scope, WorkloadSelect,
 };
 use karmor_analyzer::Store;
-use karmor_collector::bundle::{write_bundle, BundleOptions};
-use karmor_collector::{Event, Op, Source};
+use karmor_contract::bundle::{write_bundle, BundleOptions};
+use karmor_contract::{Event, Op, Source};
 
 const T0: i64 = 1_795_161_600 * 1_000_000_000;
 const MIN: i64 = 60 * 1_000_000_000;

@@ -13,9 +13,9 @@ use karmor_analyzer::simulate::{
     simulate, Decision, Posture, Postures, SimEntry, SimOptions, SimReport, DEFAULT_POSTURE,
 };
 use karmor_analyzer::Store;
-use karmor_collector::bundle::{read_manifest, write_bundle, BundleOptions};
-use karmor_collector::segment::read_segment;
-use karmor_collector::{Event, Op, Source as EvSource};
+use karmor_contract::bundle::{read_manifest, write_bundle, BundleOptions};
+use karmor_contract::segment::read_segment;
+use karmor_contract::{Event, Op, Source as EvSource};
 use karmor_testdata::demo;
 
 const T0: i64 = 1_763_625_600_000_000_000; // 2025-11-20T08:00:00Z

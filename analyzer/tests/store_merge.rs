@@ -5,9 +5,9 @@ use std::path::Path;
 
 use karmor_analyzer::observe::{summarize, NamespaceScope, ObserveQuery, ResourceKind};
 use karmor_analyzer::Store;
-use karmor_collector::bundle::{write_bundle, BundleOptions};
-use karmor_collector::segment::{write_segment, SegmentMeta};
-use karmor_collector::{Event, Op, Source};
+use karmor_contract::bundle::{write_bundle, BundleOptions};
+use karmor_contract::segment::{write_segment, SegmentMeta};
+use karmor_contract::{Event, Op, Source};
 
 const T0: i64 = 1_763_625_600_000_000_000; // 2025-11-20T08:00:00Z
 const HOUR: i64 = 3_600_000_000_000;
@@ -138,7 +138,7 @@ fn merge_progress_counts_every_segment_and_ends_at_the_rows_merged() {
 fn truncated_segment_is_reported_by_path_and_the_rest_is_analysed() {
     let dir = tempfile::tempdir().unwrap();
     bundle(dir.path(), sample());
-    let m = karmor_collector::bundle::read_manifest(dir.path()).unwrap();
+    let m = karmor_contract::bundle::read_manifest(dir.path()).unwrap();
     let victim = m
         .files
         .iter()

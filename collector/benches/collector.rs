@@ -19,14 +19,14 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use karmor_collector::daemon::attribution::NoPods;
-use karmor_collector::daemon::datadir::{DataDir, Retention};
-use karmor_collector::daemon::pipeline::{Pipeline, PipelineConfig};
-use karmor_collector::daemon::probes::built_with_probes;
-use karmor_collector::daemon::raw::decode;
-use karmor_collector::daemon::synthetic::SyntheticFeed;
-use karmor_collector::schema::schema_version;
-use karmor_collector::segment::SegmentMeta;
+use karmor_collector::attribution::NoPods;
+use karmor_collector::datadir::{DataDir, Retention};
+use karmor_collector::pipeline::{Pipeline, PipelineConfig};
+use karmor_collector::probes::built_with_probes;
+use karmor_collector::raw::decode;
+use karmor_collector::synthetic::SyntheticFeed;
+use karmor_contract::schema::schema_version;
+use karmor_contract::segment::SegmentMeta;
 use libc::geteuid;
 
 /// The collector binary; `KARMOR_COLLECTOR_BIN` runs another build (e.g. a saved baseline).
@@ -120,7 +120,7 @@ fn hwm_kib(pid: u32) -> Option<u64> {
 }
 
 fn dir_bytes(dir: &Path) -> u64 {
-    karmor_collector::bundle::parquet_files(dir)
+    karmor_contract::bundle::parquet_files(dir)
         .unwrap_or_default()
         .iter()
         .map(|f| fs::metadata(f).map_or(0, |m| m.len()))
@@ -165,7 +165,7 @@ fn run_synthetic(rate: u64, secs: u64, port: u16) -> Run {
     let hwm_kib = hwm_kib(child.id()).unwrap_or(0);
     let seen = scrape(port, "karmor_events_seen_total").unwrap_or(0);
     stop(&mut child);
-    let totals = karmor_collector::bundle::read_manifest(dir.path())
+    let totals = karmor_contract::bundle::read_manifest(dir.path())
         .map(|m| m.totals)
         .unwrap_or_default();
     Run {

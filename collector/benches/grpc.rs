@@ -17,22 +17,20 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use karmor_collector::daemon::attribution::NoPods;
-use karmor_collector::daemon::datadir::{DataDir, Retention};
-use karmor_collector::daemon::kubearmor_source::{
-    run_source, KubeArmorSourceConfig, KubeArmorStats,
-};
-use karmor_collector::daemon::metrics::Counters;
-use karmor_collector::daemon::run::{run_with_feeds, CollectorConfig, SensorSource};
-use karmor_collector::daemon::service::{serve_listener, CollectorService, ServiceConfig};
-use karmor_collector::grpc::proto::feeder::log_service_server::{LogService, LogServiceServer};
-use karmor_collector::grpc::proto::feeder::{
+use karmor_collector::attribution::NoPods;
+use karmor_collector::datadir::{DataDir, Retention};
+use karmor_collector::kubearmor_source::{run_source, KubeArmorSourceConfig, KubeArmorStats};
+use karmor_collector::metrics::Counters;
+use karmor_collector::run::{run_with_feeds, CollectorConfig, SensorSource};
+use karmor_collector::service::{serve_listener, CollectorService, ServiceConfig};
+use karmor_contract::schema::{schema_version, Event, Op};
+use karmor_contract::segment::SegmentMeta;
+use karmor_proto::proto::feeder::log_service_server::{LogService, LogServiceServer};
+use karmor_proto::proto::feeder::{
     Alert, Log, Message, NonceMessage, ReplyMessage, RequestMessage,
 };
-use karmor_collector::grpc::tonic::{self, Request, Response, Status};
-use karmor_collector::grpc::{connect, pull_into_bundle, PullOptions, PullProgress};
-use karmor_collector::schema::{schema_version, Event, Op};
-use karmor_collector::segment::SegmentMeta;
+use karmor_proto::tonic::{self, Request, Response, Status};
+use karmor_proto::{connect, pull_into_bundle, PullOptions, PullProgress};
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_stream::Stream;
 
@@ -271,7 +269,7 @@ async fn kubearmor_ingest(table: &mut Vec<[String; 4]>) {
         },
         rotate_interval: Duration::from_secs(60),
         rotate_rows: 200_000,
-        window_bytes: karmor_collector::daemon::run::WINDOW_BYTES,
+        window_bytes: karmor_collector::run::WINDOW_BYTES,
         record_args: true,
         source: SensorSource::Feeds,
         metrics_addr: None,
@@ -322,7 +320,7 @@ async fn kubearmor_ingest(table: &mut Vec<[String; 4]>) {
 }
 
 fn dir_bytes(root: &Path) -> u64 {
-    karmor_collector::bundle::parquet_files(root)
+    karmor_contract::bundle::parquet_files(root)
         .map(|files| {
             files
                 .iter()

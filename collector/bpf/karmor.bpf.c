@@ -18,7 +18,7 @@
 //     and not emitted; the expensive path walk and the ring-buffer write happen only for the
 //     first one. User space bumps the generation at each window flush, waits for running
 //     probes to finish (synchronize_rcu through membarrier), and adds the counts of the
-//     closed generation to the rows of their first events (see collector/src/daemon/probes.rs),
+//     closed generation to the rows of their first events (see collector/src/probes.rs),
 //     so rows and counts are the same as without kernel de-duplication;
 //  3. records are variable-size (header + the strings actually used), built in a per-CPU
 //     scratch buffer and copied with bpf_ringbuf_output;
@@ -30,7 +30,7 @@
 // that does not fit in the ring buffer is counted in `drops`, which the collector reports.
 //
 // The layout of `struct karmor_event` and `struct dedup_key` is mirrored by
-// collector/src/daemon/raw.rs: change both.
+// collector/src/raw.rs: change both.
 
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -90,7 +90,7 @@ enum karmor_kind {
 	EV_CHOWN = 13,
 };
 
-// Which syscall, for the `syscall` column (collector/src/daemon/pipeline.rs names them).
+// Which syscall, for the `syscall` column (collector/src/pipeline.rs names them).
 enum karmor_sys {
 	SYS_NONE = 0,
 	SYS_OPEN_ = 1,
@@ -165,7 +165,7 @@ struct karmor_event {
 };
 
 #define HDR_SIZE 200
-// collector/src/daemon/raw.rs decodes at these offsets.
+// collector/src/raw.rs decodes at these offsets.
 _Static_assert(__builtin_offsetof(struct karmor_event, data) == HDR_SIZE, "header size");
 _Static_assert(sizeof(struct dedup_key) == 80, "dedup_key size");
 _Static_assert(__builtin_offsetof(struct karmor_event, key) == 120, "key offset");

@@ -1,22 +1,29 @@
-//! The KubeArmor discovery collector and the **event contract** shared by every crate.
+//! `karmor-collector`, the DaemonSet: eBPF sensors → attribution → de-duplication
+//! window → node-local Parquet segments with rotation and retention, plus metrics.
 //!
-//! With default features off this crate is only the contract: the schema v1 row ([`Event`]),
-//! Parquet segments ([`segment`]), bundles ([`bundle`]), the de-duplication window
-//! ([`dedup`]) and the mapping of KubeArmor's own telemetry onto the schema ([`kubearmor`]).
-//! With the `grpc` feature it adds the gRPC protocol and its clients (`grpc`: pulling segments
-//! from collectors, watching KubeArmor) without aya or kube. With the default `daemon` feature
-//! it is also the collector itself (`daemon`).
+//! - [`raw`]: the ring buffer record layout shared with `bpf/karmor.bpf.c`;
+//! - [`probes`]: loading and attaching the probes with aya;
+//! - [`attribution`]: cgroup names → container id → pod; pid → executable;
+//! - [`kube_pods`]: the pod side of attribution, a watch of this node's pods;
+//! - [`pipeline`]: the de-duplication window and row building;
+//! - [`datadir`]: the data directory as a live bundle (rotation, retention, crash recovery);
+//! - [`metrics`]: counters and the Prometheus endpoint;
+//! - [`service`]: the gRPC service (`karmor.collector.v1`) over the data directory;
+//! - [`kubearmor_source`]: KubeArmor's LogService as a source, with reconnects;
+//! - [`synthetic`]: a kernel-free feed for benchmarks and crash tests;
+//! - [`run`]: the main loop.
+//!
+//! The event contract it writes is `karmor-contract`; the gRPC protocol it serves is
+//! `karmor-proto`.
 
-pub mod bundle;
-#[cfg(feature = "daemon")]
-pub mod daemon;
-pub mod dedup;
-pub mod error;
-#[cfg(feature = "grpc")]
-pub mod grpc;
-pub mod kubearmor;
-pub mod schema;
-pub mod segment;
-
-pub use error::ContractError;
-pub use schema::{Event, Op, Source};
+pub mod attribution;
+pub mod datadir;
+pub mod kube_pods;
+pub mod kubearmor_source;
+pub mod metrics;
+pub mod pipeline;
+pub mod probes;
+pub mod raw;
+pub mod run;
+pub mod service;
+pub mod synthetic;

@@ -9,16 +9,14 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
-use karmor_collector::daemon::attribution::{NoPods, PodLookup};
-use karmor_collector::daemon::datadir::Retention;
-use karmor_collector::daemon::kube_pods::{self, KubePods};
-use karmor_collector::daemon::kubearmor_source::{
-    run_source, KubeArmorSourceConfig, KubeArmorStats,
-};
-use karmor_collector::daemon::metrics::Counters;
-use karmor_collector::daemon::probes::built_with_probes;
-use karmor_collector::daemon::run::{run_with_feeds, CollectorConfig, SensorSource};
-use karmor_collector::daemon::service::{serve_listener, CollectorService, ServiceConfig};
+use karmor_collector::attribution::{NoPods, PodLookup};
+use karmor_collector::datadir::Retention;
+use karmor_collector::kube_pods::{self, KubePods};
+use karmor_collector::kubearmor_source::{run_source, KubeArmorSourceConfig, KubeArmorStats};
+use karmor_collector::metrics::Counters;
+use karmor_collector::probes::built_with_probes;
+use karmor_collector::run::{run_with_feeds, CollectorConfig, SensorSource};
+use karmor_collector::service::{serve_listener, CollectorService, ServiceConfig};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Source {
@@ -224,7 +222,7 @@ fn source_names(source: Source) -> Vec<String> {
     names.iter().map(|s| s.to_string()).collect()
 }
 
-type Feeds = Vec<tokio::sync::mpsc::Receiver<karmor_collector::daemon::kubearmor_source::FeedItem>>;
+type Feeds = Vec<tokio::sync::mpsc::Receiver<karmor_collector::kubearmor_source::FeedItem>>;
 
 /// Starts the KubeArmor source when asked for: its feed, its counters, and its stop switch.
 fn start_kubearmor(

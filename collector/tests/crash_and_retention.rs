@@ -1,6 +1,5 @@
 //! The collector binary under a write storm (synthetic sensor, no kernel needed): `kill -9`
 //! never leaves an unreadable segment, and retention holds the byte limit under load.
-#![cfg(feature = "daemon")]
 
 use std::collections::HashSet;
 use std::fs;
@@ -8,9 +7,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use karmor_collector::bundle::{parquet_files, read_manifest, verify_bundle};
-use karmor_collector::daemon::datadir::{DataDir, Retention};
-use karmor_collector::segment::read_segment;
+use karmor_collector::datadir::{DataDir, Retention};
+use karmor_contract::bundle::{parquet_files, read_manifest, verify_bundle};
+use karmor_contract::segment::read_segment;
 
 const BIN: &str = env!("CARGO_BIN_EXE_karmor-collector");
 

@@ -2,7 +2,6 @@
 //! collector's own writer: list (time range, namespaces), fetch and pull into a bundle, resume
 //! after a cut connection, a corrupted chunk caught by its checksum, idempotent re-pulls,
 //! follow, health. Faults are injected by wrapping the real service, never by faking it.
-#![cfg(feature = "daemon")]
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -12,19 +11,19 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use karmor_collector::bundle::{read_manifest, verify_bundle};
-use karmor_collector::daemon::datadir::{DataDir, Retention};
-use karmor_collector::daemon::metrics::Counters;
-use karmor_collector::daemon::service::{CollectorService, ServiceConfig};
-use karmor_collector::grpc::proto::collector as pb;
-use karmor_collector::grpc::proto::collector::collector_server::{Collector, CollectorServer};
-use karmor_collector::grpc::tonic::{self, Request, Response, Status};
-use karmor_collector::grpc::{
+use karmor_collector::datadir::{DataDir, Retention};
+use karmor_collector::metrics::Counters;
+use karmor_collector::service::{CollectorService, ServiceConfig};
+use karmor_contract::bundle::{read_manifest, verify_bundle};
+use karmor_contract::schema::{schema_version, Event, Op};
+use karmor_contract::segment::{read_segment, SegmentMeta};
+use karmor_proto::proto::collector as pb;
+use karmor_proto::proto::collector::collector_server::{Collector, CollectorServer};
+use karmor_proto::tonic::{self, Request, Response, Status};
+use karmor_proto::{
     connect, fetch_segment, follow_segments, health, list_segments, part_path, pull_into_bundle,
     Channel, FollowCursor, ListFilter, PullOptions, PullProgress, SegmentStatus,
 };
-use karmor_collector::schema::{schema_version, Event, Op};
-use karmor_collector::segment::{read_segment, SegmentMeta};
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_stream::{Stream, StreamExt};
 
@@ -617,7 +616,7 @@ async fn a_channel_over_any_byte_stream_reaches_the_service() {
     let dials = Arc::new(AtomicUsize::new(0));
     let d = dials.clone();
     // As a port-forward would: a fresh stream per connection, here a plain TCP one.
-    let ch = karmor_collector::grpc::channel_from_io(move || {
+    let ch = karmor_proto::channel_from_io(move || {
         d.fetch_add(1, Ordering::SeqCst);
         tokio::net::TcpStream::connect(addr)
     });

@@ -2,7 +2,6 @@
 //! that answers by path): the list and watch requests, the index by container id, owner
 //! resolution through the API and by names, the grace period of deleted pods, relists, and
 //! malformed objects.
-#![cfg(feature = "daemon")]
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -14,8 +13,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body::Frame;
-use karmor_collector::daemon::attribution::PodLookup;
-use karmor_collector::daemon::kube_pods::KubePods;
+use karmor_collector::attribution::PodLookup;
+use karmor_collector::kube_pods::KubePods;
 use serde_json::{json, Value};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 

@@ -7,8 +7,7 @@
 //! Two columns differ by construction and are set on the expected rows, per line: `source`
 //! (`kubearmor` instead of `import`), and `uid` where the JSON line has no `UID` (protobuf
 //! cannot tell "absent" from 0, and the gRPC mapping reads 0 as root; see
-//! `karmor_collector::grpc::kubearmor`).
-#![cfg(feature = "daemon")]
+//! `karmor_proto::kubearmor`).
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -16,24 +15,22 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use karmor_collector::bundle::{read_manifest, write_bundle, BundleOptions};
-use karmor_collector::daemon::attribution::NoPods;
-use karmor_collector::daemon::datadir::Retention;
-use karmor_collector::daemon::kubearmor_source::{
-    run_source, KubeArmorSourceConfig, KubeArmorStats,
-};
-use karmor_collector::daemon::metrics::Counters;
-use karmor_collector::daemon::run::{run_with_feeds, CollectorConfig, SensorSource};
-use karmor_collector::grpc::kubearmor::{message_from_json, FeedMessage};
-use karmor_collector::grpc::proto::feeder::log_service_server::{LogService, LogServiceServer};
-use karmor_collector::grpc::proto::feeder::{
+use karmor_collector::attribution::NoPods;
+use karmor_collector::datadir::Retention;
+use karmor_collector::kubearmor_source::{run_source, KubeArmorSourceConfig, KubeArmorStats};
+use karmor_collector::metrics::Counters;
+use karmor_collector::run::{run_with_feeds, CollectorConfig, SensorSource};
+use karmor_contract::bundle::{read_manifest, write_bundle, BundleOptions};
+use karmor_contract::kubearmor::read_json_logs;
+use karmor_contract::segment::read_segment;
+use karmor_contract::{Event, Source};
+use karmor_proto::kubearmor::{message_from_json, FeedMessage};
+use karmor_proto::proto::feeder::log_service_server::{LogService, LogServiceServer};
+use karmor_proto::proto::feeder::{
     Alert, Log, Message, NonceMessage, ReplyMessage, RequestMessage,
 };
-use karmor_collector::grpc::tonic::{self, Request, Response, Status};
-use karmor_collector::grpc::{watch_kubearmor, FeedKind, KubeArmorFeeds};
-use karmor_collector::kubearmor::read_json_logs;
-use karmor_collector::segment::read_segment;
-use karmor_collector::{Event, Source};
+use karmor_proto::tonic::{self, Request, Response, Status};
+use karmor_proto::{watch_kubearmor, FeedKind, KubeArmorFeeds};
 use serde_json::Value;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_stream::{Stream, StreamExt};
@@ -213,7 +210,7 @@ async fn collect(addr: SocketAddr, expect: u64) -> (Vec<String>, Arc<KubeArmorSt
         },
         rotate_interval: Duration::from_secs(3600),
         rotate_rows: 1_000_000,
-        window_bytes: karmor_collector::daemon::run::WINDOW_BYTES,
+        window_bytes: karmor_collector::run::WINDOW_BYTES,
         record_args: true,
         source: SensorSource::Feeds,
         metrics_addr: None,
@@ -293,9 +290,9 @@ async fn a_cut_and_a_replay_from_the_start_add_no_duplicate_rows() {
     );
 
     // The collector's Health and /metrics report what the source counted.
-    use karmor_collector::daemon::service::{CollectorService, ServiceConfig};
-    use karmor_collector::grpc::proto::collector::collector_server::Collector;
-    use karmor_collector::grpc::proto::collector::HealthRequest;
+    use karmor_collector::service::{CollectorService, ServiceConfig};
+    use karmor_proto::proto::collector::collector_server::Collector;
+    use karmor_proto::proto::collector::HealthRequest;
     let root = tempfile::tempdir().unwrap();
     let counters = Arc::new(Counters::default());
     assert!(counters.kubearmor.set(stats.clone()).is_ok());
@@ -305,9 +302,7 @@ async fn a_cut_and_a_replay_from_the_start_add_no_duplicate_rows() {
         Some(stats.clone()),
     );
     let h = svc
-        .health(karmor_collector::grpc::tonic::Request::new(
-            HealthRequest {},
-        ))
+        .health(karmor_proto::tonic::Request::new(HealthRequest {}))
         .await
         .unwrap()
         .into_inner();
@@ -328,9 +323,7 @@ async fn a_cut_and_a_replay_from_the_start_add_no_duplicate_rows() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_kubearmor_maps_each_message_with_its_stream() {
     let addr = serve(fake(usize::MAX, 0)).await;
-    let ch = karmor_collector::grpc::connect(&addr.to_string())
-        .await
-        .unwrap();
+    let ch = karmor_proto::connect(&addr.to_string()).await.unwrap();
     let mut stream = Box::pin(
         watch_kubearmor(
             ch,
@@ -358,7 +351,7 @@ async fn watch_kubearmor_maps_each_message_with_its_stream() {
 /// whose rows equal import's; then `pull_into_bundle` from the service while it runs again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_collector_binary_records_from_kubearmor_and_serves_what_it_wrote() {
-    use karmor_collector::grpc::{connect, health, pull_into_bundle, PullOptions};
+    use karmor_proto::{connect, health, pull_into_bundle, PullOptions};
     use std::process::{Command, Stdio};
 
     let addr = serve(fake(usize::MAX, 0)).await;
@@ -429,7 +422,7 @@ async fn the_collector_binary_records_from_kubearmor_and_serves_what_it_wrote() 
         channel.expect("service up"),
         out.path(),
         &PullOptions::default(),
-        &mut |_: &karmor_collector::grpc::PullProgress| {},
+        &mut |_: &karmor_proto::PullProgress| {},
     )
     .await
     .unwrap();

@@ -3,7 +3,6 @@
 //! over TCP and send over UDP, and every behaviour must come out as an attributed row. A
 //! process opening one file many times, across window flushes, checks that the kernel's
 //! de-duplication loses no count. Needs root and BPF; elsewhere it skips and says why.
-#![cfg(feature = "daemon")]
 
 use std::fs;
 use std::io::Read;
@@ -14,14 +13,14 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use karmor_collector::bundle::read_manifest;
-use karmor_collector::daemon::attribution::NoPods;
-use karmor_collector::daemon::datadir::Retention;
-use karmor_collector::daemon::metrics::Counters;
-use karmor_collector::daemon::probes::built_with_probes;
-use karmor_collector::daemon::run::{run, CollectorConfig, SensorSource};
-use karmor_collector::segment::read_segment;
-use karmor_collector::{Event, Op};
+use karmor_collector::attribution::NoPods;
+use karmor_collector::datadir::Retention;
+use karmor_collector::metrics::Counters;
+use karmor_collector::probes::built_with_probes;
+use karmor_collector::run::{run, CollectorConfig, SensorSource};
+use karmor_contract::bundle::read_manifest;
+use karmor_contract::segment::read_segment;
+use karmor_contract::{Event, Op};
 
 const CONTAINER: &str = "5e1ec7ab1e0c0ffee0ddba11c0de5eedfacefeed0123456789abcdef01234567";
 const POD_UID: &str = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
@@ -136,7 +135,7 @@ fn probes_record_attributed_behaviour_of_short_lived_processes() {
         },
         rotate_interval: Duration::from_millis(500),
         rotate_rows: 100_000,
-        window_bytes: karmor_collector::daemon::run::WINDOW_BYTES,
+        window_bytes: karmor_collector::run::WINDOW_BYTES,
         record_args: true,
         source: SensorSource::Ebpf,
         metrics_addr: None,

@@ -136,7 +136,7 @@ pub struct LiveArgs {
     #[arg(long, value_name = "SELECTOR", default_value = kubectl_karmor::live::DEFAULT_RELAY_SELECTOR, help_heading = "Live")]
     pub relay_selector: String,
     /// The relay's gRPC port in the pod.
-    #[arg(long, value_name = "PORT", default_value_t = karmor_collector::grpc::KUBEARMOR_PORT, help_heading = "Live")]
+    #[arg(long, value_name = "PORT", default_value_t = karmor_proto::KUBEARMOR_PORT, help_heading = "Live")]
     pub relay_port: u16,
     /// Connect straight to a relay (or KubeArmor daemon) at HOST:PORT, without Kubernetes.
     #[arg(

@@ -13,10 +13,10 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
-use karmor_collector::grpc::{
+use karmor_contract::Event;
+use karmor_proto::{
     connect, watch_kubearmor, ClientError, KubeArmorEvent, KubeArmorFeeds, RecentKeys,
 };
-use karmor_collector::Event;
 use kube::Client;
 use tokio::sync::mpsc;
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use futures::StreamExt;
-use karmor_collector::grpc::{
+use karmor_proto::{
     connect, pull_into_bundle, Channel, ClientError, PullOptions, PullProgress, PullReport,
     SegmentStatus,
 };

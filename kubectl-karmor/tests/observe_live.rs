@@ -17,12 +17,12 @@ use std::sync::{Arc, Mutex};
 
 use common::api_server::{FakeApiServer, Forward};
 use futures::{Stream, StreamExt};
-use karmor_collector::grpc::kubearmor::{message_from_json, FeedMessage};
-use karmor_collector::grpc::proto::feeder::log_service_server::{LogService, LogServiceServer};
-use karmor_collector::grpc::proto::feeder::{
+use karmor_proto::kubearmor::{message_from_json, FeedMessage};
+use karmor_proto::proto::feeder::log_service_server::{LogService, LogServiceServer};
+use karmor_proto::proto::feeder::{
     Alert, Log, Message, NonceMessage, ReplyMessage, RequestMessage,
 };
-use karmor_collector::grpc::tonic::{self, Request, Response, Status};
+use karmor_proto::tonic::{self, Request, Response, Status};
 use serde_json::{json, Value};
 
 const DOC_EVENTS: &str = concat!(

@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 use common::api_server::{FakeApiServer, Forward};
 use common::collectors::{self, closed_port, Collector};
 use karmor_analyzer::Store;
-use karmor_collector::bundle::verify_bundle;
+use karmor_contract::bundle::verify_bundle;
 use serde_json::{json, Value};
 
 /// Runs the plugin with a clean environment: HOME and the cache in `home`, no kubeconfig

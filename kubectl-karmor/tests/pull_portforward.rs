@@ -112,7 +112,7 @@ async fn nothing_listening_in_the_pod_fails_with_the_kubelets_message() {
     )
     .await
     .expect("the API server forwards");
-    let err = karmor_collector::grpc::health(channel)
+    let err = karmor_proto::health(channel)
         .await
         .expect_err("no answer from a closed port");
     let text = portforward::describe(&err, &errors);

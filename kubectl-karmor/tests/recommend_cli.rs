@@ -4,8 +4,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use karmor_collector::bundle::{write_bundle, BundleOptions};
-use karmor_collector::{Event, Op, Source};
+use karmor_contract::bundle::{write_bundle, BundleOptions};
+use karmor_contract::{Event, Op, Source};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kubectl-karmor");
 

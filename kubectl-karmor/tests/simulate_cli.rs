@@ -5,9 +5,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use karmor_collector::bundle::read_manifest;
-use karmor_collector::segment::read_segment;
-use karmor_collector::{Event, Op};
+use karmor_contract::bundle::read_manifest;
+use karmor_contract::segment::read_segment;
+use karmor_contract::{Event, Op};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kubectl-karmor");
 

@@ -18,8 +18,8 @@
 use std::cmp::Ordering;
 use std::collections::HashSet;
 
-use karmor_collector::dedup::DedupWindow;
-use karmor_collector::schema::{Event, Op, Source};
+use karmor_contract::dedup::DedupWindow;
+use karmor_contract::schema::{Event, Op, Source};
 
 use crate::rng::{container_id_for, uuid_for, Rng};
 

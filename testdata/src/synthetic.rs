@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use karmor_collector::schema::{Event, Op, Source};
+use karmor_contract::schema::{Event, Op, Source};
 
 use crate::rng::{container_id_for, uuid_for, Rng};
 

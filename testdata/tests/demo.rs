@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use karmor_collector::bundle::{read_manifest, verify_bundle, write_bundle, BundleOptions};
-use karmor_collector::{Event, Op, Source};
+use karmor_contract::bundle::{read_manifest, verify_bundle, write_bundle, BundleOptions};
+use karmor_contract::{Event, Op, Source};
 use karmor_testdata::demo::{self, SUSPICIOUS, SUSPICIOUS_AFTER_NS};
 
 /// The demo rows, generated once for all tests.
@@ -314,7 +314,7 @@ fn committed_demo_bundle_is_what_the_generator_writes() {
         ..Default::default()
     };
     let got = write_bundle(&dir, rows().to_vec(), &opts).unwrap();
-    let files = |m: &karmor_collector::bundle::Manifest| {
+    let files = |m: &karmor_contract::bundle::Manifest| {
         m.files
             .iter()
             .map(|f| (f.path.clone(), f.sha256.clone(), f.rows))

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use karmor_collector::{Event, Op};
+use karmor_contract::{Event, Op};
 use karmor_testdata::synthetic::{self, BASE_NS, SPAN_NS};
 
 #[test]

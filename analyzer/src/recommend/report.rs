@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use karmor_collector::bundle::format_ts;
+use karmor_contract::bundle::format_ts;
 use serde::Serialize;
 
 use crate::policy::Policy;

@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 
-use karmor_collector::Op;
+use karmor_contract::Op;
 
 use crate::policy::{Action, Policy, PolicyKind};
 

@@ -17,8 +17,8 @@ pub mod select;
 use std::collections::{BTreeMap, HashMap};
 
 use duckdb::params_from_iter;
-use karmor_collector::bundle::format_ts;
-use karmor_collector::Op;
+use karmor_contract::bundle::format_ts;
+use karmor_contract::Op;
 use serde::Serialize;
 
 use crate::error::{AnalyzerError, Result};

@@ -12,7 +12,7 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use hyper_util::rt::TokioIo;
 use k8s_openapi::api::core::v1::Pod;
-use karmor_collector::grpc::tonic::transport::{Channel, Endpoint};
+use karmor_proto::tonic::transport::{Channel, Endpoint};
 use kube::core::Resource;
 use kube::Client;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use karmor_analyzer::bundle_source::BundleSource;
-use karmor_collector::bundle::{read_manifest, verify_bundle, FileCheck};
+use karmor_contract::bundle::{read_manifest, verify_bundle, FileCheck};
 use serde::Serialize;
 
 use crate::cli::{BundleCommand, OutputFormat};

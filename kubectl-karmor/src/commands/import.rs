@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use std::rc::Rc;
 
 use anyhow::{Context, Result};
-use karmor_collector::bundle::{write_bundle, BundleOptions};
-use karmor_collector::kubearmor::read_json_logs;
+use karmor_contract::bundle::{write_bundle, BundleOptions};
+use karmor_contract::kubearmor::read_json_logs;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 

@@ -20,9 +20,9 @@ use anyhow::{bail, Context, Result};
 use karmor_analyzer::observe::ObserveQuery;
 use karmor_analyzer::timespec::parse_duration;
 use karmor_analyzer::Store;
-use karmor_collector::bundle::{write_bundle, BundleOptions};
-use karmor_collector::grpc::KubeArmorFeeds;
-use karmor_collector::Event;
+use karmor_contract::bundle::{write_bundle, BundleOptions};
+use karmor_contract::Event;
+use karmor_proto::KubeArmorFeeds;
 use kubectl_karmor::cluster::kubeconfig::{self, KubeTarget};
 use kubectl_karmor::live::{follow, open, LiveConfig, LiveItem, Relay};
 use tokio::sync::mpsc;
@@ -53,7 +53,7 @@ pub fn run(args: ObserveArgs) -> Result<ExitCode> {
         if !ok {
             bail!(
                 "--relay-endpoint {e}: expected HOST:PORT, e.g. 127.0.0.1:{}",
-                karmor_collector::grpc::KUBEARMOR_PORT
+                karmor_proto::KUBEARMOR_PORT
             );
         }
     }

@@ -10,7 +10,7 @@ use karmor_analyzer::observe::{
 };
 use karmor_analyzer::timespec::parse_duration;
 use karmor_analyzer::Store;
-use karmor_collector::Op;
+use karmor_contract::Op;
 use serde::Serialize;
 
 use crate::cli::{ObserveArgs, OutputFormat};

@@ -275,7 +275,7 @@ const CSV_HEADERS: &[&str] = &[
 
 /// The acting executable: the parent for process rows (it executes the resource).
 fn source(e: &SimEntry) -> &Option<String> {
-    if e.op == karmor_collector::Op::Process {
+    if e.op == karmor_contract::Op::Process {
         &e.parent
     } else {
         &e.process

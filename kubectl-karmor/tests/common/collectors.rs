@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use karmor_collector::bundle::{read_manifest, write_manifest};
-use karmor_collector::daemon::metrics::Counters;
-use karmor_collector::daemon::service::{serve_listener, CollectorService, ServiceConfig};
+use karmor_collector::metrics::Counters;
+use karmor_collector::service::{serve_listener, CollectorService, ServiceConfig};
+use karmor_contract::bundle::{read_manifest, write_manifest};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use karmor_collector::bundle::{read_manifest, write_bundle, BundleOptions, MANIFEST};
+use karmor_contract::bundle::{read_manifest, write_bundle, BundleOptions, MANIFEST};
 use karmor_testdata::demo;
 
 fn main() -> ExitCode {

@@ -1,16 +1,16 @@
 //! Conformance of the KubeArmor mapping on the 18 telemetry events quoted in KubeArmor's own
 //! documentation (`shared/kubearmor/events/doc-events.jsonl`). Every expected value below was
-//! written by hand from the event and the mapping rules in `karmor_collector::kubearmor`.
+//! written by hand from the event and the mapping rules in `karmor_contract::kubearmor`.
 
 use std::fs::File;
 use std::io::BufReader;
 
-use karmor_collector::kubearmor::read_json_logs;
-use karmor_collector::{Event, Op, Source};
+use karmor_contract::kubearmor::read_json_logs;
+use karmor_contract::{Event, Op, Source};
 
 const DOC_EVENTS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/kubearmor/events/doc-events.jsonl"
+    "/../../../shared/kubearmor/events/doc-events.jsonl"
 );
 
 /// The expected row of one line. Fields left at their default are expected to be `None`,

@@ -1,6 +1,6 @@
 //! KubeArmor as a source (design §5): the node's KubeArmor daemon streams its telemetry
 //! (`WatchLogs`, filter `system`) and alerts (`WatchAlerts`, filter `policy`); each message is
-//! mapped with the same rules as `kubectl karmor import` ([`crate::grpc::kubearmor`]) and fed,
+//! mapped with the same rules as `kubectl karmor import` ([`karmor_proto::kubearmor`]) and fed,
 //! as another sensor, into a de-duplication window that the writer flushes into segments.
 //!
 //! # Reconnects without duplicate rows
@@ -28,13 +28,13 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::StreamExt;
 
-use crate::daemon::metrics::Counters;
-use crate::dedup::DedupWindow;
-use crate::grpc::client::connect;
-pub use crate::grpc::kubearmor::RecentKeys;
-use crate::grpc::kubearmor::{watch_kubearmor, KubeArmorFeeds};
-use crate::schema::{schema_version, Event};
-use crate::segment::SegmentMeta;
+use crate::metrics::Counters;
+use karmor_contract::dedup::DedupWindow;
+use karmor_contract::schema::{schema_version, Event};
+use karmor_contract::segment::SegmentMeta;
+use karmor_proto::client::connect;
+pub use karmor_proto::kubearmor::RecentKeys;
+use karmor_proto::kubearmor::{watch_kubearmor, KubeArmorFeeds};
 
 /// Settings of the KubeArmor source.
 #[derive(Debug, Clone)]

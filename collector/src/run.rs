@@ -10,17 +10,17 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::io::unix::AsyncFd;
 
-use crate::daemon::attribution::PodLookup;
-use crate::daemon::datadir::{DataDir, Retention};
-use crate::daemon::kubearmor_source::{run_feed_window, FeedItem, FeedWindowConfig};
-use crate::daemon::metrics::{self, Counters};
-use crate::daemon::pipeline::{DrainedWindow, Pipeline, PipelineConfig};
-use crate::daemon::probes::{ProbeError, Probes};
-use crate::daemon::raw::decode;
-use crate::daemon::synthetic::SyntheticFeed;
-use crate::error::ContractError;
-use crate::schema::{schema_version, Event};
-use crate::segment::SegmentMeta;
+use crate::attribution::PodLookup;
+use crate::datadir::{DataDir, Retention};
+use crate::kubearmor_source::{run_feed_window, FeedItem, FeedWindowConfig};
+use crate::metrics::{self, Counters};
+use crate::pipeline::{DrainedWindow, Pipeline, PipelineConfig};
+use crate::probes::{ProbeError, Probes};
+use crate::raw::decode;
+use crate::synthetic::SyntheticFeed;
+use karmor_contract::error::ContractError;
+use karmor_contract::schema::{schema_version, Event};
+use karmor_contract::segment::SegmentMeta;
 
 /// Where raw events come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -433,7 +433,7 @@ fn due(p: &Pipeline, interval: Duration) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::daemon::attribution::NoPods;
+    use crate::attribution::NoPods;
 
     #[test]
     fn windows_are_flushed_by_size_whatever_the_row_limit() {
@@ -503,7 +503,7 @@ mod tests {
             .await
             .unwrap();
         assert!(summary.segments_written >= 3, "{summary:?}");
-        let m = crate::bundle::read_manifest(dir.path()).unwrap();
+        let m = karmor_contract::bundle::read_manifest(dir.path()).unwrap();
         assert_eq!(m.totals.files, summary.segments_written);
         assert_eq!(m.totals.events_seen, summary.events_seen);
         assert_eq!(m.totals.rows, summary.rows_written);

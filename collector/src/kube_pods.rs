@@ -18,7 +18,7 @@
 //!   parsed one by one, and a line that is not JSON at all is a watch error the watcher
 //!   recovers from (with back-off).
 //!
-//! [`parse_cgroup`]: crate::daemon::attribution::parse_cgroup
+//! [`parse_cgroup`]: crate::attribution::parse_cgroup
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,7 +35,7 @@ use kube::runtime::watcher::{self, watcher, Event};
 use kube::runtime::WatchStreamExt;
 use kube::Client;
 
-use crate::daemon::attribution::{PodInfo, PodLookup};
+use crate::attribution::{PodInfo, PodLookup};
 
 /// How long a deleted pod's containers (or a restarted container's old id) still resolve.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(300);

@@ -52,14 +52,16 @@ pub enum ContractError {
 }
 
 impl ContractError {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         ContractError::Io {
             path: path.into(),
             source,
         }
     }
 
-    pub(crate) fn parquet(path: impl Into<PathBuf>, message: impl ToString) -> Self {
+    /// A Parquet error on `path`.
+    pub fn parquet(path: impl Into<PathBuf>, message: impl ToString) -> Self {
         ContractError::Parquet {
             path: path.into(),
             message: message.to_string(),

@@ -1,16 +1,16 @@
-//! The gRPC protocol of the collector (feature `grpc`, design §1 and §5) and its clients.
+//! `karmor-proto`: the gRPC protocols of kubectl-karmor (design §1 and §5) and their clients.
 //!
 //! - [`proto::collector`]: `karmor.collector.v1`, the service each collector serves on
 //!   127.0.0.1 (list segments, fetch a segment in checksummed chunks, follow new segments,
-//!   health); `proto/collector.proto`.
+//!   health); `collector.proto`.
 //! - [`proto::feeder`]: a wire-compatible subset of KubeArmor's `LogService`
-//!   (`proto/kubearmor.proto`: KubeArmor's package, names and field numbers).
+//!   (`kubearmor.proto`: KubeArmor's package, names and field numbers).
 //! - [`client`]: pulling segments into a bundle, resumable and verified.
 //! - [`kubearmor`]: watching a KubeArmor daemon or relay, each message mapped onto the schema
-//!   with the rules of [`crate::kubearmor`] (the same mapping as `kubectl karmor import`).
+//!   with the rules of [`karmor_contract::kubearmor`] (the same mapping as `kubectl karmor import`).
 //!
-//! This module needs neither aya nor kube: `kubectl-karmor` uses it with default features off
-//! and `features = ["grpc"]`. Use the re-exported [`tonic`] so that versions always match.
+//! This crate needs neither aya nor kube nor DuckDB: the plugin pulls with it and the collector
+//! serves with it. Use the re-exported [`tonic`] so that versions always match.
 
 pub mod client;
 pub mod error;

@@ -39,13 +39,13 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tonic::{Request, Response, Status};
 
-use crate::bundle::{parse_ts, read_manifest, Manifest, ManifestFile, MANIFEST};
-use crate::daemon::kubearmor_source::KubeArmorStats;
-use crate::daemon::metrics::Counters;
-use crate::error::ContractError;
-use crate::grpc::proto::collector as pb;
-use crate::grpc::proto::collector::collector_server::{Collector, CollectorServer};
-use crate::schema::schema_version;
+use crate::kubearmor_source::KubeArmorStats;
+use crate::metrics::Counters;
+use karmor_contract::bundle::{parse_ts, read_manifest, Manifest, ManifestFile, MANIFEST};
+use karmor_contract::error::ContractError;
+use karmor_contract::schema::schema_version;
+use karmor_proto::proto::collector as pb;
+use karmor_proto::proto::collector::collector_server::{Collector, CollectorServer};
 
 /// Default chunk size.
 pub const DEFAULT_CHUNK: u32 = 256 * 1024;

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::error::ContractError;
+use karmor_contract::error::ContractError;
 
 /// Why a gRPC client call failed. Messages name the address, the call, or the segment.
 #[derive(Debug, thiserror::Error)]

@@ -7,7 +7,7 @@
 //!
 //! [`Pipeline::drain_window`] closes a window into a [`DrainedWindow`]: its compact rows in
 //! segment order, which the writer turns into events a chunk at a time
-//! ([`crate::segment::SegmentRows`]), so a window is never held as events all at once.
+//! ([`karmor_contract::segment::SegmentRows`]), so a window is never held as events all at once.
 //! [`Pipeline::window_bytes`] estimates the window's memory, for rotation by size.
 //!
 //! The kernel also de-duplicates: it sends the first event of a behaviour with its kernel key
@@ -21,12 +21,12 @@ use std::hash::{BuildHasher, Hash};
 use std::ops::Range;
 use std::sync::Arc;
 
-use crate::daemon::attribution::{parse_cgroup, CgroupIdentity, PodInfo, PodLookup, ProcessTable};
-use crate::daemon::datadir::{DataDir, WriteOutcome};
-use crate::daemon::raw::{decode, ip, syscall_name, KernelKey, Kind, RawEvent};
-use crate::error::ContractError;
-use crate::schema::{Event, Op, Source};
-use crate::segment::{SegmentMeta, SegmentRows};
+use crate::attribution::{parse_cgroup, CgroupIdentity, PodInfo, PodLookup, ProcessTable};
+use crate::datadir::{DataDir, WriteOutcome};
+use crate::raw::{decode, ip, syscall_name, KernelKey, Kind, RawEvent};
+use karmor_contract::error::ContractError;
+use karmor_contract::schema::{Event, Op, Source};
+use karmor_contract::segment::{SegmentMeta, SegmentRows};
 
 const HOUR_NS: i64 = 3_600_000_000_000;
 
@@ -767,8 +767,8 @@ fn fill_operation(e: &mut Event, key: &Key, path: Option<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::daemon::attribution::{NoPods, PodInfo};
-    use crate::daemon::raw::RawEvent;
+    use crate::attribution::{NoPods, PodInfo};
+    use crate::raw::RawEvent;
 
     const ID: &str = "8762eafc25a35ab90089f79703b86659989e8e547c2c029fb60f55d884355000";
 
@@ -970,13 +970,13 @@ mod tests {
     #[test]
     fn kernel_counted_repeats_give_the_same_rows_as_every_event() {
         let key_of = |gen: u32, tag: u8| {
-            let mut k = [0u8; crate::daemon::raw::KEY_SIZE];
+            let mut k = [0u8; crate::raw::KEY_SIZE];
             k[0] = tag;
-            k[crate::daemon::raw::KEY_OFF_GEN..crate::daemon::raw::KEY_OFF_GEN + 4]
+            k[crate::raw::KEY_OFF_GEN..crate::raw::KEY_OFF_GEN + 4]
                 .copy_from_slice(&gen.to_le_bytes());
             k
         };
-        let (n, comps) = crate::daemon::raw::comps_of("/etc/hosts");
+        let (n, comps) = crate::raw::comps_of("/etc/hosts");
         let event = |ts: u64, pid: u32| {
             let mut f = container_event(Kind::File);
             f.ncomps = n;
@@ -1027,7 +1027,7 @@ mod tests {
         let mut next = container_event(Kind::File);
         next.path = b"/later";
         next.gen = 1;
-        p.defer(&crate::daemon::raw::encode(&next));
+        p.defer(&crate::raw::encode(&next));
         let rows = p.drain(0, &NoPods);
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].path.as_deref(), Some("/now"));
@@ -1095,7 +1095,7 @@ mod tests {
     /// chunk), host connects and a file event of an unknown cgroup.
     fn busy_pipeline() -> Pipeline {
         let mut p = Pipeline::new(cfg());
-        let mut feed = crate::daemon::synthetic::SyntheticFeed::new(60);
+        let mut feed = crate::synthetic::SyntheticFeed::new(60);
         for i in 0..30_000u64 {
             let rec = feed.next_record(i * 1_000);
             p.handle(&decode(&rec).unwrap());
@@ -1119,11 +1119,11 @@ mod tests {
 
     /// The segments of a data directory, read back: (events seen, windows, rows in file order).
     fn segments(dir: &std::path::Path) -> Vec<(u64, u64, Vec<Event>)> {
-        let mut out: Vec<_> = crate::bundle::parquet_files(dir)
+        let mut out: Vec<_> = karmor_contract::bundle::parquet_files(dir)
             .unwrap()
             .iter()
             .map(|f| {
-                let (meta, rows) = crate::segment::read_segment(f).unwrap();
+                let (meta, rows) = karmor_contract::segment::read_segment(f).unwrap();
                 (meta.events_seen, meta.windows, rows)
             })
             .collect();
@@ -1133,8 +1133,8 @@ mod tests {
 
     #[test]
     fn drained_windows_write_the_segments_the_event_path_writes() {
-        use crate::daemon::datadir::{DataDir, Retention};
-        use crate::schema::schema_version;
+        use crate::datadir::{DataDir, Retention};
+        use karmor_contract::schema::schema_version;
         // The window straddles an hour: its rows go to two segments.
         let mono_to_real = 20 * HOUR_NS - 12_000_000;
         let meta = SegmentMeta {
@@ -1170,10 +1170,10 @@ mod tests {
         let mut chunked = false;
         for ((seen_a, win_a, rows_a), (seen_b, win_b, rows_b)) in a.into_iter().zip(b) {
             assert_eq!((seen_a, win_a), (seen_b, win_b));
-            chunked |= rows_b.len() > crate::segment::ENCODE_CHUNK_ROWS;
+            chunked |= rows_b.len() > karmor_contract::segment::ENCODE_CHUNK_ROWS;
             // Rows are in segment order in the file…
             let mut sorted_b = rows_b.clone();
-            crate::segment::sort_events(&mut sorted_b);
+            karmor_contract::segment::sort_events(&mut sorted_b);
             let order = |v: &[Event]| {
                 v.iter()
                     .map(|e| {

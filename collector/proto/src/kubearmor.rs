@@ -1,5 +1,5 @@
 //! KubeArmor's `LogService` as a source of rows: `WatchLogs` (filter `system`) and
-//! `WatchAlerts` (filter `policy`), each message mapped with [`crate::kubearmor::to_event`],
+//! `WatchAlerts` (filter `policy`), each message mapped with [`karmor_contract::kubearmor::to_event`],
 //! the mapping `kubectl karmor import` uses, with `source = kubearmor`.
 //!
 //! # From protobuf to [`KubeArmorRecord`]
@@ -20,12 +20,12 @@ use futures_core::Stream;
 use serde_json::Value;
 use tokio_stream::StreamExt;
 
-use crate::grpc::client::Channel;
-use crate::grpc::error::ClientError;
-use crate::grpc::proto::feeder;
-use crate::grpc::proto::feeder::log_service_client::LogServiceClient;
-use crate::kubearmor::{to_event, KubeArmorOwner, KubeArmorRecord, MappingError};
-use crate::schema::{Event, Source};
+use crate::client::Channel;
+use crate::error::ClientError;
+use crate::proto::feeder;
+use crate::proto::feeder::log_service_client::LogServiceClient;
+use karmor_contract::kubearmor::{to_event, KubeArmorOwner, KubeArmorRecord, MappingError};
+use karmor_contract::schema::{Event, Source};
 
 /// Which of KubeArmor's streams to watch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

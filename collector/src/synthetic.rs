@@ -2,7 +2,7 @@
 //! so that the whole user-space pipeline (decode, attribution, de-duplication, writer) can be
 //! driven without the kernel — for the benchmark and the crash tests.
 
-use crate::daemon::raw::{comps_of, encode, Kind, RawEvent};
+use crate::raw::{comps_of, encode, Kind, RawEvent};
 
 /// Generates ring-buffer records for `containers` containers.
 pub struct SyntheticFeed {

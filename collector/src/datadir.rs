@@ -14,13 +14,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::bundle::{
+use karmor_contract::bundle::{
     new_manifest, parquet_files, parse_ts, read_manifest, write_manifest, Manifest, ManifestFile,
     PreparedSegment, MANIFEST,
 };
-use crate::error::ContractError;
-use crate::schema::Event;
-use crate::segment::{read_footer, sha256_file, SegmentMeta, SegmentRows, TMP_SUFFIX};
+use karmor_contract::error::ContractError;
+use karmor_contract::schema::Event;
+use karmor_contract::segment::{read_footer, sha256_file, SegmentMeta, SegmentRows, TMP_SUFFIX};
 
 /// Retention limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -252,7 +252,7 @@ fn now_ns() -> i64 {
 
 fn describe_file(path: &Path, rel: String) -> Option<ManifestFile> {
     let footer = read_footer(path).ok()?;
-    let (events, first, last) = match crate::segment::read_segment(path) {
+    let (events, first, last) = match karmor_contract::segment::read_segment(path) {
         Ok((_, rows)) => (
             rows.iter().map(|e| e.count).sum(),
             rows.iter().map(|e| e.ts_first).min().unwrap_or(0),
@@ -266,8 +266,8 @@ fn describe_file(path: &Path, rel: String) -> Option<ManifestFile> {
         sha256: sha256_file(path).ok()?,
         bytes: fs::metadata(path).ok()?.len(),
         rows: footer.rows,
-        first: crate::bundle::format_ts(first),
-        last: crate::bundle::format_ts(last),
+        first: karmor_contract::bundle::format_ts(first),
+        last: karmor_contract::bundle::format_ts(last),
         events_seen: footer.meta.events_seen.max(events),
         events_dropped: footer.meta.events_dropped,
     })
@@ -292,8 +292,8 @@ fn remove_tmp_files(root: &Path) -> Result<(), ContractError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bundle::verify_bundle;
-    use crate::schema::{schema_version, Op};
+    use karmor_contract::bundle::verify_bundle;
+    use karmor_contract::schema::{schema_version, Op};
 
     const T0: i64 = 1_763_625_600_000_000_000;
     const SEC: i64 = 1_000_000_000;

@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use crate::daemon::kubearmor_source::KubeArmorStats;
+use crate::kubearmor_source::KubeArmorStats;
 
 /// The collector's counters (monotonic, process lifetime).
 #[derive(Debug, Default)]

@@ -26,11 +26,11 @@ use tonic::transport::{Endpoint, Uri};
 
 pub use tonic::transport::Channel;
 
-use crate::bundle::{self, format_ts, ManifestFile, MANIFEST};
-use crate::grpc::error::ClientError;
-use crate::grpc::proto::collector as pb;
-use crate::grpc::proto::collector::collector_client::CollectorClient;
-use crate::segment::{check_schema_version, read_footer, sha256_file};
+use crate::error::ClientError;
+use crate::proto::collector as pb;
+use crate::proto::collector::collector_client::CollectorClient;
+use karmor_contract::bundle::{self, format_ts, ManifestFile, MANIFEST};
+use karmor_contract::segment::{check_schema_version, read_footer, sha256_file};
 
 /// Largest message the clients accept (a chunk is at most 1 MiB; lists of many segments are
 /// larger).

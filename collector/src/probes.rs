@@ -16,8 +16,8 @@ use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
 use aya::programs::TracePoint;
 use aya::{Btf, Ebpf, EbpfLoader};
 
-use crate::daemon::pipeline::Pipeline;
-use crate::daemon::raw::{decode, key_gen, KernelKey};
+use crate::pipeline::Pipeline;
+use crate::raw::{decode, key_gen, KernelKey};
 
 /// The compiled probes, or an empty slice when the build had no clang/bpftool/BTF.
 #[cfg(karmor_probes)]
