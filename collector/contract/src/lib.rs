@@ -10,6 +10,7 @@ pub mod bundle;
 pub mod dedup;
 pub mod error;
 pub mod kubearmor;
+pub mod logical;
 pub mod schema;
 pub mod segment;
 

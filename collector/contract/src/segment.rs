@@ -29,7 +29,8 @@ use parquet::file::properties::WriterProperties;
 use sha2::{Digest, Sha256};
 
 use crate::error::ContractError;
-use crate::schema::{arrow_schema, Event, Op, Source, SCHEMA_MAJOR};
+use crate::logical;
+use crate::schema::{arrow_schema, Event, Op, Source, COLUMNS, SCHEMA_MAJOR};
 
 /// Suffix of a segment being written. Readers ignore such files.
 pub const TMP_SUFFIX: &str = ".tmp";
@@ -385,7 +386,8 @@ pub struct SegmentFooter {
 }
 
 /// Reads and checks a segment's footer: Parquet magic and metadata, schema version, and that
-/// every column of schema v1 is present with its type.
+/// every column of schema v1 is present with its logical type (other writers' spellings of it
+/// are accepted: see [`crate::logical`]).
 pub fn read_footer(path: &Path) -> Result<SegmentFooter, ContractError> {
     let builder = open_builder(path)?;
     let file_meta = builder.metadata().file_metadata();
@@ -400,11 +402,15 @@ pub fn read_footer(path: &Path) -> Result<SegmentFooter, ContractError> {
                 column: want.name().clone(),
                 message: "missing".into(),
             })?;
-        if have.data_type() != want.data_type() {
+        if !logical::compatible(have.data_type(), want.data_type()) {
             return Err(ContractError::Column {
                 path: path.to_path_buf(),
                 column: want.name().clone(),
-                message: format!("type {} (expected {})", have.data_type(), want.data_type()),
+                message: format!(
+                    "type {} (expected {})",
+                    have.data_type(),
+                    logical::describe(want.data_type())
+                ),
             });
         }
     }
@@ -427,11 +433,13 @@ pub fn read_segment(path: &Path) -> Result<(SegmentMeta, Vec<Event>), ContractEr
 
 fn column<'a, T: Array + 'static>(
     path: &Path,
-    batch: &'a RecordBatch,
+    columns: &'a [ArrayRef],
     name: &str,
 ) -> Result<&'a T, ContractError> {
-    batch
-        .column_by_name(name)
+    COLUMNS
+        .iter()
+        .position(|c| *c == name)
+        .and_then(|i| columns.get(i))
         .and_then(|c| c.as_any().downcast_ref::<T>())
         .ok_or_else(|| ContractError::Column {
             path: path.to_path_buf(),
@@ -440,12 +448,21 @@ fn column<'a, T: Array + 'static>(
         })
 }
 
-/// Appends the rows of a schema v1 batch to `out`.
+/// Appends the rows of a schema v1 batch to `out`. Columns may use other writers' spellings
+/// of the logical types ([`crate::logical`]); a value that does not fit is an error naming its
+/// column and row.
 pub fn batch_to_events(
     path: &Path,
     batch: &RecordBatch,
     out: &mut Vec<Event>,
 ) -> Result<(), ContractError> {
+    let columns =
+        logical::normalize(batch, &arrow_schema()).map_err(|p| ContractError::Column {
+            path: path.to_path_buf(),
+            column: p.column,
+            message: p.message,
+        })?;
+    let batch = columns.as_slice();
     let s = |name: &str| column::<StringArray>(path, batch, name);
     let opt = |a: &StringArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_string());
     let ts_first = column::<TimestampNanosecondArray>(path, batch, "ts_first")?;
@@ -498,7 +515,7 @@ pub fn batch_to_events(
         column: column.to_string(),
         message: format!("row {row}: {message}"),
     };
-    for i in 0..batch.num_rows() {
+    for i in 0..labels.len() {
         let label_values = labels.value(i);
         let label_values = label_values
             .as_any()
