@@ -7,6 +7,7 @@
 //! (analyzer, notebooks' tooling) can depend on it.
 
 pub mod bundle;
+pub mod compact;
 pub mod dedup;
 pub mod error;
 pub mod kubearmor;

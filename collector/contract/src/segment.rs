@@ -187,7 +187,9 @@ pub fn events_to_batch(events: &[Event]) -> RecordBatch {
     RecordBatch::try_new(arrow_schema(), columns).expect("rows always match schema v1")
 }
 
-fn writer_properties(meta: &SegmentMeta) -> WriterProperties {
+/// The properties of every segment: zstd, dictionaries, `row_group_rows` rows per row group,
+/// and `meta` in the key-value metadata.
+pub(crate) fn writer_properties(meta: &SegmentMeta, row_group_rows: usize) -> WriterProperties {
     let mut kv = vec![
         KeyValue::new(KEY_SCHEMA.into(), meta.schema_version.clone()),
         KeyValue::new(KEY_PRODUCER.into(), meta.producer.clone()),
@@ -205,7 +207,7 @@ fn writer_properties(meta: &SegmentMeta) -> WriterProperties {
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_dictionary_enabled(true)
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_max_row_group_row_count(Some(row_group_rows))
         .set_key_value_metadata(Some(kv))
         .build()
 }
@@ -214,8 +216,12 @@ fn writer_properties(meta: &SegmentMeta) -> WriterProperties {
 pub fn encode_segment(events: &mut [Event], meta: &SegmentMeta) -> Result<Vec<u8>, String> {
     sort_events(events);
     let mut buf = Vec::with_capacity(events.len() * 16 + 4096);
-    let mut writer = ArrowWriter::try_new(&mut buf, arrow_schema(), Some(writer_properties(meta)))
-        .map_err(|e| e.to_string())?;
+    let mut writer = ArrowWriter::try_new(
+        &mut buf,
+        arrow_schema(),
+        Some(writer_properties(meta, ROW_GROUP_ROWS)),
+    )
+    .map_err(|e| e.to_string())?;
     for chunk in events.chunks(ROW_GROUP_ROWS) {
         writer
             .write(&events_to_batch(chunk))
@@ -245,8 +251,12 @@ pub trait SegmentRows {
 pub fn encode_rows(rows: &dyn SegmentRows, meta: &SegmentMeta) -> Result<Vec<u8>, String> {
     let n = rows.row_count();
     let mut buf = Vec::with_capacity(n * 16 + 4096);
-    let mut writer = ArrowWriter::try_new(&mut buf, arrow_schema(), Some(writer_properties(meta)))
-        .map_err(|e| e.to_string())?;
+    let mut writer = ArrowWriter::try_new(
+        &mut buf,
+        arrow_schema(),
+        Some(writer_properties(meta, ROW_GROUP_ROWS)),
+    )
+    .map_err(|e| e.to_string())?;
     let mut chunk = Vec::with_capacity(ENCODE_CHUNK_ROWS.min(n));
     let mut start = 0;
     while start < n {

@@ -1,0 +1,254 @@
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use parquet::file::reader::{FileReader, SerializedFileReader};
+
+use super::*;
+use crate::schema::{Op, Source};
+use crate::segment::{read_segment, write_segment};
+
+/// A small deterministic generator (xorshift), so that failures reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// One of `pool` behaviours, seen at `ts` `count` times: windows of a collector repeat
+/// behaviours, with other pids, counts and times.
+fn behaviour(rng: &mut Rng, pool: u64, ts: i64) -> Event {
+    let id = rng.below(pool);
+    let ns = ["shop", "payments", "kube-system"][(id % 3) as usize];
+    let op = [Op::Process, Op::File, Op::Network][(id % 5 % 3) as usize];
+    Event {
+        ts_first: ts,
+        ts_last: ts + rng.below(1_000) as i64,
+        count: 1 + rng.below(20),
+        node: "node-a".into(),
+        namespace: (!id.is_multiple_of(7)).then(|| ns.into()),
+        host: id.is_multiple_of(7),
+        pod: (!id.is_multiple_of(7)).then(|| format!("{ns}-pod-{}", id % 4)),
+        container: (!id.is_multiple_of(7)).then(|| "main".into()),
+        workload: (!id.is_multiple_of(7)).then(|| format!("{ns}-app")),
+        labels: vec![format!("app={ns}"), format!("tier={}", id % 2)],
+        pid: Some(100 + (id % 3) as i32),
+        process: Some(format!("/usr/bin/p{}", id % 11)),
+        op,
+        source: Source::Ebpf,
+        path: (op == Op::File).then(|| format!("/data/f{id}")),
+        access: (op == Op::File).then(|| ["read", "write"][(id % 2) as usize].into()),
+        proto: (op == Op::Network).then(|| "tcp".into()),
+        remote_port: (op == Op::Network).then_some(443),
+        result: Some(
+            if id.is_multiple_of(13) {
+                "No such file or directory"
+            } else {
+                "Passed"
+            }
+            .into(),
+        ),
+        ..Event::default()
+    }
+}
+
+/// Writes `windows` segments of `rows` rows each, behaviours drawn from `pool`.
+fn write_windows(dir: &Path, windows: usize, rows: usize, pool: u64) -> Vec<PathBuf> {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    (0..windows)
+        .map(|w| {
+            let mut events: Vec<Event> = (0..rows)
+                .map(|_| {
+                    let ts = 1_000_000 * w as i64 + rng.below(999) as i64;
+                    behaviour(&mut rng, pool, ts)
+                })
+                .collect();
+            let meta = SegmentMeta {
+                schema_version: schema_version(),
+                producer: "test".into(),
+                node: "node-a".into(),
+                events_seen: events.iter().map(|e| e.count).sum(),
+                events_dropped: w as u64,
+                windows: 1,
+                kernel: Some("6.18".into()),
+                ..SegmentMeta::default()
+            };
+            let path = dir.join(format!("seg-{w:03}.parquet"));
+            write_segment(&path, &mut events, &meta).expect("segment");
+            path
+        })
+        .collect()
+}
+
+/// The expected rows, computed without the module: a map keyed by the row with its times and
+/// count zeroed.
+fn aggregate(inputs: &[PathBuf]) -> BTreeMap<String, (i64, i64, u64)> {
+    let mut out = BTreeMap::new();
+    for input in inputs {
+        for mut e in read_segment(input).expect("input").1 {
+            let (first, last, count) = (e.ts_first, e.ts_last, e.count);
+            (e.ts_first, e.ts_last, e.count) = (0, 0, 0);
+            let slot = out
+                .entry(format!("{e:?}"))
+                .or_insert((i64::MAX, i64::MIN, 0));
+            slot.0 = slot.0.min(first);
+            slot.1 = slot.1.max(last);
+            slot.2 += count;
+        }
+    }
+    out
+}
+
+fn small(dir: &Path) -> CompactOptions {
+    CompactOptions {
+        row_group_rows: 40,
+        run_rows: 64,
+        merge_batch_rows: 7,
+        ..CompactOptions::new("karmor-collector test", dir)
+    }
+}
+
+#[test]
+fn compaction_gives_the_rows_and_counts_of_an_independent_aggregation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let inputs = write_windows(dir.path(), 9, 300, 180);
+    let out = dir.path().join("hour.parquet");
+    let done = compact(&inputs, &out, &small(dir.path())).expect("compact");
+
+    let (meta, rows) = read_segment(&out).expect("output");
+    let expected = aggregate(&inputs);
+    let mut got = BTreeMap::new();
+    for mut e in rows.clone() {
+        let v = (e.ts_first, e.ts_last, e.count);
+        (e.ts_first, e.ts_last, e.count) = (0, 0, 0);
+        assert!(
+            got.insert(format!("{e:?}"), v).is_none(),
+            "a behaviour appears twice in the output: {e:?}"
+        );
+    }
+    assert_eq!(got, expected);
+    assert!(
+        rows.len() < 9 * 300,
+        "windows repeat behaviours: {}",
+        rows.len()
+    );
+    assert_eq!(done.input_rows, 9 * 300);
+    assert_eq!(done.written.rows, rows.len() as u64);
+    assert_eq!(done.written.sha256, sha256_file(&out).expect("sha"));
+    assert_eq!(done.written.bytes, fs::metadata(&out).expect("stat").len());
+    assert_eq!(
+        done.written.ts_first,
+        rows.iter().map(|e| e.ts_first).min().expect("rows")
+    );
+
+    // Sorted strictly by identity: namespace first, then workload, pod, container, op.
+    for pair in rows.windows(2) {
+        assert_eq!(
+            identity_order(&pair[0], &pair[1]),
+            Ordering::Less,
+            "{:?}\n{:?}",
+            pair[0],
+            pair[1]
+        );
+    }
+
+    // Counters summed, node kept.
+    assert_eq!(meta.windows, 9);
+    assert_eq!(meta.events_dropped, (0..9).sum::<u64>());
+    assert_eq!(
+        meta.events_seen,
+        expected.values().map(|v| v.2).sum::<u64>()
+    );
+    assert_eq!(meta.node, "node-a");
+    assert_eq!(meta.producer, "karmor-collector test");
+    assert_eq!(meta.kernel.as_deref(), Some("6.18"));
+    assert_eq!(done.meta, meta);
+
+    // Row groups of the asked size, the last one holding the rest.
+    let reader = SerializedFileReader::new(fs::File::open(&out).expect("open")).expect("parquet");
+    let groups: Vec<i64> = reader
+        .metadata()
+        .row_groups()
+        .iter()
+        .map(|g| g.num_rows())
+        .collect();
+    assert!(groups.len() > 2, "{groups:?}");
+    assert!(
+        groups[..groups.len() - 1].iter().all(|&n| n == 40),
+        "{groups:?}"
+    );
+
+    // The scratch runs are gone, and no temporary file is left.
+    let left: Vec<_> = fs::read_dir(dir.path())
+        .expect("ls")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".compact") || n.ends_with(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn compacting_a_compacted_file_with_new_windows_equals_compacting_all_at_once() {
+    // Hour files into a day file: compaction is associative.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let inputs = write_windows(dir.path(), 8, 200, 150);
+    let once = dir.path().join("once.parquet");
+    compact(&inputs, &once, &small(dir.path())).expect("once");
+    let first_half = dir.path().join("h1.parquet");
+    let second_half = dir.path().join("h2.parquet");
+    compact(&inputs[..4], &first_half, &small(dir.path())).expect("h1");
+    compact(&inputs[4..], &second_half, &small(dir.path())).expect("h2");
+    let twice = dir.path().join("twice.parquet");
+    compact(&[first_half, second_half], &twice, &small(dir.path())).expect("day");
+    assert_eq!(
+        read_segment(&once).expect("once").1,
+        read_segment(&twice).expect("twice").1
+    );
+}
+
+#[test]
+fn another_nodes_file_is_refused_by_name_and_nothing_is_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut inputs = write_windows(dir.path(), 2, 20, 10);
+    let mut other = vec![Event {
+        node: "node-b".into(),
+        ..behaviour(&mut Rng(7), 10, 5)
+    }];
+    let meta = SegmentMeta {
+        schema_version: schema_version(),
+        node: "node-b".into(),
+        ..SegmentMeta::default()
+    };
+    let path = dir.path().join("other.parquet");
+    write_segment(&path, &mut other, &meta).expect("segment");
+    inputs.push(path);
+    let out = dir.path().join("hour.parquet");
+    let err = compact(&inputs, &out, &small(dir.path())).expect_err("two nodes");
+    let text = err.to_string();
+    assert!(
+        text.contains("other.parquet") && text.contains("node-b"),
+        "{text}"
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn a_corrupt_input_fails_the_compaction_without_a_partial_output() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let inputs = write_windows(dir.path(), 3, 50, 40);
+    let bytes = fs::read(&inputs[1]).expect("read");
+    fs::write(&inputs[1], &bytes[..bytes.len() / 2]).expect("truncate");
+    let out = dir.path().join("hour.parquet");
+    let err = compact(&inputs, &out, &small(dir.path())).expect_err("corrupt");
+    assert!(err.to_string().contains("seg-001.parquet"), "{err}");
+    assert!(!out.exists());
+    assert!(!tmp_path(&out).exists());
+}
