@@ -602,11 +602,17 @@ fn network_and_capability_rules() {
         decision(&r, None, "tcp connect 10.0.0.1:443"),
         Decision::Allowed
     );
+    // Which peer it is, no KubeArmorPolicy can enforce: the allowed connect says so.
+    assert_eq!(
+        entry(&r, None, "tcp connect 10.0.0.1:443").note.as_deref(),
+        Some(karmor_analyzer::simulate::PEER_NOTE)
+    );
     let curl = entry(&r, None, "tcp connect 203.0.113.66:443");
     assert_eq!(
         (curl.decision, curl.policy.as_deref()),
         (Decision::Blocked, Some(DEFAULT_POSTURE))
     );
+    assert_eq!(curl.note, None, "a blocked connect needs no peer note");
     assert_eq!(
         decision(&r, None, "udp connect 10.96.0.10:443"),
         Decision::Allowed

@@ -272,6 +272,11 @@ impl SimReport {
     }
 }
 
+/// The note on allowed or audited network behaviour with a peer: which peer it is cannot be
+/// enforced by a KubeArmor policy.
+pub const PEER_NOTE: &str = "peer not enforceable by a KubeArmorPolicy (network rules match \
+     protocols only); restrict peers with a NetworkPolicy";
+
 /// The grouped behaviour query. Fixed SQL; the scope's values are bound parameters.
 const BEHAVIOUR_SQL: &str = "SELECT namespace,
         CASE WHEN host THEN '(host)'
@@ -461,7 +466,19 @@ pub fn simulate(store: &Store, policies: &[Policy], opts: &SimOptions) -> Result
             .and_then(|ns| opts.namespace_postures.get(ns))
             .copied()
             .unwrap_or(opts.posture);
-        let verdict = decide(&applicable, &row.behaviour, &postures);
+        let mut verdict = decide(&applicable, &row.behaviour, &postures);
+        if row.behaviour.op == Op::Network
+            && row.peer.is_some()
+            && matches!(verdict.decision, Decision::Allowed | Decision::Audited)
+        {
+            // KubeArmor's network rules (`matchProtocols`) name a protocol, never a peer: a
+            // new peer over an allowed protocol is beyond any KubeArmorPolicy.
+            let peer = PEER_NOTE.to_string();
+            verdict.note = Some(match verdict.note.take() {
+                Some(n) => format!("{n}; {peer}"),
+                None => peer,
+            });
+        }
         let access = match row.behaviour.op {
             Op::Network => row.direction.clone(),
             _ => row.behaviour.access.clone(),
