@@ -602,11 +602,17 @@ fn network_and_capability_rules() {
         decision(&r, None, "tcp connect 10.0.0.1:443"),
         Decision::Allowed
     );
+    // Which peer it is, no KubeArmorPolicy can enforce: the allowed connect says so.
+    assert_eq!(
+        entry(&r, None, "tcp connect 10.0.0.1:443").note.as_deref(),
+        Some(karmor_analyzer::simulate::PEER_NOTE)
+    );
     let curl = entry(&r, None, "tcp connect 203.0.113.66:443");
     assert_eq!(
         (curl.decision, curl.policy.as_deref()),
         (Decision::Blocked, Some(DEFAULT_POSTURE))
     );
+    assert_eq!(curl.note, None, "a blocked connect needs no peer note");
     assert_eq!(
         decision(&r, None, "udp connect 10.96.0.10:443"),
         Decision::Allowed
@@ -655,6 +661,231 @@ fn counts_add_up_across_rows_and_time_windows_select_rows() {
     };
     let r = simulate(&store, &policies(&yaml), &earlier).unwrap();
     assert_eq!((r.entries[0].count, r.entries[0].rows), (5, 1));
+}
+
+// ------------------------------------------------------------------------------------------
+// Failed look-ups (engine::lookup_failure): what KubeArmor's enforcers never see
+// ------------------------------------------------------------------------------------------
+
+fn failed(mut e: Event, result: &str) -> Event {
+    e.result = Some(result.into());
+    e
+}
+
+fn passed(e: Event) -> Event {
+    failed(e, "Passed")
+}
+
+/// An allow-list of the app's own files and executables, under a block posture: anything else
+/// is blocked by `DefaultPosture` unless it is unaffected.
+fn app_allow_list() -> String {
+    format!(
+        "{KSP}metadata: {{name: app, namespace: shop}}\nspec:\n  selector: {{matchLabels: {{app: web}}}}\n  \
+         process:\n    matchPaths: [{{path: /usr/bin/app}}]\n  \
+         file:\n    matchPaths: [{{path: /etc/app.conf, readOnly: true}}]\n    \
+         matchDirectories: [{{dir: /var/lib/app/, recursive: true}}]\n  action: Allow"
+    )
+}
+
+fn block_posture() -> SimOptions {
+    SimOptions {
+        posture: Postures::all(Posture::Block),
+        ..all_ns()
+    }
+}
+
+/// Interpreter start-up probes paths that do not exist. BPF-LSM decides files in
+/// `lsm/file_open` (`enforce_file`, KubeArmor/BPF/enforcer.bpf.c), which the kernel calls in
+/// `do_dentry_open` only after `path_openat` resolved the path; AppArmor mediates the same
+/// `file_open` hook. An `ENOENT`/`ENOTDIR` open never gets there: no policy changes it, even a
+/// Block rule naming the path.
+#[test]
+fn a_read_of_a_missing_file_is_unaffected_not_blocked() {
+    let probe = "/usr/lib/python3.12/encodings/__pycache__/missing.pyc";
+    let rows = vec![
+        failed(
+            file("/usr/bin/app", probe, "read"),
+            "No such file or directory",
+        ),
+        // A component that is a file, not a directory.
+        failed(
+            file("/usr/bin/app", "/etc/app.conf/override", "read"),
+            "Not a directory",
+        ),
+        // The same look-up as our collector words an errno it has no text for.
+        failed(file("/usr/bin/app", "/opt/missing.so", "read"), "errno 2"),
+        // Control: the same kind of read that resolved is blocked by the posture.
+        passed(file("/usr/bin/app", "/usr/lib/python3.12/os.py", "read")),
+        passed(file("/usr/bin/app", "/etc/app.conf", "read")),
+    ];
+    let block_rule = format!(
+        "{KSP}metadata: {{name: no-python, namespace: shop}}\nspec:\n  selector: {{matchLabels: {{app: web}}}}\n  \
+         file:\n    matchPaths: [{{path: {probe}}}]\n  action: Block"
+    );
+    let r = run(
+        rows,
+        &format!("{}\n---\n{block_rule}", app_allow_list()),
+        &block_posture(),
+    );
+    for path in [probe, "/etc/app.conf/override", "/opt/missing.so"] {
+        let e = entry(&r, None, path);
+        assert_eq!(e.decision, Decision::Unaffected, "{e:?}");
+        assert_eq!(e.policy, None, "{e:?}");
+        assert!(
+            e.rule
+                .as_deref()
+                .is_some_and(|r| r.contains("did not resolve")),
+            "{e:?}"
+        );
+    }
+    assert_eq!(
+        entry(&r, None, probe).result.as_deref(),
+        Some("No such file or directory")
+    );
+    assert_eq!(
+        decision(&r, None, "/usr/lib/python3.12/os.py"),
+        Decision::Blocked
+    );
+    assert_eq!(decision(&r, None, "/etc/app.conf"), Decision::Allowed);
+    let t = r.totals();
+    assert_eq!(
+        (t.unaffected_entries, t.unaffected, t.blocked_entries),
+        (3, 3, 1)
+    );
+    assert_eq!(r.unaffected().count(), 3);
+}
+
+/// `O_CREAT` on a missing file in an existing directory is mediated as a create: the kernel's
+/// `lookup_open` calls `may_o_create`, hence `security_path_mknod` (BPF-LSM `lsm/path_mknod`,
+/// `enforce_mknod` in KubeArmor/BPF/enforcer_path.bpf.c; AppArmor `apparmor_path_mknod`), then
+/// `file_open`. So a recorded `create` that succeeded, or was refused (`Permission denied`), is
+/// decided by policy. An `O_CREAT` open that failed with `ENOENT` failed walking to the parent
+/// directory, before that hook: unaffected.
+#[test]
+fn a_create_of_a_missing_file_is_decided_by_policy_unless_its_directory_is_missing() {
+    let rows = vec![
+        passed(file("/usr/bin/app", "/tmp/app-upload.bin", "create")),
+        failed(
+            file("/usr/bin/app", "/srv/readonly/new.txt", "create"),
+            "Permission denied",
+        ),
+        // The collector records a failed O_CREAT|O_WRONLY open as `write` (no FMODE_CREATED);
+        // KubeArmor's import maps O_CREAT to `create`: both are missing-parent look-ups.
+        failed(
+            file("/usr/bin/app", "/run/app/missing-dir/app.pid", "write"),
+            "No such file or directory",
+        ),
+        failed(
+            file("/usr/bin/app", "/run/other/missing-dir/app.lock", "create"),
+            "No such file or directory",
+        ),
+        // Inside the allow-listed directory a create is allowed.
+        passed(file("/usr/bin/app", "/var/lib/app/state.db", "create")),
+    ];
+    let r = run(rows, &app_allow_list(), &block_posture());
+    for path in ["/tmp/app-upload.bin", "/srv/readonly/new.txt"] {
+        let e = entry(&r, None, path);
+        assert_eq!(
+            (e.decision, e.policy.as_deref()),
+            (Decision::Blocked, Some(DEFAULT_POSTURE)),
+            "{e:?}"
+        );
+    }
+    for path in [
+        "/run/app/missing-dir/app.pid",
+        "/run/other/missing-dir/app.lock",
+    ] {
+        assert_eq!(decision(&r, None, path), Decision::Unaffected, "{path}");
+    }
+    assert_eq!(
+        decision(&r, None, "/var/lib/app/state.db"),
+        Decision::Allowed
+    );
+}
+
+/// Shells and `execvp` search `PATH` and try binaries that do not exist. BPF-LSM decides an
+/// exec in `lsm/bprm_check_security` (`enforce_proc`, KubeArmor/BPF/enforcer.bpf.c), which the
+/// kernel calls from `exec_binprm` after `do_open_execat` opened the binary; AppArmor decides in
+/// `bprm_creds_for_exec`, also after the open. A missing binary fails in the open: unaffected.
+/// The open of a binary for execution (`access: exec` file rows) is the same look-up.
+#[test]
+fn an_exec_of_a_missing_binary_is_unaffected() {
+    let rows = vec![
+        failed(
+            exec("/bin/sh", "/usr/local/sbin/python3"),
+            "No such file or directory",
+        ),
+        failed(
+            file("/bin/sh", "/usr/local/bin/python3", "exec"),
+            "No such file or directory",
+        ),
+        // Control: a binary that exists and is not allow-listed is blocked.
+        passed(exec("/bin/sh", "/usr/bin/python3")),
+        passed(exec("/bin/sh", "/usr/bin/app")),
+    ];
+    let r = run(rows, &app_allow_list(), &block_posture());
+    let missing = entry(&r, None, "/usr/local/sbin/python3");
+    assert_eq!(missing.op, Op::Process);
+    assert_eq!(missing.decision, Decision::Unaffected, "{missing:?}");
+    assert_eq!(
+        decision(&r, None, "/usr/local/bin/python3"),
+        Decision::Unaffected
+    );
+    let present = entry(&r, None, "/usr/bin/python3");
+    assert_eq!(
+        (present.decision, present.policy.as_deref()),
+        (Decision::Blocked, Some(DEFAULT_POSTURE))
+    );
+    assert_eq!(decision(&r, None, "/usr/bin/app"), Decision::Allowed);
+}
+
+/// `EACCES`/`EPERM` mean the path resolved and a permission check (DAC, or an enforcer
+/// already in place) refused it: the enforcers' hooks run on such paths, so policy decides as
+/// usual. KubeArmor's own matcher (`UpdateMatchedPolicy`, KubeArmor/feeder/policyMatcher.go)
+/// matches exactly `Passed`, `Operation not permitted` and `Permission denied`. Network rows
+/// are never look-up failures: `lsm/socket_connect` (`enforce_net_connect`) runs before the
+/// address (a unix socket path) is resolved.
+#[test]
+fn exists_but_denied_is_decided_by_policy_as_usual() {
+    let mut sock = net("/usr/bin/app", "unix", "/run/missing.sock");
+    sock.result = Some("No such file or directory".into());
+    let rows = vec![
+        failed(
+            file("/usr/bin/app", "/etc/shadow", "read"),
+            "Permission denied",
+        ),
+        failed(
+            exec("/bin/sh", "/usr/sbin/iptables"),
+            "Operation not permitted",
+        ),
+        failed(
+            file("/usr/bin/app", "/etc/app.conf", "read"),
+            "Permission denied",
+        ),
+        sock,
+    ];
+    let net_allow = format!(
+        "{KSP}metadata: {{name: app-net, namespace: shop}}\nspec:\n  selector: {{matchLabels: {{app: web}}}}\n  \
+         network:\n    matchProtocols: [{{protocol: udp}}]\n  action: Allow"
+    );
+    let r = run(
+        rows,
+        &format!("{}\n---\n{net_allow}", app_allow_list()),
+        &block_posture(),
+    );
+    for resource in ["/etc/shadow", "/usr/sbin/iptables"] {
+        let e = entry(&r, None, resource);
+        assert_eq!(
+            (e.decision, e.policy.as_deref()),
+            (Decision::Blocked, Some(DEFAULT_POSTURE)),
+            "{e:?}"
+        );
+    }
+    // An allow rule covers a denied read like any other read.
+    assert_eq!(decision(&r, None, "/etc/app.conf"), Decision::Allowed);
+    let sock = entry(&r, None, "unix connect /run/missing.sock:443");
+    assert_eq!(sock.decision, Decision::Blocked, "{sock:?}");
+    assert_eq!(r.totals().unaffected_entries, 0);
 }
 
 // ------------------------------------------------------------------------------------------

@@ -690,6 +690,11 @@ pub fn result_text(ret: i32) -> String {
         1 => "Operation not permitted".into(),
         2 => "No such file or directory".into(),
         13 => "Permission denied".into(),
+        // Path look-up failures, as KubeArmor words them: the simulator tells them from
+        // denials (they fail before any enforcer hook).
+        20 => "Not a directory".into(),
+        36 => "File name too long".into(),
+        40 => "Too many levels of symbolic links".into(),
         98 => "Address already in use".into(),
         111 => "Connection refused".into(),
         n => format!("errno {n}"),
@@ -771,6 +776,18 @@ mod tests {
     use crate::raw::RawEvent;
 
     const ID: &str = "8762eafc25a35ab90089f79703b86659989e8e547c2c029fb60f55d884355000";
+
+    /// Results use KubeArmor's words (its `errMsg` table), which the simulator relies on to
+    /// tell look-up failures from denials.
+    #[test]
+    fn results_are_worded_as_kubearmor_words_them() {
+        assert_eq!(result_text(0), "Passed");
+        assert_eq!(result_text(-2), "No such file or directory");
+        assert_eq!(result_text(-20), "Not a directory");
+        assert_eq!(result_text(-13), "Permission denied");
+        assert_eq!(result_text(-1), "Operation not permitted");
+        assert_eq!(result_text(-22), "errno 22");
+    }
 
     fn cfg() -> PipelineConfig {
         PipelineConfig {

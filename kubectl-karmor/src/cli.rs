@@ -236,6 +236,8 @@ network, capabilities) an allow-list where everything else gets the default post
 unless --default-posture or --namespace-posture say block; processes follow the file posture);
 fromSource is the acting process (the parent for process rules); readOnly denies writes;
 ownerOnly is decided as if the process were not the file's owner (owners are not recorded).
+A file or exec that failed on a path that did not resolve (No such file or directory, Not a
+directory) is 'unaffected': it fails before any KubeArmor hook runs, whatever the policies.
 Syscall rules are not simulated. Invalid policy documents are reported and left out.")]
 pub struct SimulateArgs {
     /// Policy files, or directories searched recursively for *.yaml and *.yml (repeatable).
@@ -254,7 +256,8 @@ pub struct SimulateArgs {
     /// Filter the replayed behaviour, as in observe: key=value;key=value, &&, ||, globs.
     #[arg(short = 'f', long)]
     pub filter: Option<String>,
-    /// Only show behaviour with these outcomes: allowed, audited, blocked (comma-separated).
+    /// Only show behaviour with these outcomes: allowed, audited, blocked, unaffected
+    /// (comma-separated; unaffected: failed anyway, whatever the policies).
     #[arg(long, value_name = "DECISION", value_delimiter = ',')]
     pub only: Vec<String>,
     /// Default posture outside allow-lists: audit, block, or per kind

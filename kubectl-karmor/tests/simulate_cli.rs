@@ -238,3 +238,208 @@ fn a_policy_that_selects_nothing_is_named() {
         .iter()
         .any(|e| e["host"] == true));
 }
+
+/// A small bundle of a pod whose interpreter probes missing paths, under an allow-list with a
+/// block posture: the failed look-ups come out `unaffected` (not blocked) in every format.
+#[test]
+fn failed_lookups_are_unaffected_in_every_output_format() {
+    use karmor_contract::bundle::{write_bundle, BundleOptions};
+    use karmor_contract::Source;
+
+    let tmp = tempfile::tempdir().expect("tmp");
+    let bundle = tmp.path().join("bundle");
+    let row =
+        |op: Op, process: &str, path: Option<&str>, access: Option<&str>, result: &str| Event {
+            ts_first: 1_763_625_600_000_000_000,
+            ts_last: 1_763_625_600_000_001_000,
+            count: 2,
+            node: "node-a".into(),
+            namespace: Some("shop".into()),
+            pod: Some("web-1".into()),
+            container: Some("app".into()),
+            workload_kind: Some("Deployment".into()),
+            workload: Some("web".into()),
+            labels: vec!["app=web".into()],
+            uid: Some(1000),
+            op,
+            process: Some(process.into()),
+            parent_process: Some("/bin/sh".into()),
+            path: path.map(str::to_string),
+            access: access.map(str::to_string),
+            result: Some(result.into()),
+            source: Source::Ebpf,
+            ..Event::default()
+        };
+    let py = "/usr/bin/python3";
+    let rows = vec![
+        row(Op::Process, py, None, None, "Passed"),
+        row(Op::File, py, Some("/app/main.py"), Some("read"), "Passed"),
+        row(
+            Op::File,
+            py,
+            Some("/usr/lib/python3.12/missing.pyc"),
+            Some("read"),
+            "No such file or directory",
+        ),
+        row(
+            Op::Process,
+            "/usr/local/bin/helper",
+            None,
+            None,
+            "No such file or directory",
+        ),
+        row(
+            Op::File,
+            py,
+            Some("/etc/shadow"),
+            Some("read"),
+            "Permission denied",
+        ),
+    ];
+    write_bundle(
+        &bundle,
+        rows,
+        &BundleOptions {
+            producer: "simulate-cli-test".into(),
+            ..BundleOptions::default()
+        },
+    )
+    .expect("bundle");
+    let policy = tmp.path().join("web.yaml");
+    fs::write(
+        &policy,
+        "apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\n\
+         metadata: {name: web, namespace: shop}\nspec:\n  selector: {matchLabels: {app: web}}\n  \
+         process:\n    matchPaths: [{path: /usr/bin/python3}]\n  \
+         file:\n    matchPaths: [{path: /app/main.py, readOnly: true}]\n  action: Allow\n",
+    )
+    .expect("policy");
+    let sim = |format: &str| -> String {
+        let out = karmor(&[
+            "simulate",
+            "-p",
+            policy.to_str().unwrap(),
+            "-n",
+            "shop",
+            "--default-posture",
+            "block",
+            "--output",
+            format,
+            "--bundle",
+            bundle.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{format}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+
+    let doc: serde_json::Value = serde_json::from_str(&sim("json")).expect("json");
+    let entries = doc["entries"].as_array().expect("entries");
+    let decision_of = |resource: &str| -> (String, serde_json::Value) {
+        let e = entries
+            .iter()
+            .find(|e| e["resource"] == resource)
+            .unwrap_or_else(|| panic!("no entry for {resource}: {entries:#?}"));
+        (
+            e["decision"].as_str().unwrap().to_string(),
+            e["result"].clone(),
+        )
+    };
+    assert_eq!(
+        decision_of("/usr/lib/python3.12/missing.pyc"),
+        ("unaffected".into(), "No such file or directory".into())
+    );
+    assert_eq!(decision_of("/usr/local/bin/helper").0, "unaffected");
+    assert_eq!(
+        decision_of("/etc/shadow"),
+        ("blocked".into(), "Permission denied".into())
+    );
+    assert_eq!(decision_of("/app/main.py").0, "allowed");
+    assert_eq!(decision_of("/usr/bin/python3").0, "allowed");
+    assert_eq!(doc["totals"]["unaffected"].as_u64(), Some(4));
+    assert_eq!(doc["totals"]["unaffected_entries"].as_u64(), Some(2));
+    assert_eq!(doc["totals"]["blocked_entries"].as_u64(), Some(1));
+
+    let yaml: serde_yaml::Value = serde_yaml::from_str(&sim("yaml")).expect("yaml");
+    assert_eq!(yaml["totals"]["unaffected_entries"].as_u64(), Some(2));
+    assert!(yaml["entries"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .any(|e| e["decision"].as_str() == Some("unaffected")
+            && e["resource"].as_str() == Some("/usr/local/bin/helper")));
+
+    let csv = sim("csv");
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).expect(name);
+    let (res, dec, result) = (col("resource"), col("decision"), col("result"));
+    let missing: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|f| f[res] == "/usr/lib/python3.12/missing.pyc")
+        .collect();
+    assert_eq!(missing.len(), 1, "{csv}");
+    assert_eq!(
+        (missing[0][dec], missing[0][result]),
+        ("unaffected", "No such file or directory")
+    );
+
+    let table = sim("table");
+    let line = |text: &str, needle: &str| -> String {
+        text.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle}:\n{text}"))
+            .to_string()
+    };
+    assert!(
+        line(&table, "missing.pyc").contains("unaffected"),
+        "{table}"
+    );
+    assert!(line(&table, "/etc/shadow").contains("blocked"), "{table}");
+    assert!(
+        line(&table, "Totals:").contains("4 unaffected (2)"),
+        "{table}"
+    );
+    // Blocked first, unaffected last.
+    let pos = |needle: &str| table.find(needle).unwrap();
+    assert!(pos("/etc/shadow") < pos("missing.pyc"), "{table}");
+
+    let wide = sim("wide");
+    let l = line(&wide, "/usr/local/bin/helper");
+    assert!(
+        l.contains("No such file or directory")
+            && l.contains("unaffected")
+            && l.contains("did not resolve"),
+        "{wide}"
+    );
+
+    // --only unaffected keeps just those.
+    let out = karmor(&[
+        "simulate",
+        "-p",
+        policy.to_str().unwrap(),
+        "-n",
+        "shop",
+        "--default-posture",
+        "block",
+        "--only",
+        "unaffected",
+        "--output",
+        "json",
+        "--bundle",
+        bundle.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let only: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let decisions: Vec<&str> = only["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["decision"].as_str().unwrap())
+        .collect();
+    assert_eq!(decisions, ["unaffected", "unaffected"]);
+}

@@ -10,7 +10,10 @@
 //!   action. Owners are not recorded, so the simulator assumes the process is *not* the owner
 //!   (strict) and says so in the entry's note;
 //! - `readOnly`: reads are allowed (whatever the action), writes are denied;
-//! - across every matching rule, Block beats Audit, which beats Allow.
+//! - across every matching rule, Block beats Audit, which beats Allow;
+//! - a file or exec whose path lookup failed (`No such file or directory`, `Not a directory`,
+//!   …) is [`Decision::Unaffected`]: it fails before any enforcer hook runs, whatever the
+//!   policies say (see [`lookup_failure`]).
 
 use std::collections::HashMap;
 
@@ -84,6 +87,9 @@ pub struct Behaviour {
     pub proto: Option<String>,
     /// Capability (`CAP_NET_RAW`).
     pub capability: Option<String>,
+    /// Recorded outcome: `Passed` (or none) or the error as KubeArmor words it
+    /// (`No such file or directory`, `Permission denied`, …).
+    pub result: Option<String>,
 }
 
 impl Behaviour {
@@ -485,10 +491,87 @@ impl Rule {
     }
 }
 
+/// Errors of a path lookup that fails before any LSM hook, as KubeArmor's system monitor words
+/// them (`monitor/syscallParser.go`, `errMsg`), as our collector writes them (`errno N` for
+/// the ones it has no words for) and as symbolic names.
+const LOOKUP_ERRORS: &[(&str, &[&str])] = &[
+    (
+        "No such file or directory",
+        &["no such file or directory", "enoent", "errno 2", "-2"],
+    ),
+    (
+        "Not a directory",
+        &["not a directory", "enotdir", "errno 20", "-20"],
+    ),
+    (
+        "Too many levels of symbolic links",
+        &[
+            "too many levels of symbolic links",
+            "eloop",
+            "errno 40",
+            "-40",
+        ],
+    ),
+    (
+        "File name too long",
+        &["file name too long", "enametoolong", "errno 36", "-36"],
+    ),
+];
+
+/// The lookup error of a file or exec behaviour that no policy can change, if it is one.
+///
+/// Both KubeArmor enforcers decide on a resolved object, so a path that does not resolve
+/// fails with the same error whatever the policies say:
+///
+/// - **BPF-LSM** (`KubeArmor/BPF/enforcer.bpf.c`): files are checked in `lsm/file_open`
+///   (`enforce_file`, given the opened `struct file`) and `lsm/file_permission`; executions in
+///   `lsm/bprm_check_security` (`enforce_proc`, given the `linux_binprm` of an opened binary);
+///   creations, removals, renames and chmod in the `lsm/path_*` hooks of
+///   `KubeArmor/BPF/enforcer_path.bpf.c` (`path_mknod`, `path_unlink`, `path_rename`,
+///   `path_chmod`, …), which receive the parent directory and the dentry, i.e. after the
+///   parent resolved. In the kernel, `security_file_open` runs in `do_dentry_open`, after
+///   `path_openat` walked the path (`link_path_walk`, `open_last_lookups`, `do_open`);
+///   `security_bprm_check` runs after `do_open_execat` opened the binary;
+///   `security_path_mknod` runs in `may_o_create`, called from `lookup_open` only once the
+///   parent directory resolved and the last component is missing.
+/// - **AppArmor** (`KubeArmor/enforcer/appArmorProfile.go`, `SetFileMatchPaths`,
+///   `SetProcessMatchPaths`, … write path rules into the profile): AppArmor mediates the same
+///   LSM hooks (`apparmor_file_open`, `apparmor_bprm_creds_for_exec`, `apparmor_path_mknod`,
+///   … in the kernel's `security/apparmor/lsm.c`), so it never sees a path that did not
+///   resolve either.
+/// - KubeArmor's own alert matcher agrees: `UpdateMatchedPolicy`
+///   (`KubeArmor/feeder/policyMatcher.go`) matches policies and the default posture only to
+///   results `Passed`, `Operation not permitted` and `Permission denied`, and the system
+///   monitor drops `-ENOENT` returns of the syscalls it traces (`KubeArmor/BPF/system_monitor.c`).
+///
+/// Creation: `O_CREAT` on a missing file in an existing directory *is* mediated (as a create,
+/// at `path_mknod`); it is recorded as `create` with `Passed`, or with `Permission denied`
+/// when refused, and both are decided by policy. An `O_CREAT` open that fails with `ENOENT`
+/// failed on the way to the parent directory (the parent is missing), before that hook, and is
+/// unaffected like any other lookup failure. `Permission denied` and `Operation not permitted`
+/// are never lookup failures: the path resolved, and policy decides as usual.
+///
+/// One exception is not visible in the data: an exec of a script whose `#!` interpreter is
+/// missing fails with `ENOENT` *after* `bprm_check_security` ran for the script. Recorded
+/// exec failures are overwhelmingly `PATH` searches (`execvp` trying each directory), so they
+/// are treated as missing binaries.
+pub fn lookup_failure(b: &Behaviour) -> Option<&'static str> {
+    if !matches!(b.op, Op::File | Op::Process) {
+        // A socket's hooks (`socket_create`, `socket_connect`) run before the address is used:
+        // a connect to a missing unix socket path is mediated first.
+        return None;
+    }
+    let result = b.result.as_deref()?.trim().to_ascii_lowercase();
+    LOOKUP_ERRORS
+        .iter()
+        .find(|(_, spellings)| spellings.contains(&result.as_str()))
+        .map(|(name, _)| *name)
+}
+
 /// The outcome of one behaviour.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verdict {
-    /// Allowed, audited or blocked.
+    /// Allowed, audited, blocked, or unaffected (failed before any policy could act).
     pub decision: Decision,
     /// The policy that decided (`DefaultPosture` for the posture), if any.
     pub policy: Option<String>,
@@ -512,6 +595,17 @@ pub fn decide(policies: &[&CompiledPolicy], b: &Behaviour, postures: &Postures) 
     let Some(kind) = RuleKind::for_op(b.op) else {
         return allowed;
     };
+    if let Some(error) = lookup_failure(b) {
+        return Verdict {
+            decision: Decision::Unaffected,
+            policy: None,
+            rule: Some(format!(
+                "{error}: the path did not resolve, which fails before any KubeArmor hook; \
+                 no policy changes it"
+            )),
+            note: None,
+        };
+    }
     let mut best: Option<Verdict> = None;
     let mut allow_list_policies: Vec<&str> = Vec::new();
     let mut satisfied = false;
@@ -628,6 +722,67 @@ mod tests {
             ..FileRules::default()
         });
         p
+    }
+
+    fn recorded(op: Op, access: Option<&str>, result: Option<&str>) -> Behaviour {
+        Behaviour {
+            op,
+            process: Some("/bin/sh".into()),
+            path: Some("/x".into()),
+            access: access.map(str::to_string),
+            proto: (op == Op::Network).then(|| "unix".to_string()),
+            result: result.map(str::to_string),
+            ..Behaviour::default()
+        }
+    }
+
+    /// The spellings of a lookup failure in our data: KubeArmor's `errMsg` words, our
+    /// collector's `errno N` fallback, symbolic names; only for files and execs.
+    #[test]
+    fn lookup_failures_are_recognised_in_every_spelling_for_files_and_execs_only() {
+        for r in [
+            "No such file or directory",
+            "no such file or directory ",
+            "errno 2",
+            "ENOENT",
+        ] {
+            assert_eq!(
+                lookup_failure(&recorded(Op::File, Some("read"), Some(r))),
+                Some("No such file or directory"),
+                "{r}"
+            );
+        }
+        for r in ["Not a directory", "errno 20"] {
+            assert_eq!(
+                lookup_failure(&recorded(Op::Process, None, Some(r))),
+                Some("Not a directory")
+            );
+        }
+        for r in [
+            "Passed",
+            "Permission denied",
+            "Operation not permitted",
+            "errno 22",
+        ] {
+            assert_eq!(
+                lookup_failure(&recorded(Op::File, Some("create"), Some(r))),
+                None,
+                "{r}"
+            );
+        }
+        assert_eq!(
+            lookup_failure(&recorded(Op::File, Some("read"), None)),
+            None
+        );
+        let sock = recorded(Op::Network, None, Some("No such file or directory"));
+        assert_eq!(lookup_failure(&sock), None);
+        // And the decision says so whatever the policies (none here).
+        let v = decide(
+            &[],
+            &recorded(Op::File, Some("write"), Some("errno 2")),
+            &Postures::all(Posture::Block),
+        );
+        assert_eq!(v.decision, Decision::Unaffected);
     }
 
     proptest::proptest! {

@@ -8,7 +8,10 @@
 //! [`simulate`] reads the distinct behaviours of the store with one `GROUP BY` query (every
 //! user value a bound parameter), decides each one, and returns a [`SimReport`]. What the
 //! simulator cannot replay is said, not guessed silently: `syscall` rows are listed in
-//! [`SimReport::not_simulated`]; `ownerOnly` assumptions go in [`SimEntry::note`].
+//! [`SimReport::not_simulated`]; `ownerOnly` assumptions go in [`SimEntry::note`]. A file or
+//! exec that failed because its path did not resolve (`No such file or directory`, `Not a
+//! directory`) fails before any KubeArmor hook, so it is [`Decision::Unaffected`], never
+//! blocked: see [`engine::lookup_failure`].
 
 pub mod engine;
 pub mod matcher;
@@ -26,7 +29,9 @@ use crate::filter::{Param, SqlFilter};
 use crate::policy::Policy;
 use crate::store::Store;
 
-pub use engine::{compile, decide, Behaviour, CompiledPolicy, Verdict, DEFAULT_POSTURE};
+pub use engine::{
+    compile, decide, lookup_failure, Behaviour, CompiledPolicy, Verdict, DEFAULT_POSTURE,
+};
 pub use select::{applies, Subject};
 
 /// What KubeArmor does with behaviour outside an allow-list.
@@ -85,10 +90,13 @@ impl Postures {
     }
 }
 
-/// What KubeArmor would do.
+/// What KubeArmor would do. Ordered from the least to the most severe (`Unaffected` first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Decision {
+    /// Failed anyway, before any policy could act (a path that did not resolve): the same
+    /// error with or without policies, and no alert.
+    Unaffected,
     /// Permitted without an alert.
     Allowed,
     /// Permitted with an alert.
@@ -98,9 +106,10 @@ pub enum Decision {
 }
 
 impl Decision {
-    /// `allowed`, `audited` or `blocked`.
+    /// `unaffected`, `allowed`, `audited` or `blocked`.
     pub fn as_str(self) -> &'static str {
         match self {
+            Decision::Unaffected => "unaffected",
             Decision::Allowed => "allowed",
             Decision::Audited => "audited",
             Decision::Blocked => "blocked",
@@ -115,8 +124,9 @@ impl std::str::FromStr for Decision {
             "allowed" | "allow" => Ok(Decision::Allowed),
             "audited" | "audit" => Ok(Decision::Audited),
             "blocked" | "block" => Ok(Decision::Blocked),
+            "unaffected" => Ok(Decision::Unaffected),
             other => Err(AnalyzerError::Invalid(format!(
-                "unknown decision {other:?}: expected allowed, audited or blocked"
+                "unknown decision {other:?}: expected allowed, audited, blocked or unaffected"
             ))),
         }
     }
@@ -169,6 +179,8 @@ pub struct SimEntry {
     pub access: Option<String>,
     /// User id.
     pub uid: Option<u32>,
+    /// Recorded result: `Passed` or the error (`No such file or directory`, …).
+    pub result: Option<String>,
     /// The outcome.
     pub decision: Decision,
     /// Deciding policy (`DefaultPosture` when the posture decided).
@@ -197,12 +209,16 @@ pub struct Totals {
     pub audited: u64,
     /// Raw events blocked.
     pub blocked: u64,
+    /// Raw events that failed anyway, unaffected by any policy.
+    pub unaffected: u64,
     /// Entries allowed.
     pub allowed_entries: u64,
     /// Entries audited.
     pub audited_entries: u64,
     /// Entries blocked.
     pub blocked_entries: u64,
+    /// Entries unaffected.
+    pub unaffected_entries: u64,
 }
 
 /// The result of a simulation.
@@ -225,6 +241,13 @@ impl SimReport {
             .filter(|e| e.decision == Decision::Blocked)
     }
 
+    /// Entries that failed before any policy could act.
+    pub fn unaffected(&self) -> impl Iterator<Item = &SimEntry> {
+        self.entries
+            .iter()
+            .filter(|e| e.decision == Decision::Unaffected)
+    }
+
     /// Entries that would be audited.
     pub fn audited(&self) -> impl Iterator<Item = &SimEntry> {
         self.entries
@@ -240,6 +263,7 @@ impl SimReport {
                 Decision::Allowed => (&mut t.allowed, &mut t.allowed_entries),
                 Decision::Audited => (&mut t.audited, &mut t.audited_entries),
                 Decision::Blocked => (&mut t.blocked, &mut t.blocked_entries),
+                Decision::Unaffected => (&mut t.unaffected, &mut t.unaffected_entries),
             };
             *events += e.count;
             *entries += 1;
@@ -247,6 +271,11 @@ impl SimReport {
         t
     }
 }
+
+/// The note on allowed or audited network behaviour with a peer: which peer it is cannot be
+/// enforced by a KubeArmor policy.
+pub const PEER_NOTE: &str = "peer not enforceable by a KubeArmorPolicy (network rules match \
+     protocols only); restrict peers with a NetworkPolicy";
 
 /// The grouped behaviour query. Fixed SQL; the scope's values are bound parameters.
 const BEHAVIOUR_SQL: &str = "SELECT namespace,
@@ -257,13 +286,14 @@ const BEHAVIOUR_SQL: &str = "SELECT namespace,
         coalesce(remote_name, remote_addr, local_addr),
         CASE WHEN direction IN ('bind', 'listen', 'accept') THEN local_port ELSE remote_port END,
         capability, uid,
-        CAST(sum(count) AS UBIGINT), count(*), epoch_ns(min(ts_first)), epoch_ns(max(ts_last))
+        CAST(sum(count) AS UBIGINT), count(*), epoch_ns(min(ts_first)), epoch_ns(max(ts_last)),
+        result
  FROM events WHERE {scope}
  GROUP BY ALL
  ORDER BY host, namespace NULLS FIRST, 2, op, process NULLS FIRST, path NULLS FIRST,
           proto NULLS FIRST, direction NULLS FIRST, 13 NULLS FIRST, 14 NULLS FIRST,
           capability NULLS FIRST, access NULLS FIRST, parent_process NULLS FIRST, node,
-          uid NULLS FIRST, 3";
+          uid NULLS FIRST, 3, result NULLS FIRST";
 
 fn scope(opts: &SimOptions) -> (String, Vec<Param>) {
     let mut clauses = Vec::new();
@@ -351,6 +381,7 @@ fn read_rows(store: &Store, opts: &SimOptions) -> Result<Vec<Row>> {
                         access: r.get(9)?,
                         proto: r.get(10)?,
                         capability: r.get(14)?,
+                        result: r.get(20)?,
                     },
                     direction: r.get(11)?,
                     peer: r.get(12)?,
@@ -435,7 +466,19 @@ pub fn simulate(store: &Store, policies: &[Policy], opts: &SimOptions) -> Result
             .and_then(|ns| opts.namespace_postures.get(ns))
             .copied()
             .unwrap_or(opts.posture);
-        let verdict = decide(&applicable, &row.behaviour, &postures);
+        let mut verdict = decide(&applicable, &row.behaviour, &postures);
+        if row.behaviour.op == Op::Network
+            && row.peer.is_some()
+            && matches!(verdict.decision, Decision::Allowed | Decision::Audited)
+        {
+            // KubeArmor's network rules (`matchProtocols`) name a protocol, never a peer: a
+            // new peer over an allowed protocol is beyond any KubeArmorPolicy.
+            let peer = PEER_NOTE.to_string();
+            verdict.note = Some(match verdict.note.take() {
+                Some(n) => format!("{n}; {peer}"),
+                None => peer,
+            });
+        }
         let access = match row.behaviour.op {
             Op::Network => row.direction.clone(),
             _ => row.behaviour.access.clone(),
@@ -451,6 +494,7 @@ pub fn simulate(store: &Store, policies: &[Policy], opts: &SimOptions) -> Result
             parent: row.behaviour.parent,
             access,
             uid: row.uid,
+            result: row.behaviour.result,
             decision: verdict.decision,
             policy: verdict.policy,
             rule: verdict.rule,

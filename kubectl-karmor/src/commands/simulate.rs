@@ -209,9 +209,24 @@ pub fn run(args: SimulateArgs) -> Result<ExitCode> {
 fn print_footer(report: &SimReport, unmatched: &[String]) {
     let t = report.totals();
     println!(
-        "\nTotals: {} events allowed ({} behaviours), {} audited ({}), {} blocked ({})",
-        t.allowed, t.allowed_entries, t.audited, t.audited_entries, t.blocked, t.blocked_entries
+        "\nTotals: {} events allowed ({} behaviours), {} audited ({}), {} blocked ({}), \
+         {} unaffected ({})",
+        t.allowed,
+        t.allowed_entries,
+        t.audited,
+        t.audited_entries,
+        t.blocked,
+        t.blocked_entries,
+        t.unaffected,
+        t.unaffected_entries
     );
+    if t.unaffected_entries > 0 {
+        println!(
+            "Unaffected: failed anyway (a path that did not resolve: No such file or directory, \
+             Not a directory); KubeArmor's hooks run only on resolved paths, so no policy \
+             changes these."
+        );
+    }
     for n in &report.not_simulated {
         eprintln!("note: {n}");
     }
@@ -244,6 +259,7 @@ const WIDE_HEADERS: &[&str] = &[
     "UID",
     "RESOURCE",
     "ACCESS",
+    "RESULT",
     "DECISION",
     "POLICY",
     "RULE",
@@ -263,6 +279,7 @@ const CSV_HEADERS: &[&str] = &[
     "uid",
     "resource",
     "access",
+    "result",
     "decision",
     "policy",
     "rule",
@@ -287,7 +304,8 @@ fn ns(e: &SimEntry) -> String {
 }
 
 /// One table line per (namespace, workload, op, source, resource, access, decision, policy),
-/// replicas and nodes merged; blocked first, then audited, then allowed. The source is the
+/// replicas and nodes merged; blocked first, then audited, allowed, and unaffected (failed
+/// anyway) last. The source is the
 /// acting executable, as in KubeArmor's alerts: the parent for an exec.
 fn table_rows(entries: &[&SimEntry]) -> Vec<Vec<String>> {
     type Key = (
@@ -348,6 +366,7 @@ fn wide_rows(entries: &[&SimEntry]) -> Vec<Vec<String>> {
                 e.uid.map_or_else(|| "-".into(), |u| u.to_string()),
                 e.resource.clone(),
                 opt(&e.access),
+                opt(&e.result),
                 e.decision.as_str().to_string(),
                 opt(&e.policy),
                 opt(&e.rule),
@@ -375,6 +394,7 @@ fn csv_rows(entries: &[&SimEntry]) -> Vec<Vec<String>> {
                 e.uid.map(|u| u.to_string()).unwrap_or_default(),
                 e.resource.clone(),
                 s(&e.access),
+                s(&e.result),
                 e.decision.as_str().to_string(),
                 s(&e.policy),
                 s(&e.rule),
