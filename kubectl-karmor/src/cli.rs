@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Observe what KubeArmor-protected workloads really do, and draft policies from it.
@@ -45,8 +46,8 @@ pub struct DataArgs {
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
     /// Without --bundle and --store, analyse the local cache as it is: do not pull from the
-    /// cluster's collectors first.
-    #[arg(long, env = "KARMOR_NO_PULL")]
+    /// cluster's collectors first. `KARMOR_NO_PULL` takes 1/0, true/false, yes/no, on/off.
+    #[arg(long, env = "KARMOR_NO_PULL", value_parser = BoolishValueParser::new())]
     pub no_pull: bool,
 }
 
@@ -346,8 +347,9 @@ pub struct RecommendArgs {
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
     /// Also pick hardening policies from a library (default: ./policies, or $KARMOR_POLICIES).
-    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "")]
-    pub hardening: Option<PathBuf>,
+    /// The directory is optional anywhere: `--hardening --out drafts/` uses the default.
+    #[arg(long, value_name = "DIR")]
+    pub hardening: Option<Option<PathBuf>>,
     /// Output format of the summary.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,

@@ -101,12 +101,11 @@ pub fn build_options(args: &RecommendArgs) -> Result<RecommendOptions> {
             .map_err(|e| anyhow::anyhow!(e))?;
     }
     if let Some(dir) = &args.hardening {
-        let dir = if dir.as_os_str().is_empty() {
-            std::env::var_os("KARMOR_POLICIES")
+        let dir = match dir {
+            Some(dir) => dir.clone(),
+            None => std::env::var_os("KARMOR_POLICIES")
                 .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from("policies"))
-        } else {
-            dir.clone()
+                .unwrap_or_else(|| PathBuf::from("policies")),
         };
         opts.library = Some(
             Library::load(&dir)
