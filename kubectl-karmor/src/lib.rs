@@ -5,3 +5,4 @@
 pub mod cluster;
 pub mod live;
 pub mod pull;
+pub mod resource;

@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod data;
 mod render;
+mod scope;
 
 use std::process::ExitCode;
 

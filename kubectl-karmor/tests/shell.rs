@@ -226,3 +226,204 @@ fn hardening_without_a_directory_works_before_another_flag() {
         );
     }
 }
+
+/// The lines of a table, sorted: rows of equal counts may come in any order.
+fn lines(text: &str) -> Vec<&str> {
+    let mut v: Vec<&str> = text.lines().collect();
+    v.sort_unstable();
+    v
+}
+
+// --- kubectl's resource words --------------------------------------------------------------
+
+/// `observe WORD -A` on the demo bundle.
+fn observe_all(word: &str) -> Output {
+    karmor(&["observe", word, "-A", "--bundle", &demo()])
+}
+
+#[test]
+fn observe_takes_every_kubectl_name_and_short_name() {
+    // (singular, plural, short, what the plural's table must show, what it must not)
+    let table: &[(&str, &str, Option<&str>, &str, &str)] = &[
+        ("namespace", "namespaces", Some("ns"), "(host)", "POD "),
+        ("node", "nodes", Some("no"), "NODE ", "POD "),
+        ("pod", "pods", Some("po"), "POD ", "WORKLOAD"),
+        (
+            "deployment",
+            "deployments",
+            Some("deploy"),
+            "Deployment/wordpress",
+            "DaemonSet/",
+        ),
+        (
+            "daemonset",
+            "daemonsets",
+            Some("ds"),
+            "DaemonSet/kube-proxy",
+            "Deployment/",
+        ),
+        (
+            "container",
+            "containers",
+            None,
+            "kube-proxy-7xq9d/kube-proxy",
+            "WORKLOAD",
+        ),
+        (
+            "workload",
+            "workloads",
+            None,
+            "DaemonSet/kube-proxy",
+            "(host)",
+        ),
+    ];
+    for (one, many, short, shows, hides) in table {
+        let plural = observe_all(many);
+        assert!(plural.status.success(), "{many}: {}", err(&plural));
+        let text = out(&plural);
+        assert!(text.contains(shows), "{many} must show {shows}");
+        assert!(!text.contains(hides), "{many} must not show {hides}");
+        for word in [Some(*one), *short, Some(&many.to_uppercase())]
+            .into_iter()
+            .flatten()
+        {
+            let o = observe_all(word);
+            assert!(o.status.success(), "{word}: {}", err(&o));
+            assert!(lines(&out(&o)) == lines(&text), "{word} and {many} differ");
+        }
+    }
+    // The demo has no statefulset, job, cronjob or bare replicaset: each word is understood
+    // and selects nothing (workloads of every kind would otherwise be listed).
+    for words in [
+        ["statefulset", "statefulsets", "sts"],
+        ["job", "jobs", "jobs.batch"],
+        ["cronjob", "cronjobs", "cj"],
+        ["replicaset", "replicasets", "rs"],
+    ] {
+        for word in words {
+            let o = observe_all(word);
+            assert!(o.status.success(), "{word}: {}", err(&o));
+            assert_eq!(out(&o), "", "{word}");
+            assert!(
+                err(&o).starts_with("No behaviour recorded"),
+                "{word}: {}",
+                err(&o)
+            );
+        }
+    }
+}
+
+#[test]
+fn type_slash_name_selects_one_resource_as_type_and_name_do() {
+    let demo = demo();
+    let slash = karmor(&[
+        "observe",
+        "deploy/wordpress",
+        "-n",
+        "wordpress-mysql",
+        "--bundle",
+        &demo,
+    ]);
+    let spaced = karmor(&[
+        "observe",
+        "deployment",
+        "wordpress",
+        "-n",
+        "wordpress-mysql",
+        "--bundle",
+        &demo,
+    ]);
+    assert!(slash.status.success(), "{}", err(&slash));
+    assert!(
+        lines(&out(&slash)) == lines(&out(&spaced)),
+        "TYPE/NAME differs"
+    );
+    assert!(out(&slash).contains("Deployment/wordpress"));
+    assert!(!out(&slash).contains("Deployment/mysql"));
+
+    let ds = karmor(&[
+        "observe",
+        "ds/kube-proxy",
+        "-n",
+        "kube-system",
+        "--bundle",
+        &demo,
+    ]);
+    assert!(out(&ds).contains("DaemonSet/kube-proxy"), "{}", err(&ds));
+
+    let twice = karmor(&["observe", "deploy/wordpress", "mysql", "--bundle", &demo]);
+    assert_eq!(twice.status.code(), Some(1));
+    assert!(err(&twice).contains("TYPE/NAME"), "{}", err(&twice));
+}
+
+#[test]
+fn recommend_and_simulate_take_the_same_words() {
+    let demo = demo();
+    // recommend: statefulsets (none in the demo) and daemonsets (kube-proxy).
+    let sts = karmor(&["recommend", "sts", "-A", "--bundle", &demo]);
+    assert_eq!(sts.status.code(), Some(1));
+    assert!(err(&sts).contains("No behaviour recorded"), "{}", err(&sts));
+    let ds = karmor(&["recommend", "ds", "-A", "--bundle", &demo]);
+    assert!(ds.status.success(), "{}", err(&ds));
+    assert!(err(&ds).contains("DaemonSet/kube-proxy"), "{}", err(&ds));
+    assert!(!err(&ds).contains("Deployment/"), "{}", err(&ds));
+    let one = karmor(&[
+        "recommend",
+        "deploy/mysql",
+        "-n",
+        "wordpress-mysql",
+        "--bundle",
+        &demo,
+    ]);
+    assert!(one.status.success(), "{}", err(&one));
+    assert!(err(&one).contains("Deployment/mysql"), "{}", err(&one));
+    assert!(!err(&one).contains("Deployment/wordpress"), "{}", err(&one));
+
+    // simulate: only the selected resource's behaviour is replayed.
+    let workloads_of = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["simulate", "-p", "policies/execution", "--output", "json"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--bundle", &demo]);
+        let o = karmor(&all);
+        assert!(o.status.success(), "{args:?}: {}", err(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+        let mut w: Vec<String> = v["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .map(|e| e["workload"].as_str().unwrap_or("?").to_string())
+            .collect();
+        w.dedup();
+        w.sort();
+        w.dedup();
+        w
+    };
+    assert_eq!(workloads_of(&["ds", "-A"]), ["DaemonSet/kube-proxy"]);
+    assert_eq!(
+        workloads_of(&["deploy/wordpress", "-n", "wordpress-mysql"]),
+        ["Deployment/wordpress"]
+    );
+    assert!(workloads_of(&["-A"]).len() > 2);
+
+    for command in [
+        vec!["observe", "deploymnt", "--bundle", &demo],
+        vec!["recommend", "deploymnt", "--bundle", &demo],
+        vec![
+            "simulate",
+            "-p",
+            "policies/execution",
+            "deploymnt",
+            "--bundle",
+            &demo,
+        ],
+    ] {
+        let o = karmor(&command);
+        assert_eq!(o.status.code(), Some(1), "{command:?}");
+        let e = err(&o);
+        assert!(e.contains("unknown resource type \"deploymnt\""), "{e}");
+        assert!(
+            e.contains("statefulsets (sts)") && e.contains("cronjobs (cj)"),
+            "{e}"
+        );
+    }
+}
