@@ -97,11 +97,37 @@ pub enum Command {
     Recommend(RecommendArgs),
     /// Pull the collectors' segments (port-forward, or --endpoint) into a bundle and the cache.
     Pull(PullArgs),
-    /// Print a shell completion script.
-    Completion {
-        /// The shell.
-        shell: clap_complete::Shell,
+    /// Print a shell completion script, or install kubectl's plugin completion.
+    Completion(CompletionArgs),
+    /// Completion candidates for the words given, the last one being completed: one per line,
+    /// then `:<directive>` (cobra's protocol, which kubectl speaks to kubectl_complete-karmor).
+    #[command(name = "__complete", hide = true, disable_help_flag = true)]
+    Complete {
+        /// The words after `kubectl karmor`, the partial word last.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        words: Vec<String>,
     },
+}
+
+/// `completion`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  kubectl karmor completion bash > /etc/bash_completion.d/kubectl-karmor
+  kubectl karmor completion --install-kubectl-plugin
+  kubectl karmor completion --install-kubectl-plugin ~/.local/bin
+
+kubectl (1.26+) completes `kubectl karmor <TAB>` by running kubectl_complete-karmor from PATH;
+--install-kubectl-plugin writes it (default: the directory kubectl-karmor was run from, krew's
+bin directory when installed by krew). It completes commands, flags, resource words, and
+namespaces and nodes from the local cache store.")]
+pub struct CompletionArgs {
+    /// The shell to print a completion script for (`kubectl-karmor` run on its own).
+    #[arg(required_unless_present = "install_kubectl_plugin")]
+    pub shell: Option<clap_complete::Shell>,
+    /// Write the kubectl_complete-karmor executable kubectl runs to complete `kubectl karmor`
+    /// into DIR (default: beside the running kubectl-karmor), instead of printing a script.
+    #[arg(long, value_name = "DIR", conflicts_with = "shell")]
+    pub install_kubectl_plugin: Option<Option<PathBuf>>,
 }
 
 /// `observe`.

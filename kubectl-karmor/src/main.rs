@@ -24,15 +24,22 @@ fn main() -> ExitCode {
         Command::Pull(args) => commands::pull::run(args),
         Command::Simulate(args) => commands::simulate::run(args),
         Command::Recommend(args) => commands::recommend::run(args),
-        Command::Completion { shell } => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "kubectl-karmor",
-                &mut std::io::stdout(),
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Completion(args) => match (args.install_kubectl_plugin, args.shell) {
+            (Some(dir), _) => commands::complete::install(dir),
+            (None, Some(shell)) => {
+                clap_complete::generate(
+                    shell,
+                    &mut Cli::command(),
+                    "kubectl-karmor",
+                    &mut std::io::stdout(),
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            (None, None) => Err(anyhow::anyhow!(
+                "give a shell (bash, zsh, fish, ...) or --install-kubectl-plugin"
+            )),
+        },
+        Command::Complete { words } => commands::complete::run(&words),
     };
     match result {
         Ok(code) => code,

@@ -427,3 +427,115 @@ fn recommend_and_simulate_take_the_same_words() {
         );
     }
 }
+
+// --- kubectl's plugin completion -----------------------------------------------------------
+
+/// `completion --install-kubectl-plugin DIR`, checked: one executable file, its path printed.
+fn install_completion(dir: &Path) -> PathBuf {
+    let o = karmor(&[
+        "completion",
+        "--install-kubectl-plugin",
+        dir.to_str().expect("UTF-8"),
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    let script = dir.join("kubectl_complete-karmor");
+    assert_eq!(out(&o).trim(), script.display().to_string());
+    let mode = fs::metadata(&script).expect("the script").permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o111,
+        0o111
+    );
+    script
+}
+
+/// Runs `kubectl_complete-karmor WORDS...` as kubectl does: looked up on `path`, with the
+/// cache of `cache` (if any); returns the candidate lines and the directive line.
+fn kubectl_completes(path: &str, cache: Option<&Path>, words: &[&str]) -> (Vec<String>, String) {
+    let mut c = Command::new("kubectl_complete-karmor");
+    c.args(words)
+        .env_clear()
+        .env("PATH", path)
+        .env("HOME", "/nonexistent");
+    if let Some(dir) = cache {
+        c.env("XDG_CACHE_HOME", dir.join("cache"));
+    }
+    let o = c.output().expect("run kubectl_complete-karmor from PATH");
+    assert!(o.status.success(), "{words:?}: {}", err(&o));
+    let mut lines: Vec<String> = out(&o).lines().map(String::from).collect();
+    let directive = lines.pop().unwrap_or_default();
+    (lines, directive)
+}
+
+#[test]
+fn the_installed_completion_executable_answers_kubectl() {
+    // Laid out as a release or krew's bin directory: the plugin and the script side by side.
+    let bin = tempfile::tempdir().expect("a temporary directory");
+    std::os::unix::fs::symlink(BIN, bin.path().join("kubectl-karmor")).expect("symlink");
+    install_completion(bin.path());
+    let path = bin.path().to_str().expect("UTF-8");
+
+    let (words, directive) = kubectl_completes(path, None, &["observe", "po"]);
+    assert_eq!(words, ["pods", "pod", "po"]);
+    assert_eq!(directive, ":4");
+
+    let (words, _) = kubectl_completes(path, None, &[""]);
+    for sub in [
+        "observe",
+        "recommend",
+        "simulate",
+        "validate",
+        "pull",
+        "completion",
+    ] {
+        assert!(words.iter().any(|w| w == sub), "{sub} missing: {words:?}");
+    }
+    assert!(!words.iter().any(|w| w.starts_with("__")), "{words:?}");
+
+    let (words, _) = kubectl_completes(path, None, &["recommend", "--hard"]);
+    assert_eq!(words, ["--hardening"]);
+    let (words, _) = kubectl_completes(path, None, &["observe", "-A", "--output", ""]);
+    assert_eq!(words, ["table", "wide", "json", "yaml", "csv"]);
+    let (words, _) = kubectl_completes(path, None, &["simulate", "-p", "x.yaml", "dep"]);
+    assert_eq!(words, ["deployments", "deployment", "deploy"]);
+
+    // Namespaces and nodes come from the cache store.
+    let cache = cache_with_demo();
+    let (words, directive) = kubectl_completes(path, Some(cache.path()), &["observe", "-n", ""]);
+    assert_eq!(words, ["kube-system", "wordpress-mysql"]);
+    assert_eq!(directive, ":4");
+    let (words, _) = kubectl_completes(path, Some(cache.path()), &["recommend", "no/"]);
+    assert_eq!(words, ["no/node-a", "no/node-b"]);
+    let (words, _) = kubectl_completes(path, Some(cache.path()), &["observe", "nodes", "node-"]);
+    assert_eq!(words, ["node-a", "node-b"]);
+    // No cache: no names, and no error.
+    let (words, _) = kubectl_completes(path, None, &["observe", "-n", ""]);
+    assert!(words.is_empty(), "{words:?}");
+}
+
+#[test]
+fn the_completion_executable_finds_the_plugin_on_path_when_not_beside_it() {
+    let scripts = tempfile::tempdir().expect("a temporary directory");
+    let bin = tempfile::tempdir().expect("a temporary directory");
+    std::os::unix::fs::symlink(BIN, bin.path().join("kubectl-karmor")).expect("symlink");
+    install_completion(scripts.path());
+    let path = format!("{}:{}", scripts.path().display(), bin.path().display());
+    let (words, directive) = kubectl_completes(&path, None, &["observe", "po"]);
+    assert_eq!(words, ["pods", "pod", "po"]);
+    assert_eq!(directive, ":4");
+}
+
+#[test]
+fn the_completion_executable_is_written_beside_the_plugin_by_default() {
+    // kubectl runs a plugin by its path on PATH (krew: a symlink in ~/.krew/bin).
+    let bin = tempfile::tempdir().expect("a temporary directory");
+    let plugin = bin.path().join("kubectl-karmor");
+    std::os::unix::fs::symlink(BIN, &plugin).expect("symlink");
+    let o = Command::new(&plugin)
+        .args(["completion", "--install-kubectl-plugin"])
+        .env("PATH", bin.path())
+        .output()
+        .expect("run the plugin");
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(bin.path().join("kubectl_complete-karmor").is_file());
+    assert_eq!(err(&o), "", "the directory is on PATH: no note");
+}
