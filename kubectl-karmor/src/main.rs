@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod data;
+mod progress;
 mod render;
 mod scope;
 

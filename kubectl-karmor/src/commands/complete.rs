@@ -16,7 +16,6 @@ use karmor_analyzer::Store;
 use kubectl_karmor::resource::{Resource, ALL};
 
 use crate::cli::Cli;
-use crate::data;
 
 /// The executable kubectl looks for on PATH to complete `kubectl karmor`.
 pub const SCRIPT_NAME: &str = "kubectl_complete-karmor";
@@ -102,7 +101,7 @@ pub fn run(words: &[String]) -> Result<ExitCode> {
                 .find_map(|w| w.strip_prefix("--store=").map(PathBuf::from))
         })
         .or_else(|| std::env::var_os("KARMOR_STORE").map(PathBuf::from))
-        .unwrap_or_else(data::default_store_path);
+        .unwrap_or_else(kubectl_karmor::cache::default_store_path);
     let c = complete(words, &CacheStore(Some(store)));
     let mut out = std::io::stdout().lock();
     for w in &c.words {
