@@ -304,11 +304,9 @@ fn observe_takes_every_kubectl_name_and_short_name() {
             let o = observe_all(word);
             assert!(o.status.success(), "{word}: {}", err(&o));
             assert_eq!(out(&o), "", "{word}");
-            assert!(
-                err(&o).starts_with("No behaviour recorded"),
-                "{word}: {}",
-                err(&o)
-            );
+            // ... and the hint names what was asked for.
+            let asked = format!("No behaviour recorded for {}", words[1]);
+            assert!(err(&o).starts_with(&asked), "{word}: {}", err(&o));
         }
     }
 }

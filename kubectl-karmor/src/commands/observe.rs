@@ -74,7 +74,7 @@ pub fn run(args: ObserveArgs) -> Result<ExitCode> {
     let store = data::load(&args.data)?;
     let empty = render_store(&store, &q, &args)?;
     if empty {
-        print_empty_hint(&store, &q)?;
+        print_empty_hint(&store, &q, &args)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -98,9 +98,14 @@ pub fn render_store(store: &Store, q: &ObserveQuery, args: &ObserveArgs) -> Resu
     })
 }
 
-/// Says on standard error that nothing was recorded, and which namespaces have data.
-pub fn print_empty_hint(store: &Store, q: &ObserveQuery) -> Result<()> {
-    let mut hint = format!("No behaviour recorded for {}s", q.kind);
+/// Says on standard error that nothing was recorded (for the resource the user named), and
+/// which namespaces have data.
+pub fn print_empty_hint(store: &Store, q: &ObserveQuery, args: &ObserveArgs) -> Result<()> {
+    let what = match Target::parse(&args.resource, args.name.as_deref()) {
+        Ok(t) => t.resource.plural().to_string(),
+        Err(_) => format!("{}s", q.kind),
+    };
+    let mut hint = format!("No behaviour recorded for {what}");
     if let NamespaceScope::One(ns) = &q.namespace {
         hint.push_str(&format!(" in namespace {ns}"));
     }
