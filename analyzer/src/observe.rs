@@ -599,3 +599,13 @@ pub fn namespaces(store: &Store) -> Result<Vec<String>> {
         |r| r.get(0),
     )
 }
+
+/// Nodes present in the store (for shell completion).
+pub fn nodes(store: &Store) -> Result<Vec<String>> {
+    query(
+        store,
+        "SELECT DISTINCT node FROM events WHERE node IS NOT NULL ORDER BY 1",
+        &[],
+        |r| r.get(0),
+    )
+}

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Observe what KubeArmor-protected workloads really do, and draft policies from it.
@@ -45,9 +46,37 @@ pub struct DataArgs {
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
     /// Without --bundle and --store, analyse the local cache as it is: do not pull from the
-    /// cluster's collectors first.
-    #[arg(long, env = "KARMOR_NO_PULL")]
+    /// cluster's collectors first. `KARMOR_NO_PULL` takes 1/0, true/false, yes/no, on/off.
+    #[arg(long, env = "KARMOR_NO_PULL", value_parser = BoolishValueParser::new())]
     pub no_pull: bool,
+}
+
+/// Which behaviour `observe`, `recommend` and `simulate` look at: namespaces, a time window and
+/// a filter. One definition, so that the three commands spell and read them alike.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ScopeArgs {
+    /// Only this namespace (simulate: several, repeatable or comma-separated). Default:
+    /// "default" for namespaced resources; simulate: every namespace and the hosts.
+    #[arg(
+        short = 'n',
+        long = "namespace",
+        value_name = "NS",
+        value_delimiter = ','
+    )]
+    pub namespaces: Vec<String>,
+    /// All namespaces, and host behaviour.
+    #[arg(short = 'A', long, conflicts_with = "namespaces")]
+    pub all_namespaces: bool,
+    /// Only behaviour seen at or after this time: an RFC 3339 instant
+    /// (2026-11-20T08:00:00Z) or a duration before now (30s, 15m, 6h, 5d, 2w, 3M, 1Y).
+    #[arg(short = 't', long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only behaviour first seen before this time (RFC 3339 or a duration before now).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Filter: key=value;key=value, with &&, ||, parentheses, != and globs (* ?).
+    #[arg(short = 'f', long)]
+    pub filter: Option<String>,
 }
 
 /// The commands.
@@ -68,11 +97,37 @@ pub enum Command {
     Recommend(RecommendArgs),
     /// Pull the collectors' segments (port-forward, or --endpoint) into a bundle and the cache.
     Pull(PullArgs),
-    /// Print a shell completion script.
-    Completion {
-        /// The shell.
-        shell: clap_complete::Shell,
+    /// Print a shell completion script, or install kubectl's plugin completion.
+    Completion(CompletionArgs),
+    /// Completion candidates for the words given, the last one being completed: one per line,
+    /// then `:<directive>` (cobra's protocol, which kubectl speaks to kubectl_complete-karmor).
+    #[command(name = "__complete", hide = true, disable_help_flag = true)]
+    Complete {
+        /// The words after `kubectl karmor`, the partial word last.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        words: Vec<String>,
     },
+}
+
+/// `completion`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  kubectl karmor completion bash > /etc/bash_completion.d/kubectl-karmor
+  kubectl karmor completion --install-kubectl-plugin
+  kubectl karmor completion --install-kubectl-plugin ~/.local/bin
+
+kubectl (1.26+) completes `kubectl karmor <TAB>` by running kubectl_complete-karmor from PATH;
+--install-kubectl-plugin writes it (default: the directory kubectl-karmor was run from, krew's
+bin directory when installed by krew). It completes commands, flags, resource words, and
+namespaces and nodes from the local cache store.")]
+pub struct CompletionArgs {
+    /// The shell to print a completion script for (`kubectl-karmor` run on its own).
+    #[arg(required_unless_present = "install_kubectl_plugin")]
+    pub shell: Option<clap_complete::Shell>,
+    /// Write the kubectl_complete-karmor executable kubectl runs to complete `kubectl karmor`
+    /// into DIR (default: beside the running kubectl-karmor), instead of printing a script.
+    #[arg(long, value_name = "DIR", conflicts_with = "shell")]
+    pub install_kubectl_plugin: Option<Option<PathBuf>>,
 }
 
 /// `observe`.
@@ -85,29 +140,22 @@ pub enum Command {
   kubectl karmor observe pods -n wordpress-mysql --live
   kubectl karmor observe -A --live --relay-endpoint 127.0.0.1:32767 --duration 5m")]
 pub struct ObserveArgs {
-    /// namespace(s) | deployment(s) | workload(s) | pod(s) | container(s) | node(s)
-    #[arg(default_value = "pods")]
+    /// namespaces (ns) | nodes (no) | pods (po) | deployments (deploy) | statefulsets (sts) |
+    /// daemonsets (ds) | jobs | cronjobs (cj) | replicasets (rs) | containers | workloads,
+    /// singular or plural; also TYPE/NAME (deploy/wordpress).
+    #[arg(default_value = "pods", value_name = "RESOURCE")]
     pub resource: String,
     /// Only this resource.
     pub name: Option<String>,
-    /// Namespace (default: "default" for namespaced resources).
-    #[arg(short = 'n', long)]
-    pub namespace: Option<String>,
-    /// All namespaces, and host behaviour.
-    #[arg(short = 'A', long, conflicts_with = "namespace")]
-    pub all_namespaces: bool,
+    /// Namespaces, time window, filter.
+    #[command(flatten)]
+    pub scope: ScopeArgs,
     /// Only this container name.
     #[arg(short = 'c', long)]
     pub container: Option<String>,
     /// Operations to show: process, file, network (repeatable or comma-separated).
     #[arg(short = 'o', long = "operation", value_delimiter = ',')]
     pub operations: Vec<String>,
-    /// Only behaviour seen within this duration before now: 30s, 15m, 6h, 5d, 2w, 3M, 1Y.
-    #[arg(short = 't', long, value_name = "DURATION")]
-    pub since: Option<String>,
-    /// Filter: key=value;key=value, with &&, ||, parentheses, != and globs (* ?).
-    #[arg(short = 'f', long)]
-    pub filter: Option<String>,
     /// Describe each resource (header, then its data), as kubectl describe does.
     #[arg(short = 'D', long)]
     pub describe: bool,
@@ -240,22 +288,20 @@ A file or exec that failed on a path that did not resolve (No such file or direc
 directory) is 'unaffected': it fails before any KubeArmor hook runs, whatever the policies.
 Syscall rules are not simulated. Invalid policy documents are reported and left out.")]
 pub struct SimulateArgs {
+    /// Only this resource's behaviour: namespaces, nodes (host behaviour), pods, deployments,
+    /// statefulsets, daemonsets, jobs, cronjobs, replicasets, containers, workloads (kubectl's
+    /// names and short names); also TYPE/NAME. Default: everything in scope.
+    #[arg(value_name = "RESOURCE")]
+    pub resource: Option<String>,
+    /// Only this resource.
+    pub name: Option<String>,
     /// Policy files, or directories searched recursively for *.yaml and *.yml (repeatable).
     #[arg(short = 'p', long = "policy", required = true, value_name = "FILE|DIR")]
     pub policies: Vec<PathBuf>,
-    /// Only these namespaces (repeatable or comma-separated); namespace-less KubeArmorPolicies
-    /// go to the first, as with kubectl apply -n. Default: every namespace and the hosts.
-    #[arg(short = 'n', long = "namespace", value_delimiter = ',')]
-    pub namespaces: Vec<String>,
-    /// Every namespace, and host behaviour (the default).
-    #[arg(short = 'A', long, conflicts_with = "namespaces")]
-    pub all_namespaces: bool,
-    /// Only behaviour seen within this duration before now: 30s, 15m, 6h, 5d, 2w, 3M, 1Y.
-    #[arg(short = 't', long, value_name = "DURATION")]
-    pub since: Option<String>,
-    /// Filter the replayed behaviour, as in observe: key=value;key=value, &&, ||, globs.
-    #[arg(short = 'f', long)]
-    pub filter: Option<String>,
+    /// Namespaces (namespace-less KubeArmorPolicies go to the first, as with kubectl apply
+    /// -n), time window, filter.
+    #[command(flatten)]
+    pub scope: ScopeArgs,
     /// Only show behaviour with these outcomes: allowed, audited, blocked, unaffected
     /// (comma-separated; unaffected: failed anyway, whatever the policies).
     #[arg(long, value_name = "DECISION", value_delimiter = ',')]
@@ -307,28 +353,17 @@ exec probes are left out unless --include asks for them. Generalised rules carry
 what they absorbed and why. With --out, one YAML file per workload and the summary on standard
 output; without it, the YAML stream on standard output and the summary on standard error.")]
 pub struct RecommendArgs {
-    /// workload(s) | deployment(s) | statefulset(s) | daemonset(s) | job(s) | cronjob(s) |
-    /// pod(s) (pods without an owner) | node(s); also TYPE/NAME.
-    #[arg(default_value = "workloads")]
+    /// workloads | deployments (deploy) | statefulsets (sts) | daemonsets (ds) | jobs |
+    /// cronjobs (cj) | replicasets (rs) | pods (po; pods without an owner) | nodes (no) |
+    /// namespaces (ns; a namespace's workloads), singular or plural; also TYPE/NAME.
+    #[arg(default_value = "workloads", value_name = "RESOURCE")]
     pub resource: String,
-    /// Only this workload (or node).
+    /// Only this workload (or node, or namespace).
     pub name: Option<String>,
-    /// Namespace (default: "default").
-    #[arg(short = 'n', long)]
-    pub namespace: Option<String>,
-    /// All namespaces, and every node's host behaviour.
-    #[arg(short = 'A', long, conflicts_with = "namespace")]
-    pub all_namespaces: bool,
-    /// Learn only from behaviour seen at or after this time: an RFC 3339 instant
-    /// (2026-11-20T08:00:00Z) or a duration before now (6h, 5d).
-    #[arg(short = 't', long, value_name = "TIME")]
-    pub since: Option<String>,
-    /// Learn only from behaviour first seen before this time (RFC 3339 or a duration before now).
-    #[arg(long, value_name = "TIME")]
-    pub until: Option<String>,
-    /// Learn only from rows matching this filter, as in observe.
-    #[arg(short = 'f', long)]
-    pub filter: Option<String>,
+    /// Namespace, time window and filter to learn from (-A: every namespace, and every
+    /// node's host behaviour).
+    #[command(flatten)]
+    pub scope: ScopeArgs,
     /// Allow (least-permissive allow-list), Audit, or Block (hardening rules only).
     #[arg(long, value_enum, ignore_case = true, default_value_t = RecommendAction::Allow)]
     pub action: RecommendAction,
@@ -349,8 +384,9 @@ pub struct RecommendArgs {
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
     /// Also pick hardening policies from a library (default: ./policies, or $KARMOR_POLICIES).
-    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "")]
-    pub hardening: Option<PathBuf>,
+    /// The directory is optional anywhere: `--hardening --out drafts/` uses the default.
+    #[arg(long, value_name = "DIR")]
+    pub hardening: Option<Option<PathBuf>>,
     /// Output format of the summary.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,

@@ -1,118 +1,22 @@
-//! Opening the data a command analyses: bundles merged into a store.
+//! Opening the data a command analyses: bundles merged into a store, or the local cache
+//! (refreshed first by the library's automatic pull, [`kubectl_karmor::cache`]).
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use karmor_analyzer::store::{MergeProgress, MergeReport};
 use karmor_analyzer::Store;
-use kubectl_karmor::cluster::kubeconfig::KubeTarget;
+use kubectl_karmor::cache::{default_store_path, refresh_cache, refresh_message, AutoPull};
 
 use crate::cli::DataArgs;
-use crate::commands::pull::{PullRequest, PullSummary};
+use crate::progress;
 
-/// The plugin's cache directory: `$XDG_CACHE_HOME/kubectl-karmor`, else
-/// `~/.cache/kubectl-karmor`.
-fn cache_dir() -> PathBuf {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(|| PathBuf::from("."));
-    base.join("kubectl-karmor")
-}
-
-/// The local cache store used when neither `--bundle` nor `--store` is given.
-pub fn default_store_path() -> PathBuf {
-    cache_dir().join("store.duckdb")
-}
-
-/// The bundle `pull` writes into by default, next to the cache store: pulled segments stay
-/// there, so that the next pull fetches only new ones.
-pub fn default_pull_bundle_path() -> PathBuf {
-    cache_dir().join("pulled")
-}
-
-/// How long the automatic pull waits for the API server before using the cache as it is.
-const AUTO_PULL_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// What was done to the cache before a command without `--bundle`/`--store` read it.
-#[derive(Debug)]
-pub enum Refresh {
-    /// `--no-pull` (or `KARMOR_NO_PULL`).
-    Disabled,
-    /// No kubeconfig (`--kubeconfig`, `KUBECONFIG`, `~/.kube/config`) and not in a pod.
-    NoCluster,
-    /// Pulled from the cluster's collectors and merged into the cache.
-    Pulled(PullSummary),
-    /// The cluster could not be pulled from (unreachable, no collectors, forbidden).
-    Failed(String),
-}
-
-/// Whether a cluster is configured the way kubectl finds one: a kubeconfig named by
-/// `--kubeconfig`/`KUBECONFIG`, `~/.kube/config`, or a pod's service account.
-fn cluster_configured(kubeconfig: Option<&Path>, home: Option<&Path>, in_pod: bool) -> bool {
-    kubeconfig.is_some() || home.is_some_and(|h| h.join(".kube").join("config").is_file()) || in_pod
-}
-
-/// Pulls from the cluster's collectors into the cache (with `pull`, the real one being
-/// `commands::pull::execute`), unless `--no-pull` or no cluster is configured.
-pub fn refresh_cache(
-    args: &DataArgs,
-    home: Option<&Path>,
-    in_pod: bool,
-    pull: impl FnOnce(&PullRequest) -> Result<PullSummary>,
-) -> Refresh {
-    if args.no_pull {
-        return Refresh::Disabled;
-    }
-    if !cluster_configured(args.kubeconfig.as_deref(), home, in_pod) {
-        return Refresh::NoCluster;
-    }
-    let request = PullRequest::to_cache(KubeTarget {
-        kubeconfig: args.kubeconfig.clone(),
-        context: args.context.clone(),
-        connect_timeout: Some(AUTO_PULL_CONNECT_TIMEOUT),
-    });
-    match pull(&request) {
-        Ok(summary) => Refresh::Pulled(summary),
-        Err(e) => Refresh::Failed(format!("{e:#}")),
-    }
-}
-
-/// The line printed on standard error about a [`Refresh`], if any.
-pub fn refresh_message(refresh: &Refresh, store: &Path) -> Option<String> {
-    match refresh {
-        Refresh::Disabled => None,
-        Refresh::NoCluster => Some(format!(
-            "note: no Kubernetes context configured (no --kubeconfig, KUBECONFIG or ~/.kube/config): analysing the local cache {} as it is",
-            store.display()
-        )),
-        Refresh::Failed(e) => Some(format!(
-            "warning: cannot pull from the cluster: {e}\nwarning: analysing the local cache {} as it is (--no-pull skips the pull)",
-            store.display()
-        )),
-        Refresh::Pulled(s) => {
-            let failed: Vec<String> = s
-                .nodes
-                .iter()
-                .filter(|n| !n.ok())
-                .map(|n| format!("{}: {}", n.node, n.error.as_deref().unwrap_or("failed")))
-                .collect();
-            let mut line = format!(
-                "pulled {} new segments from {} collectors ({}) into the cache",
-                s.new_segments(),
-                s.nodes.len() - s.failed_nodes(),
-                s.context
-            );
-            if !failed.is_empty() {
-                line.push_str(&format!(
-                    "; {} failed (their cached data is used): {}",
-                    failed.len(),
-                    failed.join("; ")
-                ));
-            }
-            Some(line)
+impl DataArgs {
+    /// What the automatic pull needs from these arguments.
+    pub fn auto_pull(&self) -> AutoPull {
+        AutoPull {
+            no_pull: self.no_pull,
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
         }
     }
 }
@@ -127,9 +31,7 @@ pub fn load(args: &DataArgs) -> Result<Store> {
             let path = default_store_path();
             let home = std::env::var_os("HOME").map(PathBuf::from);
             let in_pod = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
-            let refresh = refresh_cache(args, home.as_deref(), in_pod, |request| {
-                crate::commands::pull::execute(request)
-            });
+            let refresh = refresh_cache(&args.auto_pull(), home.as_deref(), in_pod, progress::pull);
             if let Some(message) = refresh_message(&refresh, &path) {
                 eprintln!("{message}");
             }
@@ -142,7 +44,7 @@ pub fn load(args: &DataArgs) -> Result<Store> {
         }
     };
     for bundle in &args.bundles {
-        let report = merge_with_progress(&store, bundle)
+        let report = progress::merge(&store, bundle)
             .with_context(|| format!("cannot read bundle {}", bundle.display()))?;
         for (path, problem) in &report.problems {
             let problem = problem.trim_start_matches(&format!("{}: ", path.display()));
@@ -163,42 +65,16 @@ pub fn load(args: &DataArgs) -> Result<Store> {
     Ok(store)
 }
 
-/// Merges a bundle, with a progress bar on stderr once the merge has taken a second (and only
-/// when stderr is a terminal): checking the segments, then inserting their rows.
-pub fn merge_with_progress(store: &Store, bundle: &Path) -> Result<MergeReport> {
-    let started = std::time::Instant::now();
-    let mut bar: Option<ProgressBar> = None;
-    let report = store.merge_bundle_with_progress(bundle, &mut |p: &MergeProgress| {
-        if bar.is_none() && started.elapsed() < Duration::from_secs(1) {
-            return;
-        }
-        let b = bar.get_or_insert_with(|| {
-            let style = ProgressStyle::with_template("{msg:>18} [{bar:30}] {pos}/{len} {elapsed}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar());
-            ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(style)
-        });
-        if p.rows_total == 0 {
-            b.set_message("checking segments");
-            b.set_length(p.segments as u64);
-            b.set_position(p.checked as u64);
-        } else {
-            b.set_message("merging rows");
-            b.set_length(p.rows_total);
-            b.set_position(p.rows_done);
-        }
-    })?;
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
-    Ok(report)
-}
-
 #[cfg(test)]
 mod tests {
     use std::cell::Cell;
 
+    use std::path::Path;
+
+    use anyhow::bail;
     use clap::Parser;
-    use kubectl_karmor::pull::NodeOutcome;
+    use kubectl_karmor::cache::{default_pull_bundle_path, Refresh, AUTO_PULL_CONNECT_TIMEOUT};
+    use kubectl_karmor::pull::{NodeOutcome, PullSummary};
 
     use super::*;
 
@@ -209,10 +85,10 @@ mod tests {
         data: DataArgs,
     }
 
-    fn args(argv: &[&str]) -> DataArgs {
+    fn args(argv: &[&str]) -> AutoPull {
         let argv = std::iter::once("observe").chain(argv.iter().copied());
         match Cmd::try_parse_from(argv) {
-            Ok(cmd) => cmd.data,
+            Ok(cmd) => cmd.data.auto_pull(),
             Err(e) => panic!("{e}"),
         }
     }
@@ -288,7 +164,7 @@ mod tests {
                     request.store.clone(),
                     request.endpoints.is_empty(),
                 )));
-                Ok(summary(vec![
+                Ok::<_, anyhow::Error>(summary(vec![
                     NodeOutcome {
                         node: "node-a".to_string(),
                         source: "pod karmor-system/c-a".to_string(),

@@ -4,7 +4,9 @@
 mod cli;
 mod commands;
 mod data;
+mod progress;
 mod render;
+mod scope;
 
 use std::process::ExitCode;
 
@@ -13,6 +15,7 @@ use clap::{CommandFactory, Parser};
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
+    restore_sigpipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Observe(args) => commands::observe::run(args),
@@ -22,15 +25,22 @@ fn main() -> ExitCode {
         Command::Pull(args) => commands::pull::run(args),
         Command::Simulate(args) => commands::simulate::run(args),
         Command::Recommend(args) => commands::recommend::run(args),
-        Command::Completion { shell } => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "kubectl-karmor",
-                &mut std::io::stdout(),
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Completion(args) => match (args.install_kubectl_plugin, args.shell) {
+            (Some(dir), _) => commands::complete::install(dir),
+            (None, Some(shell)) => {
+                clap_complete::generate(
+                    shell,
+                    &mut Cli::command(),
+                    "kubectl-karmor",
+                    &mut std::io::stdout(),
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            (None, None) => Err(anyhow::anyhow!(
+                "give a shell (bash, zsh, fish, ...) or --install-kubectl-plugin"
+            )),
+        },
+        Command::Complete { words } => commands::complete::run(&words),
     };
     match result {
         Ok(code) => code,
@@ -38,6 +48,25 @@ fn main() -> ExitCode {
             eprintln!("error: {}", error_chain(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Gives SIGPIPE back its default action (the Rust runtime ignores it before `main`).
+///
+/// When the reader of our output goes away (`| head`, `| grep -m1`, quitting `less`), the next
+/// write to that pipe then ends the process quietly by SIGPIPE, as it ends kubectl (Go dies by
+/// SIGPIPE on a broken standard output) and coreutils (`yes | head -1`): the shell reports
+/// status 141, which `set -o pipefail` scripts already expect from those tools. Ignored, the
+/// signal turns into an `EPIPE` error on every `print!`, which panics ("failed printing to
+/// stdout") with exit status 101. This is the one writing layer every command, output format,
+/// clap's help and the completion scripts go through. Sockets are not affected: the standard
+/// library and tokio send with `MSG_NOSIGNAL`, so a peer closing a connection stays an error.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in `main`, before any thread exists; setting a signal's
+    // disposition to SIG_DFL has no other precondition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

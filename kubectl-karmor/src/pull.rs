@@ -6,6 +6,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use karmor_analyzer::store::MergeProgress;
+use karmor_analyzer::{AnalyzerError, Store};
+use karmor_contract::bundle::MANIFEST;
+use karmor_proto::{ListFilter, DEFAULT_PORT};
+
 use futures::StreamExt;
 use karmor_proto::{
     connect, pull_into_bundle, Channel, ClientError, PullOptions, PullProgress, PullReport,
@@ -14,7 +19,8 @@ use karmor_proto::{
 use kube::Client;
 use serde::Serialize;
 
-use crate::cluster::discover::CollectorPod;
+use crate::cluster::discover::{discover, CollectorPod, CollectorSelector, DiscoverError};
+use crate::cluster::kubeconfig::{self, KubeTarget, KubeconfigProblem};
 use crate::cluster::portforward::{self, ForwardErrors};
 
 /// Where to pull from.
@@ -211,4 +217,251 @@ pub async fn pull_all<P: Progress + 'static>(
         .await;
     outcomes.sort_by(|a, b| (&a.node, &a.source).cmp(&(&b.node, &b.source)));
     outcomes
+}
+
+/// Everything a pull needs, resolved from the command line.
+#[derive(Debug, Clone)]
+pub struct PullRequest {
+    /// The cluster (unused with `endpoints`).
+    pub target: KubeTarget,
+    /// Where the collector pods are.
+    pub selector: CollectorSelector,
+    /// Collector addresses to pull from directly; when non-empty, Kubernetes is not used.
+    pub endpoints: Vec<String>,
+    /// Which segments.
+    pub filter: ListFilter,
+    /// The bundle to pull into.
+    pub bundle_dir: PathBuf,
+    /// The store to merge into (`None`: no merge).
+    pub store: Option<PathBuf>,
+    /// Collectors pulled at the same time.
+    pub parallel: usize,
+}
+
+impl PullRequest {
+    /// A pull of everything from the collectors of `target` into the cache bundle and store,
+    /// as `observe` does before it reads the cache.
+    pub fn to_cache(target: KubeTarget) -> Self {
+        PullRequest {
+            target,
+            selector: default_selector(),
+            endpoints: Vec::new(),
+            filter: ListFilter::default(),
+            bundle_dir: crate::cache::default_pull_bundle_path(),
+            store: Some(crate::cache::default_store_path()),
+            parallel: 4,
+        }
+    }
+}
+
+/// The collectors of `collector/deploy/`.
+fn default_selector() -> CollectorSelector {
+    CollectorSelector {
+        namespace: crate::cluster::discover::DEFAULT_NAMESPACE.to_string(),
+        label_selector: crate::cluster::discover::DEFAULT_SELECTOR.to_string(),
+        port: None,
+        default_port: DEFAULT_PORT,
+    }
+}
+
+/// What a pull did.
+#[derive(Debug, Clone, Serialize)]
+pub struct PullSummary {
+    /// The bundle pulled into.
+    pub bundle: String,
+    /// The kubeconfig context pulled from (`context NAME`), or `endpoints`.
+    pub context: String,
+    /// One line per node (and per collector pod that was not ready).
+    pub nodes: Vec<NodeOutcome>,
+    /// The store merged into.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
+    /// Segments newly merged into the store.
+    pub merged_segments: usize,
+    /// Rows newly merged.
+    pub merged_rows: u64,
+    /// Segments of the bundle the store could not take, with the reason.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub merge_problems: Vec<String>,
+}
+
+impl PullSummary {
+    /// Nodes that failed in whole or in part.
+    pub fn failed_nodes(&self) -> usize {
+        self.nodes.iter().filter(|n| !n.ok()).count()
+    }
+
+    /// Segments fetched from all nodes.
+    pub fn new_segments(&self) -> usize {
+        self.nodes.iter().map(|n| n.new).sum()
+    }
+}
+
+/// Why a pull could not start or land (failures of single nodes are in [`PullSummary`]).
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    /// The tokio runtime could not be started.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    /// No usable kubeconfig or in-cluster configuration.
+    #[error(transparent)]
+    Kubeconfig(Box<KubeconfigProblem>),
+    /// The collector pods could not be listed, or there are none.
+    #[error(transparent)]
+    Discover(Box<DiscoverError>),
+    /// The API server did not answer the pod list in time.
+    #[error(
+        "the API server ({context}) did not answer the list of collector pods within {seconds} s"
+    )]
+    DiscoveryTimeout {
+        /// `context NAME`.
+        context: String,
+        /// The time allowed.
+        seconds: u64,
+    },
+    /// A directory could not be created.
+    #[error("cannot create {}: {source}", path.display())]
+    Create {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The pulled bundle could not be merged into the store.
+    #[error("cannot merge {} into the store: {source}", bundle.display())]
+    Merge {
+        /// The bundle.
+        bundle: PathBuf,
+        /// Why.
+        source: Box<AnalyzerError>,
+    },
+}
+
+impl From<KubeconfigProblem> for PullError {
+    fn from(e: KubeconfigProblem) -> Self {
+        PullError::Kubeconfig(Box::new(e))
+    }
+}
+
+impl From<DiscoverError> for PullError {
+    fn from(e: DiscoverError) -> Self {
+        PullError::Discover(Box::new(e))
+    }
+}
+
+/// How long the API server may take to list the collector pods.
+const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Runs a pull: finds the sources, pulls them concurrently, merges the bundle into the store.
+/// Fails only when there is nothing to pull from (no kubeconfig, API server unreachable, no
+/// collector pods); failures of single nodes are in the summary.
+/// `progress` makes the progress of each source; `merging` hears how the merge goes.
+pub fn execute<P: Progress + 'static>(
+    request: &PullRequest,
+    progress: impl FnMut(&Source) -> P,
+    merging: &mut dyn FnMut(&MergeProgress),
+) -> Result<PullSummary, PullError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(PullError::Runtime)?;
+    let (context, nodes) = runtime.block_on(pull_sources(request, progress))?;
+    drop(runtime);
+    let mut summary = PullSummary {
+        bundle: request.bundle_dir.display().to_string(),
+        context,
+        nodes,
+        store: None,
+        merged_segments: 0,
+        merged_rows: 0,
+        merge_problems: Vec::new(),
+    };
+    if let Some(store_path) = &request.store {
+        if request.bundle_dir.join(MANIFEST).exists() {
+            if let Some(parent) = store_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(|source| PullError::Create {
+                    path: parent.to_path_buf(),
+                    source,
+                })?;
+            }
+            let merge_error = |source| PullError::Merge {
+                bundle: request.bundle_dir.clone(),
+                source: Box::new(source),
+            };
+            let store = Store::open(store_path).map_err(merge_error)?;
+            let report = store
+                .merge_bundle_with_progress(&request.bundle_dir, merging)
+                .map_err(merge_error)?;
+            summary.store = Some(store_path.display().to_string());
+            summary.merged_segments = report.merged.len();
+            summary.merged_rows = report.rows;
+            summary.merge_problems = report
+                .problems
+                .iter()
+                .map(|(path, problem)| format!("{}: {problem}", path.display()))
+                .collect();
+        }
+    }
+    Ok(summary)
+}
+
+/// Finds the sources and pulls them; returns the context label and the per-node outcomes.
+async fn pull_sources<P: Progress + 'static>(
+    request: &PullRequest,
+    progress: impl FnMut(&Source) -> P,
+) -> Result<(String, Vec<NodeOutcome>), PullError> {
+    let mut unavailable = Vec::new();
+    let (context, sources) = if request.endpoints.is_empty() {
+        let (client, context) = kubeconfig::client(&request.target).await?;
+        let context = format!("context {context}");
+        let found = tokio::time::timeout(DISCOVERY_TIMEOUT, discover(&client, &request.selector))
+            .await
+            .map_err(|_| PullError::DiscoveryTimeout {
+                context: context.clone(),
+                seconds: DISCOVERY_TIMEOUT.as_secs(),
+            })??;
+        for u in found.unavailable {
+            unavailable.push(NodeOutcome::failed(
+                &u.node,
+                &format!("pod {}/{}", request.selector.namespace, u.pod),
+                u.reason,
+            ));
+        }
+        let sources = found
+            .collectors
+            .into_iter()
+            .map(|pod| Source::Pod {
+                client: client.clone(),
+                pod,
+            })
+            .collect();
+        (context, sources)
+    } else {
+        let sources = request
+            .endpoints
+            .iter()
+            .cloned()
+            .map(Source::Endpoint)
+            .collect();
+        ("endpoints".to_string(), sources)
+    };
+    std::fs::create_dir_all(&request.bundle_dir).map_err(|source| PullError::Create {
+        path: request.bundle_dir.clone(),
+        source,
+    })?;
+    let plan = PullPlan {
+        bundle_dir: request.bundle_dir.clone(),
+        options: PullOptions {
+            filter: request.filter.clone(),
+            producer: format!("kubectl-karmor pull {}", env!("CARGO_PKG_VERSION")),
+            ..PullOptions::default()
+        },
+        parallel: request.parallel,
+        connect_timeout: Duration::from_secs(10),
+    };
+    let mut nodes = pull_all(sources, &plan, progress).await;
+    nodes.extend(unavailable);
+    nodes.sort_by(|a, b| (&a.node, &a.source).cmp(&(&b.node, &b.source)));
+    Ok((context, nodes))
 }

@@ -283,7 +283,7 @@ async fn watch(
     };
     eprintln!("stopped: {why}");
     if empty {
-        print_empty_hint(&session.store, q)?;
+        print_empty_hint(&session.store, q, args)?;
     }
     Ok(ExitCode::SUCCESS)
 }

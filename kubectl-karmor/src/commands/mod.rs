@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod bundle;
+pub mod complete;
 pub mod import;
 pub mod live;
 pub mod observe;

@@ -3,30 +3,48 @@
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
-use karmor_analyzer::filter;
+use karmor_analyzer::filter::SqlFilter;
 use karmor_analyzer::observe::{
     describe, namespaces, narrow_to, summarize, NamespaceScope, ObserveQuery, ResourceHeader,
     ResourceKind, Seen, Summary, Wide,
 };
-use karmor_analyzer::timespec::parse_duration;
 use karmor_analyzer::Store;
 use karmor_contract::Op;
+use kubectl_karmor::resource::{Resource, Target};
 use serde::Serialize;
 
 use crate::cli::{ObserveArgs, OutputFormat};
 use crate::data;
 use crate::render::{self, opt, short_time};
+use crate::scope::{self, Scope};
+
+/// The analyzer's grouping for a resource, and the rows it keeps: kinds the analyzer does not
+/// group by themselves (statefulsets, daemonsets, …) are workloads of that owner kind.
+fn grouping(resource: Resource) -> (ResourceKind, Option<SqlFilter>) {
+    match resource {
+        Resource::Namespace => (ResourceKind::Namespace, None),
+        Resource::Node => (ResourceKind::Node, None),
+        Resource::Pod => (ResourceKind::Pod, None),
+        Resource::Container => (ResourceKind::Container, None),
+        Resource::Workload => (ResourceKind::Workload, None),
+        Resource::Deployment => (ResourceKind::Deployment, None),
+        other => (
+            ResourceKind::Workload,
+            other.owner_kind().map(scope::owner_kind_filter),
+        ),
+    }
+}
 
 /// Builds the query from the arguments (no I/O).
 pub fn build_query(args: &ObserveArgs) -> Result<ObserveQuery> {
-    let kind: ResourceKind = args.resource.parse()?;
+    let target = Target::parse(&args.resource, args.name.as_deref())?;
+    let (kind, kind_rows) = grouping(target.resource);
+    let scope = Scope::new(&args.scope)?;
     let mut q = ObserveQuery::new(kind);
-    q.name = args.name.clone();
-    q.namespace = match (&args.namespace, args.all_namespaces) {
-        (_, true) => NamespaceScope::All,
-        (Some(ns), false) => NamespaceScope::One(ns.clone()),
-        (None, false) if kind.namespaced() => NamespaceScope::One("default".into()),
-        (None, false) => NamespaceScope::All,
+    q.name = target.name;
+    q.namespace = match scope.one_namespace("observe", kind.namespaced())? {
+        Some(ns) => NamespaceScope::One(ns),
+        None => NamespaceScope::All,
     };
     q.container = args.container.clone();
     for op in &args.operations {
@@ -37,14 +55,12 @@ pub fn build_query(args: &ObserveArgs) -> Result<ObserveQuery> {
             other => bail!("unknown operation {other:?}: expected process, file or network"),
         }
     }
-    if let Some(since) = &args.since {
-        let span = parse_duration(since)?;
-        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
-        q.since_ns = Some(now.saturating_sub(span));
-    }
-    if let Some(f) = &args.filter {
-        q.filter = Some(filter::compile(f).map_err(|e| anyhow::anyhow!("{e}"))?);
-    }
+    q.since_ns = scope.since_ns;
+    q.filter = scope.filter_and(
+        kind_rows
+            .into_iter()
+            .chain(scope.until_ns.map(scope::until_filter)),
+    );
     q.wide = args.output == OutputFormat::Wide;
     Ok(q)
 }
@@ -58,7 +74,7 @@ pub fn run(args: ObserveArgs) -> Result<ExitCode> {
     let store = data::load(&args.data)?;
     let empty = render_store(&store, &q, &args)?;
     if empty {
-        print_empty_hint(&store, &q)?;
+        print_empty_hint(&store, &q, &args)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -82,9 +98,14 @@ pub fn render_store(store: &Store, q: &ObserveQuery, args: &ObserveArgs) -> Resu
     })
 }
 
-/// Says on standard error that nothing was recorded, and which namespaces have data.
-pub fn print_empty_hint(store: &Store, q: &ObserveQuery) -> Result<()> {
-    let mut hint = format!("No behaviour recorded for {}s", q.kind);
+/// Says on standard error that nothing was recorded (for the resource the user named), and
+/// which namespaces have data.
+pub fn print_empty_hint(store: &Store, q: &ObserveQuery, args: &ObserveArgs) -> Result<()> {
+    let what = match Target::parse(&args.resource, args.name.as_deref()) {
+        Ok(t) => t.resource.plural().to_string(),
+        Err(_) => format!("{}s", q.kind),
+    };
+    let mut hint = format!("No behaviour recorded for {what}");
     if let NamespaceScope::One(ns) = &q.namespace {
         hint.push_str(&format!(" in namespace {ns}"));
     }

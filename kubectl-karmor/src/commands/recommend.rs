@@ -4,83 +4,62 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use karmor_analyzer::filter;
 use karmor_analyzer::observe::namespaces;
 use karmor_analyzer::policy::Action;
 use karmor_analyzer::recommend::report::{file_name, markdown, summary, workload_yaml, SummaryRow};
 use karmor_analyzer::recommend::{
-    parse_instant, recommend, HostSelect, Include, Library, RecommendOptions, Scope, WorkloadSelect,
+    recommend, HostSelect, Include, Library, RecommendOptions, Scope as RecScope, WorkloadSelect,
 };
+use kubectl_karmor::resource::{Resource, Target};
 
 use crate::cli::{OutputFormat, RecommendAction, RecommendArgs};
 use crate::data;
 use crate::render;
-
-/// The owner kind a resource word selects (`None` = every kind), or `Node` for hosts.
-fn kind_of(resource: &str) -> Result<Option<&'static str>> {
-    Ok(match resource.to_ascii_lowercase().as_str() {
-        "workload" | "workloads" => None,
-        "deployment" | "deployments" | "deploy" => Some("Deployment"),
-        "statefulset" | "statefulsets" | "sts" => Some("StatefulSet"),
-        "daemonset" | "daemonsets" | "ds" => Some("DaemonSet"),
-        "job" | "jobs" => Some("Job"),
-        "cronjob" | "cronjobs" | "cj" => Some("CronJob"),
-        "pod" | "pods" | "po" => Some("Pod"),
-        "node" | "nodes" | "no" => Some("Node"),
-        other => bail!(
-            "unknown resource type {other:?}: expected workloads, deployments, statefulsets, daemonsets, jobs, cronjobs, pods or nodes"
-        ),
-    })
-}
+use crate::scope::Scope;
 
 /// Builds the analyzer options from the arguments (no I/O except reading the library).
 pub fn build_options(args: &RecommendArgs) -> Result<RecommendOptions> {
-    let (resource, name) = match args.resource.split_once('/') {
-        Some((r, n)) => {
-            if args.name.is_some() {
-                bail!("give the name either as TYPE/NAME or as a second argument, not both");
-            }
-            (r.to_string(), Some(n.to_string()))
-        }
-        None => (args.resource.clone(), args.name.clone()),
+    let target = Target::parse(&args.resource, args.name.as_deref())?;
+    let given = Scope::new(&args.scope)?;
+    let mut scope = RecScope {
+        since_ns: given.since_ns,
+        until_ns: given.until_ns,
+        filter: given.filter.clone(),
+        ..RecScope::default()
     };
-    let kind = kind_of(&resource)?;
-    let mut scope = Scope::default();
-    if kind == Some("Node") {
-        scope.hosts = Some(HostSelect { node: name });
-    } else {
-        let namespace = match (&args.namespace, args.all_namespaces) {
-            (_, true) => None,
-            (Some(ns), false) => Some(ns.clone()),
-            (None, false) => Some("default".to_string()),
-        };
-        if args.all_namespaces && kind.is_none() && name.is_none() {
-            scope.hosts = Some(HostSelect::default());
+    let name = target.name;
+    match target.resource {
+        Resource::Node => scope.hosts = Some(HostSelect { node: name }),
+        Resource::Container => bail!(
+            "recommend drafts one policy per workload or node, not per container: use workloads, deployments, statefulsets, daemonsets, jobs, cronjobs, replicasets, pods, nodes or namespaces"
+        ),
+        Resource::Namespace => {
+            // A namespace's workloads: `recommend ns/shop` is `recommend workloads -n shop`.
+            let namespace = match (name, given.one_namespace("recommend", true)?) {
+                (Some(n), Some(ns)) if !given.namespaces.is_empty() && n != ns => {
+                    bail!("namespace {n:?} and -n {ns} disagree")
+                }
+                (Some(n), _) => Some(n),
+                (None, ns) => ns,
+            };
+            scope.workloads = Some(WorkloadSelect {
+                namespace,
+                kind: None,
+                name: None,
+            });
         }
-        scope.workloads = Some(WorkloadSelect {
-            namespace,
-            kind: kind.map(String::from),
-            name,
-        });
-    }
-    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
-    scope.since_ns = args
-        .since
-        .as_deref()
-        .map(|t| parse_instant(t, now))
-        .transpose()?;
-    scope.until_ns = args
-        .until
-        .as_deref()
-        .map(|t| parse_instant(t, now))
-        .transpose()?;
-    if let (Some(a), Some(b)) = (scope.since_ns, scope.until_ns) {
-        if a >= b {
-            bail!("--since must be before --until");
+        resource => {
+            let kind = resource.owner_kind();
+            let namespace = given.one_namespace("recommend", true)?;
+            if given.all_namespaces && kind.is_none() && name.is_none() {
+                scope.hosts = Some(HostSelect::default());
+            }
+            scope.workloads = Some(WorkloadSelect {
+                namespace,
+                kind: kind.map(String::from),
+                name,
+            });
         }
-    }
-    if let Some(f) = &args.filter {
-        scope.filter = Some(filter::compile(f).map_err(|e| anyhow::anyhow!("{e}"))?);
     }
     let mut opts = RecommendOptions::new(scope);
     opts.action = match args.action {
@@ -101,12 +80,11 @@ pub fn build_options(args: &RecommendArgs) -> Result<RecommendOptions> {
             .map_err(|e| anyhow::anyhow!(e))?;
     }
     if let Some(dir) = &args.hardening {
-        let dir = if dir.as_os_str().is_empty() {
-            std::env::var_os("KARMOR_POLICIES")
+        let dir = match dir {
+            Some(dir) => dir.clone(),
+            None => std::env::var_os("KARMOR_POLICIES")
                 .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from("policies"))
-        } else {
-            dir.clone()
+                .unwrap_or_else(|| PathBuf::from("policies")),
         };
         opts.library = Some(
             Library::load(&dir)

@@ -5,18 +5,18 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use karmor_analyzer::filter;
 use karmor_analyzer::policy::{validate_path, Outcome, Policy};
 use karmor_analyzer::simulate::engine::policy_name;
 use karmor_analyzer::simulate::{
     simulate, Decision, Posture, Postures, SimEntry, SimOptions, SimReport, Totals,
 };
-use karmor_analyzer::timespec::parse_duration;
+use kubectl_karmor::resource::{Resource, Target};
 use serde::Serialize;
 
 use crate::cli::{OutputFormat, SimulateArgs};
 use crate::data;
 use crate::render::{self, opt, short_time};
+use crate::scope::{target_filter, Scope};
 
 /// Parses a posture spec: `audit`, `block`, or per kind `file=block,network=audit,capabilities=block`
 /// (kinds left out keep `base`).
@@ -50,11 +50,21 @@ pub fn build_options(args: &SimulateArgs) -> Result<SimOptions> {
             .context("--default-posture")?,
         ..SimOptions::default()
     };
-    if args.all_namespaces || args.namespaces.is_empty() {
-        opts.include_host = true;
+    let scope = Scope::new(&args.scope)?;
+    let target = args
+        .resource
+        .as_deref()
+        .map(|r| Target::parse(r, args.name.as_deref()))
+        .transpose()?;
+    if scope.all_namespaces || scope.namespaces.is_empty() {
+        // Host behaviour is replayed unless the resource lives in namespaces.
+        opts.include_host = !target.as_ref().is_some_and(|t| t.resource.namespaced());
     } else {
-        opts.namespaces = args.namespaces.clone();
-        opts.policy_namespace = args.namespaces.first().cloned();
+        opts.namespaces = scope.namespaces.clone();
+        opts.policy_namespace = scope.namespaces.first().cloned();
+        opts.include_host = target
+            .as_ref()
+            .is_some_and(|t| t.resource == Resource::Node);
     }
     for item in &args.namespace_postures {
         let Some((ns, spec)) = item.split_once(':') else {
@@ -76,14 +86,9 @@ pub fn build_options(args: &SimulateArgs) -> Result<SimOptions> {
             .or_default()
             .insert(k.to_string(), v.to_string());
     }
-    if let Some(since) = &args.since {
-        let span = parse_duration(since)?;
-        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
-        opts.since_ns = Some(now.saturating_sub(span));
-    }
-    if let Some(f) = &args.filter {
-        opts.filter = Some(filter::compile(f).map_err(|e| anyhow::anyhow!("{e}"))?);
-    }
+    opts.since_ns = scope.since_ns;
+    opts.until_ns = scope.until_ns;
+    opts.filter = scope.filter_and(target.as_ref().and_then(target_filter));
     Ok(opts)
 }
 
