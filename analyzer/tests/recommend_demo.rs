@@ -217,7 +217,7 @@ fn a_draft_of_the_whole_day_simulates_clean_on_it() {
 }
 
 #[test]
-fn noise_is_tagged_and_left_out_by_default() {
+fn probes_and_startup_are_kept_and_exec_sessions_left_out_by_default() {
     let store = store();
     let rec = recommend(&store, &RecommendOptions::new(everything())).unwrap();
     assert_valid(&rec);
@@ -231,16 +231,18 @@ fn noise_is_tagged_and_left_out_by_default() {
         .iter()
         .find(|w| w.draft.workload.name == "mysql")
         .unwrap();
-    // The exec session (bash, ls, cat), the start-up helpers and the mysqladmin probes.
+    // The exec session (bash, ls, cat) is left out.
     let exec = &wp.draft.excluded[&Noise::Exec];
     for exe in ["/bin/bash", "/bin/ls", "/bin/cat"] {
         assert!(exec.executables.contains_key(exe), "{exec:?}");
     }
-    let startup = &wp.draft.excluded[&Noise::Startup];
+    assert_eq!(wp.draft.excluded.keys().collect::<Vec<_>>(), [&Noise::Exec]);
+    // Start-up helpers and the mysqladmin probes are tagged and kept.
+    let startup = &wp.draft.included_noise[&Noise::Startup];
     for exe in ["/usr/bin/id", "/bin/sed", "/bin/chown"] {
         assert!(startup.executables.contains_key(exe), "{startup:?}");
     }
-    let probes = &my.draft.excluded[&Noise::Probe];
+    let probes = &my.draft.included_noise[&Noise::Probe];
     assert_eq!(
         probes.executables.keys().collect::<Vec<_>>(),
         ["/usr/bin/mysqladmin"]
@@ -250,7 +252,6 @@ fn noise_is_tagged_and_left_out_by_default() {
     assert!(my.draft.excluded[&Noise::Exec]
         .executables
         .contains_key("/bin/sh"));
-    // None of them is allowed by the drafts.
     let p = wp.draft.policy.as_ref().unwrap();
     let procs: Vec<&str> = p
         .spec
@@ -261,10 +262,25 @@ fn noise_is_tagged_and_left_out_by_default() {
         .iter()
         .filter_map(|r| r.path.as_deref())
         .collect();
-    for exe in ["/bin/bash", "/bin/ls", "/usr/bin/id", "/bin/chown"] {
-        assert!(!procs.contains(&exe), "{exe} allowed: {procs:?}");
+    // (/bin/ls also runs in the entrypoint at start-up; bash only in the session.)
+    assert!(!procs.contains(&"/bin/bash"), "bash allowed: {procs:?}");
+    for exe in ["/usr/bin/id", "/bin/chown", "/usr/local/bin/php"] {
+        assert!(procs.contains(&exe), "{exe} not allowed: {procs:?}");
     }
-    assert!(procs.contains(&"/usr/local/bin/php"), "{procs:?}");
+    // The kept probe and start-up rules say what they are; the header says what a block
+    // posture does to the exec sessions.
+    let yaml = workload_yaml(my, &rec).unwrap();
+    let probe_comment = yaml
+        .lines()
+        .position(|l| l.contains("# probe: ") && l.contains("--exclude probes"))
+        .unwrap_or_else(|| panic!("no probe comment:\n{yaml}"));
+    assert!(
+        yaml.lines().nth(probe_comment + 1).unwrap().contains("- path: /usr/bin/mysqladmin"),
+        "{yaml}"
+    );
+    let yaml = workload_yaml(wp, &rec).unwrap();
+    assert!(yaml.contains("# startup: 2 starts"), "{yaml}");
+    assert!(yaml.contains("under a block posture"), "{yaml}");
     // Selector: stable labels only.
     let sel = &p.spec.selector.as_ref().unwrap().match_labels;
     assert_eq!(sel.get("app").map(String::as_str), Some("wordpress"));
@@ -275,7 +291,9 @@ fn noise_is_tagged_and_left_out_by_default() {
     assert!(yaml.contains("# generalised from"), "{yaml}");
     let md = markdown(&rec);
     assert!(
-        md.contains("### Generalisations") && md.contains("### Noise left out"),
+        md.contains("### Generalisations")
+            && md.contains("### Noise left out")
+            && md.contains("under a block posture"),
         "{md}"
     );
 }
@@ -326,4 +344,71 @@ fn hardening_flags_what_the_workload_needs_and_adapts_the_rest() {
         by("karmor-harden-service-account-token").status,
         PickStatus::Skipped
     );
+}
+
+/// The morning's draft with default flags, replayed over the whole day under a block posture:
+/// only the attack and the `kubectl exec` session are blocked; no probe, no start-up helper.
+#[test]
+fn a_default_morning_draft_blocks_only_the_attack_and_the_exec_session() {
+    let store = store();
+    let rec = recommend(
+        &store,
+        &RecommendOptions::new(Scope {
+            until_ns: Some(demo::SUSPICIOUS_AFTER_NS),
+            ..everything()
+        }),
+    )
+    .unwrap();
+    assert_valid(&rec);
+    let sim = simulate(
+        &store,
+        &policies(&rec),
+        &SimOptions {
+            include_host: true,
+            posture: Postures::all(Posture::Block),
+            ..SimOptions::default()
+        },
+    )
+    .unwrap();
+    let suspicious: Vec<Event> = demo_events()
+        .into_iter()
+        .filter(demo::is_suspicious)
+        .collect();
+    // The exec session of the demo: an interactive bash and what it ran.
+    let session = ["/bin/bash", "/bin/ls", "/bin/cat"];
+    let mut attack_blocked = 0;
+    let mut session_blocked = BTreeSet::new();
+    for b in sim.blocked() {
+        let attack = suspicious.iter().any(|e| {
+            (e.namespace.clone(), e.op, e.process.clone())
+                == (b.namespace.clone(), b.op, b.process.clone())
+                && b.resource.contains(&resource_of(e))
+        });
+        let actor = if b.op == Op::Process {
+            b.resource.clone()
+        } else {
+            b.process.clone().unwrap_or_default()
+        };
+        if attack {
+            attack_blocked += 1;
+        } else {
+            assert!(
+                session.contains(&actor.as_str())
+                    && b.workload == "Deployment/wordpress",
+                "blocked something that is neither the attack nor the exec session: {b:?}"
+            );
+            session_blocked.insert(actor);
+        }
+    }
+    assert_eq!(attack_blocked, demo::SUSPICIOUS_ROWS);
+    assert_eq!(session_blocked, session.iter().map(|s| s.to_string()).collect());
+    // Probes and start-up helpers ran all day and were allowed.
+    for exe in ["/usr/bin/mysqladmin", "/usr/bin/awk", "/usr/bin/find", "/usr/bin/mkdir"] {
+        assert!(
+            sim.entries
+                .iter()
+                .any(|e| e.op == Op::Process && e.resource == exe && e.decision == Decision::Allowed),
+            "{exe} not allowed"
+        );
+    }
 }

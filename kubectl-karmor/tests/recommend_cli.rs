@@ -81,7 +81,9 @@ fn writes_one_valid_file_per_workload_a_summary_and_a_report() {
     assert!(!out(&v).contains("INVALID"), "{}", out(&v));
     let wp = fs::read_to_string(drafts.join("wordpress-mysql_deployment_wordpress.yaml")).unwrap();
     assert!(wp.contains("# generalised from"), "{wp}");
-    assert!(wp.contains("Left out as noise"), "{wp}");
+    assert!(wp.contains("# Left out: exec"), "{wp}");
+    assert!(wp.contains("under a block posture"), "{wp}");
+    assert!(wp.contains("# startup: "), "{wp}");
     assert!(
         wp.contains("karmor-harden-shadow-file-access-wordpress"),
         "{wp}"

@@ -27,6 +27,7 @@ use super::generalise::{
     place_paths, segment_pattern, Bound, GeneraliseOptions, Target, MAX_PATH_LEN,
 };
 use super::noise::{is_runtime, Include, Noise};
+use super::report::when;
 
 /// Labels that differ between rollouts or replicas of one workload.
 pub const UNSTABLE_LABELS: &[&str] = &[
@@ -105,6 +106,48 @@ pub struct Excluded {
     pub last_ns: Option<i64>,
 }
 
+/// A comment on one rule of a draft: why a rule is there when it is not the application's
+/// own behaviour (a probe, a start-up helper).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleNote {
+    /// `process`, `file`, `network` or `capabilities`.
+    pub section: &'static str,
+    /// `matchPaths`, …
+    pub list: &'static str,
+    /// Index of the rule in that list.
+    pub index: usize,
+    /// The comment lines.
+    pub lines: Vec<String>,
+}
+
+/// The comment of a process rule whose starts were probes or start-up helpers.
+fn tag_note(tags: &BTreeMap<Option<Noise>, Excluded>) -> Option<Vec<String>> {
+    if tags.contains_key(&None) {
+        // The application itself runs it too: the rule needs no excuse.
+        return None;
+    }
+    let mut lines = Vec::new();
+    for (tag, e) in tags {
+        let Some(tag) = tag else { continue };
+        let span = match (e.first_ns, e.last_ns) {
+            (Some(a), Some(b)) => format!(", {} .. {}", when(a), when(b)),
+            _ => String::new(),
+        };
+        let why = match tag {
+            Noise::Probe => "kept: the kubelet runs it at every probe, and a pod whose probe is denied is restarted; --exclude probes leaves it out",
+            Noise::Startup => "kept: the container runs it at every start; --exclude startup leaves it out",
+            Noise::Exec => "kept by --include exec",
+        };
+        lines.push(format!(
+            "{}: {} start{}{span}; {why}",
+            tag.as_str(),
+            e.processes,
+            if e.processes == 1 { "" } else { "s" }
+        ));
+    }
+    (!lines.is_empty()).then_some(lines)
+}
+
 /// Rule counts of a draft.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct RuleCounts {
@@ -140,6 +183,8 @@ pub struct Draft {
     pub excluded: BTreeMap<Noise, Excluded>,
     /// Noise kept because `--include` asked for it, per tag.
     pub included_noise: BTreeMap<Noise, Excluded>,
+    /// Comments on rules kept for probes and start-up helpers.
+    pub rule_notes: Vec<RuleNote>,
     /// Behaviour that no rule can express, with the reason.
     pub not_expressible: Vec<String>,
     /// Warnings (selector overlaps, rule bound not reached, …).
@@ -239,6 +284,7 @@ pub fn draft(id: &WorkloadId, ev: &Evidence, opts: &DraftOptions) -> Draft {
         generalisations: Vec::new(),
         excluded: BTreeMap::new(),
         included_noise: BTreeMap::new(),
+        rule_notes: Vec::new(),
         not_expressible: Vec::new(),
         warnings: Vec::new(),
         pods: ev.pods.keys().cloned().collect(),
@@ -286,8 +332,9 @@ pub fn draft(id: &WorkloadId, ev: &Evidence, opts: &DraftOptions) -> Draft {
         }
     }
 
-    // Processes: executable -> parents.
+    // Processes: executable -> parents, and the noise tags of its starts.
     let mut procs: BTreeMap<String, BTreeSet<Option<String>>> = BTreeMap::new();
+    let mut proc_tags: BTreeMap<String, BTreeMap<Option<Noise>, Excluded>> = BTreeMap::new();
     for p in ev.processes.iter().filter(|p| keep(p.tag)) {
         match &p.process {
             Some(exe) if exe.starts_with('/') && exe.len() <= MAX_PATH_LEN => {
@@ -295,6 +342,11 @@ pub fn draft(id: &WorkloadId, ev: &Evidence, opts: &DraftOptions) -> Draft {
                     .entry(exe.clone())
                     .or_default()
                     .insert(p.parent.clone());
+                let t = proc_tags.entry(exe.clone()).or_default();
+                let e = t.entry(p.tag).or_default();
+                e.processes += 1;
+                e.first_ns = Some(e.first_ns.map_or(p.first_ns, |f| f.min(p.first_ns)));
+                e.last_ns = Some(e.last_ns.map_or(p.last_ns, |l| l.max(p.last_ns)));
             }
             Some(exe) => d.not_expressible.push(format!(
                 "process {exe:?}: not an absolute path of at most {MAX_PATH_LEN} characters"
@@ -328,6 +380,14 @@ pub fn draft(id: &WorkloadId, ev: &Evidence, opts: &DraftOptions) -> Draft {
         } else {
             sources(&real).unwrap_or_default()
         };
+        if let Some(lines) = proc_tags.get(exe).and_then(tag_note) {
+            d.rule_notes.push(RuleNote {
+                section: "process",
+                list: "matchPaths",
+                index: process.match_paths.len(),
+                lines,
+            });
+        }
         process.match_paths.push(ProcessPathRule {
             path: Some(exe.clone()),
             from_source,

@@ -1,8 +1,8 @@
 //! `kubectl karmor recommend`: KubeArmor policies drafted from observed behaviour (design §7).
 //!
 //! - [`evidence`]: parameterised SQL aggregation per workload (replicas merged) and per node;
-//! - [`noise`]: start-up helpers, `kubectl exec` sessions and exec probes, tagged and kept out
-//!   of drafts unless asked for;
+//! - [`noise`]: start-up helpers, `kubectl exec` sessions and exec probes, tagged; probes and
+//!   start-up helpers stay in drafts (commented), exec sessions are left out unless asked for;
 //! - [`generalise`]: explainable patterns and directory collapse;
 //! - [`draft`]: one `KubeArmorPolicy` per workload, one `KubeArmorHostPolicy` per node;
 //! - [`hardening`]: picks from our policy library (`policies/`), flagged when they conflict;

@@ -87,7 +87,12 @@ pub fn insert_comments(yaml: &str, comments: &HashMap<(String, usize), Vec<Strin
 }
 
 fn comments_of(d: &Draft) -> HashMap<(String, usize), Vec<String>> {
-    let mut map = HashMap::new();
+    let mut map: HashMap<(String, usize), Vec<String>> = HashMap::new();
+    for n in &d.rule_notes {
+        map.entry((format!("spec.{}.{}", n.section, n.list), n.index))
+            .or_default()
+            .extend(n.lines.iter().cloned());
+    }
     for g in &d.generalisations {
         let mut lines = vec![if g.list == "matchPaths" {
             format!("inferred: {}", g.why.join("; "))
@@ -100,7 +105,9 @@ fn comments_of(d: &Draft) -> HashMap<(String, usize), Vec<String>> {
             )
         }];
         if g.list == "matchPaths" {
-            map.insert((format!("spec.{}.{}", g.section, g.list), g.index), lines);
+            map.entry((format!("spec.{}.{}", g.section, g.list), g.index))
+                .or_default()
+                .extend(lines);
             continue;
         }
         let shown: Vec<&str> = g
@@ -118,17 +125,40 @@ fn comments_of(d: &Draft) -> HashMap<(String, usize), Vec<String>> {
             );
         }
         lines.push(absorbed);
-        map.insert((format!("spec.{}.{}", g.section, g.list), g.index), lines);
+        map.entry((format!("spec.{}.{}", g.section, g.list), g.index))
+            .or_default()
+            .extend(lines);
     }
     map
 }
 
-fn when(ns: i64) -> String {
+/// An instant as RFC 3339 to the second.
+pub(crate) fn when(ns: i64) -> String {
     let t = format_ts(ns);
     match t.find('.') {
         Some(dot) if t.ends_with('Z') => format!("{}Z", &t[..dot]),
         _ => t,
     }
+}
+
+/// The `--include`/`--exclude` word of a tag.
+fn include_word(t: Noise) -> &'static str {
+    match t {
+        Noise::Exec => "exec",
+        Noise::Startup => "startup",
+        Noise::Probe => "probes",
+    }
+}
+
+/// What a block posture does to the `kubectl exec` sessions left out of a draft.
+pub fn exec_posture_note(e: &super::draft::Excluded) -> String {
+    let exes: Vec<&str> = e.executables.keys().map(String::as_str).collect();
+    format!(
+        "kubectl exec sessions are not in this draft ({} process start{}: {}): under a block posture (file and process) they are denied, so `kubectl exec` into these pods cannot run them; under audit they run and raise alerts. --include exec allows them.",
+        e.processes,
+        if e.processes == 1 { "" } else { "s" },
+        exes.join(", ")
+    )
 }
 
 fn noise_line(map: &std::collections::BTreeMap<Noise, super::draft::Excluded>) -> String {
@@ -169,9 +199,17 @@ pub fn workload_yaml(
         ];
         if !d.excluded.is_empty() {
             head.push(format!(
-                "Left out as noise: {}; --include exec,startup,probes keeps them.",
-                noise_line(&d.excluded)
+                "Left out: {}; --include {} keeps them.",
+                noise_line(&d.excluded),
+                d.excluded
+                    .keys()
+                    .map(|t| include_word(*t))
+                    .collect::<Vec<_>>()
+                    .join(",")
             ));
+        }
+        if let Some(e) = d.excluded.get(&Noise::Exec) {
+            head.push(exec_posture_note(e));
         }
         for n in &d.not_expressible {
             head.push(format!("Not expressible: {n}"));
@@ -267,8 +305,10 @@ pub struct SummaryRow {
     pub capabilities: usize,
     /// Generalised rules.
     pub generalised: usize,
-    /// Noise left out: `exec:1 probe:2160`.
+    /// Noise left out: `exec:3 (denied under block)`, `probe:2160` with `--exclude probes`.
     pub noise_excluded: String,
+    /// Process starts of `kubectl exec` sessions left out: a block posture denies them.
+    pub exec_left_out: usize,
     /// Hardening policies proposed.
     pub hardening_proposed: usize,
     /// Hardening policies flagged.
@@ -300,9 +340,16 @@ pub fn summary(rec: &Recommendation) -> Vec<SummaryRow> {
                 noise_excluded: d
                     .excluded
                     .iter()
-                    .map(|(t, e)| format!("{}:{}", t.as_str(), e.processes))
+                    .map(|(t, e)| {
+                        if *t == Noise::Exec {
+                            format!("{}:{} (denied under block)", t.as_str(), e.processes)
+                        } else {
+                            format!("{}:{}", t.as_str(), e.processes)
+                        }
+                    })
                     .collect::<Vec<_>>()
                     .join(" "),
+                exec_left_out: d.excluded.get(&Noise::Exec).map_or(0, |e| e.processes),
                 hardening_proposed: w
                     .hardening
                     .iter()
@@ -524,6 +571,9 @@ pub fn markdown(rec: &Recommendation) -> String {
                     e.first_ns.map_or("-".into(), when),
                     e.last_ns.map_or("-".into(), when)
                 );
+                if *tag == Noise::Exec && title == "Noise left out" {
+                    let _ = writeln!(s, "  - {}", exec_posture_note(e));
+                }
             }
         }
         if !d.not_expressible.is_empty() {
