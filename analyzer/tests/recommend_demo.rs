@@ -14,6 +14,7 @@ use karmor_analyzer::recommend::{
     recommend, HostSelect, Include, Library, Noise, PickStatus, RecommendOptions, Recommendation,
     Scope, WorkloadSelect,
 };
+use karmor_analyzer::recommend::suspicious::mark_held_out;
 use karmor_analyzer::simulate::{simulate, Decision, Posture, Postures, SimOptions};
 use karmor_analyzer::Store;
 use karmor_contract::bundle::read_manifest;
@@ -411,4 +412,127 @@ fn a_default_morning_draft_blocks_only_the_attack_and_the_exec_session() {
             "{exe} not allowed"
         );
     }
+}
+
+/// Learning the whole day (the attack included) with default flags: the four attacker
+/// behaviours are held out of the drafts (commented out, annotated, warned about), and
+/// replaying the day under a block posture blocks only held-out rows and the exec session.
+#[test]
+fn learning_the_whole_day_holds_the_attack_out_and_names_it() {
+    let store = store();
+    let rec = recommend(&store, &RecommendOptions::new(everything())).unwrap();
+    assert_valid(&rec);
+    let policies = policies(&rec);
+    let mut sim = simulate(
+        &store,
+        &policies,
+        &SimOptions {
+            include_host: true,
+            posture: Postures::all(Posture::Block),
+            ..SimOptions::default()
+        },
+    )
+    .unwrap();
+    let marked = mark_held_out(&mut sim.entries, &policies);
+    assert!(marked > 0);
+    let events = demo_events();
+    let is_attack = |b: &karmor_analyzer::simulate::SimEntry| -> Option<&'static str> {
+        events.iter().find_map(|e| {
+            let k = demo::suspicious_kind(e)?;
+            ((e.namespace.clone(), e.op, e.process.clone())
+                == (b.namespace.clone(), b.op, b.process.clone())
+                && b.resource.contains(&resource_of(e)))
+            .then_some(k)
+        })
+    };
+    let held = |b: &karmor_analyzer::simulate::SimEntry| {
+        b.note.as_deref().is_some_and(|n| n.starts_with("held out"))
+    };
+    let session = ["/bin/bash", "/bin/ls", "/bin/cat"];
+    let mut named: BTreeSet<&str> = BTreeSet::new();
+    for b in sim.blocked() {
+        let actor = if b.op == Op::Process {
+            b.resource.clone()
+        } else {
+            b.process.clone().unwrap_or_default()
+        };
+        match is_attack(b) {
+            Some(kind) => {
+                if held(b) {
+                    named.insert(kind);
+                } else {
+                    // Only the attacker's own kubectl exec shell in mysql is not a held-out row:
+                    // it is an exec session, left out as such.
+                    assert_eq!(kind, "mysql-drops-binary", "{b:?}");
+                    assert_eq!(b.op, Op::Process, "{b:?}");
+                }
+            }
+            None => assert!(
+                session.contains(&actor.as_str()) && b.workload == "Deployment/wordpress",
+                "the rest of the day must simulate clean, but this was blocked: {b:?}"
+            ),
+        }
+        // Nothing allowed is marked held out.
+    }
+    assert!(sim
+        .entries
+        .iter()
+        .filter(|e| e.decision == Decision::Allowed)
+        .all(|e| !held(e)));
+    let all: BTreeSet<&str> = demo::SUSPICIOUS.iter().map(|(n, _)| *n).collect();
+    assert_eq!(named, all, "held-out attack behaviours named by simulate");
+
+    // The drafts: warnings name them, the YAML carries them commented out, and they are not
+    // rules.
+    let wp = rec
+        .workloads
+        .iter()
+        .find(|w| w.draft.workload.name == "wordpress")
+        .unwrap();
+    let my = rec
+        .workloads
+        .iter()
+        .find(|w| w.draft.workload.name == "mysql")
+        .unwrap();
+    let warned = |w: &karmor_analyzer::recommend::WorkloadRecommendation, what: &str| {
+        w.draft.warnings.iter().any(|x| x.contains(what))
+    };
+    assert!(warned(wp, "/usr/sbin/apache2 started /bin/sh"));
+    assert!(warned(wp, "/bin/sh started /usr/bin/curl"));
+    assert!(warned(wp, "serviceaccount/token"));
+    assert!(warned(wp, "203.0.113.66"));
+    assert!(warned(my, "/usr/bin/kworker"));
+    let summary = karmor_analyzer::recommend::report::summary(&rec);
+    let wp_row = summary.iter().find(|r| r.workload.ends_with("/wordpress")).unwrap();
+    assert_eq!(wp_row.warnings, 4, "{wp_row:?}");
+    let yaml = workload_yaml(wp, &rec).unwrap();
+    assert!(yaml.contains("    # - path: /bin/sh\n    #   fromSource:\n    #   - path: /usr/sbin/apache2"), "{yaml}");
+    let p = wp.draft.policy.as_ref().unwrap();
+    let procs = &p.spec.process.as_ref().unwrap().match_paths;
+    assert!(!procs.iter().any(|r| r.path.as_deref() == Some("/usr/bin/curl")));
+    assert!(!procs.iter().any(|r| r.path.as_deref() == Some("/bin/sh")
+        && r.from_source.iter().any(|s| s.path.as_deref() == Some("/usr/sbin/apache2"))));
+    // Uncommenting the held-out rules gives a valid policy that allows them.
+    let uncommented: String = yaml
+        .lines()
+        .map(|l| {
+            let t = l.trim_start();
+            match t.strip_prefix("# ") {
+                Some(rest) if l.starts_with("  ") && !rest.starts_with("HELD OUT") && (rest.starts_with('-') || rest.starts_with("  ")) => {
+                    format!("{}{rest}\n", &l[..l.len() - t.len()])
+                }
+                _ => format!("{l}\n"),
+            }
+        })
+        .collect();
+    let reparsed: Policy = serde_yaml::from_str(&uncommented).unwrap_or_else(|e| panic!("{e}\n{uncommented}"));
+    assert!(reparsed.spec.process.as_ref().unwrap().match_paths.iter().any(|r| r.path.as_deref() == Some("/usr/bin/curl")));
+
+    // --include suspicious keeps them as rules: the day simulates clean but for the sessions.
+    let mut opts = RecommendOptions::new(everything());
+    opts.include.suspicious = true;
+    let rec = recommend(&store, &opts).unwrap();
+    let wp = rec.workloads.iter().find(|w| w.draft.workload.name == "wordpress").unwrap();
+    let procs = &wp.draft.policy.as_ref().unwrap().spec.process.as_ref().unwrap().match_paths;
+    assert!(procs.iter().any(|r| r.path.as_deref() == Some("/usr/bin/curl")));
 }

@@ -26,7 +26,7 @@ use crate::policy::{
 
 use super::evidence::{Evidence, WorkloadId};
 use super::generalise::{
-    glob_matches, place_paths, segment_pattern, Bound, GeneraliseOptions, Target, MAX_PATH_LEN,
+    glob_matches, place_paths, place_paths_except, segment_pattern, Bound, GeneraliseOptions, Target, MAX_PATH_LEN,
 };
 use super::noise::{is_runtime, Include, Noise};
 use super::report::when;
@@ -187,6 +187,8 @@ pub struct Draft {
     pub included_noise: BTreeMap<Noise, Excluded>,
     /// Comments on rules kept for probes and start-up helpers.
     pub rule_notes: Vec<RuleNote>,
+    /// Behaviour held out as suspicious (see [`super::suspicious`]).
+    pub held_out: Vec<super::suspicious::HeldOut>,
     /// Behaviour that no rule can express, with the reason.
     pub not_expressible: Vec<String>,
     /// Warnings (selector overlaps, rule bound not reached, …).
@@ -287,6 +289,7 @@ pub fn draft(id: &WorkloadId, ev: &Evidence, opts: &DraftOptions) -> Draft {
         excluded: BTreeMap::new(),
         included_noise: BTreeMap::new(),
         rule_notes: Vec::new(),
+        held_out: Vec::new(),
         not_expressible: Vec::new(),
         warnings: Vec::new(),
         pods: ev.pods.keys().cloned().collect(),
@@ -791,7 +794,23 @@ fn file_rules(
                 }
             }
         }
-        let placed = place_paths(&rest, gopts, true, bound);
+        // A read-only directory must not cover a write of a process it applies to.
+        let affected_dir: &BTreeSet<&str> = if *proc_ == "" {
+            &all_written
+        } else {
+            written.get(proc_).unwrap_or(&EMPTY)
+        };
+        let forbid = |dir: &str| {
+            let glob = format!("{dir}**");
+            affected_dir.iter().any(|w| {
+                if dir.contains('*') {
+                    glob_matches(&glob, w)
+                } else {
+                    w.starts_with(dir)
+                }
+            })
+        };
+        let placed = place_paths_except(&rest, gopts, true, bound, &forbid);
         for (path, place) in placed {
             let mut target = place.target.clone();
             let mut why = place.why.clone();

@@ -18,6 +18,7 @@ use super::draft::Draft;
 use super::evidence::WorkloadId;
 use super::hardening::PickStatus;
 use super::noise::Noise;
+use super::suspicious::HeldOut;
 use super::{posture_note, Recommendation, WorkloadRecommendation};
 
 /// How many absorbed paths a comment lists before "… N more".
@@ -223,10 +224,21 @@ pub fn workload_yaml(
                 rec.events_dropped
             ));
         }
-        docs.push(with_header(
-            &head,
-            &insert_comments(&p.to_yaml()?, &comments_of(d)),
-        ));
+        let held: Vec<&HeldOut> = d
+            .held_out
+            .iter()
+            .filter(|h| !h.kept && (h.tag != Some(Noise::Exec) || rec_keeps_exec(d)))
+            .collect();
+        if !held.is_empty() {
+            head.push(format!(
+                "Held out as suspicious: {} behaviour{} (commented-out rules below, with their evidence; uncomment one to allow it, or draft with --include suspicious). `simulate` names them through the {} annotation.",
+                held.len(),
+                if held.len() == 1 { "" } else { "s" },
+                super::suspicious::HELD_OUT_ANNOTATION
+            ));
+        }
+        let body = insert_comments(&p.to_yaml()?, &comments_of(d));
+        docs.push(with_header(&head, &insert_held_out(&body, &held)));
     }
     for pick in &w.hardening {
         if let (PickStatus::Proposed, Some(p)) = (pick.status, &pick.policy) {
@@ -240,6 +252,68 @@ pub fn workload_yaml(
         }
     }
     Ok(docs.join("---\n"))
+}
+
+/// Whether exec sessions are in the draft (their held-out behaviour then gets a rule too).
+fn rec_keeps_exec(d: &Draft) -> bool {
+    d.included_noise.contains_key(&Noise::Exec)
+}
+
+/// Inserts each held-out rule, commented out, where uncommenting it makes it a rule: under its
+/// list when the list exists, with the list key when only the section exists, with the section
+/// before `spec.action` otherwise.
+pub fn insert_held_out(yaml: &str, held: &[&HeldOut]) -> String {
+    let mut lines: Vec<String> = yaml.lines().map(String::from).collect();
+    for h in held {
+        let Some((section, list, rule)) = &h.rule else {
+            continue;
+        };
+        let mut block = vec![format!(
+            "HELD OUT: {}: {}; seen {}x{}",
+            h.behaviour,
+            h.reasons.join("; "),
+            h.count,
+            h.first_ns.map(|t| format!(", first at {}", when(t))).unwrap_or_default()
+        )];
+        let spec = lines.iter().position(|l| l == "spec:");
+        let find = |lines: &[String], from: usize, indent: usize, key: &str| -> Option<usize> {
+            let want = format!("{}{key}:", " ".repeat(indent));
+            lines[from..]
+                .iter()
+                .take_while(|l| {
+                    let ind = l.len() - l.trim_start().len();
+                    l.trim_start().starts_with('#') || ind >= indent || l.is_empty()
+                })
+                .position(|l| *l == want)
+                .map(|i| i + from)
+        };
+        let Some(spec) = spec else { continue };
+        let (at, indent, prefix): (usize, usize, Vec<String>) =
+            match find(&lines, spec + 1, 2, section) {
+                Some(sec) => match find(&lines, sec + 1, 4, list) {
+                    Some(l) => (l + 1, 4, Vec::new()),
+                    None => (sec + 1, 4, vec![format!("{list}:")]),
+                },
+                None => {
+                    let Some(action) = find(&lines, spec + 1, 2, "action") else {
+                        continue;
+                    };
+                    (action, 2, vec![format!("{section}:"), format!("  {list}:")])
+                }
+            };
+        let item_pad = if prefix.is_empty() { "" } else { "  " };
+        block.extend(prefix);
+        block.extend(rule.iter().map(|r| format!("{item_pad}{r}")));
+        let pad = " ".repeat(indent);
+        let commented: Vec<String> = block
+            .iter()
+            .map(|b| format!("{pad}# {}", one_line(b)))
+            .collect();
+        lines.splice(at..at, commented);
+    }
+    let mut out = lines.join("\n");
+    out.push('\n');
+    out
 }
 
 fn with_header(head: &[String], body: &str) -> String {
