@@ -536,3 +536,87 @@ fn learning_the_whole_day_holds_the_attack_out_and_names_it() {
     let procs = &wp.draft.policy.as_ref().unwrap().spec.process.as_ref().unwrap().match_paths;
     assert!(procs.iter().any(|r| r.path.as_deref() == Some("/usr/bin/curl")));
 }
+
+/// The permissiveness measure of the whole-day wordpress draft, checked against a computation
+/// straight from the demo's events: per directory rule, the files present in the data under
+/// it that wordpress never touched; per process rule, the distinct (executable, parent)
+/// starts it allows.
+#[test]
+fn permissiveness_matches_an_independent_count() {
+    let store = store();
+    let rec = recommend(&store, &RecommendOptions::new(everything())).unwrap();
+    let wp = rec
+        .workloads
+        .iter()
+        .find(|w| w.draft.workload.name == "wordpress")
+        .unwrap();
+    let p = wp.draft.policy.as_ref().unwrap();
+    let m = wp.draft.permissiveness.as_ref().expect("measured");
+    let events = demo_events();
+    let norm = |p: &str| {
+        let t = p.trim_end_matches('/');
+        if t.is_empty() { p.to_string() } else { t.to_string() }
+    };
+    let mine = |e: &&Event| {
+        e.namespace.as_deref() == Some(demo::NAMESPACE) && e.workload.as_deref() == Some("wordpress")
+    };
+    let touched: BTreeSet<String> = events
+        .iter()
+        .filter(mine)
+        .filter(|e| e.op == Op::File)
+        .filter_map(|e| e.path.as_deref().map(norm))
+        .collect();
+    let present: BTreeSet<String> = events
+        .iter()
+        .filter(|e| e.op == Op::File)
+        .filter_map(|e| e.path.as_deref().map(norm))
+        .collect();
+    let dirs = &p.spec.file.as_ref().unwrap().match_directories;
+    assert!(!dirs.is_empty());
+    let mut checked_wider = 0;
+    for (i, r) in dirs.iter().enumerate() {
+        let want = present
+            .iter()
+            .filter(|f| !touched.contains(*f))
+            .filter(|f| {
+                f.strip_prefix(r.dir.as_str())
+                    .is_some_and(|rest| !rest.is_empty() && (r.recursive || !rest.contains('/')))
+            })
+            .count();
+        let got = m
+            .rules
+            .iter()
+            .find(|x| x.list == "matchDirectories" && x.index == i)
+            .unwrap();
+        assert_eq!(got.unobserved_files, Some(want), "{}", r.dir);
+        if want > 0 {
+            checked_wider += 1;
+        }
+    }
+    assert!(checked_wider > 0, "no directory rule wider than its evidence: the check is vacuous");
+    let procs = &p.spec.process.as_ref().unwrap().match_paths;
+    for (i, r) in procs.iter().enumerate() {
+        let path = r.path.as_deref().unwrap();
+        let want: BTreeSet<(String, String)> = events
+            .iter()
+            .filter(mine)
+            .filter(|e| e.op == Op::Process && e.process.as_deref() == Some(path))
+            .map(|e| (path.to_string(), e.parent_process.clone().unwrap_or_default()))
+            .filter(|(_, parent)| {
+                r.from_source.is_empty()
+                    || r.from_source.iter().any(|s| s.path.as_deref() == Some(parent.as_str()))
+            })
+            .collect();
+        let got = m
+            .rules
+            .iter()
+            .find(|x| x.list == "matchPaths" && x.section == "process" && x.index == i)
+            .unwrap();
+        assert_eq!(got.allows, want.len(), "{path}");
+        assert!(got.allows > 0, "{path} allows nothing observed");
+    }
+    // The held-out attack is observed but not allowed.
+    assert!(m.behaviours_allowed < m.behaviours_seen, "{m:?}");
+    let md = markdown(&rec);
+    assert!(md.contains("### Permissiveness") && md.contains("### Held out as suspicious"));
+}

@@ -189,6 +189,8 @@ pub struct Draft {
     pub rule_notes: Vec<RuleNote>,
     /// Behaviour held out as suspicious (see [`super::suspicious`]).
     pub held_out: Vec<super::suspicious::HeldOut>,
+    /// How permissive the policy is (see [`super::permissive`]).
+    pub permissiveness: Option<super::permissive::Permissiveness>,
     /// Behaviour that no rule can express, with the reason.
     pub not_expressible: Vec<String>,
     /// Warnings (selector overlaps, rule bound not reached, …).
@@ -290,6 +292,7 @@ pub fn draft(id: &WorkloadId, ev: &Evidence, opts: &DraftOptions) -> Draft {
         included_noise: BTreeMap::new(),
         rule_notes: Vec::new(),
         held_out: Vec::new(),
+        permissiveness: None,
         not_expressible: Vec::new(),
         warnings: Vec::new(),
         pods: ev.pods.keys().cloned().collect(),

@@ -8,6 +8,8 @@
 //! - [`suspicious`]: behaviour that looks like an intrusion (per the library's data), held out
 //!   of drafts as commented-out rules;
 //! - [`hardening`]: picks from our policy library (`policies/`), flagged when they conflict;
+//! - [`permissive`]: per rule, the observed behaviours it allows and how much wider than its
+//!   evidence a generalised rule is;
 //! - [`report`]: YAML with comments on generalised rules, and the Markdown report.
 
 pub mod draft;
@@ -15,6 +17,7 @@ pub mod evidence;
 pub mod generalise;
 pub mod hardening;
 pub mod noise;
+pub mod permissive;
 pub mod report;
 pub mod suspicious;
 
@@ -157,8 +160,15 @@ pub fn recommend(store: &Store, opts: &RecommendOptions) -> Result<Recommendatio
     let mut ids: Vec<&WorkloadId> = workloads.keys().collect();
     ids.sort_by_key(|id| (id.is_host(), (*id).clone()));
     let drafts = draft_all(&ids, &workloads, &dopts);
+    let present = permissive::files_under(
+        store,
+        &permissive::prefixes(drafts.iter().filter_map(|d| d.policy.as_ref())),
+    )?;
     for (id, mut d) in ids.into_iter().zip(drafts) {
         let ev = &seen[id];
+        if let Some(p) = &d.policy {
+            d.permissiveness = Some(permissive::measure(p, ev, &present));
+        }
         if let Some(h) = held.remove(id) {
             attach_held_out(&mut d, h, opts.include);
         }

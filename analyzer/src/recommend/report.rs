@@ -126,6 +126,17 @@ fn comments_of(d: &Draft) -> HashMap<(String, usize), Vec<String>> {
             );
         }
         lines.push(absorbed);
+        if let Some(r) = d
+            .permissiveness
+            .as_ref()
+            .and_then(|m| m.rules.iter().find(|r| r.section == g.section && r.list == g.list && r.index == g.index))
+        {
+            lines.push(format!(
+                "allows {} observed behaviours; wider than its evidence by {} files in the data it never touched",
+                r.allows,
+                r.unobserved_files.unwrap_or(0)
+            ));
+        }
         map.entry((format!("spec.{}.{}", g.section, g.list), g.index))
             .or_default()
             .extend(lines);
@@ -383,6 +394,14 @@ pub struct SummaryRow {
     pub noise_excluded: String,
     /// Process starts of `kubectl exec` sessions left out: a block posture denies them.
     pub exec_left_out: usize,
+    /// Behaviours held out as suspicious (each is also a warning).
+    pub held_out: usize,
+    /// Distinct observed behaviours the policy allows (see `recommend::permissive`).
+    pub behaviours_allowed: usize,
+    /// Distinct observed behaviours in the learning window.
+    pub behaviours_seen: usize,
+    /// Files present in the data that generalised rules allow and the workload never touched.
+    pub unobserved_files_allowed: usize,
     /// Hardening policies proposed.
     pub hardening_proposed: usize,
     /// Hardening policies flagged.
@@ -424,6 +443,18 @@ pub fn summary(rec: &Recommendation) -> Vec<SummaryRow> {
                     .collect::<Vec<_>>()
                     .join(" "),
                 exec_left_out: d.excluded.get(&Noise::Exec).map_or(0, |e| e.processes),
+                held_out: d.held_out.iter().filter(|h| !h.kept).count(),
+                behaviours_allowed: d
+                    .permissiveness
+                    .as_ref()
+                    .filter(|_| emitted)
+                    .map_or(0, |m| m.behaviours_allowed),
+                behaviours_seen: d.permissiveness.as_ref().map_or(0, |m| m.behaviours_seen),
+                unobserved_files_allowed: d
+                    .permissiveness
+                    .as_ref()
+                    .filter(|_| emitted)
+                    .map_or(0, |m| m.unobserved_files),
                 hardening_proposed: w
                     .hardening
                     .iter()
@@ -616,6 +647,72 @@ pub fn markdown(rec: &Recommendation) -> String {
                         .map(|a| format!("`{a}`"))
                         .collect::<Vec<_>>()
                         .join(", ")
+                );
+            }
+        }
+        if !d.held_out.is_empty() {
+            let _ = writeln!(s, "\n### Held out as suspicious\n");
+            let _ = writeln!(
+                s,
+                "Behaviour that looks like an intrusion (per the hardening library's data, or seen once, late). It is not allowed by the draft: it is written into the YAML as a commented-out rule (uncomment it to allow it, or draft with `--include suspicious`), listed in the `{}` annotation, and `simulate` names it.\n",
+                super::suspicious::HELD_OUT_ANNOTATION
+            );
+            for h in &d.held_out {
+                let _ = writeln!(
+                    s,
+                    "- `{}`{}: {}. Seen {}x{}.",
+                    h.behaviour,
+                    if h.kept {
+                        " (kept by --include suspicious)"
+                    } else if h.tag == Some(Noise::Exec) {
+                        " (in a kubectl exec session)"
+                    } else {
+                        ""
+                    },
+                    h.reasons.join("; "),
+                    h.count,
+                    h.first_ns
+                        .map(|t| format!(", first at {}", when(t)))
+                        .unwrap_or_default()
+                );
+            }
+        }
+        if let (Some(m), Some(_)) = (&d.permissiveness, &d.policy) {
+            let _ = writeln!(s, "\n### Permissiveness\n");
+            let _ = writeln!(
+                s,
+                "The policy allows {} of the {} distinct behaviours observed; its generalised rules also allow {} files present in the data that this workload never touched.\n",
+                m.behaviours_allowed, m.behaviours_seen, m.unobserved_files
+            );
+            let _ = writeln!(s, "| rule | target | observed behaviours allowed | unobserved files allowed (e.g.) |");
+            let _ = writeln!(s, "|---|---|---:|---|");
+            for r in &m.rules {
+                let _ = writeln!(
+                    s,
+                    "| {}.{}[{}] | `{}` | {} | {} |",
+                    r.section,
+                    r.list,
+                    r.index,
+                    r.target,
+                    r.allows,
+                    match r.unobserved_files {
+                        None => "-".to_string(),
+                        Some(n) => format!(
+                            "{n}{}",
+                            if r.unobserved_examples.is_empty() {
+                                String::new()
+                            } else {
+                                format!(
+                                    " ({})",
+                                    r.unobserved_examples
+                                        .iter()
+                                        .map(|e| format!("`{e}`"))
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                )
+                            }
+                        ),
+                    }
                 );
             }
         }
