@@ -10,11 +10,11 @@ use std::path::{Path, PathBuf};
 
 use karmor_analyzer::policy::{validate_documents, validate_policy, Outcome, Policy, PolicyKind};
 use karmor_analyzer::recommend::report::{markdown, workload_yaml};
+use karmor_analyzer::recommend::suspicious::mark_held_out;
 use karmor_analyzer::recommend::{
     recommend, HostSelect, Include, Library, Noise, PickStatus, RecommendOptions, Recommendation,
     Scope, WorkloadSelect,
 };
-use karmor_analyzer::recommend::suspicious::mark_held_out;
 use karmor_analyzer::simulate::{simulate, Decision, Posture, Postures, SimOptions};
 use karmor_analyzer::Store;
 use karmor_contract::bundle::read_manifest;
@@ -276,7 +276,10 @@ fn probes_and_startup_are_kept_and_exec_sessions_left_out_by_default() {
         .position(|l| l.contains("# probe: ") && l.contains("--exclude probes"))
         .unwrap_or_else(|| panic!("no probe comment:\n{yaml}"));
     assert!(
-        yaml.lines().nth(probe_comment + 1).unwrap().contains("- path: /usr/bin/mysqladmin"),
+        yaml.lines()
+            .nth(probe_comment + 1)
+            .unwrap()
+            .contains("- path: /usr/bin/mysqladmin"),
         "{yaml}"
     );
     let yaml = workload_yaml(wp, &rec).unwrap();
@@ -394,21 +397,28 @@ fn a_default_morning_draft_blocks_only_the_attack_and_the_exec_session() {
             attack_blocked += 1;
         } else {
             assert!(
-                session.contains(&actor.as_str())
-                    && b.workload == "Deployment/wordpress",
+                session.contains(&actor.as_str()) && b.workload == "Deployment/wordpress",
                 "blocked something that is neither the attack nor the exec session: {b:?}"
             );
             session_blocked.insert(actor);
         }
     }
     assert_eq!(attack_blocked, demo::SUSPICIOUS_ROWS);
-    assert_eq!(session_blocked, session.iter().map(|s| s.to_string()).collect());
+    assert_eq!(
+        session_blocked,
+        session.iter().map(|s| s.to_string()).collect()
+    );
     // Probes and start-up helpers ran all day and were allowed.
-    for exe in ["/usr/bin/mysqladmin", "/usr/bin/awk", "/usr/bin/find", "/usr/bin/mkdir"] {
+    for exe in [
+        "/usr/bin/mysqladmin",
+        "/usr/bin/awk",
+        "/usr/bin/find",
+        "/usr/bin/mkdir",
+    ] {
         assert!(
-            sim.entries
-                .iter()
-                .any(|e| e.op == Op::Process && e.resource == exe && e.decision == Decision::Allowed),
+            sim.entries.iter().any(|e| e.op == Op::Process
+                && e.resource == exe
+                && e.decision == Decision::Allowed),
             "{exe} not allowed"
         );
     }
@@ -503,38 +513,77 @@ fn learning_the_whole_day_holds_the_attack_out_and_names_it() {
     assert!(warned(wp, "203.0.113.66"));
     assert!(warned(my, "/usr/bin/kworker"));
     let summary = karmor_analyzer::recommend::report::summary(&rec);
-    let wp_row = summary.iter().find(|r| r.workload.ends_with("/wordpress")).unwrap();
+    let wp_row = summary
+        .iter()
+        .find(|r| r.workload.ends_with("/wordpress"))
+        .unwrap();
     assert_eq!(wp_row.warnings, 4, "{wp_row:?}");
     let yaml = workload_yaml(wp, &rec).unwrap();
-    assert!(yaml.contains("    # - path: /bin/sh\n    #   fromSource:\n    #   - path: /usr/sbin/apache2"), "{yaml}");
+    assert!(
+        yaml.contains(
+            "    # - path: /bin/sh\n    #   fromSource:\n    #   - path: /usr/sbin/apache2"
+        ),
+        "{yaml}"
+    );
     let p = wp.draft.policy.as_ref().unwrap();
     let procs = &p.spec.process.as_ref().unwrap().match_paths;
-    assert!(!procs.iter().any(|r| r.path.as_deref() == Some("/usr/bin/curl")));
+    assert!(!procs
+        .iter()
+        .any(|r| r.path.as_deref() == Some("/usr/bin/curl")));
     assert!(!procs.iter().any(|r| r.path.as_deref() == Some("/bin/sh")
-        && r.from_source.iter().any(|s| s.path.as_deref() == Some("/usr/sbin/apache2"))));
+        && r.from_source
+            .iter()
+            .any(|s| s.path.as_deref() == Some("/usr/sbin/apache2"))));
     // Uncommenting the held-out rules gives a valid policy that allows them.
     let uncommented: String = yaml
         .lines()
         .map(|l| {
             let t = l.trim_start();
             match t.strip_prefix("# ") {
-                Some(rest) if l.starts_with("  ") && !rest.starts_with("HELD OUT") && (rest.starts_with('-') || rest.starts_with("  ")) => {
+                Some(rest)
+                    if l.starts_with("  ")
+                        && !rest.starts_with("HELD OUT")
+                        && (rest.starts_with('-') || rest.starts_with("  ")) =>
+                {
                     format!("{}{rest}\n", &l[..l.len() - t.len()])
                 }
                 _ => format!("{l}\n"),
             }
         })
         .collect();
-    let reparsed: Policy = serde_yaml::from_str(&uncommented).unwrap_or_else(|e| panic!("{e}\n{uncommented}"));
-    assert!(reparsed.spec.process.as_ref().unwrap().match_paths.iter().any(|r| r.path.as_deref() == Some("/usr/bin/curl")));
+    let reparsed: Policy =
+        serde_yaml::from_str(&uncommented).unwrap_or_else(|e| panic!("{e}\n{uncommented}"));
+    assert!(reparsed
+        .spec
+        .process
+        .as_ref()
+        .unwrap()
+        .match_paths
+        .iter()
+        .any(|r| r.path.as_deref() == Some("/usr/bin/curl")));
 
     // --include suspicious keeps them as rules: the day simulates clean but for the sessions.
     let mut opts = RecommendOptions::new(everything());
     opts.include.suspicious = true;
     let rec = recommend(&store, &opts).unwrap();
-    let wp = rec.workloads.iter().find(|w| w.draft.workload.name == "wordpress").unwrap();
-    let procs = &wp.draft.policy.as_ref().unwrap().spec.process.as_ref().unwrap().match_paths;
-    assert!(procs.iter().any(|r| r.path.as_deref() == Some("/usr/bin/curl")));
+    let wp = rec
+        .workloads
+        .iter()
+        .find(|w| w.draft.workload.name == "wordpress")
+        .unwrap();
+    let procs = &wp
+        .draft
+        .policy
+        .as_ref()
+        .unwrap()
+        .spec
+        .process
+        .as_ref()
+        .unwrap()
+        .match_paths;
+    assert!(procs
+        .iter()
+        .any(|r| r.path.as_deref() == Some("/usr/bin/curl")));
 }
 
 /// The permissiveness measure of the whole-day wordpress draft, checked against a computation
@@ -555,10 +604,15 @@ fn permissiveness_matches_an_independent_count() {
     let events = demo_events();
     let norm = |p: &str| {
         let t = p.trim_end_matches('/');
-        if t.is_empty() { p.to_string() } else { t.to_string() }
+        if t.is_empty() {
+            p.to_string()
+        } else {
+            t.to_string()
+        }
     };
     let mine = |e: &&Event| {
-        e.namespace.as_deref() == Some(demo::NAMESPACE) && e.workload.as_deref() == Some("wordpress")
+        e.namespace.as_deref() == Some(demo::NAMESPACE)
+            && e.workload.as_deref() == Some("wordpress")
     };
     let touched: BTreeSet<String> = events
         .iter()
@@ -593,7 +647,10 @@ fn permissiveness_matches_an_independent_count() {
             checked_wider += 1;
         }
     }
-    assert!(checked_wider > 0, "no directory rule wider than its evidence: the check is vacuous");
+    assert!(
+        checked_wider > 0,
+        "no directory rule wider than its evidence: the check is vacuous"
+    );
     let procs = &p.spec.process.as_ref().unwrap().match_paths;
     for (i, r) in procs.iter().enumerate() {
         let path = r.path.as_deref().unwrap();
@@ -601,10 +658,17 @@ fn permissiveness_matches_an_independent_count() {
             .iter()
             .filter(mine)
             .filter(|e| e.op == Op::Process && e.process.as_deref() == Some(path))
-            .map(|e| (path.to_string(), e.parent_process.clone().unwrap_or_default()))
+            .map(|e| {
+                (
+                    path.to_string(),
+                    e.parent_process.clone().unwrap_or_default(),
+                )
+            })
             .filter(|(_, parent)| {
                 r.from_source.is_empty()
-                    || r.from_source.iter().any(|s| s.path.as_deref() == Some(parent.as_str()))
+                    || r.from_source
+                        .iter()
+                        .any(|s| s.path.as_deref() == Some(parent.as_str()))
             })
             .collect();
         let got = m

@@ -385,12 +385,20 @@ fn directories_collapse_per_rule_not_over_other_processes_paths() {
     let sh_rules: Vec<(String, bool, bool)> = file
         .match_directories
         .iter()
-        .filter(|r| r.from_source.iter().any(|s| s.path.as_deref() == Some("/bin/sh")))
+        .filter(|r| {
+            r.from_source
+                .iter()
+                .any(|s| s.path.as_deref() == Some("/bin/sh"))
+        })
         .map(|r| (r.dir.clone(), r.recursive, r.read_only))
         .chain(
             file.match_paths
                 .iter()
-                .filter(|r| r.from_source.iter().any(|s| s.path.as_deref() == Some("/bin/sh")))
+                .filter(|r| {
+                    r.from_source
+                        .iter()
+                        .any(|s| s.path.as_deref() == Some("/bin/sh"))
+                })
                 .map(|r| (r.path.clone(), false, r.read_only)),
         )
         .collect();
@@ -431,7 +439,9 @@ fn directories_collapse_per_rule_not_over_other_processes_paths() {
                 .map(|row| row.process)
                 .collect();
             assert!(
-                rule_sources.iter().any(|s| touched_by.contains(&s.as_str())),
+                rule_sources
+                    .iter()
+                    .any(|s| touched_by.contains(&s.as_str())),
                 "{} absorbed {a}, touched only by {touched_by:?}, not by {rule_sources:?}",
                 g.target
             );

@@ -293,8 +293,12 @@ fn exclude_probes_held_out_and_permissiveness_in_the_json_summary() {
         serde_json::from_slice::<serde_json::Value>(&o.stdout).expect("JSON summary")
     };
     let v = run(&[], &dir.path().join("a"));
-    let my = fs::read_to_string(dir.path().join("a/wordpress-mysql_deployment_mysql.yaml")).unwrap();
-    assert!(my.contains("# probe: ") && my.contains("- path: /usr/bin/mysqladmin"), "{my}");
+    let my =
+        fs::read_to_string(dir.path().join("a/wordpress-mysql_deployment_mysql.yaml")).unwrap();
+    assert!(
+        my.contains("# probe: ") && my.contains("- path: /usr/bin/mysqladmin"),
+        "{my}"
+    );
     let wp = v
         .as_array()
         .unwrap()
@@ -304,11 +308,15 @@ fn exclude_probes_held_out_and_permissiveness_in_the_json_summary() {
     assert_eq!(wp["held_out"], 4, "{wp}");
     assert!(wp["warnings"].as_u64().unwrap() >= 4, "{wp}");
     let allowed = wp["behaviours_allowed"].as_u64().unwrap();
-    assert!(allowed > 0 && allowed < wp["behaviours_seen"].as_u64().unwrap(), "{wp}");
+    assert!(
+        allowed > 0 && allowed < wp["behaviours_seen"].as_u64().unwrap(),
+        "{wp}"
+    );
     assert!(wp["unobserved_files_allowed"].is_u64(), "{wp}");
 
     run(&["--exclude", "probes,startup"], &dir.path().join("b"));
-    let my = fs::read_to_string(dir.path().join("b/wordpress-mysql_deployment_mysql.yaml")).unwrap();
+    let my =
+        fs::read_to_string(dir.path().join("b/wordpress-mysql_deployment_mysql.yaml")).unwrap();
     assert!(!my.contains("/usr/bin/mysqladmin\n"), "{my}");
 
     let o = karmor(&[
@@ -324,6 +332,9 @@ fn exclude_probes_held_out_and_permissiveness_in_the_json_summary() {
     ]);
     assert!(o.status.success(), "{}", err(&o));
     let text = out(&o);
-    assert!(text.contains("Held out by recommend as suspicious"), "{text}");
+    assert!(
+        text.contains("Held out by recommend as suspicious"),
+        "{text}"
+    );
     assert!(text.contains("203.0.113.66"), "{text}");
 }

@@ -26,7 +26,8 @@ use crate::policy::{
 
 use super::evidence::{Evidence, WorkloadId};
 use super::generalise::{
-    glob_matches, place_paths, place_paths_except, segment_pattern, Bound, GeneraliseOptions, Target, MAX_PATH_LEN,
+    glob_matches, place_paths, place_paths_except, segment_pattern, Bound, GeneraliseOptions,
+    Target, MAX_PATH_LEN,
 };
 use super::noise::{is_runtime, Include, Noise};
 use super::report::when;
@@ -697,7 +698,10 @@ fn file_rules(
     let mut groups: BTreeMap<(&str, bool), BTreeSet<String>> = BTreeMap::new();
     for ((path, writes), exes) in files {
         if exes.is_empty() {
-            groups.entry(("", *writes)).or_default().insert(path.clone());
+            groups
+                .entry(("", *writes))
+                .or_default()
+                .insert(path.clone());
         }
         for e in exes {
             groups.entry((e, *writes)).or_default().insert(path.clone());
@@ -731,10 +735,10 @@ fn file_rules(
     let mut reads_covered: BTreeMap<(Target, bool), usize> = BTreeMap::new();
     let mut writable: BTreeMap<&str, Vec<Target>> = BTreeMap::new();
     let add = |rules: &mut BTreeMap<(Target, bool), Rule>,
-                   key: (Target, bool),
-                   proc_: &str,
-                   paths: &BTreeSet<String>,
-                   why: &[String]| {
+               key: (Target, bool),
+               proc_: &str,
+               paths: &BTreeSet<String>,
+               why: &[String]| {
         let r = rules.entry(key).or_default();
         r.procs.insert(proc_.to_string());
         r.absorbed.extend(paths.iter().cloned());
@@ -781,7 +785,10 @@ fn file_rules(
         let mine = writable.get(proc_).map(Vec::as_slice).unwrap_or_default();
         let mut rest = BTreeSet::new();
         for path in paths {
-            match mine.iter().find(|t| !matches!(t, Target::Path(_)) && covers(t, path)) {
+            match mine
+                .iter()
+                .find(|t| !matches!(t, Target::Path(_)) && covers(t, path))
+            {
                 Some(t) => {
                     add(
                         &mut narrowed,
@@ -798,7 +805,7 @@ fn file_rules(
             }
         }
         // A read-only directory must not cover a write of a process it applies to.
-        let affected_dir: &BTreeSet<&str> = if *proc_ == "" {
+        let affected_dir: &BTreeSet<&str> = if proc_.is_empty() {
             &all_written
         } else {
             written.get(proc_).unwrap_or(&EMPTY)

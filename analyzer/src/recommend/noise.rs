@@ -126,9 +126,9 @@ impl Include {
                 "none" if on => *self = Include::NONE,
                 other => {
                     return Err(format!(
-                        "unknown {flag} value {other:?}: expected exec, startup, probes, suspicious{}",
-                        if on { ", all or none" } else { " or all" }
-                    ))
+                    "unknown {flag} value {other:?}: expected exec, startup, probes, suspicious{}",
+                    if on { ", all or none" } else { " or all" }
+                ))
                 }
             }
         }

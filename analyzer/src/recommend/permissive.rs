@@ -145,7 +145,11 @@ pub fn files_under(store: &Store, prefixes: &BTreeSet<String>) -> Result<BTreeSe
         for r in rows {
             let path = r.map_err(AnalyzerError::store("read file width query"))?;
             let trimmed = path.trim_end_matches('/');
-            out.insert(if trimmed.is_empty() { path.clone() } else { trimmed.to_string() });
+            out.insert(if trimmed.is_empty() {
+                path.clone()
+            } else {
+                trimmed.to_string()
+            });
         }
     }
     Ok(out)
@@ -174,12 +178,12 @@ pub fn measure(p: &Policy, ev: &Evidence, present: &BTreeSet<String>) -> Permiss
     let touched: BTreeSet<&str> = b.file.iter().map(|(p, _, _)| p.as_str()).collect();
     let mut unobserved_all: BTreeSet<&str> = BTreeSet::new();
     let push = |m: &mut Permissiveness,
-                    section: &'static str,
-                    list: &'static str,
-                    index: usize,
-                    target: &str,
-                    allows: usize,
-                    unobserved: Option<Vec<&str>>| {
+                section: &'static str,
+                list: &'static str,
+                index: usize,
+                target: &str,
+                allows: usize,
+                unobserved: Option<Vec<&str>>| {
         m.rules.push(RuleMeasure {
             section,
             list,
@@ -197,7 +201,9 @@ pub fn measure(p: &Policy, ev: &Evidence, present: &BTreeSet<String>) -> Permiss
     };
     if let Some(pr) = &p.spec.process {
         for (i, r) in pr.match_paths.iter().enumerate() {
-            let Some(path) = r.path.as_deref() else { continue };
+            let Some(path) = r.path.as_deref() else {
+                continue;
+            };
             let hits: Vec<_> = b
                 .process
                 .iter()
@@ -213,7 +219,15 @@ pub fn measure(p: &Policy, ev: &Evidence, present: &BTreeSet<String>) -> Permiss
                 .filter(|(exe, _)| glob_matches(&r.pattern, exe))
                 .collect();
             allowed_proc.extend(hits.iter().copied());
-            push(&mut m, "process", "matchPatterns", i, &r.pattern, hits.len(), None);
+            push(
+                &mut m,
+                "process",
+                "matchPatterns",
+                i,
+                &r.pattern,
+                hits.len(),
+                None,
+            );
         }
     }
     if let Some(f) = &p.spec.file {
@@ -240,7 +254,15 @@ pub fn measure(p: &Policy, ev: &Evidence, present: &BTreeSet<String>) -> Permiss
                 .filter(|p| matches(p) && !touched.contains(p))
                 .collect();
             unobserved_all.extend(unobserved.iter().copied());
-            push(&mut m, "file", "matchDirectories", i, &r.dir, hits.len(), Some(unobserved));
+            push(
+                &mut m,
+                "file",
+                "matchDirectories",
+                i,
+                &r.dir,
+                hits.len(),
+                Some(unobserved),
+            );
         }
         for (i, r) in f.match_patterns.iter().enumerate() {
             let matches = |p: &str| glob_matches(&r.pattern, p);
@@ -252,7 +274,15 @@ pub fn measure(p: &Policy, ev: &Evidence, present: &BTreeSet<String>) -> Permiss
                 .filter(|p| matches(p) && !touched.contains(p))
                 .collect();
             unobserved_all.extend(unobserved.iter().copied());
-            push(&mut m, "file", "matchPatterns", i, &r.pattern, hits.len(), Some(unobserved));
+            push(
+                &mut m,
+                "file",
+                "matchPatterns",
+                i,
+                &r.pattern,
+                hits.len(),
+                Some(unobserved),
+            );
         }
     }
     if let Some(n) = &p.spec.network {
@@ -265,7 +295,15 @@ pub fn measure(p: &Policy, ev: &Evidence, present: &BTreeSet<String>) -> Permiss
                 })
                 .collect();
             allowed_net.extend(hits.iter().copied());
-            push(&mut m, "network", "matchProtocols", i, &r.protocol, hits.len(), None);
+            push(
+                &mut m,
+                "network",
+                "matchProtocols",
+                i,
+                &r.protocol,
+                hits.len(),
+                None,
+            );
         }
     }
     if let Some(c) = &p.spec.capabilities {

@@ -126,11 +126,11 @@ fn comments_of(d: &Draft) -> HashMap<(String, usize), Vec<String>> {
             );
         }
         lines.push(absorbed);
-        if let Some(r) = d
-            .permissiveness
-            .as_ref()
-            .and_then(|m| m.rules.iter().find(|r| r.section == g.section && r.list == g.list && r.index == g.index))
-        {
+        if let Some(r) = d.permissiveness.as_ref().and_then(|m| {
+            m.rules
+                .iter()
+                .find(|r| r.section == g.section && r.list == g.list && r.index == g.index)
+        }) {
             lines.push(format!(
                 "allows {} observed behaviours; wider than its evidence by {} files in the data it never touched",
                 r.allows,
@@ -284,7 +284,9 @@ pub fn insert_held_out(yaml: &str, held: &[&HeldOut]) -> String {
             h.behaviour,
             h.reasons.join("; "),
             h.count,
-            h.first_ns.map(|t| format!(", first at {}", when(t))).unwrap_or_default()
+            h.first_ns
+                .map(|t| format!(", first at {}", when(t)))
+                .unwrap_or_default()
         )];
         let spec = lines.iter().position(|l| l == "spec:");
         let find = |lines: &[String], from: usize, indent: usize, key: &str| -> Option<usize> {
@@ -684,7 +686,10 @@ pub fn markdown(rec: &Recommendation) -> String {
                 "The policy allows {} of the {} distinct behaviours observed; its generalised rules also allow {} files present in the data that this workload never touched.\n",
                 m.behaviours_allowed, m.behaviours_seen, m.unobserved_files
             );
-            let _ = writeln!(s, "| rule | target | observed behaviours allowed | unobserved files allowed (e.g.) |");
+            let _ = writeln!(
+                s,
+                "| rule | target | observed behaviours allowed | unobserved files allowed (e.g.) |"
+            );
             let _ = writeln!(s, "|---|---|---:|---|");
             for r in &m.rules {
                 let _ = writeln!(

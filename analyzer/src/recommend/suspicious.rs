@@ -44,7 +44,12 @@ pub const HELD_OUT_ANNOTATION: &str = "karmor.io/held-out";
 /// The hardening library's index, built in (the library in `policies/`).
 const BUILTIN_INDEX: &str = include_str!("../../../policies/index.yaml");
 
-/// Gap before "late": the second half of the observed time.
+/// A process start: (executable, parent).
+type StartKey = (Option<String>, Option<String>);
+/// Starts, first seen, first tag, whether any start was a probe or start-up helper.
+type StartSeen = (usize, i64, Option<Noise>, bool);
+
+/// Shortest observed time for "late" (its second half) to mean anything.
 const MIN_SPAN_NS: i64 = 3600 * 1_000_000_000;
 
 /// One signal of the library.
@@ -178,8 +183,7 @@ pub fn classify(id: &WorkloadId, ev: &mut Evidence, signals: &Signals, keep: boo
     };
 
     // Process starts, per (executable, parent).
-    let mut starts: BTreeMap<(Option<String>, Option<String>), (usize, i64, Option<Noise>, bool)> =
-        BTreeMap::new();
+    let mut starts: BTreeMap<StartKey, StartSeen> = BTreeMap::new();
     for p in &ev.processes {
         let e = starts
             .entry((p.process.clone(), p.parent.clone()))
@@ -237,9 +241,8 @@ pub fn classify(id: &WorkloadId, ev: &mut Evidence, signals: &Signals, keep: boo
         }
         let mut held_actors = Vec::new();
         for actor in &f.processes {
-            let mut reasons = dangerous(&|m: &TriggerMatcher| {
-                m.file(&f.path, &f.accesses, actor, true)
-            });
+            let mut reasons =
+                dangerous(&|m: &TriggerMatcher| m.file(&f.path, &f.accesses, actor, true));
             if f.tag.is_none() && f.count == 1 && late(f.first_ns, ev) {
                 let guarded: BTreeSet<String> = signals
                     .sensitive
@@ -306,12 +309,15 @@ pub fn classify(id: &WorkloadId, ev: &mut Evidence, signals: &Signals, keep: boo
             continue;
         }
         let mut reasons = dangerous(&|m: &TriggerMatcher| {
-            m.network(n.proto.as_deref(), n.remote_addr.as_deref(), n.process.as_deref())
+            m.network(
+                n.proto.as_deref(),
+                n.remote_addr.as_deref(),
+                n.process.as_deref(),
+            )
         });
         let ip_peer = n.proto.as_deref() != Some("unix")
             && n.direction.as_deref() == Some("connect")
-            && n
-                .remote_addr
+            && n.remote_addr
                 .as_deref()
                 .is_some_and(|a| !a.is_empty() && !a.starts_with("127.") && a != "::1");
         if n.tag.is_none() && ip_peer {
@@ -391,7 +397,11 @@ pub fn classify(id: &WorkloadId, ev: &mut Evidence, signals: &Signals, keep: boo
                 parent: None,
                 resource: name.clone(),
             },
-            behaviour: format!("{} used CAP_{}", c.process.as_deref().unwrap_or("?"), name.to_uppercase()),
+            behaviour: format!(
+                "{} used CAP_{}",
+                c.process.as_deref().unwrap_or("?"),
+                name.to_uppercase()
+            ),
             reasons,
             count: c.count,
             first_ns: None,
@@ -437,7 +447,10 @@ pub fn is_held_out(e: &SimEntry, k: &HeldOutKey) -> bool {
                     w == k.resource || w.rsplit_once(':').is_some_and(|(a, _)| a == k.resource)
                 })
         }
-        _ => e.process.as_deref() == Some(k.process.as_str()) && e.resource.to_ascii_lowercase().contains(&k.resource),
+        _ => {
+            e.process.as_deref() == Some(k.process.as_str())
+                && e.resource.to_ascii_lowercase().contains(&k.resource)
+        }
     }
 }
 
@@ -458,7 +471,8 @@ pub fn mark_held_out(entries: &mut [SimEntry], policies: &[Policy]) -> usize {
             .any(|(_, ks)| ks.iter().any(|k| is_held_out(e, k)));
         if hit {
             n += 1;
-            let note = "held out of the draft by recommend as suspicious (--include suspicious keeps it)";
+            let note =
+                "held out of the draft by recommend as suspicious (--include suspicious keeps it)";
             e.note = Some(match e.note.take() {
                 Some(old) => format!("{note}; {old}"),
                 None => note.to_string(),
