@@ -562,6 +562,28 @@ fn learning_the_whole_day_holds_the_attack_out_and_names_it() {
         .iter()
         .any(|r| r.path.as_deref() == Some("/usr/bin/curl")));
 
+    // Generalises to regular behaviour: kube-proxy reads the same token every minute, so it is
+    // neither held out nor warned about, and its draft allows the read.
+    let kp = rec
+        .workloads
+        .iter()
+        .find(|w| w.draft.workload.name == "kube-proxy")
+        .unwrap();
+    assert!(kp.draft.held_out.is_empty(), "{:?}", kp.draft.held_out);
+    let kp_files = &kp
+        .draft
+        .policy
+        .as_ref()
+        .unwrap()
+        .spec
+        .file
+        .as_ref()
+        .unwrap()
+        .match_paths;
+    assert!(kp_files
+        .iter()
+        .any(|r| r.path == "/var/run/secrets/kubernetes.io/serviceaccount/token"));
+
     // --include suspicious keeps them as rules: the day simulates clean but for the sessions.
     let mut opts = RecommendOptions::new(everything());
     opts.include.suspicious = true;
