@@ -248,14 +248,21 @@ proptest! {
         let b = blocked(&store, &policies);
         prop_assert!(b.is_empty(), "blocked on its own data: {:?}", b);
 
-        // Default include: only behaviour of processes left out as noise may be blocked.
+        // Default include: only behaviour of processes left out as noise, or held out as
+        // suspicious, may be blocked.
         let rec = recommend(&store, &RecommendOptions::new(everything())).unwrap();
         let policies = drafts(&rec);
         check_valid(&policies, &crds);
         let noise: BTreeSet<String> = rec
             .workloads
             .iter()
-            .flat_map(|w| w.draft.excluded.values().flat_map(|e| e.executables.keys().cloned()))
+            .flat_map(|w| {
+                w.draft
+                    .excluded
+                    .values()
+                    .flat_map(|e| e.executables.keys().cloned())
+                    .chain(w.draft.held_out.iter().map(|h| h.key.process.clone()))
+            })
             .collect();
         let sim = simulate(&store, &policies, &SimOptions {
             include_host: true,

@@ -343,14 +343,16 @@ pub enum RecommendAction {
 #[command(after_help = "Examples:
   kubectl karmor recommend -A --bundle testdata/demo --out drafts/ --report drafts/REPORT.md
   kubectl karmor recommend deployment/wordpress -n wordpress-mysql --bundle testdata/demo
-  kubectl karmor recommend -A --until 2026-11-20T12:00:00Z --include all --out drafts/ --bundle testdata/demo
+  kubectl karmor recommend -A --until 2026-11-20T12:00:00Z --out drafts/ --bundle testdata/demo
   kubectl karmor recommend deployments -n wordpress-mysql --hardening policies/ --out drafts/ --bundle testdata/demo
   kubectl karmor recommend nodes node-a --max-rules 40 --bundle testdata/demo
 
 Drafts one KubeArmorPolicy per workload (replicas merged, selector from stable labels) and, for
-nodes (or with -A), one KubeArmorHostPolicy per node. Start-up helpers, kubectl exec sessions and
-exec probes are left out unless --include asks for them. Generalised rules carry a comment saying
-what they absorbed and why. With --out, one YAML file per workload and the summary on standard
+nodes (or with -A), one KubeArmorHostPolicy per node. Exec probes and start-up helpers are kept
+(commented as such; --exclude probes,startup leaves them out); kubectl exec sessions are left out,
+and behaviour that looks like an intrusion (per the hardening library's data, or seen once late)
+is held out as a commented-out rule and counted in WARNINGS (--include exec,suspicious keeps
+them). Generalised rules carry a comment saying what they absorbed and why. With --out, one YAML file per workload and the summary on standard
 output; without it, the YAML stream on standard output and the summary on standard error.")]
 pub struct RecommendArgs {
     /// workloads | deployments (deploy) | statefulsets (sts) | daemonsets (ds) | jobs |
@@ -367,9 +369,14 @@ pub struct RecommendArgs {
     /// Allow (least-permissive allow-list), Audit, or Block (hardening rules only).
     #[arg(long, value_enum, ignore_case = true, default_value_t = RecommendAction::Allow)]
     pub action: RecommendAction,
-    /// Noise to keep in drafts: exec, startup, probes, all (comma-separated).
+    /// Also keep in drafts: exec (kubectl exec sessions), suspicious (behaviour held out as
+    /// an intrusion), startup, probes, all (comma-separated). Probes and start-up helpers are
+    /// kept by default.
     #[arg(long, value_name = "KINDS")]
     pub include: Option<String>,
+    /// Leave out of drafts: probes, startup (comma-separated), e.g. --exclude probes,startup.
+    #[arg(long, value_name = "KINDS")]
+    pub exclude: Option<String>,
     /// At most this many rules per policy: directories collapse further, widest first.
     #[arg(long, value_name = "N")]
     pub max_rules: Option<usize>,

@@ -81,7 +81,9 @@ fn writes_one_valid_file_per_workload_a_summary_and_a_report() {
     assert!(!out(&v).contains("INVALID"), "{}", out(&v));
     let wp = fs::read_to_string(drafts.join("wordpress-mysql_deployment_wordpress.yaml")).unwrap();
     assert!(wp.contains("# generalised from"), "{wp}");
-    assert!(wp.contains("Left out as noise"), "{wp}");
+    assert!(wp.contains("# Left out: exec"), "{wp}");
+    assert!(wp.contains("under a block posture"), "{wp}");
+    assert!(wp.contains("# startup: "), "{wp}");
     assert!(
         wp.contains("karmor-harden-shadow-file-access-wordpress"),
         "{wp}"
@@ -264,4 +266,75 @@ fn the_report_warns_when_the_evidence_had_drops() {
         "{}",
         out(&o)
     );
+}
+
+/// Defaults keep probes (commented), `--exclude probes` leaves them out; the JSON summary
+/// carries the held-out count and the permissiveness measure; simulate names held-out rows.
+#[test]
+fn exclude_probes_held_out_and_permissiveness_in_the_json_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = demo();
+    let run = |extra: &[&str], out_dir: &std::path::Path| {
+        let mut args = vec![
+            "recommend",
+            "deployments",
+            "-n",
+            "wordpress-mysql",
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--output",
+            "json",
+            "--bundle",
+            bundle.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let o = karmor(&args);
+        assert!(o.status.success(), "{}", err(&o));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).expect("JSON summary")
+    };
+    let v = run(&[], &dir.path().join("a"));
+    let my =
+        fs::read_to_string(dir.path().join("a/wordpress-mysql_deployment_mysql.yaml")).unwrap();
+    assert!(
+        my.contains("# probe: ") && my.contains("- path: /usr/bin/mysqladmin"),
+        "{my}"
+    );
+    let wp = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["workload"] == "wordpress-mysql/Deployment/wordpress")
+        .unwrap();
+    assert_eq!(wp["held_out"], 4, "{wp}");
+    assert!(wp["warnings"].as_u64().unwrap() >= 4, "{wp}");
+    let allowed = wp["behaviours_allowed"].as_u64().unwrap();
+    assert!(
+        allowed > 0 && allowed < wp["behaviours_seen"].as_u64().unwrap(),
+        "{wp}"
+    );
+    assert!(wp["unobserved_files_allowed"].is_u64(), "{wp}");
+
+    run(&["--exclude", "probes,startup"], &dir.path().join("b"));
+    let my =
+        fs::read_to_string(dir.path().join("b/wordpress-mysql_deployment_mysql.yaml")).unwrap();
+    assert!(!my.contains("/usr/bin/mysqladmin\n"), "{my}");
+
+    let o = karmor(&[
+        "simulate",
+        "-p",
+        dir.path().join("a").to_str().unwrap(),
+        "--default-posture",
+        "block",
+        "--only",
+        "blocked",
+        "--bundle",
+        demo().to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    let text = out(&o);
+    assert!(
+        text.contains("Held out by recommend as suspicious"),
+        "{text}"
+    );
+    assert!(text.contains("203.0.113.66"), "{text}");
 }

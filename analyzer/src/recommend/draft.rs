@@ -7,7 +7,9 @@
 //! - **Processes**: one `matchPaths` rule per executable, `fromSource` = the parents seen
 //!   (left out when a parent is the container runtime, which is outside the container).
 //! - **Files**: exact paths, `readOnly` where the acting processes only read; directories and
-//!   patterns where [`super::generalise`] generalised, each with what it absorbed and why.
+//!   patterns where [`super::generalise`] generalised, **per rule** (per acting process and
+//!   access kind, counting only that rule's own paths; a writable directory is the deepest one
+//!   covering its writes), each with exactly what it absorbed and why.
 //! - **Network**: one `matchProtocols` rule per protocol, `fromSource` = the processes.
 //! - **Capabilities**: one rule per capability used, `fromSource` = the processes.
 
@@ -24,9 +26,11 @@ use crate::policy::{
 
 use super::evidence::{Evidence, WorkloadId};
 use super::generalise::{
-    place_paths, segment_pattern, Bound, GeneraliseOptions, Target, MAX_PATH_LEN,
+    glob_matches, place_paths, place_paths_except, segment_pattern, Bound, GeneraliseOptions,
+    Target, MAX_PATH_LEN,
 };
 use super::noise::{is_runtime, Include, Noise};
+use super::report::when;
 
 /// Labels that differ between rollouts or replicas of one workload.
 pub const UNSTABLE_LABELS: &[&str] = &[
@@ -105,6 +109,48 @@ pub struct Excluded {
     pub last_ns: Option<i64>,
 }
 
+/// A comment on one rule of a draft: why a rule is there when it is not the application's
+/// own behaviour (a probe, a start-up helper).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleNote {
+    /// `process`, `file`, `network` or `capabilities`.
+    pub section: &'static str,
+    /// `matchPaths`, …
+    pub list: &'static str,
+    /// Index of the rule in that list.
+    pub index: usize,
+    /// The comment lines.
+    pub lines: Vec<String>,
+}
+
+/// The comment of a process rule whose starts were probes or start-up helpers.
+fn tag_note(tags: &BTreeMap<Option<Noise>, Excluded>) -> Option<Vec<String>> {
+    if tags.contains_key(&None) {
+        // The application itself runs it too: the rule needs no excuse.
+        return None;
+    }
+    let mut lines = Vec::new();
+    for (tag, e) in tags {
+        let Some(tag) = tag else { continue };
+        let span = match (e.first_ns, e.last_ns) {
+            (Some(a), Some(b)) => format!(", {} .. {}", when(a), when(b)),
+            _ => String::new(),
+        };
+        let why = match tag {
+            Noise::Probe => "kept: the kubelet runs it at every probe, and a pod whose probe is denied is restarted; --exclude probes leaves it out",
+            Noise::Startup => "kept: the container runs it at every start; --exclude startup leaves it out",
+            Noise::Exec => "kept by --include exec",
+        };
+        lines.push(format!(
+            "{}: {} start{}{span}; {why}",
+            tag.as_str(),
+            e.processes,
+            if e.processes == 1 { "" } else { "s" }
+        ));
+    }
+    (!lines.is_empty()).then_some(lines)
+}
+
 /// Rule counts of a draft.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct RuleCounts {
@@ -140,6 +186,12 @@ pub struct Draft {
     pub excluded: BTreeMap<Noise, Excluded>,
     /// Noise kept because `--include` asked for it, per tag.
     pub included_noise: BTreeMap<Noise, Excluded>,
+    /// Comments on rules kept for probes and start-up helpers.
+    pub rule_notes: Vec<RuleNote>,
+    /// Behaviour held out as suspicious (see [`super::suspicious`]).
+    pub held_out: Vec<super::suspicious::HeldOut>,
+    /// How permissive the policy is (see [`super::permissive`]).
+    pub permissiveness: Option<super::permissive::Permissiveness>,
     /// Behaviour that no rule can express, with the reason.
     pub not_expressible: Vec<String>,
     /// Warnings (selector overlaps, rule bound not reached, …).
@@ -239,6 +291,9 @@ pub fn draft(id: &WorkloadId, ev: &Evidence, opts: &DraftOptions) -> Draft {
         generalisations: Vec::new(),
         excluded: BTreeMap::new(),
         included_noise: BTreeMap::new(),
+        rule_notes: Vec::new(),
+        held_out: Vec::new(),
+        permissiveness: None,
         not_expressible: Vec::new(),
         warnings: Vec::new(),
         pods: ev.pods.keys().cloned().collect(),
@@ -286,8 +341,9 @@ pub fn draft(id: &WorkloadId, ev: &Evidence, opts: &DraftOptions) -> Draft {
         }
     }
 
-    // Processes: executable -> parents.
+    // Processes: executable -> parents, and the noise tags of its starts.
     let mut procs: BTreeMap<String, BTreeSet<Option<String>>> = BTreeMap::new();
+    let mut proc_tags: BTreeMap<String, BTreeMap<Option<Noise>, Excluded>> = BTreeMap::new();
     for p in ev.processes.iter().filter(|p| keep(p.tag)) {
         match &p.process {
             Some(exe) if exe.starts_with('/') && exe.len() <= MAX_PATH_LEN => {
@@ -295,6 +351,11 @@ pub fn draft(id: &WorkloadId, ev: &Evidence, opts: &DraftOptions) -> Draft {
                     .entry(exe.clone())
                     .or_default()
                     .insert(p.parent.clone());
+                let t = proc_tags.entry(exe.clone()).or_default();
+                let e = t.entry(p.tag).or_default();
+                e.processes += 1;
+                e.first_ns = Some(e.first_ns.map_or(p.first_ns, |f| f.min(p.first_ns)));
+                e.last_ns = Some(e.last_ns.map_or(p.last_ns, |l| l.max(p.last_ns)));
             }
             Some(exe) => d.not_expressible.push(format!(
                 "process {exe:?}: not an absolute path of at most {MAX_PATH_LEN} characters"
@@ -328,6 +389,14 @@ pub fn draft(id: &WorkloadId, ev: &Evidence, opts: &DraftOptions) -> Draft {
         } else {
             sources(&real).unwrap_or_default()
         };
+        if let Some(lines) = proc_tags.get(exe).and_then(tag_note) {
+            d.rule_notes.push(RuleNote {
+                section: "process",
+                list: "matchPaths",
+                index: process.match_paths.len(),
+                lines,
+            });
+        }
         process.match_paths.push(ProcessPathRule {
             path: Some(exe.clone()),
             from_source,
@@ -526,11 +595,9 @@ pub fn draft(id: &WorkloadId, ev: &Evidence, opts: &DraftOptions) -> Draft {
         targets: m.saturating_sub(others).max(1),
         max_rules: m,
     });
-    let paths: BTreeSet<String> = files.keys().map(|(p, _)| p.clone()).collect();
     let mut bound = file_budget;
     let (file, file_gens) = loop {
-        let placed = place_paths(&paths, &opts.generalise, true, bound);
-        let (file, gens) = file_rules(&files, &placed);
+        let (file, gens) = file_rules(&files, &opts.generalise, bound);
         let n = file.match_paths.len() + file.match_directories.len() + file.match_patterns.len();
         // A target can need two rules (readers, writers): tighten until the draft fits.
         match bound {
@@ -613,130 +680,275 @@ pub fn draft(id: &WorkloadId, ev: &Evidence, opts: &DraftOptions) -> Draft {
     d
 }
 
-/// The file rules of the placed paths, and their generalisations.
+/// The file rules of the accessed paths, and their generalisations.
+///
+/// Paths are generalised **per rule**: per (acting process, access kind), each group's own
+/// paths decide its directories and patterns, so a rule never widens over what other processes
+/// touched. A writing group's directory is narrowed to the deepest directory that covers its
+/// writes. A read-only directory or pattern never covers a path that a process it applies to
+/// wrote (a readOnly match denies the write even where another rule allows it): such paths stay
+/// exact. Groups that end on the same target and kind share one rule (their `fromSource`
+/// lists merge) and its comment lists exactly the paths those groups absorbed.
 fn file_rules(
     files: &BTreeMap<(String, bool), BTreeSet<&str>>,
-    placed: &BTreeMap<String, super::generalise::Placement>,
+    gopts: &GeneraliseOptions,
+    bound: Option<Bound>,
 ) -> (FileRules, Vec<Generalisation>) {
-    let mut gens = Vec::new();
-    // Per target: each acting process with whether it wrote anything the target absorbs (a
-    // process is in one rule of a target only: a read-only rule would deny its writes even
-    // where another rule allows them), the absorbed paths and the reasons.
+    // (process, writes) -> paths; "" is an unknown process.
+    let mut groups: BTreeMap<(&str, bool), BTreeSet<String>> = BTreeMap::new();
+    for ((path, writes), exes) in files {
+        if exes.is_empty() {
+            groups
+                .entry(("", *writes))
+                .or_default()
+                .insert(path.clone());
+        }
+        for e in exes {
+            groups.entry((e, *writes)).or_default().insert(path.clone());
+        }
+    }
+    // Written paths per process, and by any process (for rules without fromSource).
+    let mut written: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for ((path, writes), exes) in files {
+        if *writes {
+            for e in exes.iter().copied().chain(exes.is_empty().then_some("")) {
+                written.entry(e).or_default().insert(path.as_str());
+            }
+        }
+    }
+    let all_written: BTreeSet<&str> = written.values().flatten().copied().collect();
+
     #[derive(Default)]
-    struct Group {
-        procs: BTreeMap<String, bool>,
+    struct Rule {
+        procs: BTreeSet<String>,
         absorbed: BTreeSet<String>,
         why: Vec<String>,
     }
-    let mut groups: BTreeMap<Target, Group> = BTreeMap::new();
-    for ((path, writes), exes) in files {
-        let Some(place) = placed.get(path) else {
-            continue;
-        };
-        let g = groups.entry(place.target.clone()).or_default();
-        for e in exes {
-            match g.procs.get_mut(*e) {
-                Some(w) => *w |= *writes,
-                None => {
-                    g.procs.insert(e.to_string(), *writes);
+    let covers = |t: &Target, w: &str| match t {
+        Target::Path(p) => p == w,
+        Target::Directory(d) => w.starts_with(d.as_str()),
+        Target::Pattern(g) => glob_matches(g, w),
+    };
+    // (target, read_only) -> rule. Writers first: their targets also cover what the same
+    // process only read.
+    let mut narrowed: BTreeMap<(Target, bool), Rule> = BTreeMap::new();
+    let mut reads_covered: BTreeMap<(Target, bool), usize> = BTreeMap::new();
+    let mut writable: BTreeMap<&str, Vec<Target>> = BTreeMap::new();
+    let add = |rules: &mut BTreeMap<(Target, bool), Rule>,
+               key: (Target, bool),
+               proc_: &str,
+               paths: &BTreeSet<String>,
+               why: &[String]| {
+        let r = rules.entry(key).or_default();
+        r.procs.insert(proc_.to_string());
+        r.absorbed.extend(paths.iter().cloned());
+        for w in why {
+            if !r.why.contains(w) {
+                r.why.push(w.clone());
+            }
+        }
+    };
+    for ((proc_, _), paths) in groups.iter().filter(|((_, w), _)| *w) {
+        let placed = place_paths(paths, gopts, true, bound);
+        let mut by_target: BTreeMap<Target, (BTreeSet<String>, Vec<String>)> = BTreeMap::new();
+        for (path, place) in placed {
+            let e = by_target.entry(place.target).or_default();
+            e.0.insert(path);
+            for w in place.why {
+                if !e.1.contains(&w) {
+                    e.1.push(w);
                 }
             }
         }
-        if exes.is_empty() {
-            *g.procs.entry(String::new()).or_default() |= *writes;
+        for (target, (absorbed, mut why)) in by_target {
+            // A writable directory is the deepest one that covers the group's writes.
+            let target = match target {
+                Target::Directory(dir) => match common_dir(&absorbed)
+                    .filter(|d| d.len() > dir.len() && d.starts_with(dir.as_str()))
+                {
+                    Some(d) => {
+                        why.push(format!(
+                            "narrowed to {d}, the deepest directory that covers every write"
+                        ));
+                        Target::Directory(d)
+                    }
+                    None => Target::Directory(dir),
+                },
+                t => t,
+            };
+            writable.entry(proc_).or_default().push(target.clone());
+            add(&mut narrowed, (target, false), proc_, &absorbed, &why);
         }
-        g.absorbed.insert(path.clone());
-        for w in &place.why {
-            if !g.why.contains(w) {
-                g.why.push(w.clone());
+    }
+    for ((proc_, _), paths) in groups.iter().filter(|((_, w), _)| !*w) {
+        // Reads already covered by a writable rule of the same process need no rule.
+        let mine = writable.get(proc_).map(Vec::as_slice).unwrap_or_default();
+        let mut rest = BTreeSet::new();
+        for path in paths {
+            match mine
+                .iter()
+                .find(|t| !matches!(t, Target::Path(_)) && covers(t, path))
+            {
+                Some(t) => {
+                    add(
+                        &mut narrowed,
+                        (t.clone(), false),
+                        proc_,
+                        &BTreeSet::from([path.clone()]),
+                        &[],
+                    );
+                    *reads_covered.entry((t.clone(), false)).or_default() += 1;
+                }
+                None => {
+                    rest.insert(path.clone());
+                }
+            }
+        }
+        // A read-only directory must not cover a write of a process it applies to.
+        let affected_dir: &BTreeSet<&str> = if proc_.is_empty() {
+            &all_written
+        } else {
+            written.get(proc_).unwrap_or(&EMPTY)
+        };
+        let forbid = |dir: &str| {
+            let glob = format!("{dir}**");
+            affected_dir.iter().any(|w| {
+                if dir.contains('*') {
+                    glob_matches(&glob, w)
+                } else {
+                    w.starts_with(dir)
+                }
+            })
+        };
+        let placed = place_paths_except(&rest, gopts, true, bound, &forbid);
+        for (path, place) in placed {
+            let mut target = place.target.clone();
+            let mut why = place.why.clone();
+            // A read-only directory or pattern must not cover a write of a process it
+            // applies to (readOnly denies the write even where another rule allows it).
+            let affected: &BTreeSet<&str> = match (&target, *proc_) {
+                (Target::Pattern(_), _) | (_, "") => &all_written,
+                (_, p) => written.get(p).unwrap_or(&EMPTY),
+            };
+            if !matches!(target, Target::Path(_)) && affected.iter().any(|w| covers(&target, w)) {
+                target = Target::Path(path.clone());
+                why.clear();
+            }
+            add(
+                &mut narrowed,
+                (target, true),
+                proc_,
+                &BTreeSet::from([path]),
+                &why,
+            );
+        }
+    }
+    for (key, n) in reads_covered {
+        if let Some(r) = narrowed.get_mut(&key) {
+            r.why.push(format!(
+                "{n} of its paths were only read by its processes; the writes alone decided the directory"
+            ));
+        }
+    }
+    // Patterns have no fromSource: one rule per pattern, read-only only when nobody wrote.
+    let mut rules: BTreeMap<(Target, bool), Rule> = BTreeMap::new();
+    let written_patterns: BTreeSet<Target> = narrowed
+        .keys()
+        .filter(|(t, ro)| matches!(t, Target::Pattern(_)) && !ro)
+        .map(|(t, _)| t.clone())
+        .collect();
+    for ((target, read_only), r) in narrowed {
+        let read_only = read_only && !written_patterns.contains(&target);
+        let e = rules.entry((target, read_only)).or_default();
+        e.procs.extend(r.procs);
+        e.absorbed.extend(r.absorbed);
+        for w in r.why {
+            if !e.why.contains(&w) {
+                e.why.push(w);
             }
         }
     }
+
+    let mut gens = Vec::new();
     let mut file = FileRules::default();
-    for (target, g) in groups {
-        let all: BTreeSet<String> = g.procs.keys().cloned().collect();
-        let any_write = g.procs.values().any(|w| *w);
-        // (read_only, sources) of each rule for this target.
-        let split: Vec<(bool, Result<Vec<Source>, String>)> = match (&target, sources(&all)) {
-            (Target::Pattern(_), _) => vec![(!any_write, Ok(Vec::new()))],
-            (_, Err(why)) => vec![(!any_write, Err(why))],
-            (_, Ok(_)) => {
-                let readers: BTreeSet<String> = g
-                    .procs
-                    .iter()
-                    .filter(|(_, w)| !**w)
-                    .map(|(p, _)| p.clone())
-                    .collect();
-                let writers: BTreeSet<String> = g
-                    .procs
-                    .iter()
-                    .filter(|(_, w)| **w)
-                    .map(|(p, _)| p.clone())
-                    .collect();
-                let mut v = Vec::new();
-                if !readers.is_empty() {
-                    v.push((true, sources(&readers)));
-                }
-                if !writers.is_empty() {
-                    v.push((false, sources(&writers)));
-                }
-                v
-            }
-        };
-        for (read_only, fs) in split {
-            let mut why = g.why.clone();
-            if let Err(reason) = &fs {
+    for ((target, read_only), r) in rules {
+        let fs = sources(&r.procs);
+        let mut why = r.why.clone();
+        if let Err(reason) = &fs {
+            if !matches!(target, Target::Pattern(_)) {
                 why.push(format!("no fromSource: {reason}"));
             }
-            let fs = fs.unwrap_or_default();
-            match &target {
-                Target::Path(path) => file.match_paths.push(FilePathRule {
-                    path: path.clone(),
+        }
+        let fs = fs.unwrap_or_default();
+        match &target {
+            Target::Path(path) => file.match_paths.push(FilePathRule {
+                path: path.clone(),
+                read_only,
+                from_source: fs,
+                ..FilePathRule::default()
+            }),
+            Target::Directory(dir) => {
+                let recursive = r
+                    .absorbed
+                    .iter()
+                    .any(|p| p.get(dir.len()..).is_some_and(|rest| rest.contains('/')));
+                gens.push(Generalisation {
+                    section: "file",
+                    list: "matchDirectories",
+                    index: file.match_directories.len(),
+                    target: dir.clone(),
+                    read_only,
+                    absorbed: r.absorbed.iter().cloned().collect(),
+                    why,
+                });
+                file.match_directories.push(FileDirectoryRule {
+                    dir: dir.clone(),
+                    recursive,
                     read_only,
                     from_source: fs,
-                    ..FilePathRule::default()
-                }),
-                Target::Directory(dir) => {
-                    let recursive = g
-                        .absorbed
-                        .iter()
-                        .any(|p| p.get(dir.len()..).is_some_and(|rest| rest.contains('/')));
-                    gens.push(Generalisation {
-                        section: "file",
-                        list: "matchDirectories",
-                        index: file.match_directories.len(),
-                        target: dir.clone(),
-                        read_only,
-                        absorbed: g.absorbed.iter().cloned().collect(),
-                        why,
-                    });
-                    file.match_directories.push(FileDirectoryRule {
-                        dir: dir.clone(),
-                        recursive,
-                        read_only,
-                        from_source: fs,
-                        ..FileDirectoryRule::default()
-                    });
-                }
-                Target::Pattern(pattern) => {
-                    why.push("matchPatterns have no fromSource: any process".into());
-                    gens.push(Generalisation {
-                        section: "file",
-                        list: "matchPatterns",
-                        index: file.match_patterns.len(),
-                        target: pattern.clone(),
-                        read_only,
-                        absorbed: g.absorbed.iter().cloned().collect(),
-                        why,
-                    });
-                    file.match_patterns.push(FilePatternRule {
-                        pattern: pattern.clone(),
-                        read_only,
-                        ..FilePatternRule::default()
-                    });
-                }
+                    ..FileDirectoryRule::default()
+                });
+            }
+            Target::Pattern(pattern) => {
+                why.push("matchPatterns have no fromSource: any process".into());
+                gens.push(Generalisation {
+                    section: "file",
+                    list: "matchPatterns",
+                    index: file.match_patterns.len(),
+                    target: pattern.clone(),
+                    read_only,
+                    absorbed: r.absorbed.iter().cloned().collect(),
+                    why,
+                });
+                file.match_patterns.push(FilePatternRule {
+                    pattern: pattern.clone(),
+                    read_only,
+                    ..FilePatternRule::default()
+                });
             }
         }
     }
     (file, gens)
+}
+
+static EMPTY: BTreeSet<&'static str> = BTreeSet::new();
+
+/// The deepest directory (with trailing `/`) that holds every path.
+fn common_dir(paths: &BTreeSet<String>) -> Option<String> {
+    let mut it = paths.iter();
+    let first = it.next()?;
+    let mut prefix: &str = match first.rfind('/') {
+        Some(i) => &first[..=i],
+        None => return None,
+    };
+    for p in it {
+        while !p.starts_with(prefix) {
+            let trimmed = &prefix[..prefix.len() - 1];
+            prefix = match trimmed.rfind('/') {
+                Some(i) => &trimmed[..=i],
+                None => return None,
+            };
+        }
+    }
+    Some(prefix.to_string())
 }

@@ -211,6 +211,10 @@ pub struct NetworkEvidence {
     pub local_port: Option<u16>,
     /// Raw events.
     pub count: u64,
+    /// Pods that did it.
+    pub pods: Vec<String>,
+    /// First seen (ns).
+    pub first_ns: i64,
 }
 
 /// A capability used by one executable.
@@ -485,7 +489,8 @@ pub fn behaviour(
 
     let sql = format!(
         "SELECT {KEYS}, coalesce(n_tag, ''), lower(proto), direction, process, remote_addr,
-                remote_port, remote_name, local_port, CAST(sum(count) AS UBIGINT)
+                remote_port, remote_name, local_port, CAST(sum(count) AS UBIGINT),
+                list(DISTINCT coalesce(pod, '')), epoch_ns(min(ts_first))
          FROM events {NOISE_JOIN}
          WHERE op = 'network' AND {where_sql} GROUP BY ALL"
     );
@@ -502,6 +507,8 @@ pub fn behaviour(
                 remote_name: r.get(9)?,
                 local_port: r.get(10)?,
                 count: r.get(11)?,
+                pods: strings(r.get(12)?),
+                first_ns: r.get(13)?,
             },
         ))
     })?;

@@ -255,6 +255,18 @@ pub fn place_paths(
     collapse_dirs: bool,
     bound: Option<Bound>,
 ) -> BTreeMap<String, Placement> {
+    place_paths_except(paths, opts, collapse_dirs, bound, &|_| false)
+}
+
+/// [`place_paths`], where no directory for which `forbid` is true collapses (a read-only rule
+/// must not cover a directory its processes write into).
+pub fn place_paths_except(
+    paths: &BTreeSet<String>,
+    opts: &GeneraliseOptions,
+    collapse_dirs: bool,
+    bound: Option<Bound>,
+    forbid: &dyn Fn(&str) -> bool,
+) -> BTreeMap<String, Placement> {
     // Step 1.
     let mut patterned: BTreeMap<String, (String, BTreeSet<SegmentReason>)> = BTreeMap::new();
     for p in paths {
@@ -281,7 +293,7 @@ pub fn place_paths(
         let mut dirs: Vec<(&String, &BTreeSet<String>)> = children.iter().collect();
         dirs.sort_by_key(|(d, _)| (depth(d), (*d).clone()));
         for (dir, kids) in dirs {
-            if dir == "/" || inside_any(dir, &collapsed) {
+            if dir == "/" || inside_any(dir, &collapsed) || forbid(dir) {
                 continue;
             }
             if let Some(limit) = opts.threshold(dir) {
@@ -312,6 +324,7 @@ pub fn place_paths(
                     .iter()
                     .filter(|(d, kids)| {
                         d.as_str() != "/"
+                            && !forbid(d)
                             && kids.len() >= 2
                             && !inside_any(d, &collapsed)
                             && !collapsed.contains_key(d.as_str())

@@ -132,6 +132,89 @@ pub struct Library {
     pub entries: Vec<(Entry, Policy)>,
 }
 
+/// The index entries of a library's `index.yaml` text (triggers checked, policy files not
+/// read): what [`super::suspicious`] classifies behaviour with.
+pub fn index_entries(text: &str, path: &Path) -> Result<Vec<Entry>, HardeningError> {
+    let err = |message: String| HardeningError::Index {
+        path: path.to_path_buf(),
+        message,
+    };
+    let index: IndexFile =
+        serde_yaml::from_str(text).map_err(|e| err(format!("not a valid index: {e}")))?;
+    if index.format != "karmor-harden-index/v1" {
+        return Err(err(format!(
+            "unknown format {:?} (expected karmor-harden-index/v1)",
+            index.format
+        )));
+    }
+    for entry in &index.policies {
+        for t in entry.relevant_when.iter().chain(&entry.conflicts_when) {
+            t.compile()
+                .map_err(|m| err(format!("policy {}: {m}", entry.name)))?;
+        }
+    }
+    Ok(index.policies)
+}
+
+/// A compiled trigger, matched against single pieces of evidence.
+pub struct TriggerMatcher(Compiled);
+
+impl TriggerMatcher {
+    /// Compiles a trigger.
+    pub fn new(t: &Trigger) -> Result<TriggerMatcher, String> {
+        t.compile().map(TriggerMatcher)
+    }
+
+    /// Whether this is a file trigger whose path glob matches everything (`/**`).
+    pub fn matches_any_file(&self) -> bool {
+        self.0.op.as_deref() == Some("file")
+            && self.0.path.as_ref().is_none_or(|r| r.is_match("/x/y"))
+            && self.0.path.as_ref().is_none_or(|r| r.is_match("/z"))
+    }
+
+    /// The op of the trigger.
+    pub fn op(&self) -> Option<&str> {
+        self.0.op.as_deref()
+    }
+
+    /// A process start of `exe` by `parent`.
+    pub fn process(&self, exe: Option<&str>, parent: Option<&str>) -> bool {
+        self.0.op.as_deref() == Some("process")
+            && opt_match(&self.0.path, exe)
+            && opt_match(&self.0.source, parent)
+    }
+
+    /// `actor` accessing `path` with `accesses`; `with_source` false ignores the trigger's
+    /// source glob.
+    pub fn file(&self, path: &str, accesses: &[String], actor: &str, with_source: bool) -> bool {
+        self.0.op.as_deref() == Some("file")
+            && opt_match(&self.0.path, Some(path))
+            && self
+                .0
+                .access
+                .as_ref()
+                .is_none_or(|a| access_matches(a, accesses))
+            && (!with_source || opt_match(&self.0.source, Some(actor)))
+    }
+
+    /// A socket of `proto` to `remote` by `actor`.
+    pub fn network(&self, proto: Option<&str>, remote: Option<&str>, actor: Option<&str>) -> bool {
+        self.0.op.as_deref() == Some("network")
+            && self.0.proto.as_deref().is_none_or(|p| proto == Some(p))
+            && opt_match(&self.0.remote, remote)
+            && opt_match(&self.0.source, actor)
+    }
+
+    /// A capability (`CAP_NET_RAW` or `net_raw`) used by `actor`.
+    pub fn capability(&self, capability: &str, actor: Option<&str>) -> bool {
+        let lower = capability.to_ascii_lowercase();
+        let name = lower.strip_prefix("cap_").unwrap_or(&lower);
+        self.0.op.as_deref() == Some("capability")
+            && self.0.capability.as_deref().is_none_or(|w| w == name)
+            && opt_match(&self.0.source, actor)
+    }
+}
+
 impl Library {
     /// Loads `root/index.yaml` and every policy it lists.
     pub fn load(root: &Path) -> Result<Library, HardeningError> {

@@ -1,11 +1,15 @@
 //! `kubectl karmor recommend`: KubeArmor policies drafted from observed behaviour (design §7).
 //!
 //! - [`evidence`]: parameterised SQL aggregation per workload (replicas merged) and per node;
-//! - [`noise`]: start-up helpers, `kubectl exec` sessions and exec probes, tagged and kept out
-//!   of drafts unless asked for;
+//! - [`noise`]: start-up helpers, `kubectl exec` sessions and exec probes, tagged; probes and
+//!   start-up helpers stay in drafts (commented), exec sessions are left out unless asked for;
 //! - [`generalise`]: explainable patterns and directory collapse;
 //! - [`draft`]: one `KubeArmorPolicy` per workload, one `KubeArmorHostPolicy` per node;
+//! - [`suspicious`]: behaviour that looks like an intrusion (per the library's data), held out
+//!   of drafts as commented-out rules;
 //! - [`hardening`]: picks from our policy library (`policies/`), flagged when they conflict;
+//! - [`permissive`]: per rule, the observed behaviours it allows and how much wider than its
+//!   evidence a generalised rule is;
 //! - [`report`]: YAML with comments on generalised rules, and the Markdown report.
 
 pub mod draft;
@@ -13,7 +17,9 @@ pub mod evidence;
 pub mod generalise;
 pub mod hardening;
 pub mod noise;
+pub mod permissive;
 pub mod report;
+pub mod suspicious;
 
 use std::collections::BTreeMap;
 
@@ -114,6 +120,24 @@ pub fn recommend(store: &Store, opts: &RecommendOptions) -> Result<Recommendatio
     let last_seen = evidence::pid_last_seen(store, &opts.scope)?;
     let marks = noise::classify(&mut workloads, &last_seen);
     evidence::behaviour(store, &opts.scope, &marks, &mut workloads)?;
+    // Hardening picks see everything that was seen; drafts see what is not held out.
+    let seen = workloads.clone();
+    let signals = match &opts.library {
+        Some(lib) => {
+            let entries: Vec<hardening::Entry> =
+                lib.entries.iter().map(|(e, _)| e.clone()).collect();
+            suspicious::Signals::from_entries(&entries)
+        }
+        None => suspicious::Signals::builtin(),
+    }
+    .map_err(|e| AnalyzerError::Invalid(format!("hardening library: {e}")))?;
+    let mut held: BTreeMap<WorkloadId, Vec<suspicious::HeldOut>> = BTreeMap::new();
+    for (id, ev) in workloads.iter_mut() {
+        let h = suspicious::classify(id, ev, &signals, opts.include.suspicious);
+        if !h.is_empty() {
+            held.insert(id.clone(), h);
+        }
+    }
 
     let dopts = DraftOptions {
         action: if opts.action == Action::Audit {
@@ -136,8 +160,18 @@ pub fn recommend(store: &Store, opts: &RecommendOptions) -> Result<Recommendatio
     let mut ids: Vec<&WorkloadId> = workloads.keys().collect();
     ids.sort_by_key(|id| (id.is_host(), (*id).clone()));
     let drafts = draft_all(&ids, &workloads, &dopts);
+    let present = permissive::files_under(
+        store,
+        &permissive::prefixes(drafts.iter().filter_map(|d| d.policy.as_ref())),
+    )?;
     for (id, mut d) in ids.into_iter().zip(drafts) {
-        let ev = &workloads[id];
+        let ev = &seen[id];
+        if let Some(p) = &d.policy {
+            d.permissiveness = Some(permissive::measure(p, ev, &present));
+        }
+        if let Some(h) = held.remove(id) {
+            attach_held_out(&mut d, h, opts.include);
+        }
         if let (Some(p), Some(mine)) = (&d.policy, labels.get(id)) {
             if p.spec.selector.is_some() {
                 for (other, ev2) in &workloads {
@@ -192,6 +226,44 @@ pub fn recommend(store: &Store, opts: &RecommendOptions) -> Result<Recommendatio
         since_ns: opts.scope.since_ns,
         until_ns: opts.scope.until_ns,
     })
+}
+
+/// Records held-out behaviour on a draft: a warning each, and the annotation that `simulate`
+/// reads.
+fn attach_held_out(d: &mut Draft, held: Vec<suspicious::HeldOut>, include: Include) {
+    let mut keys = Vec::new();
+    for h in &held {
+        let first = h.first_ns.map(report::when).unwrap_or_else(|| "-".into());
+        let exec = h.tag == Some(Noise::Exec);
+        let status = if exec && !include.exec {
+            "in a kubectl exec session (left out)"
+        } else if h.kept {
+            "kept as a rule by --include suspicious"
+        } else {
+            "held out of the draft as suspicious (commented out; --include suspicious keeps it)"
+        };
+        d.warnings.push(format!(
+            "{}: {status}: {}; seen {}x, first at {first}",
+            h.behaviour,
+            h.reasons.join("; "),
+            h.count
+        ));
+        if !h.kept {
+            keys.push(h.key.clone());
+        }
+    }
+    keys.sort();
+    keys.dedup();
+    if let Some(p) = d.policy.as_mut() {
+        if !keys.is_empty() {
+            if let Ok(json) = serde_json::to_string(&keys) {
+                p.metadata
+                    .annotations
+                    .insert(suspicious::HELD_OUT_ANNOTATION.to_string(), json);
+            }
+        }
+    }
+    d.held_out = held;
 }
 
 /// Drafts every workload, on as many threads as there are cores (drafts are independent).

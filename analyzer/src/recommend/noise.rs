@@ -1,4 +1,6 @@
-//! Noise: behaviour that is real but should not shape an allow-list by default.
+//! Noise: behaviour that is not the application's main process tree, tagged so that drafts
+//! can say what it is (probes and start-up helpers are kept by default, `kubectl exec`
+//! sessions are left out).
 //!
 //! Per container (its container id), from the process instances:
 //!
@@ -66,8 +68,12 @@ impl Noise {
     }
 }
 
-/// Which noise to keep in drafts (`--include`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What to keep in drafts beyond the application itself (`--include`, `--exclude`).
+///
+/// By default probes and start-up helpers are kept (the workload needs them at every probe and
+/// every start: a draft without them breaks the pod under a block posture); `kubectl exec`
+/// sessions and behaviour held out as suspicious are left out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Include {
     /// Keep start-up helpers.
     pub startup: bool,
@@ -75,34 +81,76 @@ pub struct Include {
     pub exec: bool,
     /// Keep probes.
     pub probes: bool,
+    /// Keep behaviour held out as suspicious as rules.
+    pub suspicious: bool,
+}
+
+impl Default for Include {
+    fn default() -> Self {
+        Include {
+            startup: true,
+            exec: false,
+            probes: true,
+            suspicious: false,
+        }
+    }
 }
 
 impl Include {
-    /// Everything.
+    /// Everything: noise of every kind and suspicious behaviour.
     pub const ALL: Include = Include {
         startup: true,
         exec: true,
         probes: true,
+        suspicious: true,
     };
 
-    /// Parses `exec,startup,probes` (also `all`, `none`, `probe`).
-    pub fn parse(text: &str) -> Result<Include, String> {
-        let mut inc = Include::default();
+    /// Nothing but the application's own, unsuspicious behaviour.
+    pub const NONE: Include = Include {
+        startup: false,
+        exec: false,
+        probes: false,
+        suspicious: false,
+    };
+
+    fn set(&mut self, text: &str, flag: &str, on: bool) -> Result<(), String> {
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             match part.to_ascii_lowercase().as_str() {
-                "exec" => inc.exec = true,
-                "startup" | "start-up" => inc.startup = true,
-                "probes" | "probe" => inc.probes = true,
-                "all" => inc = Include::ALL,
-                "none" => inc = Include::default(),
+                "exec" => self.exec = on,
+                "startup" | "start-up" => self.startup = on,
+                "probes" | "probe" => self.probes = on,
+                "suspicious" => self.suspicious = on,
+                "all" => {
+                    *self = if on { Include::ALL } else { Include::NONE };
+                }
+                "none" if on => *self = Include::NONE,
                 other => {
                     return Err(format!(
-                        "unknown --include value {other:?}: expected exec, startup, probes, all or none"
-                    ))
+                    "unknown {flag} value {other:?}: expected exec, startup, probes, suspicious{}",
+                    if on { ", all or none" } else { " or all" }
+                ))
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Adds `exec,startup,probes,suspicious` (also `all`; `none` resets to nothing) to the
+    /// defaults: the `--include` value.
+    pub fn parse(text: &str) -> Result<Include, String> {
+        let mut inc = Include::default();
+        inc.set(text, "--include", true)?;
         Ok(inc)
+    }
+
+    /// Adds kinds (`--include`).
+    pub fn include(&mut self, text: &str) -> Result<(), String> {
+        self.set(text, "--include", true)
+    }
+
+    /// Removes kinds (`--exclude probes,startup`).
+    pub fn exclude(&mut self, text: &str) -> Result<(), String> {
+        self.set(text, "--exclude", false)
     }
 
     /// Whether evidence with `tag` goes into drafts.
@@ -341,11 +389,21 @@ mod tests {
 
     #[test]
     fn include_parses_and_keeps() {
-        let i = Include::parse("exec, probes").unwrap();
-        assert!(i.exec && i.probes && !i.startup);
-        assert!(i.keeps(None) && i.keeps(Some(Noise::Exec)) && !i.keeps(Some(Noise::Startup)));
+        // Probes and start-up helpers are kept by default; exec sessions and suspicious
+        // behaviour are not.
+        let d = Include::default();
+        assert!(d.probes && d.startup && !d.exec && !d.suspicious);
+        let i = Include::parse("exec").unwrap();
+        assert!(i.exec && i.probes && i.startup && !i.suspicious);
+        let mut j = Include::default();
+        j.exclude("probes, startup").unwrap();
+        assert!(!j.probes && !j.startup && !j.exec);
+        assert!(j.keeps(None) && !j.keeps(Some(Noise::Probe)) && !j.keeps(Some(Noise::Startup)));
+        assert!(i.keeps(Some(Noise::Exec)) && !d.keeps(Some(Noise::Exec)));
         assert_eq!(Include::parse("all").unwrap(), Include::ALL);
+        assert_eq!(Include::parse("none").unwrap(), Include::NONE);
         assert!(Include::parse("bogus").unwrap_err().contains("bogus"));
+        assert!(j.exclude("none").unwrap_err().contains("--exclude"));
         assert!(is_runtime("/usr/bin/containerd-shim-runc-v2") && !is_runtime("/bin/sh"));
     }
 }

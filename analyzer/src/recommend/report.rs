@@ -18,6 +18,7 @@ use super::draft::Draft;
 use super::evidence::WorkloadId;
 use super::hardening::PickStatus;
 use super::noise::Noise;
+use super::suspicious::HeldOut;
 use super::{posture_note, Recommendation, WorkloadRecommendation};
 
 /// How many absorbed paths a comment lists before "… N more".
@@ -87,7 +88,12 @@ pub fn insert_comments(yaml: &str, comments: &HashMap<(String, usize), Vec<Strin
 }
 
 fn comments_of(d: &Draft) -> HashMap<(String, usize), Vec<String>> {
-    let mut map = HashMap::new();
+    let mut map: HashMap<(String, usize), Vec<String>> = HashMap::new();
+    for n in &d.rule_notes {
+        map.entry((format!("spec.{}.{}", n.section, n.list), n.index))
+            .or_default()
+            .extend(n.lines.iter().cloned());
+    }
     for g in &d.generalisations {
         let mut lines = vec![if g.list == "matchPaths" {
             format!("inferred: {}", g.why.join("; "))
@@ -100,7 +106,9 @@ fn comments_of(d: &Draft) -> HashMap<(String, usize), Vec<String>> {
             )
         }];
         if g.list == "matchPaths" {
-            map.insert((format!("spec.{}.{}", g.section, g.list), g.index), lines);
+            map.entry((format!("spec.{}.{}", g.section, g.list), g.index))
+                .or_default()
+                .extend(lines);
             continue;
         }
         let shown: Vec<&str> = g
@@ -118,17 +126,51 @@ fn comments_of(d: &Draft) -> HashMap<(String, usize), Vec<String>> {
             );
         }
         lines.push(absorbed);
-        map.insert((format!("spec.{}.{}", g.section, g.list), g.index), lines);
+        if let Some(r) = d.permissiveness.as_ref().and_then(|m| {
+            m.rules
+                .iter()
+                .find(|r| r.section == g.section && r.list == g.list && r.index == g.index)
+        }) {
+            lines.push(format!(
+                "allows {} observed behaviours; wider than its evidence by {} files in the data it never touched",
+                r.allows,
+                r.unobserved_files.unwrap_or(0)
+            ));
+        }
+        map.entry((format!("spec.{}.{}", g.section, g.list), g.index))
+            .or_default()
+            .extend(lines);
     }
     map
 }
 
-fn when(ns: i64) -> String {
+/// An instant as RFC 3339 to the second.
+pub(crate) fn when(ns: i64) -> String {
     let t = format_ts(ns);
     match t.find('.') {
         Some(dot) if t.ends_with('Z') => format!("{}Z", &t[..dot]),
         _ => t,
     }
+}
+
+/// The `--include`/`--exclude` word of a tag.
+fn include_word(t: Noise) -> &'static str {
+    match t {
+        Noise::Exec => "exec",
+        Noise::Startup => "startup",
+        Noise::Probe => "probes",
+    }
+}
+
+/// What a block posture does to the `kubectl exec` sessions left out of a draft.
+pub fn exec_posture_note(e: &super::draft::Excluded) -> String {
+    let exes: Vec<&str> = e.executables.keys().map(String::as_str).collect();
+    format!(
+        "kubectl exec sessions are not in this draft ({} process start{}: {}): under a block posture (file and process) they are denied, so `kubectl exec` into these pods cannot run them; under audit they run and raise alerts. --include exec allows them.",
+        e.processes,
+        if e.processes == 1 { "" } else { "s" },
+        exes.join(", ")
+    )
 }
 
 fn noise_line(map: &std::collections::BTreeMap<Noise, super::draft::Excluded>) -> String {
@@ -169,9 +211,17 @@ pub fn workload_yaml(
         ];
         if !d.excluded.is_empty() {
             head.push(format!(
-                "Left out as noise: {}; --include exec,startup,probes keeps them.",
-                noise_line(&d.excluded)
+                "Left out: {}; --include {} keeps them.",
+                noise_line(&d.excluded),
+                d.excluded
+                    .keys()
+                    .map(|t| include_word(*t))
+                    .collect::<Vec<_>>()
+                    .join(",")
             ));
+        }
+        if let Some(e) = d.excluded.get(&Noise::Exec) {
+            head.push(exec_posture_note(e));
         }
         for n in &d.not_expressible {
             head.push(format!("Not expressible: {n}"));
@@ -185,10 +235,21 @@ pub fn workload_yaml(
                 rec.events_dropped
             ));
         }
-        docs.push(with_header(
-            &head,
-            &insert_comments(&p.to_yaml()?, &comments_of(d)),
-        ));
+        let held: Vec<&HeldOut> = d
+            .held_out
+            .iter()
+            .filter(|h| !h.kept && (h.tag != Some(Noise::Exec) || rec_keeps_exec(d)))
+            .collect();
+        if !held.is_empty() {
+            head.push(format!(
+                "Held out as suspicious: {} behaviour{} (commented-out rules below, with their evidence; uncomment one to allow it, or draft with --include suspicious). `simulate` names them through the {} annotation.",
+                held.len(),
+                if held.len() == 1 { "" } else { "s" },
+                super::suspicious::HELD_OUT_ANNOTATION
+            ));
+        }
+        let body = insert_comments(&p.to_yaml()?, &comments_of(d));
+        docs.push(with_header(&head, &insert_held_out(&body, &held)));
     }
     for pick in &w.hardening {
         if let (PickStatus::Proposed, Some(p)) = (pick.status, &pick.policy) {
@@ -202,6 +263,70 @@ pub fn workload_yaml(
         }
     }
     Ok(docs.join("---\n"))
+}
+
+/// Whether exec sessions are in the draft (their held-out behaviour then gets a rule too).
+fn rec_keeps_exec(d: &Draft) -> bool {
+    d.included_noise.contains_key(&Noise::Exec)
+}
+
+/// Inserts each held-out rule, commented out, where uncommenting it makes it a rule: under its
+/// list when the list exists, with the list key when only the section exists, with the section
+/// before `spec.action` otherwise.
+pub fn insert_held_out(yaml: &str, held: &[&HeldOut]) -> String {
+    let mut lines: Vec<String> = yaml.lines().map(String::from).collect();
+    for h in held {
+        let Some((section, list, rule)) = &h.rule else {
+            continue;
+        };
+        let mut block = vec![format!(
+            "HELD OUT: {}: {}; seen {}x{}",
+            h.behaviour,
+            h.reasons.join("; "),
+            h.count,
+            h.first_ns
+                .map(|t| format!(", first at {}", when(t)))
+                .unwrap_or_default()
+        )];
+        let spec = lines.iter().position(|l| l == "spec:");
+        let find = |lines: &[String], from: usize, indent: usize, key: &str| -> Option<usize> {
+            let want = format!("{}{key}:", " ".repeat(indent));
+            lines[from..]
+                .iter()
+                .take_while(|l| {
+                    let ind = l.len() - l.trim_start().len();
+                    l.trim_start().starts_with('#') || ind >= indent || l.is_empty()
+                })
+                .position(|l| *l == want)
+                .map(|i| i + from)
+        };
+        let Some(spec) = spec else { continue };
+        let (at, indent, prefix): (usize, usize, Vec<String>) =
+            match find(&lines, spec + 1, 2, section) {
+                Some(sec) => match find(&lines, sec + 1, 4, list) {
+                    Some(l) => (l + 1, 4, Vec::new()),
+                    None => (sec + 1, 4, vec![format!("{list}:")]),
+                },
+                None => {
+                    let Some(action) = find(&lines, spec + 1, 2, "action") else {
+                        continue;
+                    };
+                    (action, 2, vec![format!("{section}:"), format!("  {list}:")])
+                }
+            };
+        let item_pad = if prefix.is_empty() { "" } else { "  " };
+        block.extend(prefix);
+        block.extend(rule.iter().map(|r| format!("{item_pad}{r}")));
+        let pad = " ".repeat(indent);
+        let commented: Vec<String> = block
+            .iter()
+            .map(|b| format!("{pad}# {}", one_line(b)))
+            .collect();
+        lines.splice(at..at, commented);
+    }
+    let mut out = lines.join("\n");
+    out.push('\n');
+    out
 }
 
 fn with_header(head: &[String], body: &str) -> String {
@@ -267,8 +392,18 @@ pub struct SummaryRow {
     pub capabilities: usize,
     /// Generalised rules.
     pub generalised: usize,
-    /// Noise left out: `exec:1 probe:2160`.
+    /// Noise left out: `exec:3 (denied under block)`, `probe:2160` with `--exclude probes`.
     pub noise_excluded: String,
+    /// Process starts of `kubectl exec` sessions left out: a block posture denies them.
+    pub exec_left_out: usize,
+    /// Behaviours held out as suspicious (each is also a warning).
+    pub held_out: usize,
+    /// Distinct observed behaviours the policy allows (see `recommend::permissive`).
+    pub behaviours_allowed: usize,
+    /// Distinct observed behaviours in the learning window.
+    pub behaviours_seen: usize,
+    /// Files present in the data that generalised rules allow and the workload never touched.
+    pub unobserved_files_allowed: usize,
     /// Hardening policies proposed.
     pub hardening_proposed: usize,
     /// Hardening policies flagged.
@@ -300,9 +435,28 @@ pub fn summary(rec: &Recommendation) -> Vec<SummaryRow> {
                 noise_excluded: d
                     .excluded
                     .iter()
-                    .map(|(t, e)| format!("{}:{}", t.as_str(), e.processes))
+                    .map(|(t, e)| {
+                        if *t == Noise::Exec {
+                            format!("{}:{} (denied under block)", t.as_str(), e.processes)
+                        } else {
+                            format!("{}:{}", t.as_str(), e.processes)
+                        }
+                    })
                     .collect::<Vec<_>>()
                     .join(" "),
+                exec_left_out: d.excluded.get(&Noise::Exec).map_or(0, |e| e.processes),
+                held_out: d.held_out.iter().filter(|h| !h.kept).count(),
+                behaviours_allowed: d
+                    .permissiveness
+                    .as_ref()
+                    .filter(|_| emitted)
+                    .map_or(0, |m| m.behaviours_allowed),
+                behaviours_seen: d.permissiveness.as_ref().map_or(0, |m| m.behaviours_seen),
+                unobserved_files_allowed: d
+                    .permissiveness
+                    .as_ref()
+                    .filter(|_| emitted)
+                    .map_or(0, |m| m.unobserved_files),
                 hardening_proposed: w
                     .hardening
                     .iter()
@@ -498,6 +652,75 @@ pub fn markdown(rec: &Recommendation) -> String {
                 );
             }
         }
+        if !d.held_out.is_empty() {
+            let _ = writeln!(s, "\n### Held out as suspicious\n");
+            let _ = writeln!(
+                s,
+                "Behaviour that looks like an intrusion (per the hardening library's data, or seen once, late). It is not allowed by the draft: it is written into the YAML as a commented-out rule (uncomment it to allow it, or draft with `--include suspicious`), listed in the `{}` annotation, and `simulate` names it.\n",
+                super::suspicious::HELD_OUT_ANNOTATION
+            );
+            for h in &d.held_out {
+                let _ = writeln!(
+                    s,
+                    "- `{}`{}: {}. Seen {}x{}.",
+                    h.behaviour,
+                    if h.kept {
+                        " (kept by --include suspicious)"
+                    } else if h.tag == Some(Noise::Exec) {
+                        " (in a kubectl exec session)"
+                    } else {
+                        ""
+                    },
+                    h.reasons.join("; "),
+                    h.count,
+                    h.first_ns
+                        .map(|t| format!(", first at {}", when(t)))
+                        .unwrap_or_default()
+                );
+            }
+        }
+        if let (Some(m), Some(_)) = (&d.permissiveness, &d.policy) {
+            let _ = writeln!(s, "\n### Permissiveness\n");
+            let _ = writeln!(
+                s,
+                "The policy allows {} of the {} distinct behaviours observed; its generalised rules also allow {} files present in the data that this workload never touched.\n",
+                m.behaviours_allowed, m.behaviours_seen, m.unobserved_files
+            );
+            let _ = writeln!(
+                s,
+                "| rule | target | observed behaviours allowed | unobserved files allowed (e.g.) |"
+            );
+            let _ = writeln!(s, "|---|---|---:|---|");
+            for r in &m.rules {
+                let _ = writeln!(
+                    s,
+                    "| {}.{}[{}] | `{}` | {} | {} |",
+                    r.section,
+                    r.list,
+                    r.index,
+                    r.target,
+                    r.allows,
+                    match r.unobserved_files {
+                        None => "-".to_string(),
+                        Some(n) => format!(
+                            "{n}{}",
+                            if r.unobserved_examples.is_empty() {
+                                String::new()
+                            } else {
+                                format!(
+                                    " ({})",
+                                    r.unobserved_examples
+                                        .iter()
+                                        .map(|e| format!("`{e}`"))
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                )
+                            }
+                        ),
+                    }
+                );
+            }
+        }
         for (title, map) in [
             ("Noise left out", &d.excluded),
             ("Noise kept (--include)", &d.included_noise),
@@ -524,6 +747,9 @@ pub fn markdown(rec: &Recommendation) -> String {
                     e.first_ns.map_or("-".into(), when),
                     e.last_ns.map_or("-".into(), when)
                 );
+                if *tag == Noise::Exec && title == "Noise left out" {
+                    let _ = writeln!(s, "  - {}", exec_posture_note(e));
+                }
             }
         }
         if !d.not_expressible.is_empty() {

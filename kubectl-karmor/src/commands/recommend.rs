@@ -70,6 +70,9 @@ pub fn build_options(args: &RecommendArgs) -> Result<RecommendOptions> {
     if let Some(inc) = &args.include {
         opts.include = Include::parse(inc).map_err(|e| anyhow::anyhow!(e))?;
     }
+    if let Some(exc) = &args.exclude {
+        opts.include.exclude(exc).map_err(|e| anyhow::anyhow!(e))?;
+    }
     if args.max_rules == Some(0) {
         bail!("--max-rules must be at least 1");
     }

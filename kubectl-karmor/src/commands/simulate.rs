@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use karmor_analyzer::policy::{validate_path, Outcome, Policy};
+use karmor_analyzer::recommend::suspicious::mark_held_out;
 use karmor_analyzer::simulate::engine::policy_name;
 use karmor_analyzer::simulate::{
     simulate, Decision, Posture, Postures, SimEntry, SimOptions, SimReport, Totals,
@@ -169,7 +170,9 @@ pub fn run(args: SimulateArgs) -> Result<ExitCode> {
         }
     }
     let store = data::load(&args.data)?;
-    let report = simulate(&store, &policies, &opts)?;
+    let mut report = simulate(&store, &policies, &opts)?;
+    // Behaviour that `recommend` held out of the drafts as suspicious (their annotation).
+    mark_held_out(&mut report.entries, &policies);
     let default_ns = opts.policy_namespace.as_deref().unwrap_or("default");
     let unmatched: Vec<String> = policies
         .iter()
@@ -231,6 +234,28 @@ fn print_footer(report: &SimReport, unmatched: &[String]) {
              Not a directory); KubeArmor's hooks run only on resolved paths, so no policy \
              changes these."
         );
+    }
+    let held: Vec<&SimEntry> = report
+        .entries
+        .iter()
+        .filter(|e| e.decision != Decision::Allowed)
+        .filter(|e| e.note.as_deref().is_some_and(|n| n.starts_with("held out")))
+        .collect();
+    if !held.is_empty() {
+        println!(
+            "Held out by recommend as suspicious (the drafts' karmor.io/held-out annotation): {} of these behaviours:",
+            held.len()
+        );
+        for e in held {
+            println!(
+                "  {} {} {} {} ({})",
+                e.workload,
+                e.op.as_str(),
+                e.process.as_deref().unwrap_or("-"),
+                e.resource,
+                e.decision.as_str()
+            );
+        }
     }
     for n in &report.not_simulated {
         eprintln!("note: {n}");
