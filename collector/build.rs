@@ -168,7 +168,7 @@ fn struct_layout(dump: &str, name: &str) -> Option<Vec<(String, usize)>> {
             .next()?
             .parse()
             .ok()?;
-        if bits % 8 != 0 {
+        if !bits.is_multiple_of(8) {
             return None;
         }
         out.push((field.to_owned(), bits / 8));

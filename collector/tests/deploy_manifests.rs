@@ -24,7 +24,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-
 const NAMESPACE: &str = "karmor-system";
 const NAME: &str = "karmor-collector";
 const IMAGE_REPO: &str = "ghcr.io/karmor/karmor-collector";

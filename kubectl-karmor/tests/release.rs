@@ -50,7 +50,11 @@ fn release_dir(scratch: &Path) -> PathBuf {
         .arg(&out)
         .output()
         .expect("run scripts/release.sh");
-    assert!(o.status.success(), "scripts/release.sh failed:\n{}", text(&o));
+    assert!(
+        o.status.success(),
+        "scripts/release.sh failed:\n{}",
+        text(&o)
+    );
     out
 }
 
@@ -83,7 +87,10 @@ fn release_tarball_runs_observe_from_an_empty_environment() {
     let line = fs::read_to_string(dist.join(format!("{name}.sha256"))).unwrap();
     assert_eq!(line.trim(), format!("{sum}  {name}"));
     let sums = fs::read_to_string(dist.join("SHA256SUMS")).unwrap();
-    assert!(sums.lines().any(|l| l == format!("{sum}  {name}")), "{sums}");
+    assert!(
+        sums.lines().any(|l| l == format!("{sum}  {name}")),
+        "{sums}"
+    );
 
     // Unpacked into an empty directory.
     let home = scratch.path().join("unpacked");
@@ -149,7 +156,12 @@ fn release_tarball_runs_observe_from_an_empty_environment() {
     let o = run_clean(&bin, &args, &cwd, &[]);
     assert!(o.status.success(), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    for want in ["PROCESSES", "NETWORK", "/usr/sbin/apache2", "/usr/sbin/mysqld"] {
+    for want in [
+        "PROCESSES",
+        "NETWORK",
+        "/usr/sbin/apache2",
+        "/usr/sbin/mysqld",
+    ] {
         assert!(out.contains(want), "no {want} in:\n{out}");
     }
 
@@ -179,7 +191,10 @@ fn release_tarball_runs_observe_from_an_empty_environment() {
         .iter()
         .find(|p| p["selector"]["matchLabels"]["arch"].as_str() == Some(arch()))
         .unwrap_or_else(|| panic!("no {} platform in:\n{manifest}", arch()));
-    assert_eq!(mine["selector"]["matchLabels"]["os"].as_str(), Some("linux"));
+    assert_eq!(
+        mine["selector"]["matchLabels"]["os"].as_str(),
+        Some("linux")
+    );
     assert_eq!(mine["sha256"].as_str(), Some(sum.as_str()));
     assert_eq!(mine["bin"].as_str(), Some("kubectl-karmor"));
     assert!(mine["uri"]
