@@ -14,6 +14,24 @@ pub const KEY_SIZE: usize = 80;
 /// The kernel's de-duplication key of an event, as bytes (`struct dedup_key`).
 pub type KernelKey = [u8; KEY_SIZE];
 
+// Field offsets in `struct karmor_event`. When the probes are built, build.rs reads the real
+// offsets from the compiled object's BTF and the assertions at the end of this list fail the
+// build if one of these differs.
+const OFF_TS: usize = 0;
+const OFF_CGROUP_ID: usize = 8;
+const OFF_KIND: usize = 16;
+const OFF_PID: usize = 20;
+const OFF_PPID: usize = 24;
+const OFF_UID: usize = 28;
+const OFF_RET: usize = 32;
+const OFF_FLAGS: usize = 36;
+const OFF_MODE: usize = 40;
+const OFF_FAMILY: usize = 44;
+const OFF_PROTO: usize = 46;
+const OFF_LPORT: usize = 48;
+const OFF_RPORT: usize = 50;
+const OFF_LADDR: usize = 52;
+const OFF_RADDR: usize = 68;
 const OFF_COMM: usize = 84;
 const OFF_NCOMPS: usize = 100;
 const OFF_GEN: usize = 104;
@@ -34,6 +52,56 @@ const COMPS_TRUNCATED: u32 = 0x8000_0000;
 const CG_LEN: usize = 96;
 const PATH_LEN: usize = 256;
 const ARGS_LEN: usize = 256;
+
+/// The C layout, as build.rs read it from the BTF of the compiled `karmor.bpf.o`.
+#[cfg(karmor_probes)]
+mod c_layout {
+    include!(concat!(env!("OUT_DIR"), "/c_layout.rs"));
+}
+
+/// Fails the build when `raw.rs` and `struct karmor_event`/`struct dedup_key` disagree.
+#[cfg(karmor_probes)]
+const _: () = {
+    use c_layout::{dedup_key as k, karmor_event as e};
+    macro_rules! same {
+        ($($ours:expr => $c:expr),* $(,)?) => {$(
+            assert!(
+                $ours == $c,
+                concat!("raw.rs: ", stringify!($ours), " differs from ", stringify!($c), " in bpf/karmor.bpf.c")
+            );
+        )*};
+    }
+    same!(
+        OFF_TS => e::TS_NS,
+        OFF_CGROUP_ID => e::CGROUP_ID,
+        OFF_KIND => e::KIND,
+        OFF_PID => e::PID,
+        OFF_PPID => e::PPID,
+        OFF_UID => e::UID,
+        OFF_RET => e::RET,
+        OFF_FLAGS => e::FLAGS,
+        OFF_MODE => e::MODE,
+        OFF_FAMILY => e::FAMILY,
+        OFF_PROTO => e::PROTO,
+        OFF_LPORT => e::LPORT,
+        OFF_RPORT => e::RPORT,
+        OFF_LADDR => e::LADDR,
+        OFF_RADDR => e::RADDR,
+        OFF_COMM => e::COMM,
+        OFF_NCOMPS => e::NCOMPS,
+        OFF_GEN => e::GEN,
+        OFF_CG_LEN => e::CG_LEN,
+        OFF_PATH_LEN => e::PATH_LEN,
+        OFF_ARGS_LEN => e::ARGS_LEN,
+        OFF_COMPS_LEN => e::COMPS_LEN,
+        OFF_SYS => e::SYS,
+        OFF_DEDUP => e::DEDUP,
+        OFF_KEY => e::KEY,
+        HEADER_SIZE => e::DATA,
+        KEY_SIZE => k::SIZE,
+        KEY_OFF_GEN => k::GEN,
+    );
+};
 
 /// `enum karmor_kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -192,7 +260,7 @@ pub fn decode(b: &[u8]) -> Result<RawEvent<'_>, DecodeError> {
     if b.len() < HEADER_SIZE {
         return Err(DecodeError::Short(b.len(), HEADER_SIZE));
     }
-    let kind_raw = u32_at(b, 16);
+    let kind_raw = u32_at(b, OFF_KIND);
     let kind = Kind::from_u32(kind_raw).ok_or(DecodeError::Kind(kind_raw))?;
     let cg_len = u16_at(b, OFF_CG_LEN) as usize;
     let path_len = u16_at(b, OFF_PATH_LEN) as usize;
@@ -203,9 +271,9 @@ pub fn decode(b: &[u8]) -> Result<RawEvent<'_>, DecodeError> {
         return Err(DecodeError::Short(b.len(), need));
     }
     let mut laddr = [0u8; 16];
-    laddr.copy_from_slice(&b[52..68]);
+    laddr.copy_from_slice(&b[OFF_LADDR..OFF_LADDR + 16]);
     let mut raddr = [0u8; 16];
-    raddr.copy_from_slice(&b[68..84]);
+    raddr.copy_from_slice(&b[OFF_RADDR..OFF_RADDR + 16]);
     let mut at = HEADER_SIZE;
     let cg = &b[at..at + cg_len];
     at += cg_len;
@@ -222,19 +290,19 @@ pub fn decode(b: &[u8]) -> Result<RawEvent<'_>, DecodeError> {
         .then(|| <&KernelKey>::try_from(&b[OFF_KEY..OFF_KEY + KEY_SIZE]).ok())
         .flatten();
     Ok(RawEvent {
-        ts_mono_ns: u64_at(b, 0),
-        cgroup_id: u64_at(b, 8),
+        ts_mono_ns: u64_at(b, OFF_TS),
+        cgroup_id: u64_at(b, OFF_CGROUP_ID),
         kind,
-        pid: u32_at(b, 20),
-        ppid: u32_at(b, 24),
-        uid: u32_at(b, 28),
-        ret: u32_at(b, 32) as i32,
-        flags: u32_at(b, 36),
-        mode: u32_at(b, 40),
-        family: u16_at(b, 44),
-        proto: u16_at(b, 46),
-        lport: u16_at(b, 48),
-        rport: u16_at(b, 50),
+        pid: u32_at(b, OFF_PID),
+        ppid: u32_at(b, OFF_PPID),
+        uid: u32_at(b, OFF_UID),
+        ret: u32_at(b, OFF_RET) as i32,
+        flags: u32_at(b, OFF_FLAGS),
+        mode: u32_at(b, OFF_MODE),
+        family: u16_at(b, OFF_FAMILY),
+        proto: u16_at(b, OFF_PROTO),
+        lport: u16_at(b, OFF_LPORT),
+        rport: u16_at(b, OFF_RPORT),
         laddr,
         raddr,
         comm: cstr(&b[OFF_COMM..OFF_COMM + 16]),
@@ -255,21 +323,21 @@ pub fn decode(b: &[u8]) -> Result<RawEvent<'_>, DecodeError> {
 /// written when `cg_names` is set or either name is non-empty.
 pub fn encode(e: &RawEvent<'_>) -> Vec<u8> {
     let mut b = vec![0u8; HEADER_SIZE];
-    b[0..8].copy_from_slice(&e.ts_mono_ns.to_le_bytes());
-    b[8..16].copy_from_slice(&e.cgroup_id.to_le_bytes());
-    b[16..20].copy_from_slice(&(e.kind as u32).to_le_bytes());
-    b[20..24].copy_from_slice(&e.pid.to_le_bytes());
-    b[24..28].copy_from_slice(&e.ppid.to_le_bytes());
-    b[28..32].copy_from_slice(&e.uid.to_le_bytes());
-    b[32..36].copy_from_slice(&e.ret.to_le_bytes());
-    b[36..40].copy_from_slice(&e.flags.to_le_bytes());
-    b[40..44].copy_from_slice(&e.mode.to_le_bytes());
-    b[44..46].copy_from_slice(&e.family.to_le_bytes());
-    b[46..48].copy_from_slice(&e.proto.to_le_bytes());
-    b[48..50].copy_from_slice(&e.lport.to_le_bytes());
-    b[50..52].copy_from_slice(&e.rport.to_le_bytes());
-    b[52..68].copy_from_slice(&e.laddr);
-    b[68..84].copy_from_slice(&e.raddr);
+    b[OFF_TS..OFF_TS + 8].copy_from_slice(&e.ts_mono_ns.to_le_bytes());
+    b[OFF_CGROUP_ID..OFF_CGROUP_ID + 8].copy_from_slice(&e.cgroup_id.to_le_bytes());
+    b[OFF_KIND..OFF_KIND + 4].copy_from_slice(&(e.kind as u32).to_le_bytes());
+    b[OFF_PID..OFF_PID + 4].copy_from_slice(&e.pid.to_le_bytes());
+    b[OFF_PPID..OFF_PPID + 4].copy_from_slice(&e.ppid.to_le_bytes());
+    b[OFF_UID..OFF_UID + 4].copy_from_slice(&e.uid.to_le_bytes());
+    b[OFF_RET..OFF_RET + 4].copy_from_slice(&e.ret.to_le_bytes());
+    b[OFF_FLAGS..OFF_FLAGS + 4].copy_from_slice(&e.flags.to_le_bytes());
+    b[OFF_MODE..OFF_MODE + 4].copy_from_slice(&e.mode.to_le_bytes());
+    b[OFF_FAMILY..OFF_FAMILY + 2].copy_from_slice(&e.family.to_le_bytes());
+    b[OFF_PROTO..OFF_PROTO + 2].copy_from_slice(&e.proto.to_le_bytes());
+    b[OFF_LPORT..OFF_LPORT + 2].copy_from_slice(&e.lport.to_le_bytes());
+    b[OFF_RPORT..OFF_RPORT + 2].copy_from_slice(&e.rport.to_le_bytes());
+    b[OFF_LADDR..OFF_LADDR + 16].copy_from_slice(&e.laddr);
+    b[OFF_RADDR..OFF_RADDR + 16].copy_from_slice(&e.raddr);
     let n = e.comm.len().min(15);
     b[OFF_COMM..OFF_COMM + n].copy_from_slice(&e.comm[..n]);
     b[OFF_NCOMPS..OFF_NCOMPS + 4].copy_from_slice(&e.ncomps.to_le_bytes());
