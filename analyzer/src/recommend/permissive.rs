@@ -239,6 +239,15 @@ pub fn measure(p: &Policy, ev: &Evidence, present: &BTreeSet<String>) -> Permiss
                 })
                 .collect::<Vec<_>>()
         };
+        // Files present in the data that a generalised rule matches and the workload never
+        // touched: how much wider the rule is than its evidence.
+        let unobserved_under = |matches: &dyn Fn(&str) -> bool| -> Vec<&str> {
+            present
+                .iter()
+                .map(String::as_str)
+                .filter(|p| matches(p) && !touched.contains(p))
+                .collect()
+        };
         for (i, r) in f.match_paths.iter().enumerate() {
             let hits = file_hits(&|p: &str| p == r.path, &r.from_source, r.read_only);
             allowed_file.extend(hits.iter().copied());
@@ -248,11 +257,7 @@ pub fn measure(p: &Policy, ev: &Evidence, present: &BTreeSet<String>) -> Permiss
             let matches = |p: &str| in_dir(&r.dir, r.recursive, p);
             let hits = file_hits(&matches, &r.from_source, r.read_only);
             allowed_file.extend(hits.iter().copied());
-            let unobserved: Vec<&str> = present
-                .iter()
-                .map(String::as_str)
-                .filter(|p| matches(p) && !touched.contains(p))
-                .collect();
+            let unobserved = unobserved_under(&matches);
             unobserved_all.extend(unobserved.iter().copied());
             push(
                 &mut m,
@@ -268,11 +273,7 @@ pub fn measure(p: &Policy, ev: &Evidence, present: &BTreeSet<String>) -> Permiss
             let matches = |p: &str| glob_matches(&r.pattern, p);
             let hits = file_hits(&matches, &[], r.read_only);
             allowed_file.extend(hits.iter().copied());
-            let unobserved: Vec<&str> = present
-                .iter()
-                .map(String::as_str)
-                .filter(|p| matches(p) && !touched.contains(p))
-                .collect();
+            let unobserved = unobserved_under(&matches);
             unobserved_all.extend(unobserved.iter().copied());
             push(
                 &mut m,
