@@ -270,6 +270,7 @@ fn describe_file(path: &Path, rel: String) -> Option<ManifestFile> {
         last: karmor_contract::bundle::format_ts(last),
         events_seen: footer.meta.events_seen.max(events),
         events_dropped: footer.meta.events_dropped,
+        replaces: Vec::new(),
     })
 }
 

@@ -99,6 +99,12 @@ pub struct ManifestFile {
     pub events_seen: u64,
     /// Events dropped while this segment's window was open.
     pub events_dropped: u64,
+    /// For a compacted file (an hour or day file, or a cache's compaction): the sha256 of
+    /// every file whose rows it holds, transitively (a day file lists its hour files and their
+    /// minute segments). A reader that already has one of these files must not count its rows
+    /// again; empty for a segment written from events.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replaces: Vec<String>,
 }
 
 /// How [`write_bundle`] writes.
@@ -380,6 +386,7 @@ impl PreparedSegment {
             last: format_ts(last),
             events_seen: meta.events_seen,
             events_dropped: meta.events_dropped,
+            replaces: Vec::new(),
         };
         PreparedSegment { bytes, entry }
     }

@@ -770,6 +770,7 @@ fn add_to_manifest(
         last: format_ts(seg.last_ns),
         events_seen: seg.events_seen,
         events_dropped: seg.events_dropped,
+        replaces: Vec::new(),
     });
     bundle::write_manifest(bundle_dir, &mut manifest)?;
     Ok(())
