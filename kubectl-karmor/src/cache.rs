@@ -23,6 +23,12 @@ pub fn default_store_path() -> PathBuf {
     cache_dir().join("store.duckdb")
 }
 
+/// Where `--bundle` commands keep their compactions of bundles made of many small files,
+/// reused by the next command over the same files.
+pub fn compaction_cache_dir() -> PathBuf {
+    cache_dir().join("compactions")
+}
+
 /// The bundle `pull` writes into by default, next to the cache store: pulled segments stay
 /// there, so that the next pull fetches only new ones.
 pub fn default_pull_bundle_path() -> PathBuf {

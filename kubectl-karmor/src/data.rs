@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use karmor_analyzer::Store;
-use kubectl_karmor::cache::{default_store_path, refresh_cache, refresh_message, AutoPull};
+use kubectl_karmor::cache::{
+    compaction_cache_dir, default_store_path, refresh_cache, refresh_message, AutoPull,
+};
 
 use crate::cli::DataArgs;
 use crate::progress;
@@ -26,7 +28,9 @@ impl DataArgs {
 pub fn load(args: &DataArgs) -> Result<Store> {
     let store = match (&args.store, args.bundles.is_empty()) {
         (Some(path), _) => Store::open(path)?,
-        (None, false) => Store::in_memory()?,
+        // Bundles are read where they lie; their small files' compactions are kept in the
+        // cache for the next command over the same bundle.
+        (None, false) => Store::in_memory_with_cache(&compaction_cache_dir())?,
         (None, true) => {
             let path = default_store_path();
             let home = std::env::var_os("HOME").map(PathBuf::from);

@@ -4,15 +4,13 @@
 //! `--relay-endpoint`), watches `WatchLogs("system")` and `WatchAlerts("policy")` and
 //! reconnects with backoff (the first connection must succeed: a wrong namespace, selector or
 //! endpoint is an error at once). Every `--refresh` seconds the rows received since the last refresh
-//! are written as a segment into a scratch bundle (the writer `import` uses, de-duplicated the
-//! same way), merged into an in-memory store and deleted; then the summary of the whole
-//! session is printed with observe's own query and renderers, so every observe flag applies.
+//! are de-duplicated (as `import` does) and appended to an in-memory store's live rows, never
+//! written to disk; then the summary of the whole session is printed with observe's own query and renderers, so every observe flag applies.
 //! On a terminal the screen is cleared before each summary; otherwise summaries follow each
 //! other separated by a blank line. A final summary is always printed when the watch stops
 //! (Ctrl-C, `--duration`, `--max-events`).
 
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -20,8 +18,7 @@ use anyhow::{bail, Context, Result};
 use karmor_analyzer::observe::ObserveQuery;
 use karmor_analyzer::timespec::parse_duration;
 use karmor_analyzer::Store;
-use karmor_contract::bundle::{write_bundle, BundleOptions};
-use karmor_contract::Event;
+use karmor_contract::dedup::DedupWindow;
 use karmor_proto::KubeArmorFeeds;
 use kubectl_karmor::cluster::kubeconfig::{self, KubeTarget};
 use kubectl_karmor::live::{follow, open, LiveConfig, LiveItem, Relay};
@@ -84,37 +81,10 @@ async fn relay(args: &ObserveArgs) -> Result<Relay> {
     })
 }
 
-/// A scratch directory for the per-refresh bundles, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn create() -> Result<Self> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let dir = std::env::temp_dir().join(format!(
-            "kubectl-karmor-live-{}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        Ok(Scratch(dir))
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// The session: an in-memory store fed one batch per refresh.
 struct Session {
     store: Store,
-    scratch: Scratch,
-    pending: Vec<Event>,
-    batches: u64,
+    pending: DedupWindow,
     received: u64,
     unmapped: u64,
     source: String,
@@ -123,36 +93,15 @@ struct Session {
 }
 
 impl Session {
-    /// Writes the pending rows as a bundle segment, merges it and deletes it.
+    /// Appends the pending rows, de-duplicated, to the store's live rows.
     fn flush(&mut self) -> Result<()> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        self.batches += 1;
-        let dir = self.scratch.0.join(format!("batch-{}", self.batches));
-        // The batch number in the producer keeps two batches of equal rows apart (segments
-        // are named, and merged once, by their content).
-        let opts = BundleOptions {
-            producer: format!(
-                "kubectl-karmor observe --live {} batch {}",
-                env!("CARGO_PKG_VERSION"),
-                self.batches
-            ),
-            dedup: true,
-            ..BundleOptions::default()
-        };
-        let rows = std::mem::take(&mut self.pending);
-        write_bundle(&dir, rows, &opts)
-            .with_context(|| format!("cannot write the batch bundle {}", dir.display()))?;
-        let report = self
-            .store
-            .merge_bundle(&dir)
-            .with_context(|| format!("cannot merge the batch bundle {}", dir.display()))?;
-        for (path, problem) in &report.problems {
-            eprintln!("warning: batch {} not merged: {problem}", path.display());
-        }
-        remove(&dir);
-        Ok(())
+        let rows = self.pending.drain();
+        self.store
+            .append_live(&rows)
+            .context("cannot add the received rows to the in-memory store")
     }
 
     /// Prints the summary of everything received so far.
@@ -176,10 +125,6 @@ impl Session {
         );
         Ok(empty)
     }
-}
-
-fn remove(dir: &Path) {
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// Why the watch stopped.
@@ -211,9 +156,7 @@ async fn watch(
     let feed = tokio::spawn(follow(relay, cfg, first, tx));
     let mut session = Session {
         store: Store::in_memory()?,
-        scratch: Scratch::create()?,
-        pending: Vec::new(),
-        batches: 0,
+        pending: DedupWindow::new(),
         received: 0,
         unmapped: 0,
         source,
