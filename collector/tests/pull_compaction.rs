@@ -498,3 +498,49 @@ async fn a_day_file_replaces_the_hour_files_and_minutes_it_holds() {
     assert_clean(&bundle);
     assert_eq!(bundle_totals(&bundle), node.written);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundle_listing_a_compacted_file_beside_its_inputs_is_repaired() {
+    // What a client that predates `replaces` leaves: the minutes and the hour file that holds
+    // them, all listed, the hour file without `replaces` (its rows counted twice).
+    let mut node = Node::new();
+    let minutes: Vec<ManifestFile> = (0..3)
+        .map(|m| node.write_minute(T0 + m * MINUTE, 400, &format!("m{m}")))
+        .collect();
+    let ch = node.serve().await;
+    let out = tempfile::tempdir().unwrap();
+    let bundle = out.path().join("bundle");
+    pull(&ch, &bundle).await;
+    let hour = node.compact(
+        &minutes.iter().collect::<Vec<_>>(),
+        "hour",
+        "node=node-a/date=2025-11-20/hour=08",
+    );
+    let list = list_segments(ch.clone(), &ListFilter::default())
+        .await
+        .unwrap();
+    fetch_segment(ch.clone(), &list.segments[0], &bundle, 4096, &mut |_| {})
+        .await
+        .unwrap();
+    let mut m = read_manifest(&bundle).unwrap();
+    m.files.push(ManifestFile {
+        replaces: Vec::new(),
+        ..hour.clone()
+    });
+    write_manifest(&bundle, &mut m).unwrap();
+    assert_ne!(bundle_totals(&bundle), node.written, "counted twice");
+
+    let r = pull(&ch, &bundle).await;
+    assert_eq!(
+        (r.fetched, r.already_present, r.replaced),
+        (0, 1, 3),
+        "{r:?}"
+    );
+    assert_eq!(listed(&bundle), BTreeSet::from([hour.path.clone()]));
+    assert_eq!(
+        read_manifest(&bundle).unwrap().files[0].replaces,
+        hour.replaces
+    );
+    assert_clean(&bundle);
+    assert_eq!(bundle_totals(&bundle), node.written);
+}
