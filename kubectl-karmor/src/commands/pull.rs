@@ -103,8 +103,10 @@ pub fn run(args: PullArgs) -> Result<ExitCode> {
             match summary.replaced() {
                 (0, _) => println!("bundle: {}", summary.bundle),
                 (replaced, by) => println!(
-                    "bundle: {} (replaced {replaced} segments by {by} compacted files)",
-                    summary.bundle
+                    "bundle: {} (replaced {replaced} segment{} by {by} compacted file{})",
+                    summary.bundle,
+                    if replaced == 1 { "" } else { "s" },
+                    if by == 1 { "" } else { "s" },
                 ),
             }
             match &summary.store {
