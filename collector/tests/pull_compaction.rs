@@ -544,3 +544,20 @@ async fn a_bundle_listing_a_compacted_file_beside_its_inputs_is_repaired() {
     assert_clean(&bundle);
     assert_eq!(bundle_totals(&bundle), node.written);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listed_replaces_that_is_not_a_sha256_is_refused_naming_the_file() {
+    let mut node = Node::new();
+    let minute = node.write_minute(T0, 100, "m");
+    let mut m = read_manifest(node.root.path()).unwrap();
+    m.files[0].replaces = vec!["../../etc/passwd".into()];
+    write_manifest(node.root.path(), &mut m).unwrap();
+    let ch = node.serve().await;
+    let out = tempfile::tempdir().unwrap();
+    let err = pull_into_bundle(ch, out.path(), &opts(), &mut |_: &PullProgress| {})
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(&minute.path), "{err}");
+    assert!(err.contains("not 64 hex digits"), "{err}");
+}
