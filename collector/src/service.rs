@@ -4,7 +4,9 @@
 //! needs no lock with the writer: manifests and segments are replaced atomically, a segment
 //! removed by retention while it is being sent is still read through the open file.
 //!
-//! - **ListSegments**: the manifest's segments overlapping the time range. The manifest does
+//! - **ListSegments**: the manifest's segments overlapping the time range, each with the
+//!   sha256s a compacted file `replaces` (from the manifest), so that a client swaps the
+//!   minute segments it pulled for the hour or day file that now holds their rows. The manifest does
 //!   not record namespaces, so the namespaces of a segment are read once from its `namespace`
 //!   column (a projection, no other column is decoded) and cached by sha256; a segment matches
 //!   a namespace filter when at least one of its rows is in one of the namespaces.
@@ -227,6 +229,7 @@ impl CollectorService {
             events_seen: f.events_seen,
             events_dropped: f.events_dropped,
             namespaces: self.namespaces_of(f),
+            replaces: f.replaces.clone(),
         }
     }
 

@@ -49,7 +49,10 @@ impl Progress for Bar {
             }
             PullProgress::Segment(outcome) => {
                 if self.in_flight.remove(&outcome.path).is_some()
-                    || !matches!(outcome.status, SegmentStatus::AlreadyPresent)
+                    || !matches!(
+                        outcome.status,
+                        SegmentStatus::AlreadyPresent | SegmentStatus::Superseded { .. }
+                    )
                 {
                     self.finished += outcome.bytes;
                 }
@@ -61,6 +64,10 @@ impl Progress for Bar {
     fn finish(&mut self, outcome: &NodeOutcome) {
         let message = match &outcome.error {
             Some(e) if outcome.new == 0 && outcome.skipped == 0 => format!("failed: {e}"),
+            _ if outcome.replaced > 0 => format!(
+                "{} new, {} already here, {} failed, {} replaced by {} compacted",
+                outcome.new, outcome.skipped, outcome.failed, outcome.replaced, outcome.replaced_by
+            ),
             _ => format!(
                 "{} new, {} already here, {} failed",
                 outcome.new, outcome.skipped, outcome.failed

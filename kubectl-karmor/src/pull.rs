@@ -64,8 +64,14 @@ pub struct NodeOutcome {
     pub source: String,
     /// Segments fetched now.
     pub new: usize,
-    /// Segments the bundle already had.
+    /// Segments whose rows the bundle already had: listed in it, or held by a compacted file
+    /// it lists (a segment the collector compacted but still lists).
     pub skipped: usize,
+    /// Files of the bundle replaced by a compacted file fetched now (unlisted and deleted: the
+    /// compacted file holds their rows).
+    pub replaced: usize,
+    /// Compacted files fetched now that replaced files of the bundle.
+    pub replaced_by: usize,
     /// Segments that could not be fetched (after retries).
     pub failed: usize,
     /// Bytes transferred.
@@ -115,7 +121,9 @@ impl NodeOutcome {
             node,
             source: source.label(),
             new: report.fetched,
-            skipped: report.already_present,
+            skipped: report.already_present + report.superseded,
+            replaced: report.replaced,
+            replaced_by: report.replaced_by,
             failed: report.failed,
             bytes: report.bytes_fetched,
             rows: report.rows_fetched,
@@ -294,6 +302,14 @@ impl PullSummary {
     /// Segments fetched from all nodes.
     pub fn new_segments(&self) -> usize {
         self.nodes.iter().map(|n| n.new).sum()
+    }
+
+    /// Files of the bundle replaced by compacted files, and those compacted files, over all
+    /// nodes.
+    pub fn replaced(&self) -> (usize, usize) {
+        self.nodes
+            .iter()
+            .fold((0, 0), |(r, by), n| (r + n.replaced, by + n.replaced_by))
     }
 }
 

@@ -12,7 +12,9 @@ use std::process::{Command, Output};
 use common::api_server::{FakeApiServer, Forward};
 use common::collectors::{self, closed_port, Collector};
 use karmor_analyzer::Store;
-use karmor_contract::bundle::verify_bundle;
+use karmor_contract::bundle::{read_manifest, verify_bundle};
+use karmor_contract::schema::Event;
+use karmor_contract::segment::read_segment;
 use serde_json::{json, Value};
 
 /// Runs the plugin with a clean environment: HOME and the cache in `home`, no kubeconfig
@@ -434,6 +436,101 @@ async fn since_and_namespaces_choose_the_segments() {
         .path()
         .join("cache/kubectl-karmor/store.duckdb")
         .exists());
+}
+
+/// Sum of counts per row identity (every column but the times and the count) over the files
+/// a bundle lists.
+fn totals_per_identity(bundle: &Path) -> std::collections::BTreeMap<String, u64> {
+    let mut totals = std::collections::BTreeMap::new();
+    for f in read_manifest(bundle).expect("a manifest").files {
+        let (_, rows) = read_segment(&bundle.join(&f.path)).expect("a readable segment");
+        for e in rows {
+            let count = e.count;
+            let identity = Event {
+                ts_first: 0,
+                ts_last: 0,
+                count: 0,
+                ..e
+            };
+            *totals.entry(format!("{identity:?}")).or_default() += count;
+        }
+    }
+    totals
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_after_the_collector_compacted_replaces_what_it_pulled_before() {
+    let a = collectors::start("node-a").await;
+    let home = tempfile::tempdir().expect("a home");
+    let written = totals_per_identity(a.dir.path());
+    let (json_bundle, table_bundle) = (home.path().join("j"), home.path().join("t"));
+    let argv = |bundle: &Path, output: &str| -> Vec<String> {
+        [
+            "pull",
+            "--endpoint",
+            &a.addr(),
+            "-o",
+            &bundle.display().to_string(),
+            "--no-merge",
+            "--output",
+            output,
+        ]
+        .map(str::to_string)
+        .to_vec()
+    };
+    let run = |argv: Vec<String>| {
+        let home = home.path().to_path_buf();
+        async move {
+            let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+            let out = karmor(&home, None, &argv).await;
+            assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+            out
+        }
+    };
+    for bundle in [&json_bundle, &table_bundle] {
+        let first = json_out(&run(argv(bundle, "json")).await);
+        assert_eq!(node(&first, "node", "node-a")["new"], json!(a.segments));
+        assert_eq!(totals_per_identity(bundle), written);
+    }
+
+    // The collector compacts the day: its hour segments become one day file.
+    let day = a.compact_day();
+    assert_eq!(day.replaces.len(), a.segments);
+
+    let after = json_out(&run(argv(&json_bundle, "json")).await);
+    let landed = node(&after, "node", "node-a");
+    assert_eq!(landed["new"], json!(1), "{after}");
+    assert_eq!(landed["skipped"], json!(0));
+    assert_eq!(landed["replaced"], json!(a.segments));
+    assert_eq!(landed["replaced_by"], json!(1));
+    let listed: Vec<String> = read_manifest(&json_bundle)
+        .expect("a manifest")
+        .files
+        .into_iter()
+        .map(|f| f.path)
+        .collect();
+    assert_eq!(listed, vec![day.path.clone()]);
+    assert!(verify_bundle(&json_bundle)
+        .expect("the bundle opens")
+        .iter()
+        .all(|c| c.problem.is_none()));
+    assert_eq!(totals_per_identity(&json_bundle), written, "every row once");
+
+    let table = stdout(&run(argv(&table_bundle, "table")).await);
+    println!("{table}");
+    assert!(table
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .contains("REPLACED"));
+    assert!(
+        table.contains(&format!(
+            "(replaced {} segments by 1 compacted file)",
+            a.segments
+        )),
+        "{table}"
+    );
+    assert_eq!(totals_per_identity(&table_bundle), written);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

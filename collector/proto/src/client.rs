@@ -16,7 +16,7 @@
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::path::{Component, Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_core::Stream;
@@ -29,7 +29,7 @@ pub use tonic::transport::Channel;
 use crate::error::ClientError;
 use crate::proto::collector as pb;
 use crate::proto::collector::collector_client::CollectorClient;
-use karmor_contract::bundle::{self, format_ts, ManifestFile, MANIFEST};
+use crate::pulled_bundle::{delete_replaced, land, sweep_replaced, Holdings};
 use karmor_contract::segment::{check_schema_version, read_footer, sha256_file};
 
 /// Largest message the clients accept (a chunk is at most 1 MiB; lists of many segments are
@@ -71,6 +71,9 @@ pub struct SegmentInfo {
     pub events_dropped: u64,
     /// Distinct namespaces of the rows, sorted (host rows have none).
     pub namespaces: Vec<String>,
+    /// For a compacted file: hex sha256 of every file whose rows it holds, transitively
+    /// (empty for a segment written from events, and from collectors that predate the field).
+    pub replaces: Vec<String>,
 }
 
 impl From<pb::SegmentInfo> for SegmentInfo {
@@ -86,6 +89,7 @@ impl From<pb::SegmentInfo> for SegmentInfo {
             events_seen: s.events_seen,
             events_dropped: s.events_dropped,
             namespaces: s.namespaces,
+            replaces: s.replaces,
         }
     }
 }
@@ -103,6 +107,7 @@ impl From<SegmentInfo> for pb::SegmentInfo {
             events_seen: s.events_seen,
             events_dropped: s.events_dropped,
             namespaces: s.namespaces,
+            replaces: s.replaces,
         }
     }
 }
@@ -257,13 +262,12 @@ pub async fn list_segments(
     let mut segments = Vec::with_capacity(r.segments.len());
     for s in r.segments {
         check_segment_path(&s.path)?;
-        if s.sha256.len() != 64 || !s.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(ClientError::Protocol {
-                message: format!(
-                    "segment {}: sha256 {:?} is not 64 hex digits",
-                    s.path, s.sha256
-                ),
-            });
+        for sha in std::iter::once(&s.sha256).chain(&s.replaces) {
+            if !is_sha256(sha) {
+                return Err(ClientError::Protocol {
+                    message: format!("segment {}: sha256 {sha:?} is not 64 hex digits", s.path),
+                });
+            }
         }
         segments.push(SegmentInfo::from(s));
     }
@@ -275,6 +279,10 @@ pub async fn list_segments(
         schema_version: r.schema_version,
         segments,
     })
+}
+
+fn is_sha256(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Refuses a segment path that could escape the bundle: it must be relative, made of plain
@@ -526,7 +534,8 @@ pub enum PullProgress {
         segments: usize,
         /// Their bytes.
         bytes: u64,
-        /// Segments the bundle already has.
+        /// Segments whose rows the bundle already has: listed in it, or held by a compacted
+        /// file it lists or is about to fetch.
         already_present: usize,
     },
     /// Bytes of one segment held so far (a resumed prefix included).
@@ -555,6 +564,9 @@ pub struct SegmentOutcome {
     pub rows: u64,
     /// The outcome.
     pub status: SegmentStatus,
+    /// Bundle paths of the files this one replaced: unlisted in the manifest write that listed
+    /// it, then deleted (empty for an ordinary segment).
+    pub replaced: Vec<String>,
 }
 
 /// The outcome for one segment.
@@ -570,6 +582,12 @@ pub enum SegmentStatus {
     },
     /// The bundle already lists this sha256: nothing transferred.
     AlreadyPresent,
+    /// A compacted file the bundle lists holds this segment's rows (a collector still lists a
+    /// segment it compacted): nothing transferred, nothing listed.
+    Superseded {
+        /// Bundle path of the compacted file.
+        by: String,
+    },
     /// Every attempt failed; the others segments are not affected.
     Failed {
         /// The last attempt's error.
@@ -592,6 +610,16 @@ pub struct PullReport {
     pub fetched: usize,
     /// Segments already present.
     pub already_present: usize,
+    /// Segments not fetched because a compacted file in the bundle holds their rows.
+    pub superseded: usize,
+    /// Files of the bundle unlisted and deleted because a fetched compacted file holds their
+    /// rows.
+    pub replaced: usize,
+    /// Compacted files that replaced at least one file of the bundle.
+    pub replaced_by: usize,
+    /// Leftovers of replaced files deleted (unlisted files a crash left behind, `.part`
+    /// files of segments that will never be fetched).
+    pub swept: usize,
     /// Segments that failed.
     pub failed: usize,
     /// Bytes transferred by this call (resumed prefixes excluded).
@@ -600,18 +628,19 @@ pub struct PullReport {
     pub rows_fetched: u64,
 }
 
-/// Serialises read-modify-write of manifests by pulls running in this process.
-static MANIFEST_LOCK: Mutex<()> = Mutex::new(());
-
 /// Pulls a collector's segments into the bundle at `bundle_dir` (created if missing):
-/// segments whose sha256 the manifest already lists are skipped, the others fetched with
-/// [`fetch_segment`] (up to `attempts` tries each, resuming), and each verified segment is added
-/// to `manifest.json` as soon as it lands. A segment that fails is reported in the
-/// [`PullReport`] and does not stop the others. Errors only when listing fails, the collector
-/// writes another schema major version, or the manifest cannot be read or written.
+/// segments whose sha256 the manifest already lists are skipped, and so are those a listed
+/// compacted file replaces; the others are fetched with [`fetch_segment`] (up to `attempts`
+/// tries each, resuming), compacted files first, and each verified file is added to
+/// `manifest.json` as soon as it lands, in the same write that unlists the bundle's files it
+/// replaces (which are then deleted; see [`crate::pulled_bundle`]). A segment that fails is
+/// reported in the [`PullReport`] and does not stop the others. Errors only when listing
+/// fails, the collector writes another schema major version, or the manifest cannot be read
+/// or written.
 ///
-/// Pulling twice fetches nothing the second time. Pulls of different collectors into the same
-/// bundle may run concurrently in one process.
+/// Pulling twice fetches nothing the second time, and a pull before and after the collector's
+/// compaction holds every row once. Pulls of different collectors into the same bundle may run
+/// concurrently in one process.
 pub async fn pull_into_bundle(
     channel: Channel,
     bundle_dir: &Path,
@@ -624,41 +653,62 @@ pub async fn pull_into_bundle(
         &list.schema_version,
     )?;
     std::fs::create_dir_all(bundle_dir).map_err(|e| ClientError::io(bundle_dir, e))?;
-    let have: BTreeSet<String> = {
-        let _guard = MANIFEST_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-        if bundle_dir.join(MANIFEST).exists() {
-            bundle::read_manifest(bundle_dir)?
-                .files
-                .into_iter()
-                .map(|f| f.sha256)
-                .collect()
-        } else {
-            BTreeSet::new()
-        }
-    };
+    let mut holdings = Holdings::read(bundle_dir)?;
     let mut report = PullReport {
         node: list.node.clone(),
         cluster: list.cluster.clone(),
         listed: list.segments.len(),
+        swept: sweep_replaced(bundle_dir, &list.node, &holdings)?.len(),
         ..PullReport::default()
     };
-    let (todo, present): (Vec<_>, Vec<_>) = list
-        .segments
+    // Compacted files first, those holding the most files first (a day file before its hour
+    // files): the segments they hold are then skipped, not fetched and replaced.
+    let mut order: Vec<&SegmentInfo> = list.segments.iter().collect();
+    order.sort_by(|a, b| {
+        (
+            a.replaces.is_empty(),
+            std::cmp::Reverse(a.replaces.len()),
+            &a.path,
+        )
+            .cmp(&(
+                b.replaces.is_empty(),
+                std::cmp::Reverse(b.replaces.len()),
+                &b.path,
+            ))
+    });
+    let planned: BTreeSet<&str> = order
         .iter()
-        .partition(|s| !have.contains(&s.sha256));
+        .filter(|s| !holdings.listed.contains(&s.sha256))
+        .flat_map(|s| s.replaces.iter().map(String::as_str))
+        .collect();
+    let (todo, present): (Vec<&SegmentInfo>, Vec<&SegmentInfo>) = order.iter().partition(|s| {
+        !holdings.listed.contains(&s.sha256)
+            && holdings.covering(&s.sha256).is_none()
+            && !planned.contains(s.sha256.as_str())
+    });
     progress(&PullProgress::Listed {
         segments: todo.len(),
         bytes: todo.iter().map(|s| s.bytes).sum(),
         already_present: present.len(),
     });
-    for seg in &list.segments {
-        let status = if have.contains(&seg.sha256) {
+    let mut outcomes = Vec::with_capacity(order.len());
+    for seg in order {
+        let mut replaced = Vec::new();
+        let status = if holdings.listed.contains(&seg.sha256) {
             report.already_present += 1;
+            // The bundle may still list files this one replaces (pulled before this client
+            // knew of `replaces`): swap them now.
+            if seg.replaces.iter().any(|r| holdings.listed.contains(r)) {
+                replaced = land_and_replace(bundle_dir, seg, &list, opts, &mut holdings)?;
+            }
             SegmentStatus::AlreadyPresent
+        } else if let Some(by) = holdings.covering(&seg.sha256) {
+            report.superseded += 1;
+            SegmentStatus::Superseded { by: by.to_string() }
         } else {
             match pull_one(channel.clone(), seg, bundle_dir, opts, progress).await {
                 Ok((fetched, attempts)) => {
-                    add_to_manifest(bundle_dir, seg, &list, &opts.producer)?;
+                    replaced = land_and_replace(bundle_dir, seg, &list, opts, &mut holdings)?;
                     report.fetched += 1;
                     report.bytes_fetched += fetched.bytes - fetched.resumed_from;
                     report.rows_fetched += seg.rows;
@@ -675,17 +725,40 @@ pub async fn pull_into_bundle(
                 }
             }
         };
+        if !replaced.is_empty() {
+            report.replaced += replaced.len();
+            report.replaced_by += 1;
+        }
         let outcome = SegmentOutcome {
             path: seg.path.clone(),
             sha256: seg.sha256.clone(),
             bytes: seg.bytes,
             rows: seg.rows,
             status,
+            replaced,
         };
         progress(&PullProgress::Segment(outcome.clone()));
-        report.segments.push(outcome);
+        outcomes.push(outcome);
     }
+    outcomes.sort_by(|a, b| a.path.cmp(&b.path));
+    report.segments = outcomes;
     Ok(report)
+}
+
+/// Lists a landed file and unlists what it replaces (one manifest write), then deletes the
+/// replaced files. Returns their bundle paths.
+fn land_and_replace(
+    bundle_dir: &Path,
+    seg: &SegmentInfo,
+    list: &SegmentList,
+    opts: &PullOptions,
+    holdings: &mut Holdings,
+) -> Result<Vec<String>, ClientError> {
+    let (entry, removed) = land(bundle_dir, seg, list, &opts.producer)?;
+    holdings.landed(&entry, &removed);
+    // A file that cannot be deleted is unlisted: no reader counts it, the next pull sweeps it.
+    let _ = delete_replaced(bundle_dir, &removed);
+    Ok(removed.into_iter().map(|f| f.path).collect())
 }
 
 /// Fetches one segment with retries. A complete file already at the final path with the
@@ -738,42 +811,6 @@ async fn pull_one(
             Err(e) => return Err(e),
         }
     }
-}
-
-fn add_to_manifest(
-    bundle_dir: &Path,
-    seg: &SegmentInfo,
-    list: &SegmentList,
-    producer: &str,
-) -> Result<(), ClientError> {
-    let _guard = MANIFEST_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    let mut manifest = if bundle_dir.join(MANIFEST).exists() {
-        bundle::read_manifest(bundle_dir)?
-    } else {
-        bundle::new_manifest(producer)
-    };
-    manifest.producer = producer.to_string();
-    if let Some(c) = &list.cluster {
-        if !manifest.clusters.contains(c) {
-            manifest.clusters.push(c.clone());
-            manifest.clusters.sort();
-        }
-    }
-    manifest.files.retain(|f| f.path != seg.path);
-    manifest.files.push(ManifestFile {
-        path: seg.path.clone(),
-        node: seg.node.clone(),
-        sha256: seg.sha256.clone(),
-        bytes: seg.bytes,
-        rows: seg.rows,
-        first: format_ts(seg.first_ns),
-        last: format_ts(seg.last_ns),
-        events_seen: seg.events_seen,
-        events_dropped: seg.events_dropped,
-        replaces: Vec::new(),
-    });
-    bundle::write_manifest(bundle_dir, &mut manifest)?;
-    Ok(())
 }
 
 /// Position in a collector's stream of segment announcements.

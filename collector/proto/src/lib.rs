@@ -5,7 +5,9 @@
 //!   health); `collector.proto`.
 //! - [`proto::feeder`]: a wire-compatible subset of KubeArmor's `LogService`
 //!   (`kubearmor.proto`: KubeArmor's package, names and field numbers).
-//! - [`client`]: pulling segments into a bundle, resumable and verified.
+//! - [`client`]: pulling segments into a bundle, resumable and verified;
+//!   [`pulled_bundle`]: how fetched files join the bundle, compacted files replacing the
+//!   segments they hold.
 //! - [`kubearmor`]: watching a KubeArmor daemon or relay, each message mapped onto the schema
 //!   with the rules of [`karmor_contract::kubearmor`] (the same mapping as `kubectl karmor import`).
 //!
@@ -15,6 +17,7 @@
 pub mod client;
 pub mod error;
 pub mod kubearmor;
+pub mod pulled_bundle;
 
 pub use client::*;
 pub use error::ClientError;

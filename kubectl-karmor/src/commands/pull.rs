@@ -77,7 +77,7 @@ pub fn run(args: PullArgs) -> Result<ExitCode> {
     let request = request(&args)?;
     let summary = progress::pull(&request)?;
     let headers = [
-        "NODE", "SOURCE", "NEW", "SKIPPED", "FAILED", "BYTES", "ROWS", "ERROR",
+        "NODE", "SOURCE", "NEW", "SKIPPED", "REPLACED", "FAILED", "BYTES", "ROWS", "ERROR",
     ];
     let rows: Vec<Vec<String>> = summary
         .nodes
@@ -88,6 +88,7 @@ pub fn run(args: PullArgs) -> Result<ExitCode> {
                 n.source.clone(),
                 n.new.to_string(),
                 n.skipped.to_string(),
+                n.replaced.to_string(),
                 n.failed.to_string(),
                 n.bytes.to_string(),
                 n.rows.to_string(),
@@ -99,7 +100,15 @@ pub fn run(args: PullArgs) -> Result<ExitCode> {
         OutputFormat::Table | OutputFormat::Wide => {
             print!("{}", render::table(&headers, &rows));
             println!();
-            println!("bundle: {}", summary.bundle);
+            match summary.replaced() {
+                (0, _) => println!("bundle: {}", summary.bundle),
+                (replaced, by) => println!(
+                    "bundle: {} (replaced {replaced} segment{} by {by} compacted file{})",
+                    summary.bundle,
+                    if replaced == 1 { "" } else { "s" },
+                    if by == 1 { "" } else { "s" },
+                ),
+            }
             match &summary.store {
                 Some(store) => println!(
                     "store:  {store} ({} new segments, {} rows merged)",

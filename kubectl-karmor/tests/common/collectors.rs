@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use karmor_collector::metrics::Counters;
 use karmor_collector::service::{serve_listener, CollectorService, ServiceConfig};
-use karmor_contract::bundle::{read_manifest, write_manifest};
+use karmor_contract::bundle::{format_ts, read_manifest, write_manifest, ManifestFile};
+use karmor_contract::compact::{compact, CompactOptions};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
@@ -33,6 +34,55 @@ impl Collector {
     /// `127.0.0.1:PORT`.
     pub fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Does to the data directory what the collector's day compaction does: every listed file
+    /// becomes one `node=N/date=D/hour=__HIVE_DEFAULT_PARTITION__/day-<sha16>.parquet` (the
+    /// date of the first file), listed with `replaces` in the manifest write that unlists the
+    /// inputs, which are then deleted. Returns the new entry.
+    pub fn compact_day(&self) -> ManifestFile {
+        let root = self.dir.path();
+        let mut manifest = read_manifest(root).expect("the collector's manifest");
+        let inputs = std::mem::take(&mut manifest.files);
+        let first = inputs.first().expect("files to compact");
+        let date_dir = first.path.rsplitn(3, '/').nth(2).expect("node=N/date=D");
+        let partition = format!("{date_dir}/hour=__HIVE_DEFAULT_PARTITION__");
+        std::fs::create_dir_all(root.join(&partition)).expect("create the partition");
+        let paths: Vec<PathBuf> = inputs.iter().map(|f| root.join(&f.path)).collect();
+        let pending = root.join(&partition).join("day-pending.parquet");
+        let scratch = tempfile::tempdir().expect("a scratch directory");
+        let c = compact(
+            &paths,
+            &pending,
+            &CompactOptions::new("karmor-collector test", scratch.path()),
+        )
+        .expect("compaction");
+        let rel = format!("{partition}/day-{}.parquet", &c.written.sha256[..16]);
+        std::fs::rename(&pending, root.join(&rel)).expect("rename the day file");
+        let mut replaces: Vec<String> = inputs
+            .iter()
+            .flat_map(|f| std::iter::once(f.sha256.clone()).chain(f.replaces.clone()))
+            .collect();
+        replaces.sort();
+        replaces.dedup();
+        let entry = ManifestFile {
+            path: rel,
+            node: first.node.clone(),
+            sha256: c.written.sha256.clone(),
+            bytes: c.written.bytes,
+            rows: c.written.rows,
+            first: format_ts(c.written.ts_first),
+            last: format_ts(c.written.ts_last),
+            events_seen: c.meta.events_seen,
+            events_dropped: c.meta.events_dropped,
+            replaces,
+        };
+        manifest.files.push(entry.clone());
+        write_manifest(root, &mut manifest).expect("swap the manifest");
+        for p in &paths {
+            std::fs::remove_file(p).expect("delete an input");
+        }
+        entry
     }
 }
 
