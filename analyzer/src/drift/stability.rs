@@ -236,7 +236,8 @@ pub fn assess(
                 last_new: last_new.map(format_ts),
                 quiet_s: quiet / 1_000_000_000,
                 quiet_needed_s: needed / 1_000_000_000,
-                verdict: if quiet >= needed {
+                // A category without items has nothing to wait for.
+                verdict: if quiet >= needed || mine.is_empty() {
                     Verdict::Stable
                 } else {
                     Verdict::Learning

@@ -172,11 +172,17 @@ pub fn recommend(store: &Store, opts: &RecommendOptions) -> Result<Recommendatio
     let mut ids: Vec<&WorkloadId> = workloads.keys().collect();
     ids.sort_by_key(|id| (id.is_host(), (*id).clone()));
     let drafts = draft_all(&ids, &workloads, &dopts);
-    let mut verdicts: BTreeMap<WorkloadId, Stability> =
-        stability::stability(store, &opts.scope, &opts.stability)?
-            .into_iter()
-            .map(|s| (s.workload.clone(), s))
-            .collect();
+    let mut verdicts: BTreeMap<WorkloadId, Stability> = stability::stability(
+        store,
+        &opts.scope,
+        &StabilityOptions {
+            generalise: opts.generalise.clone(),
+            ..opts.stability.clone()
+        },
+    )?
+    .into_iter()
+    .map(|s| (s.workload.clone(), s))
+    .collect();
     let present = permissive::files_under(
         store,
         &permissive::prefixes(drafts.iter().filter_map(|d| d.policy.as_ref())),
