@@ -51,8 +51,9 @@ pub struct DataArgs {
     pub no_pull: bool,
 }
 
-/// Which behaviour `observe`, `recommend` and `simulate` look at: namespaces, a time window and
-/// a filter. One definition, so that the three commands spell and read them alike.
+/// Which behaviour `observe`, `recommend`, `simulate`, `coverage` and `diff` look at:
+/// namespaces, a time window and a filter. One definition, so that the commands spell and read
+/// them alike.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ScopeArgs {
     /// Only this namespace (simulate: several, repeatable or comma-separated). Default:
@@ -453,6 +454,17 @@ pub struct CoverageArgs {
     pub data: DataArgs,
 }
 
+/// `--only` of `diff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ChangeKindArg {
+    /// Seen now, not covered by the baseline.
+    New,
+    /// In the baseline, not seen now.
+    Gone,
+    /// Seen on both sides at a markedly different rate.
+    Volume,
+}
+
 /// `diff`.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -496,9 +508,9 @@ pub struct DiffArgs {
     /// allow (audited or blocked under a block default posture) is new.
     #[arg(long = "baseline-policy", value_name = "FILE|DIR")]
     pub baseline_policy: Vec<PathBuf>,
-    /// Only these kinds of change: new, gone, volume (comma-separated).
-    #[arg(long, value_name = "KINDS", value_delimiter = ',')]
-    pub only: Vec<String>,
+    /// Only these kinds of change (comma-separated).
+    #[arg(long, value_enum, value_name = "KINDS", value_delimiter = ',')]
+    pub only: Vec<ChangeKindArg>,
     /// Mark a volume change from this factor of events per hour on.
     #[arg(long, value_name = "X", default_value_t = 10.0)]
     pub volume_factor: f64,

@@ -152,6 +152,76 @@ fn the_morning_drafts_as_the_baseline_give_the_same_set() {
 }
 
 #[test]
+fn the_policy_delta_is_valid_and_allows_what_is_new() {
+    let dir = tempfile::tempdir().unwrap();
+    let delta = dir.path().join("delta");
+    let d = demo();
+    let o = karmor(&[
+        "diff",
+        "-A",
+        "--baseline-until",
+        NOON,
+        "--as-policy-delta",
+        delta.to_str().unwrap(),
+        "--bundle",
+        d.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    let mut files: Vec<String> = std::fs::read_dir(&delta)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "wordpress-mysql_deployment_mysql.yaml",
+            "wordpress-mysql_deployment_wordpress.yaml"
+        ]
+    );
+    // The files are valid policies.
+    let o = karmor(&["validate", delta.to_str().unwrap()]);
+    assert!(o.status.success(), "{}{}", out(&o), err(&o));
+    let text =
+        std::fs::read_to_string(delta.join("wordpress-mysql_deployment_wordpress.yaml")).unwrap();
+    for want in [
+        "/usr/bin/curl",
+        "/var/run/secrets/kubernetes.io/serviceaccount/token",
+        "protocol: tcp",
+        "app: wordpress",
+    ] {
+        assert!(text.contains(want), "{want}: {text}");
+    }
+    // Simulated with the delta, the afternoon's new behaviour of both workloads is allowed.
+    let o = karmor(&[
+        "simulate",
+        "-p",
+        delta.to_str().unwrap(),
+        "-n",
+        "wordpress-mysql",
+        "--since",
+        NOON,
+        "--only",
+        "allowed",
+        "--output",
+        "json",
+        "--bundle",
+        d.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    let doc: serde_json::Value = serde_json::from_str(&out(&o)).unwrap();
+    let allowed: BTreeSet<String> = doc["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"].as_str().unwrap().to_string())
+        .collect();
+    for want in ["/usr/bin/kworker", "/usr/bin/curl", "/bin/sh"] {
+        assert!(allowed.contains(want), "{want}: {allowed:?}");
+    }
+}
+
+#[test]
 fn a_bundle_against_itself_exits_0_and_errors_exit_2() {
     let d = demo();
     let d = d.to_str().unwrap();
@@ -166,6 +236,17 @@ fn a_bundle_against_itself_exits_0_and_errors_exit_2() {
         (
             vec!["diff", "-A", "--baseline-until", NOON, "--only", "odd"],
             "--only",
+        ),
+        (
+            vec![
+                "diff",
+                "-A",
+                "--baseline-until",
+                NOON,
+                "--volume-factor",
+                "1",
+            ],
+            "--volume-factor",
         ),
         (
             vec!["diff", "-A", "--baseline", "/nonexistent/bundle"],

@@ -4,8 +4,10 @@
 //! - [`items`]: the distinct behaviour items of every workload, one `GROUP BY` over `events`;
 //! - [`generalised`]: items folded as drafts fold paths, and coverage of raw items;
 //! - [`stability`]: saturation curves, start-up, drops and the stable/learning/partial verdict;
-//! - [`diff`]: new, gone and volume changes against baseline data or a policy.
+//! - [`diff`]: new, gone and volume changes against baseline data or a policy;
+//! - [`delta`]: the rules to add to a draft for what is new (`--as-policy-delta`).
 
+pub mod delta;
 pub mod diff;
 pub mod generalised;
 pub mod items;

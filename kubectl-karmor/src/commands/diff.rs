@@ -1,14 +1,18 @@
 //! `kubectl karmor diff`: what the data does that a baseline (data or policies) does not.
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
+use karmor_analyzer::drift::delta::policy_delta;
 use karmor_analyzer::drift::{self, items, Change, ChangeKind, DiffOptions, DiffReport};
 use karmor_analyzer::filter::SqlFilter;
-use karmor_analyzer::recommend::parse_instant;
+use karmor_analyzer::recommend::report::file_name;
+use karmor_analyzer::recommend::{parse_instant, Scope as RecScope};
 use karmor_analyzer::simulate::{simulate, Posture, Postures, SimOptions};
+use karmor_analyzer::Store;
 
-use crate::cli::{DataArgs, DiffArgs, OutputFormat};
+use crate::cli::{ChangeKindArg, DataArgs, DiffArgs, OutputFormat};
 use crate::commands::recommend::workload_scope;
 use crate::commands::simulate::load_policies;
 use crate::data;
@@ -27,13 +31,12 @@ const HEADERS: &[&str] = &[
 ];
 const WIDE: &[&str] = &["POD", "ABSORBED", "WHY"];
 
-fn kinds(only: &[String]) -> Result<Vec<ChangeKind>> {
+fn kinds(only: &[ChangeKindArg]) -> Vec<ChangeKind> {
     only.iter()
-        .map(|k| match k.trim().to_ascii_lowercase().as_str() {
-            "new" => Ok(ChangeKind::New),
-            "gone" => Ok(ChangeKind::Gone),
-            "volume" => Ok(ChangeKind::Volume),
-            other => bail!("--only {other:?}: expected new, gone or volume"),
+        .map(|k| match k {
+            ChangeKindArg::New => ChangeKind::New,
+            ChangeKindArg::Gone => ChangeKind::Gone,
+            ChangeKindArg::Volume => ChangeKind::Volume,
         })
         .collect()
 }
@@ -83,8 +86,8 @@ fn rows(changes: &[&Change], wide: bool) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// Computes the report (errors exit 2 in `main`).
-fn report(args: &DiffArgs) -> Result<DiffReport> {
+/// Computes the report (errors exit 2 in `main`), with the data and scope it checked.
+fn report(args: &DiffArgs) -> Result<(DiffReport, Store, RecScope)> {
     let given = Scope::new(&args.scope)?;
     let mut scope = workload_scope("diff", &args.resource, args.name.as_deref(), &given)?;
     let mut opts = DiffOptions::default();
@@ -124,7 +127,7 @@ fn report(args: &DiffArgs) -> Result<DiffReport> {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        return Ok(r);
+        return Ok((r, store, scope));
     }
 
     let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
@@ -182,21 +185,17 @@ fn report(args: &DiffArgs) -> Result<DiffReport> {
         span(base_scope.since_ns, base_scope.until_ns),
         span(scope.since_ns, scope.until_ns)
     );
-    Ok(r)
+    Ok((r, store, scope))
 }
 
 /// Runs the command: exit 1 when anything is new, 0 otherwise.
 pub fn run(args: DiffArgs) -> Result<ExitCode> {
-    let only = kinds(&args.only)?;
-    let mut report = report(&args)?;
+    let only = kinds(&args.only);
+    let (mut report, store, scope) = report(&args)?;
     let has_new = report.has_new();
     if let Some(dir) = &args.as_policy_delta {
-        let written = write_delta(dir, &report)?;
-        eprintln!(
-            "Wrote {} policy delta file(s) to {}.",
-            written,
-            dir.display()
-        );
+        let written = write_delta(dir, &store, &scope, &report)?;
+        eprintln!("Wrote {written} policy delta file(s) to {}.", dir.display());
     }
     let count = |k| report.changes.iter().filter(|c| c.kind == k).count();
     let counts = format!(
@@ -240,8 +239,25 @@ pub fn run(args: DiffArgs) -> Result<ExitCode> {
     })
 }
 
-/// Writes the `--as-policy-delta` files; returns how many.
-fn write_delta(dir: &std::path::Path, report: &DiffReport) -> Result<usize> {
-    let _ = (dir, report);
-    bail!("--as-policy-delta is not implemented yet")
+/// Writes the `--as-policy-delta` files (one YAML per workload with new behaviour, named as
+/// `recommend --out` names drafts); returns how many.
+fn write_delta(dir: &Path, store: &Store, scope: &RecScope, report: &DiffReport) -> Result<usize> {
+    let deltas = policy_delta(store, scope, report)?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut written = 0;
+    for d in deltas {
+        for n in &d.not_expressible {
+            eprintln!("warning: {}: {n}", d.workload);
+        }
+        let Some(policy) = d.policy else { continue };
+        let yaml = format!(
+            "# Rules to add to the draft of {}: what diff found new.\n{}",
+            d.workload,
+            serde_yaml::to_string(&policy)?
+        );
+        let path = dir.join(file_name(&d.workload));
+        std::fs::write(&path, yaml).with_context(|| format!("cannot write {}", path.display()))?;
+        written += 1;
+    }
+    Ok(written)
 }
