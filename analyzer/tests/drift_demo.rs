@@ -89,6 +89,15 @@ fn the_afternoon_against_the_morning_is_exactly_the_attack() {
     let noon = demo::SUSPICIOUS_AFTER_NS;
     let morning = items::read(&s, &window(None, Some(noon))).unwrap();
     let afternoon = items::read(&s, &window(Some(noon), None)).unwrap();
+    // One pass over both windows reads the same items as two queries.
+    let pair = items::read_pair(
+        &s,
+        &window(None, None),
+        (None, Some(noon)),
+        (Some(noon), None),
+    )
+    .unwrap();
+    assert!(pair.0 == morning && pair.1 == afternoon);
     let r = drift::diff(&morning, &afternoon, &DiffOptions::default());
     let expected = attack_set();
     assert_eq!(expected.len(), 6, "{expected:?}");

@@ -168,62 +168,75 @@ pub fn diff(baseline: &Items, current: &Items, opts: &DiffOptions) -> DiffReport
     ids.sort_by_key(|id| (id.is_host(), (*id).clone()));
     let (base_hours, cur_hours) = (hours(baseline), hours(current));
     let empty: Vec<RawItem> = Vec::new();
-    let mut changes = Vec::new();
-    for id in ids {
-        let base = baseline.by_workload.get(id).unwrap_or(&empty);
-        let cur = current.by_workload.get(id).unwrap_or(&empty);
-        let base_folded = fold(base, &opts.generalise);
-        let cur_folded = fold(cur, &opts.generalise);
-        let base_cov = Coverage::new(&base_folded);
-        let cur_cov = Coverage::new(&cur_folded);
-
-        // Current events per baseline item, for volume.
-        let mut now_events: BTreeMap<(&Group, &str), u64> = BTreeMap::new();
-        let mut new_raw = Vec::new();
-        for r in cur {
-            match base_cov.covering(r) {
-                Some(f) => *now_events.entry((&f.group, f.target.as_str())).or_default() += r.count,
-                None => new_raw.push(r.clone()),
-            }
-        }
-        let gone_raw: Vec<RawItem> = base
-            .iter()
-            .filter(|r| cur_cov.covering(r).is_none())
-            .cloned()
-            .collect();
-        for f in fold(&new_raw, &opts.generalise) {
-            changes.push(change(id, ChangeKind::New, f, 0));
-        }
-        for f in fold(&gone_raw, &opts.generalise) {
-            changes.push(change(id, ChangeKind::Gone, f, 0));
-        }
-        for f in &base_folded {
-            let Some(&now) = now_events.get(&(&f.group, f.target.as_str())) else {
-                continue;
-            };
-            let (before_rate, now_rate) = (f.count as f64 / base_hours, now as f64 / cur_hours);
-            let busier = f.count.max(now);
-            let ratio = if before_rate > 0.0 {
-                now_rate / before_rate
-            } else {
-                f64::INFINITY
-            };
-            if busier >= opts.volume_min_events
-                && (ratio >= opts.volume_factor || ratio <= 1.0 / opts.volume_factor)
-            {
-                let mut c = change(id, ChangeKind::Volume, f.clone(), f.count);
-                c.count = now;
-                c.rates = Some((round2(before_rate), round2(now_rate)));
-                changes.push(c);
-            }
-        }
-    }
+    let per_workload = super::par_map(&ids, |id| {
+        let base = baseline.by_workload.get(*id).unwrap_or(&empty);
+        let cur = current.by_workload.get(*id).unwrap_or(&empty);
+        compare(id, base, cur, (base_hours, cur_hours), opts)
+    });
+    let mut changes: Vec<Change> = per_workload.into_iter().flatten().collect();
     sort(&mut changes);
     DiffReport {
         changes,
         baseline: String::new(),
         notes: Vec::new(),
     }
+}
+
+/// The changes of one workload.
+fn compare(
+    id: &WorkloadId,
+    base: &[RawItem],
+    cur: &[RawItem],
+    (base_hours, cur_hours): (f64, f64),
+    opts: &DiffOptions,
+) -> Vec<Change> {
+    let mut changes = Vec::new();
+    let base_folded = fold(base, &opts.generalise);
+    let cur_folded = fold(cur, &opts.generalise);
+    let base_cov = Coverage::new(&base_folded);
+    let cur_cov = Coverage::new(&cur_folded);
+
+    // Current events per baseline item, for volume.
+    let mut now_events: BTreeMap<(&Group, &str), u64> = BTreeMap::new();
+    let mut new_raw = Vec::new();
+    for r in cur {
+        match base_cov.covering(r) {
+            Some(f) => *now_events.entry((&f.group, f.target.as_str())).or_default() += r.count,
+            None => new_raw.push(r.clone()),
+        }
+    }
+    let gone_raw: Vec<RawItem> = base
+        .iter()
+        .filter(|r| cur_cov.covering(r).is_none())
+        .cloned()
+        .collect();
+    for f in fold(&new_raw, &opts.generalise) {
+        changes.push(change(id, ChangeKind::New, f, 0));
+    }
+    for f in fold(&gone_raw, &opts.generalise) {
+        changes.push(change(id, ChangeKind::Gone, f, 0));
+    }
+    for f in &base_folded {
+        let Some(&now) = now_events.get(&(&f.group, f.target.as_str())) else {
+            continue;
+        };
+        let (before_rate, now_rate) = (f.count as f64 / base_hours, now as f64 / cur_hours);
+        let busier = f.count.max(now);
+        let ratio = if before_rate > 0.0 {
+            now_rate / before_rate
+        } else {
+            f64::INFINITY
+        };
+        if busier >= opts.volume_min_events
+            && (ratio >= opts.volume_factor || ratio <= 1.0 / opts.volume_factor)
+        {
+            let mut c = change(id, ChangeKind::Volume, f.clone(), f.count);
+            c.count = now;
+            c.rates = Some((round2(before_rate), round2(now_rate)));
+            changes.push(c);
+        }
+    }
+    changes
 }
 
 fn round2(v: f64) -> f64 {

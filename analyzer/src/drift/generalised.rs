@@ -4,7 +4,7 @@
 //! thresholds, `/tmp/` and friends at 1), executables through segment patterns only; other
 //! categories are exact.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 
@@ -115,18 +115,31 @@ pub fn fold(items: &[RawItem], opts: &GeneraliseOptions) -> Vec<Folded> {
     out
 }
 
-/// Generalised items indexed by group, to ask whether a raw item is covered.
+/// Generalised items indexed by group, to ask whether a raw item is covered: exact targets
+/// by text (one hash look-up), directories and patterns scanned.
 #[derive(Debug, Default)]
 pub struct Coverage<'a> {
-    by_group: BTreeMap<&'a Group, Vec<&'a Folded>>,
+    by_group: HashMap<&'a Group, GroupIndex<'a>>,
+}
+
+#[derive(Debug, Default)]
+struct GroupIndex<'a> {
+    exact: HashMap<&'a str, &'a Folded>,
+    wide: Vec<&'a Folded>,
 }
 
 impl<'a> Coverage<'a> {
     /// Indexes `folded`.
     pub fn new(folded: &'a [Folded]) -> Self {
-        let mut by_group: BTreeMap<&Group, Vec<&Folded>> = BTreeMap::new();
+        let mut by_group: HashMap<&Group, GroupIndex> = HashMap::new();
         for f in folded {
-            by_group.entry(&f.group).or_default().push(f);
+            let g = by_group.entry(&f.group).or_default();
+            match f.shape {
+                "directory" | "pattern" => g.wide.push(f),
+                _ => {
+                    g.exact.insert(f.target.as_str(), f);
+                }
+            }
         }
         Coverage { by_group }
     }
@@ -135,9 +148,11 @@ impl<'a> Coverage<'a> {
     /// the same process may write (a rule without `readOnly` allows reads).
     pub fn covering(&self, raw: &RawItem) -> Option<&'a Folded> {
         let find = |g: &Group| {
-            self.by_group
-                .get(g)
-                .and_then(|fs| fs.iter().copied().find(|f| f.covers(&raw.item)))
+            let idx = self.by_group.get(g)?;
+            idx.exact
+                .get(raw.item.as_str())
+                .copied()
+                .or_else(|| idx.wide.iter().copied().find(|f| f.covers(&raw.item)))
         };
         find(&raw.group).or_else(|| {
             (raw.group.category == Category::Files && !raw.group.writes)

@@ -11,6 +11,7 @@ use duckdb::params_from_iter;
 use serde::Serialize;
 
 use crate::error::{AnalyzerError, Result};
+use crate::filter::Param;
 use crate::recommend::evidence::WRITE_ACCESSES;
 use crate::recommend::{Scope, WorkloadId};
 use crate::store::Store;
@@ -113,7 +114,7 @@ pub struct RawItem {
 }
 
 /// Every workload's raw items in scope, and each workload's first and last behaviour.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Items {
     /// Raw items per workload.
     pub by_workload: BTreeMap<WorkloadId, Vec<RawItem>>,
@@ -145,9 +146,69 @@ const ITEM_SQL: &str = "CASE op
 /// Reads the distinct items of every workload in `scope`.
 pub fn read(store: &Store, scope: &Scope) -> Result<Items> {
     let (where_sql, params) = scope.sql();
+    let mut sides = query(store, &where_sql, &params, &[("TRUE".into(), Vec::new())])?;
+    Ok(sides.pop().unwrap_or_default())
+}
+
+/// Reads the items of two time windows of the same workloads in one pass over `events` (what
+/// `diff` of two windows of one store needs): `scope`'s own times are ignored, `a` and `b`
+/// are (since, until) pairs as in [`Scope`].
+pub fn read_pair(
+    store: &Store,
+    scope: &Scope,
+    a: (Option<i64>, Option<i64>),
+    b: (Option<i64>, Option<i64>),
+) -> Result<(Items, Items)> {
+    let common = Scope {
+        since_ns: None,
+        until_ns: None,
+        ..scope.clone()
+    };
+    let (where_sql, params) = common.sql();
+    let window = |(since, until): (Option<i64>, Option<i64>)| {
+        let mut c = vec!["TRUE".to_string()];
+        let mut p = Vec::new();
+        if let Some(s) = since {
+            c.push("epoch_ns(ts_last) >= ?".into());
+            p.push(Param::Int(s));
+        }
+        if let Some(u) = until {
+            c.push("epoch_ns(ts_first) < ?".into());
+            p.push(Param::Int(u));
+        }
+        (c.join(" AND "), p)
+    };
+    let mut sides = query(store, &where_sql, &params, &[window(a), window(b)])?;
+    let second = sides.pop().unwrap_or_default();
+    let first = sides.pop().unwrap_or_default();
+    Ok((first, second))
+}
+
+/// One `GROUP BY` over the rows of `where_sql` that fall in any of `sides` (fixed SQL and its
+/// parameters each), aggregated per side with `FILTER`, so the rows are read once.
+fn query(
+    store: &Store,
+    where_sql: &str,
+    params: &[Param],
+    sides: &[(String, Vec<Param>)],
+) -> Result<Vec<Items>> {
+    let flags: Vec<String> = sides
+        .iter()
+        .enumerate()
+        .map(|(i, (cond, _))| format!("({cond}) AS in_{i}"))
+        .collect();
+    let any: Vec<String> = sides.iter().map(|(cond, _)| format!("({cond})")).collect();
+    let aggs: Vec<String> = (0..sides.len())
+        .map(|i| {
+            format!(
+                "CAST(sum(c) FILTER (WHERE in_{i}) AS UBIGINT), min(t0) FILTER (WHERE in_{i}),
+                 max(t1) FILTER (WHERE in_{i}), arg_min(intro, t0) FILTER (WHERE in_{i}),
+                 arg_min(p, t0) FILTER (WHERE in_{i})"
+            )
+        })
+        .collect();
     let sql = format!(
-        "SELECT k_ns, k_kind, k_name, op, item, actor, writes,
-                CAST(sum(c) AS UBIGINT), min(t0), max(t1), arg_min(intro, t0), arg_min(p, t0)
+        "SELECT k_ns, k_kind, k_name, op, item, actor, writes, {aggs}
          FROM (SELECT {KEYS}, op, {ITEM_SQL} AS item,
                       CASE op WHEN 'process' THEN coalesce(parent_process, '')
                               WHEN 'file' THEN coalesce(process, '')
@@ -157,58 +218,99 @@ pub fn read(store: &Store, scope: &Scope) -> Result<Items> {
                       count AS c, epoch_ns(ts_first) AS t0, epoch_ns(ts_last) AS t1,
                       CASE WHEN op = 'process' THEN coalesce(parent_process, '')
                            ELSE coalesce(process, '') END AS intro,
-                      coalesce(pod, '') AS p
+                      coalesce(pod, '') AS p, {flags}
                FROM events
                WHERE op IN ('process', 'file', 'network', 'capability', 'syscall')
-                 AND {where_sql})
-         GROUP BY k_ns, k_kind, k_name, op, item, actor, writes"
+                 AND {where_sql} AND ({any}))
+         GROUP BY k_ns, k_kind, k_name, op, item, actor, writes",
+        aggs = aggs.join(", "),
+        flags = flags.join(", "),
+        any = any.join(" OR "),
     );
+    // Placeholders in text order: the side flags, the scope, the side conditions again.
+    let mut all: Vec<Param> = sides.iter().flat_map(|(_, p)| p.iter().cloned()).collect();
+    all.extend(params.iter().cloned());
+    all.extend(sides.iter().flat_map(|(_, p)| p.iter().cloned()));
+    let n = sides.len();
     let mut stmt = store
         .conn()
         .prepare(&sql)
         .map_err(AnalyzerError::store("prepare the item query"))?;
-    let rows = stmt
-        .query_map(params_from_iter(params.iter()), |r| {
-            Ok((
-                WorkloadId {
-                    namespace: r.get(0)?,
-                    kind: r.get(1)?,
-                    name: r.get(2)?,
-                },
-                r.get::<_, String>(3)?,
-                RawItem {
-                    group: Group {
-                        category: Category::Executables,
-                        actor: r.get(5)?,
-                        writes: r.get(6)?,
-                    },
-                    item: r.get(4)?,
-                    count: r.get(7)?,
-                    first_ns: r.get(8)?,
-                    last_ns: r.get(9)?,
-                    introduced_by: r.get(10)?,
-                    pod: r.get(11)?,
-                },
-            ))
-        })
+    let mut rows = stmt
+        .query(params_from_iter(all.iter()))
         .map_err(AnalyzerError::store("run the item query"))?;
-    let mut out = Items::default();
-    for row in rows {
-        let (id, op, mut item) = row.map_err(AnalyzerError::store("read the item query"))?;
+    let mut out: Vec<Items> = (0..n).map(|_| Items::default()).collect();
+    let read = AnalyzerError::store("read the item query");
+    while let Some(r) = rows
+        .next()
+        .map_err(AnalyzerError::store("read the item query"))?
+    {
+        let get = || -> duckdb::Result<_> {
+            let id = WorkloadId {
+                namespace: r.get(0)?,
+                kind: r.get(1)?,
+                name: r.get(2)?,
+            };
+            let op: String = r.get(3)?;
+            let item: String = r.get(4)?;
+            let actor: String = r.get(5)?;
+            let writes: bool = r.get(6)?;
+            let mut per_side = Vec::with_capacity(n);
+            for i in 0..n {
+                let base = 7 + 5 * i;
+                let count: Option<u64> = r.get(base)?;
+                per_side.push(match count {
+                    Some(count) => Some((
+                        count,
+                        r.get::<_, i64>(base + 1)?,
+                        r.get::<_, i64>(base + 2)?,
+                        r.get::<_, String>(base + 3)?,
+                        r.get::<_, String>(base + 4)?,
+                    )),
+                    None => None,
+                });
+            }
+            Ok((id, op, item, actor, writes, per_side))
+        };
+        let (id, op, item, actor, writes, per_side) = match get() {
+            Ok(v) => v,
+            Err(e) => return Err(read(e)),
+        };
         let Some(category) = Category::of_op(&op) else {
             continue;
         };
-        item.group.category = category;
-        let span = out.span.entry(id.clone()).or_insert((i64::MAX, i64::MIN));
-        span.0 = span.0.min(item.first_ns);
-        span.1 = span.1.max(item.last_ns);
-        if item.item.is_empty() {
-            continue;
+        for (side, values) in out.iter_mut().zip(per_side) {
+            let Some((count, first_ns, last_ns, introduced_by, pod)) = values else {
+                continue;
+            };
+            let span = side.span.entry(id.clone()).or_insert((i64::MAX, i64::MIN));
+            span.0 = span.0.min(first_ns);
+            span.1 = span.1.max(last_ns);
+            if item.is_empty() {
+                continue;
+            }
+            side.by_workload
+                .entry(id.clone())
+                .or_default()
+                .push(RawItem {
+                    group: Group {
+                        category,
+                        actor: actor.clone(),
+                        writes,
+                    },
+                    item: item.clone(),
+                    count,
+                    first_ns,
+                    last_ns,
+                    introduced_by,
+                    pod,
+                });
         }
-        out.by_workload.entry(id).or_default().push(item);
     }
-    for items in out.by_workload.values_mut() {
-        items.sort_by(|a, b| (&a.group, &a.item).cmp(&(&b.group, &b.item)));
+    for side in &mut out {
+        for items in side.by_workload.values_mut() {
+            items.sort_by(|a, b| (&a.group, &a.item).cmp(&(&b.group, &b.item)));
+        }
     }
     Ok(out)
 }

@@ -206,11 +206,14 @@ pub fn assess(
     let mut out = Vec::new();
     let mut ids: Vec<&WorkloadId> = items.span.keys().collect();
     ids.sort_by_key(|id| (id.is_host(), (*id).clone()));
-    for id in ids {
+    // Folding is the costly part, and workloads are independent.
+    let folds = super::par_map(&ids, |id| {
+        let raws = items.by_workload.get(*id).map(Vec::as_slice).unwrap_or(&[]);
+        fold(raws, &opts.generalise)
+    });
+    for (id, folded) in ids.into_iter().zip(folds) {
         let (first, last) = items.span[id];
         let hours = ((last - first).max(0) / HOUR_NS + 1) as usize;
-        let raws = items.by_workload.get(id).map(Vec::as_slice).unwrap_or(&[]);
-        let folded = fold(raws, &opts.generalise);
         let mut categories = Vec::new();
         for c in Category::ALL {
             let mine: Vec<i64> = folded

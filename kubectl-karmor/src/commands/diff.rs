@@ -145,7 +145,7 @@ fn report(args: &DiffArgs) -> Result<(DiffReport, Store, RecScope)> {
         }
     }
     let store = data::load(&args.data)?;
-    let (baseline, what) = if args.baseline.is_empty() {
+    let (baseline, current, what) = if args.baseline.is_empty() {
         if base_scope.since_ns.is_none() && base_scope.until_ns.is_none() {
             bail!("give a baseline: --baseline BUNDLE, --baseline-since/--baseline-until (a window of the same data), or --baseline-policy FILE|DIR");
         }
@@ -153,10 +153,13 @@ fn report(args: &DiffArgs) -> Result<(DiffReport, Store, RecScope)> {
         if scope.since_ns.is_none() && scope.until_ns.is_none() {
             scope.since_ns = base_scope.until_ns;
         }
-        (
-            items::read(&store, &base_scope)?,
-            "a window of the same data",
-        )
+        let (baseline, current) = items::read_pair(
+            &store,
+            &scope,
+            (base_scope.since_ns, base_scope.until_ns),
+            (scope.since_ns, scope.until_ns),
+        )?;
+        (baseline, Some(current), "a window of the same data")
     } else {
         let base_store = data::load(&DataArgs {
             bundles: args.baseline.clone(),
@@ -166,9 +169,16 @@ fn report(args: &DiffArgs) -> Result<(DiffReport, Store, RecScope)> {
             no_pull: true,
         })
         .context("cannot read the baseline")?;
-        (items::read(&base_store, &base_scope)?, "baseline bundles")
+        (
+            items::read(&base_store, &base_scope)?,
+            None,
+            "baseline bundles",
+        )
     };
-    let current = items::read(&store, &scope)?;
+    let current = match current {
+        Some(c) => c,
+        None => items::read(&store, &scope)?,
+    };
     if current.span.is_empty() {
         bail!("No behaviour recorded for the selected workloads in the data to check (use -n NAME, -A, or another window).");
     }
