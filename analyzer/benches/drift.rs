@@ -83,7 +83,7 @@ fn main() {
         let mid = BASE_NS + SPAN_NS / 2;
 
         let t = Instant::now();
-        let _ = items::read(&store, &all).expect("items");
+        let _ = items::read_counts(&store, &all).expect("items");
         let query_all = t.elapsed();
         let t = Instant::now();
         let _ =

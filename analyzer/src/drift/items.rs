@@ -146,7 +146,27 @@ const ITEM_SQL: &str = "CASE op
 /// Reads the distinct items of every workload in `scope`.
 pub fn read(store: &Store, scope: &Scope) -> Result<Items> {
     let (where_sql, params) = scope.sql();
-    let mut sides = query(store, &where_sql, &params, &[("TRUE".into(), Vec::new())])?;
+    let mut sides = query(
+        store,
+        &where_sql,
+        &params,
+        &[("TRUE".into(), Vec::new())],
+        true,
+    )?;
+    Ok(sides.pop().unwrap_or_default())
+}
+
+/// [`read`] without `introduced_by` and `pod` (left empty): what stability needs, and cheaper
+/// (no `arg_min` per group).
+pub fn read_counts(store: &Store, scope: &Scope) -> Result<Items> {
+    let (where_sql, params) = scope.sql();
+    let mut sides = query(
+        store,
+        &where_sql,
+        &params,
+        &[("TRUE".into(), Vec::new())],
+        false,
+    )?;
     Ok(sides.pop().unwrap_or_default())
 }
 
@@ -178,19 +198,21 @@ pub fn read_pair(
         }
         (c.join(" AND "), p)
     };
-    let mut sides = query(store, &where_sql, &params, &[window(a), window(b)])?;
+    let mut sides = query(store, &where_sql, &params, &[window(a), window(b)], true)?;
     let second = sides.pop().unwrap_or_default();
     let first = sides.pop().unwrap_or_default();
     Ok((first, second))
 }
 
 /// One `GROUP BY` over the rows of `where_sql` that fall in any of `sides` (fixed SQL and its
-/// parameters each), aggregated per side with `FILTER`, so the rows are read once.
+/// parameters each), aggregated per side with `FILTER`, so the rows are read once. Without
+/// `detail`, `introduced_by` and `pod` are left empty.
 fn query(
     store: &Store,
     where_sql: &str,
     params: &[Param],
     sides: &[(String, Vec<Param>)],
+    detail: bool,
 ) -> Result<Vec<Items>> {
     let flags: Vec<String> = sides
         .iter()
@@ -200,10 +222,17 @@ fn query(
     let any: Vec<String> = sides.iter().map(|(cond, _)| format!("({cond})")).collect();
     let aggs: Vec<String> = (0..sides.len())
         .map(|i| {
+            let (intro, pod) = if detail {
+                (
+                    format!("arg_min(intro, t0) FILTER (WHERE in_{i})"),
+                    format!("arg_min(p, t0) FILTER (WHERE in_{i})"),
+                )
+            } else {
+                ("''".to_string(), "''".to_string())
+            };
             format!(
                 "CAST(sum(c) FILTER (WHERE in_{i}) AS UBIGINT), min(t0) FILTER (WHERE in_{i}),
-                 max(t1) FILTER (WHERE in_{i}), arg_min(intro, t0) FILTER (WHERE in_{i}),
-                 arg_min(p, t0) FILTER (WHERE in_{i})"
+                 max(t1) FILTER (WHERE in_{i}), {intro}, {pod}"
             )
         })
         .collect();

@@ -190,7 +190,7 @@ pub fn spark(values: &[u32]) -> String {
 
 /// Stability of every workload and host in `scope`.
 pub fn stability(store: &Store, scope: &Scope, opts: &StabilityOptions) -> Result<Vec<Stability>> {
-    let items = items::read(store, scope)?;
+    let items = items::read_counts(store, scope)?;
     let startup = startup_seen(store, scope)?;
     let dropped = store.health()?.events_dropped;
     Ok(assess(&items, &startup, dropped, opts))
