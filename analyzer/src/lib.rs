@@ -8,9 +8,11 @@
 //! - [`policy`]: the KubeArmor policy model and a validator that agrees with the CRDs.
 //! - [`recommend`]: policies drafted from observed behaviour, with explained generalisations.
 //! - [`simulate`]: recorded behaviour replayed through KubeArmor's policy semantics.
+//! - [`drift`]: stability verdicts (has learning converged?) and diffs against a baseline.
 
 mod access_set;
 pub mod bundle_source;
+pub mod drift;
 pub mod error;
 pub mod filter;
 pub mod observe;

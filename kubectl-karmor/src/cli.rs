@@ -51,8 +51,9 @@ pub struct DataArgs {
     pub no_pull: bool,
 }
 
-/// Which behaviour `observe`, `recommend` and `simulate` look at: namespaces, a time window and
-/// a filter. One definition, so that the three commands spell and read them alike.
+/// Which behaviour `observe`, `recommend`, `simulate`, `coverage` and `diff` look at:
+/// namespaces, a time window and a filter. One definition, so that the commands spell and read
+/// them alike.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ScopeArgs {
     /// Only this namespace (simulate: several, repeatable or comma-separated). Default:
@@ -95,6 +96,10 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Draft KubeArmor policies from observed behaviour, one per workload (and per node).
     Recommend(RecommendArgs),
+    /// Has learning converged? Per workload and category: new items per hour and a verdict.
+    Coverage(CoverageArgs),
+    /// What changed against a baseline (bundle, time window or policies); exits 1 on new behaviour.
+    Diff(DiffArgs),
     /// Pull the collectors' segments (port-forward, or --endpoint) into a bundle and the cache.
     Pull(PullArgs),
     /// Print a shell completion script, or install kubectl's plugin completion.
@@ -394,10 +399,132 @@ pub struct RecommendArgs {
     /// The directory is optional anywhere: `--hardening --out drafts/` uses the default.
     #[arg(long, value_name = "DIR")]
     pub hardening: Option<Option<PathBuf>>,
+    /// With --action Block: also for workloads whose learning has not converged (verdict
+    /// learning or partial, see `kubectl karmor coverage`).
+    #[arg(long)]
+    pub force: bool,
+    /// Quiet period after which a category counts as stable: DURATION (every category) or
+    /// CATEGORY=DURATION (repeatable or comma-separated; defaults: 6h, network=24h).
+    #[arg(long, value_name = "DUR|CAT=DUR", value_delimiter = ',')]
+    pub quiet: Vec<String>,
     /// Output format of the summary.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
     /// Data source.
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+/// `coverage`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  kubectl karmor coverage -A --bundle testdata/demo
+  kubectl karmor coverage deployments -n wordpress-mysql --quiet 2h,network=6h --bundle testdata/demo
+  kubectl karmor coverage -A --output json
+
+Per workload (and node, with -A or nodes) and category (executables, files, network,
+capabilities, syscalls): generalised items (as drafts generalise them: a new pid or temporary
+file is not a new item), new items per hour as a chart (one column per hour), whether start-up
+was seen and whether producers dropped events. Verdicts: stable (every category quiet for its
+quiet period before the workload's last behaviour), learning, or partial (start-up not seen, or
+events dropped). recommend --action Block needs stable workloads (or --force).")]
+pub struct CoverageArgs {
+    /// workloads | deployments (deploy) | statefulsets (sts) | daemonsets (ds) | jobs |
+    /// cronjobs (cj) | replicasets (rs) | pods (po) | nodes (no) | namespaces (ns), singular or
+    /// plural; also TYPE/NAME.
+    #[arg(default_value = "workloads", value_name = "RESOURCE")]
+    pub resource: String,
+    /// Only this workload (or node, or namespace).
+    pub name: Option<String>,
+    /// Namespace, time window, filter (-A: every namespace and every node's host behaviour).
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    /// Quiet period after which a category counts as stable: DURATION (every category) or
+    /// CATEGORY=DURATION (repeatable or comma-separated; defaults: 6h, network=24h).
+    #[arg(long, value_name = "DUR|CAT=DUR", value_delimiter = ',')]
+    pub quiet: Vec<String>,
+    /// Directory collapse threshold, as recommend's.
+    #[arg(long, value_name = "N|/DIR/=N", value_delimiter = ',')]
+    pub dir_threshold: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+    /// Data source.
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+/// `--only` of `diff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ChangeKindArg {
+    /// Seen now, not covered by the baseline.
+    New,
+    /// In the baseline, not seen now.
+    Gone,
+    /// Seen on both sides at a markedly different rate.
+    Volume,
+}
+
+/// `diff`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  kubectl karmor diff -A --baseline-until 2026-11-20T12:00:00Z --since 2026-11-20T12:00:00Z --bundle testdata/demo
+  kubectl karmor diff -A --baseline last-week.tar.gz --bundle today/
+  kubectl karmor diff deploy/wordpress -n wordpress-mysql --baseline-policy drafts/ --since 2h
+  kubectl karmor diff -A --baseline old/ --bundle new/ --as-policy-delta delta/
+
+Per workload and category: what is new (first seen, the process that introduced it, counts),
+what is gone, and what changed markedly in volume (events per hour, x10 by default),
+generalised as drafts are, so a new pid or temporary file is not new. The baseline is a bundle
+(--baseline), a time window of the same data (--baseline-since/--baseline-until), or policies
+(--baseline-policy: what the simulator would not allow is new). Exit status: 0 when nothing
+is new, 1 when something is, 2 on errors: gate a rollout on it in CI.")]
+pub struct DiffArgs {
+    /// workloads | deployments (deploy) | statefulsets (sts) | daemonsets (ds) | jobs |
+    /// cronjobs (cj) | replicasets (rs) | pods (po) | nodes (no) | namespaces (ns), singular or
+    /// plural; also TYPE/NAME.
+    #[arg(default_value = "workloads", value_name = "RESOURCE")]
+    pub resource: String,
+    /// Only this workload (or node, or namespace).
+    pub name: Option<String>,
+    /// Namespace, filter, and the time window of the data to check.
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    /// Baseline bundle: a directory, or a .tar (or .tar.gz) of one (repeatable).
+    #[arg(
+        long = "baseline",
+        value_name = "BUNDLE",
+        conflicts_with = "baseline_policy"
+    )]
+    pub baseline: Vec<PathBuf>,
+    /// Baseline window start (RFC 3339 or a duration before now); without --baseline, over
+    /// the same data.
+    #[arg(long, value_name = "TIME", conflicts_with = "baseline_policy")]
+    pub baseline_since: Option<String>,
+    /// Baseline window end (RFC 3339 or a duration before now).
+    #[arg(long, value_name = "TIME", conflicts_with = "baseline_policy")]
+    pub baseline_until: Option<String>,
+    /// Policy files or directories as the baseline (repeatable): behaviour they would not
+    /// allow (audited or blocked under a block default posture) is new.
+    #[arg(long = "baseline-policy", value_name = "FILE|DIR")]
+    pub baseline_policy: Vec<PathBuf>,
+    /// Only these kinds of change (comma-separated).
+    #[arg(long, value_enum, value_name = "KINDS", value_delimiter = ',')]
+    pub only: Vec<ChangeKindArg>,
+    /// Mark a volume change from this factor of events per hour on.
+    #[arg(long, value_name = "X", default_value_t = 10.0)]
+    pub volume_factor: f64,
+    /// Directory collapse threshold, as recommend's.
+    #[arg(long, value_name = "N|/DIR/=N", value_delimiter = ',')]
+    pub dir_threshold: Vec<String>,
+    /// Write, per workload with new behaviour, the rules to add to its draft (one
+    /// KubeArmorPolicy YAML per workload) into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub as_policy_delta: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+    /// Data source (the data checked against the baseline).
     #[command(flatten)]
     pub data: DataArgs,
 }

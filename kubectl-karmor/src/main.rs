@@ -25,6 +25,14 @@ fn main() -> ExitCode {
         Command::Pull(args) => commands::pull::run(args),
         Command::Simulate(args) => commands::simulate::run(args),
         Command::Recommend(args) => commands::recommend::run(args),
+        Command::Coverage(args) => commands::coverage::run(args),
+        // diff's status says whether something is new (1), so its errors exit 2.
+        Command::Diff(args) => {
+            return commands::diff::run(args).unwrap_or_else(|e| {
+                eprintln!("error: {}", error_chain(&e));
+                ExitCode::from(2)
+            })
+        }
         Command::Completion(args) => match (args.install_kubectl_plugin, args.shell) {
             (Some(dir), _) => commands::complete::install(dir),
             (None, Some(shell)) => {

@@ -25,6 +25,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::drift::stability::{self, Stability, StabilityOptions, Verdict};
 use crate::error::{AnalyzerError, Result};
 use crate::policy::Action;
 use crate::store::{DataHealth, Store};
@@ -50,6 +51,10 @@ pub struct RecommendOptions {
     pub max_rules: Option<usize>,
     /// The hardening library, with `--hardening`.
     pub library: Option<Library>,
+    /// Quiet periods of the stability verdicts.
+    pub stability: StabilityOptions,
+    /// `--force`: Block policies even for workloads that are not stable.
+    pub force: bool,
 }
 
 impl RecommendOptions {
@@ -62,6 +67,8 @@ impl RecommendOptions {
             generalise: GeneraliseOptions::default(),
             max_rules: None,
             library: None,
+            stability: StabilityOptions::default(),
+            force: false,
         }
     }
 }
@@ -73,6 +80,11 @@ pub struct WorkloadRecommendation {
     pub draft: Draft,
     /// Library policies considered (with `--hardening`).
     pub hardening: Vec<Pick>,
+    /// Has learning converged for it?
+    pub stability: Option<Stability>,
+    /// Why `--action Block` was refused for it (not stable, no `--force`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
 }
 
 /// The answer to `recommend`.
@@ -160,6 +172,17 @@ pub fn recommend(store: &Store, opts: &RecommendOptions) -> Result<Recommendatio
     let mut ids: Vec<&WorkloadId> = workloads.keys().collect();
     ids.sort_by_key(|id| (id.is_host(), (*id).clone()));
     let drafts = draft_all(&ids, &workloads, &dopts);
+    let mut verdicts: BTreeMap<WorkloadId, Stability> = stability::stability(
+        store,
+        &opts.scope,
+        &StabilityOptions {
+            generalise: opts.generalise.clone(),
+            ..opts.stability.clone()
+        },
+    )?
+    .into_iter()
+    .map(|s| (s.workload.clone(), s))
+    .collect();
     let present = permissive::files_under(
         store,
         &permissive::prefixes(drafts.iter().filter_map(|d| d.policy.as_ref())),
@@ -212,9 +235,23 @@ pub fn recommend(store: &Store, opts: &RecommendOptions) -> Result<Recommendatio
         if opts.action == Action::Block {
             d.policy = None;
         }
+        let stability = verdicts.remove(id);
+        let mut refused = None;
+        if opts.action == Action::Block && !opts.force {
+            if let Some(st) = stability.as_ref().filter(|s| s.verdict != Verdict::Stable) {
+                refused = Some(format!(
+                    "--action Block refused: {id} is {} ({}); learn until it is stable, or pass --force",
+                    st.verdict.as_str(),
+                    st.reasons.join("; ")
+                ));
+                hardening.clear();
+            }
+        }
         out.push(WorkloadRecommendation {
             draft: d,
             hardening,
+            stability,
+            refused,
         });
     }
     let health = store.health()?;

@@ -410,6 +410,42 @@ pub struct SummaryRow {
     pub hardening_flagged: usize,
     /// Warnings.
     pub warnings: usize,
+    /// Stability verdict: `stable`, `learning` or `partial` (`-` when unknown).
+    pub stability: String,
+}
+
+/// The stability verdict of one workload, with its saturation curve as a text chart.
+fn stability_section(s: &mut String, st: &crate::drift::Stability) {
+    let _ = writeln!(
+        s,
+        "Stability: **{}** over {:.1} h observed{}.\n",
+        st.verdict.as_str(),
+        st.hours_observed,
+        match st.startup_seen {
+            Some(true) => ", start-up seen",
+            Some(false) => ", start-up not seen",
+            None => "",
+        }
+    );
+    for r in &st.reasons {
+        let _ = writeln!(s, "- {r}");
+    }
+    let _ = writeln!(
+        s,
+        "\nNew items per hour from {} (one column per hour, `·` = none):\n\n```",
+        st.first_seen
+    );
+    for c in &st.categories {
+        let _ = writeln!(
+            s,
+            "{:<13} {:>5} items  {}  {}",
+            c.category.as_str(),
+            c.items,
+            crate::drift::stability::spark(&c.new_per_hour),
+            c.verdict.as_str()
+        );
+    }
+    let _ = writeln!(s, "```\n");
 }
 
 /// The summary rows.
@@ -468,6 +504,10 @@ pub fn summary(rec: &Recommendation) -> Vec<SummaryRow> {
                     .filter(|p| p.status == PickStatus::Flagged)
                     .count(),
                 warnings: d.warnings.len() + usize::from(rec.events_dropped > 0),
+                stability: w
+                    .stability
+                    .as_ref()
+                    .map_or_else(|| "-".into(), |s| s.verdict.as_str().to_string()),
             }
         })
         .collect()
@@ -571,13 +611,14 @@ pub fn markdown(rec: &Recommendation) -> String {
             rec.events_dropped, rec.health.events_seen
         );
     }
-    let _ = writeln!(s, "| workload | policy | process | file | network | capabilities | generalised | noise left out | hardening proposed / flagged |");
-    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---|---|");
+    let _ = writeln!(s, "| workload | stability | policy | process | file | network | capabilities | generalised | noise left out | hardening proposed / flagged |");
+    let _ = writeln!(s, "|---|---|---|---:|---:|---:|---:|---:|---|---|");
     for r in summary(rec) {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} / {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} / {} |",
             r.workload,
+            r.stability,
             r.policy,
             r.process,
             r.file,
@@ -610,6 +651,12 @@ pub fn markdown(rec: &Recommendation) -> String {
             },
             d.nodes.join(", ")
         );
+        if let Some(st) = &w.stability {
+            stability_section(&mut s, st);
+        }
+        if let Some(why) = &w.refused {
+            let _ = writeln!(s, "> **Refused:** {why}\n");
+        }
         for wn in &d.warnings {
             let _ = writeln!(s, "> Warning: {wn}\n");
         }

@@ -384,6 +384,15 @@ mod tests {
         assert_eq!(words(&["observe", "--bundle", ""]).directive, FILES);
         assert_eq!(words(&["validate", ""]).directive, FILES);
         assert_eq!(words(&["completion", "f"]).words, ["fish"]);
+        assert_eq!(words(&["cov"]).words, ["coverage"]);
+        assert_eq!(words(&["diff", "--baseline", ""]).directive, FILES);
+        assert_eq!(words(&["diff", "--baseline-policy", ""]).directive, FILES);
+        assert_eq!(words(&["diff", "--as-policy-delta", ""]).directive, DIRS);
+        assert_eq!(
+            words(&["diff", "--only", ""]).words,
+            ["new", "gone", "volume"]
+        );
+        assert_eq!(words(&["coverage", "-n", "w"]).words, ["wordpress-mysql"]);
     }
 
     #[test]

@@ -2,6 +2,8 @@
 
 pub mod bundle;
 pub mod complete;
+pub mod coverage;
+pub mod diff;
 pub mod import;
 pub mod live;
 pub mod observe;

@@ -17,10 +17,15 @@ use crate::data;
 use crate::render;
 use crate::scope::Scope;
 
-/// Builds the analyzer options from the arguments (no I/O except reading the library).
-pub fn build_options(args: &RecommendArgs) -> Result<RecommendOptions> {
-    let target = Target::parse(&args.resource, args.name.as_deref())?;
-    let given = Scope::new(&args.scope)?;
+/// The workloads and hosts a resource target selects, and which rows count (shared by
+/// `recommend`, `coverage` and `diff`). `command` names the command in errors.
+pub fn workload_scope(
+    command: &str,
+    resource: &str,
+    name: Option<&str>,
+    given: &Scope,
+) -> Result<RecScope> {
+    let target = Target::parse(resource, name)?;
     let mut scope = RecScope {
         since_ns: given.since_ns,
         until_ns: given.until_ns,
@@ -31,11 +36,11 @@ pub fn build_options(args: &RecommendArgs) -> Result<RecommendOptions> {
     match target.resource {
         Resource::Node => scope.hosts = Some(HostSelect { node: name }),
         Resource::Container => bail!(
-            "recommend drafts one policy per workload or node, not per container: use workloads, deployments, statefulsets, daemonsets, jobs, cronjobs, replicasets, pods, nodes or namespaces"
+            "{command} works per workload or node, not per container: use workloads, deployments, statefulsets, daemonsets, jobs, cronjobs, replicasets, pods, nodes or namespaces"
         ),
         Resource::Namespace => {
             // A namespace's workloads: `recommend ns/shop` is `recommend workloads -n shop`.
-            let namespace = match (name, given.one_namespace("recommend", true)?) {
+            let namespace = match (name, given.one_namespace(command, true)?) {
                 (Some(n), Some(ns)) if !given.namespaces.is_empty() && n != ns => {
                     bail!("namespace {n:?} and -n {ns} disagree")
                 }
@@ -50,7 +55,7 @@ pub fn build_options(args: &RecommendArgs) -> Result<RecommendOptions> {
         }
         resource => {
             let kind = resource.owner_kind();
-            let namespace = given.one_namespace("recommend", true)?;
+            let namespace = given.one_namespace(command, true)?;
             if given.all_namespaces && kind.is_none() && name.is_none() {
                 scope.hosts = Some(HostSelect::default());
             }
@@ -61,7 +66,18 @@ pub fn build_options(args: &RecommendArgs) -> Result<RecommendOptions> {
             });
         }
     }
+    Ok(scope)
+}
+
+/// Builds the analyzer options from the arguments (no I/O except reading the library).
+pub fn build_options(args: &RecommendArgs) -> Result<RecommendOptions> {
+    let given = Scope::new(&args.scope)?;
+    let scope = workload_scope("recommend", &args.resource, args.name.as_deref(), &given)?;
     let mut opts = RecommendOptions::new(scope);
+    opts.force = args.force;
+    for q in &args.quiet {
+        opts.stability.apply_arg(q)?;
+    }
     opts.action = match args.action {
         RecommendAction::Allow => Action::Allow,
         RecommendAction::Audit => Action::Audit,
@@ -82,6 +98,7 @@ pub fn build_options(args: &RecommendArgs) -> Result<RecommendOptions> {
             .apply_arg(t)
             .map_err(|e| anyhow::anyhow!(e))?;
     }
+    opts.stability.generalise = opts.generalise.clone();
     if let Some(dir) = &args.hardening {
         let dir = match dir {
             Some(dir) => dir.clone(),
@@ -102,6 +119,7 @@ pub fn build_options(args: &RecommendArgs) -> Result<RecommendOptions> {
 
 const HEADERS: &[&str] = &[
     "WORKLOAD",
+    "STABILITY",
     "POLICY",
     "PROCESS",
     "FILE",
@@ -119,6 +137,7 @@ fn rows(summary: &[SummaryRow], wide: bool) -> Vec<Vec<String>> {
         .map(|r| {
             let mut v = vec![
                 r.workload.clone(),
+                r.stability.clone(),
                 r.policy.clone(),
                 r.process.to_string(),
                 r.file.to_string(),
@@ -235,5 +254,18 @@ pub fn run(args: RecommendArgs) -> Result<ExitCode> {
             eprintln!("warning: {}: {warning}", w.draft.workload);
         }
     }
-    Ok(ExitCode::SUCCESS)
+    let refused: Vec<&String> = rec
+        .workloads
+        .iter()
+        .filter_map(|w| w.refused.as_ref())
+        .collect();
+    for why in &refused {
+        eprintln!("error: {why}");
+    }
+    // The other workloads' policies are written; the refusal still fails the command.
+    Ok(if refused.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

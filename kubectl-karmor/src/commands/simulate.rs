@@ -2,6 +2,7 @@
 //! policies; prints what would be allowed, audited and blocked.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
@@ -94,23 +95,24 @@ pub fn build_options(args: &SimulateArgs) -> Result<SimOptions> {
 }
 
 /// Policies loaded from the `-p` paths.
-struct Loaded {
-    policies: Vec<Policy>,
+pub struct Loaded {
+    /// The valid policies.
+    pub policies: Vec<Policy>,
     /// Problems of invalid documents (file, document, field), left out.
-    invalid: Vec<String>,
+    pub invalid: Vec<String>,
     /// Validator warnings about the valid documents.
-    warnings: Vec<String>,
+    pub warnings: Vec<String>,
 }
 
 /// Loads every valid policy under the paths. Invalid documents are collected (file, document,
 /// field) and left out; the others are still used. Fails only when no policy is valid.
-fn load_policies(args: &SimulateArgs) -> Result<Loaded> {
+pub fn load_policies(paths: &[PathBuf]) -> Result<Loaded> {
     let mut loaded = Loaded {
         policies: Vec::new(),
         invalid: Vec::new(),
         warnings: Vec::new(),
     };
-    for path in &args.policies {
+    for path in paths {
         for report in validate_path(path) {
             match report.outcome {
                 Outcome::Invalid => loaded.invalid.extend(report.error_messages()),
@@ -159,7 +161,7 @@ pub fn run(args: SimulateArgs) -> Result<ExitCode> {
         policies,
         invalid,
         warnings,
-    } = load_policies(&args)?;
+    } = load_policies(&args.policies)?;
     let structured = matches!(args.output, OutputFormat::Json | OutputFormat::Yaml);
     if !structured {
         for m in &invalid {

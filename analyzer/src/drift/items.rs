@@ -1,0 +1,345 @@
+//! Distinct behaviour items per workload and category, read with one `GROUP BY` over `events`.
+//!
+//! An item is what a draft would need a rule for: an executable and its parent, a file path
+//! and the process that touched it (reads and writes apart), a network peer or local port, a
+//! capability and its process, a system call. The query returns raw items (paths as recorded);
+//! [`super::generalised`] folds them as drafts do.
+
+use std::collections::BTreeMap;
+
+use duckdb::params_from_iter;
+use serde::Serialize;
+
+use crate::error::{AnalyzerError, Result};
+use crate::filter::Param;
+use crate::recommend::evidence::WRITE_ACCESSES;
+use crate::recommend::{Scope, WorkloadId};
+use crate::store::Store;
+
+/// A category of behaviour, as stability and drift report them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Category {
+    /// Executed paths (with their parent).
+    Executables,
+    /// File paths (with the acting process, reads and writes apart).
+    Files,
+    /// Network peers (outbound) and local ports (inbound).
+    Network,
+    /// Capabilities (with the acting process).
+    Capabilities,
+    /// System calls.
+    Syscalls,
+}
+
+impl Category {
+    /// Every category, in report order.
+    pub const ALL: [Category; 5] = [
+        Category::Executables,
+        Category::Files,
+        Category::Network,
+        Category::Capabilities,
+        Category::Syscalls,
+    ];
+
+    /// `executables`, `files`, `network`, `capabilities` or `syscalls`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Executables => "executables",
+            Category::Files => "files",
+            Category::Network => "network",
+            Category::Capabilities => "capabilities",
+            Category::Syscalls => "syscalls",
+        }
+    }
+
+    /// The category of an `op` value.
+    pub fn of_op(op: &str) -> Option<Category> {
+        match op {
+            "process" => Some(Category::Executables),
+            "file" => Some(Category::Files),
+            "network" => Some(Category::Network),
+            "capability" => Some(Category::Capabilities),
+            "syscall" => Some(Category::Syscalls),
+            _ => None,
+        }
+    }
+}
+
+impl std::str::FromStr for Category {
+    type Err = AnalyzerError;
+    fn from_str(s: &str) -> Result<Self> {
+        let s = s.trim().to_ascii_lowercase();
+        Category::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s || c.as_str().trim_end_matches('s') == s)
+            .ok_or_else(|| {
+                AnalyzerError::Invalid(format!(
+                    "unknown category {s:?}: expected executables, files, network, capabilities or syscalls"
+                ))
+            })
+    }
+}
+
+/// What an item is keyed on besides its text: the actor whose rule it would go in, and for
+/// files whether it changes the file.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Group {
+    /// The category.
+    pub category: Category,
+    /// Executables: the parent; files and capabilities: the acting process; `""` otherwise or
+    /// when unknown.
+    pub actor: String,
+    /// Files: written (anything but read/exec).
+    pub writes: bool,
+}
+
+/// One distinct raw item of one workload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RawItem {
+    /// Its group.
+    pub group: Group,
+    /// The executed path, file path, `proto direction peer:port`, capability or syscall.
+    pub item: String,
+    /// Raw events.
+    pub count: u64,
+    /// First seen (ns).
+    pub first_ns: i64,
+    /// Last seen (ns).
+    pub last_ns: i64,
+    /// The process of its earliest row (for executables: the parent).
+    pub introduced_by: String,
+    /// The pod of its earliest row (`""` on the host).
+    pub pod: String,
+}
+
+/// Every workload's raw items in scope, and each workload's first and last behaviour.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Items {
+    /// Raw items per workload.
+    pub by_workload: BTreeMap<WorkloadId, Vec<RawItem>>,
+    /// (first, last) behaviour per workload (ns).
+    pub span: BTreeMap<WorkloadId, (i64, i64)>,
+}
+
+/// The workload key columns, named (same keys as `recommend`).
+const KEYS: &str = "CASE WHEN host THEN NULL ELSE namespace END AS k_ns, \
+    CASE WHEN host THEN 'Node' ELSE coalesce(workload_kind, 'Pod') END AS k_kind, \
+    CASE WHEN host THEN node ELSE coalesce(workload, pod, '(none)') END AS k_name";
+
+/// The item text per op (fixed SQL). Inbound network is keyed on the local port (clients
+/// vary, and the local address is the pod's own, which changes with each pod; unix sockets
+/// keep their path), outbound on the peer (name when known) and port.
+const ITEM_SQL: &str = "CASE op
+    WHEN 'process' THEN coalesce(process, '')
+    WHEN 'file' THEN coalesce(path, '')
+    WHEN 'network' THEN concat_ws(' ', coalesce(lower(proto), '-'), coalesce(direction, '-'),
+        CASE WHEN direction IN ('accept', 'listen', 'bind')
+             THEN CASE WHEN lower(proto) = 'unix' THEN coalesce(local_addr, '') ELSE '' END
+                  || ':' || coalesce(CAST(local_port AS VARCHAR), '*')
+             ELSE coalesce(remote_name, remote_addr, '') ||
+                  CASE WHEN remote_port IS NULL THEN '' ELSE ':' || CAST(remote_port AS VARCHAR) END
+        END)
+    WHEN 'capability' THEN coalesce(capability, '')
+    ELSE coalesce(syscall, '') END";
+
+/// Reads the distinct items of every workload in `scope`.
+pub fn read(store: &Store, scope: &Scope) -> Result<Items> {
+    let (where_sql, params) = scope.sql();
+    let mut sides = query(
+        store,
+        &where_sql,
+        &params,
+        &[("TRUE".into(), Vec::new())],
+        true,
+    )?;
+    Ok(sides.pop().unwrap_or_default())
+}
+
+/// [`read`] without `introduced_by` and `pod` (left empty): what stability needs, and cheaper
+/// (no `arg_min` per group).
+pub fn read_counts(store: &Store, scope: &Scope) -> Result<Items> {
+    let (where_sql, params) = scope.sql();
+    let mut sides = query(
+        store,
+        &where_sql,
+        &params,
+        &[("TRUE".into(), Vec::new())],
+        false,
+    )?;
+    Ok(sides.pop().unwrap_or_default())
+}
+
+/// Reads the items of two time windows of the same workloads in one pass over `events` (what
+/// `diff` of two windows of one store needs): `scope`'s own times are ignored, `a` and `b`
+/// are (since, until) pairs as in [`Scope`].
+pub fn read_pair(
+    store: &Store,
+    scope: &Scope,
+    a: (Option<i64>, Option<i64>),
+    b: (Option<i64>, Option<i64>),
+) -> Result<(Items, Items)> {
+    let common = Scope {
+        since_ns: None,
+        until_ns: None,
+        ..scope.clone()
+    };
+    let (where_sql, params) = common.sql();
+    let window = |(since, until): (Option<i64>, Option<i64>)| {
+        let mut c = vec!["TRUE".to_string()];
+        let mut p = Vec::new();
+        if let Some(s) = since {
+            c.push("epoch_ns(ts_last) >= ?".into());
+            p.push(Param::Int(s));
+        }
+        if let Some(u) = until {
+            c.push("epoch_ns(ts_first) < ?".into());
+            p.push(Param::Int(u));
+        }
+        (c.join(" AND "), p)
+    };
+    let mut sides = query(store, &where_sql, &params, &[window(a), window(b)], true)?;
+    let second = sides.pop().unwrap_or_default();
+    let first = sides.pop().unwrap_or_default();
+    Ok((first, second))
+}
+
+/// One `GROUP BY` over the rows of `where_sql` that fall in any of `sides` (fixed SQL and its
+/// parameters each), aggregated per side with `FILTER`, so the rows are read once. Without
+/// `detail`, `introduced_by` and `pod` are left empty.
+fn query(
+    store: &Store,
+    where_sql: &str,
+    params: &[Param],
+    sides: &[(String, Vec<Param>)],
+    detail: bool,
+) -> Result<Vec<Items>> {
+    let flags: Vec<String> = sides
+        .iter()
+        .enumerate()
+        .map(|(i, (cond, _))| format!("({cond}) AS in_{i}"))
+        .collect();
+    let any: Vec<String> = sides.iter().map(|(cond, _)| format!("({cond})")).collect();
+    let aggs: Vec<String> = (0..sides.len())
+        .map(|i| {
+            let (intro, pod) = if detail {
+                (
+                    format!("arg_min(intro, t0) FILTER (WHERE in_{i})"),
+                    format!("arg_min(p, t0) FILTER (WHERE in_{i})"),
+                )
+            } else {
+                ("''".to_string(), "''".to_string())
+            };
+            format!(
+                "CAST(sum(c) FILTER (WHERE in_{i}) AS UBIGINT), min(t0) FILTER (WHERE in_{i}),
+                 max(t1) FILTER (WHERE in_{i}), {intro}, {pod}"
+            )
+        })
+        .collect();
+    let sql = format!(
+        "SELECT k_ns, k_kind, k_name, op, item, actor, writes, {aggs}
+         FROM (SELECT {KEYS}, op, {ITEM_SQL} AS item,
+                      CASE op WHEN 'process' THEN coalesce(parent_process, '')
+                              WHEN 'file' THEN coalesce(process, '')
+                              WHEN 'capability' THEN coalesce(process, '')
+                              ELSE '' END AS actor,
+                      (op = 'file' AND coalesce(access, '') IN {WRITE_ACCESSES}) AS writes,
+                      count AS c, epoch_ns(ts_first) AS t0, epoch_ns(ts_last) AS t1,
+                      CASE WHEN op = 'process' THEN coalesce(parent_process, '')
+                           ELSE coalesce(process, '') END AS intro,
+                      coalesce(pod, '') AS p, {flags}
+               FROM events
+               WHERE op IN ('process', 'file', 'network', 'capability', 'syscall')
+                 AND {where_sql} AND ({any}))
+         GROUP BY k_ns, k_kind, k_name, op, item, actor, writes",
+        aggs = aggs.join(", "),
+        flags = flags.join(", "),
+        any = any.join(" OR "),
+    );
+    // Placeholders in text order: the side flags, the scope, the side conditions again.
+    let mut all: Vec<Param> = sides.iter().flat_map(|(_, p)| p.iter().cloned()).collect();
+    all.extend(params.iter().cloned());
+    all.extend(sides.iter().flat_map(|(_, p)| p.iter().cloned()));
+    let n = sides.len();
+    let mut stmt = store
+        .conn()
+        .prepare(&sql)
+        .map_err(AnalyzerError::store("prepare the item query"))?;
+    let mut rows = stmt
+        .query(params_from_iter(all.iter()))
+        .map_err(AnalyzerError::store("run the item query"))?;
+    let mut out: Vec<Items> = (0..n).map(|_| Items::default()).collect();
+    let read = AnalyzerError::store("read the item query");
+    while let Some(r) = rows
+        .next()
+        .map_err(AnalyzerError::store("read the item query"))?
+    {
+        let get = || -> duckdb::Result<_> {
+            let id = WorkloadId {
+                namespace: r.get(0)?,
+                kind: r.get(1)?,
+                name: r.get(2)?,
+            };
+            let op: String = r.get(3)?;
+            let item: String = r.get(4)?;
+            let actor: String = r.get(5)?;
+            let writes: bool = r.get(6)?;
+            let mut per_side = Vec::with_capacity(n);
+            for i in 0..n {
+                let base = 7 + 5 * i;
+                let count: Option<u64> = r.get(base)?;
+                per_side.push(match count {
+                    Some(count) => Some((
+                        count,
+                        r.get::<_, i64>(base + 1)?,
+                        r.get::<_, i64>(base + 2)?,
+                        r.get::<_, String>(base + 3)?,
+                        r.get::<_, String>(base + 4)?,
+                    )),
+                    None => None,
+                });
+            }
+            Ok((id, op, item, actor, writes, per_side))
+        };
+        let (id, op, item, actor, writes, per_side) = match get() {
+            Ok(v) => v,
+            Err(e) => return Err(read(e)),
+        };
+        let Some(category) = Category::of_op(&op) else {
+            continue;
+        };
+        for (side, values) in out.iter_mut().zip(per_side) {
+            let Some((count, first_ns, last_ns, introduced_by, pod)) = values else {
+                continue;
+            };
+            let span = side.span.entry(id.clone()).or_insert((i64::MAX, i64::MIN));
+            span.0 = span.0.min(first_ns);
+            span.1 = span.1.max(last_ns);
+            if item.is_empty() {
+                continue;
+            }
+            side.by_workload
+                .entry(id.clone())
+                .or_default()
+                .push(RawItem {
+                    group: Group {
+                        category,
+                        actor: actor.clone(),
+                        writes,
+                    },
+                    item: item.clone(),
+                    count,
+                    first_ns,
+                    last_ns,
+                    introduced_by,
+                    pod,
+                });
+        }
+    }
+    for side in &mut out {
+        for items in side.by_workload.values_mut() {
+            items.sort_by(|a, b| (&a.group, &a.item).cmp(&(&b.group, &b.item)));
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,41 @@
+//! Drift (design §7): has learning converged (`kubectl karmor coverage`, and the verdict
+//! `recommend` prints), and what changed since a baseline (`kubectl karmor diff`).
+//!
+//! - [`items`]: the distinct behaviour items of every workload, one `GROUP BY` over `events`;
+//! - [`generalised`]: items folded as drafts fold paths, and coverage of raw items;
+//! - [`stability`]: saturation curves, start-up, drops and the stable/learning/partial verdict;
+//! - [`diff`]: new, gone and volume changes against baseline data or a policy;
+//! - [`delta`]: the rules to add to a draft for what is new (`--as-policy-delta`).
+
+pub mod delta;
+pub mod diff;
+pub mod generalised;
+pub mod items;
+pub mod stability;
+
+pub use diff::{diff, policy_baseline, Change, ChangeKind, DiffOptions, DiffReport};
+pub use items::{Category, Group, Items, RawItem};
+pub use stability::{stability, Stability, StabilityOptions, Verdict};
+
+/// `f` over `items` on as many threads as there are cores (at most 8), results in order.
+/// Workloads are independent, so folding and comparing them runs in parallel.
+pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8);
+    let chunk = items.len().div_ceil(threads).max(1);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| match h.join() {
+                Ok(v) => v,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
+}
