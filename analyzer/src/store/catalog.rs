@@ -1,6 +1,6 @@
 //! The catalog's tables and the statements that read and change them.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use duckdb::types::{TimeUnit, Value};
 use duckdb::{params, Connection};
@@ -136,28 +136,23 @@ pub fn listed_paths(conn: &Connection) -> Result<Vec<String>> {
     Ok(listed(conn)?.into_iter().map(|(_, p)| p).collect())
 }
 
-/// A listed file's path and origin.
-pub fn lookup(conn: &Connection, sha: &str) -> Result<Option<(String, Origin)>> {
+/// Every listed file: sha256 → (path, origin).
+pub fn listed_by_sha(conn: &Connection) -> Result<HashMap<String, (String, Origin)>> {
     let mut stmt = conn
-        .prepare("SELECT path, origin FROM files WHERE sha256 = ?")
+        .prepare("SELECT sha256, path, origin FROM files")
         .map_err(AnalyzerError::store("read the catalog"))?;
-    let mut rows = stmt
-        .query_map(params![sha], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })
-        .map_err(AnalyzerError::store("read the catalog"))?;
-    match rows.next() {
-        Some(row) => {
-            let (path, origin) = row.map_err(AnalyzerError::store("read the catalog"))?;
-            let origin = if origin == "compaction" {
+    let rows = stmt
+        .query_map([], |r| {
+            let origin = if r.get::<_, String>(2)? == "compaction" {
                 Origin::Compaction
             } else {
                 Origin::Bundle
             };
-            Ok(Some((path, origin)))
-        }
-        None => Ok(None),
-    }
+            Ok((r.get::<_, String>(0)?, (r.get::<_, String>(1)?, origin)))
+        })
+        .map_err(AnalyzerError::store("read the catalog"))?;
+    rows.collect::<std::result::Result<_, _>>()
+        .map_err(AnalyzerError::store("read the catalog"))
 }
 
 /// The sha256 of every listed compaction of this store.
@@ -207,34 +202,68 @@ pub fn apply(conn: &Connection, change: &Change) -> Result<()> {
         .map_err(AnalyzerError::store(ctx))?;
     let result = (|| -> Result<()> {
         let now = now_value();
-        for sha in change
-            .unlist
-            .iter()
-            .chain(change.replace.iter().map(|r| &r.sha256))
+        // Thousands of files change at once (a day file replaces 1,440 minutes): set
+        // operations through a temporary table, not a statement per file.
+        conn.execute_batch(
+            "CREATE OR REPLACE TEMP TABLE change_unlist (sha256 VARCHAR);
+             CREATE OR REPLACE TEMP TABLE change_replaced (sha256 VARCHAR, by_sha256 VARCHAR, path VARCHAR, bundle VARCHAR);
+             CREATE OR REPLACE TEMP TABLE change_added (sha256 VARCHAR);",
+        )
+        .map_err(AnalyzerError::store(ctx))?;
         {
-            conn.execute("DELETE FROM files WHERE sha256 = ?", params![sha])
+            let mut unlist = conn
+                .appender("change_unlist")
                 .map_err(AnalyzerError::store(ctx))?;
-        }
-        let mut seen = HashSet::new();
-        {
-            let mut app = conn
-                .appender("replaced")
-                .map_err(AnalyzerError::store(ctx))?;
-            let present = known_replaced(conn)?;
-            for r in &change.replace {
-                if present.contains(&r.sha256) || !seen.insert(r.sha256.clone()) {
-                    continue;
-                }
-                app.append_row(params![r.sha256, r.by, r.path, r.bundle, now.clone()])
+            for sha in change
+                .unlist
+                .iter()
+                .chain(change.replace.iter().map(|r| &r.sha256))
+            {
+                unlist
+                    .append_row(params![sha])
                     .map_err(AnalyzerError::store(ctx))?;
             }
-            app.flush().map_err(AnalyzerError::store(ctx))?;
-        }
-        // A file listed again (its compaction undone) is no longer replaced.
-        for f in &change.add {
-            conn.execute("DELETE FROM replaced WHERE sha256 = ?", params![f.sha256])
+            unlist.flush().map_err(AnalyzerError::store(ctx))?;
+            let mut replaced = conn
+                .appender("change_replaced")
                 .map_err(AnalyzerError::store(ctx))?;
+            for r in &change.replace {
+                replaced
+                    .append_row(params![r.sha256, r.by, r.path, r.bundle])
+                    .map_err(AnalyzerError::store(ctx))?;
+            }
+            replaced.flush().map_err(AnalyzerError::store(ctx))?;
+            let mut added = conn
+                .appender("change_added")
+                .map_err(AnalyzerError::store(ctx))?;
+            for f in &change.add {
+                added
+                    .append_row(params![f.sha256])
+                    .map_err(AnalyzerError::store(ctx))?;
+            }
+            added.flush().map_err(AnalyzerError::store(ctx))?;
         }
+        conn.execute(
+            "DELETE FROM files WHERE sha256 IN (SELECT sha256 FROM change_unlist)",
+            [],
+        )
+        .map_err(AnalyzerError::store(ctx))?;
+        // A file replaced twice keeps its first record; a file listed again (its compaction
+        // undone) is no longer replaced.
+        conn.execute(
+            "INSERT INTO replaced (sha256, by_sha256, path, bundle, merged_at)
+             SELECT sha256, any_value(by_sha256), any_value(path), any_value(bundle), ?
+             FROM change_replaced
+             WHERE sha256 NOT IN (SELECT sha256 FROM replaced)
+             GROUP BY sha256",
+            params![now.clone()],
+        )
+        .map_err(AnalyzerError::store(ctx))?;
+        conn.execute(
+            "DELETE FROM replaced WHERE sha256 IN (SELECT sha256 FROM change_added)",
+            [],
+        )
+        .map_err(AnalyzerError::store(ctx))?;
         let mut app = conn.appender("files").map_err(AnalyzerError::store(ctx))?;
         for f in &change.add {
             let (first, last) = match f.span {
@@ -289,17 +318,6 @@ pub fn apply(conn: &Connection, change: &Change) -> Result<()> {
             Err(e)
         }
     }
-}
-
-fn known_replaced(conn: &Connection) -> Result<HashSet<String>> {
-    let mut stmt = conn
-        .prepare("SELECT sha256 FROM replaced")
-        .map_err(AnalyzerError::store("read the catalog"))?;
-    let rows = stmt
-        .query_map([], |r| r.get::<_, String>(0))
-        .map_err(AnalyzerError::store("read the catalog"))?;
-    rows.collect::<std::result::Result<_, _>>()
-        .map_err(AnalyzerError::store("read the catalog"))
 }
 
 /// Appends rows to the in-memory `live_events` table.

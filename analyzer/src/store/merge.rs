@@ -186,12 +186,13 @@ pub(super) fn merge(
         let producer = bundle.manifest.as_ref().map(|m| m.producer.clone());
         change.bundle = Some((named.clone(), producer, dropped));
     }
+    let listed = catalog::listed_by_sha(conn)?;
     let dropped_files: Vec<String> = change
         .unlist
         .iter()
         .chain(change.replace.iter().map(|r| &r.sha256))
-        .filter_map(|sha| catalog::lookup(conn, sha).ok().flatten())
-        .map(|(path, _)| path)
+        .filter_map(|sha| listed.get(sha))
+        .map(|(path, _)| path.clone())
         .collect();
     catalog::apply(conn, &change)?;
     store.refresh_view()?;
@@ -237,8 +238,9 @@ fn replace_held(
         return Ok(());
     }
     let mut undone = HashSet::new();
+    let listed = catalog::listed_by_sha(conn)?;
     for (&sha, &by) in &held {
-        match catalog::lookup(conn, sha)? {
+        match listed.get(sha).cloned() {
             Some((path, Origin::Bundle)) => {
                 report.replaced += 1;
                 change.replace.push(ReplacedRecord {

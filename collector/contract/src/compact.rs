@@ -188,12 +188,30 @@ pub fn compact(
 ) -> Result<Compacted, ContractError> {
     let meta = merged_meta(inputs, &options.producer)?;
     let scratch = Scratch::create(&options.scratch_dir, out)?;
-    let mut runs = Vec::new();
+    let mut runs = Runs {
+        options,
+        scratch: &scratch,
+        pending: Vec::new(),
+        paths: Vec::new(),
+    };
     let mut input_rows = 0u64;
     for input in inputs {
-        input_rows += spill_runs(input, options, &scratch, &mut runs)?;
+        input_rows += runs.read(input)?;
     }
-    let written = merge_runs(runs, out, &meta, options, &scratch)?;
+    let written = if runs.paths.is_empty() {
+        // Everything fit in one run: write it out directly, no spill and no merge.
+        let mut rows = std::mem::take(&mut runs.pending);
+        fold_sorted(&mut rows);
+        let mut output =
+            Output::create(out, writer_properties(&meta, options.row_group_rows.max(1)))?;
+        for row in rows {
+            output.push(row)?;
+        }
+        output.finish()?
+    } else {
+        runs.spill()?;
+        merge_runs(runs.paths, out, &meta, options, &scratch)?
+    };
     Ok(Compacted {
         written,
         meta,
@@ -266,28 +284,52 @@ impl Drop for Scratch {
     }
 }
 
-/// Reads `input` `run_rows` rows at a time; each chunk is sorted, merged and written as a run.
-/// Returns the rows read.
-fn spill_runs(
-    input: &Path,
-    options: &CompactOptions,
-    scratch: &Scratch,
-    runs: &mut Vec<PathBuf>,
-) -> Result<u64, ContractError> {
-    let reader = open_reader(input, options.run_rows)?;
-    let mut rows = 0u64;
-    for batch in reader {
-        let batch = batch.map_err(|e| ContractError::parquet(input, e))?;
-        let mut chunk = Vec::with_capacity(batch.num_rows());
-        batch_to_events(input, &batch, &mut chunk)?;
-        rows += chunk.len() as u64;
-        chunk.sort_by(identity_order);
-        chunk.dedup_by(|row, kept| absorb(kept, row));
-        let run = scratch.run_path(runs.len());
-        write_run(&run, chunk, options)?;
-        runs.push(run);
+/// Sorted runs being cut from the inputs: rows gather across inputs (a minute segment is far
+/// smaller than a run) and are sorted, folded and spilled every `run_rows` rows.
+struct Runs<'a> {
+    options: &'a CompactOptions,
+    scratch: &'a Scratch,
+    pending: Vec<Event>,
+    paths: Vec<PathBuf>,
+}
+
+impl Runs<'_> {
+    /// Reads `input` `run_rows` rows at a time, spilling whenever a run is full. Returns the
+    /// rows read.
+    fn read(&mut self, input: &Path) -> Result<u64, ContractError> {
+        let run_rows = self.options.run_rows.max(1);
+        let reader = open_reader(input, run_rows)?;
+        let mut rows = 0u64;
+        for batch in reader {
+            let batch = batch.map_err(|e| ContractError::parquet(input, e))?;
+            let before = self.pending.len();
+            batch_to_events(input, &batch, &mut self.pending)?;
+            rows += (self.pending.len() - before) as u64;
+            if self.pending.len() >= run_rows {
+                self.spill()?;
+            }
+        }
+        Ok(rows)
     }
-    Ok(rows)
+
+    /// Sorts, folds and writes the pending rows as a run.
+    fn spill(&mut self) -> Result<(), ContractError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let mut chunk = std::mem::take(&mut self.pending);
+        fold_sorted(&mut chunk);
+        let run = self.scratch.run_path(self.paths.len());
+        write_run(&run, chunk, self.options)?;
+        self.paths.push(run);
+        Ok(())
+    }
+}
+
+/// Sorts rows by identity and folds equal identities into one.
+fn fold_sorted(rows: &mut Vec<Event>) {
+    rows.sort_by(identity_order);
+    rows.dedup_by(|row, kept| absorb(kept, row));
 }
 
 fn open_reader(path: &Path, batch_rows: usize) -> Result<ParquetRecordBatchReader, ContractError> {
@@ -304,7 +346,7 @@ fn write_run(path: &Path, rows: Vec<Event>, options: &CompactOptions) -> Result<
     for row in rows {
         run.push(row)?;
     }
-    run.finish().map(|_| ())
+    run.finish_scratch()
 }
 
 fn run_properties(options: &CompactOptions) -> WriterProperties {
@@ -380,7 +422,7 @@ fn merge_runs(
             next_run += 1;
             let mut run = Output::create(&path, run_properties(options))?;
             merge_into(group, &mut run, options)?;
-            run.finish()?;
+            run.finish_scratch()?;
             for done in group {
                 let _ = fs::remove_file(done);
             }
@@ -483,6 +525,16 @@ impl Output {
             self.batch.clear();
         }
         Ok(())
+    }
+
+    /// Closes a run: scratch data that no crash needs to find again, so neither synced nor
+    /// hashed.
+    fn finish_scratch(mut self) -> Result<(), ContractError> {
+        self.flush()?;
+        self.writer
+            .close()
+            .map_err(|e| ContractError::parquet(&self.tmp, e))?;
+        fs::rename(&self.tmp, &self.path).map_err(|e| ContractError::io(&self.path, e))
     }
 
     /// Closes the file, fsyncs it, renames it into place and fsyncs the directory.
