@@ -128,11 +128,11 @@ impl MergeBar {
             ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(style)
         });
         if p.rows_total == 0 {
-            b.set_message("checking segments");
+            b.set_message("checking files");
             b.set_length(p.segments as u64);
             b.set_position(p.checked as u64);
         } else {
-            b.set_message("merging rows");
+            b.set_message("compacting rows");
             b.set_length(p.rows_total);
             b.set_position(p.rows_done);
         }
