@@ -590,3 +590,60 @@ async fn a_port_forward_cut_mid_transfer_is_replaced_and_the_pull_completes() {
         "a .part file was left behind"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn observe_is_the_same_before_and_after_the_collector_compacts_and_through_the_store() {
+    let a = collectors::start("node-a").await;
+    let home = tempfile::tempdir().expect("a home");
+    let h = home.path();
+    let (bundle, store) = (h.join("pulled"), h.join("store.duckdb"));
+    let (bundle_arg, store_arg) = (bundle.display().to_string(), store.display().to_string());
+    let observe = |extra: Vec<String>| {
+        let h = h.to_path_buf();
+        async move {
+            let mut argv = vec!["observe", "pods", "-A", "--output", "json"];
+            argv.extend(extra.iter().map(String::as_str));
+            let out = karmor(&h, None, &argv).await;
+            assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+            json_out(&out)
+        }
+    };
+    let pull = || {
+        let argv = [
+            "pull",
+            "--endpoint",
+            &a.addr(),
+            "-o",
+            &bundle_arg,
+            "--store",
+            &store_arg,
+        ]
+        .map(str::to_string);
+        let h = h.to_path_buf();
+        async move {
+            let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+            let out = karmor(&h, None, &argv).await;
+            assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+        }
+    };
+    let before = observe(vec!["--bundle".into(), a.dir.path().display().to_string()]).await;
+    assert!(!before["files"].as_array().expect("files").is_empty());
+    pull().await;
+    let store_before = observe(vec!["--store".into(), store_arg.clone()]).await;
+    assert_eq!(store_before, before);
+
+    a.compact_day();
+    let after = observe(vec!["--bundle".into(), a.dir.path().display().to_string()]).await;
+    assert_eq!(
+        after, before,
+        "the compacted day answers as its minutes did"
+    );
+    pull().await;
+    let store_after = observe(vec!["--store".into(), store_arg.clone()]).await;
+    assert_eq!(store_after, before, "the store counts the day file once");
+    let health = Store::open(&store).and_then(|s| s.health()).expect("store");
+    assert_eq!(health.files, 1, "only the day file is read");
+    // Through the cache of --bundle compactions, a second time.
+    let pulled = observe(vec!["--bundle".into(), bundle_arg.clone()]).await;
+    assert_eq!(pulled, before);
+}
