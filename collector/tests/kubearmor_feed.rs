@@ -214,6 +214,7 @@ async fn collect(addr: SocketAddr, expect: u64) -> (Vec<String>, Arc<KubeArmorSt
         record_args: true,
         source: SensorSource::Feeds,
         metrics_addr: None,
+        compaction: None,
     };
     let stats = Arc::new(KubeArmorStats::default());
     let (tx, rx) = tokio::sync::mpsc::channel(64);
