@@ -722,4 +722,57 @@ mod tests {
             "the oldest segment went"
         );
     }
+
+    #[test]
+    fn reopening_after_a_compaction_cut_short_discards_or_finishes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let ret = Retention {
+            max_bytes: 0,
+            max_age: None,
+        };
+        let mut d = DataDir::open(dir.path(), "test", ret).unwrap();
+        d.write(rows(5, T0), &meta(), T0).unwrap();
+        d.write(rows(5, T0 + SEC), &meta(), T0).unwrap();
+        d.write(rows(5, T0 + 2 * SEC), &meta(), T0).unwrap();
+        let m = d.manifest().clone();
+        drop(d);
+        let (a, b, c) = (&m.files[0], &m.files[1], &m.files[2]);
+        let hour_dir = dir.path().join(&a.path).parent().unwrap().to_path_buf();
+        // A half-done compaction's output (unlisted), a listed file that replaces `b` while `b`
+        // is still on disk (deletion cut short), and a segment a crash left unlisted (`c`).
+        fs::copy(
+            dir.path().join(&a.path),
+            hour_dir.join("hour-00000000000000aa.parquet"),
+        )
+        .unwrap();
+        let mut cut = m.clone();
+        cut.files.retain(|f| f.path != b.path && f.path != c.path);
+        cut.files[0].replaces = vec![b.sha256.clone()];
+        write_manifest(dir.path(), &mut cut).unwrap();
+        fs::create_dir_all(dir.path().join(COMPACT_SCRATCH).join("x")).unwrap();
+        fs::write(
+            dir.path()
+                .join(COMPACT_SCRATCH)
+                .join("x/run-000001.parquet"),
+            b"PAR1",
+        )
+        .unwrap();
+
+        let d = DataDir::open(dir.path(), "test", ret).unwrap();
+        let r = d.recovery();
+        assert_eq!(r.discarded.len(), 1, "{r:?}");
+        assert_eq!(r.replaced, vec![b.path.clone()]);
+        assert_eq!(r.relisted, vec![c.path.clone()]);
+        assert!(!hour_dir.join("hour-00000000000000aa.parquet").exists());
+        assert!(!dir.path().join(&b.path).exists());
+        assert!(!dir.path().join(COMPACT_SCRATCH).exists());
+        let listed: Vec<&str> = d.manifest().files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(listed.len(), 2);
+        assert!(listed.contains(&a.path.as_str()) && listed.contains(&c.path.as_str()));
+        assert_eq!(parquet_files(dir.path()).unwrap().len(), 2);
+        assert!(verify_bundle(dir.path())
+            .unwrap()
+            .iter()
+            .all(|c| c.problem.is_none()));
+    }
 }
