@@ -16,8 +16,9 @@
 //! manifest write lists it (with `replaces`) and unlists its inputs, and only then are the
 //! inputs deleted. Files being compacted are never removed by retention, and the bytes a
 //! compaction may write are reserved beforehand, so the byte limit holds meanwhile. On start, a
-//! compaction cut short is finished or discarded: unlisted hour and day files are deleted (their
-//! inputs are still listed), and so are unlisted files that a listed file replaces.
+//! compaction cut short is finished or discarded: unlisted hour and day files whose inputs are
+//! still listed are deleted, and so are unlisted files that a listed file replaces (any other
+//! unlisted file, e.g. with the manifest lost, is listed again).
 
 use std::collections::{BTreeSet, HashSet};
 use std::fs;
@@ -25,8 +26,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use karmor_contract::bundle::{
-    format_ts, is_compacted_file, new_manifest, parquet_files, parse_ts, read_manifest,
-    write_manifest, Manifest, ManifestFile, PreparedSegment, MANIFEST,
+    compaction_inputs_listed, format_ts, is_compacted_file, new_manifest, parquet_files, parse_ts,
+    read_manifest, write_manifest, Manifest, ManifestFile, PreparedSegment, MANIFEST,
 };
 use karmor_contract::compact::Compacted;
 use karmor_contract::error::ContractError;
@@ -105,15 +106,15 @@ impl DataDir {
             .iter()
             .flat_map(|f| f.replaces.iter().cloned())
             .collect();
+        let listed_refs: BTreeSet<&str> = listed.iter().map(String::as_str).collect();
         let mut recovery = Recovery::default();
         for path in parquet_files(root)? {
             let rel = relative(root, &path);
             if listed.contains(&rel) {
                 continue;
             }
-            if is_compacted_file(&rel) {
-                // Never listed (a compaction cut short before its manifest write: its inputs
-                // are listed) or unlisted by a later compaction or retention: not needed.
+            if is_compacted_file(&rel) && compaction_inputs_listed(&rel, &listed_refs) {
+                // A compaction cut short before its manifest write: its inputs are listed.
                 remove_unlisted(&path)?;
                 recovery.discarded.push(rel);
                 continue;
@@ -749,6 +750,14 @@ mod tests {
         cut.files.retain(|f| f.path != b.path && f.path != c.path);
         cut.files[0].replaces = vec![b.sha256.clone()];
         write_manifest(dir.path(), &mut cut).unwrap();
+        // An hour file whose inputs are not listed (say, a lost manifest entry): kept, listed.
+        let lonely = hour_dir.parent().unwrap().join("hour=23");
+        fs::create_dir_all(&lonely).unwrap();
+        fs::copy(
+            dir.path().join(&a.path),
+            lonely.join("hour-00000000000000cc.parquet"),
+        )
+        .unwrap();
         fs::create_dir_all(dir.path().join(COMPACT_SCRATCH).join("x")).unwrap();
         fs::write(
             dir.path()
@@ -762,14 +771,19 @@ mod tests {
         let r = d.recovery();
         assert_eq!(r.discarded.len(), 1, "{r:?}");
         assert_eq!(r.replaced, vec![b.path.clone()]);
-        assert_eq!(r.relisted, vec![c.path.clone()]);
+        assert_eq!(r.relisted.len(), 2, "{r:?}");
+        assert!(r.relisted.contains(&c.path));
+        assert!(r
+            .relisted
+            .iter()
+            .any(|p| p.ends_with("hour=23/hour-00000000000000cc.parquet")));
         assert!(!hour_dir.join("hour-00000000000000aa.parquet").exists());
         assert!(!dir.path().join(&b.path).exists());
         assert!(!dir.path().join(COMPACT_SCRATCH).exists());
         let listed: Vec<&str> = d.manifest().files.iter().map(|f| f.path.as_str()).collect();
-        assert_eq!(listed.len(), 2);
+        assert_eq!(listed.len(), 3);
         assert!(listed.contains(&a.path.as_str()) && listed.contains(&c.path.as_str()));
-        assert_eq!(parquet_files(dir.path()).unwrap().len(), 2);
+        assert_eq!(parquet_files(dir.path()).unwrap().len(), 3);
         assert!(verify_bundle(dir.path())
             .unwrap()
             .iter()

@@ -574,7 +574,7 @@ pub fn verify_bundle(root: &Path) -> Result<Vec<FileCheck>, ContractError> {
         if listed.contains(rel.as_str()) {
             continue;
         }
-        if is_compacted_file(&rel) && inputs_listed(&rel, &listed) {
+        if is_compacted_file(&rel) && compaction_inputs_listed(&rel, &listed) {
             continue;
         }
         if !replaced.is_empty() {
@@ -592,9 +592,10 @@ pub fn verify_bundle(root: &Path) -> Result<Vec<FileCheck>, ContractError> {
     Ok(checks)
 }
 
-/// Whether the inputs of an unlisted compaction output may still be listed: a listed file in
-/// its hour directory (hour file) or under its date (day file).
-fn inputs_listed(rel: &str, listed: &BTreeSet<&str>) -> bool {
+/// Whether the inputs of the unlisted compaction output at `rel` may still be listed: a listed
+/// file (of `listed`, bundle-relative paths) in its hour directory (an hour file) or under its
+/// date (a day file). Such an output is a compaction cut short, safe to delete.
+pub fn compaction_inputs_listed(rel: &str, listed: &BTreeSet<&str>) -> bool {
     let Some((dir, name)) = rel.rsplit_once('/') else {
         return false;
     };
