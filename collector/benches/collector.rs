@@ -7,10 +7,17 @@
 //! 3. the throughput of syscall-heavy loops (open/close, fork+exec, loopback TCP connect) with
 //!    and without the eBPF probes attached, in interleaved rounds (without, then with) so that
 //!    other load on the machine falls on both sides; medians of wall-clock rates and of rates
-//!    per CPU-second of the loop are reported (root and BPF needed).
+//!    per CPU-second of the loop are reported (root and BPF needed);
+//! 4. compaction of a 1M-row hour (60 one-minute segments written by the collector's writer,
+//!    rows from `karmor_testdata::synthetic`): the collector's compaction code path
+//!    (`compactor::compact_next`) alone in a child process (time, peak RSS as VmHWM), then the
+//!    collector binary compacting the same hour at start-up while its synthetic source runs at
+//!    200k events/s over 500 containers (its peak RSS, and the time until the hour file is
+//!    listed).
 //!
 //! `cargo bench -p karmor-collector --bench collector` (or `scripts/bench-collector.sh`);
-//! `… -- pipeline` runs only parts 1 and 2, `… -- probes` only part 3, `KARMOR_BENCH_ROUNDS` sets its rounds (default 5) and
+//! `… -- pipeline` runs only parts 1 and 2, `… -- probes` only part 3, `… -- compaction` only
+//! part 4 (`KARMOR_BENCH_ROWS` for another size than 1M, `KARMOR_BENCH_DIR` for where it goes), `KARMOR_BENCH_ROUNDS` sets its rounds (default 5) and
 //! `KARMOR_COLLECTOR_BIN` runs another collector build (a baseline) against the same loops.
 
 use std::fs;
@@ -20,10 +27,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use karmor_collector::attribution::NoPods;
+use karmor_collector::compactor::compact_next;
 use karmor_collector::datadir::{DataDir, Retention};
 use karmor_collector::pipeline::{Pipeline, PipelineConfig};
 use karmor_collector::probes::built_with_probes;
 use karmor_collector::raw::decode;
+use karmor_collector::run::CollectorConfig;
 use karmor_collector::synthetic::SyntheticFeed;
 use karmor_contract::schema::schema_version;
 use karmor_contract::segment::SegmentMeta;
@@ -36,17 +45,26 @@ fn bin() -> String {
 }
 
 fn main() {
+    if let Ok(dir) = std::env::var(COMPACT_CHILD) {
+        compact_child(Path::new(&dir));
+        return;
+    }
     // `cargo bench ... -- probes` runs only the probe-overhead part, `-- pipeline` only the
-    // pipeline and memory parts.
-    let only_probes = std::env::args().skip(1).any(|a| a == "probes");
-    let only_pipeline = std::env::args().skip(1).any(|a| a == "pipeline");
+    // pipeline and memory parts, `-- compaction` only the compaction part.
+    let only = |name: &str| std::env::args().skip(1).any(|a| a == name);
+    let (only_probes, only_pipeline, only_compaction) =
+        (only("probes"), only("pipeline"), only("compaction"));
+    let all = !only_probes && !only_pipeline && !only_compaction;
     let mut rows: Vec<[String; 3]> = Vec::new();
-    if !only_probes {
+    if all || only_pipeline {
         pipeline_throughput(&mut rows);
         memory_and_disk(&mut rows);
     }
-    if !only_pipeline {
+    if all || only_probes {
         probe_overhead(&mut rows);
+    }
+    if all || only_compaction {
+        compaction(&mut rows);
     }
     println!();
     println!("| measure | value | target (design §8) |");
@@ -426,5 +444,173 @@ fn probe_overhead(rows: &mut Vec<[String; 3]>) {
         "ring-buffer records read / events dropped during the with-probes loops (all rounds; repeats the kernel counts reach the rows at the window flush, after this)".into(),
         format!("{seen} / {dropped}"),
         "(reported)".into(),
+    ]);
+}
+
+/// The child process of the compaction part: compacts the closed hour of the data directory
+/// `dir` with the collector's own code path and prints `seconds rows_in rows_out bytes_out
+/// peak_kib`.
+const COMPACT_CHILD: &str = "KARMOR_BENCH_COMPACT_CHILD";
+const HOUR_NS: i64 = 3_600_000_000_000;
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+fn compact_child(dir: &Path) {
+    let unlimited = Retention {
+        max_bytes: 0,
+        max_age: None,
+    };
+    let data = DataDir::open(dir, "bench", unlimited).expect("data dir");
+    let data = std::sync::Mutex::new(data);
+    let policy = CollectorConfig::compaction_policy(Duration::from_secs(60), false);
+    let t = Instant::now();
+    let done = compact_next(&data, now_ns(), policy)
+        .expect("compaction")
+        .expect("the hour is due");
+    let secs = t.elapsed().as_secs_f64();
+    let bytes = fs::metadata(dir.join(&done.output)).map_or(0, |m| m.len());
+    println!(
+        "{secs} {} {} {bytes} {}",
+        done.rows_in,
+        done.rows_out,
+        hwm_kib(std::process::id()).unwrap_or(0)
+    );
+}
+
+/// Writes `rows` rows of the closed hour starting at `start` as 60 one-minute segments through
+/// the collector's writer: rows of the synthetic cluster model, on one node.
+fn write_hour(dir: &Path, rows: usize, start: i64) {
+    let unlimited = Retention {
+        max_bytes: 0,
+        max_age: None,
+    };
+    let mut data = DataDir::open(dir, "bench", unlimited).expect("data dir");
+    let per = rows.div_ceil(60);
+    for minute in 0..60i64 {
+        let events: Vec<_> = karmor_testdata::synthetic::events(per, minute as u64 % 7)
+            .enumerate()
+            .map(|(i, mut e)| {
+                e.node = "bench".into();
+                e.ts_first =
+                    start + minute * 60_000_000_000 + (i as i64 * 59_000_000_000) / per as i64;
+                e.ts_last = e.ts_first + 1_000_000;
+                e
+            })
+            .collect();
+        let meta = SegmentMeta {
+            schema_version: schema_version(),
+            node: "bench".into(),
+            events_seen: events.iter().map(|e| e.count).sum(),
+            windows: 1,
+            ..SegmentMeta::default()
+        };
+        data.write(events, &meta, now_ns()).expect("write");
+    }
+}
+
+fn compaction(rows: &mut Vec<[String; 3]>) {
+    let n: usize = std::env::var("KARMOR_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let base = std::env::var_os("KARMOR_BENCH_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    let alone = tempfile::tempdir_in(&base).expect("tmp");
+    // Yesterday's hour at this time: closed, and within the default age limit.
+    let start = now_ns() / HOUR_NS * HOUR_NS - 24 * HOUR_NS;
+    write_hour(alone.path(), n, start);
+    let mib_in = dir_bytes(alone.path()) as f64 / 1048576.0;
+    let live = tempfile::tempdir_in(&base).expect("tmp");
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", alone.path().display()))
+        .arg(live.path())
+        .status()
+        .expect("cp");
+    assert!(copied.success());
+
+    // The compaction code path alone, in a child process.
+    let out = Command::new(std::env::current_exe().expect("this bench"))
+        .env(COMPACT_CHILD, alone.path())
+        .output()
+        .expect("child");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = String::from_utf8_lossy(&out.stdout);
+    let f: Vec<f64> = report
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0.0))
+        .collect();
+    let [secs, rows_in, rows_out, bytes_out, hwm] = f[..] else {
+        panic!("child said {report:?}");
+    };
+    rows.push([
+        format!("compaction of a {n}-row hour (60 minute segments, {mib_in:.1} MiB), the collector's code path alone"),
+        format!(
+            "{secs:.2} s, {rows_in} → {rows_out} rows, {:.1} MiB out, peak RSS {:.1} MiB",
+            bytes_out / 1048576.0,
+            hwm / 1024.0
+        ),
+        "<= 64 MiB".into(),
+    ]);
+
+    // The collector binary compacting the same hour at start-up under load.
+    let port = 19465;
+    let mut child = Command::new(bin())
+        .args(["--source", "synthetic", "--synthetic-containers", "500"])
+        .args([
+            "--no-kube",
+            "--synthetic-rate",
+            "200000",
+            "--rotate-seconds",
+            "2",
+        ])
+        .args([
+            "--node-name",
+            "bench",
+            "--compact-days=false",
+            "--metrics-addr",
+        ])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--data-dir")
+        .arg(live.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("collector");
+    let t = Instant::now();
+    let mut done = None;
+    while t.elapsed() < Duration::from_secs(300) {
+        if scrape(port, "karmor_compactions_total").is_some_and(|c| c >= 1) {
+            done = Some(t.elapsed().as_secs_f64());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A few more windows after it, so that the peak covers compaction and load together.
+    std::thread::sleep(Duration::from_secs(2));
+    let peak = hwm_kib(child.id()).unwrap_or(0);
+    stop(&mut child);
+    rows.push([
+        "collector compacting that hour at start-up, 500 containers, 200k events/s".into(),
+        match done {
+            Some(s) => format!(
+                "peak RSS {:.1} MiB, hour file listed after {s:.1} s",
+                peak as f64 / 1024.0
+            ),
+            None => format!(
+                "not compacted within 300 s (peak RSS {:.1} MiB)",
+                peak as f64 / 1024.0
+            ),
+        },
+        "<= 64 MiB".into(),
     ]);
 }

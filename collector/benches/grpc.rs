@@ -273,6 +273,7 @@ async fn kubearmor_ingest(table: &mut Vec<[String; 4]>) {
         record_args: true,
         source: SensorSource::Feeds,
         metrics_addr: None,
+        compaction: None,
     };
     let stats = Arc::new(KubeArmorStats::default());
     let counters = Arc::new(Counters::default());

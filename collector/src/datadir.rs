@@ -9,18 +9,36 @@
 //! On start, temporary files left by a crash are removed, segments missing from the manifest
 //! (a crash between the rename and the manifest write) are listed again, and retention runs
 //! once, so a lowered limit holds from the start.
+//!
+//! Compaction (the warm tier, [`crate::tiers`], run by [`crate::compactor`]) goes through
+//! [`DataDir::claim_compaction`], [`DataDir::install_compacted`], [`DataDir::swap_compacted`]
+//! and [`DataDir::remove_replaced`]: the output is written and renamed into place, then one
+//! manifest write lists it (with `replaces`) and unlists its inputs, and only then are the
+//! inputs deleted. Files being compacted are never removed by retention, and the bytes a
+//! compaction may write are reserved beforehand, so the byte limit holds meanwhile. On start, a
+//! compaction cut short is finished or discarded: unlisted hour and day files whose inputs are
+//! still listed are deleted, and so are unlisted files that a listed file replaces (any other
+//! unlisted file, e.g. with the manifest lost, is listed again).
 
+use std::collections::{BTreeSet, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use karmor_contract::bundle::{
-    new_manifest, parquet_files, parse_ts, read_manifest, write_manifest, Manifest, ManifestFile,
-    PreparedSegment, MANIFEST,
+    compaction_inputs_listed, format_ts, is_compacted_file, new_manifest, parquet_files, parse_ts,
+    read_manifest, write_manifest, Manifest, ManifestFile, PreparedSegment, MANIFEST,
 };
+use karmor_contract::compact::Compacted;
 use karmor_contract::error::ContractError;
 use karmor_contract::schema::Event;
 use karmor_contract::segment::{read_footer, sha256_file, SegmentMeta, SegmentRows, TMP_SUFFIX};
+
+use crate::tiers::{plan, CompactionPolicy, Job};
+
+/// The scratch directory of compactions under the data directory (hidden: never read as part
+/// of the bundle); emptied on start and after each compaction.
+pub const COMPACT_SCRATCH: &str = ".compact-tmp";
 
 /// Retention limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,18 +58,38 @@ pub struct WriteOutcome {
     pub removed: Vec<String>,
 }
 
+/// What start-up found of a crash.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// Segments on disk but not in the manifest, listed again.
+    pub relisted: Vec<String>,
+    /// Compaction outputs not yet listed when the collector stopped: deleted (their inputs are
+    /// still listed).
+    pub discarded: Vec<String>,
+    /// Files that a listed file replaces, whose deletion was cut short: deleted.
+    pub replaced: Vec<String>,
+}
+
 /// A data directory being written.
 pub struct DataDir {
     root: PathBuf,
     producer: String,
     manifest: Manifest,
     retention: Retention,
+    /// Paths of files being compacted: retention leaves them alone.
+    busy: HashSet<String>,
+    /// Bytes a running compaction may write, kept free within the byte limit.
+    reserved: u64,
+    /// sha256 of inputs found corrupt: left listed, left out of compactions until a restart.
+    corrupt: HashSet<String>,
+    recovery: Recovery,
 }
 
 impl DataDir {
     /// Opens (or creates) the directory, cleaning up after a crash.
     pub fn open(root: &Path, producer: &str, retention: Retention) -> Result<Self, ContractError> {
         fs::create_dir_all(root).map_err(|e| ContractError::io(root, e))?;
+        remove_scratch(root)?;
         remove_tmp_files(root)?;
         let mut manifest = if root.join(MANIFEST).exists() {
             read_manifest(root)?
@@ -59,21 +97,36 @@ impl DataDir {
             new_manifest(producer)
         };
         manifest.producer = producer.to_string();
-        // Drop entries whose file is gone; list files the manifest missed.
+        // Drop entries whose file is gone; list files the manifest missed, except what a
+        // compaction cut short left behind.
         manifest.files.retain(|f| root.join(&f.path).exists());
+        let listed: BTreeSet<String> = manifest.files.iter().map(|f| f.path.clone()).collect();
+        let replaced: BTreeSet<String> = manifest
+            .files
+            .iter()
+            .flat_map(|f| f.replaces.iter().cloned())
+            .collect();
+        let listed_refs: BTreeSet<&str> = listed.iter().map(String::as_str).collect();
+        let mut recovery = Recovery::default();
         for path in parquet_files(root)? {
-            let rel = path
-                .strip_prefix(root)
-                .unwrap_or(&path)
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/");
-            if manifest.files.iter().any(|f| f.path == rel) {
+            let rel = relative(root, &path);
+            if listed.contains(&rel) {
                 continue;
             }
-            if let Some(entry) = describe_file(&path, rel) {
+            if is_compacted_file(&rel) && compaction_inputs_listed(&rel, &listed_refs) {
+                // A compaction cut short before its manifest write: its inputs are listed.
+                remove_unlisted(&path)?;
+                recovery.discarded.push(rel);
+                continue;
+            }
+            if !replaced.is_empty() && sha256_file(&path).is_ok_and(|s| replaced.contains(&s)) {
+                remove_unlisted(&path)?;
+                recovery.replaced.push(rel);
+                continue;
+            }
+            if let Some(entry) = describe_file(&path, rel.clone()) {
                 manifest.files.push(entry);
+                recovery.relisted.push(rel);
             }
         }
         let mut dir = DataDir {
@@ -81,10 +134,29 @@ impl DataDir {
             producer: producer.to_string(),
             manifest,
             retention,
+            busy: HashSet::new(),
+            reserved: 0,
+            corrupt: HashSet::new(),
+            recovery,
         };
         dir.apply_retention(now_ns(), 0)?;
         write_manifest(&dir.root, &mut dir.manifest)?;
         Ok(dir)
+    }
+
+    /// What [`DataDir::open`] found of a crash.
+    pub fn recovery(&self) -> &Recovery {
+        &self.recovery
+    }
+
+    /// The directory's root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Who writes the directory, e.g. `karmor-collector 0.1.0`.
+    pub fn producer(&self) -> &str {
+        &self.producer
     }
 
     /// The manifest as last written.
@@ -187,8 +259,9 @@ impl DataDir {
         Ok(out)
     }
 
-    /// Removes the oldest segments: those beyond the age limit, then until `incoming` more bytes
-    /// fit within the byte limit.
+    /// Removes the oldest files, whatever their tier (by the end of their time range): those
+    /// beyond the age limit, then until `incoming` more bytes (and the bytes reserved by a
+    /// running compaction) fit within the byte limit. Files being compacted are left alone.
     fn apply_retention(
         &mut self,
         now_ns: i64,
@@ -197,32 +270,199 @@ impl DataDir {
         let last = |f: &ManifestFile| parse_ts(&f.last).unwrap_or(i64::MIN);
         // Each timestamp is parsed once per call, not once per comparison.
         self.manifest.files.sort_by_cached_key(last);
-        let mut expired = 0;
+        let n = self.manifest.files.len();
+        let mut gone = vec![false; n];
+        let removable = |f: &ManifestFile| !self.busy.contains(&f.path);
         if let Some(age) = self.retention.max_age {
             let cutoff = now_ns.saturating_sub(age.as_nanos().min(i64::MAX as u128) as i64);
-            expired = self
+            for (i, f) in self.manifest.files.iter().enumerate() {
+                if last(f) >= cutoff {
+                    break;
+                }
+                gone[i] = removable(f);
+            }
+        }
+        if self.retention.max_bytes > 0 {
+            let mut kept: u64 = self
                 .manifest
                 .files
                 .iter()
-                .take_while(|f| last(f) < cutoff)
-                .count();
-        }
-        if self.retention.max_bytes > 0 {
-            let mut kept: u64 = self.manifest.files[expired..].iter().map(|f| f.bytes).sum();
-            while kept + incoming > self.retention.max_bytes && expired < self.manifest.files.len()
-            {
-                kept -= self.manifest.files[expired].bytes;
-                expired += 1;
+                .zip(&gone)
+                .filter(|(_, g)| !**g)
+                .map(|(f, _)| f.bytes)
+                .sum();
+            let wanted = incoming + self.reserved;
+            for (i, f) in self.manifest.files.iter().enumerate() {
+                if kept + wanted <= self.retention.max_bytes {
+                    break;
+                }
+                if !gone[i] && removable(f) {
+                    gone[i] = true;
+                    kept -= f.bytes;
+                }
             }
         }
-        if expired == 0 {
+        if !gone.contains(&true) {
             return Ok(Vec::new());
         }
-        // The manifest stops listing the segments before they go, so that a reader (or a
+        // The manifest stops listing the files before they go, so that a reader (or a
         // restart after a crash) never finds it naming a file that is not there.
-        let gone: Vec<ManifestFile> = self.manifest.files.drain(..expired).collect();
+        let files = std::mem::take(&mut self.manifest.files);
+        let (removed, kept): (Vec<_>, Vec<_>) = files.into_iter().zip(gone).partition(|(_, g)| *g);
+        self.manifest.files = kept.into_iter().map(|(f, _)| f).collect();
         write_manifest(&self.root, &mut self.manifest)?;
-        gone.into_iter().map(|f| self.remove_file(f)).collect()
+        removed
+            .into_iter()
+            .map(|(f, _)| self.remove_file(f))
+            .collect()
+    }
+
+    /// Claims the oldest compaction due at `now_ns` ([`crate::tiers::plan`]): its inputs are
+    /// marked busy (retention leaves them alone) and their bytes reserved within the byte limit
+    /// (retention makes room now). A compaction whose inputs alone take more than half the byte
+    /// limit is not claimed (its output would not fit beside them). `None` when nothing is due.
+    /// The caller runs it and ends with [`DataDir::remove_replaced`] or
+    /// [`DataDir::release_compaction`].
+    pub fn claim_compaction(
+        &mut self,
+        now_ns: i64,
+        policy: CompactionPolicy,
+    ) -> Result<Option<Job>, ContractError> {
+        let skip =
+            |f: &ManifestFile| self.busy.contains(&f.path) || self.corrupt.contains(&f.sha256);
+        let max = self.retention.max_bytes;
+        let job = plan(&self.manifest.files, skip, now_ns, policy)
+            .into_iter()
+            .find(|j| max == 0 || j.input_bytes().saturating_mul(2) <= max);
+        let Some(job) = job else {
+            return Ok(None);
+        };
+        for f in &job.inputs {
+            self.busy.insert(f.path.clone());
+        }
+        self.reserved += job.input_bytes();
+        if let Err(e) = self.apply_retention(now_ns, 0) {
+            self.release_compaction(&job);
+            return Err(e);
+        }
+        Ok(Some(job))
+    }
+
+    /// Ends a claimed compaction that will not finish (it failed): its inputs stay listed.
+    pub fn release_compaction(&mut self, job: &Job) {
+        for f in &job.inputs {
+            self.busy.remove(&f.path);
+        }
+        self.reserved = self.reserved.saturating_sub(job.input_bytes());
+    }
+
+    /// Leaves the input with this sha256 out of compactions (it is corrupt) until a restart;
+    /// it stays listed.
+    pub fn mark_corrupt(&mut self, sha256: &str) {
+        self.corrupt.insert(sha256.to_string());
+    }
+
+    /// Whether all of `job`'s inputs are still listed as they were claimed.
+    fn inputs_listed(&self, job: &Job) -> bool {
+        job.inputs.iter().all(|i| {
+            self.manifest
+                .files
+                .iter()
+                .any(|f| f.path == i.path && f.sha256 == i.sha256)
+        })
+    }
+
+    /// Moves a compaction's finished output (`written`, fsynced, under the scratch directory)
+    /// into its partition as `hour-<sha16>.parquet` or `day-<sha16>.parquet`, not yet listed.
+    /// Returns the manifest entry it will get: counters summed from the inputs' entries,
+    /// `replaces` transitive.
+    pub fn install_compacted(
+        &mut self,
+        job: &Job,
+        written: &Compacted,
+    ) -> Result<ManifestFile, ContractError> {
+        let w = &written.written;
+        let rel = job.output_rel(&w.sha256);
+        if job.inputs.iter().any(|f| f.path == rel) || !self.inputs_listed(job) {
+            return Err(ContractError::Manifest {
+                path: self.root.join(MANIFEST),
+                message: format!(
+                    "compaction into {rel}: its inputs changed while it ran (nothing replaced)"
+                ),
+            });
+        }
+        let dest = self.root.join(&rel);
+        if let Some(dir) = dest.parent() {
+            fs::create_dir_all(dir).map_err(|e| ContractError::io(dir, e))?;
+        }
+        fs::rename(&w.path, &dest).map_err(|e| ContractError::io(&dest, e))?;
+        if let Some(dir) = dest.parent() {
+            if let Ok(d) = fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(ManifestFile {
+            path: rel,
+            node: written.meta.node.clone(),
+            sha256: w.sha256.clone(),
+            bytes: w.bytes,
+            rows: w.rows,
+            first: format_ts(w.ts_first),
+            last: format_ts(w.ts_last),
+            events_seen: job.inputs.iter().map(|f| f.events_seen).sum(),
+            events_dropped: job.inputs.iter().map(|f| f.events_dropped).sum(),
+            replaces: job.replaces(),
+        })
+    }
+
+    /// One manifest write lists the installed output and unlists its inputs (atomically).
+    pub fn swap_compacted(&mut self, job: &Job, output: ManifestFile) -> Result<(), ContractError> {
+        if !self.inputs_listed(job) {
+            return Err(ContractError::Manifest {
+                path: self.root.join(MANIFEST),
+                message: format!(
+                    "compaction into {}: its inputs changed while it ran (nothing replaced)",
+                    output.path
+                ),
+            });
+        }
+        let before = self.manifest.files.clone();
+        let inputs: HashSet<&str> = job.inputs.iter().map(|f| f.path.as_str()).collect();
+        self.manifest
+            .files
+            .retain(|f| !inputs.contains(f.path.as_str()));
+        self.manifest.files.push(output);
+        if let Err(e) = write_manifest(&self.root, &mut self.manifest) {
+            self.manifest.files = before;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Deletes the inputs of a compaction whose output is listed, ends it (inputs no longer
+    /// busy, reservation released) and applies retention. Returns the paths deleted.
+    pub fn remove_replaced(
+        &mut self,
+        job: &Job,
+        now_ns: i64,
+    ) -> Result<Vec<String>, ContractError> {
+        let mut removed = Vec::with_capacity(job.inputs.len());
+        let mut first_error = None;
+        for f in &job.inputs {
+            match self.remove_file(f.clone()) {
+                Ok(p) => removed.push(p),
+                // Left on disk, unlisted and replaced: the next start deletes it.
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        self.release_compaction(job);
+        self.apply_retention(now_ns, 0)?;
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(removed),
+        }
     }
 
     fn remove_file(&self, f: ManifestFile) -> Result<String, ContractError> {
@@ -266,12 +506,40 @@ fn describe_file(path: &Path, rel: String) -> Option<ManifestFile> {
         sha256: sha256_file(path).ok()?,
         bytes: fs::metadata(path).ok()?.len(),
         rows: footer.rows,
-        first: karmor_contract::bundle::format_ts(first),
-        last: karmor_contract::bundle::format_ts(last),
+        first: format_ts(first),
+        last: format_ts(last),
         events_seen: footer.meta.events_seen.max(events),
         events_dropped: footer.meta.events_dropped,
         replaces: Vec::new(),
     })
+}
+
+fn relative(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Deletes a file that the manifest does not list.
+fn remove_unlisted(path: &Path) -> Result<(), ContractError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(ContractError::io(path, e)),
+    }
+}
+
+/// Removes the compactions' scratch directory (runs of a compaction a crash cut short).
+pub fn remove_scratch(root: &Path) -> Result<(), ContractError> {
+    let scratch = root.join(COMPACT_SCRATCH);
+    match fs::remove_dir_all(&scratch) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(ContractError::io(scratch, e)),
+    }
 }
 
 fn remove_tmp_files(root: &Path) -> Result<(), ContractError> {
@@ -454,5 +722,71 @@ mod tests {
             d.manifest().files.iter().all(|f| f.path != oldest),
             "the oldest segment went"
         );
+    }
+
+    #[test]
+    fn reopening_after_a_compaction_cut_short_discards_or_finishes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let ret = Retention {
+            max_bytes: 0,
+            max_age: None,
+        };
+        let mut d = DataDir::open(dir.path(), "test", ret).unwrap();
+        d.write(rows(5, T0), &meta(), T0).unwrap();
+        d.write(rows(5, T0 + SEC), &meta(), T0).unwrap();
+        d.write(rows(5, T0 + 2 * SEC), &meta(), T0).unwrap();
+        let m = d.manifest().clone();
+        drop(d);
+        let (a, b, c) = (&m.files[0], &m.files[1], &m.files[2]);
+        let hour_dir = dir.path().join(&a.path).parent().unwrap().to_path_buf();
+        // A half-done compaction's output (unlisted), a listed file that replaces `b` while `b`
+        // is still on disk (deletion cut short), and a segment a crash left unlisted (`c`).
+        fs::copy(
+            dir.path().join(&a.path),
+            hour_dir.join("hour-00000000000000aa.parquet"),
+        )
+        .unwrap();
+        let mut cut = m.clone();
+        cut.files.retain(|f| f.path != b.path && f.path != c.path);
+        cut.files[0].replaces = vec![b.sha256.clone()];
+        write_manifest(dir.path(), &mut cut).unwrap();
+        // An hour file whose inputs are not listed (say, a lost manifest entry): kept, listed.
+        let lonely = hour_dir.parent().unwrap().join("hour=23");
+        fs::create_dir_all(&lonely).unwrap();
+        fs::copy(
+            dir.path().join(&a.path),
+            lonely.join("hour-00000000000000cc.parquet"),
+        )
+        .unwrap();
+        fs::create_dir_all(dir.path().join(COMPACT_SCRATCH).join("x")).unwrap();
+        fs::write(
+            dir.path()
+                .join(COMPACT_SCRATCH)
+                .join("x/run-000001.parquet"),
+            b"PAR1",
+        )
+        .unwrap();
+
+        let d = DataDir::open(dir.path(), "test", ret).unwrap();
+        let r = d.recovery();
+        assert_eq!(r.discarded.len(), 1, "{r:?}");
+        assert_eq!(r.replaced, vec![b.path.clone()]);
+        assert_eq!(r.relisted.len(), 2, "{r:?}");
+        assert!(r.relisted.contains(&c.path));
+        assert!(r
+            .relisted
+            .iter()
+            .any(|p| p.ends_with("hour=23/hour-00000000000000cc.parquet")));
+        assert!(!hour_dir.join("hour-00000000000000aa.parquet").exists());
+        assert!(!dir.path().join(&b.path).exists());
+        assert!(!dir.path().join(COMPACT_SCRATCH).exists());
+        let listed: Vec<&str> = d.manifest().files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(listed.len(), 3);
+        assert!(listed.contains(&a.path.as_str()) && listed.contains(&c.path.as_str()));
+        assert_eq!(parquet_files(dir.path()).unwrap().len(), 3);
+        assert!(verify_bundle(dir.path())
+            .unwrap()
+            .iter()
+            .all(|c| c.problem.is_none()));
     }
 }

@@ -7,6 +7,8 @@
 //! - [`kube_pods`]: the pod side of attribution, a watch of this node's pods;
 //! - [`pipeline`]: the de-duplication window and row building;
 //! - [`datadir`]: the data directory as a live bundle (rotation, retention, crash recovery);
+//! - [`tiers`]: hot segments, hour and day files, and which compactions are due;
+//! - [`compactor`]: the thread that compacts closed hours and days;
 //! - [`metrics`]: counters and the Prometheus endpoint;
 //! - [`service`]: the gRPC service (`karmor.collector.v1`) over the data directory;
 //! - [`kubearmor_source`]: KubeArmor's LogService as a source, with reconnects;
@@ -17,6 +19,7 @@
 //! `karmor-proto`.
 
 pub mod attribution;
+pub mod compactor;
 pub mod datadir;
 pub mod kube_pods;
 pub mod kubearmor_source;
@@ -27,3 +30,4 @@ pub mod raw;
 pub mod run;
 pub mod service;
 pub mod synthetic;
+pub mod tiers;

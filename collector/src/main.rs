@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use clap::{Parser, ValueEnum};
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Parser, ValueEnum};
 use karmor_collector::attribution::{NoPods, PodLookup};
 use karmor_collector::datadir::Retention;
 use karmor_collector::kube_pods::{self, KubePods};
@@ -60,6 +61,18 @@ struct Args {
     /// collector's memory (with 12, a peak of 43 MiB at 200k events/s over 500 containers).
     #[arg(long, env = "KARMOR_WINDOW_MIB", default_value_t = 12)]
     window_mib: usize,
+    /// Compact each closed hour's segments into one hour file (once the hour has closed plus
+    /// one rotation window); `--compact=false` keeps every segment as written.
+    #[arg(long, env = "KARMOR_COMPACT", value_parser = BoolishValueParser::new(),
+          action = ArgAction::Set, num_args = 0..=1, default_value = "true",
+          default_missing_value = "true")]
+    compact: bool,
+    /// … and each closed day's hour files into one day file (`--compact-days=false`: hour
+    /// files stay).
+    #[arg(long, env = "KARMOR_COMPACT_DAYS", value_parser = BoolishValueParser::new(),
+          action = ArgAction::Set, num_args = 0..=1, default_value = "true",
+          default_missing_value = "true")]
+    compact_days: bool,
     /// Do not record exec arguments (they may hold secrets).
     #[arg(long, env = "KARMOR_NO_ARGS")]
     no_args: bool,
@@ -143,6 +156,12 @@ fn real_main() -> Result<()> {
             },
         },
         metrics_addr: (!args.no_metrics).then_some(args.metrics_addr),
+        compaction: args.compact.then(|| {
+            CollectorConfig::compaction_policy(
+                Duration::from_secs_f64(args.rotate_seconds),
+                args.compact_days,
+            )
+        }),
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

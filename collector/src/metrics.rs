@@ -29,6 +29,12 @@ pub struct Counters {
     pub segments_removed: AtomicU64,
     /// Failed segment writes (the window's rows are kept for the next try).
     pub write_errors: AtomicU64,
+    /// Compactions done (hour and day files written).
+    pub compactions: AtomicU64,
+    /// Files replaced by compactions (and deleted).
+    pub files_compacted: AtomicU64,
+    /// Compactions that failed (their inputs stay listed; retried later).
+    pub compaction_errors: AtomicU64,
     /// Bytes of segments currently on disk.
     pub bytes_on_disk: AtomicU64,
     /// Probes attached (set once the sensors run; 0 before, and for the synthetic source).
@@ -46,7 +52,7 @@ impl Counters {
     /// Prometheus text exposition of every counter.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let rows: [(&str, &str, &str, &AtomicU64); 10] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 13] = [
             (
                 "karmor_probes_attached",
                 "gauge",
@@ -100,6 +106,24 @@ impl Counters {
                 "counter",
                 "Failed segment writes.",
                 &self.write_errors,
+            ),
+            (
+                "karmor_compactions_total",
+                "counter",
+                "Compactions done (hour and day files written).",
+                &self.compactions,
+            ),
+            (
+                "karmor_files_compacted_total",
+                "counter",
+                "Files replaced by compactions.",
+                &self.files_compacted,
+            ),
+            (
+                "karmor_compaction_errors_total",
+                "counter",
+                "Compactions that failed (inputs kept, retried later).",
+                &self.compaction_errors,
             ),
             (
                 "karmor_data_bytes",

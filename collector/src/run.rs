@@ -5,12 +5,13 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::io::unix::AsyncFd;
 
 use crate::attribution::PodLookup;
+use crate::compactor::{self, lock};
 use crate::datadir::{DataDir, Retention};
 use crate::kubearmor_source::{run_feed_window, FeedItem, FeedWindowConfig};
 use crate::metrics::{self, Counters};
@@ -18,6 +19,7 @@ use crate::pipeline::{DrainedWindow, Pipeline, PipelineConfig};
 use crate::probes::{ProbeError, Probes};
 use crate::raw::decode;
 use crate::synthetic::SyntheticFeed;
+use crate::tiers::CompactionPolicy;
 use karmor_contract::error::ContractError;
 use karmor_contract::schema::{schema_version, Event};
 use karmor_contract::segment::SegmentMeta;
@@ -62,6 +64,19 @@ pub struct CollectorConfig {
     pub source: SensorSource,
     /// Prometheus endpoint address.
     pub metrics_addr: Option<SocketAddr>,
+    /// Compaction of closed hours (and days) into hour (and day) files; `None`: off.
+    pub compaction: Option<CompactionPolicy>,
+}
+
+impl CollectorConfig {
+    /// The compaction policy of `--compact`/`--compact-days`: an hour or a day is compacted
+    /// once it has closed plus one rotation window (its last rows may still arrive meanwhile).
+    pub fn compaction_policy(rotate_interval: Duration, days: bool) -> CompactionPolicy {
+        CompactionPolicy {
+            grace_ns: rotate_interval.as_nanos().min(i64::MAX as u128) as i64,
+            days,
+        }
+    }
 }
 
 /// Why the collector stopped with an error.
@@ -142,18 +157,22 @@ struct Flush {
     meta: SegmentMeta,
 }
 
-/// The writer thread: writes flushed windows, applies retention, updates counters.
+/// The writer thread: writes flushed windows, applies retention, updates counters. It shares
+/// the data directory with the compactor, which holds its lock only for short steps.
 fn writer_thread(
-    mut dir: DataDir,
+    dir: Arc<Mutex<DataDir>>,
     mut rx: tokio::sync::mpsc::Receiver<Flush>,
     counters: Arc<Counters>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
-        counters.bytes_on_disk.store(dir.bytes(), Ordering::Relaxed);
+        counters
+            .bytes_on_disk
+            .store(lock(&dir).bytes(), Ordering::Relaxed);
         while let Some(flush) = rx.blocking_recv() {
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as i64);
+            let mut dir = lock(&dir);
             let (n, result) = match flush.rows {
                 Rows::Events(rows) => (rows.len() as u64, dir.write(rows, &flush.meta, now)),
                 Rows::Window(w, written) => {
@@ -205,10 +224,36 @@ pub async fn run_with_feeds(
 ) -> Result<RunSummary, CollectorError> {
     let producer = format!("karmor-collector {}", env!("CARGO_PKG_VERSION"));
     let dir = DataDir::open(&cfg.data_dir, &producer, cfg.retention)?;
+    let r = dir.recovery();
+    if !(r.relisted.is_empty() && r.discarded.is_empty() && r.replaced.is_empty()) {
+        log::warn!(
+            "after a crash: {} segments listed again, {} unfinished compaction outputs discarded, {} replaced files deleted",
+            r.relisted.len(),
+            r.discarded.len(),
+            r.replaced.len()
+        );
+    }
+    let dir = Arc::new(Mutex::new(dir));
     // Senders await a free slot, so a writer that falls behind slows the windows down without
     // blocking the runtime's other tasks.
     let (tx, rx) = tokio::sync::mpsc::channel::<Flush>(4);
-    let writer = writer_thread(dir, rx, counters.clone());
+    let writer = writer_thread(dir.clone(), rx, counters.clone());
+    // Closed hours and days, also those left while the collector was down, are compacted on a
+    // thread of their own.
+    let compactor = match cfg.compaction {
+        Some(policy) => {
+            let tick = cfg
+                .rotate_interval
+                .clamp(Duration::from_millis(100), Duration::from_secs(60));
+            Some(compactor::spawn(
+                dir.clone(),
+                policy,
+                tick,
+                counters.clone(),
+            )?)
+        }
+        None => None,
+    };
     let (feeds_stop, feeds_stopped) = tokio::sync::watch::channel(false);
     let feed_tasks: Vec<_> = feeds
         .into_iter()
@@ -397,6 +442,14 @@ pub async fn run_with_feeds(
     if !matches!(joined, Ok(Ok(()))) {
         Counters::add(&counters.write_errors, 1);
     }
+    // The compactor stops after the compaction under way (a `kill -9` meanwhile is safe too).
+    if let Some((stop, handle)) = compactor {
+        let _ = stop.send(());
+        let joined = tokio::task::spawn_blocking(move || handle.join()).await;
+        if !matches!(joined, Ok(Ok(()))) {
+            Counters::add(&counters.compaction_errors, 1);
+        }
+    }
     if let Some(t) = metrics_task {
         t.abort();
     }
@@ -491,6 +544,7 @@ mod tests {
                 containers: 500,
             },
             metrics_addr: None,
+            compaction: None,
         };
         let counters = Arc::new(Counters::default());
         let seen = counters.clone();

@@ -481,6 +481,8 @@ impl Collector for CollectorService {
             rows_written: load(&c.rows_written),
             segments_written: load(&c.segments_written),
             write_errors: load(&c.write_errors),
+            compactions: load(&c.compactions),
+            compaction_errors: load(&c.compaction_errors),
             kubearmor_connected: ka.is_some_and(|k| k.connected.load(Ordering::Relaxed)),
             kubearmor_events: ka_count(|k| &k.received),
             kubearmor_unmapped: ka_count(|k| &k.unmapped),

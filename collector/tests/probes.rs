@@ -142,6 +142,7 @@ fn probes_record_attributed_behaviour_of_short_lived_processes() {
         record_args: true,
         source: SensorSource::Ebpf,
         metrics_addr: None,
+        compaction: None,
     };
     let c2 = counters.clone();
     let collector = std::thread::spawn(move || {

@@ -245,6 +245,7 @@ fn drafts_learned_from_real_behaviour_block_only_the_injected_attacks() {
         record_args: true,
         source: SensorSource::Ebpf,
         metrics_addr: None,
+        compaction: None,
     };
     let c2 = counters.clone();
     let collector = std::thread::spawn(move || {

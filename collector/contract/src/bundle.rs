@@ -24,6 +24,22 @@ use crate::segment::{
 pub const MANIFEST: &str = "manifest.json";
 /// Value of [`Manifest::format`].
 pub const FORMAT: &str = "karmor-bundle";
+/// File name prefix of an hour file: an hour's segments compacted into one (the warm tier),
+/// in the hour's own partition directory.
+pub const HOUR_FILE_PREFIX: &str = "hour-";
+/// File name prefix of a day file: a day's hour files compacted into one, in the partition
+/// `hour=`[`DAY_PARTITION_HOUR`] of its date.
+pub const DAY_FILE_PREFIX: &str = "day-";
+/// The `hour=` value of a day file's partition: Hive's NULL partition value, so that every file
+/// keeps the same partition depth and engines read `hour` as NULL for a file covering a day.
+pub const DAY_PARTITION_HOUR: &str = "__HIVE_DEFAULT_PARTITION__";
+
+/// Whether the file at `rel` (a bundle-relative path) is a compaction's output (an hour or a
+/// day file), by its name.
+pub fn is_compacted_file(rel: &str) -> bool {
+    let name = rel.rsplit('/').next().unwrap_or(rel);
+    name.starts_with(HOUR_FILE_PREFIX) || name.starts_with(DAY_FILE_PREFIX)
+}
 
 /// `manifest.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -486,7 +502,8 @@ fn relative(root: &Path, path: &Path) -> String {
         .join("/")
 }
 
-/// Every finished `*.parquet` file under `root`, sorted (temporary files are skipped).
+/// Every finished `*.parquet` file under `root`, sorted (temporary files are skipped, and so
+/// are hidden directories such as a collector's `.compact-tmp/` scratch runs).
 pub fn parquet_files(root: &Path) -> Result<Vec<PathBuf>, ContractError> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
@@ -498,7 +515,9 @@ pub fn parquet_files(root: &Path) -> Result<Vec<PathBuf>, ContractError> {
             let ft = entry.file_type().map_err(|e| ContractError::io(&path, e))?;
             let name = entry.file_name().to_string_lossy().to_string();
             if ft.is_dir() {
-                stack.push(path);
+                if !name.starts_with('.') {
+                    stack.push(path);
+                }
             } else if name.ends_with(".parquet") && !name.ends_with(TMP_SUFFIX) {
                 out.push(path);
             }
@@ -519,7 +538,12 @@ pub struct FileCheck {
 
 /// Checks every segment of a bundle against its manifest: present, same size, same sha256,
 /// a readable footer with a supported schema and the listed row count. Files on disk that
-/// the manifest does not list are reported too.
+/// the manifest does not list are reported too, except the two a compaction leaves behind when
+/// it is cut short (they hold no row that the listed files do not, and a collector deletes them
+/// when it starts): a file whose sha256 a listed file [`replaces`](ManifestFile::replaces)
+/// (replaced, awaiting deletion), and an hour or day file ([`is_compacted_file`]) not yet
+/// listed while its inputs still are (some listed file in the same hour directory, or the same
+/// date for a day file): a compaction not finished, discarded on restart.
 pub fn verify_bundle(root: &Path) -> Result<Vec<FileCheck>, ContractError> {
     let bundle = open_bundle(root)?;
     let Some(manifest) = &bundle.manifest else {
@@ -540,16 +564,51 @@ pub fn verify_bundle(root: &Path) -> Result<Vec<FileCheck>, ContractError> {
         });
     }
     let listed: BTreeSet<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
+    let replaced: BTreeSet<&str> = manifest
+        .files
+        .iter()
+        .flat_map(|f| f.replaces.iter().map(String::as_str))
+        .collect();
     for path in parquet_files(root)? {
         let rel = relative(root, &path);
-        if !listed.contains(rel.as_str()) {
-            checks.push(FileCheck {
-                rel,
-                problem: Some("not listed in manifest.json".into()),
-            });
+        if listed.contains(rel.as_str()) {
+            continue;
         }
+        if is_compacted_file(&rel) && compaction_inputs_listed(&rel, &listed) {
+            continue;
+        }
+        if !replaced.is_empty() {
+            if let Ok(sha) = segment::sha256_file(&path) {
+                if replaced.contains(sha.as_str()) {
+                    continue;
+                }
+            }
+        }
+        checks.push(FileCheck {
+            rel,
+            problem: Some("not listed in manifest.json".into()),
+        });
     }
     Ok(checks)
+}
+
+/// Whether the inputs of the unlisted compaction output at `rel` may still be listed: a listed
+/// file (of `listed`, bundle-relative paths) in its hour directory (an hour file) or under its
+/// date (a day file). Such an output is a compaction cut short, safe to delete.
+pub fn compaction_inputs_listed(rel: &str, listed: &BTreeSet<&str>) -> bool {
+    let Some((dir, name)) = rel.rsplit_once('/') else {
+        return false;
+    };
+    let scope = if name.starts_with(DAY_FILE_PREFIX) {
+        match dir.rsplit_once('/') {
+            Some((date, _)) => date,
+            None => return false,
+        }
+    } else {
+        dir
+    };
+    let prefix = format!("{scope}/");
+    listed.iter().any(|l| l.starts_with(&prefix))
 }
 
 fn check_listed(path: &Path, f: &ManifestFile) -> Result<(), String> {
@@ -656,6 +715,53 @@ mod tests {
         assert_eq!(bad.len(), 2, "{checks:?}");
         assert!(bad[0].problem.as_ref().unwrap().contains("sha256"));
         assert_eq!(bad[1].rel, "stray.parquet");
+    }
+
+    #[test]
+    fn verify_tolerates_what_a_compaction_cut_short_leaves_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = write_bundle(dir.path(), vec![ev("a", T0, "/x")], &opts()).unwrap();
+        let seg = dir.path().join(&m.files[0].path);
+        let hour_dir = seg.parent().unwrap();
+        // An hour file not yet listed while its inputs are: a compaction cut short.
+        fs::copy(&seg, hour_dir.join("hour-00000000000000aa.parquet")).unwrap();
+        // A day file of the same date, likewise.
+        let day_dir = hour_dir
+            .parent()
+            .unwrap()
+            .join(format!("hour={DAY_PARTITION_HOUR}"));
+        fs::create_dir_all(&day_dir).unwrap();
+        fs::copy(&seg, day_dir.join("day-00000000000000bb.parquet")).unwrap();
+        // A file the listed one replaces, awaiting deletion.
+        let other = tempfile::tempdir().unwrap();
+        let o = write_bundle(other.path(), vec![ev("a", T0, "/y")], &opts()).unwrap();
+        let replaced = hour_dir.join("seg-replaced.parquet");
+        fs::copy(other.path().join(&o.files[0].path), &replaced).unwrap();
+        let mut m = read_manifest(dir.path()).unwrap();
+        m.files[0].replaces = vec![o.files[0].sha256.clone()];
+        write_manifest(dir.path(), &mut m).unwrap();
+        // A scratch run in a hidden directory is not part of the bundle.
+        fs::create_dir_all(dir.path().join(".compact-tmp")).unwrap();
+        fs::copy(&seg, dir.path().join(".compact-tmp/run-000001.parquet")).unwrap();
+        let checks = verify_bundle(dir.path()).unwrap();
+        assert!(checks.iter().all(|c| c.problem.is_none()), "{checks:?}");
+        assert_eq!(checks.len(), 1);
+        // An hour file whose directory lists nothing, and an unknown segment: reported.
+        let lonely = dir.path().join("node=a/date=2025-11-20/hour=23");
+        fs::create_dir_all(&lonely).unwrap();
+        fs::copy(&seg, lonely.join("hour-00000000000000cc.parquet")).unwrap();
+        fs::copy(&seg, hour_dir.join("seg-unknown.parquet")).unwrap();
+        let bad: Vec<String> = verify_bundle(dir.path())
+            .unwrap()
+            .into_iter()
+            .filter(|c| c.problem.is_some())
+            .map(|c| c.rel)
+            .collect();
+        assert_eq!(bad.len(), 2, "{bad:?}");
+        assert!(bad
+            .iter()
+            .any(|r| r.ends_with("hour=23/hour-00000000000000cc.parquet")));
+        assert!(bad.iter().any(|r| r.ends_with("seg-unknown.parquet")));
     }
 
     #[test]
