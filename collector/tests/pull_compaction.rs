@@ -561,3 +561,35 @@ async fn a_listed_replaces_that_is_not_a_sha256_is_refused_naming_the_file() {
     assert!(err.contains(&minute.path), "{err}");
     assert!(err.contains("not 64 hex digits"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_segment_compacted_away_between_listing_and_fetch_is_gone_not_failed() {
+    let mut node = Node::new();
+    let kept = node.write_minute(T0, 500, "kept");
+    let gone = node.write_minute(T0 + MINUTE, 500, "gone");
+    // The collector's compaction deletes it after the pull listed it: the manifest the service
+    // answered from still names it, the file is no longer there.
+    std::fs::remove_file(node.root.path().join(&gone.path)).unwrap();
+    let ch = node.serve().await;
+    let out = tempfile::tempdir().unwrap();
+    let bundle = out.path().join("bundle");
+    let report = pull(&ch, &bundle).await;
+    assert_eq!(
+        (report.fetched, report.gone, report.failed),
+        (1, 1, 0),
+        "{report:?}"
+    );
+    let status = |path: &str| {
+        report
+            .segments
+            .iter()
+            .find(|s| s.path == path)
+            .map(|s| s.status.clone())
+    };
+    assert_eq!(status(&gone.path), Some(SegmentStatus::Gone));
+    assert!(matches!(
+        status(&kept.path),
+        Some(SegmentStatus::Fetched { .. })
+    ));
+    assert_eq!(listed(&bundle), BTreeSet::from([kept.path.clone()]));
+}

@@ -588,6 +588,9 @@ pub enum SegmentStatus {
         /// Bundle path of the compacted file.
         by: String,
     },
+    /// The collector no longer has it: compacted or aged out between the listing and the
+    /// fetch. Not a failure: the next pull lists what replaced it.
+    Gone,
     /// Every attempt failed; the others segments are not affected.
     Failed {
         /// The last attempt's error.
@@ -610,6 +613,8 @@ pub struct PullReport {
     pub fetched: usize,
     /// Segments already present.
     pub already_present: usize,
+    /// Segments the collector compacted or aged out between the listing and the fetch.
+    pub gone: usize,
     /// Segments not fetched because a compacted file in the bundle holds their rows.
     pub superseded: usize,
     /// Files of the bundle unlisted and deleted because a fetched compacted file holds their
@@ -716,6 +721,10 @@ pub async fn pull_into_bundle(
                         resumed_from: fetched.resumed_from,
                         attempts,
                     }
+                }
+                Err(ClientError::Rpc { status, .. }) if status.code() == tonic::Code::NotFound => {
+                    report.gone += 1;
+                    SegmentStatus::Gone
                 }
                 Err(e) => {
                     report.failed += 1;
