@@ -31,8 +31,8 @@ use parquet::file::properties::WriterProperties;
 use crate::error::ContractError;
 use crate::schema::{arrow_schema, schema_version, Event};
 use crate::segment::{
-    batch_to_events, events_to_batch, read_footer, sha256_file, tmp_path, writer_properties,
-    SegmentMeta, WrittenSegment,
+    batch_to_events, events_to_batch, read_footer, sha256_file, streaming_writer_properties,
+    tmp_path, SegmentMeta, WrittenSegment,
 };
 
 /// Rows per row group of a compacted file (design §4: at least 122,880).
@@ -202,8 +202,10 @@ pub fn compact(
         // Everything fit in one run: write it out directly, no spill and no merge.
         let mut rows = std::mem::take(&mut runs.pending);
         fold_sorted(&mut rows);
-        let mut output =
-            Output::create(out, writer_properties(&meta, options.row_group_rows.max(1)))?;
+        let mut output = Output::create(
+            out,
+            streaming_writer_properties(&meta, options.row_group_rows.max(1)),
+        )?;
         for row in rows {
             output.push(row)?;
         }
@@ -430,7 +432,10 @@ fn merge_runs(
         }
         runs = longer;
     }
-    let mut output = Output::create(out, writer_properties(meta, options.row_group_rows.max(1)))?;
+    let mut output = Output::create(
+        out,
+        streaming_writer_properties(meta, options.row_group_rows.max(1)),
+    )?;
     merge_into(&runs, &mut output, options)?;
     output.finish()
 }

@@ -212,6 +212,26 @@ pub(crate) fn writer_properties(meta: &SegmentMeta, row_group_rows: usize) -> Wr
         .build()
 }
 
+/// [`writer_properties`] for a file written row by row over a long time (a compaction's
+/// output): the writer holds a row group's encoded pages until it closes, and with the default
+/// 1 MiB page and dictionary limits per column its ~35 columns could hold ~70 MiB of buffers.
+/// Smaller pages keep the collector within its memory bar at the cost of a little size.
+pub(crate) fn streaming_writer_properties(
+    meta: &SegmentMeta,
+    row_group_rows: usize,
+) -> WriterProperties {
+    writer_properties(meta, row_group_rows)
+        .into_builder()
+        .set_data_page_size_limit(STREAMING_PAGE_BYTES)
+        .set_dictionary_page_size_limit(STREAMING_DICTIONARY_BYTES)
+        .build()
+}
+
+/// Page size limit of [`streaming_writer_properties`].
+const STREAMING_PAGE_BYTES: usize = 64 * 1024;
+/// Dictionary page size limit of [`streaming_writer_properties`].
+const STREAMING_DICTIONARY_BYTES: usize = 128 * 1024;
+
 /// Encodes rows (sorted in place first) as a complete Parquet file in memory.
 pub fn encode_segment(events: &mut [Event], meta: &SegmentMeta) -> Result<Vec<u8>, String> {
     sort_events(events);
