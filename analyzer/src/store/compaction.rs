@@ -178,26 +178,22 @@ fn compact_into(
     inputs: &[Checked],
 ) -> Result<FileRecord, String> {
     let out = dir.join(format!("{}.parquet", key(inputs)));
-    let found = out.is_file() && read_footer(&out).is_ok();
-    if found {
+    let cached = if out.is_file() {
+        read_footer(&out).ok()
+    } else {
+        None
+    };
+    let (sha, rows, span, meta) = if let Some(footer) = cached {
         // Used again: keep it in the cache (see `evict_unused`).
         let _ = File::options()
             .write(true)
             .open(&out)
             .and_then(|f| f.set_modified(std::time::SystemTime::now()));
-    }
-    let (sha, rows, span, meta) = if found {
-        let footer = read_footer(&out).map_err(|e| e.to_string())?;
         let sha = sha256_file(&out).map_err(|e| e.to_string())?;
-        let span = inputs.iter().map(|c| c.seg.listed.as_ref()).try_fold(
-            (i64::MAX, i64::MIN),
-            |(a, b), f| {
-                let f = f?;
-                let first = karmor_contract::bundle::parse_ts(&f.first)?;
-                let last = karmor_contract::bundle::parse_ts(&f.last)?;
-                Some((a.min(first), b.max(last)))
-            },
-        );
+        let span = inputs.iter().try_fold((i64::MAX, i64::MIN), |(a, b), c| {
+            let (first, last) = c.span()?;
+            Some((a.min(first), b.max(last)))
+        });
         (sha, footer.rows, span, footer.meta)
     } else {
         let options = CompactOptions {

@@ -60,7 +60,7 @@ pub(super) struct Checked {
 
 impl Checked {
     /// The file's time range, from its manifest entry.
-    fn span(&self) -> Option<(i64, i64)> {
+    pub(super) fn span(&self) -> Option<(i64, i64)> {
         let f = self.seg.listed.as_ref()?;
         Some((parse_ts(&f.first)?, parse_ts(&f.last)?))
     }
@@ -103,19 +103,11 @@ pub(super) fn merge(
 
     // What the store holds already, and what the bundle's own good files hold.
     let known = catalog::known(conn)?;
-    let mut held_here: HashMap<String, String> = HashMap::new();
-    for c in &good {
-        for r in c.seg.listed.iter().flat_map(|f| &f.replaces) {
-            held_here.insert(r.clone(), c.sha.clone());
-        }
-    }
+    let held_here: HashSet<String> = holders(&good).into_keys().map(str::to_string).collect();
     let mut new = Vec::new();
     let mut seen_now = HashSet::new();
     for c in good {
-        if known.contains(&c.sha)
-            || held_here.contains_key(&c.sha)
-            || !seen_now.insert(c.sha.clone())
-        {
+        if known.contains(&c.sha) || held_here.contains(&c.sha) || !seen_now.insert(c.sha.clone()) {
             report.already_present.push(c.seg.path);
         } else {
             new.push(c);
@@ -228,12 +220,7 @@ fn replace_held(
     report: &mut MergeReport,
 ) -> Result<()> {
     let conn = store.conn();
-    let mut held: HashMap<&str, &str> = HashMap::new();
-    for c in new {
-        for r in c.seg.listed.iter().flat_map(|f| &f.replaces) {
-            held.insert(r, &c.sha);
-        }
-    }
+    let held = holders(new);
     if held.is_empty() {
         return Ok(());
     }
@@ -291,6 +278,17 @@ fn replace_held(
         }
     }
     Ok(())
+}
+
+/// Files named by the manifest `replaces` of `files` → the sha256 of the file holding them.
+fn holders(files: &[Checked]) -> HashMap<&str, &str> {
+    let mut held = HashMap::new();
+    for c in files {
+        for r in c.seg.listed.iter().flat_map(|f| &f.replaces) {
+            held.insert(r.as_str(), c.sha.as_str());
+        }
+    }
+    held
 }
 
 /// A file read again for listing: it must still hold the same bytes.
