@@ -11,6 +11,10 @@
 //!   dictionaries, as every segment;
 //! - the counters (events seen and dropped, windows) are summed into the new file's metadata.
 //!
+//! Inputs whose rows fit in one run ([`CompactOptions::run_rows`], by their footers) are
+//! compacted on Arrow columns, in memory (`columns.rs`): the plugin's store compacts a
+//! partition of small files that way. Larger inputs take the row path below.
+//!
 //! Memory stays bounded whatever the inputs' size or order: an external merge sort. Each input
 //! is read [`CompactOptions::run_rows`] rows at a time; each chunk is sorted, merged and
 //! spilled as a *run* (an uncompressed Parquet file in a scratch directory); then one k-way
@@ -23,6 +27,7 @@ use std::fs::{self, File};
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
+use arrow_array::{Array, RecordBatch, TimestampNanosecondArray};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
@@ -186,7 +191,17 @@ pub fn compact(
     out: &Path,
     options: &CompactOptions,
 ) -> Result<Compacted, ContractError> {
-    let meta = merged_meta(inputs, &options.producer)?;
+    let (meta, rows) = merged_meta(inputs, &options.producer)?;
+    if rows <= options.run_rows as u64 {
+        // One run's worth: sorted and folded on columns, no spill and no merge.
+        let (written, input_rows) =
+            columns::compact_in_memory(inputs, out, &meta, options.row_group_rows.max(1))?;
+        return Ok(Compacted {
+            written,
+            meta,
+            input_rows,
+        });
+    }
     let scratch = Scratch::create(&options.scratch_dir, out)?;
     let mut runs = Runs {
         options,
@@ -222,16 +237,18 @@ pub fn compact(
 }
 
 /// The new file's metadata: the inputs' counters summed, their node (all must agree), the
-/// first collector version and kernel found.
-fn merged_meta(inputs: &[PathBuf], producer: &str) -> Result<SegmentMeta, ContractError> {
+/// first collector version and kernel found; and the rows their footers count.
+fn merged_meta(inputs: &[PathBuf], producer: &str) -> Result<(SegmentMeta, u64), ContractError> {
     let mut meta = SegmentMeta {
         schema_version: schema_version(),
         producer: producer.to_string(),
         ..SegmentMeta::default()
     };
     let mut node: Option<String> = None;
+    let mut rows = 0u64;
     for input in inputs {
         let footer = read_footer(input)?;
+        rows += footer.rows;
         let m = footer.meta;
         match &node {
             None => node = Some(m.node.clone()),
@@ -253,7 +270,7 @@ fn merged_meta(inputs: &[PathBuf], producer: &str) -> Result<SegmentMeta, Contra
         meta.kernel = meta.kernel.or(m.kernel);
     }
     meta.node = node.unwrap_or_else(|| "unknown".into());
-    Ok(meta)
+    Ok((meta, rows))
 }
 
 /// A scratch directory for one compaction's runs, removed when dropped.
@@ -522,6 +539,25 @@ impl Output {
         Ok(())
     }
 
+    /// Writes a batch of contract rows as it is (after any rows pushed before it).
+    fn write_batch(&mut self, batch: &RecordBatch) -> Result<(), ContractError> {
+        self.flush()?;
+        let times = |name: &str| {
+            batch
+                .column_by_name(name)
+                .and_then(|c| c.as_any().downcast_ref::<TimestampNanosecondArray>())
+                .map(|a| a.values().iter().copied())
+        };
+        if let (Some(first), Some(last)) = (times("ts_first"), times("ts_last")) {
+            self.first = first.fold(self.first, i64::min);
+            self.last = last.fold(self.last, i64::max);
+        }
+        self.rows += batch.num_rows() as u64;
+        self.writer
+            .write(batch)
+            .map_err(|e| ContractError::parquet(&self.tmp, e))
+    }
+
     fn flush(&mut self) -> Result<(), ContractError> {
         if !self.batch.is_empty() {
             self.writer
@@ -576,5 +612,6 @@ impl Output {
     }
 }
 
+mod columns;
 #[cfg(test)]
 mod tests;

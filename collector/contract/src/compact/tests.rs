@@ -116,12 +116,100 @@ fn small(dir: &Path) -> CompactOptions {
     }
 }
 
+/// [`small`], but every input fits in one run: the column path.
+fn in_memory(dir: &Path) -> CompactOptions {
+    CompactOptions {
+        run_rows: 1_000_000,
+        ..small(dir)
+    }
+}
+
 #[test]
 fn compaction_gives_the_rows_and_counts_of_an_independent_aggregation() {
+    matches_an_independent_aggregation(small);
+}
+
+#[test]
+fn compaction_on_columns_gives_the_rows_and_counts_of_an_independent_aggregation() {
+    matches_an_independent_aggregation(in_memory);
+}
+
+#[test]
+fn the_column_and_row_paths_write_the_same_rows_in_the_same_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let inputs = write_windows(dir.path(), 7, 400, 250);
+    let rows = dir.path().join("rows.parquet");
+    let columns = dir.path().join("columns.parquet");
+    let by_rows = compact(&inputs, &rows, &small(dir.path())).expect("row path");
+    let by_columns = compact(&inputs, &columns, &in_memory(dir.path())).expect("column path");
+    assert_eq!(by_rows.input_rows, by_columns.input_rows);
+    assert_eq!(by_rows.meta, by_columns.meta);
+    assert_eq!(
+        (
+            by_rows.written.rows,
+            by_rows.written.ts_first,
+            by_rows.written.ts_last
+        ),
+        (
+            by_columns.written.rows,
+            by_columns.written.ts_first,
+            by_columns.written.ts_last
+        )
+    );
+    assert_eq!(
+        read_segment(&rows).expect("rows").1,
+        read_segment(&columns).expect("columns").1
+    );
+}
+
+#[test]
+fn an_unknown_operation_is_refused_by_file_column_and_row_on_the_column_path() {
+    use arrow_array::{ArrayRef, StringArray};
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut inputs = write_windows(dir.path(), 2, 30, 20);
+    let events: Vec<Event> = (0..5).map(|i| behaviour(&mut Rng(11), 20, i)).collect();
+    let batch = crate::segment::events_to_batch(&events);
+    let at = batch.schema().index_of("op").expect("op column");
+    let mut columns = batch.columns().to_vec();
+    columns[at] = Arc::new(StringArray::from(vec![
+        "process", "file", "file", "teleport", "network",
+    ])) as ArrayRef;
+    let batch = RecordBatch::try_new(batch.schema(), columns).expect("batch");
+    let meta = SegmentMeta {
+        schema_version: schema_version(),
+        node: "node-a".into(),
+        ..SegmentMeta::default()
+    };
+    let path = dir.path().join("odd.parquet");
+    let file = fs::File::create(&path).expect("create");
+    let mut writer = ArrowWriter::try_new(
+        file,
+        batch.schema(),
+        Some(crate::segment::writer_properties(&meta, 1024)),
+    )
+    .expect("writer");
+    writer.write(&batch).expect("write");
+    writer.close().expect("close");
+    inputs.push(path);
+
+    let out = dir.path().join("hour.parquet");
+    let err = compact(&inputs, &out, &in_memory(dir.path())).expect_err("unknown op");
+    let text = err.to_string();
+    assert!(
+        text.contains("odd.parquet") && text.contains("op") && text.contains("row 3"),
+        "{text}"
+    );
+    assert!(!out.exists());
+    assert!(!tmp_path(&out).exists());
+}
+
+fn matches_an_independent_aggregation(options: fn(&Path) -> CompactOptions) {
     let dir = tempfile::tempdir().expect("tempdir");
     let inputs = write_windows(dir.path(), 9, 300, 180);
     let out = dir.path().join("hour.parquet");
-    let done = compact(&inputs, &out, &small(dir.path())).expect("compact");
+    let done = compact(&inputs, &out, &options(dir.path())).expect("compact");
 
     let (meta, rows) = read_segment(&out).expect("output");
     let expected = aggregate(&inputs);

@@ -1,0 +1,259 @@
+//! Compaction of inputs that fit in one run, on Arrow columns: no row becomes an [`Event`].
+//!
+//! The rows' identities are encoded once with arrow's row format (byte strings that compare as
+//! [`identity_order`] compares the rows: the same columns in the same order, nulls first, the
+//! operation and the source by their enum order), row numbers are sorted by them, equal
+//! neighbours fold, and the output is gathered column by column. Same rules, same output as the
+//! row path; several times faster, because nothing is allocated per row and per string. The
+//! plugin's store compacts a bundle's small files this way (a partition's rows at a time).
+//!
+//! [`Event`]: crate::schema::Event
+//! [`identity_order`]: super::identity_order
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::{
+    Array, ArrayRef, RecordBatch, StringArray, TimestampNanosecondArray, UInt32Array, UInt64Array,
+    UInt8Array,
+};
+use arrow_row::{RowConverter, SortField};
+use arrow_schema::DataType;
+use arrow_select::{concat::concat, take::take};
+
+use super::{open_reader, Output};
+use crate::error::ContractError;
+use crate::logical;
+use crate::schema::{arrow_schema, Op, Source, COLUMNS};
+use crate::segment::{streaming_writer_properties, SegmentMeta, WrittenSegment};
+
+/// The identity columns in [`super::identity_order`]'s order: every column but the times and
+/// the count.
+const IDENTITY: [&str; 34] = [
+    "namespace",
+    "workload",
+    "pod",
+    "container",
+    "op",
+    "process",
+    "path",
+    "access",
+    "parent_process",
+    "proto",
+    "direction",
+    "remote_addr",
+    "remote_port",
+    "local_addr",
+    "local_port",
+    "remote_name",
+    "syscall",
+    "capability",
+    "result",
+    "policy",
+    "action",
+    "source",
+    "pid",
+    "ppid",
+    "uid",
+    "args",
+    "host",
+    "cluster",
+    "node",
+    "pod_uid",
+    "container_id",
+    "image",
+    "workload_kind",
+    "labels",
+];
+
+/// Reads every input, folds and sorts their rows on columns, and writes `out`. Returns what was
+/// written and the rows read.
+pub(super) fn compact_in_memory(
+    inputs: &[PathBuf],
+    out: &Path,
+    meta: &SegmentMeta,
+    row_group_rows: usize,
+) -> Result<(WrittenSegment, u64), ContractError> {
+    let columns = read_columns(inputs)?;
+    let rows_in = columns.first().map_or(0, |c| c.len());
+    // Everything that can fail on the inputs' values fails before the output is created.
+    let folded = if rows_in > 0 {
+        Some(fold(&columns).map_err(|e| ContractError::parquet(out, e))?)
+    } else {
+        None
+    };
+    drop(columns);
+    let mut output = Output::create(out, streaming_writer_properties(meta, row_group_rows))?;
+    if let Some(batch) = folded {
+        for start in (0..batch.num_rows()).step_by(row_group_rows) {
+            let len = row_group_rows.min(batch.num_rows() - start);
+            output.write_batch(&batch.slice(start, len))?;
+        }
+    }
+    Ok((output.finish()?, rows_in as u64))
+}
+
+/// Every input's rows as the contract's columns (other writers' spellings normalised), one
+/// array per column.
+fn read_columns(inputs: &[PathBuf]) -> Result<Vec<ArrayRef>, ContractError> {
+    let schema = arrow_schema();
+    let mut parts: Vec<Vec<ArrayRef>> = vec![Vec::new(); schema.fields().len()];
+    for input in inputs {
+        for batch in open_reader(input, 65_536)? {
+            let batch = batch.map_err(|e| ContractError::parquet(input, e))?;
+            let columns =
+                logical::normalize(&batch, &schema).map_err(|p| ContractError::Column {
+                    path: input.clone(),
+                    column: p.column,
+                    message: p.message,
+                })?;
+            for (column, name) in columns.iter().zip(COLUMNS) {
+                let known = match *name {
+                    "op" => first_unknown::<Op>(column),
+                    "source" => first_unknown::<Source>(column),
+                    _ => None,
+                };
+                if let Some((row, message)) = known {
+                    return Err(ContractError::Column {
+                        path: input.clone(),
+                        column: name.to_string(),
+                        message: format!("row {row}: {message}"),
+                    });
+                }
+            }
+            for ((part, column), field) in parts.iter_mut().zip(columns).zip(schema.fields()) {
+                // Lists keep their writer's item name after normalisation; ours is `item`.
+                let column = if column.data_type() == field.data_type() {
+                    column
+                } else {
+                    arrow_cast::cast(&column, field.data_type())
+                        .map_err(|e| ContractError::parquet(input, e))?
+                };
+                part.push(column);
+            }
+        }
+    }
+    parts
+        .iter()
+        .map(|part| {
+            let arrays: Vec<&dyn Array> = part.iter().map(|a| a.as_ref()).collect();
+            if arrays.is_empty() {
+                return Ok(arrow_array::new_empty_array(&DataType::Null));
+            }
+            concat(&arrays).map_err(|e| ContractError::parquet(Path::new("compaction"), e))
+        })
+        .collect()
+}
+
+/// Sorts the rows by identity and folds equal identities: count summed, first = min,
+/// last = max.
+fn fold(columns: &[ArrayRef]) -> Result<RecordBatch, arrow_schema::ArrowError> {
+    let column = |name: &str| -> Result<&ArrayRef, arrow_schema::ArrowError> {
+        COLUMNS
+            .iter()
+            .position(|c| *c == name)
+            .and_then(|i| columns.get(i))
+            .ok_or_else(|| arrow_schema::ArrowError::SchemaError(format!("no column {name}")))
+    };
+    let mut keys = Vec::with_capacity(IDENTITY.len());
+    for name in IDENTITY {
+        let array = column(name)?;
+        keys.push(match name {
+            "op" => enum_order::<Op>(array, |op| op as u8)?,
+            "source" => enum_order::<Source>(array, |s| s as u8)?,
+            _ => Arc::clone(array),
+        });
+    }
+    let converter = RowConverter::new(
+        keys.iter()
+            .map(|k| SortField::new(k.data_type().clone()))
+            .collect(),
+    )?;
+    let rows = converter.convert_columns(&keys)?;
+    drop(keys);
+
+    let n = rows.num_rows();
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    order.sort_unstable_by(|&a, &b| rows.row(a as usize).cmp(&rows.row(b as usize)));
+
+    let ts = |name: &str| -> Result<&TimestampNanosecondArray, arrow_schema::ArrowError> {
+        column(name)?
+            .as_any()
+            .downcast_ref::<TimestampNanosecondArray>()
+            .ok_or_else(|| arrow_schema::ArrowError::SchemaError(format!("{name} type")))
+    };
+    let (first, last) = (ts("ts_first")?, ts("ts_last")?);
+    let count = column("count")?
+        .as_any()
+        .downcast_ref::<UInt64Array>()
+        .ok_or_else(|| arrow_schema::ArrowError::SchemaError("count type".into()))?;
+
+    let mut kept: Vec<u32> = Vec::new();
+    let (mut firsts, mut lasts, mut counts) = (Vec::new(), Vec::new(), Vec::new());
+    for &i in &order {
+        let i = i as usize;
+        let same = kept
+            .last()
+            .is_some_and(|&k| rows.row(k as usize) == rows.row(i));
+        if same {
+            let at = counts.len() - 1;
+            counts[at] = u64::saturating_add(counts[at], count.value(i));
+            firsts[at] = i64::min(firsts[at], first.value(i));
+            lasts[at] = i64::max(lasts[at], last.value(i));
+        } else {
+            kept.push(i as u32);
+            counts.push(count.value(i));
+            firsts.push(first.value(i));
+            lasts.push(last.value(i));
+        }
+    }
+    drop(rows);
+
+    let kept = UInt32Array::from(kept);
+    let schema = arrow_schema();
+    let mut out: Vec<ArrayRef> = Vec::with_capacity(columns.len());
+    for (field, array) in schema.fields().iter().zip(columns) {
+        out.push(match field.name().as_str() {
+            "ts_first" => Arc::new(
+                TimestampNanosecondArray::from(std::mem::take(&mut firsts)).with_timezone("UTC"),
+            ),
+            "ts_last" => Arc::new(
+                TimestampNanosecondArray::from(std::mem::take(&mut lasts)).with_timezone("UTC"),
+            ),
+            "count" => Arc::new(UInt64Array::from(std::mem::take(&mut counts))),
+            _ => take(array.as_ref(), &kept, None)?,
+        });
+    }
+    RecordBatch::try_new(schema, out)
+}
+
+/// The first value of a string column of enum names that the enum does not know: its row and
+/// why.
+fn first_unknown<T: std::str::FromStr<Err = String>>(array: &ArrayRef) -> Option<(usize, String)> {
+    let strings = array.as_any().downcast_ref::<StringArray>()?;
+    strings
+        .iter()
+        .enumerate()
+        .find_map(|(row, v)| v.unwrap_or_default().parse::<T>().err().map(|m| (row, m)))
+}
+
+/// A string column of enum names (`op`, `source`) as the enum's order, which is what
+/// [`super::identity_order`] compares; a name the enum does not know is an error.
+fn enum_order<T: std::str::FromStr<Err = String>>(
+    array: &ArrayRef,
+    order: impl Fn(T) -> u8,
+) -> Result<ArrayRef, arrow_schema::ArrowError> {
+    let strings = array
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .ok_or_else(|| arrow_schema::ArrowError::SchemaError("not a string column".into()))?;
+    let mut out = Vec::with_capacity(strings.len());
+    for (row, value) in strings.iter().enumerate() {
+        let value = value.unwrap_or_default();
+        let parsed = value.parse::<T>().map_err(|m| {
+            arrow_schema::ArrowError::InvalidArgumentError(format!("row {row}: {m}"))
+        })?;
+        out.push(order(parsed));
+    }
+    Ok(Arc::new(UInt8Array::from(out)))
+}
