@@ -87,7 +87,7 @@ struct Args {
     /// Docker's data root: containers no pod holds are named from
     /// `<root>/containers/<id>/config.v2.json` (read-only; never Docker's socket). Empty: not read.
     #[arg(long, env = "KARMOR_DOCKER_ROOT", default_value = "/var/lib/docker")]
-    docker_root: PathBuf,
+    docker_root: String,
     /// containerd's state directory: containers are named from their task bundle's OCI spec,
     /// `<dir>/io.containerd.runtime.v2.task/<namespace>/<id>/config.json`. Empty: not read.
     #[arg(
@@ -95,7 +95,7 @@ struct Args {
         env = "KARMOR_CONTAINERD_STATE",
         default_value = "/run/containerd"
     )]
-    containerd_state: PathBuf,
+    containerd_state: String,
     /// Podman's / CRI-O's container storage: `<dir>/overlay-containers/containers.json` and
     /// `<dir>/overlay-containers/<id>/userdata/config.json`. Empty: not read.
     #[arg(
@@ -103,7 +103,7 @@ struct Args {
         env = "KARMOR_CONTAINERS_STORAGE",
         default_value = "/var/lib/containers/storage"
     )]
-    containers_storage: PathBuf,
+    containers_storage: String,
     /// Where events come from.
     #[arg(long, value_enum, env = "KARMOR_SOURCE", default_value_t = Source::Ebpf)]
     source: Source,
@@ -204,7 +204,7 @@ fn real_main() -> Result<()> {
     let pods: Arc<dyn PodLookup> = if args.source == Source::Kubearmor {
         pods
     } else {
-        let nonempty = |p: &PathBuf| (!p.as_os_str().is_empty()).then(|| p.clone());
+        let nonempty = |p: &String| (!p.is_empty()).then(|| PathBuf::from(p));
         let roots = RuntimeRoots {
             docker: nonempty(&args.docker_root),
             containerd: nonempty(&args.containerd_state),
