@@ -201,7 +201,12 @@ pub fn recommend(store: &Store, opts: &RecommendOptions) -> Result<Recommendatio
         include: opts.include,
         generalise: opts.generalise.clone(),
         max_rules: opts.max_rules,
-        kubernetes_nodes: Some(evidence::kubernetes_nodes(store)?),
+        // Only host drafts need to know (a pass over the store's node and namespace columns).
+        kubernetes_nodes: if workloads.keys().any(WorkloadId::is_host) {
+            Some(evidence::kubernetes_nodes(store)?)
+        } else {
+            None
+        },
     };
     // Labels of every workload, to warn about selectors that also select other pods.
     let labels: BTreeMap<WorkloadId, BTreeMap<String, String>> = workloads

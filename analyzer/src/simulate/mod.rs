@@ -401,7 +401,12 @@ fn read_rows(store: &Store, opts: &SimOptions) -> Result<Vec<Row>> {
             ))
         })
         .map_err(AnalyzerError::store("run simulation"))?;
-    let kubernetes = crate::recommend::evidence::kubernetes_nodes(store)?;
+    // Only host policies need to know which nodes run Kubernetes (a pass over the store).
+    let kubernetes = if opts.include_host {
+        crate::recommend::evidence::kubernetes_nodes(store)?
+    } else {
+        Default::default()
+    };
     let mut out = Vec::new();
     for item in rows {
         let (op, mut row) = item.map_err(AnalyzerError::store("read simulation"))?;
