@@ -292,6 +292,13 @@ fn containers_outside_kubernetes_are_named_observed_drafted_and_simulated() {
             "{name} ran cat"
         );
     }
+    // Without Kubernetes, host processes stay host rows (the test runner's own, for one).
+    assert!(
+        all.iter()
+            .any(|e| e.host && e.container.is_none() && e.container_id.is_none()),
+        "no host row among {} rows",
+        all.len()
+    );
     let bundle = data.to_str().expect("utf-8 path");
 
     // observe: by name, without -A (the data has no namespace), ids in wide; -c narrows.
