@@ -156,12 +156,6 @@ pub struct HostSelect {
 /// Rows of a container that no pod holds (fixed SQL over `events`).
 pub const RUNTIME_CONTAINER_SQL: &str = runtime_container_sql!();
 
-/// The workload key's kind and name (fixed SQL), as [`WorkloadId`] has them.
-pub const KEY_KIND_SQL: &str = key_kind_sql!();
-
-/// The workload key's name (fixed SQL).
-pub const KEY_NAME_SQL: &str = key_name_sql!();
-
 /// SQL for the workload key columns (fixed text).
 const KEY_SQL: &str = concat!(key_ns_sql!(), ", ", key_kind_sql!(), ", ", key_name_sql!());
 
