@@ -74,13 +74,20 @@ impl ResourceKind {
     /// SQL for the resource's display key (fixed text, no user input).
     fn key_sql(self) -> &'static str {
         match self {
-            ResourceKind::Namespace => "coalesce(namespace, '(host)')",
+            ResourceKind::Namespace => {
+                "CASE WHEN namespace IS NOT NULL THEN namespace WHEN host THEN '(host)' ELSE '(none)' END"
+            }
+            // A container no pod holds (Docker, containerd, Podman outside Kubernetes) goes
+            // by its runtime's name, or its short id when its runtime's state was unreadable.
             ResourceKind::Workload | ResourceKind::Deployment => {
-                "coalesce(workload_kind, '?') || '/' || coalesce(workload, '(none)')"
+                "CASE WHEN workload IS NULL AND pod IS NULL AND namespace IS NULL \
+                   THEN 'Container/' || coalesce(container, left(container_id, 12), '(none)') \
+                   ELSE coalesce(workload_kind, '?') || '/' || coalesce(workload, '(none)') END"
             }
             ResourceKind::Pod => "coalesce(pod, '(none)')",
             ResourceKind::Container => {
-                "coalesce(pod, '(none)') || '/' || coalesce(container, '(none)')"
+                "CASE WHEN pod IS NULL THEN coalesce(container, left(container_id, 12), '(none)') \
+                   ELSE pod || '/' || coalesce(container, '(none)') END"
             }
             ResourceKind::Node => "node",
         }
@@ -220,7 +227,7 @@ pub struct Seen {
 pub struct Wide {
     /// Distinct pids, comma-separated.
     pub pids: String,
-    /// Distinct `pod/container` names.
+    /// Distinct `pod/container` names; `NAME (ID)` for containers no pod holds.
     pub containers: String,
     /// Distinct nodes.
     pub nodes: String,
@@ -320,7 +327,9 @@ impl Summary {
 /// `string_agg(DISTINCT …)`, which keeps a hash table per group. Named, so that a query
 /// selecting from a grouped subquery can pass them on ([`WIDE_COLS`]).
 const WIDE_SQL: &str = ", array_to_string(list_sort(list_distinct(list(CAST(pid AS VARCHAR)))), ',') AS wide_pids, \
-    array_to_string(list_sort(list_distinct(list(coalesce(pod, '-') || '/' || coalesce(container, '-')))), ',') AS wide_containers, \
+    array_to_string(list_sort(list_distinct(list(CASE WHEN pod IS NULL AND container_id IS NOT NULL \
+        THEN coalesce(container, '-') || ' (' || left(container_id, 12) || ')' \
+        ELSE coalesce(pod, '-') || '/' || coalesce(container, '-') END))), ',') AS wide_containers, \
     array_to_string(list_sort(list_distinct(list(node))), ',') AS wide_nodes";
 /// The names of [`WIDE_SQL`]'s columns.
 const WIDE_COLS: &str = ", wide_pids, wide_containers, wide_nodes";

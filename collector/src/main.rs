@@ -10,7 +10,9 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Parser, ValueEnum};
-use karmor_collector::attribution::{NoPods, PodLookup};
+use karmor_collector::attribution::{
+    NoPods, PodLookup, RuntimeRoots, RuntimeState, WithRuntimeState,
+};
 use karmor_collector::datadir::Retention;
 use karmor_collector::kube_pods::{self, KubePods};
 use karmor_collector::kubearmor_source::{run_source, KubeArmorSourceConfig, KubeArmorStats};
@@ -76,11 +78,32 @@ struct Args {
     /// Do not record exec arguments (they may hold secrets).
     #[arg(long, env = "KARMOR_NO_ARGS")]
     no_args: bool,
-    /// Run without Kubernetes: host processes as host, containers by id only. Otherwise pods
-    /// are attributed through a watch of this node's pods (in-cluster service account, or
-    /// KUBECONFIG), which needs get/list/watch on pods, replicasets and jobs.
+    /// Run without Kubernetes: host processes as host, containers named from their runtime's
+    /// state (see --docker-root). Otherwise pods are attributed through a watch of this node's
+    /// pods (in-cluster service account, or KUBECONFIG), which needs get/list/watch on pods,
+    /// replicasets and jobs; containers no pod holds are still named from their runtime's state.
     #[arg(long, env = "KARMOR_NO_KUBE")]
     no_kube: bool,
+    /// Docker's data root: containers no pod holds are named from
+    /// `<root>/containers/<id>/config.v2.json` (read-only; never Docker's socket). Empty: not read.
+    #[arg(long, env = "KARMOR_DOCKER_ROOT", default_value = "/var/lib/docker")]
+    docker_root: String,
+    /// containerd's state directory: containers are named from their task bundle's OCI spec,
+    /// `<dir>/io.containerd.runtime.v2.task/<namespace>/<id>/config.json`. Empty: not read.
+    #[arg(
+        long,
+        env = "KARMOR_CONTAINERD_STATE",
+        default_value = "/run/containerd"
+    )]
+    containerd_state: String,
+    /// Podman's / CRI-O's container storage: `<dir>/overlay-containers/containers.json` and
+    /// `<dir>/overlay-containers/<id>/userdata/config.json`. Empty: not read.
+    #[arg(
+        long,
+        env = "KARMOR_CONTAINERS_STORAGE",
+        default_value = "/var/lib/containers/storage"
+    )]
+    containers_storage: String,
     /// Where events come from.
     #[arg(long, value_enum, env = "KARMOR_SOURCE", default_value_t = Source::Ebpf)]
     source: Source,
@@ -177,6 +200,20 @@ fn real_main() -> Result<()> {
         let pods = Arc::new(KubePods::new(kube_pods::DEFAULT_GRACE));
         rt.spawn(pods.clone().watch(client, cfg.node.clone()));
         pods
+    };
+    let pods: Arc<dyn PodLookup> = if args.source == Source::Kubearmor {
+        pods
+    } else {
+        let nonempty = |p: &String| (!p.is_empty()).then(|| PathBuf::from(p));
+        let roots = RuntimeRoots {
+            docker: nonempty(&args.docker_root),
+            containerd: nonempty(&args.containerd_state),
+            containers_storage: nonempty(&args.containers_storage),
+        };
+        for line in roots.describe() {
+            log::info!("{line}");
+        }
+        Arc::new(WithRuntimeState::new(pods, RuntimeState::new(roots)))
     };
     let counters = Arc::new(Counters::default());
     let (feeds, kubearmor, stop_feeds) = start_kubearmor(&rt, &args);

@@ -21,7 +21,9 @@ use std::hash::{BuildHasher, Hash};
 use std::ops::Range;
 use std::sync::Arc;
 
-use crate::attribution::{parse_cgroup, CgroupIdentity, PodInfo, PodLookup, ProcessTable};
+use crate::attribution::{
+    parse_cgroup, CgroupIdentity, PodInfo, PodLookup, ProcessTable, RuntimeContainer,
+};
 use crate::datadir::{DataDir, WriteOutcome};
 use crate::raw::{decode, ip, syscall_name, KernelKey, Kind, RawEvent};
 use karmor_contract::error::ContractError;
@@ -431,6 +433,8 @@ const NO_CONTAINER: u32 = u32::MAX;
 /// A closed window: its rows kept compact (as the window held them), in segment order and
 /// grouped by hour, turned into [`Event`]s only when asked ([`DrainedWindow::hours`] gives
 /// one [`SegmentRows`] per hour). Pods are looked up once per container.
+///
+/// A container no pod holds is named from its runtime's state ([`PodLookup::runtime_container`]).
 pub struct DrainedWindow {
     node: String,
     cluster: Option<String>,
@@ -438,8 +442,8 @@ pub struct DrainedWindow {
     rows: Vec<(Key, Agg)>,
     /// Per row: its container's index in `pods`, or [`NO_CONTAINER`].
     slot: Vec<u32>,
-    /// The pod of each container of the window, when known.
-    pods: Vec<Option<PodInfo>>,
+    /// The pod (or the runtime's name) of each container of the window, when known.
+    pods: Vec<Option<Identity>>,
     /// Row indices in segment order: hour, then (namespace, workload, container, op, ts_first).
     order: Vec<u32>,
     /// Ranges of `order`, one per hour, earliest first.
@@ -460,7 +464,12 @@ impl DrainedWindow {
         for (_, a) in &rows {
             slot.push(match &a.cgroup.container_id {
                 Some(id) => *ids.entry(id.as_str()).or_insert_with(|| {
-                    pods.push(lookup.by_container(id));
+                    pods.push(
+                        lookup
+                            .by_container(id)
+                            .map(Identity::Pod)
+                            .or_else(|| lookup.runtime_container(id).map(Identity::Runtime)),
+                    );
                     (pods.len() - 1) as u32
                 }),
                 None => NO_CONTAINER,
@@ -471,13 +480,7 @@ impl DrainedWindow {
         let names = |i: usize| {
             pods.get(i)
                 .and_then(Option::as_ref)
-                .map_or((None, None, None), |p| {
-                    (
-                        Some(p.namespace.as_str()),
-                        p.workload.as_deref(),
-                        Some(p.container.as_str()),
-                    )
-                })
+                .map_or((None, None, None), Identity::sort_names)
         };
         let mut by_name: Vec<usize> = (0..=pods.len()).collect();
         by_name.sort_by(|&a, &b| names(a).cmp(&names(b)));
@@ -591,21 +594,51 @@ impl DrainedWindow {
                     .pods
                     .get(self.slot[i] as usize)
                     .and_then(Option::as_ref);
-                if let Some(p) = info {
-                    e.namespace = Some(p.namespace.clone());
-                    e.pod = Some(p.pod.clone());
-                    e.pod_uid = Some(p.pod_uid.clone());
-                    e.container = Some(p.container.clone());
-                    e.image = p.image.clone();
-                    e.workload_kind = p.workload_kind.clone();
-                    e.workload = p.workload.clone();
-                    e.labels = p.labels.clone();
+                match info {
+                    Some(Identity::Pod(p)) => {
+                        e.namespace = Some(p.namespace.clone());
+                        e.pod = Some(p.pod.clone());
+                        e.pod_uid = Some(p.pod_uid.clone());
+                        e.container = Some(p.container.clone());
+                        e.image = p.image.clone();
+                        e.workload_kind = p.workload_kind.clone();
+                        e.workload = p.workload.clone();
+                        e.labels = p.labels.clone();
+                    }
+                    Some(Identity::Runtime(c)) => {
+                        e.namespace = c.namespace.clone();
+                        e.pod = c.pod.clone();
+                        e.container = Some(c.name.clone());
+                        e.image = c.image.clone();
+                        e.labels = c.labels.clone();
+                    }
+                    None => {}
                 }
             }
             None => e.host = true,
         }
         fill_operation(&mut e, key, a.path.clone());
         e
+    }
+}
+
+/// Who a container of a window is: a pod's, or one its runtime names.
+enum Identity {
+    Pod(PodInfo),
+    Runtime(Arc<RuntimeContainer>),
+}
+
+impl Identity {
+    /// (namespace, workload, container), as segments sort rows.
+    fn sort_names(&self) -> (Option<&str>, Option<&str>, Option<&str>) {
+        match self {
+            Identity::Pod(p) => (
+                Some(p.namespace.as_str()),
+                p.workload.as_deref(),
+                Some(p.container.as_str()),
+            ),
+            Identity::Runtime(c) => (c.namespace.as_deref(), None, Some(c.name.as_str())),
+        }
     }
 }
 
@@ -1252,5 +1285,51 @@ mod tests {
             Some("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")
         );
         assert!(!rows[0].host && rows[0].pod.is_none());
+    }
+
+    /// A container no pod holds takes its runtime's name, image and labels; the pod watch
+    /// wins when it knows the container; host rows stay host rows.
+    #[test]
+    fn containers_no_pod_holds_are_named_by_their_runtime() {
+        struct Runtime<P>(P);
+        impl<P: PodLookup> PodLookup for Runtime<P> {
+            fn by_container(&self, id: &str) -> Option<PodInfo> {
+                self.0.by_container(id)
+            }
+            fn runtime_container(&self, id: &str) -> Option<Arc<RuntimeContainer>> {
+                (id == ID).then(|| {
+                    Arc::new(RuntimeContainer {
+                        name: "edge-cache".into(),
+                        image: Some("redis:7".into()),
+                        labels: vec!["site=plant-4".into()],
+                        ..RuntimeContainer::default()
+                    })
+                })
+            }
+        }
+        let run = |lookup: &dyn PodLookup| {
+            let mut p = Pipeline::new(cfg());
+            let mut f = container_event(Kind::File);
+            f.path = b"/data/dump.rdb";
+            p.handle(&f);
+            let mut host = RawEvent::empty(Kind::File);
+            host.path = b"/etc/hosts";
+            p.handle(&host);
+            p.drain(0, lookup)
+        };
+        let rows = run(&Runtime(NoPods));
+        let c = rows.iter().find(|r| !r.host).expect("container row");
+        assert_eq!(c.container.as_deref(), Some("edge-cache"));
+        assert_eq!(c.image.as_deref(), Some("redis:7"));
+        assert_eq!(c.labels, vec!["site=plant-4"]);
+        assert_eq!(c.container_id.as_deref(), Some(ID));
+        assert!(c.namespace.is_none() && c.pod.is_none() && c.workload.is_none());
+        let h = rows.iter().find(|r| r.host).expect("host row");
+        assert!(h.container.is_none() && h.container_id.is_none());
+
+        let rows = run(&Runtime(OnePod));
+        let c = rows.iter().find(|r| !r.host).expect("container row");
+        assert_eq!(c.container.as_deref(), Some("web"), "the pod watch wins");
+        assert_eq!(c.namespace.as_deref(), Some("shop"));
     }
 }

@@ -8,10 +8,10 @@ use crate::error::Result;
 use crate::policy::names::{CAPABILITIES, PROTOCOLS};
 use crate::policy::{
     Action, CapabilityRule, CapabilityRules, FileDirectoryRule, FilePathRule, FilePatternRule,
-    FileRules, NetworkRules, NodeSelector, Policy, PolicyKind, ProcessPathRule, ProcessPatternRule,
-    ProcessRules, ProtocolRule, Selector, Source,
+    FileRules, NetworkRules, Policy, PolicyKind, ProcessPathRule, ProcessPatternRule, ProcessRules,
+    ProtocolRule, Selector, Source,
 };
-use crate::recommend::draft::{object_name, stable_labels};
+use crate::recommend::draft::{host_selector, object_name, selector_labels};
 use crate::recommend::evidence;
 use crate::recommend::generalise::MAX_PATH_LEN;
 use crate::recommend::noise::is_runtime;
@@ -50,22 +50,31 @@ pub fn policy_delta(store: &Store, scope: &Scope, report: &DiffReport) -> Result
         return Ok(Vec::new());
     }
     let evidence = evidence::workloads(store, scope)?;
+    let kubernetes = evidence::kubernetes_nodes(store)?;
     let mut out = Vec::new();
     for (id, changes) in by_workload {
         let mut not_expressible = Vec::new();
+        if id.is_unattributed() {
+            out.push(Delta {
+                workload: id.clone(),
+                policy: None,
+                not_expressible: vec![
+                    "neither a node nor a container name: no policy can select it".into(),
+                ],
+            });
+            continue;
+        }
         let mut policy = if id.is_host() {
             let mut p = Policy::new(
                 PolicyKind::KubeArmorHostPolicy,
                 object_name(&["karmor-delta-host", &id.name]),
             );
-            p.spec.node_selector = Some(NodeSelector {
-                match_labels: [("kubernetes.io/hostname".to_string(), id.name.clone())].into(),
-            });
+            p.spec.node_selector = Some(host_selector(&id.name, kubernetes.contains(&id.name)));
             p
         } else {
             let labels = evidence
                 .get(id)
-                .map(|ev| stable_labels(id, ev))
+                .map(|ev| selector_labels(id, ev))
                 .unwrap_or_default();
             if labels.is_empty() {
                 out.push(Delta {

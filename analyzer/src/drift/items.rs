@@ -123,9 +123,7 @@ pub struct Items {
 }
 
 /// The workload key columns, named (same keys as `recommend`).
-const KEYS: &str = "CASE WHEN host THEN NULL ELSE namespace END AS k_ns, \
-    CASE WHEN host THEN 'Node' ELSE coalesce(workload_kind, 'Pod') END AS k_kind, \
-    CASE WHEN host THEN node ELSE coalesce(workload, pod, '(none)') END AS k_name";
+const KEYS: &str = crate::recommend::evidence::NAMED_KEY_SQL;
 
 /// The item text per op (fixed SQL). Inbound network is keyed on the local port (clients
 /// vary, and the local address is the pod's own, which changes with each pod; unix sockets

@@ -308,9 +308,7 @@ pub fn startup_seen(store: &Store, scope: &Scope) -> Result<BTreeMap<WorkloadId,
     let (where_sql, params) = scope.sql();
     let sql = format!(
         "WITH p AS (
-            SELECT CASE WHEN host THEN NULL ELSE namespace END AS k_ns,
-                   coalesce(workload_kind, 'Pod') AS k_kind,
-                   coalesce(workload, pod, '(none)') AS k_name,
+            SELECT {keys},
                    coalesce(container_id, pod, '') AS c, pid, coalesce(process, '') AS process,
                    coalesce(args, '') AS args, coalesce(parent_process, '') AS parent,
                    epoch_ns(ts_first) AS t
@@ -323,7 +321,8 @@ pub fn startup_seen(store: &Store, scope: &Scope) -> Result<BTreeMap<WorkloadId,
             SELECT c, process, args, count(DISTINCT pid) AS n FROM p GROUP BY ALL)
          SELECT f.k_ns, f.k_kind, f.k_name, f.parent, coalesce(s.n, 0)
          FROM firsts f LEFT JOIN starts s
-           ON s.c = f.c AND s.process = f.process AND s.args = f.args"
+           ON s.c = f.c AND s.process = f.process AND s.args = f.args",
+        keys = crate::recommend::evidence::NAMED_KEY_SQL
     );
     let mut stmt = store
         .conn()

@@ -3,7 +3,11 @@
 //! - **Selector**: the labels every pod of the workload carries, minus labels that change
 //!   with each rollout or replica (`pod-template-hash`, `controller-revision-hash`,
 //!   `statefulset.kubernetes.io/pod-name`, …). Hosts get a `KubeArmorHostPolicy` selecting
-//!   `kubernetes.io/hostname`.
+//!   `kubernetes.io/hostname`, or `kubearmor.io/hostname` for a host that ran no pods
+//!   ([`host_selector`]). A container no pod holds gets a `KubeArmorPolicy` without a
+//!   namespace selecting `kubearmor.io/container.name` alone, as KubeArmor selects such
+//!   containers (it refuses that label beside others in that mode): the name, or for replicas
+//!   (`web-*`) the regular expression `web-[0-9]+$` ([`container_selector`]).
 //! - **Processes**: one `matchPaths` rule per executable, `fromSource` = the parents seen
 //!   (left out when a parent is the container runtime, which is outside the container).
 //! - **Files**: exact paths, `readOnly` where the acting processes only read; directories and
@@ -60,6 +64,9 @@ pub struct DraftOptions {
     pub generalise: GeneraliseOptions,
     /// Upper bound on the number of rules.
     pub max_rules: Option<usize>,
+    /// Nodes known to run Kubernetes ([`super::evidence::kubernetes_nodes`]); `None`: every
+    /// node is taken for a Kubernetes node.
+    pub kubernetes_nodes: Option<BTreeSet<String>>,
 }
 
 impl Default for DraftOptions {
@@ -69,6 +76,7 @@ impl Default for DraftOptions {
             include: Include::default(),
             generalise: GeneraliseOptions::default(),
             max_rules: None,
+            kubernetes_nodes: None,
         }
     }
 }
@@ -230,6 +238,48 @@ pub fn stable_labels(id: &WorkloadId, ev: &Evidence) -> BTreeMap<String, String>
         })
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
+}
+
+/// The label KubeArmor adds to every container's identities, and the only one its policies
+/// may use to select a container that no pod holds.
+pub const CONTAINER_NAME_LABEL: &str = "kubearmor.io/container.name";
+
+/// The `kubearmor.io/container.name` value that selects a `Container` workload: its name, or
+/// for replicas (`web-*`) the regular expression `web-[0-9]+$` (KubeArmor matches the value as
+/// a POSIX regular expression against `kubearmor.io/container.name=NAME`).
+pub fn container_selector(name: &str) -> String {
+    match name.strip_suffix('*') {
+        Some(base) => format!("{base}[0-9]+$"),
+        None => name.to_string(),
+    }
+}
+
+/// The node selector of a host policy for `node`: `kubernetes.io/hostname` on a Kubernetes
+/// node; `kubearmor.io/hostname` on a host without Kubernetes, the only label KubeArmor gives
+/// such a host (it reads `kubernetes.io/` labels only in Kubernetes).
+pub fn host_selector(node: &str, kubernetes: bool) -> NodeSelector {
+    let key = if kubernetes {
+        "kubernetes.io/hostname"
+    } else {
+        "kubearmor.io/hostname"
+    };
+    NodeSelector {
+        match_labels: [(key.to_string(), node.to_string())].into(),
+    }
+}
+
+/// The labels a policy of this workload selects it by: `kubearmor.io/container.name` for a
+/// container no pod holds, the stable labels of its pods otherwise.
+pub fn selector_labels(id: &WorkloadId, ev: &Evidence) -> BTreeMap<String, String> {
+    if id.is_container() {
+        [(
+            CONTAINER_NAME_LABEL.to_string(),
+            container_selector(&id.name),
+        )]
+        .into()
+    } else {
+        stable_labels(id, ev)
+    }
 }
 
 /// A name that the API server accepts: lower case, `[a-z0-9-.]`, at most 253 characters.
@@ -647,8 +697,20 @@ pub fn draft(id: &WorkloadId, ev: &Evidence, opts: &DraftOptions) -> Draft {
             PolicyKind::KubeArmorHostPolicy,
             object_name(&["karmor-host", &id.name]),
         );
-        p.spec.node_selector = Some(NodeSelector {
-            match_labels: [("kubernetes.io/hostname".to_string(), id.name.clone())].into(),
+        let kubernetes = opts
+            .kubernetes_nodes
+            .as_ref()
+            .is_none_or(|k| k.contains(&id.name));
+        p.spec.node_selector = Some(host_selector(&id.name, kubernetes));
+        p
+    } else if id.is_container() {
+        let mut p = Policy::new(
+            PolicyKind::KubeArmorPolicy,
+            object_name(&["karmor-container", id.name.trim_end_matches('*')]),
+        );
+        p.spec.selector = Some(Selector {
+            match_labels: selector_labels(id, ev),
+            ..Selector::default()
         });
         p
     } else {

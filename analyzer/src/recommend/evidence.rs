@@ -1,7 +1,11 @@
 //! Evidence per workload: parameterised `GROUP BY` queries over the DuckDB `events` table.
 //!
 //! A workload is a namespace's owning controller (`Deployment/web`; pods without an owner are
-//! their own `Pod/NAME` workload), replicas merged; host behaviour is grouped per node. Every
+//! their own `Pod/NAME` workload), replicas merged; host behaviour is grouped per node. A
+//! container that no pod holds (Docker, containerd, Podman outside Kubernetes) is a
+//! `Container` workload named as its runtime names it, replicas merged (a name ending in `-N`
+//! or `_N`, as Compose numbers replicas, becomes `NAME-*`). Rows that name neither a node nor
+//! a container are `Unattributed`: reported, never drafted. Every
 //! piece of user text (names, namespaces, times, `-f` filters) is a bound parameter; the SQL is
 //! assembled from fixed fragments only.
 //!
@@ -26,18 +30,42 @@ pub const WRITE_ACCESSES: &str = "('write', 'create', 'delete', 'rename', 'chmod
 /// A workload (or a node, for host behaviour).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub struct WorkloadId {
-    /// Namespace; `None` for host behaviour.
+    /// Namespace; `None` for host behaviour and for containers no pod holds.
     pub namespace: Option<String>,
-    /// `Deployment`, `StatefulSet`, `DaemonSet`, `Job`, `CronJob`, `Pod`, or `Node` for a host.
+    /// `Deployment`, `StatefulSet`, `DaemonSet`, `Job`, `CronJob`, `Pod`; [`NODE_KIND`] for a
+    /// host, [`CONTAINER_KIND`] for a container no pod holds, [`UNATTRIBUTED_KIND`] for rows
+    /// that name neither a node nor a container.
     pub kind: String,
-    /// The workload (or pod, or node) name.
+    /// The workload (or pod, node, container) name; a container's replicas are `NAME-*`.
     pub name: String,
 }
+
+/// The kind of host behaviour.
+pub const NODE_KIND: &str = "Node";
+/// The kind of a container that no pod holds (Docker, containerd, Podman outside Kubernetes).
+pub const CONTAINER_KIND: &str = "Container";
+/// The kind of rows that name neither a node nor a container: nothing can select them.
+pub const UNATTRIBUTED_KIND: &str = "Unattributed";
 
 impl WorkloadId {
     /// Whether this is host behaviour of a node.
     pub fn is_host(&self) -> bool {
-        self.namespace.is_none()
+        self.kind == NODE_KIND && self.namespace.is_none()
+    }
+
+    /// Whether this is a container that no pod holds (selected by its name).
+    pub fn is_container(&self) -> bool {
+        self.kind == CONTAINER_KIND && self.namespace.is_none()
+    }
+
+    /// Whether no policy can select this behaviour (no node, no container name).
+    pub fn is_unattributed(&self) -> bool {
+        self.kind == UNATTRIBUTED_KIND && self.namespace.is_none()
+    }
+
+    /// Whether this is a pod's workload (selected by labels in a namespace).
+    pub fn is_pod(&self) -> bool {
+        self.namespace.is_some()
     }
 }
 
@@ -45,9 +73,51 @@ impl std::fmt::Display for WorkloadId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.namespace {
             Some(ns) => write!(f, "{ns}/{}/{}", self.kind, self.name),
+            None if self.is_container() => write!(f, "container/{}", self.name),
+            None if self.is_unattributed() => write!(f, "unattributed/{}", self.name),
             None => write!(f, "node/{}", self.name),
         }
     }
+}
+
+/// Rows of a container that no pod holds (fixed SQL over `events`).
+macro_rules! runtime_container_sql {
+    () => {
+        "(NOT host AND namespace IS NULL AND pod IS NULL AND workload IS NULL)"
+    };
+}
+
+/// The workload key's namespace (fixed SQL).
+macro_rules! key_ns_sql {
+    () => {
+        "CASE WHEN host THEN NULL ELSE namespace END"
+    };
+}
+
+/// The workload key's kind (fixed SQL): see [`WorkloadId::kind`].
+macro_rules! key_kind_sql {
+    () => {
+        concat!(
+            "CASE WHEN host THEN CASE WHEN coalesce(node, '') = '' THEN 'Unattributed' ELSE 'Node' END \
+             WHEN ",
+            runtime_container_sql!(),
+            " THEN CASE WHEN container IS NULL THEN 'Unattributed' ELSE 'Container' END \
+             ELSE coalesce(workload_kind, 'Pod') END"
+        )
+    };
+}
+
+/// The workload key's name (fixed SQL): a container's replicas (`web-1`, `web_2`) are `web-*`.
+macro_rules! key_name_sql {
+    () => {
+        concat!(
+            "CASE WHEN host THEN CASE WHEN coalesce(node, '') = '' THEN '(no node)' ELSE node END \
+             WHEN ",
+            runtime_container_sql!(),
+            " THEN coalesce(regexp_replace(container, '([-_])[0-9]{1,4}$', '\\1*'), container_id, '(no container id)') \
+             ELSE coalesce(workload, pod, '(none)') END"
+        )
+    };
 }
 
 /// Which workloads and hosts a recommendation covers, and which rows count.
@@ -83,10 +153,21 @@ pub struct HostSelect {
     pub node: Option<String>,
 }
 
+/// Rows of a container that no pod holds (fixed SQL over `events`).
+pub const RUNTIME_CONTAINER_SQL: &str = runtime_container_sql!();
+
 /// SQL for the workload key columns (fixed text).
-const KEY_SQL: &str = "CASE WHEN host THEN NULL ELSE namespace END, \
-    CASE WHEN host THEN 'Node' ELSE coalesce(workload_kind, 'Pod') END, \
-    CASE WHEN host THEN node ELSE coalesce(workload, pod, '(none)') END";
+const KEY_SQL: &str = concat!(key_ns_sql!(), ", ", key_kind_sql!(), ", ", key_name_sql!());
+
+/// The workload key columns, named `k_ns`, `k_kind`, `k_name` (fixed text).
+pub const NAMED_KEY_SQL: &str = concat!(
+    key_ns_sql!(),
+    " AS k_ns, ",
+    key_kind_sql!(),
+    " AS k_kind, ",
+    key_name_sql!(),
+    " AS k_name"
+);
 
 impl Scope {
     /// The WHERE clause (fixed SQL) and its parameters.
@@ -233,7 +314,8 @@ pub struct CapabilityEvidence {
 /// Everything seen of one workload.
 #[derive(Debug, Clone, Default)]
 pub struct Evidence {
-    /// Pods and their labels (`k=v`; the labels of each pod's most recent row).
+    /// Pods (containers, for containers no pod holds) and their labels (`k=v`; the labels of
+    /// each one's most recent row).
     pub pods: BTreeMap<String, BTreeSet<String>>,
     /// Nodes it ran on.
     pub nodes: BTreeSet<String>,
@@ -308,12 +390,32 @@ fn run<T>(
         .map_err(AnalyzerError::store(format!("read {what}")))
 }
 
+/// Nodes that ran pods (rows with a namespace anywhere in the store): Kubernetes nodes, whose
+/// KubeArmor selects them by `kubernetes.io/hostname`. The others ran collectors without
+/// Kubernetes, and KubeArmor there knows the host as `kubearmor.io/hostname`.
+pub fn kubernetes_nodes(store: &Store) -> Result<BTreeSet<String>> {
+    let mut stmt = store
+        .conn()
+        .prepare(
+            "SELECT DISTINCT node FROM events WHERE namespace IS NOT NULL AND node IS NOT NULL",
+        )
+        .map_err(AnalyzerError::store("prepare the node query"))?;
+    let rows = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .map_err(AnalyzerError::store("run the node query"))?;
+    let mut out = BTreeSet::new();
+    for r in rows {
+        out.insert(r.map_err(AnalyzerError::store("read the node query"))?);
+    }
+    Ok(out)
+}
+
 /// Workloads in scope with their pods, labels, nodes, counters and process instances.
 pub fn workloads(store: &Store, scope: &Scope) -> Result<BTreeMap<WorkloadId, Evidence>> {
     let (where_sql, params) = scope.sql();
     let mut out: BTreeMap<WorkloadId, Evidence> = BTreeMap::new();
     let sql = format!(
-        "SELECT {KEY_SQL}, coalesce(pod, ''), node, arg_max(labels, ts_last),
+        "SELECT {KEY_SQL}, coalesce(pod, container, ''), node, arg_max(labels, ts_last),
                 CAST(sum(count) AS UBIGINT), count(*), epoch_ns(min(ts_first)), epoch_ns(max(ts_last))
          FROM events WHERE {where_sql} GROUP BY 1, 2, 3, 4, 5 ORDER BY 1 NULLS FIRST, 2, 3, 4, 5"
     );
@@ -490,7 +592,7 @@ pub fn behaviour(
     let sql = format!(
         "SELECT {KEYS}, coalesce(n_tag, ''), lower(proto), direction, process, remote_addr,
                 remote_port, remote_name, local_port, CAST(sum(count) AS UBIGINT),
-                list(DISTINCT coalesce(pod, '')), epoch_ns(min(ts_first))
+                list(DISTINCT coalesce(pod, container, '')), epoch_ns(min(ts_first))
          FROM events {NOISE_JOIN}
          WHERE op = 'network' AND {where_sql} GROUP BY ALL"
     );
@@ -543,6 +645,4 @@ pub fn behaviour(
 }
 
 /// The key columns, named.
-const KEYS: &str = "CASE WHEN host THEN NULL ELSE namespace END AS k_ns, \
-    CASE WHEN host THEN 'Node' ELSE coalesce(workload_kind, 'Pod') END AS k_kind, \
-    CASE WHEN host THEN node ELSE coalesce(workload, pod, '(none)') END AS k_name";
+const KEYS: &str = NAMED_KEY_SQL;

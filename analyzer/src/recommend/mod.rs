@@ -4,7 +4,9 @@
 //! - [`noise`]: start-up helpers, `kubectl exec` sessions and exec probes, tagged; probes and
 //!   start-up helpers stay in drafts (commented), exec sessions are left out unless asked for;
 //! - [`generalise`]: explainable patterns and directory collapse;
-//! - [`draft`]: one `KubeArmorPolicy` per workload, one `KubeArmorHostPolicy` per node;
+//! - [`draft`]: one `KubeArmorPolicy` per workload and per container no pod holds, one
+//!   `KubeArmorHostPolicy` per node; rows that name neither a node nor a container are
+//!   [`Unattributed`], never drafted;
 //! - [`suspicious`]: behaviour that looks like an intrusion (per the library's data), held out
 //!   of drafts as commented-out rules;
 //! - [`hardening`]: picks from our policy library (`policies/`), flagged when they conflict;
@@ -87,6 +89,23 @@ pub struct WorkloadRecommendation {
     pub refused: Option<String>,
 }
 
+/// Behaviour in scope that no policy can select: host rows without a node, container rows
+/// without a pod or a container name. No policy is drafted for it (a host policy for a node
+/// that does not exist would select nothing, or the wrong thing).
+#[derive(Debug, Clone, Serialize)]
+pub struct Unattributed {
+    /// Which rows: `(no node)` for host rows, else the container id.
+    pub name: String,
+    /// Why nothing can select them.
+    pub reason: String,
+    /// Nodes the rows came from (empty for host rows without a node).
+    pub nodes: Vec<String>,
+    /// Raw events.
+    pub events: u64,
+    /// Rows.
+    pub rows: u64,
+}
+
 /// The answer to `recommend`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Recommendation {
@@ -94,6 +113,8 @@ pub struct Recommendation {
     pub action: Action,
     /// Per workload, in (namespace, kind, name) order; hosts last.
     pub workloads: Vec<WorkloadRecommendation>,
+    /// Behaviour no policy can select, left out of every draft.
+    pub unattributed: Vec<Unattributed>,
     /// Drop counters of the evidence.
     #[serde(skip)]
     pub health: DataHealth,
@@ -107,11 +128,30 @@ pub struct Recommendation {
 
 /// What KubeArmor does with behaviour no rule of a policy matches, for this action.
 pub fn posture_note(action: Action, host: bool) -> String {
-    let annotation = if host {
-        "the node's KubeArmor configuration (hostDefaultFilePosture, hostDefaultNetworkPosture, hostDefaultCapabilitiesPosture)"
+    posture_text(
+        action,
+        if host {
+            "the node's KubeArmor configuration (hostDefaultFilePosture, hostDefaultNetworkPosture, hostDefaultCapabilitiesPosture)"
+        } else {
+            "the namespace annotations kubearmor-file-posture, kubearmor-network-posture and kubearmor-capabilities-posture (else KubeArmor's cluster defaults)"
+        },
+    )
+}
+
+/// [`posture_note`] for one workload: a container no pod holds has no namespace, and takes
+/// KubeArmor's own defaults.
+pub fn workload_posture_note(action: Action, id: &WorkloadId) -> String {
+    if id.is_container() {
+        posture_text(
+            action,
+            "the host's KubeArmor configuration (defaultFilePosture, defaultNetworkPosture, defaultCapabilitiesPosture; containers outside Kubernetes have no namespace annotations)",
+        )
     } else {
-        "the namespace annotations kubearmor-file-posture, kubearmor-network-posture and kubearmor-capabilities-posture (else KubeArmor's cluster defaults)"
-    };
+        posture_note(action, id.is_host())
+    }
+}
+
+fn posture_text(action: Action, annotation: &str) -> String {
     match action {
         Action::Allow => format!(
             "Allow: a least-permissive allow-list. For each kind of operation that has rules here (process and file share the file posture; network; capabilities), anything the rules do not list falls to the default posture, set by {annotation}: `block` denies it, `audit` (KubeArmor's usual default) allows it and raises an alert. Kinds without rules here are not restricted."
@@ -129,6 +169,7 @@ pub fn recommend(store: &Store, opts: &RecommendOptions) -> Result<Recommendatio
         ));
     }
     let mut workloads = evidence::workloads(store, &opts.scope)?;
+    let unattributed = take_unattributed(&mut workloads);
     let last_seen = evidence::pid_last_seen(store, &opts.scope)?;
     let marks = noise::classify(&mut workloads, &last_seen);
     evidence::behaviour(store, &opts.scope, &marks, &mut workloads)?;
@@ -160,12 +201,18 @@ pub fn recommend(store: &Store, opts: &RecommendOptions) -> Result<Recommendatio
         include: opts.include,
         generalise: opts.generalise.clone(),
         max_rules: opts.max_rules,
+        // Only host drafts need to know (a pass over the store's node and namespace columns).
+        kubernetes_nodes: if workloads.keys().any(WorkloadId::is_host) {
+            Some(evidence::kubernetes_nodes(store)?)
+        } else {
+            None
+        },
     };
     // Labels of every workload, to warn about selectors that also select other pods.
     let labels: BTreeMap<WorkloadId, BTreeMap<String, String>> = workloads
         .iter()
         .filter(|(id, _)| !id.is_host())
-        .map(|(id, ev)| (id.clone(), draft::stable_labels(id, ev)))
+        .map(|(id, ev)| (id.clone(), draft::selector_labels(id, ev)))
         .collect();
     let mut out = Vec::new();
     // Containers first, hosts last.
@@ -198,7 +245,11 @@ pub fn recommend(store: &Store, opts: &RecommendOptions) -> Result<Recommendatio
         if let (Some(p), Some(mine)) = (&d.policy, labels.get(id)) {
             if p.spec.selector.is_some() {
                 for (other, ev2) in &workloads {
-                    if other == id || other.namespace != id.namespace || other.is_host() {
+                    if other == id
+                        || !id.is_pod()
+                        || other.namespace != id.namespace
+                        || other.is_host()
+                    {
                         continue;
                     }
                     let overlaps = ev2
@@ -258,11 +309,40 @@ pub fn recommend(store: &Store, opts: &RecommendOptions) -> Result<Recommendatio
     Ok(Recommendation {
         action: opts.action,
         workloads: out,
+        unattributed,
         events_dropped: health.events_dropped,
         health,
         since_ns: opts.scope.since_ns,
         until_ns: opts.scope.until_ns,
     })
+}
+
+/// Removes the workloads no policy can select, and says why for each.
+fn take_unattributed(
+    workloads: &mut BTreeMap<WorkloadId, evidence::Evidence>,
+) -> Vec<Unattributed> {
+    let ids: Vec<WorkloadId> = workloads
+        .keys()
+        .filter(|id| id.is_unattributed())
+        .cloned()
+        .collect();
+    ids.into_iter()
+        .filter_map(|id| {
+            let ev = workloads.remove(&id)?;
+            let reason = if id.name == "(no node)" {
+                "host behaviour without a node name: no host policy can select it"
+            } else {
+                "a container without a pod or a container name (its runtime's state was not readable to the collector): no policy can select it"
+            };
+            Some(Unattributed {
+                name: id.name,
+                reason: reason.into(),
+                nodes: ev.nodes.into_iter().filter(|n| !n.is_empty()).collect(),
+                events: ev.events,
+                rows: ev.rows,
+            })
+        })
+        .collect()
 }
 
 /// Records held-out behaviour on a draft: a warning each, and the annotation that `simulate`

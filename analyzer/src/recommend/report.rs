@@ -19,7 +19,7 @@ use super::evidence::WorkloadId;
 use super::hardening::PickStatus;
 use super::noise::Noise;
 use super::suspicious::HeldOut;
-use super::{posture_note, Recommendation, WorkloadRecommendation};
+use super::{posture_note, workload_posture_note, Recommendation, WorkloadRecommendation};
 
 /// How many absorbed paths a comment lists before "… N more".
 const ABSORBED_SHOWN: usize = 8;
@@ -198,16 +198,21 @@ pub fn workload_yaml(
     if let Some(p) = &d.policy {
         let mut head = vec![
             format!(
-                "Drafted by kubectl karmor recommend for {} from {} events ({} rows), {} .. {}, {} pod(s) on {}.",
+                "Drafted by kubectl karmor recommend for {} from {} events ({} rows), {} .. {}, {} {} on {}.",
                 d.workload,
                 d.events,
                 d.rows,
                 when(d.first_ns),
                 when(d.last_ns),
                 d.pods.len().max(usize::from(d.workload.is_host())),
+                if d.workload.is_container() {
+                    "container(s)"
+                } else {
+                    "pod(s)"
+                },
                 d.nodes.join(", ")
             ),
-            posture_note(p.spec.action.unwrap_or(rec.action), d.workload.is_host()),
+            workload_posture_note(p.spec.action.unwrap_or(rec.action), &d.workload),
         ];
         if !d.excluded.is_empty() {
             head.push(format!(
@@ -371,14 +376,15 @@ pub fn file_name(id: &WorkloadId) -> String {
     };
     match &id.namespace {
         Some(ns) => format!("{}_{}_{}.yaml", clean(ns), clean(&id.kind), clean(&id.name)),
+        None if id.is_container() => format!("container_{}.yaml", clean(&id.name)),
         None => format!("host_{}.yaml", clean(&id.name)),
     }
 }
 
 /// One row of the summary table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SummaryRow {
-    /// `namespace/Kind/name` or `node/NAME`.
+    /// `namespace/Kind/name`, `container/NAME`, `node/NAME` or `unattributed/WHICH`.
     pub workload: String,
     /// Policy kind and name, or `-`.
     pub policy: String,
@@ -510,6 +516,14 @@ pub fn summary(rec: &Recommendation) -> Vec<SummaryRow> {
                     .map_or_else(|| "-".into(), |s| s.verdict.as_str().to_string()),
             }
         })
+        .chain(rec.unattributed.iter().map(|u| SummaryRow {
+            workload: format!("unattributed/{}", u.name),
+            policy: "- (unattributed)".into(),
+            noise_excluded: String::new(),
+            warnings: 1,
+            stability: "-".into(),
+            ..SummaryRow::default()
+        }))
         .collect()
 }
 
@@ -591,6 +605,30 @@ fn allows(p: &Policy) -> Vec<String> {
 
 /// The Markdown report: per workload what the policy allows, its generalisations, the noise
 /// left out, hardening picks, and a warning when the evidence had dropped events.
+/// The rows no policy can select, and why (nothing is drafted for them).
+fn unattributed_section(s: &mut String, rec: &Recommendation) {
+    if rec.unattributed.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "\n## Unattributed behaviour (no policy drafted)\n");
+    for u in &rec.unattributed {
+        let _ = writeln!(
+            s,
+            "- `{}`: {} events in {} rows{}: {}.",
+            u.name,
+            u.events,
+            u.rows,
+            if u.nodes.is_empty() {
+                String::new()
+            } else {
+                format!(" on {}", u.nodes.join(", "))
+            },
+            u.reason
+        );
+    }
+}
+
+/// The Markdown report: the summary table, unattributed behaviour, then each workload.
 pub fn markdown(rec: &Recommendation) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# kubectl karmor recommend report\n");
@@ -634,16 +672,22 @@ pub fn markdown(rec: &Recommendation) -> String {
             r.hardening_flagged
         );
     }
+    unattributed_section(&mut s, rec);
     for w in &rec.workloads {
         let d = &w.draft;
         let _ = writeln!(s, "\n## {}\n", d.workload);
         let _ = writeln!(
             s,
-            "{} events in {} rows, {} .. {}; pods: {}; nodes: {}.\n",
+            "{} events in {} rows, {} .. {}; {}: {}; nodes: {}.\n",
             d.events,
             d.rows,
             when(d.first_ns),
             when(d.last_ns),
+            if d.workload.is_container() {
+                "containers"
+            } else {
+                "pods"
+            },
             if d.pods.is_empty() {
                 "-".into()
             } else {
@@ -670,8 +714,13 @@ pub fn markdown(rec: &Recommendation) -> String {
                     .collect();
                 let _ = writeln!(
                     s,
-                    "Selector: `{}` (stable labels of every pod).\n",
-                    labels.join(",")
+                    "Selector: `{}` ({}).\n",
+                    labels.join(","),
+                    if d.workload.is_container() {
+                        "the container's name, as KubeArmor selects containers outside Kubernetes"
+                    } else {
+                        "stable labels of every pod"
+                    }
                 );
             }
             for a in allows(p) {

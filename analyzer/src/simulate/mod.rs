@@ -27,6 +27,7 @@ use serde::Serialize;
 use crate::error::{AnalyzerError, Result};
 use crate::filter::{Param, SqlFilter};
 use crate::policy::Policy;
+use crate::recommend::evidence::RUNTIME_CONTAINER_SQL;
 use crate::store::Store;
 
 pub use engine::{
@@ -280,6 +281,7 @@ pub const PEER_NOTE: &str = "peer not enforceable by a KubeArmorPolicy (network 
 /// The grouped behaviour query. Fixed SQL; the scope's values are bound parameters.
 const BEHAVIOUR_SQL: &str = "SELECT namespace,
         CASE WHEN host THEN '(host)'
+             WHEN {runtime} THEN coalesce('Container/' || container, '(none)')
              ELSE coalesce(workload_kind || '/' || workload, 'Pod/' || pod, '(none)') END,
         array_to_string(list_sort(labels), ','), host, node, op, process, parent_process, path,
         access, proto, direction,
@@ -287,7 +289,7 @@ const BEHAVIOUR_SQL: &str = "SELECT namespace,
         CASE WHEN direction IN ('bind', 'listen', 'accept') THEN local_port ELSE remote_port END,
         capability, uid,
         CAST(sum(count) AS UBIGINT), count(*), epoch_ns(min(ts_first)), epoch_ns(max(ts_last)),
-        result
+        result, CASE WHEN {runtime} THEN container END
  FROM events WHERE {scope}
  GROUP BY ALL
  ORDER BY host, namespace NULLS FIRST, 2, op, process NULLS FIRST, path NULLS FIRST,
@@ -355,7 +357,9 @@ fn split_labels(joined: Option<String>) -> Vec<String> {
 
 fn read_rows(store: &Store, opts: &SimOptions) -> Result<Vec<Row>> {
     let (scope, params) = scope(opts);
-    let sql = BEHAVIOUR_SQL.replace("{scope}", &scope);
+    let sql = BEHAVIOUR_SQL
+        .replace("{scope}", &scope)
+        .replace("{runtime}", RUNTIME_CONTAINER_SQL);
     let mut stmt = store
         .conn()
         .prepare(&sql)
@@ -371,6 +375,8 @@ fn read_rows(store: &Store, opts: &SimOptions) -> Result<Vec<Row>> {
                         labels: split_labels(r.get::<_, Option<String>>(2)?),
                         host: r.get(3)?,
                         node: r.get(4)?,
+                        container: r.get(21)?,
+                        kubernetes: true,
                     },
                     workload: r.get(1)?,
                     behaviour: Behaviour {
@@ -395,10 +401,17 @@ fn read_rows(store: &Store, opts: &SimOptions) -> Result<Vec<Row>> {
             ))
         })
         .map_err(AnalyzerError::store("run simulation"))?;
+    // Only host policies need to know which nodes run Kubernetes (a pass over the store).
+    let kubernetes = if opts.include_host {
+        crate::recommend::evidence::kubernetes_nodes(store)?
+    } else {
+        Default::default()
+    };
     let mut out = Vec::new();
     for item in rows {
         let (op, mut row) = item.map_err(AnalyzerError::store("read simulation"))?;
         row.behaviour.op = op.parse().map_err(AnalyzerError::Invalid)?;
+        row.subject.kubernetes = kubernetes.contains(&row.subject.node);
         out.push(row);
     }
     Ok(out)

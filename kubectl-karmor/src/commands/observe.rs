@@ -70,8 +70,17 @@ pub fn run(args: ObserveArgs) -> Result<ExitCode> {
     if args.live.live {
         return super::live::run(args);
     }
-    let q = build_query(&args)?;
+    let mut q = build_query(&args)?;
     let store = data::load(&args.data)?;
+    // Data without any namespace (collectors without Kubernetes): kubectl's `default`
+    // namespace would hide everything, so every container is shown, as `docker ps` shows them.
+    if args.scope.namespaces.is_empty()
+        && !args.scope.all_namespaces
+        && matches!(q.namespace, NamespaceScope::One(_))
+        && namespaces(&store)?.is_empty()
+    {
+        q.namespace = NamespaceScope::All;
+    }
     let empty = render_store(&store, &q, &args)?;
     if empty {
         print_empty_hint(&store, &q, &args)?;

@@ -187,7 +187,7 @@ pub fn run(args: RecommendArgs) -> Result<ExitCode> {
     let opts = build_options(&args)?;
     let store = data::load(&args.data)?;
     let rec = recommend(&store, &opts)?;
-    if rec.workloads.is_empty() {
+    if rec.workloads.is_empty() && rec.unattributed.is_empty() {
         let mut hint = "No behaviour recorded for the selected workloads".to_string();
         if let Some(WorkloadSelect {
             namespace: Some(ns),
@@ -253,6 +253,12 @@ pub fn run(args: RecommendArgs) -> Result<ExitCode> {
         for warning in &w.draft.warnings {
             eprintln!("warning: {}: {warning}", w.draft.workload);
         }
+    }
+    for u in &rec.unattributed {
+        eprintln!(
+            "warning: unattributed/{}: {} events in {} rows, no policy drafted: {}",
+            u.name, u.events, u.rows, u.reason
+        );
     }
     let refused: Vec<&String> = rec
         .workloads

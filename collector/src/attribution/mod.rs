@@ -11,11 +11,20 @@
 //! | Docker, systemd | `docker-<id>.scope` | `system.slice` |
 //! | any, cgroupfs (v1 or v2) | `<id>` | `pod<uid>` |
 //!
+//! | nerdctl, systemd | `nerdctl-<id>.scope` | `system.slice` |
+//! | Podman, systemd | `libpod-<id>.scope` | `machine.slice` |
+//!
 //! `<id>` is 64 hex characters. The pod is then found through a [`PodLookup`] (a watch of this
-//! node's pods, or nothing with `--no-kube`).
+//! node's pods, or nothing with `--no-kube`); a container no pod holds is named from its
+//! runtime's on-disk state ([`runtime_state`], wrapped around the pod lookup by
+//! [`WithRuntimeState`]).
+
+pub mod runtime_state;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+
+pub use runtime_state::{RuntimeContainer, RuntimeRoots, RuntimeState};
 
 /// What is known about a pod's container, from the Kubernetes API.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -48,6 +57,41 @@ pub trait PodLookup: Send + Sync {
     fn learns_later(&self) -> bool {
         false
     }
+
+    /// The container `container_id` as its runtime names it, for a container that no pod
+    /// holds (Docker, containerd or Podman outside Kubernetes). Asked only when
+    /// [`PodLookup::by_container`] does not know the container: the pod watch wins.
+    fn runtime_container(&self, _container_id: &str) -> Option<Arc<RuntimeContainer>> {
+        None
+    }
+}
+
+/// A pod lookup that also names the containers no pod holds, from the runtimes' on-disk
+/// state.
+pub struct WithRuntimeState {
+    pods: Arc<dyn PodLookup>,
+    state: RuntimeState,
+}
+
+impl WithRuntimeState {
+    /// `pods`, and `state` for what they do not know.
+    pub fn new(pods: Arc<dyn PodLookup>, state: RuntimeState) -> Self {
+        WithRuntimeState { pods, state }
+    }
+}
+
+impl PodLookup for WithRuntimeState {
+    fn by_container(&self, container_id: &str) -> Option<PodInfo> {
+        self.pods.by_container(container_id)
+    }
+
+    fn learns_later(&self) -> bool {
+        self.pods.learns_later()
+    }
+
+    fn runtime_container(&self, container_id: &str) -> Option<Arc<RuntimeContainer>> {
+        self.state.lookup(container_id)
+    }
 }
 
 /// No Kubernetes: containers are known by id only.
@@ -77,7 +121,14 @@ fn is_hex64(s: &str) -> bool {
 pub fn parse_cgroup(leaf: &str, parent: &str) -> CgroupIdentity {
     let mut id = None;
     let core = leaf.strip_suffix(".scope").unwrap_or(leaf);
-    for prefix in ["cri-containerd-", "crio-", "docker-", "libpod-", ""] {
+    for prefix in [
+        "cri-containerd-",
+        "crio-",
+        "docker-",
+        "libpod-",
+        "nerdctl-",
+        "",
+    ] {
         if let Some(rest) = core.strip_prefix(prefix) {
             if is_hex64(rest) {
                 id = Some(rest.to_ascii_lowercase());
@@ -224,6 +275,8 @@ mod tests {
             format!("cri-containerd-{ID}.scope"),
             format!("crio-{ID}.scope"),
             format!("docker-{ID}.scope"),
+            format!("libpod-{ID}.scope"),
+            format!("nerdctl-{ID}.scope"),
             ID.to_string(),
         ] {
             let c = parse_cgroup(&leaf, pod);
