@@ -43,6 +43,9 @@ use crate::segment::{
 /// Rows per row group of a compacted file (design §4: at least 122,880).
 pub const COMPACT_ROW_GROUP_ROWS: usize = 122_880;
 
+/// Rows decoded from an input at a time on the row path.
+const READ_BATCH_ROWS: usize = 1024;
+
 /// How [`compact`] works.
 #[derive(Debug, Clone)]
 pub struct CompactOptions {
@@ -317,7 +320,9 @@ impl Runs<'_> {
     /// rows read.
     fn read(&mut self, input: &Path) -> Result<u64, ContractError> {
         let run_rows = self.options.run_rows.max(1);
-        let reader = open_reader(input, run_rows)?;
+        // Small batches: a run overshoots `run_rows` by less than one batch before it spills
+        // (a batch of `run_rows` rows could almost double the rows held as events).
+        let reader = open_reader(input, run_rows.min(READ_BATCH_ROWS))?;
         let mut rows = 0u64;
         for batch in reader {
             let batch = batch.map_err(|e| ContractError::parquet(input, e))?;
