@@ -99,8 +99,12 @@ fn read_columns(inputs: &[PathBuf]) -> Result<Vec<ArrayRef>, ContractError> {
     let schema = arrow_schema();
     let mut parts: Vec<Vec<ArrayRef>> = vec![Vec::new(); schema.fields().len()];
     for input in inputs {
+        // Rows of this input before the batch, so that an error names the row in the file.
+        let mut before = 0;
         for batch in open_reader(input, 65_536)? {
             let batch = batch.map_err(|e| ContractError::parquet(input, e))?;
+            let offset = before;
+            before += batch.num_rows();
             let columns =
                 logical::normalize(&batch, &schema).map_err(|p| ContractError::Column {
                     path: input.clone(),
@@ -117,7 +121,7 @@ fn read_columns(inputs: &[PathBuf]) -> Result<Vec<ArrayRef>, ContractError> {
                     return Err(ContractError::Column {
                         path: input.clone(),
                         column: name.to_string(),
-                        message: format!("row {row}: {message}"),
+                        message: format!("row {}: {message}", offset + row),
                     });
                 }
             }
