@@ -23,11 +23,13 @@ use std::time::{Duration, Instant};
 use karmor_collector::attribution::{NoPods, RuntimeRoots, RuntimeState, WithRuntimeState};
 use karmor_collector::datadir::Retention;
 use karmor_collector::metrics::Counters;
-use karmor_collector::probes::built_with_probes;
 use karmor_collector::run::{run, CollectorConfig, SensorSource};
 use karmor_contract::bundle::read_manifest;
 use karmor_contract::segment::read_segment;
 use karmor_contract::Event;
+
+mod common;
+use common::cgroups::{require_probe_preconditions, Cgroup};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kubectl-karmor");
 const NODE: &str = "edge-test";
@@ -35,75 +37,9 @@ const WEB_1: &str = "ed9e0000000000000000000000000000000000000000000000000000000
 const WEB_2: &str = "ed9e0000000000000000000000000000000000000000000000000000000000a2";
 const CACHE: &str = "ed9e0000000000000000000000000000000000000000000000000000000000c1";
 
-extern "C" {
-    fn geteuid() -> u32;
-}
-
-fn cgroup2_root() -> Option<PathBuf> {
-    let mounts = fs::read_to_string("/proc/mounts").ok()?;
-    mounts
-        .lines()
-        .map(|l| l.split_whitespace().collect::<Vec<_>>())
-        .find(|f| f.len() > 2 && f[2] == "cgroup2")
-        .map(|f| PathBuf::from(f[1]))
-}
-
 /// Fails, with the reason, when the test cannot run here.
 fn require_preconditions() -> PathBuf {
-    // SAFETY: geteuid has no preconditions.
-    assert_eq!(unsafe { geteuid() }, 0, "needs root");
-    assert!(
-        built_with_probes(),
-        "karmor-collector was built without its eBPF probes (clang, bpftool or BTF missing)"
-    );
-    for tool in ["/bin/sh", "/bin/cat", "/bin/ls"] {
-        assert!(Path::new(tool).exists(), "{tool} missing");
-    }
-    cgroup2_root().expect("no cgroup v2 hierarchy mounted")
-}
-
-/// A container's cgroup under a slice of the test's own.
-struct Cgroup {
-    leaf: PathBuf,
-}
-
-impl Cgroup {
-    fn create(slice: &Path, leaf: &str) -> Cgroup {
-        let leaf = slice.join(leaf);
-        fs::create_dir_all(&leaf).expect("create cgroup");
-        Cgroup { leaf }
-    }
-
-    /// `sh -c SCRIPT` inside the cgroup (the shell moves itself in first), with an image's
-    /// environment rather than the test runner's.
-    fn run(&self, script: &str) {
-        let out = Command::new("/bin/sh")
-            .env_clear()
-            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-            .arg("-c")
-            .arg(format!(
-                "echo $$ > {} && {script}",
-                self.leaf.join("cgroup.procs").display()
-            ))
-            .output()
-            .expect("sh");
-        assert!(
-            out.status.success(),
-            "{script}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
-
-impl Drop for Cgroup {
-    fn drop(&mut self) {
-        for _ in 0..100 {
-            if fs::remove_dir(&self.leaf).is_ok() || !self.leaf.exists() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
+    require_probe_preconditions(&["/bin/sh", "/bin/cat", "/bin/ls"])
 }
 
 /// Docker's `config.v2.json` of a container, as dockerd writes it (the fields read here).
@@ -242,9 +178,9 @@ fn containers_outside_kubernetes_are_named_observed_drafted_and_simulated() {
 
     let slice = cgroot.join("karmor-edge-test.slice");
     {
-        let web1 = Cgroup::create(&slice, &format!("docker-{WEB_1}.scope"));
-        let web2 = Cgroup::create(&slice, &format!("docker-{WEB_2}.scope"));
-        let cache = Cgroup::create(&slice, &format!("cri-containerd-{CACHE}.scope"));
+        let web1 = Cgroup::create(slice.join(format!("docker-{WEB_1}.scope")), None);
+        let web2 = Cgroup::create(slice.join(format!("docker-{WEB_2}.scope")), None);
+        let cache = Cgroup::create(slice.join(format!("cri-containerd-{CACHE}.scope")), None);
         let w = work.display();
         for _ in 0..3 {
             for web in [&web1, &web2] {

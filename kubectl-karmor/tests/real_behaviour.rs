@@ -16,7 +16,6 @@ use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -30,9 +29,11 @@ use karmor_analyzer::Store;
 use karmor_collector::attribution::{PodInfo, PodLookup};
 use karmor_collector::datadir::Retention;
 use karmor_collector::metrics::Counters;
-use karmor_collector::probes::built_with_probes;
 use karmor_collector::run::{run, CollectorConfig, SensorSource};
 use karmor_contract::Op;
+
+mod common;
+use common::cgroups::{require_probe_preconditions, Cgroup};
 
 const NAMESPACE: &str = "real";
 const WEB_ID: &str = "a11ce0000000000000000000000000000000000000000000000000000000000a";
@@ -42,36 +43,9 @@ const CLIENT_POD_UID: &str = "1a2b3c4d-0000-4000-8000-00000000000b";
 /// Iterations of each workload per half.
 const ROUNDS: usize = 12;
 
-extern "C" {
-    fn geteuid() -> u32;
-}
-
-fn cgroup2_root() -> Option<PathBuf> {
-    let mounts = fs::read_to_string("/proc/mounts").ok()?;
-    mounts
-        .lines()
-        .map(|l| l.split_whitespace().collect::<Vec<_>>())
-        .find(|f| f.len() > 2 && f[2] == "cgroup2")
-        .map(|f| PathBuf::from(f[1]))
-}
-
-/// Fails, with the reason, when the test cannot run here: an ignored test run on purpose must
-/// not pass without doing its work.
+/// Fails, with the reason, when the test cannot run here.
 fn require_preconditions() -> PathBuf {
-    // SAFETY: geteuid has no preconditions.
-    assert_eq!(unsafe { geteuid() }, 0, "needs root");
-    assert!(
-        built_with_probes(),
-        "karmor-collector was built without its eBPF probes (clang, bpftool or BTF missing)"
-    );
-    assert!(
-        Path::new("/sys/kernel/btf/vmlinux").exists(),
-        "no kernel BTF (/sys/kernel/btf/vmlinux)"
-    );
-    for tool in ["/bin/sh", "/usr/bin/python3", "/bin/cat", "/usr/bin/seq"] {
-        assert!(Path::new(tool).exists(), "{tool} missing");
-    }
-    cgroup2_root().expect("no cgroup v2 hierarchy mounted")
+    require_probe_preconditions(&["/bin/sh", "/usr/bin/python3", "/bin/cat", "/usr/bin/seq"])
 }
 
 /// The two pods, as a watch of the node's pods would name them.
@@ -98,63 +72,13 @@ impl PodLookup for TwoPods {
 }
 
 /// A pod's container cgroup, laid out as the kubelet and containerd (systemd driver) do.
-struct Cgroup {
-    pod: PathBuf,
-    leaf: PathBuf,
-}
-
-impl Cgroup {
-    fn create(root: &Path, pod_uid: &str, container: &str) -> Cgroup {
-        let pod = root.join(format!(
-            "kubepods-besteffort-pod{}.slice",
-            pod_uid.replace('-', "_")
-        ));
-        let leaf = pod.join(format!("cri-containerd-{container}.scope"));
-        fs::create_dir_all(&leaf).expect("create cgroup");
-        Cgroup { pod, leaf }
-    }
-
-    /// `sh -c SCRIPT` inside the cgroup: the shell moves itself in first. The environment is
-    /// an image's, not the test runner's (cargo's `LD_LIBRARY_PATH`, a user's `PATH` shims).
-    fn command(&self, script: &str) -> Command {
-        let mut c = Command::new("/bin/sh");
-        c.env_clear()
-            .env(
-                "PATH",
-                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            )
-            .env("HOME", "/root");
-        c.arg("-c").arg(format!(
-            "echo $$ > {} && {script}",
-            self.leaf.join("cgroup.procs").display()
-        ));
-        c
-    }
-
-    fn run(&self, script: &str) {
-        let out = self.command(script).output().expect("sh");
-        assert!(
-            out.status.success(),
-            "{script}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    fn spawn(&self, script: &str) -> Child {
-        self.command(script).spawn().expect("spawn sh")
-    }
-}
-
-impl Drop for Cgroup {
-    fn drop(&mut self) {
-        for _ in 0..100 {
-            if fs::remove_dir(&self.leaf).is_ok() || !self.leaf.exists() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = fs::remove_dir(&self.pod);
-    }
+fn pod_cgroup(root: &Path, pod_uid: &str, container: &str) -> Cgroup {
+    let pod = root.join(format!(
+        "kubepods-besteffort-pod{}.slice",
+        pod_uid.replace('-', "_")
+    ));
+    let leaf = pod.join(format!("cri-containerd-{container}.scope"));
+    Cgroup::create(leaf, Some(pod))
 }
 
 fn now_ns() -> i64 {
@@ -272,8 +196,8 @@ fn drafts_learned_from_real_behaviour_block_only_the_injected_attacks() {
         std::thread::sleep(Duration::from_millis(20));
     }
 
-    let web = Cgroup::create(&cg_root, WEB_POD_UID, WEB_ID);
-    let client = Cgroup::create(&cg_root, CLIENT_POD_UID, CLIENT_ID);
+    let web = pod_cgroup(&cg_root, WEB_POD_UID, WEB_ID);
+    let client = pod_cgroup(&cg_root, CLIENT_POD_UID, CLIENT_ID);
 
     // The web server lives through both halves, as a pod's main process does; its start-up
     // is part of what is learned.
