@@ -16,20 +16,16 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use karmor_collector::attribution::{NoPods, RuntimeRoots, RuntimeState, WithRuntimeState};
-use karmor_collector::datadir::Retention;
-use karmor_collector::metrics::Counters;
-use karmor_collector::run::{run, CollectorConfig, SensorSource};
 use karmor_contract::bundle::read_manifest;
 use karmor_contract::segment::read_segment;
 use karmor_contract::Event;
 
 mod common;
-use common::cgroups::{require_probe_preconditions, Cgroup};
+use common::probes::{require_probe_preconditions, Cgroup, ProbeCollector};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kubectl-karmor");
 const NODE: &str = "edge-test";
@@ -135,46 +131,7 @@ fn containers_outside_kubernetes_are_named_observed_drafted_and_simulated() {
         containers_storage: Some(tmp.path().join("no-storage")),
     });
     let lookup = Arc::new(WithRuntimeState::new(Arc::new(NoPods), state));
-    let counters = Arc::new(Counters::default());
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let cfg = CollectorConfig {
-        node: NODE.into(),
-        cluster: None,
-        data_dir: data.clone(),
-        retention: Retention {
-            max_bytes: 0,
-            max_age: None,
-        },
-        rotate_interval: Duration::from_millis(500),
-        rotate_rows: 100_000,
-        window_bytes: karmor_collector::run::WINDOW_BYTES,
-        record_args: true,
-        source: SensorSource::Ebpf,
-        metrics_addr: None,
-        compaction: None,
-    };
-    let c2 = counters.clone();
-    let collector = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(run(cfg, lookup, c2, async {
-            let _ = stop_rx.await;
-        }))
-    });
-    let started = Instant::now();
-    while counters.probes_attached.load(Ordering::Relaxed) == 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "probes did not attach"
-        );
-        if collector.is_finished() {
-            let err = collector.join().expect("join").expect_err("stopped");
-            panic!("collector stopped: {err}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let collector = ProbeCollector::start(NODE, &data, lookup);
 
     let slice = cgroot.join("karmor-edge-test.slice");
     {
@@ -195,8 +152,7 @@ fn containers_outside_kubernetes_are_named_observed_drafted_and_simulated() {
         std::thread::sleep(Duration::from_millis(300));
     }
     let _ = fs::remove_dir(&slice);
-    stop_tx.send(()).expect("stop");
-    collector.join().expect("join").expect("collector run");
+    collector.stop();
 
     // Rows carry the runtime's name, image and labels; they are container rows, not host rows.
     let all = rows(&data);
@@ -314,7 +270,6 @@ fn containers_outside_kubernetes_are_named_observed_drafted_and_simulated() {
     assert!(summary.contains("container/edge-cache"), "{summary}");
     let web = fs::read_to_string(drafts.join("container_edge-web-_.yaml")).expect("web draft");
     let cache = fs::read_to_string(drafts.join("container_edge-cache.yaml")).expect("cache draft");
-    eprintln!("{wide}\n{summary}\n{web}");
     for (yaml, selector) in [(&web, "edge-web-[0-9]+$"), (&cache, "edge-cache")] {
         let doc: serde_yaml::Value = serde_yaml::from_str(yaml).expect("yaml");
         assert_eq!(doc["kind"], "KubeArmorPolicy", "{yaml}");

@@ -16,7 +16,6 @@ use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -27,13 +26,10 @@ use karmor_analyzer::simulate::{
 };
 use karmor_analyzer::Store;
 use karmor_collector::attribution::{PodInfo, PodLookup};
-use karmor_collector::datadir::Retention;
-use karmor_collector::metrics::Counters;
-use karmor_collector::run::{run, CollectorConfig, SensorSource};
 use karmor_contract::Op;
 
 mod common;
-use common::cgroups::{require_probe_preconditions, Cgroup};
+use common::probes::{require_probe_preconditions, Cgroup, ProbeCollector};
 
 const NAMESPACE: &str = "real";
 const WEB_ID: &str = "a11ce0000000000000000000000000000000000000000000000000000000000a";
@@ -153,48 +149,7 @@ fn drafts_learned_from_real_behaviour_block_only_the_injected_attacks() {
     let client_dir = client_work.display().to_string();
 
     // The collector, with the real probes and the two pods known.
-    let counters = Arc::new(Counters::default());
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let cfg = CollectorConfig {
-        node: "real-node".into(),
-        cluster: None,
-        data_dir: data.path().to_path_buf(),
-        retention: Retention {
-            max_bytes: 0,
-            max_age: None,
-        },
-        rotate_interval: Duration::from_millis(500),
-        rotate_rows: 100_000,
-        window_bytes: karmor_collector::run::WINDOW_BYTES,
-        record_args: true,
-        source: SensorSource::Ebpf,
-        metrics_addr: None,
-        compaction: None,
-    };
-    let c2 = counters.clone();
-    let collector = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(run(cfg, Arc::new(TwoPods), c2, async {
-            let _ = stop_rx.await;
-        }))
-    });
-    let started = Instant::now();
-    while counters.probes_attached.load(Ordering::Relaxed) == 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "probes did not attach"
-        );
-        if collector.is_finished() {
-            match collector.join() {
-                Ok(Err(e)) => panic!("collector stopped: {e}"),
-                other => panic!("collector stopped: {other:?}"),
-            }
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let collector = ProbeCollector::start("real-node", data.path(), Arc::new(TwoPods));
 
     let web = pod_cgroup(&cg_root, WEB_POD_UID, WEB_ID);
     let client = pod_cgroup(&cg_root, CLIENT_POD_UID, CLIENT_ID);
@@ -262,11 +217,7 @@ fn drafts_learned_from_real_behaviour_block_only_the_injected_attacks() {
     }
     let _ = server.wait();
     std::thread::sleep(Duration::from_millis(700));
-    stop_tx.send(()).expect("stop");
-    let summary = collector
-        .join()
-        .expect("collector thread")
-        .expect("collector run");
+    let summary = collector.stop();
     assert!(summary.events_seen > 0);
     drop(web);
     drop(client);

@@ -1,7 +1,7 @@
 //! Helpers shared by the plugin's integration tests: a fake API server and collectors for the
-//! pull tests, cgroups for the tests on the real probes.
+//! pull tests, a collector and cgroups for the tests on the real probes.
 #![allow(dead_code)]
 
 pub mod api_server;
-pub mod cgroups;
 pub mod collectors;
+pub mod probes;

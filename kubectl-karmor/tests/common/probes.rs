@@ -1,12 +1,20 @@
-//! Real processes in cgroups named as container runtimes name them, for the tests that load
-//! the collector's eBPF probes (root, `#[ignore]`d, run by CI).
+//! For the tests that load the collector's eBPF probes (root, `#[ignore]`d, run by CI): the
+//! collector on the real probes in a thread of its own, and real processes in cgroups named as
+//! container runtimes name them.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
+use karmor_collector::attribution::PodLookup;
+use karmor_collector::datadir::Retention;
+use karmor_collector::metrics::Counters;
 use karmor_collector::probes::built_with_probes;
+use karmor_collector::run::{run, CollectorConfig, CollectorError, RunSummary, SensorSource};
 
 extern "C" {
     fn geteuid() -> u32;
@@ -101,5 +109,70 @@ impl Drop for Cgroup {
         if let Some(parent) = &self.parent {
             let _ = fs::remove_dir(parent);
         }
+    }
+}
+
+/// The collector on the real probes, writing half-second segments into a data directory.
+pub struct ProbeCollector {
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: JoinHandle<Result<RunSummary, CollectorError>>,
+}
+
+impl ProbeCollector {
+    /// Starts it as node `node` with `pods` naming containers, and waits until its probes are
+    /// attached (a collector that stops first fails the test with its error).
+    pub fn start(node: &str, data_dir: &Path, pods: Arc<dyn PodLookup>) -> ProbeCollector {
+        let counters = Arc::new(Counters::default());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let cfg = CollectorConfig {
+            node: node.into(),
+            cluster: None,
+            data_dir: data_dir.to_path_buf(),
+            retention: Retention {
+                max_bytes: 0,
+                max_age: None,
+            },
+            rotate_interval: Duration::from_millis(500),
+            rotate_rows: 100_000,
+            window_bytes: karmor_collector::run::WINDOW_BYTES,
+            record_args: true,
+            source: SensorSource::Ebpf,
+            metrics_addr: None,
+            compaction: None,
+        };
+        let c2 = counters.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(run(cfg, pods, c2, async {
+                let _ = stopped.await;
+            }))
+        });
+        let started = Instant::now();
+        while counters.probes_attached.load(Ordering::Relaxed) == 0 {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "probes did not attach"
+            );
+            if thread.is_finished() {
+                match thread.join() {
+                    Ok(Err(e)) => panic!("collector stopped: {e}"),
+                    other => panic!("collector stopped: {other:?}"),
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        ProbeCollector { stop, thread }
+    }
+
+    /// Stops it (its last window is written) and returns what it counted.
+    pub fn stop(self) -> RunSummary {
+        self.stop.send(()).expect("stop");
+        self.thread
+            .join()
+            .expect("collector thread")
+            .expect("collector run")
     }
 }
