@@ -28,7 +28,9 @@ use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use arrow_array::{Array, RecordBatch, TimestampNanosecondArray};
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
+};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
@@ -36,8 +38,8 @@ use parquet::file::properties::WriterProperties;
 use crate::error::ContractError;
 use crate::schema::{arrow_schema, schema_version, Event};
 use crate::segment::{
-    batch_to_events, events_to_batch, read_footer, sha256_file, streaming_writer_properties,
-    tmp_path, SegmentMeta, WrittenSegment,
+    batch_to_events, events_to_batch, read_footer_keeping_metadata, sha256_file,
+    streaming_writer_properties, tmp_path, SegmentMeta, WrittenSegment,
 };
 
 /// Rows per row group of a compacted file (design §4: at least 122,880).
@@ -194,11 +196,11 @@ pub fn compact(
     out: &Path,
     options: &CompactOptions,
 ) -> Result<Compacted, ContractError> {
-    let (meta, rows) = merged_meta(inputs, &options.producer)?;
+    let (meta, rows, inputs) = merged_meta(inputs, &options.producer)?;
     if rows <= options.run_rows as u64 {
         // One run's worth: sorted and folded on columns, no spill and no merge.
         let (written, input_rows) =
-            columns::compact_in_memory(inputs, out, &meta, options.row_group_rows.max(1))?;
+            columns::compact_in_memory(&inputs, out, &meta, options.row_group_rows.max(1))?;
         return Ok(Compacted {
             written,
             meta,
@@ -213,7 +215,7 @@ pub fn compact(
         paths: Vec::new(),
     };
     let mut input_rows = 0u64;
-    for input in inputs {
+    for input in &inputs {
         input_rows += runs.read(input)?;
     }
     let written = if runs.paths.is_empty() {
@@ -239,9 +241,30 @@ pub fn compact(
     })
 }
 
+/// An input whose footer has been checked, with its parsed metadata for the reader.
+struct Input {
+    path: PathBuf,
+    metadata: ArrowReaderMetadata,
+}
+
+impl Input {
+    /// Its rows, `batch_rows` at a time.
+    fn reader(&self, batch_rows: usize) -> Result<ParquetRecordBatchReader, ContractError> {
+        let file = File::open(&self.path).map_err(|e| ContractError::io(&self.path, e))?;
+        ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.metadata.clone())
+            .with_batch_size(batch_rows.max(1))
+            .build()
+            .map_err(|e| ContractError::parquet(&self.path, e))
+    }
+}
+
 /// The new file's metadata: the inputs' counters summed, their node (all must agree), the
-/// first collector version and kernel found; and the rows their footers count.
-fn merged_meta(inputs: &[PathBuf], producer: &str) -> Result<(SegmentMeta, u64), ContractError> {
+/// first collector version and kernel found; the rows their footers count; and the inputs
+/// with their footers parsed, for reading.
+fn merged_meta(
+    inputs: &[PathBuf],
+    producer: &str,
+) -> Result<(SegmentMeta, u64, Vec<Input>), ContractError> {
     let mut meta = SegmentMeta {
         schema_version: schema_version(),
         producer: producer.to_string(),
@@ -249,8 +272,13 @@ fn merged_meta(inputs: &[PathBuf], producer: &str) -> Result<(SegmentMeta, u64),
     };
     let mut node: Option<String> = None;
     let mut rows = 0u64;
+    let mut checked = Vec::with_capacity(inputs.len());
     for input in inputs {
-        let footer = read_footer(input)?;
+        let (footer, metadata) = read_footer_keeping_metadata(input)?;
+        checked.push(Input {
+            path: input.clone(),
+            metadata,
+        });
         rows += footer.rows;
         let m = footer.meta;
         match &node {
@@ -273,7 +301,7 @@ fn merged_meta(inputs: &[PathBuf], producer: &str) -> Result<(SegmentMeta, u64),
         meta.kernel = meta.kernel.or(m.kernel);
     }
     meta.node = node.unwrap_or_else(|| "unknown".into());
-    Ok((meta, rows))
+    Ok((meta, rows, checked))
 }
 
 /// A scratch directory for one compaction's runs, removed when dropped.
@@ -318,11 +346,12 @@ struct Runs<'a> {
 impl Runs<'_> {
     /// Reads `input` `run_rows` rows at a time, spilling whenever a run is full. Returns the
     /// rows read.
-    fn read(&mut self, input: &Path) -> Result<u64, ContractError> {
+    fn read(&mut self, input: &Input) -> Result<u64, ContractError> {
         let run_rows = self.options.run_rows.max(1);
         // Small batches: a run overshoots `run_rows` by less than one batch before it spills
         // (a batch of `run_rows` rows could almost double the rows held as events).
-        let reader = open_reader(input, run_rows.min(READ_BATCH_ROWS))?;
+        let reader = input.reader(run_rows.min(READ_BATCH_ROWS))?;
+        let input = input.path.as_path();
         let mut rows = 0u64;
         for batch in reader {
             let batch = batch.map_err(|e| ContractError::parquet(input, e))?;
@@ -356,6 +385,7 @@ fn fold_sorted(rows: &mut Vec<Event>) {
     rows.dedup_by(|row, kept| absorb(kept, row));
 }
 
+/// A scratch run's rows, `batch_rows` at a time (inputs are read through [`Input::reader`]).
 fn open_reader(path: &Path, batch_rows: usize) -> Result<ParquetRecordBatchReader, ContractError> {
     let file = File::open(path).map_err(|e| ContractError::io(path, e))?;
     ParquetRecordBatchReaderBuilder::try_new(file)

@@ -21,7 +21,9 @@ use arrow_array::{
     TimestampNanosecondArray, UInt16Array, UInt32Array, UInt64Array,
 };
 use arrow_schema::{DataType, Field};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
@@ -419,7 +421,19 @@ pub struct SegmentFooter {
 /// every column of schema v1 is present with its logical type (other writers' spellings of it
 /// are accepted: see [`crate::logical`]).
 pub fn read_footer(path: &Path) -> Result<SegmentFooter, ContractError> {
-    let builder = open_builder(path)?;
+    read_footer_keeping_metadata(path).map(|(footer, _)| footer)
+}
+
+/// [`read_footer`], also returning the parsed Parquet and Arrow metadata, so that a reader of
+/// the rows after the check need not parse the footer again
+/// (`ParquetRecordBatchReaderBuilder::new_with_metadata`).
+pub(crate) fn read_footer_keeping_metadata(
+    path: &Path,
+) -> Result<(SegmentFooter, ArrowReaderMetadata), ContractError> {
+    let file = File::open(path).map_err(|e| ContractError::io(path, e))?;
+    let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::default())
+        .map_err(|e| ContractError::parquet(path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata.clone());
     let file_meta = builder.metadata().file_metadata();
     let meta = meta_from_kv(path, file_meta.key_value_metadata())?;
     let rows = file_meta.num_rows().max(0) as u64;
@@ -444,7 +458,7 @@ pub fn read_footer(path: &Path) -> Result<SegmentFooter, ContractError> {
             });
         }
     }
-    Ok(SegmentFooter { meta, rows })
+    Ok((SegmentFooter { meta, rows }, metadata))
 }
 
 /// Reads a whole segment into rows (validating footer, schema version and every value).

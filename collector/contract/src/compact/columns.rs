@@ -10,7 +10,7 @@
 //! [`Event`]: crate::schema::Event
 //! [`identity_order`]: super::identity_order
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use arrow_array::{
@@ -21,7 +21,7 @@ use arrow_row::{RowConverter, SortField};
 use arrow_schema::DataType;
 use arrow_select::{concat::concat, take::take};
 
-use super::{open_reader, Output};
+use super::{Input, Output};
 use crate::error::ContractError;
 use crate::logical;
 use crate::schema::{arrow_schema, Op, Source, COLUMNS};
@@ -69,7 +69,7 @@ const IDENTITY: [&str; 34] = [
 /// Reads every input, folds and sorts their rows on columns, and writes `out`. Returns what was
 /// written and the rows read.
 pub(super) fn compact_in_memory(
-    inputs: &[PathBuf],
+    inputs: &[Input],
     out: &Path,
     meta: &SegmentMeta,
     row_group_rows: usize,
@@ -95,13 +95,15 @@ pub(super) fn compact_in_memory(
 
 /// Every input's rows as the contract's columns (other writers' spellings normalised), one
 /// array per column.
-fn read_columns(inputs: &[PathBuf]) -> Result<Vec<ArrayRef>, ContractError> {
+fn read_columns(inputs: &[Input]) -> Result<Vec<ArrayRef>, ContractError> {
     let schema = arrow_schema();
     let mut parts: Vec<Vec<ArrayRef>> = vec![Vec::new(); schema.fields().len()];
     for input in inputs {
         // Rows of this input before the batch, so that an error names the row in the file.
         let mut before = 0;
-        for batch in open_reader(input, 65_536)? {
+        let reader = input.reader(65_536)?;
+        let input = &input.path;
+        for batch in reader {
             let batch = batch.map_err(|e| ContractError::parquet(input, e))?;
             let offset = before;
             before += batch.num_rows();
