@@ -603,8 +603,6 @@ fn allows(p: &Policy) -> Vec<String> {
     v
 }
 
-/// The Markdown report: per workload what the policy allows, its generalisations, the noise
-/// left out, hardening picks, and a warning when the evidence had dropped events.
 /// The rows no policy can select, and why (nothing is drafted for them).
 fn unattributed_section(s: &mut String, rec: &Recommendation) {
     if rec.unattributed.is_empty() {
@@ -628,7 +626,9 @@ fn unattributed_section(s: &mut String, rec: &Recommendation) {
     }
 }
 
-/// The Markdown report: the summary table, unattributed behaviour, then each workload.
+/// The Markdown report: the summary table, unattributed behaviour, then per workload what the
+/// policy allows, its generalisations, the noise left out, hardening picks, and a warning when
+/// the evidence had dropped events.
 pub fn markdown(rec: &Recommendation) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# kubectl karmor recommend report\n");
