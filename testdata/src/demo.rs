@@ -2000,3 +2000,209 @@ pub fn events() -> Vec<Event> {
     attack(&mut g, &a, &wp_b, &my);
     g.finish()
 }
+
+// ---------------------------------------------------------------------------------------------
+// The pods table
+// ---------------------------------------------------------------------------------------------
+
+/// 2026-11-19T09:00:00Z: when the cluster's system pods started, the day before the demo.
+const SYSTEM_START_NS: i64 = START_NS - 23 * HOUR;
+
+/// A pod of the demo's pods table: namespace, pod, node, owner kind and name, labels, host
+/// network, address, and the span it held the address (`None`: still at the demo's end).
+type DemoPod = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    bool,
+    &'static str,
+    i64,
+    Option<i64>,
+);
+
+/// The pods table of the demo (design §3): every pod the nodes' pod watches saw, with the
+/// addresses they held. Besides the pods that appear in the events, it holds those that are
+/// only peers: the CoreDNS pods behind the `kube-dns` Service (labelled `k8s-app=kube-dns`, as
+/// kubeadm's CoreDNS is), the ingress controller that sends WordPress its traffic, and a
+/// finished backup Job whose address (10.244.2.31) the second WordPress pod got later. The
+/// kube-proxy pods run in the host's network: their address is their node's.
+pub const PODS: &[DemoPod] = &[
+    (
+        NAMESPACE,
+        "mysql-6f4d9b8c7-2hjtn",
+        "node-a",
+        "Deployment",
+        "mysql",
+        &["app=mysql", "pod-template-hash=6f4d9b8c7", "tier=backend"],
+        false,
+        "10.244.1.17",
+        at(8, 0, 0, 900),
+        None,
+    ),
+    (
+        NAMESPACE,
+        "wordpress-7c9f6d8b5d-4xk2p",
+        "node-a",
+        "Deployment",
+        "wordpress",
+        &[
+            "app=wordpress",
+            "pod-template-hash=7c9f6d8b5d",
+            "tier=frontend",
+        ],
+        false,
+        "10.244.1.23",
+        at(8, 0, 2, 100),
+        None,
+    ),
+    (
+        NAMESPACE,
+        "wordpress-7c9f6d8b5d-m8q7z",
+        "node-b",
+        "Deployment",
+        "wordpress",
+        &[
+            "app=wordpress",
+            "pod-template-hash=7c9f6d8b5d",
+            "tier=frontend",
+        ],
+        false,
+        "10.244.2.31",
+        at(8, 0, 2, 700),
+        None,
+    ),
+    (
+        NAMESPACE,
+        "wp-backup-29381040-q2x7c",
+        "node-b",
+        "CronJob",
+        "wp-backup",
+        &[
+            "batch.kubernetes.io/controller-uid=0b4f4c9e-5e0a-4f0e-9a53-2d3c1f6a7b11",
+            "batch.kubernetes.io/job-name=wp-backup-29381040",
+            "controller-uid=0b4f4c9e-5e0a-4f0e-9a53-2d3c1f6a7b11",
+            "job-name=wp-backup-29381040",
+        ],
+        false,
+        "10.244.2.31",
+        at(7, 0, 0, 0),
+        Some(at(7, 4, 31, 0)),
+    ),
+    (
+        "kube-system",
+        "coredns-5d78c9869d-8r6tw",
+        "node-a",
+        "Deployment",
+        "coredns",
+        &["k8s-app=kube-dns", "pod-template-hash=5d78c9869d"],
+        false,
+        "10.244.1.2",
+        SYSTEM_START_NS,
+        None,
+    ),
+    (
+        "kube-system",
+        "coredns-5d78c9869d-vz5kq",
+        "node-b",
+        "Deployment",
+        "coredns",
+        &["k8s-app=kube-dns", "pod-template-hash=5d78c9869d"],
+        false,
+        "10.244.2.3",
+        SYSTEM_START_NS,
+        None,
+    ),
+    (
+        "kube-system",
+        "kube-proxy-7xq9d",
+        "node-a",
+        "DaemonSet",
+        "kube-proxy",
+        &[
+            "controller-revision-hash=6d4b7c9f8",
+            "k8s-app=kube-proxy",
+            "pod-template-generation=1",
+        ],
+        true,
+        "10.0.0.11",
+        SYSTEM_START_NS,
+        None,
+    ),
+    (
+        "kube-system",
+        "kube-proxy-kzb5w",
+        "node-b",
+        "DaemonSet",
+        "kube-proxy",
+        &[
+            "controller-revision-hash=6d4b7c9f8",
+            "k8s-app=kube-proxy",
+            "pod-template-generation=1",
+        ],
+        true,
+        "10.0.0.12",
+        SYSTEM_START_NS,
+        None,
+    ),
+    (
+        "ingress-nginx",
+        "ingress-nginx-controller-6b9c7d5f4-h7k2m",
+        "node-a",
+        "Deployment",
+        "ingress-nginx-controller",
+        &[
+            "app.kubernetes.io/component=controller",
+            "app.kubernetes.io/instance=ingress-nginx",
+            "app.kubernetes.io/name=ingress-nginx",
+            "pod-template-hash=6b9c7d5f4",
+        ],
+        false,
+        "10.244.1.9",
+        SYSTEM_START_NS,
+        None,
+    ),
+    (
+        "ingress-nginx",
+        "ingress-nginx-controller-6b9c7d5f4-x4w9n",
+        "node-b",
+        "Deployment",
+        "ingress-nginx-controller",
+        &[
+            "app.kubernetes.io/component=controller",
+            "app.kubernetes.io/instance=ingress-nginx",
+            "app.kubernetes.io/name=ingress-nginx",
+            "pod-template-hash=6b9c7d5f4",
+        ],
+        false,
+        "10.244.2.12",
+        SYSTEM_START_NS,
+        None,
+    ),
+];
+
+/// The demo's pods table as contract rows, in [`PODS`] order.
+pub fn pods() -> Vec<karmor_contract::pods::PodAddress> {
+    PODS.iter()
+        .map(
+            |&(namespace, pod, node, kind, workload, labels, host_network, ip, from, to)| {
+                karmor_contract::pods::PodAddress {
+                    cluster: s(CLUSTER),
+                    node: node.into(),
+                    namespace: namespace.into(),
+                    pod: pod.into(),
+                    pod_uid: Some(uuid_for(&format!("{namespace}/{pod}"))),
+                    workload_kind: s(kind),
+                    workload: s(workload),
+                    labels: labels.iter().map(|l| l.to_string()).collect(),
+                    host_network,
+                    ip: ip.into(),
+                    valid_from: from,
+                    valid_to: to,
+                }
+            },
+        )
+        .collect()
+}

@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use karmor_contract::bundle::{read_manifest, verify_bundle, write_bundle, BundleOptions};
+use karmor_contract::bundle::{
+    read_manifest, verify_bundle, write_bundle, write_pods, BundleOptions,
+};
 use karmor_contract::{Event, Op, Source};
 use karmor_testdata::demo::{self, SUSPICIOUS, SUSPICIOUS_AFTER_NS};
 
@@ -313,7 +315,8 @@ fn committed_demo_bundle_is_what_the_generator_writes() {
         producer: "karmor-testdata gen-demo".into(),
         ..Default::default()
     };
-    let got = write_bundle(&dir, rows().to_vec(), &opts).unwrap();
+    write_bundle(&dir, rows().to_vec(), &opts).unwrap();
+    let got = write_pods(&dir, karmor_testdata::demo::pods(), &opts.producer).unwrap();
     let files = |m: &karmor_contract::bundle::Manifest| {
         m.files
             .iter()

@@ -15,6 +15,10 @@ use sha2::{Digest, Sha256};
 
 use crate::dedup::DedupWindow;
 use crate::error::ContractError;
+use crate::pods::{
+    check_pods_version, encode_pods, pods_schema_version, read_pods_footer, PodAddress, PODS_DIR,
+    PODS_FILE_PREFIX,
+};
 use crate::schema::{schema_version, Event};
 use crate::segment::{
     self, check_schema_version, encode_segment, read_footer, SegmentMeta, TMP_SUFFIX,
@@ -68,6 +72,27 @@ pub struct Manifest {
     pub dropped_by_input: BTreeMap<String, u64>,
     /// Every segment, sorted by path.
     pub files: Vec<ManifestFile>,
+    /// Version of the pods table ([`crate::pods`]) when the bundle holds one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pods_schema_version: Option<String>,
+    /// Every file of the pods table, sorted by path (absent from bundles without one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pods: Vec<PodsFile>,
+}
+
+/// One file of the pods table in the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodsFile {
+    /// Path relative to the bundle root, `pods/node=<node>/pods-<sha16>.parquet`.
+    pub path: String,
+    /// Node (or writer) the rows come from.
+    pub node: String,
+    /// Hex sha256 of the file.
+    pub sha256: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Row count.
+    pub rows: u64,
 }
 
 /// A closed time range, RFC 3339 with nanoseconds.
@@ -196,6 +221,9 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest, ContractError> {
         });
     }
     check_schema_version(&path, &m.schema_version)?;
+    if let Some(v) = &m.pods_schema_version {
+        check_pods_version(&path, v)?;
+    }
     Ok(m)
 }
 
@@ -203,6 +231,11 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest, ContractError> {
 pub fn write_manifest(dir: &Path, manifest: &mut Manifest) -> Result<(), ContractError> {
     manifest.files.sort_by(|a, b| a.path.cmp(&b.path));
     manifest.files.dedup_by(|a, b| a.path == b.path);
+    manifest.pods.sort_by(|a, b| a.path.cmp(&b.path));
+    manifest.pods.dedup_by(|a, b| a.path == b.path);
+    if !manifest.pods.is_empty() && manifest.pods_schema_version.is_none() {
+        manifest.pods_schema_version = Some(pods_schema_version());
+    }
     let mut totals = Totals {
         events_dropped: manifest.dropped_outside_segments(),
         ..Totals::default()
@@ -250,6 +283,8 @@ pub fn new_manifest(producer: &str) -> Manifest {
         events_dropped_unattributed: 0,
         dropped_by_input: BTreeMap::new(),
         files: Vec::new(),
+        pods_schema_version: None,
+        pods: Vec::new(),
     }
 }
 
@@ -333,6 +368,62 @@ pub fn add_segment(
 ) -> Result<ManifestFile, ContractError> {
     let segment = PreparedSegment::encode(dir, rows, meta)?;
     segment.publish(dir, manifest)
+}
+
+/// Writes pod addresses into the bundle at `dir` (created if missing, added to if it exists):
+/// one pods table file per node, named by content, then the manifest. Returns the manifest.
+pub fn write_pods(
+    dir: &Path,
+    rows: Vec<PodAddress>,
+    producer: &str,
+) -> Result<Manifest, ContractError> {
+    fs::create_dir_all(dir).map_err(|e| ContractError::io(dir, e))?;
+    let mut manifest = if dir.join(MANIFEST).exists() {
+        read_manifest(dir)?
+    } else {
+        new_manifest(producer)
+    };
+    let mut by_node: BTreeMap<String, Vec<PodAddress>> = BTreeMap::new();
+    for r in rows {
+        by_node.entry(r.node.clone()).or_default().push(r);
+    }
+    for (node, rows) in by_node {
+        add_pods(dir, &mut manifest, rows, producer, &node)?;
+    }
+    write_manifest(dir, &mut manifest)?;
+    Ok(manifest)
+}
+
+/// Writes one pods table file for `node` into the bundle at `dir` (named by content, written
+/// atomically) and lists it in `manifest` (which the caller writes). A file already listed is
+/// not written again.
+pub fn add_pods(
+    dir: &Path,
+    manifest: &mut Manifest,
+    rows: Vec<PodAddress>,
+    producer: &str,
+    node: &str,
+) -> Result<PodsFile, ContractError> {
+    let rows = crate::pods::fold_pods(rows);
+    let n = rows.len() as u64;
+    let part = format!("{PODS_DIR}/node={}", sanitize_component(node));
+    let bytes = encode_pods(rows, producer, node)
+        .map_err(|m| ContractError::parquet(dir.join(&part).join("<new pods file>"), m))?;
+    let sha = hex::encode(Sha256::digest(&bytes));
+    let entry = PodsFile {
+        path: format!("{part}/{PODS_FILE_PREFIX}{}.parquet", &sha[..16]),
+        node: node.into(),
+        sha256: sha,
+        bytes: bytes.len() as u64,
+        rows: n,
+    };
+    if let Some(f) = manifest.pods.iter().find(|f| f.path == entry.path) {
+        return Ok(f.clone());
+    }
+    segment::write_atomic(&dir.join(&entry.path), &bytes)?;
+    manifest.pods.push(entry.clone());
+    manifest.pods_schema_version = Some(pods_schema_version());
+    Ok(entry)
 }
 
 /// A segment encoded in memory, not yet on disk: its size is known before anything is written,
@@ -447,8 +538,11 @@ pub struct Bundle {
     /// The manifest, or `None` for a bare Parquet tree (a collector data directory whose
     /// manifest is missing, or a tree copied by hand).
     pub manifest: Option<Manifest>,
-    /// Segments to read: the manifest's files, or every `*.parquet` under the root.
+    /// Segments to read: the manifest's files, or every `*.parquet` under the root (but the
+    /// pods table's).
     pub segments: Vec<SegmentRef>,
+    /// Files of the pods table: the manifest's `pods`, or every `*.parquet` under `pods/`.
+    pub pods: Vec<SegmentRef>,
 }
 
 /// Opens a bundle directory. Fails only when the directory or its manifest is unreadable;
@@ -473,10 +567,20 @@ pub fn open_bundle(root: &Path) -> Result<Bundle, ContractError> {
                 listed: Some(f.clone()),
             })
             .collect();
+        let pods = manifest
+            .pods
+            .iter()
+            .map(|f| SegmentRef {
+                path: root.join(&f.path),
+                rel: f.path.clone(),
+                listed: None,
+            })
+            .collect();
         return Ok(Bundle {
             root: root.to_path_buf(),
             manifest: Some(manifest),
             segments,
+            pods,
         });
     }
     let mut segments = Vec::new();
@@ -487,10 +591,19 @@ pub fn open_bundle(root: &Path) -> Result<Bundle, ContractError> {
             listed: None,
         });
     }
+    let pods = pods_files(root)?
+        .into_iter()
+        .map(|path| SegmentRef {
+            rel: relative(root, &path),
+            path,
+            listed: None,
+        })
+        .collect();
     Ok(Bundle {
         root: root.to_path_buf(),
         manifest: None,
         segments,
+        pods,
     })
 }
 
@@ -502,9 +615,27 @@ fn relative(root: &Path, path: &Path) -> String {
         .join("/")
 }
 
-/// Every finished `*.parquet` file under `root`, sorted (temporary files are skipped, and so
-/// are hidden directories such as a collector's `.compact-tmp/` scratch runs).
+/// Every finished `*.parquet` segment under `root`, sorted (temporary files are skipped, and
+/// so are hidden directories such as a collector's `.compact-tmp/` scratch runs, and the pods
+/// table's directory `pods/`, see [`pods_files`]).
 pub fn parquet_files(root: &Path) -> Result<Vec<PathBuf>, ContractError> {
+    let pods = root.join(PODS_DIR);
+    Ok(parquet_files_under(root)?
+        .into_iter()
+        .filter(|p| !p.starts_with(&pods))
+        .collect())
+}
+
+/// Every finished `*.parquet` file of the pods table (under `root/pods/`), sorted.
+pub fn pods_files(root: &Path) -> Result<Vec<PathBuf>, ContractError> {
+    let dir = root.join(PODS_DIR);
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    parquet_files_under(&dir)
+}
+
+fn parquet_files_under(root: &Path) -> Result<Vec<PathBuf>, ContractError> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -589,7 +720,54 @@ pub fn verify_bundle(root: &Path) -> Result<Vec<FileCheck>, ContractError> {
             problem: Some("not listed in manifest.json".into()),
         });
     }
+    let pods_listed: BTreeSet<&str> = manifest.pods.iter().map(|f| f.path.as_str()).collect();
+    for f in &manifest.pods {
+        checks.push(FileCheck {
+            rel: f.path.clone(),
+            problem: check_listed_pods(&root.join(&f.path), f).err(),
+        });
+    }
+    for path in pods_files(root)? {
+        let rel = relative(root, &path);
+        if !pods_listed.contains(rel.as_str()) {
+            checks.push(FileCheck {
+                rel,
+                problem: Some("not listed in manifest.json (pods)".into()),
+            });
+        }
+    }
     Ok(checks)
+}
+
+/// Checks one listed pods table file: present, same size and sha256, a readable footer with a
+/// supported pods schema and the listed row count.
+fn check_listed_pods(path: &Path, f: &PodsFile) -> Result<(), String> {
+    let meta = fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+    if meta.len() != f.bytes {
+        return Err(format!(
+            "size {} bytes, manifest says {}",
+            meta.len(),
+            f.bytes
+        ));
+    }
+    let sha = segment::sha256_file(path).map_err(|e| e.to_string())?;
+    if sha != f.sha256 {
+        return Err(format!("sha256 {sha} does not match manifest {}", f.sha256));
+    }
+    let rows = read_pods_footer(path).map_err(|e| e.to_string())?;
+    if rows != f.rows {
+        return Err(format!("{rows} rows, manifest says {}", f.rows));
+    }
+    Ok(())
+}
+
+/// Checks the pods table file `seg` of a bundle against its manifest entry (when the manifest
+/// lists it) and reads its footer: its row count, or what is wrong.
+pub fn check_pods_file(manifest: Option<&Manifest>, seg: &SegmentRef) -> Result<u64, String> {
+    match manifest.and_then(|m| m.pods.iter().find(|f| f.path == seg.rel)) {
+        Some(f) => check_listed_pods(&seg.path, f).map(|()| f.rows),
+        None => read_pods_footer(&seg.path).map_err(|e| e.to_string()),
+    }
 }
 
 /// Whether the inputs of the unlisted compaction output at `rel` may still be listed: a listed
@@ -762,6 +940,86 @@ mod tests {
             .iter()
             .any(|r| r.ends_with("hour=23/hour-00000000000000cc.parquet")));
         assert!(bad.iter().any(|r| r.ends_with("seg-unknown.parquet")));
+    }
+
+    fn pod_row(node: &str, pod: &str, ip: &str) -> PodAddress {
+        PodAddress {
+            cluster: Some("c".into()),
+            node: node.into(),
+            namespace: "ns".into(),
+            pod: pod.into(),
+            ip: ip.into(),
+            valid_from: T0,
+            ..PodAddress::default()
+        }
+    }
+
+    #[test]
+    fn the_pods_table_sits_beside_the_events_listed_and_verified() {
+        let dir = tempfile::tempdir().unwrap();
+        write_bundle(dir.path(), vec![ev("a", T0, "/x")], &opts()).unwrap();
+        let rows = vec![
+            pod_row("a", "web-1", "10.0.0.2"),
+            pod_row("b", "db-1", "10.0.0.3"),
+        ];
+        let m = write_pods(dir.path(), rows.clone(), "test").unwrap();
+        assert_eq!(m.pods.len(), 2);
+        assert_eq!(m.pods_schema_version.as_deref(), Some("1.0"));
+        assert!(m.pods[0].path.starts_with("pods/node=a/pods-"));
+        // The events are untouched: same segments, same totals.
+        assert_eq!(m.totals.files, 1);
+        // Writing the same rows again adds nothing.
+        let again = write_pods(dir.path(), rows, "test").unwrap();
+        assert_eq!(again.pods, m.pods);
+        let b = open_bundle(dir.path()).unwrap();
+        assert_eq!((b.segments.len(), b.pods.len()), (1, 2));
+        let checks = verify_bundle(dir.path()).unwrap();
+        assert_eq!(checks.len(), 3);
+        assert!(checks.iter().all(|c| c.problem.is_none()), "{checks:?}");
+        assert_eq!(
+            check_pods_file(b.manifest.as_ref(), &b.pods[0]),
+            Ok(m.pods[0].rows)
+        );
+        // One changed byte in a pods file, and a pods file the manifest does not list.
+        let p = dir.path().join(&m.pods[1].path);
+        let mut bytes = fs::read(&p).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x01;
+        fs::write(&p, &bytes).unwrap();
+        fs::copy(
+            dir.path().join(&m.pods[0].path),
+            dir.path().join("pods/node=a/pods-stray.parquet"),
+        )
+        .unwrap();
+        let bad: Vec<_> = verify_bundle(dir.path())
+            .unwrap()
+            .into_iter()
+            .filter_map(|c| c.problem.map(|p| (c.rel, p)))
+            .collect();
+        assert_eq!(bad.len(), 2, "{bad:?}");
+        assert!(bad[0].0.starts_with("pods/node=b/") && bad[0].1.contains("sha256"));
+        assert!(bad[1].0.ends_with("pods-stray.parquet"));
+        // A bare tree keeps the pods table apart from the segments.
+        fs::remove_file(dir.path().join(MANIFEST)).unwrap();
+        let bare = open_bundle(dir.path()).unwrap();
+        assert_eq!((bare.segments.len(), bare.pods.len()), (1, 3));
+    }
+
+    #[test]
+    fn a_manifest_with_another_pods_major_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        write_pods(dir.path(), vec![pod_row("a", "web-1", "10.0.0.2")], "t").unwrap();
+        let p = dir.path().join(MANIFEST);
+        let text = fs::read_to_string(&p).unwrap().replace(
+            "\"pods_schema_version\": \"1.0\"",
+            "\"pods_schema_version\": \"3.0\"",
+        );
+        fs::write(&p, text).unwrap();
+        let err = open_bundle(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("manifest.json") && err.contains("pods 3.0"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod dedup;
 pub mod error;
 pub mod kubearmor;
 pub mod logical;
+pub mod pods;
 pub mod schema;
 pub mod segment;
 

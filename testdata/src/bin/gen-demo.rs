@@ -1,4 +1,5 @@
-//! `gen-demo [OUT_DIR]`: writes the demo bundle (default: `testdata/demo` in the workspace).
+//! `gen-demo [OUT_DIR]`: writes the demo bundle (default: `testdata/demo` in the workspace): the
+//! events and the pods table.
 //!
 //! The directory is removed first, so the result is exactly what the generator produces. The
 //! manifest's `updated_at` is pinned to the end of the demo (14:00), so that regenerating an
@@ -8,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use karmor_contract::bundle::{read_manifest, write_bundle, BundleOptions, MANIFEST};
+use karmor_contract::bundle::{read_manifest, write_bundle, write_pods, BundleOptions, MANIFEST};
 use karmor_testdata::demo;
 
 fn main() -> ExitCode {
@@ -43,7 +44,11 @@ fn main() -> ExitCode {
         producer: "karmor-testdata gen-demo".into(),
         ..Default::default()
     };
-    let manifest = match write_bundle(&dir, events, &opts) {
+    if let Err(e) = write_bundle(&dir, events, &opts) {
+        eprintln!("gen-demo: {e}");
+        return ExitCode::FAILURE;
+    }
+    let manifest = match write_pods(&dir, demo::pods(), &opts.producer) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("gen-demo: {e}");
@@ -61,6 +66,11 @@ fn main() -> ExitCode {
         manifest.totals.events_seen,
         manifest.totals.files,
         manifest.totals.bytes
+    );
+    println!(
+        "pods table: {} rows in {} files",
+        manifest.pods.iter().map(|f| f.rows).sum::<u64>(),
+        manifest.pods.len()
     );
     println!(
         "{:<16} {:<8} {:>6} {:>8}",

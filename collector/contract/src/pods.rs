@@ -1,0 +1,473 @@
+//! The **pods table** (pods schema v1): who held which IP address, when (design §3, §4).
+//!
+//! A second, versioned table beside the events. One row is one address one pod held for a
+//! time span: the pod's identity (cluster, node, namespace, pod, pod_uid), its owner
+//! (workload_kind, workload), its labels, whether it runs in the host's network namespace,
+//! the address, and `valid_from`..`valid_to` (ns, UTC; `valid_to` is null while the pod still
+//! held the address when the table was written). The collectors' pod watches write it (and
+//! `import`/the KubeArmor feed where their messages carry pod addresses), so that a
+//! connection's remote address resolves to a pod across nodes and over time.
+//!
+//! In a bundle the table lives under `pods/node=<node>/pods-<sha256[..16]>.parquet`, one file
+//! per writer and snapshot, listed in the manifest's `pods` section with its sha256, size and
+//! rows, verified as segments are ([`crate::bundle::verify_bundle`]). The version is written in
+//! the Parquet key-value metadata (`karmor.pods_schema_version`) and in the manifest
+//! (`pods_schema_version`); readers refuse another major version with a message naming the
+//! file. Several files may say the same thing: readers take the union, and rows that agree on
+//! (cluster, namespace, pod, pod_uid, ip, valid_from) are one row, with the latest `valid_to`
+//! (null wins: the span was still open).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::builder::{ListBuilder, StringBuilder};
+use arrow_array::{
+    Array, ArrayRef, BooleanArray, ListArray, RecordBatch, StringArray, TimestampNanosecondArray,
+};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+
+use crate::error::ContractError;
+
+/// Major version of the pods table; readers refuse another one.
+pub const PODS_SCHEMA_MAJOR: u32 = 1;
+/// Minor version of the pods table (additions readers may ignore).
+pub const PODS_SCHEMA_MINOR: u32 = 0;
+/// The bundle directory that holds the pods table, at the bundle's root.
+pub const PODS_DIR: &str = "pods";
+/// File name prefix of a pods table file.
+pub const PODS_FILE_PREFIX: &str = "pods-";
+/// Parquet key-value metadata key of the pods schema version.
+pub const KEY_PODS_SCHEMA: &str = "karmor.pods_schema_version";
+const KEY_PRODUCER: &str = "karmor.producer";
+const KEY_NODE: &str = "karmor.node";
+
+/// `"<major>.<minor>"` of the pods table this build writes.
+pub fn pods_schema_version() -> String {
+    format!("{PODS_SCHEMA_MAJOR}.{PODS_SCHEMA_MINOR}")
+}
+
+/// One address one pod held for a time span.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PodAddress {
+    /// Cluster name, when known.
+    pub cluster: Option<String>,
+    /// Node the pod ran on.
+    pub node: String,
+    /// Namespace of the pod.
+    pub namespace: String,
+    /// Pod name.
+    pub pod: String,
+    /// Pod UID, when known.
+    pub pod_uid: Option<String>,
+    /// Kind of the owning workload (Deployment, StatefulSet, DaemonSet, Job, CronJob, Pod).
+    pub workload_kind: Option<String>,
+    /// Name of the owning workload (through ReplicaSets and Jobs).
+    pub workload: Option<String>,
+    /// Pod labels as sorted `key=value` strings.
+    pub labels: Vec<String>,
+    /// The pod runs in its node's network namespace: `ip` is the node's address.
+    pub host_network: bool,
+    /// The address (IPv4 or IPv6, textual).
+    pub ip: String,
+    /// Since when the pod held the address (ns since the epoch, UTC).
+    pub valid_from: i64,
+    /// Until when it held it; `None` while it still did when the table was written.
+    pub valid_to: Option<i64>,
+}
+
+impl PodAddress {
+    /// Whether the pod held the address at `ts` (ns).
+    pub fn holds_at(&self, ts: i64) -> bool {
+        self.valid_from <= ts && self.valid_to.is_none_or(|to| ts <= to)
+    }
+}
+
+/// The Arrow schema of the pods table (v1).
+pub fn pods_arrow_schema() -> SchemaRef {
+    let s = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);
+    let ts = |name: &str, nullable: bool| {
+        Field::new(
+            name,
+            DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+            nullable,
+        )
+    };
+    Arc::new(Schema::new(vec![
+        s("cluster", true),
+        s("node", false),
+        s("namespace", false),
+        s("pod", false),
+        s("pod_uid", true),
+        s("workload_kind", true),
+        s("workload", true),
+        Field::new(
+            "labels",
+            DataType::List(Arc::new(Field::new("item", DataType::Utf8, false))),
+            false,
+        ),
+        Field::new("host_network", DataType::Boolean, false),
+        s("ip", false),
+        ts("valid_from", false),
+        ts("valid_to", true),
+    ]))
+}
+
+/// Column names of the pods table, in schema order.
+pub const PODS_COLUMNS: [&str; 12] = [
+    "cluster",
+    "node",
+    "namespace",
+    "pod",
+    "pod_uid",
+    "workload_kind",
+    "workload",
+    "labels",
+    "host_network",
+    "ip",
+    "valid_from",
+    "valid_to",
+];
+
+/// Sorts rows in file order: namespace, workload, pod, ip, valid_from.
+pub fn sort_pods(rows: &mut [PodAddress]) {
+    rows.sort_by(|a, b| {
+        (&a.namespace, &a.workload, &a.pod, &a.ip, a.valid_from).cmp(&(
+            &b.namespace,
+            &b.workload,
+            &b.pod,
+            &b.ip,
+            b.valid_from,
+        ))
+    });
+}
+
+/// Folds rows that say the same thing (same cluster, namespace, pod, pod_uid, ip and
+/// valid_from) into one with the latest `valid_to` (an open span wins), and sorts.
+pub fn fold_pods(rows: Vec<PodAddress>) -> Vec<PodAddress> {
+    type Key = (Option<String>, String, String, Option<String>, String, i64);
+    let mut by: HashMap<Key, PodAddress> = HashMap::new();
+    for r in rows {
+        let key = (
+            r.cluster.clone(),
+            r.namespace.clone(),
+            r.pod.clone(),
+            r.pod_uid.clone(),
+            r.ip.clone(),
+            r.valid_from,
+        );
+        match by.get_mut(&key) {
+            None => {
+                by.insert(key, r);
+            }
+            Some(held) => {
+                held.valid_to = match (held.valid_to, r.valid_to) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    _ => None,
+                };
+            }
+        }
+    }
+    let mut out: Vec<PodAddress> = by.into_values().collect();
+    sort_pods(&mut out);
+    out
+}
+
+/// Builds an Arrow record batch of the pods table.
+pub fn pods_to_batch(rows: &[PodAddress]) -> RecordBatch {
+    let strings = |get: &dyn Fn(&PodAddress) -> Option<&str>| -> ArrayRef {
+        Arc::new(rows.iter().map(get).collect::<StringArray>())
+    };
+    let ts = |get: &dyn Fn(&PodAddress) -> Option<i64>| -> ArrayRef {
+        Arc::new(
+            TimestampNanosecondArray::from(rows.iter().map(get).collect::<Vec<_>>())
+                .with_timezone("UTC"),
+        )
+    };
+    let mut labels = ListBuilder::new(StringBuilder::new()).with_field(Arc::new(Field::new(
+        "item",
+        DataType::Utf8,
+        false,
+    )));
+    for r in rows {
+        for l in &r.labels {
+            labels.values().append_value(l);
+        }
+        labels.append(true);
+    }
+    let columns: Vec<ArrayRef> = vec![
+        strings(&|r| r.cluster.as_deref()),
+        strings(&|r| Some(r.node.as_str())),
+        strings(&|r| Some(r.namespace.as_str())),
+        strings(&|r| Some(r.pod.as_str())),
+        strings(&|r| r.pod_uid.as_deref()),
+        strings(&|r| r.workload_kind.as_deref()),
+        strings(&|r| r.workload.as_deref()),
+        Arc::new(labels.finish()),
+        Arc::new(
+            rows.iter()
+                .map(|r| Some(r.host_network))
+                .collect::<BooleanArray>(),
+        ),
+        strings(&|r| Some(r.ip.as_str())),
+        ts(&|r| Some(r.valid_from)),
+        ts(&|r| r.valid_to),
+    ];
+    // The columns are built to the schema above; a mismatch is a bug in this function.
+    RecordBatch::try_new(pods_arrow_schema(), columns).expect("pods batch matches its schema")
+}
+
+/// Encodes rows (folded and sorted first) as a complete Parquet file in memory, with the pods
+/// schema version, the producer and the node in its key-value metadata.
+pub fn encode_pods(rows: Vec<PodAddress>, producer: &str, node: &str) -> Result<Vec<u8>, String> {
+    let rows = fold_pods(rows);
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_dictionary_enabled(true)
+        .set_key_value_metadata(Some(vec![
+            KeyValue::new(KEY_PODS_SCHEMA.into(), pods_schema_version()),
+            KeyValue::new(KEY_PRODUCER.into(), producer.to_string()),
+            KeyValue::new(KEY_NODE.into(), node.to_string()),
+        ]))
+        .build();
+    let mut buf = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut buf, pods_arrow_schema(), Some(props))
+        .map_err(|e| e.to_string())?;
+    writer
+        .write(&pods_to_batch(&rows))
+        .map_err(|e| e.to_string())?;
+    writer.close().map_err(|e| e.to_string())?;
+    Ok(buf)
+}
+
+/// Checks a pods schema version (from a file or a manifest) against this build's major.
+pub fn check_pods_version(path: &Path, version: &str) -> Result<(), ContractError> {
+    let major = version
+        .split('.')
+        .next()
+        .and_then(|m| m.parse::<u32>().ok());
+    if major == Some(PODS_SCHEMA_MAJOR) {
+        Ok(())
+    } else {
+        Err(ContractError::UnsupportedSchema {
+            path: path.to_path_buf(),
+            found: format!("pods {version}"),
+            supported: PODS_SCHEMA_MAJOR,
+        })
+    }
+}
+
+fn open_pods(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>, ContractError> {
+    let f = File::open(path).map_err(|e| ContractError::io(path, e))?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| ContractError::parquet(path, e))?;
+    let version = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|k| k.key == KEY_PODS_SCHEMA))
+        .and_then(|k| k.value.clone())
+        .ok_or_else(|| ContractError::Column {
+            path: path.to_path_buf(),
+            column: KEY_PODS_SCHEMA.into(),
+            message: "missing from the key-value metadata: not a pods table".into(),
+        })?;
+    check_pods_version(path, &version)?;
+    let fields = builder.schema().fields();
+    for name in PODS_COLUMNS {
+        if fields.find(name).is_none() {
+            return Err(ContractError::Column {
+                path: path.to_path_buf(),
+                column: name.into(),
+                message: "missing".into(),
+            });
+        }
+    }
+    Ok(builder)
+}
+
+/// The row count of a pods table file, after checking its footer, version and columns.
+pub fn read_pods_footer(path: &Path) -> Result<u64, ContractError> {
+    let builder = open_pods(path)?;
+    Ok(builder.metadata().file_metadata().num_rows().max(0) as u64)
+}
+
+fn column<'a, T: Array + 'static>(
+    path: &Path,
+    batch: &'a RecordBatch,
+    name: &str,
+) -> Result<&'a T, ContractError> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .ok_or_else(|| ContractError::Column {
+            path: path.to_path_buf(),
+            column: name.into(),
+            message: "missing or of the wrong type".into(),
+        })
+}
+
+/// Reads every row of a pods table file.
+pub fn read_pods(path: &Path) -> Result<Vec<PodAddress>, ContractError> {
+    let reader = open_pods(path)?
+        .build()
+        .map_err(|e| ContractError::parquet(path, e))?;
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| ContractError::parquet(path, e))?;
+        let s = |name: &str| column::<StringArray>(path, &batch, name);
+        let (cluster, node, namespace, pod, pod_uid, kind, workload, ip) = (
+            s("cluster")?,
+            s("node")?,
+            s("namespace")?,
+            s("pod")?,
+            s("pod_uid")?,
+            s("workload_kind")?,
+            s("workload")?,
+            s("ip")?,
+        );
+        let labels = column::<ListArray>(path, &batch, "labels")?;
+        let host = column::<BooleanArray>(path, &batch, "host_network")?;
+        let from = column::<TimestampNanosecondArray>(path, &batch, "valid_from")?;
+        let to = column::<TimestampNanosecondArray>(path, &batch, "valid_to")?;
+        let opt = |a: &StringArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_string());
+        for i in 0..batch.num_rows() {
+            let required = |a: &StringArray, name: &str| {
+                opt(a, i).ok_or_else(|| ContractError::Column {
+                    path: path.to_path_buf(),
+                    column: name.into(),
+                    message: format!("null in row {i}"),
+                })
+            };
+            let values = labels.value(i);
+            let values = values
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| ContractError::Column {
+                    path: path.to_path_buf(),
+                    column: "labels".into(),
+                    message: "items are not strings".into(),
+                })?;
+            out.push(PodAddress {
+                cluster: opt(cluster, i),
+                node: required(node, "node")?,
+                namespace: required(namespace, "namespace")?,
+                pod: required(pod, "pod")?,
+                pod_uid: opt(pod_uid, i),
+                workload_kind: opt(kind, i),
+                workload: opt(workload, i),
+                labels: values.iter().flatten().map(str::to_string).collect(),
+                host_network: host.value(i),
+                ip: required(ip, "ip")?,
+                valid_from: from.value(i),
+                valid_to: (!to.is_null(i)).then(|| to.value(i)),
+            });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn pod(ns: &str, name: &str, ip: &str, from: i64, to: Option<i64>) -> PodAddress {
+        PodAddress {
+            cluster: Some("c".into()),
+            node: "n1".into(),
+            namespace: ns.into(),
+            pod: name.into(),
+            pod_uid: Some(format!("uid-{name}")),
+            workload_kind: Some("Deployment".into()),
+            workload: Some(name.split('-').next().unwrap_or(name).into()),
+            labels: vec!["app=web".into(), "pod-template-hash=abc".into()],
+            host_network: false,
+            ip: ip.into(),
+            valid_from: from,
+            valid_to: to,
+        }
+    }
+
+    #[test]
+    fn rows_round_trip_through_parquet_with_their_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows = vec![
+            pod("b", "web-1", "10.0.0.2", 10, Some(20)),
+            pod("a", "db-1", "10.0.0.3", 5, None),
+            PodAddress {
+                host_network: true,
+                labels: vec![],
+                workload: None,
+                ..pod("kube-system", "proxy-x", "192.168.1.5", 1, None)
+            },
+        ];
+        let bytes = encode_pods(rows.clone(), "test", "n1").unwrap();
+        let path = dir.path().join("pods.parquet");
+        std::fs::write(&path, bytes).unwrap();
+        assert_eq!(read_pods_footer(&path).unwrap(), 3);
+        let mut want = rows;
+        sort_pods(&mut want);
+        assert_eq!(read_pods(&path).unwrap(), want);
+    }
+
+    #[test]
+    fn the_same_span_twice_is_one_row_with_the_latest_end() {
+        let rows = vec![
+            pod("a", "web-1", "10.0.0.2", 10, Some(20)),
+            pod("a", "web-1", "10.0.0.2", 10, Some(30)),
+            pod("a", "web-2", "10.0.0.2", 40, Some(50)),
+            pod("a", "db-1", "10.0.0.3", 5, Some(9)),
+            pod("a", "db-1", "10.0.0.3", 5, None),
+        ];
+        let folded = fold_pods(rows);
+        assert_eq!(folded.len(), 3);
+        let web1 = folded.iter().find(|p| p.pod == "web-1").unwrap();
+        assert_eq!(web1.valid_to, Some(30));
+        let db = folded.iter().find(|p| p.pod == "db-1").unwrap();
+        assert_eq!(db.valid_to, None);
+        assert!(db.holds_at(1_000) && !db.holds_at(4));
+        assert!(web1.holds_at(30) && !web1.holds_at(31));
+    }
+
+    #[test]
+    fn another_major_and_an_events_segment_are_refused_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.parquet");
+        let err = check_pods_version(&path, "2.0").unwrap_err().to_string();
+        assert!(
+            err.contains("x.parquet") && err.contains("pods 2.0"),
+            "{err}"
+        );
+        // An events segment is not a pods table.
+        let mut events = vec![crate::Event {
+            node: "n".into(),
+            ..crate::Event::default()
+        }];
+        let bytes = crate::segment::encode_segment(
+            &mut events,
+            &crate::segment::SegmentMeta {
+                schema_version: crate::schema::schema_version(),
+                node: "n".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        let err = read_pods(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("x.parquet") && err.contains("not a pods table"),
+            "{err}"
+        );
+        std::fs::write(&path, b"PAR1 truncated").unwrap();
+        assert!(read_pods_footer(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("x.parquet"));
+    }
+}
