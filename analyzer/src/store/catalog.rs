@@ -95,6 +95,10 @@ pub fn create(conn: &Connection) -> Result<()> {
              root VARCHAR NOT NULL, producer VARCHAR,
              events_dropped_unattributed UBIGINT NOT NULL,
              merged_at TIMESTAMPTZ NOT NULL DEFAULT now());
+         CREATE TABLE IF NOT EXISTS pod_files (
+             sha256 VARCHAR PRIMARY KEY, path VARCHAR NOT NULL, bundle VARCHAR NOT NULL,
+             rel VARCHAR NOT NULL, node VARCHAR NOT NULL, rows UBIGINT NOT NULL,
+             merged_at TIMESTAMPTZ NOT NULL DEFAULT now());
          CREATE TEMP TABLE IF NOT EXISTS live_events ({});",
         live_cols.join(", ")
     );
@@ -334,6 +338,60 @@ pub fn append_live(conn: &Connection, rows: &[Event]) -> Result<()> {
     app.flush()
         .map_err(AnalyzerError::store("append live rows"))?;
     Ok(())
+}
+
+/// A file of the pods table the store lists.
+#[derive(Debug, Clone)]
+pub struct PodFileRecord {
+    /// Its sha256.
+    pub sha256: String,
+    /// Where the `pods` view reads it.
+    pub path: String,
+    /// The bundle it came from.
+    pub bundle: String,
+    /// Its path inside that bundle.
+    pub rel: String,
+    /// The node (writer) it came from.
+    pub node: String,
+    /// Its rows.
+    pub rows: u64,
+}
+
+/// The sha256 of every pods table file listed.
+pub fn known_pod_files(conn: &Connection) -> Result<HashSet<String>> {
+    let mut stmt = conn
+        .prepare("SELECT sha256 FROM pod_files")
+        .map_err(AnalyzerError::store("read the pods catalog"))?;
+    let rows = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .map_err(AnalyzerError::store("read the pods catalog"))?;
+    rows.collect::<std::result::Result<_, _>>()
+        .map_err(AnalyzerError::store("read the pods catalog"))
+}
+
+/// Lists pods table files.
+pub fn add_pod_files(conn: &Connection, records: &[PodFileRecord]) -> Result<()> {
+    for r in records {
+        conn.execute(
+            "INSERT OR IGNORE INTO pod_files (sha256, path, bundle, rel, node, rows)
+             VALUES (?, ?, ?, ?, ?, ?)",
+            duckdb::params![r.sha256, r.path, r.bundle, r.rel, r.node, r.rows],
+        )
+        .map_err(AnalyzerError::store("list a pods table file"))?;
+    }
+    Ok(())
+}
+
+/// Every listed pods table file: (sha256, path).
+pub fn listed_pod_files(conn: &Connection) -> Result<Vec<(String, String)>> {
+    let mut stmt = conn
+        .prepare("SELECT sha256, path FROM pod_files ORDER BY path")
+        .map_err(AnalyzerError::store("read the pods catalog"))?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .map_err(AnalyzerError::store("read the pods catalog"))?;
+    rows.collect::<std::result::Result<_, _>>()
+        .map_err(AnalyzerError::store("read the pods catalog"))
 }
 
 /// Counters over the catalog and the live rows.

@@ -35,6 +35,12 @@ pub struct MergeReport {
     /// Files the store listed before and dropped now because a merged file holds their rows
     /// (a collector's hour or day file replacing minute segments).
     pub replaced: usize,
+    /// Files of the pods table merged now (design §3), and the rows they hold.
+    pub pods_merged: Vec<PathBuf>,
+    /// Rows of the pods table files merged now.
+    pub pods_rows: u64,
+    /// Files of the pods table the store already held, skipped.
+    pub pods_already_present: Vec<PathBuf>,
 }
 
 /// How far a merge has got, reported to [`Store::merge_bundle_with_progress`]'s callback after
@@ -187,6 +193,13 @@ pub(super) fn merge(
         .map(|(path, _)| path.clone())
         .collect();
     catalog::apply(conn, &change)?;
+    merge_pods(
+        store,
+        bundle.manifest.as_ref(),
+        &bundle.pods,
+        &named,
+        &mut report,
+    )?;
     store.refresh_view()?;
     for path in dropped_files {
         store.delete_owned(Path::new(&path));
@@ -197,6 +210,8 @@ pub(super) fn merge(
         .merged
         .iter_mut()
         .chain(report.already_present.iter_mut())
+        .chain(report.pods_merged.iter_mut())
+        .chain(report.pods_already_present.iter_mut())
     {
         *path = source.shown(path);
     }
@@ -205,6 +220,70 @@ pub(super) fn merge(
         *path = source.shown(path);
     }
     Ok(report)
+}
+
+/// Lists the bundle's pods table files that pass their checks (sha256 and size against the
+/// manifest, footer, pods schema version) and that the store does not hold yet; the others
+/// are reported by path.
+fn merge_pods(
+    store: &Store,
+    manifest: Option<&karmor_contract::bundle::Manifest>,
+    pods: &[SegmentRef],
+    named: &str,
+    report: &mut MergeReport,
+) -> Result<()> {
+    if pods.is_empty() {
+        return Ok(());
+    }
+    let conn = store.conn();
+    let known = catalog::known_pod_files(conn)?;
+    let mut records = Vec::new();
+    for seg in pods {
+        let checked = karmor_contract::bundle::check_pods_file(manifest, seg).and_then(|rows| {
+            sha256_file(&seg.path)
+                .map(|sha| (rows, sha))
+                .map_err(|e| e.to_string())
+        });
+        let (rows, sha) = match checked {
+            Ok(x) => x,
+            Err(problem) => {
+                report.problems.push((seg.path.clone(), problem));
+                continue;
+            }
+        };
+        if known.contains(&sha)
+            || records
+                .iter()
+                .any(|r: &catalog::PodFileRecord| r.sha256 == sha)
+        {
+            report.pods_already_present.push(seg.path.clone());
+            continue;
+        }
+        let path = match store.own(&seg.path, &sha) {
+            Ok(p) => p,
+            Err(problem) => {
+                report.problems.push((seg.path.clone(), problem));
+                continue;
+            }
+        };
+        let node = seg
+            .rel
+            .split('/')
+            .find_map(|c| c.strip_prefix("node="))
+            .unwrap_or("unknown")
+            .to_string();
+        report.pods_merged.push(seg.path.clone());
+        report.pods_rows += rows;
+        records.push(catalog::PodFileRecord {
+            sha256: sha,
+            path: path.display().to_string(),
+            bundle: named.to_string(),
+            rel: seg.rel.clone(),
+            node,
+            rows,
+        });
+    }
+    catalog::add_pod_files(conn, &records)
 }
 
 /// Handles the `replaces` lists of the new files: listed files they hold are unlisted; files

@@ -9,7 +9,9 @@
 //!   store's own compaction of small files): merging them again adds nothing;
 //! - `bundles`: one row per merge of a bundle (root, producer, drops outside files);
 //! - `events` (a temporary view): the contract's columns over every listed file, plus the
-//!   rows `observe --live` appends in memory ([`Store::append_live`]).
+//!   rows `observe --live` appends in memory ([`Store::append_live`]);
+//! - `pod_files` and the temporary view `pods`: the bundles' pods tables (who held which
+//!   address when, design §3), checked as segments are and read in place.
 //!
 //! A file is identified by its sha256: merging the same file twice, from the same bundle or
 //! another copy of it, adds nothing. Bundles of many small files (`import`, the KubeArmor feed,
@@ -208,7 +210,10 @@ impl Store {
     ) -> Result<MergeReport> {
         let source = BundleSource::open(root)?;
         let report = merge::merge(self, &source, progress)?;
-        if self.owned_dir.is_none() && source.is_archive() && !report.merged.is_empty() {
+        if self.owned_dir.is_none()
+            && source.is_archive()
+            && !(report.merged.is_empty() && report.pods_merged.is_empty())
+        {
             // The view reads the unpacked files: keep them as long as the store.
             if let Ok(mut kept) = self.sources.lock() {
                 kept.push(source);
@@ -258,7 +263,59 @@ impl Store {
         };
         self.conn
             .execute_batch(&sql)
-            .map_err(AnalyzerError::store("create the events view"))
+            .map_err(AnalyzerError::store("create the events view"))?;
+        self.refresh_pods_view()
+    }
+
+    /// Points the `pods` view (design §3's pods table) at the pods table files the catalog
+    /// lists: one row per (cluster, namespace, pod, pod_uid, ip, valid_from), with the latest
+    /// `valid_to` (null, an open span, wins) when several files tell the same span.
+    fn refresh_pods_view(&self) -> Result<()> {
+        let paths: Vec<String> = catalog::listed_pod_files(&self.conn)?
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect();
+        let sql = if paths.is_empty() {
+            "CREATE OR REPLACE TEMP VIEW pods AS
+             SELECT NULL::VARCHAR AS cluster, NULL::VARCHAR AS node, NULL::VARCHAR AS namespace,
+                    NULL::VARCHAR AS pod, NULL::VARCHAR AS pod_uid,
+                    NULL::VARCHAR AS workload_kind, NULL::VARCHAR AS workload,
+                    NULL::VARCHAR[] AS labels, NULL::BOOLEAN AS host_network,
+                    NULL::VARCHAR AS ip, NULL::TIMESTAMPTZ AS valid_from,
+                    NULL::TIMESTAMPTZ AS valid_to
+             WHERE false"
+                .to_string()
+        } else {
+            let list = paths
+                .iter()
+                .map(|p| sql_string(p))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(
+                "CREATE OR REPLACE TEMP VIEW pods AS
+                 SELECT cluster, any_value(node) AS node, namespace, pod, pod_uid,
+                        any_value(workload_kind) AS workload_kind, any_value(workload) AS workload,
+                        any_value(labels) AS labels, bool_or(host_network) AS host_network, ip,
+                        valid_from,
+                        CASE WHEN bool_or(valid_to IS NULL) THEN NULL ELSE max(valid_to) END
+                          AS valid_to
+                 FROM (SELECT CAST(cluster AS VARCHAR) AS cluster, CAST(node AS VARCHAR) AS node,
+                              CAST(namespace AS VARCHAR) AS namespace, CAST(pod AS VARCHAR) AS pod,
+                              CAST(pod_uid AS VARCHAR) AS pod_uid,
+                              CAST(workload_kind AS VARCHAR) AS workload_kind,
+                              CAST(workload AS VARCHAR) AS workload,
+                              CAST(labels AS VARCHAR[]) AS labels,
+                              CAST(host_network AS BOOLEAN) AS host_network,
+                              CAST(ip AS VARCHAR) AS ip,
+                              CAST(valid_from AS TIMESTAMPTZ) AS valid_from,
+                              CAST(valid_to AS TIMESTAMPTZ) AS valid_to
+                       FROM read_parquet([{list}], hive_partitioning = false, union_by_name = true))
+                 GROUP BY cluster, namespace, pod, pod_uid, ip, valid_from"
+            )
+        };
+        self.conn
+            .execute_batch(&sql)
+            .map_err(AnalyzerError::store("create the pods view"))
     }
 
     /// Drops from the catalog the files that are no longer readable (a store's directory
@@ -269,6 +326,16 @@ impl Store {
             .into_iter()
             .filter(|(_, path)| !Path::new(path).is_file())
             .collect();
+        let gone_pods: Vec<(String, String)> = catalog::listed_pod_files(&self.conn)?
+            .into_iter()
+            .filter(|(_, path)| !Path::new(path).is_file())
+            .collect();
+        for (sha, path) in &gone_pods {
+            eprintln!("warning: {path} is gone: its pods table rows are no longer in the store");
+            self.conn
+                .execute("DELETE FROM pod_files WHERE sha256 = ?", params![sha])
+                .map_err(AnalyzerError::store("forget a missing file"))?;
+        }
         for (sha, path) in &gone {
             eprintln!(
                 "warning: {path} is gone: its rows are no longer in the store (merge its bundle again to restore them)"
