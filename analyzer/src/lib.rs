@@ -8,6 +8,8 @@
 //! - [`policy`]: the KubeArmor policy model and a validator that agrees with the CRDs.
 //! - [`recommend`]: policies drafted from observed behaviour, with explained generalisations.
 //! - [`simulate`]: recorded behaviour replayed through KubeArmor's policy semantics.
+//! - [`network`]: peers resolved through the pods table; NetworkPolicy and
+//!   CiliumNetworkPolicy drafts, simulation and validation.
 //! - [`drift`]: stability verdicts (has learning converged?) and diffs against a baseline.
 
 mod access_set;
@@ -15,6 +17,7 @@ pub mod bundle_source;
 pub mod drift;
 pub mod error;
 pub mod filter;
+pub mod network;
 pub mod observe;
 pub mod policy;
 pub mod recommend;

@@ -73,6 +73,9 @@ pub fn validate_value(value: &Value) -> Validation {
             w.type_error("kind", "a string", k);
             return finish(w, None, None);
         }
+        Some((_, Some("NetworkPolicy" | "CiliumNetworkPolicy"))) => {
+            return crate::network::validate::validate_network_value(value);
+        }
         Some((_, Some(s))) => match PolicyKind::from_kind(s) {
             Some(k) => k,
             None => {
