@@ -92,7 +92,8 @@ pub enum Command {
     Bundle(BundleCommand),
     /// Check KubeArmor policy files the way a cluster would (CRD schemas, metadata).
     Validate(ValidateArgs),
-    /// Replay recorded behaviour through KubeArmor policies: what would be allowed, audited, blocked.
+    /// Replay recorded behaviour through KubeArmor policies (and connections through
+    /// NetworkPolicy/CiliumNetworkPolicy): what would be allowed, audited, blocked or dropped.
     Simulate(SimulateArgs),
     /// Draft KubeArmor policies from observed behaviour, one per workload (and per node).
     Recommend(RecommendArgs),
@@ -291,7 +292,14 @@ fromSource is the acting process (the parent for process rules); readOnly denies
 ownerOnly is decided as if the process were not the file's owner (owners are not recorded).
 A file or exec that failed on a path that did not resolve (No such file or directory, Not a
 directory) is 'unaffected': it fails before any KubeArmor hook runs, whatever the policies.
-Syscall rules are not simulated. Invalid policy documents are reported and left out.")]
+Syscall rules are not simulated. Invalid policy documents are reported and left out.
+
+NetworkPolicy and CiliumNetworkPolicy documents replay recorded connections with Kubernetes'
+semantics: a pod is isolated for a direction once a policy selects it for it; then a
+connection passes when any rule of any such policy allows its peer and port (ipBlock with
+except, namespace and pod selectors, Cilium entities and toFQDNs). Loopback, a pod's own node
+and host-network pods are never filtered. Peers resolve through the bundles' pods table.
+  kubectl karmor simulate -p netpol/ -n wordpress-mysql --only dropped --bundle testdata/demo")]
 pub struct SimulateArgs {
     /// Only this resource's behaviour: namespaces, nodes (host behaviour), pods, deployments,
     /// statefulsets, daemonsets, jobs, cronjobs, replicasets, containers, workloads (kubectl's
@@ -308,7 +316,8 @@ pub struct SimulateArgs {
     #[command(flatten)]
     pub scope: ScopeArgs,
     /// Only show behaviour with these outcomes: allowed, audited, blocked, unaffected
-    /// (comma-separated; unaffected: failed anyway, whatever the policies).
+    /// (comma-separated; unaffected: failed anyway, whatever the policies). For network
+    /// policies: allowed, dropped, not-isolated, unaffected.
     #[arg(long, value_name = "DECISION", value_delimiter = ',')]
     pub only: Vec<String>,
     /// Default posture outside allow-lists: audit, block, or per kind
@@ -323,6 +332,10 @@ pub struct SimulateArgs {
     /// already has kubernetes.io/hostname=NODE.
     #[arg(long = "node-label", value_name = "NODE:KEY=VALUE")]
     pub node_labels: Vec<String>,
+    /// A namespace label for network policies' namespaceSelector (repeatable):
+    /// NAMESPACE:KEY=VALUE. Every namespace already has kubernetes.io/metadata.name=NAMESPACE.
+    #[arg(long = "namespace-label", value_name = "NS:KEY=VALUE")]
+    pub namespace_labels: Vec<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
@@ -351,6 +364,8 @@ pub enum RecommendAction {
   kubectl karmor recommend -A --until 2026-11-20T12:00:00Z --out drafts/ --bundle testdata/demo
   kubectl karmor recommend deployments -n wordpress-mysql --hardening policies/ --out drafts/ --bundle testdata/demo
   kubectl karmor recommend nodes node-a --max-rules 40 --bundle testdata/demo
+  kubectl karmor recommend -n wordpress-mysql --network --until 2026-11-20T12:00:00Z --out netpol/ --bundle testdata/demo
+  kubectl karmor recommend -n wordpress-mysql --network-format cilium --bundle testdata/demo
 
 Drafts one KubeArmorPolicy per workload (replicas merged, selector from stable labels) and, for
 nodes (or with -A), one KubeArmorHostPolicy per node. Exec probes and start-up helpers are kept
@@ -407,12 +422,30 @@ pub struct RecommendArgs {
     /// CATEGORY=DURATION (repeatable or comma-separated; defaults: 6h, network=24h).
     #[arg(long, value_name = "DUR|CAT=DUR", value_delimiter = ',')]
     pub quiet: Vec<String>,
+    /// Draft network policies from recorded connections instead of KubeArmor policies: one
+    /// Kubernetes NetworkPolicy per workload (peers resolved through the bundles' pods table).
+    #[arg(long)]
+    pub network: bool,
+    /// With --network: kubernetes (NetworkPolicy, the default) or cilium
+    /// (CiliumNetworkPolicy, with toFQDNs for names and toEntities for nodes). Implies
+    /// --network.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub network_format: Option<NetworkFormatArg>,
     /// Output format of the summary.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
     /// Data source.
     #[command(flatten)]
     pub data: DataArgs,
+}
+
+/// `--network-format` of `recommend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NetworkFormatArg {
+    /// networking.k8s.io/v1 NetworkPolicy.
+    Kubernetes,
+    /// cilium.io/v2 CiliumNetworkPolicy.
+    Cilium,
 }
 
 /// `coverage`.

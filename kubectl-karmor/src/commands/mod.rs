@@ -9,5 +9,7 @@ pub mod live;
 pub mod observe;
 pub mod pull;
 pub mod recommend;
+pub mod recommend_network;
 pub mod simulate;
+pub mod simulate_network;
 pub mod validate;

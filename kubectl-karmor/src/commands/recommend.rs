@@ -184,6 +184,9 @@ fn print_summary(summary: &[SummaryRow], format: OutputFormat, to_stderr: bool) 
 
 /// Runs the command.
 pub fn run(args: RecommendArgs) -> Result<ExitCode> {
+    if args.network || args.network_format.is_some() {
+        return super::recommend_network::run(args);
+    }
     let opts = build_options(&args)?;
     let store = data::load(&args.data)?;
     let rec = recommend(&store, &opts)?;

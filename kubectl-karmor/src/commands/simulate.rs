@@ -107,6 +107,12 @@ pub struct Loaded {
 /// Loads every valid policy under the paths. Invalid documents are collected (file, document,
 /// field) and left out; the others are still used. Fails only when no policy is valid.
 pub fn load_policies(paths: &[PathBuf]) -> Result<Loaded> {
+    load_policies_beside(paths, false)
+}
+
+/// [`load_policies`]; with `network`, network policies were found too, so no KubeArmor
+/// policy is not an error.
+pub fn load_policies_beside(paths: &[PathBuf], network: bool) -> Result<Loaded> {
     let mut loaded = Loaded {
         policies: Vec::new(),
         invalid: Vec::new(),
@@ -126,7 +132,7 @@ pub fn load_policies(paths: &[PathBuf]) -> Result<Loaded> {
             }
         }
     }
-    if loaded.policies.is_empty() {
+    if loaded.policies.is_empty() && !network {
         let mut msg = String::from("no valid KubeArmor policy to simulate");
         for w in &loaded.invalid {
             msg.push_str("\n  ");
@@ -152,16 +158,27 @@ struct Output<'a> {
 /// Runs the command.
 pub fn run(args: SimulateArgs) -> Result<ExitCode> {
     let opts = build_options(&args)?;
+    let network = super::simulate_network::load(&args.policies)?;
+    let Loaded {
+        policies,
+        invalid,
+        warnings,
+    } = load_policies_beside(&args.policies, !network.policies.is_empty())?;
+    if policies.is_empty() {
+        return super::simulate_network::run(&args, network, &invalid);
+    }
+    if !network.policies.is_empty() {
+        eprintln!(
+            "note: {} network policies given with KubeArmor policies: simulate them in a run of their own",
+            network.policies.len()
+        );
+    }
     let only: Vec<Decision> = args
         .only
         .iter()
         .map(|d| d.parse())
         .collect::<Result<_, _>>()?;
-    let Loaded {
-        policies,
-        invalid,
-        warnings,
-    } = load_policies(&args.policies)?;
+
     let structured = matches!(args.output, OutputFormat::Json | OutputFormat::Yaml);
     if !structured {
         for m in &invalid {
