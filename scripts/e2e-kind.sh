@@ -12,6 +12,12 @@
 #      service) into a fresh bundle and store, checks that every node landed, that the bundle
 #      verifies, that the test pod is in `observe --store`, and that a second pull is
 #      incremental; then `observe` without --bundle against an empty cache, which pulls first.
+#   7. drafts a NetworkPolicy for the test Deployment from the pulled store
+#      (`recommend --network`), validates it offline and with a server-side dry run, applies it,
+#      and checks that the workload still works: the Deployment stays available, and inside the
+#      pod the cluster DNS still answers and the loop goes on (new file events are recorded
+#      after the policy is in place). Needs a CNI that enforces NetworkPolicy (kindnet does
+#      since kind 0.24; E2E_NETPOL=0 skips this step on clusters without one).
 #
 # It builds nothing. Before running it:
 #   - build the collector image from collector/Containerfile and make it pullable by the
@@ -32,6 +38,7 @@
 #                     none
 #   KARMOR_PLUGIN     the kubectl-karmor binary (default: `kubectl karmor`)
 #   KUBECTL           kubectl binary (default: kubectl)
+#   E2E_NETPOL        1 (default) runs step 7, 0 skips it
 #
 # Exit codes: 0 passed, 1 a step failed, 2 no cluster or a missing tool.
 #
@@ -245,5 +252,34 @@ grep -q '"skipped": [1-9]' <<<"$second" ||
 say "kubectl karmor observe pods -n $NS (no --bundle: pulls into an empty cache first)"
 report="$(XDG_CACHE_HOME="$PULLED/cache" karmor observe pods -n "$NS")"
 grep -q "$pod" <<<"$report" || die 1 "observe without --bundle did not pull pod $pod's data"
+
+# --- 6. network drafts applied to the real cluster --------------------------------------------
+if [[ "${E2E_NETPOL:-1}" == 1 ]]; then
+  NETPOL="$OUT/netpol"
+  say "kubectl karmor recommend deploy/e2e-app -n $NS --network --out $NETPOL"
+  karmor recommend deploy/e2e-app -n "$NS" --network --out "$NETPOL" --report "$NETPOL/REPORT.md" \
+    --store "$PULLED/store.duckdb" || die 1 "recommend --network drafted nothing for e2e-app"
+  draft="$(ls "$NETPOL"/*.netpol.yaml 2>/dev/null | head -1)"
+  [[ -n "$draft" ]] || die 1 "no NetworkPolicy draft written to $NETPOL"
+  cat "$draft" >&2
+  karmor validate "$draft" || die 1 "the draft does not validate offline"
+  k -n "$NS" apply --dry-run=server -f "$draft" || die 1 "the API server refuses the draft"
+  karmor simulate -p "$draft" -n "$NS" --only dropped --store "$PULLED/store.duckdb"
+  applied_at="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  k -n "$NS" apply -f "$draft"
+  say "draft applied at $applied_at; checking that e2e-app still works for ${WAIT}s"
+  sleep "$WAIT"
+  k -n "$NS" rollout status deploy/e2e-app --timeout=60s || die 1 "e2e-app is not available under its drafted NetworkPolicy"
+  pod="$(k -n "$NS" get pods -l app=e2e-app -o jsonpath='{.items[0].metadata.name}')"
+  k -n "$NS" exec "$pod" -- nslookup kubernetes.default.svc.cluster.local >/dev/null 2>&1 ||
+    die 1 "cluster DNS does not answer e2e-app under its drafted NetworkPolicy (see $NETPOL/REPORT.md)"
+  karmor pull -o "$PULLED/bundle" --store "$PULLED/store.duckdb" >/dev/null ||
+    die 1 "pull after the policy failed"
+  after="$(karmor observe pods -n "$NS" -o file --since "$applied_at" --store "$PULLED/store.duckdb")"
+  grep -q "/tmp/e2e.txt" <<<"$after" ||
+    die 1 "e2e-app wrote nothing since the policy was applied: its loop stopped"
+  k -n "$NS" delete -f "$draft" --ignore-not-found >/dev/null
+  say "the drafted NetworkPolicy keeps e2e-app working"
+fi
 
 say "PASSED: pod $pod of node $node observed, copied and pulled; the data stays in $OUT"
