@@ -100,6 +100,7 @@ impl DataDir {
         // Drop entries whose file is gone; list files the manifest missed, except what a
         // compaction cut short left behind.
         manifest.files.retain(|f| root.join(&f.path).exists());
+        manifest.pods.retain(|f| root.join(&f.path).exists());
         let listed: BTreeSet<String> = manifest.files.iter().map(|f| f.path.clone()).collect();
         let replaced: BTreeSet<String> = manifest
             .files
@@ -157,6 +158,35 @@ impl DataDir {
     /// Who writes the directory, e.g. `karmor-collector 0.1.0`.
     pub fn producer(&self) -> &str {
         &self.producer
+    }
+
+    /// Writes this node's pods table snapshot (every span the pod watch knows) as one file
+    /// under `pods/node=<node>/`, lists it, and unlists and deletes the node's earlier
+    /// snapshots, which it holds. Writing the same snapshot again changes nothing.
+    pub fn write_pods(
+        &mut self,
+        node: &str,
+        rows: Vec<karmor_contract::pods::PodAddress>,
+    ) -> Result<(), ContractError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let entry = karmor_contract::bundle::add_pods(
+            &self.root,
+            &mut self.manifest,
+            rows,
+            &self.producer,
+            node,
+        )?;
+        let (old, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.manifest.pods)
+            .into_iter()
+            .partition(|f| f.node == node && f.path != entry.path);
+        self.manifest.pods = kept;
+        write_manifest(&self.root, &mut self.manifest)?;
+        for f in old {
+            let _ = fs::remove_file(self.root.join(&f.path));
+        }
+        Ok(())
     }
 
     /// The manifest as last written.
@@ -627,6 +657,74 @@ mod tests {
             .iter()
             .all(|c| c.problem.is_none()));
         assert!(largest > 0);
+    }
+
+    #[test]
+    fn the_pods_table_snapshot_replaces_the_one_before_and_verifies() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut d = DataDir::open(
+            dir.path(),
+            "test",
+            Retention {
+                max_bytes: 0,
+                max_age: None,
+            },
+        )
+        .unwrap();
+        let row = |pod: &str, to: Option<i64>| karmor_contract::pods::PodAddress {
+            node: "n1".into(),
+            namespace: "shop".into(),
+            pod: pod.into(),
+            ip: "10.0.0.5".into(),
+            valid_from: T0,
+            valid_to: to,
+            ..Default::default()
+        };
+        d.write_pods("n1", vec![row("web-1", None)]).unwrap();
+        let first = d.manifest().pods.clone();
+        d.write_pods("n1", vec![row("web-1", None)]).unwrap();
+        assert_eq!(
+            d.manifest().pods,
+            first,
+            "the same snapshot changes nothing"
+        );
+        d.write_pods("n1", vec![row("web-1", Some(T0 + SEC)), row("web-2", None)])
+            .unwrap();
+        let now = &d.manifest().pods;
+        assert_eq!(now.len(), 1);
+        assert_eq!(now[0].rows, 2);
+        assert_ne!(now[0].path, first[0].path);
+        assert!(!dir.path().join(&first[0].path).exists());
+        let files = karmor_contract::bundle::pods_files(dir.path()).unwrap();
+        assert_eq!(files.len(), 1);
+        assert!(verify_bundle(dir.path())
+            .unwrap()
+            .iter()
+            .all(|c| c.problem.is_none()));
+        // Reopened, the snapshot is still listed; a lost file is unlisted.
+        drop(d);
+        let d = DataDir::open(
+            dir.path(),
+            "test",
+            Retention {
+                max_bytes: 0,
+                max_age: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(d.manifest().pods.len(), 1);
+        fs::remove_file(&files[0]).unwrap();
+        drop(d);
+        let d = DataDir::open(
+            dir.path(),
+            "test",
+            Retention {
+                max_bytes: 0,
+                max_age: None,
+            },
+        )
+        .unwrap();
+        assert!(d.manifest().pods.is_empty());
     }
 
     #[test]

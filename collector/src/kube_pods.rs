@@ -264,6 +264,8 @@ impl Index {
 /// watch task (writer) and the pipeline (reader).
 pub struct KubePods {
     index: RwLock<Index>,
+    /// The pods table: which address each pod held when.
+    addresses: std::sync::Mutex<crate::pod_addresses::AddressBook>,
     grace: Duration,
     synced: AtomicBool,
 }
@@ -299,6 +301,10 @@ impl PodLookup for KubePods {
     fn learns_later(&self) -> bool {
         true
     }
+
+    fn pod_addresses(&self) -> Vec<karmor_contract::pods::PodAddress> {
+        self.book().snapshot(crate::pod_addresses::now_ns())
+    }
 }
 
 impl KubePods {
@@ -306,6 +312,7 @@ impl KubePods {
     pub fn new(grace: Duration) -> Self {
         Self {
             index: RwLock::new(Index::default()),
+            addresses: std::sync::Mutex::new(Default::default()),
             grace,
             synced: AtomicBool::new(false),
         }
@@ -342,12 +349,22 @@ impl KubePods {
             return;
         };
         let entries = pod_entries(pod, workload);
+        let now = crate::pod_addresses::now_ns();
+        let rows = crate::pod_addresses::pod_addresses(pod, workload, now);
+        self.book().apply(&key, rows, now);
         self.write().apply(key, entries, Instant::now());
+    }
+
+    fn book(&self) -> std::sync::MutexGuard<'_, crate::pod_addresses::AddressBook> {
+        self.addresses
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Marks a pod deleted: its containers resolve for the grace period, then are forgotten.
     pub fn delete(&self, pod_meta: &ObjectMeta) {
         if let Some(key) = pod_key(pod_meta) {
+            self.book().delete(&key, crate::pod_addresses::now_ns());
             self.write().delete(&key, Instant::now());
         }
     }
@@ -363,6 +380,8 @@ impl KubePods {
 
     /// After a (re)list: pods not in `listed` were deleted while the watch was away.
     fn retain_listed(&self, listed: &HashSet<String>) {
+        self.book()
+            .retain_listed(listed, crate::pod_addresses::now_ns());
         let now = Instant::now();
         let mut index = self.write();
         let gone: Vec<String> = index

@@ -25,6 +25,7 @@ pub mod kube_pods;
 pub mod kubearmor_source;
 pub mod metrics;
 pub mod pipeline;
+pub mod pod_addresses;
 pub mod probes;
 pub mod raw;
 pub mod run;

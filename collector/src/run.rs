@@ -163,6 +163,8 @@ fn writer_thread(
     dir: Arc<Mutex<DataDir>>,
     mut rx: tokio::sync::mpsc::Receiver<Flush>,
     counters: Arc<Counters>,
+    pods: Arc<dyn PodLookup>,
+    node: String,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         counters
@@ -198,6 +200,11 @@ fn writer_thread(
                     Counters::add(&counters.write_errors, 1);
                     log::error!("writing a segment failed: {e}");
                 }
+            }
+            // The pods table beside the segments: what the pod watch knows now.
+            if let Err(e) = dir.write_pods(&node, pods.pod_addresses()) {
+                Counters::add(&counters.write_errors, 1);
+                log::error!("writing the pods table failed: {e}");
             }
         }
     })
@@ -237,7 +244,13 @@ pub async fn run_with_feeds(
     // Senders await a free slot, so a writer that falls behind slows the windows down without
     // blocking the runtime's other tasks.
     let (tx, rx) = tokio::sync::mpsc::channel::<Flush>(4);
-    let writer = writer_thread(dir.clone(), rx, counters.clone());
+    let writer = writer_thread(
+        dir.clone(),
+        rx,
+        counters.clone(),
+        pods.clone(),
+        cfg.node.clone(),
+    );
     // Closed hours and days, also those left while the collector was down, are compacted on a
     // thread of their own.
     let compactor = match cfg.compaction {

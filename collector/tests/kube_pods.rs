@@ -583,3 +583,36 @@ async fn an_https_client_builds() {
     let client = kube::Client::try_from(kube::Config::new(url));
     assert!(client.is_ok(), "{:?}", client.err());
 }
+
+#[tokio::test]
+async fn the_watch_keeps_the_pods_table_of_addresses_and_their_spans() {
+    use karmor_collector::attribution::PodLookup;
+    let h = Harness::start(vec![], vec![], Duration::from_secs(3));
+    h.synced().await;
+    let mut web = PodSpec::new("web-1", vec![("web", cid(1))]).json();
+    web["status"]["podIP"] = json!("10.1.0.5");
+    web["status"]["podIPs"] = json!([{"ip": "10.1.0.5"}, {"ip": "fd00::5"}]);
+    web["status"]["startTime"] = json!("2026-11-20T08:00:00Z");
+    h.send("ADDED", web.clone());
+    h.until("the added pod", |h| h.resolves(&cid(1))).await;
+    let table = h.pods.pod_addresses();
+    assert_eq!(table.len(), 2, "{table:?}");
+    assert!(table.iter().all(|r| r.pod == "web-1"
+        && r.namespace == "shop"
+        && r.node == NODE
+        && r.valid_to.is_none()
+        && r.valid_from == 1_795_161_600_000_000_000));
+    h.send("DELETED", web);
+    h.send("ADDED", PodSpec::new("marker", vec![("m", cid(2))]).json());
+    h.until("the marker pod", |h| h.resolves(&cid(2))).await;
+    let table = h.pods.pod_addresses();
+    assert_eq!(
+        table.len(),
+        2,
+        "a pod without an address adds no row: {table:?}"
+    );
+    assert!(
+        table.iter().all(|r| r.valid_to.is_some()),
+        "a deleted pod's spans are closed: {table:?}"
+    );
+}

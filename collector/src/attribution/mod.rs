@@ -64,6 +64,12 @@ pub trait PodLookup: Send + Sync {
     fn runtime_container(&self, _container_id: &str) -> Option<Arc<RuntimeContainer>> {
         None
     }
+
+    /// This node's pods table (design §3): every address span the lookup knows, written
+    /// beside the segments. Empty without a pod watch.
+    fn pod_addresses(&self) -> Vec<karmor_contract::pods::PodAddress> {
+        Vec::new()
+    }
 }
 
 /// A pod lookup that also names the containers no pod holds, from the runtimes' on-disk
@@ -91,6 +97,10 @@ impl PodLookup for WithRuntimeState {
 
     fn runtime_container(&self, container_id: &str) -> Option<Arc<RuntimeContainer>> {
         self.state.lookup(container_id)
+    }
+
+    fn pod_addresses(&self) -> Vec<karmor_contract::pods::PodAddress> {
+        self.pods.pod_addresses()
     }
 }
 
