@@ -5,15 +5,16 @@
 #      rotation interval so that segments appear within seconds;
 #   2. runs a test workload (a Deployment and a short-lived Job) in its own namespace;
 #   3. waits while the collector records it;
-#   4. copies the data directory of the test pod's node (a live bundle) out of the cluster;
+#   4. copies the data directory of the test pod's node (a live bundle: segments and the pods
+#      table) out of the cluster;
 #   5. runs `kubectl karmor observe pods -n <ns> --bundle <dir>` on it, and checks that the
 #      test pod is in the output, attributed by name (which needs the pod watch).
 #   6. runs `kubectl karmor pull` (discovery, a port-forward per collector pod, the gRPC
 #      service) into a fresh bundle and store, checks that every node landed, that the bundle
 #      verifies, that the test pod is in `observe --store`, and that a second pull is
 #      incremental; then `observe` without --bundle against an empty cache, which pulls first.
-#   7. drafts a NetworkPolicy for the test Deployment from the pulled store
-#      (`recommend --network`), validates it offline and with a server-side dry run, applies it,
+#   7. drafts a NetworkPolicy for the test Deployment from the node's copy, with its pods
+#      table (`recommend --network`), validates it offline and with a server-side dry run, applies it,
 #      and checks that the workload still works: the Deployment stays available, and inside the
 #      pod the cluster DNS still answers and the loop goes on (new file events are recorded
 #      after the policy is in place). Needs a CNI that enforces NetworkPolicy (kindnet does
@@ -193,7 +194,7 @@ copy_from() {
   k -n "$SYSNS" exec "$p" -- cat "$DATA/manifest.json" >"$OUT/manifest.json" ||
     die 1 "no $DATA/manifest.json on node $node yet: the collector wrote no segment (see its logs)"
   grep -o '"path": *"[^"]*"' "$OUT/manifest.json" | sed 's/.*"\([^"]*\)"$/\1/' |
-    grep -E '^node=[^/]+/date=[0-9-]+/hour=[0-9]+/seg-[0-9a-f]+\.parquet$' >"$OUT/.segments" || true
+    grep -E '^(node=[^/]+/date=[0-9-]+/hour=[0-9]+/seg-[0-9a-f]+|pods/node=[^/]+/pods-[0-9a-f]+)\.parquet$' >"$OUT/.segments" || true
   [[ -s "$OUT/.segments" ]] || die 1 "the manifest on node $node lists no segment yet"
   k -n "$SYSNS" exec -i "$p" -- sh -c "cd $DATA && tar cf - -T -" <"$OUT/.segments" | tar xf - -C "$OUT"
   rm -f "$OUT/.segments"
@@ -256,15 +257,16 @@ grep -q "$pod" <<<"$report" || die 1 "observe without --bundle did not pull pod 
 # --- 6. network drafts applied to the real cluster --------------------------------------------
 if [[ "${E2E_NETPOL:-1}" == 1 ]]; then
   NETPOL="$OUT/netpol"
-  say "kubectl karmor recommend deploy/e2e-app -n $NS --network --out $NETPOL"
+  # The node's copy (step 3) holds its pods table beside the segments; pull does not carry it.
+  say "kubectl karmor recommend deploy/e2e-app -n $NS --network --out $NETPOL --bundle $OUT"
   karmor recommend deploy/e2e-app -n "$NS" --network --out "$NETPOL" --report "$NETPOL/REPORT.md" \
-    --store "$PULLED/store.duckdb" || die 1 "recommend --network drafted nothing for e2e-app"
+    --bundle "$OUT" || die 1 "recommend --network drafted nothing for e2e-app"
   draft="$(ls "$NETPOL"/*.netpol.yaml 2>/dev/null | head -1)"
   [[ -n "$draft" ]] || die 1 "no NetworkPolicy draft written to $NETPOL"
   cat "$draft" >&2
   karmor validate "$draft" || die 1 "the draft does not validate offline"
   k -n "$NS" apply --dry-run=server -f "$draft" || die 1 "the API server refuses the draft"
-  karmor simulate -p "$draft" -n "$NS" --only dropped --store "$PULLED/store.duckdb"
+  karmor simulate -p "$draft" -n "$NS" --only dropped --bundle "$OUT"
   applied_at="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   k -n "$NS" apply -f "$draft"
   say "draft applied at $applied_at; checking that e2e-app still works for ${WAIT}s"
