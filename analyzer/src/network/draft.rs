@@ -625,3 +625,85 @@ pub fn yaml(d: &NetworkDraft, format: NetworkFormat) -> Option<String> {
         NetworkFormat::Cilium => cilium_yaml(d),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use karmor_contract::pods::PodAddress;
+
+    use super::*;
+
+    fn flow(peer_addr: &str, dir: Direction, index: &PeerIndex) -> Flow {
+        Flow {
+            workload: PeerWorkload {
+                namespace: "shop".into(),
+                kind: "Deployment".into(),
+                name: "web".into(),
+            },
+            pod: "web-1".into(),
+            node: "n1".into(),
+            labels: vec!["app=web".into(), "pod-template-hash=abc".into()],
+            host_network: false,
+            direction: dir,
+            proto: "tcp".into(),
+            port: Some(10250),
+            remote_addr: peer_addr.into(),
+            remote_name: None,
+            peer: index.resolve(peer_addr, None, 5),
+            first_ns: 5,
+            last_ns: 5,
+            events: 3,
+        }
+    }
+
+    #[test]
+    fn host_network_peers_and_strangers_are_annotated_address_rules() {
+        let proxy = PodAddress {
+            node: "n2".into(),
+            namespace: "kube-system".into(),
+            pod: "kube-proxy-x".into(),
+            workload_kind: Some("DaemonSet".into()),
+            workload: Some("kube-proxy".into()),
+            host_network: true,
+            ip: "192.168.0.12".into(),
+            valid_from: 0,
+            ..PodAddress::default()
+        };
+        let index = PeerIndex::new(vec![proxy], HashMap::new());
+        let flows = vec![
+            flow("192.168.0.12", Direction::Egress, &index),
+            flow("203.0.113.9", Direction::Egress, &index),
+        ];
+        let d = &draft_all(&flows, &index)[0];
+        assert_eq!(d.selector.len(), 1, "{:?}", d.selector);
+        assert_eq!(d.egress.len(), 2);
+        let node = d
+            .egress
+            .iter()
+            .find(|r| matches!(&r.peer, DraftPeer::Address { node: Some(n), .. } if n == "n2"))
+            .expect("the host-network peer is an address rule");
+        let DraftPeer::Address { names, .. } = &node.peer else {
+            unreachable!()
+        };
+        assert_eq!(
+            names,
+            &["node n2", "host network: kube-system/kube-proxy-x"]
+        );
+        let text = kubernetes_yaml(d).unwrap();
+        assert!(text.contains("cidr: 192.168.0.12/32"), "{text}");
+        assert!(
+            text.contains("# node n2, host network: kube-system/kube-proxy-x"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"\"192.168.0.12/32\":[\"node n2\",\"host network: kube-system/kube-proxy-x\"]"#
+            ),
+            "{text}"
+        );
+        assert!(text.contains("# 203.0.113.9 (in no pods table)"), "{text}");
+        assert!(text.contains("cidr: 203.0.113.9/32"), "{text}");
+        assert!(!text.contains("pod-template-hash"), "{text}");
+    }
+}
