@@ -204,13 +204,48 @@ fn since_cluster_and_node_fetch_only_the_files_needed_and_the_cache_is_reused() 
     let home = tempfile::tempdir().unwrap();
     let url = "s3://audit/k";
     let ep = moto.endpoint();
-    ok(&karmor(
+    // The demo bundle: two nodes, one file per node and hour, 08:00 to 14:00.
+    // --older-than with the cut at 11:30 that day: the hours 08 to 10 go, the rest waits.
+    let cut = chrono::DateTime::parse_from_rfc3339("2026-11-20T11:30:00Z").unwrap();
+    let minutes = (chrono::Utc::now().signed_duration_since(cut)).num_minutes();
+    let older = format!("{minutes}m");
+    let aged = json(&karmor(
         &ep,
         home.path(),
-        &["archive", "--to", url, demo().to_str().unwrap()],
+        &[
+            "archive",
+            "--to",
+            url,
+            demo().to_str().unwrap(),
+            "--older-than",
+            &older,
+            "--output",
+            "json",
+        ],
     ));
+    assert_eq!(
+        (aged["uploaded"].as_u64(), aged["too_recent"].as_u64()),
+        (Some(6), Some(6)),
+        "{aged}"
+    );
+    let rest = json(&karmor(
+        &ep,
+        home.path(),
+        &[
+            "archive",
+            "--to",
+            url,
+            demo().to_str().unwrap(),
+            "--output",
+            "json",
+        ],
+    ));
+    assert_eq!(
+        (rest["uploaded"].as_u64(), rest["already_archived"].as_u64()),
+        (Some(6), Some(6)),
+        "{rest}"
+    );
 
-    // The demo bundle: two nodes, one file per node and hour, 08:00 to 14:00.
     let before = moto.requests().len();
     let since_noon = [
         "observe",
@@ -443,12 +478,12 @@ fn pump(
     let _ = to.shutdown(Shutdown::Both);
 }
 
-/// A bundle with one segment of about 1.5 MiB (synthetic rows of one node and hour).
+/// A bundle with one segment of about 1 MiB (synthetic rows of one node and hour).
 fn big_bundle(dir: &Path) -> u64 {
     use karmor_contract::bundle::{write_bundle, BundleOptions};
-    let hour = 1_795_680_000_000_000_000i64; // 2026-11-24T00:00:00Z
+    let hour = 1_795_680_000_000_000_000i64; // 2026-11-26T08:00:00Z
     let mut rng = 0x2545_F491_4F6C_DD1Du64;
-    let events: Vec<_> = karmor_testdata::synthetic::events(60_000, 7)
+    let events: Vec<_> = karmor_testdata::synthetic::events(30_000, 7)
         .enumerate()
         .map(|(i, mut e)| {
             e.node = "node-x".into();
@@ -484,7 +519,7 @@ fn an_upload_cut_mid_way_resumes_with_the_parts_already_sent() {
     let home = tempfile::tempdir().unwrap();
     let bundle = home.path().join("big");
     let bytes = big_bundle(&bundle);
-    let part = 128 * 1024u64;
+    let part = 64 * 1024u64;
     let parts = bytes.div_ceil(part);
     assert!(parts >= 6, "{bytes} bytes: {parts} parts");
     let part_arg = part.to_string();
