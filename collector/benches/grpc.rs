@@ -274,6 +274,7 @@ async fn kubearmor_ingest(table: &mut Vec<[String; 4]>) {
         source: SensorSource::Feeds,
         metrics_addr: None,
         compaction: None,
+        archive: None,
     };
     let stats = Arc::new(KubeArmorStats::default());
     let counters = Arc::new(Counters::default());

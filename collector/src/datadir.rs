@@ -83,11 +83,38 @@ pub struct DataDir {
     /// sha256 of inputs found corrupt: left listed, left out of compactions until a restart.
     corrupt: HashSet<String>,
     recovery: Recovery,
+    /// With an archive tier (`--archive-to`): what is archived, and what retention lost.
+    archive: Option<ArchiveLedger>,
+}
+
+/// What retention knows of the archive tier: the files (by sha256) the archive holds, and the
+/// files the byte limit forced out before they were archived (a loss, reported in Health and
+/// `/metrics`).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ArchiveLedger {
+    archived: HashSet<String>,
+    /// Files deleted unarchived because the byte limit left no other choice.
+    pub lost_files: u64,
+    /// Their bytes.
+    pub lost_bytes: u64,
 }
 
 impl DataDir {
     /// Opens (or creates) the directory, cleaning up after a crash.
     pub fn open(root: &Path, producer: &str, retention: Retention) -> Result<Self, ContractError> {
+        Self::open_with_archive(root, producer, retention, false)
+    }
+
+    /// [`DataDir::open`], with an archive tier when `archive` is set: retention then never
+    /// deletes a file the archive does not hold yet ([`DataDir::mark_archived`]), by age or
+    /// otherwise, unless the byte limit cannot be kept any other way; such a file is counted
+    /// as lost ([`DataDir::archive_ledger`]).
+    pub fn open_with_archive(
+        root: &Path,
+        producer: &str,
+        retention: Retention,
+        archive: bool,
+    ) -> Result<Self, ContractError> {
         fs::create_dir_all(root).map_err(|e| ContractError::io(root, e))?;
         remove_scratch(root)?;
         remove_tmp_files(root)?;
@@ -139,10 +166,32 @@ impl DataDir {
             reserved: 0,
             corrupt: HashSet::new(),
             recovery,
+            archive: archive.then(ArchiveLedger::default),
         };
         dir.apply_retention(now_ns(), 0)?;
         write_manifest(&dir.root, &mut dir.manifest)?;
         Ok(dir)
+    }
+
+    /// Records files (by sha256) the archive holds, directly or through a compacted file
+    /// that replaces them: retention may delete them now.
+    pub fn mark_archived(&mut self, sha256s: impl IntoIterator<Item = String>) {
+        if let Some(l) = &mut self.archive {
+            l.archived.extend(sha256s);
+            let listed: HashSet<&str> = self
+                .manifest
+                .files
+                .iter()
+                .map(|f| f.sha256.as_str())
+                .collect();
+            // Forget what is no longer here (it may come back only with the same content).
+            l.archived.retain(|s| listed.contains(s.as_str()));
+        }
+    }
+
+    /// The archive tier's ledger, when there is one.
+    pub fn archive_ledger(&self) -> Option<&ArchiveLedger> {
+        self.archive.as_ref()
     }
 
     /// What [`DataDir::open`] found of a crash.
@@ -303,15 +352,22 @@ impl DataDir {
         let n = self.manifest.files.len();
         let mut gone = vec![false; n];
         let removable = |f: &ManifestFile| !self.busy.contains(&f.path);
+        // With an archive tier, a file goes only once the archive holds it.
+        let archived = |f: &ManifestFile| {
+            self.archive
+                .as_ref()
+                .is_none_or(|l| l.archived.contains(&f.sha256))
+        };
         if let Some(age) = self.retention.max_age {
             let cutoff = now_ns.saturating_sub(age.as_nanos().min(i64::MAX as u128) as i64);
             for (i, f) in self.manifest.files.iter().enumerate() {
                 if last(f) >= cutoff {
                     break;
                 }
-                gone[i] = removable(f);
+                gone[i] = removable(f) && archived(f);
             }
         }
+        let mut lost = (0u64, 0u64);
         if self.retention.max_bytes > 0 {
             let mut kept: u64 = self
                 .manifest
@@ -322,15 +378,27 @@ impl DataDir {
                 .map(|(f, _)| f.bytes)
                 .sum();
             let wanted = incoming + self.reserved;
-            for (i, f) in self.manifest.files.iter().enumerate() {
-                if kept + wanted <= self.retention.max_bytes {
-                    break;
-                }
-                if !gone[i] && removable(f) {
-                    gone[i] = true;
-                    kept -= f.bytes;
+            // Archived files first (oldest first); unarchived ones only if the limit cannot be
+            // kept otherwise, each a loss.
+            for forced in [false, true] {
+                for (i, f) in self.manifest.files.iter().enumerate() {
+                    if kept + wanted <= self.retention.max_bytes {
+                        break;
+                    }
+                    if !gone[i] && removable(f) && (forced || archived(f)) {
+                        gone[i] = true;
+                        kept -= f.bytes;
+                        if !archived(f) {
+                            lost.0 += 1;
+                            lost.1 += f.bytes;
+                        }
+                    }
                 }
             }
+        }
+        if let Some(l) = &mut self.archive {
+            l.lost_files += lost.0;
+            l.lost_bytes += lost.1;
         }
         if !gone.contains(&true) {
             return Ok(Vec::new());
@@ -745,6 +813,78 @@ mod tests {
             .unwrap();
         assert_eq!(out.removed.len(), 2, "both older than an hour");
         assert_eq!(d.manifest().files.len(), 1);
+    }
+
+    #[test]
+    fn with_an_archive_age_retention_waits_for_the_archive() {
+        let dir = tempfile::tempdir().unwrap();
+        let ret = Retention {
+            max_bytes: 0,
+            max_age: Some(Duration::from_secs(3600)),
+        };
+        let mut d = DataDir::open_with_archive(dir.path(), "test", ret, true).unwrap();
+        let first = d.write(rows(5, T0), &meta(), T0).unwrap().written;
+        let out = d
+            .write(rows(5, T0 + 7200 * SEC), &meta(), T0 + 7200 * SEC)
+            .unwrap();
+        assert!(
+            out.removed.is_empty(),
+            "two hours old but not archived: kept"
+        );
+        assert_eq!(d.manifest().files.len(), 2);
+        d.mark_archived(first.iter().map(|f| f.sha256.clone()));
+        let out = d
+            .write(rows(5, T0 + 7300 * SEC), &meta(), T0 + 7300 * SEC)
+            .unwrap();
+        assert_eq!(
+            out.removed,
+            vec![first[0].path.clone()],
+            "archived: removed"
+        );
+        let ledger = d.archive_ledger().cloned().unwrap_or_default();
+        assert_eq!((ledger.lost_files, ledger.lost_bytes), (0, 0));
+    }
+
+    #[test]
+    fn with_an_archive_the_byte_limit_takes_archived_files_first_and_counts_forced_losses() {
+        let dir = tempfile::tempdir().unwrap();
+        let probe = tempfile::tempdir().unwrap();
+        let mut p = DataDir::open(
+            probe.path(),
+            "test",
+            Retention {
+                max_bytes: 0,
+                max_age: None,
+            },
+        )
+        .unwrap();
+        let size = p.write(rows(300, T0), &meta(), T0).unwrap().written[0].bytes;
+        // Room for three segments and a half.
+        let limit = size * 7 / 2;
+        let ret = Retention {
+            max_bytes: limit,
+            max_age: None,
+        };
+        let mut d = DataDir::open_with_archive(dir.path(), "test", ret, true).unwrap();
+        let mut written = Vec::new();
+        for i in 0..3 {
+            let t = T0 + i * 3600 * SEC;
+            written.extend(d.write(rows(300, t), &meta(), t).unwrap().written);
+        }
+        // The second (not the oldest) is archived: it goes first.
+        d.mark_archived([written[1].sha256.clone()]);
+        let t = T0 + 3 * 3600 * SEC;
+        let out = d.write(rows(300, t), &meta(), t).unwrap();
+        assert_eq!(out.removed, vec![written[1].path.clone()]);
+        assert_eq!(d.archive_ledger().map(|l| l.lost_files), Some(0));
+        // Nothing archived is left: the limit forces out the oldest unarchived file, a loss.
+        let t = T0 + 4 * 3600 * SEC;
+        let out = d.write(rows(300, t), &meta(), t).unwrap();
+        assert_eq!(out.removed, vec![written[0].path.clone()]);
+        let ledger = d.archive_ledger().cloned().unwrap_or_default();
+        assert_eq!(ledger.lost_files, 1);
+        assert_eq!(ledger.lost_bytes, written[0].bytes);
+        assert!(on_disk(dir.path()) <= limit);
     }
 
     #[test]

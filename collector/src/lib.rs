@@ -18,6 +18,7 @@
 //! The event contract it writes is `karmor-contract`; the gRPC protocol it serves is
 //! `karmor-proto`.
 
+pub mod archiver;
 pub mod attribution;
 pub mod compactor;
 pub mod datadir;

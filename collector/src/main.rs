@@ -10,6 +10,8 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Parser, ValueEnum};
+use karmor_archive::ArchiveUrl;
+use karmor_collector::archiver::{parse_after, ArchiveConfig};
 use karmor_collector::attribution::{
     NoPods, PodLookup, RuntimeRoots, RuntimeState, WithRuntimeState,
 };
@@ -53,6 +55,19 @@ struct Args {
     /// Remove segments older than this many hours; 0 to keep them.
     #[arg(long, env = "KARMOR_MAX_AGE_HOURS", default_value_t = 168)]
     max_age_hours: u64,
+    /// Archive aged files to S3-compatible object storage: s3://BUCKET/PREFIX (the bundle
+    /// layout under cluster=<--cluster>/). Retention then deletes a file only once the archive
+    /// holds it, unless --max-bytes forces it (counted as a loss in Health and /metrics).
+    /// Credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL.
+    #[arg(long, env = "KARMOR_ARCHIVE_TO", value_name = "s3://BUCKET/PREFIX")]
+    archive_to: Option<String>,
+    /// Archive files whose behaviour ended this long ago (s, m, h, d): day files, with the
+    /// default, once their day is compacted.
+    #[arg(long, env = "KARMOR_ARCHIVE_AFTER", default_value = "24h")]
+    archive_after: String,
+    /// Seconds between two archive passes.
+    #[arg(long, env = "KARMOR_ARCHIVE_INTERVAL_SECONDS", default_value_t = 300)]
+    archive_interval_seconds: u64,
     /// Flush the de-duplication window into a segment every this many seconds.
     #[arg(long, env = "KARMOR_ROTATE_SECONDS", default_value_t = 60.0)]
     rotate_seconds: f64,
@@ -157,6 +172,16 @@ fn real_main() -> Result<()> {
     if !args.rotate_seconds.is_finite() || args.rotate_seconds <= 0.0 {
         bail!("--rotate-seconds must be positive");
     }
+    let archive = match args.archive_to.as_deref().filter(|t| !t.is_empty()) {
+        Some(to) => Some(ArchiveConfig {
+            url: ArchiveUrl::parse(to).context("--archive-to")?,
+            after: parse_after(&args.archive_after)
+                .map_err(|e| anyhow::anyhow!("--archive-after {e}"))?,
+            tick: Duration::from_secs(args.archive_interval_seconds.max(1)),
+            cluster: args.cluster.clone().unwrap_or_else(|| "default".into()),
+        }),
+        None => None,
+    };
     let cfg = CollectorConfig {
         node,
         cluster: args.cluster.clone(),
@@ -185,6 +210,7 @@ fn real_main() -> Result<()> {
                 args.compact_days,
             )
         }),
+        archive,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

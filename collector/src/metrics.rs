@@ -39,6 +39,16 @@ pub struct Counters {
     pub bytes_on_disk: AtomicU64,
     /// Probes attached (set once the sensors run; 0 before, and for the synthetic source).
     pub probes_attached: AtomicU64,
+    /// Files uploaded to the archive tier (`--archive-to`).
+    pub archive_uploads: AtomicU64,
+    /// Archive passes, and files or passes that failed (retried on the next pass).
+    pub archive_passes: AtomicU64,
+    /// Archive uploads or passes that failed.
+    pub archive_errors: AtomicU64,
+    /// Files the byte limit forced out before the archive held them (a loss).
+    pub archive_lost_files: AtomicU64,
+    /// Their bytes.
+    pub archive_lost_bytes: AtomicU64,
     /// The KubeArmor source's counters, when that source runs (set once at start).
     pub kubearmor: OnceLock<Arc<KubeArmorStats>>,
 }
@@ -52,7 +62,7 @@ impl Counters {
     /// Prometheus text exposition of every counter.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let rows: [(&str, &str, &str, &AtomicU64); 13] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 18] = [
             (
                 "karmor_probes_attached",
                 "gauge",
@@ -130,6 +140,36 @@ impl Counters {
                 "gauge",
                 "Bytes of segments on disk.",
                 &self.bytes_on_disk,
+            ),
+            (
+                "karmor_archive_uploads_total",
+                "counter",
+                "Files uploaded to the archive tier.",
+                &self.archive_uploads,
+            ),
+            (
+                "karmor_archive_passes_total",
+                "counter",
+                "Passes of the archive tier over the data directory.",
+                &self.archive_passes,
+            ),
+            (
+                "karmor_archive_errors_total",
+                "counter",
+                "Archive uploads or passes that failed (retried on the next pass).",
+                &self.archive_errors,
+            ),
+            (
+                "karmor_archive_lost_files_total",
+                "counter",
+                "Files the byte limit forced out before the archive held them.",
+                &self.archive_lost_files,
+            ),
+            (
+                "karmor_archive_lost_bytes_total",
+                "counter",
+                "Bytes of files the byte limit forced out before the archive held them.",
+                &self.archive_lost_bytes,
             ),
         ];
         for (name, kind, help, v) in rows {

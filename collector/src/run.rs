@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::io::unix::AsyncFd;
 
+use crate::archiver::{self, ArchiveConfig};
 use crate::attribution::PodLookup;
 use crate::compactor::{self, lock};
 use crate::datadir::{DataDir, Retention};
@@ -66,6 +67,8 @@ pub struct CollectorConfig {
     pub metrics_addr: Option<SocketAddr>,
     /// Compaction of closed hours (and days) into hour (and day) files; `None`: off.
     pub compaction: Option<CompactionPolicy>,
+    /// The archive tier (`--archive-to`); `None`: off.
+    pub archive: Option<ArchiveConfig>,
 }
 
 impl CollectorConfig {
@@ -195,6 +198,7 @@ fn writer_thread(
                     );
                     Counters::add(&counters.segments_removed, out.removed.len() as u64);
                     counters.bytes_on_disk.store(dir.bytes(), Ordering::Relaxed);
+                    store_losses(&dir, &counters);
                 }
                 Err(e) => {
                     Counters::add(&counters.write_errors, 1);
@@ -208,6 +212,19 @@ fn writer_thread(
             }
         }
     })
+}
+
+/// Copies the archive tier's losses (files the byte limit forced out unarchived) into the
+/// counters.
+fn store_losses(dir: &DataDir, counters: &Counters) {
+    if let Some(l) = dir.archive_ledger() {
+        counters
+            .archive_lost_files
+            .store(l.lost_files, Ordering::Relaxed);
+        counters
+            .archive_lost_bytes
+            .store(l.lost_bytes, Ordering::Relaxed);
+    }
 }
 
 /// Runs until `shutdown` completes, then flushes the open window and returns.
@@ -230,7 +247,13 @@ pub async fn run_with_feeds(
     feeds: Vec<tokio::sync::mpsc::Receiver<FeedItem>>,
 ) -> Result<RunSummary, CollectorError> {
     let producer = format!("karmor-collector {}", env!("CARGO_PKG_VERSION"));
-    let dir = DataDir::open(&cfg.data_dir, &producer, cfg.retention)?;
+    let dir = DataDir::open_with_archive(
+        &cfg.data_dir,
+        &producer,
+        cfg.retention,
+        cfg.archive.is_some(),
+    )?;
+    store_losses(&dir, &counters);
     let r = dir.recovery();
     if !(r.relisted.is_empty() && r.discarded.is_empty() && r.replaced.is_empty()) {
         log::warn!(
@@ -265,6 +288,16 @@ pub async fn run_with_feeds(
                 counters.clone(),
             )?)
         }
+        None => None,
+    };
+    // Aged files go to the archive tier before retention may delete them.
+    let archiver = match &cfg.archive {
+        Some(a) => Some(archiver::spawn(
+            dir.clone(),
+            cfg.data_dir.clone(),
+            a.clone(),
+            counters.clone(),
+        )?),
         None => None,
     };
     let (feeds_stop, feeds_stopped) = tokio::sync::watch::channel(false);
@@ -455,6 +488,11 @@ pub async fn run_with_feeds(
     if !matches!(joined, Ok(Ok(()))) {
         Counters::add(&counters.write_errors, 1);
     }
+    // The archive thread stops after the pass under way (a cut upload resumes next start).
+    if let Some((stop, handle)) = archiver {
+        let _ = stop.send(());
+        let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+    }
     // The compactor stops after the compaction under way (a `kill -9` meanwhile is safe too).
     if let Some((stop, handle)) = compactor {
         let _ = stop.send(());
@@ -558,6 +596,7 @@ mod tests {
             },
             metrics_addr: None,
             compaction: None,
+            archive: None,
         };
         let counters = Arc::new(Counters::default());
         let seen = counters.clone();

@@ -215,6 +215,7 @@ async fn collect(addr: SocketAddr, expect: u64) -> (Vec<String>, Arc<KubeArmorSt
         source: SensorSource::Feeds,
         metrics_addr: None,
         compaction: None,
+        archive: None,
     };
     let stats = Arc::new(KubeArmorStats::default());
     let (tx, rx) = tokio::sync::mpsc::channel(64);

@@ -143,6 +143,7 @@ fn probes_record_attributed_behaviour_of_short_lived_processes() {
         source: SensorSource::Ebpf,
         metrics_addr: None,
         compaction: None,
+        archive: None,
     };
     let c2 = counters.clone();
     let collector = std::thread::spawn(move || {

@@ -29,6 +29,12 @@ pub fn compaction_cache_dir() -> PathBuf {
     cache_dir().join("compactions")
 }
 
+/// Where `--bundle s3://…` keeps the files it fetched from archives (by sha256, reused by the
+/// next command) and the bundle directories it merges.
+pub fn archive_cache_dir() -> PathBuf {
+    cache_dir().join("archive")
+}
+
 /// The bundle `pull` writes into by default, next to the cache store: pulled segments stay
 /// there, so that the next pull fetches only new ones.
 pub fn default_pull_bundle_path() -> PathBuf {

@@ -32,9 +32,15 @@ pub enum OutputFormat {
 /// Where the data comes from.
 #[derive(Debug, Clone, Args)]
 pub struct DataArgs {
-    /// Analyse this bundle offline: a directory, or a .tar (or .tar.gz) of one (repeatable).
-    #[arg(long = "bundle", value_name = "PATH")]
+    /// Analyse this bundle offline: a directory, a .tar (or .tar.gz) of one, or an archive
+    /// on object storage, s3://BUCKET/PREFIX (repeatable). An archive is read by its
+    /// manifests first: only the files of the clusters, node and time window asked for are
+    /// fetched, into the cache, and reused next time.
+    #[arg(long = "bundle", value_name = "PATH|s3://BUCKET/PREFIX")]
     pub bundles: Vec<PathBuf>,
+    /// With --bundle s3://…: only these clusters' archives (repeatable or comma-separated).
+    #[arg(long = "cluster", value_name = "NAME", value_delimiter = ',')]
+    pub clusters: Vec<String>,
     /// DuckDB store to merge bundles into and query. Without it, --bundle data is analysed
     /// in memory; with neither, the local cache store is used.
     #[arg(long, value_name = "FILE", env = "KARMOR_STORE")]
@@ -103,6 +109,9 @@ pub enum Command {
     Diff(DiffArgs),
     /// Pull the collectors' segments (port-forward, or --endpoint) into a bundle and the cache.
     Pull(PullArgs),
+    /// Upload a bundle (or the cache's pulled bundle) to S3-compatible object storage, under
+    /// cluster=<name>/ in the bundle layout, with a manifest.
+    Archive(ArchiveArgs),
     /// Print a shell completion script, or install kubectl's plugin completion.
     Completion(CompletionArgs),
     /// Completion candidates for the words given, the last one being completed: one per line,
@@ -618,6 +627,48 @@ pub struct PullArgs {
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
     /// Output format of the per-node report.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+}
+
+/// `archive`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  kubectl karmor archive --to s3://audit-archive/karmor
+  kubectl karmor archive --to s3://audit-archive/karmor --older-than 24h
+  kubectl karmor archive --to s3://audit-archive/karmor ./prod-bundle --cluster prod
+  AWS_ENDPOINT_URL=http://minio.lan:9000 kubectl karmor archive --to s3://karmor/fleet
+
+Uploads the bundle's listed files to PREFIX/cluster=<name>/ at their bundle paths (the Hive
+layout node=/date=/hour=, named by content), then merges them into that cluster's
+manifest.json. Files the archive already holds are not sent again, so a second run sends
+nothing; large files go in parts, and a cut upload continues where it stopped. Each file's
+sha256 is checked before it is sent and recorded in the manifest; readers
+(--bundle s3://...) check it again. Credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY
+(/AWS_SESSION_TOKEN), else the AWS_PROFILE (or default) profile of ~/.aws/credentials; the
+region from AWS_REGION or the profile; AWS_ENDPOINT_URL for S3-compatible stores. Exits 1
+when any file could not be archived (the others are).")]
+pub struct ArchiveArgs {
+    /// The archive: s3://BUCKET/PREFIX.
+    #[arg(long, value_name = "s3://BUCKET/PREFIX")]
+    pub to: String,
+    /// The bundle to archive: a directory or a .tar (or .tar.gz) of one, or `cache` (the
+    /// bundle `pull` fills).
+    #[arg(default_value = "cache", value_name = "BUNDLE|cache")]
+    pub source: String,
+    /// The cluster to archive the bundle under (default: the one its manifest names).
+    #[arg(long, value_name = "NAME")]
+    pub cluster: Option<String>,
+    /// Only files whose behaviour all ended at least this long ago: 24h, 7d.
+    #[arg(long, value_name = "DURATION")]
+    pub older_than: Option<String>,
+    /// Files sent at the same time.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallel: u16,
+    /// Files of at least this many bytes go in parts of this size (S3 wants 5 MiB or more).
+    #[arg(long, value_name = "BYTES", default_value_t = karmor_archive::multipart::DEFAULT_PART_SIZE, hide = true)]
+    pub part_size: u64,
+    /// Output format of the report.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
 }

@@ -5,12 +5,19 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use karmor_analyzer::Store;
+use karmor_archive::fetch::{self, Selection};
+use karmor_archive::location::is_archive_url;
+use karmor_archive::{connect, ArchiveUrl};
 use kubectl_karmor::cache::{
-    compaction_cache_dir, default_store_path, refresh_cache, refresh_message, AutoPull,
+    archive_cache_dir, compaction_cache_dir, default_store_path, refresh_cache, refresh_message,
+    AutoPull,
 };
+
+use kubectl_karmor::resource::{Resource, Target};
 
 use crate::cli::DataArgs;
 use crate::progress;
+use crate::scope::Scope;
 
 impl DataArgs {
     /// What the automatic pull needs from these arguments.
@@ -23,9 +30,90 @@ impl DataArgs {
     }
 }
 
+/// What a command will look at, so that reading an archive (`--bundle s3://…`) fetches only
+/// the files that can hold it. Local bundles are read whole, as before.
+#[derive(Debug, Clone, Default)]
+pub struct Prune {
+    /// Only these nodes (all when empty).
+    pub nodes: Vec<String>,
+    /// Behaviour at or after this time (ns since the epoch).
+    pub since_ns: Option<i64>,
+    /// Behaviour before this time (ns since the epoch).
+    pub until_ns: Option<i64>,
+}
+
+impl Prune {
+    /// The window of `scope` and, for `nodes NAME`, that node.
+    pub fn of(scope: &Scope, target: Option<&Target>) -> Self {
+        let nodes = match target {
+            Some(Target {
+                resource: Resource::Node,
+                name: Some(n),
+            }) => vec![n.clone()],
+            _ => Vec::new(),
+        };
+        Prune {
+            nodes,
+            since_ns: scope.since_ns,
+            until_ns: scope.until_ns,
+        }
+    }
+}
+
 /// Opens the store and merges the given bundles into it. Bad segments are reported on
 /// standard error and skipped; everything else is analysed.
 pub fn load(args: &DataArgs) -> Result<Store> {
+    load_pruned(args, &Prune::default())
+}
+
+/// Fetches what `prune` and `--cluster` need from the archive at `url` into the cache and
+/// returns the bundle directories to merge (one per cluster).
+fn fetch_archive(url: &str, clusters: &[String], prune: &Prune) -> Result<Vec<PathBuf>> {
+    let url = ArchiveUrl::parse(url)?;
+    let selection = Selection {
+        clusters: clusters.to_vec(),
+        nodes: prune.nodes.clone(),
+        since_ns: prune.since_ns,
+        until_ns: prune.until_ns,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let report = runtime.block_on(async {
+        let remote = connect::connect(&url)?;
+        let bar = progress::ArchiveBar::new();
+        let report = fetch::fetch(&remote, &archive_cache_dir(), &selection, 8, &bar).await;
+        bar.finish();
+        report
+    })?;
+    for (object, problem) in &report.problems {
+        let problem = problem.trim_start_matches(&format!("{object}: "));
+        eprintln!("warning: skipped {object}: {problem} (the rest of the archive is analysed)");
+    }
+    eprintln!(
+        "archive {url}: {} of {} files in {} manifest{} needed, {} fetched ({} bytes), {} from the cache",
+        report.selected,
+        report.listed,
+        report.manifests,
+        if report.manifests == 1 { "" } else { "s" },
+        report.fetched,
+        report.fetched_bytes,
+        report.reused
+    );
+    Ok(report.views.into_iter().map(|v| v.dir).collect())
+}
+
+/// Opens the store and merges the given bundles into it, fetching from archives only what
+/// `prune` needs. Bad segments are reported on standard error and skipped; everything else is
+/// analysed.
+pub fn load_pruned(args: &DataArgs, prune: &Prune) -> Result<Store> {
+    let remote = |b: &PathBuf| b.to_str().is_some_and(is_archive_url);
+    if !args.clusters.is_empty() && !args.bundles.iter().any(remote) {
+        bail!(
+            "--cluster chooses among the clusters of an archive: give --bundle s3://BUCKET/PREFIX"
+        );
+    }
     let store = match (&args.store, args.bundles.is_empty()) {
         (Some(path), _) => Store::open(path)?,
         // Bundles are read where they lie; their small files' compactions are kept in the
@@ -47,7 +135,17 @@ pub fn load(args: &DataArgs) -> Result<Store> {
             Store::open(&path)?
         }
     };
+    let mut bundles = Vec::new();
     for bundle in &args.bundles {
+        match bundle.to_str() {
+            Some(url) if is_archive_url(url) => bundles.extend(
+                fetch_archive(url, &args.clusters, prune)
+                    .with_context(|| format!("cannot read archive {url}"))?,
+            ),
+            _ => bundles.push(bundle.clone()),
+        }
+    }
+    for bundle in &bundles {
         let report = progress::merge(&store, bundle)
             .with_context(|| format!("cannot read bundle {}", bundle.display()))?;
         for (path, problem) in &report.problems {

@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         Command::Bundle(cmd) => commands::bundle::run(cmd),
         Command::Validate(args) => commands::validate::run(args),
         Command::Pull(args) => commands::pull::run(args),
+        Command::Archive(args) => commands::archive::run(args),
         Command::Simulate(args) => commands::simulate::run(args),
         Command::Recommend(args) => commands::recommend::run(args),
         Command::Coverage(args) => commands::coverage::run(args),

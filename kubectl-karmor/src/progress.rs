@@ -152,3 +152,47 @@ pub fn merge(store: &Store, bundle: &Path) -> Result<MergeReport, AnalyzerError>
     let mut bar = MergeBar::new();
     store.merge_bundle_with_progress(bundle, &mut |p| bar.update(p))
 }
+
+/// A byte bar for archive uploads and downloads (stderr; indicatif hides it off a terminal).
+pub struct ArchiveBar {
+    bar: ProgressBar,
+}
+
+impl ArchiveBar {
+    /// A bar with no length yet.
+    pub fn new() -> Self {
+        let style = ProgressStyle::with_template(
+            "{msg:>18} [{bar:30}] {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        let bar =
+            ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr()).with_style(style);
+        ArchiveBar { bar }
+    }
+
+    /// Clears the bar.
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl karmor_archive::upload::ArchiveProgress for ArchiveBar {
+    fn planned(&self, files: usize, bytes: u64) {
+        self.bar.set_message(format!("uploading {files} files"));
+        self.bar.set_length(bytes);
+    }
+    fn sent(&self, bytes: u64) {
+        self.bar.inc(bytes);
+    }
+}
+
+impl karmor_archive::fetch::FetchProgress for ArchiveBar {
+    fn planned(&self, files: usize, bytes: u64) {
+        self.bar.set_message(format!("fetching {files} files"));
+        self.bar.set_length(bytes);
+    }
+    fn fetched(&self, bytes: u64) {
+        self.bar.inc(bytes);
+    }
+}

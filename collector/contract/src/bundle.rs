@@ -210,25 +210,23 @@ pub fn partition_dir(node: &str, ts_ns: i64) -> String {
 pub fn read_manifest(dir: &Path) -> Result<Manifest, ContractError> {
     let path = dir.join(MANIFEST);
     let text = fs::read_to_string(&path).map_err(|e| ContractError::io(&path, e))?;
-    let m: Manifest = serde_json::from_str(&text).map_err(|e| ContractError::Manifest {
-        path: path.clone(),
-        message: e.to_string(),
-    })?;
-    if m.format != FORMAT {
-        return Err(ContractError::Manifest {
-            path,
-            message: format!("format is {:?}, expected {FORMAT:?}", m.format),
-        });
-    }
-    check_schema_version(&path, &m.schema_version)?;
-    if let Some(v) = &m.pods_schema_version {
-        check_pods_version(&path, v)?;
-    }
-    Ok(m)
+    parse_manifest(&path, &text)
 }
 
 /// Writes `dir/manifest.json` atomically, recomputing totals, nodes and time range.
 pub fn write_manifest(dir: &Path, manifest: &mut Manifest) -> Result<(), ContractError> {
+    let path = dir.join(MANIFEST);
+    let text = manifest_json(manifest).map_err(|message| ContractError::Manifest {
+        path: path.clone(),
+        message,
+    })?;
+    segment::write_atomic(&path, text.as_bytes())
+}
+
+/// The text of `manifest.json` for `manifest`, after sorting its files and recomputing totals,
+/// nodes, time range and `updated_at` as [`write_manifest`] does (for manifests kept
+/// elsewhere than a local directory, e.g. an archive on object storage).
+pub fn manifest_json(manifest: &mut Manifest) -> Result<String, String> {
     manifest.files.sort_by(|a, b| a.path.cmp(&b.path));
     manifest.files.dedup_by(|a, b| a.path == b.path);
     manifest.pods.sort_by(|a, b| a.path.cmp(&b.path));
@@ -261,12 +259,28 @@ pub fn write_manifest(dir: &Path, manifest: &mut Manifest) -> Result<(), Contrac
         last: format_ts(b),
     });
     manifest.updated_at = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
-    let path = dir.join(MANIFEST);
-    let text = serde_json::to_string_pretty(manifest).map_err(|e| ContractError::Manifest {
-        path: path.clone(),
+    let text = serde_json::to_string_pretty(manifest).map_err(|e| e.to_string())?;
+    Ok(format!("{text}\n"))
+}
+
+/// Parses the text of a `manifest.json` read from `origin` (a path or a URL, for messages),
+/// checking its format and schema version as [`read_manifest`] does.
+pub fn parse_manifest(origin: &Path, text: &str) -> Result<Manifest, ContractError> {
+    let m: Manifest = serde_json::from_str(text).map_err(|e| ContractError::Manifest {
+        path: origin.to_path_buf(),
         message: e.to_string(),
     })?;
-    segment::write_atomic(&path, format!("{text}\n").as_bytes())
+    if m.format != FORMAT {
+        return Err(ContractError::Manifest {
+            path: origin.to_path_buf(),
+            message: format!("format is {:?}, expected {FORMAT:?}", m.format),
+        });
+    }
+    check_schema_version(origin, &m.schema_version)?;
+    if let Some(v) = &m.pods_schema_version {
+        check_pods_version(origin, v)?;
+    }
+    Ok(m)
 }
 
 /// An empty manifest for a new bundle.

@@ -154,6 +154,12 @@ pub struct Health {
     pub segments_written: u64,
     /// Failed segment writes.
     pub write_errors: u64,
+    /// Files uploaded to the archive tier.
+    pub archive_uploads: u64,
+    /// Files the byte limit forced out before the archive held them (lost).
+    pub archive_lost_files: u64,
+    /// Their bytes.
+    pub archive_lost_bytes: u64,
     /// Whether the KubeArmor feed is connected.
     pub kubearmor_connected: bool,
     /// KubeArmor messages received.
@@ -240,6 +246,9 @@ pub async fn health(channel: Channel) -> Result<Health, ClientError> {
         rows_written: h.rows_written,
         segments_written: h.segments_written,
         write_errors: h.write_errors,
+        archive_uploads: h.archive_uploads,
+        archive_lost_files: h.archive_lost_files,
+        archive_lost_bytes: h.archive_lost_bytes,
         kubearmor_connected: h.kubearmor_connected,
         kubearmor_events: h.kubearmor_events,
     })

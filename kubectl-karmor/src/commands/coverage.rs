@@ -6,6 +6,8 @@ use anyhow::{bail, Result};
 use karmor_analyzer::drift::stability::human;
 use karmor_analyzer::drift::{stability, Category, Stability, StabilityOptions};
 
+use kubectl_karmor::resource::Target;
+
 use crate::cli::{CoverageArgs, OutputFormat};
 use crate::commands::recommend::workload_scope;
 use crate::data;
@@ -76,7 +78,8 @@ pub fn run(args: CoverageArgs) -> Result<ExitCode> {
             .apply_arg(t)
             .map_err(|e| anyhow::anyhow!(e))?;
     }
-    let store = data::load(&args.data)?;
+    let target = Target::parse(&args.resource, args.name.as_deref())?;
+    let store = data::load_pruned(&args.data, &data::Prune::of(&given, Some(&target)))?;
     let all = stability(&store, &scope, &opts)?;
     if all.is_empty() {
         bail!("No behaviour recorded for the selected workloads (use -n NAME or -A).");

@@ -11,6 +11,7 @@ use karmor_analyzer::recommend::report::file_name;
 use karmor_analyzer::recommend::{parse_instant, Scope as RecScope};
 use karmor_analyzer::simulate::{simulate, Posture, Postures, SimOptions};
 use karmor_analyzer::Store;
+use kubectl_karmor::resource::Target;
 
 use crate::cli::{ChangeKindArg, DataArgs, DiffArgs, OutputFormat};
 use crate::commands::recommend::workload_scope;
@@ -106,7 +107,8 @@ fn report(args: &DiffArgs) -> Result<(DiffReport, Store, RecScope)> {
         for m in &loaded.invalid {
             eprintln!("warning: {m} (left out of the baseline)");
         }
-        let store = data::load(&args.data)?;
+        let target = Target::parse(&args.resource, args.name.as_deref())?;
+        let store = data::load_pruned(&args.data, &data::Prune::of(&given, Some(&target)))?;
         let (sql, params) = scope.sql();
         let sim = simulate(
             &store,
@@ -144,7 +146,13 @@ fn report(args: &DiffArgs) -> Result<(DiffReport, Store, RecScope)> {
             bail!("--baseline-since must be before --baseline-until");
         }
     }
-    let store = data::load(&args.data)?;
+    // The baseline may be a window of the same data: only the node prunes an archive read.
+    let target = Target::parse(&args.resource, args.name.as_deref())?;
+    let mut prune = data::Prune::of(&given, Some(&target));
+    if args.baseline.is_empty() {
+        (prune.since_ns, prune.until_ns) = (None, None);
+    }
+    let store = data::load_pruned(&args.data, &prune)?;
     let (baseline, current, what) = if args.baseline.is_empty() {
         if base_scope.since_ns.is_none() && base_scope.until_ns.is_none() {
             bail!("give a baseline: --baseline BUNDLE, --baseline-since/--baseline-until (a window of the same data), or --baseline-policy FILE|DIR");
@@ -163,6 +171,7 @@ fn report(args: &DiffArgs) -> Result<(DiffReport, Store, RecScope)> {
     } else {
         let base_store = data::load(&DataArgs {
             bundles: args.baseline.clone(),
+            clusters: Vec::new(),
             store: None,
             kubeconfig: None,
             context: None,

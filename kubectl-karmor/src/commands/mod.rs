@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod archive;
 pub mod bundle;
 pub mod complete;
 pub mod coverage;

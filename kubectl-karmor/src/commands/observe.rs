@@ -71,7 +71,9 @@ pub fn run(args: ObserveArgs) -> Result<ExitCode> {
         return super::live::run(args);
     }
     let mut q = build_query(&args)?;
-    let store = data::load(&args.data)?;
+    let target = Target::parse(&args.resource, args.name.as_deref())?;
+    let prune = data::Prune::of(&Scope::new(&args.scope)?, Some(&target));
+    let store = data::load_pruned(&args.data, &prune)?;
     // Data without any namespace (collectors without Kubernetes): kubectl's `default`
     // namespace would hide everything, so every container is shown, as `docker ps` shows them.
     if args.scope.namespaces.is_empty()

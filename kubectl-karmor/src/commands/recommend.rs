@@ -188,7 +188,9 @@ pub fn run(args: RecommendArgs) -> Result<ExitCode> {
         return super::recommend_network::run(args);
     }
     let opts = build_options(&args)?;
-    let store = data::load(&args.data)?;
+    let target = Target::parse(&args.resource, args.name.as_deref())?;
+    let prune = data::Prune::of(&Scope::new(&args.scope)?, Some(&target));
+    let store = data::load_pruned(&args.data, &prune)?;
     let rec = recommend(&store, &opts)?;
     if rec.workloads.is_empty() && rec.unattributed.is_empty() {
         let mut hint = "No behaviour recorded for the selected workloads".to_string();

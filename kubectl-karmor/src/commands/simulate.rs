@@ -188,7 +188,13 @@ pub fn run(args: SimulateArgs) -> Result<ExitCode> {
             eprintln!("warning: {w}");
         }
     }
-    let store = data::load(&args.data)?;
+    let target = args
+        .resource
+        .as_deref()
+        .map(|r| Target::parse(r, args.name.as_deref()))
+        .transpose()?;
+    let prune = data::Prune::of(&Scope::new(&args.scope)?, target.as_ref());
+    let store = data::load_pruned(&args.data, &prune)?;
     let mut report = simulate(&store, &policies, &opts)?;
     // Behaviour that `recommend` held out of the drafts as suspicious (their annotation).
     mark_held_out(&mut report.entries, &policies);

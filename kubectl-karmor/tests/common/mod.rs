@@ -4,4 +4,5 @@
 
 pub mod api_server;
 pub mod collectors;
+pub mod moto;
 pub mod probes;

@@ -139,6 +139,7 @@ impl ProbeCollector {
             source: SensorSource::Ebpf,
             metrics_addr: None,
             compaction: None,
+            archive: None,
         };
         let c2 = counters.clone();
         let thread = std::thread::spawn(move || {
