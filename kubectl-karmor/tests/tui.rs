@@ -10,7 +10,6 @@ use karmor_analyzer::filter;
 use karmor_analyzer::observe::{summarize, NamespaceScope, ObserveQuery, ResourceKind};
 use karmor_analyzer::Store;
 use karmor_contract::Op;
-use kubectl_karmor::render::short_time;
 use kubectl_karmor::tui::{self, ui, App, Msg, Options};
 use ratatui::backend::TestBackend;
 use ratatui::style::Color;
@@ -141,6 +140,14 @@ impl Ui {
     }
 }
 
+/// The last 16 characters of a path (long paths are drawn as `…` and their end).
+fn tail(path: &str) -> &str {
+    let n = path.chars().count();
+    let skip = n.saturating_sub(16);
+    let at = path.char_indices().nth(skip).map_or(0, |(i, _)| i);
+    &path[at..]
+}
+
 fn header_rows(screen: &str) -> u64 {
     let at = screen.find("rows: ").expect("rows in the header") + 6;
     screen[at..]
@@ -196,7 +203,7 @@ fn opens_with_header_tabs_table_and_footer() {
             "{line} vs {row:?}"
         );
         assert!(
-            line.contains(&short_time(&row.seen.first_seen)),
+            line.contains(&ui::table_time(&row.seen.first_seen)),
             "{line} vs {row:?}"
         );
     }
@@ -223,12 +230,9 @@ fn only_the_visible_window_is_held_and_end_reaches_the_last_row() {
     let lines = ui.table_lines("PATH");
     let line = lines.last().unwrap();
     let path = last.path.as_deref().unwrap();
+    assert!(line.contains(tail(path)), "{line} vs {last:?}\n{screen}");
     assert!(
-        line.contains(&path[..path.len().min(20)]),
-        "{line} vs {last:?}\n{screen}"
-    );
-    assert!(
-        line.contains(&short_time(&last.seen.first_seen)),
+        line.contains(&ui::table_time(&last.seen.first_seen)),
         "{line} vs {last:?}"
     );
     assert_eq!(ui.app.level().selected, expected.len() as u64 - 1);
@@ -237,9 +241,7 @@ fn only_the_visible_window_is_held_and_end_reaches_the_last_row() {
     let screen = ui.keys(&[KeyCode::Home]);
     let first = &expected[0];
     assert!(
-        ui.table_lines("PATH")[0].contains(
-            &first.path.as_deref().unwrap()[..first.path.as_deref().unwrap().len().min(20)]
-        ),
+        ui.table_lines("PATH")[0].contains(tail(first.path.as_deref().unwrap())),
         "{screen}"
     );
     assert_eq!(

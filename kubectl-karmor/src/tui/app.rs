@@ -535,6 +535,7 @@ impl App {
             Response::Policy(seq, title, yaml) => {
                 if self.pending_policy == Some(seq) {
                     self.pending_policy = None;
+                    self.status = None;
                     self.mode = Mode::Text {
                         title,
                         lines: yaml.lines().map(str::to_string).collect(),

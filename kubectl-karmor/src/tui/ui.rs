@@ -90,6 +90,51 @@ impl Styles {
     }
 }
 
+/// Columns whose text is short and always shown whole.
+fn is_fixed(title: &str) -> bool {
+    matches!(
+        title,
+        "RESULT" | "COUNT" | "FIRST SEEN" | "LAST SEEN" | "ACTIVITY" | "MODE" | "PROTO" | "PORT"
+    )
+}
+
+/// Shrinks the widest shrinkable columns until the table fits `avail` cells (columns
+/// `spacing` apart); fixed columns and columns of 8 cells or fewer keep their width.
+pub fn fit_widths(widths: &mut [usize], fixed: &[bool], avail: usize, spacing: usize) {
+    let total = |w: &[usize]| w.iter().sum::<usize>() + spacing * w.len().saturating_sub(1);
+    while total(widths) > avail {
+        let widest = widths
+            .iter()
+            .enumerate()
+            .filter(|(i, w)| !fixed.get(*i).copied().unwrap_or(false) && **w > 8)
+            .max_by_key(|(i, w)| (**w, std::cmp::Reverse(*i)))
+            .map(|(i, _)| i);
+        match widest {
+            Some(i) => widths[i] -= 1,
+            None => break,
+        }
+    }
+}
+
+/// `text` cut to `width` cells: paths keep their end (`…/uploads/x.jpg`), other text its
+/// start.
+pub fn fit(text: &str, width: usize) -> String {
+    let n = text.chars().count();
+    if n <= width {
+        return text.to_string();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    if text.contains('/') {
+        let tail: String = text.chars().skip(n - (width - 1)).collect();
+        format!("…{tail}")
+    } else {
+        let head: String = text.chars().take(width - 1).collect();
+        format!("{head}…")
+    }
+}
+
 /// A row's activity as a text sparkline, scaled to its own peak.
 pub fn sparkline(values: &[u64]) -> String {
     const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
@@ -109,6 +154,15 @@ pub fn sparkline(values: &[u64]) -> String {
 
 fn short(ts_ns: i64) -> String {
     short_time(&format_ts(ts_ns))
+}
+
+/// A time as the table shows it, `MM-DD HH:MM:SS` (UTC; the header gives the year), from
+/// RFC 3339 text; other text unchanged.
+pub fn table_time(rfc3339: &str) -> String {
+    match (rfc3339.get(5..10), rfc3339.get(11..19)) {
+        (Some(day), Some(time)) if rfc3339.len() >= 20 => format!("{day} {time}"),
+        _ => rfc3339.to_string(),
+    }
 }
 
 /// Draws the whole screen.
@@ -260,8 +314,8 @@ fn draw_table(f: &mut Frame, app: &App, st: &Styles, area: Rect) {
             Some(r) => {
                 let mut c = r.cells(show_ns);
                 let n = c.len();
-                c[n - 2] = short_time(&c[n - 2]);
-                c[n - 1] = short_time(&c[n - 1]);
+                c[n - 2] = table_time(&c[n - 2]);
+                c[n - 1] = table_time(&c[n - 1]);
                 c.push(sparkline(&r.activity));
                 cells.push((i, Some(c), Some(r.outcome)));
             }
@@ -281,8 +335,22 @@ fn draw_table(f: &mut Frame, app: &App, st: &Styles, area: Rect) {
         *w = (*w).max(ACTIVITY_BUCKETS);
     }
     for w in widths.iter_mut() {
-        *w = (*w).min(48);
+        *w = (*w).min(64);
     }
+    let fixed: Vec<bool> = cols.iter().map(|c| is_fixed(&c.title)).collect();
+    fit_widths(&mut widths, &fixed, usize::from(area.width), 2);
+    let cells: Vec<(u64, Option<Vec<String>>, Option<Outcome>)> = cells
+        .into_iter()
+        .map(|(i, c, o)| {
+            let c = c.map(|c| {
+                c.into_iter()
+                    .zip(&widths)
+                    .map(|(v, w)| fit(&v, *w))
+                    .collect()
+            });
+            (i, c, o)
+        })
+        .collect();
     let header = Row::new(cols.iter().enumerate().map(|(i, c)| {
         let mut title = c.title.clone();
         if let Some((s, desc)) = level.sort {
@@ -458,8 +526,8 @@ fn draw_detail(f: &mut Frame, app: &App, st: &Styles, area: Rect) {
         .iter()
         .map(|r| {
             let mut r = (*r).clone();
-            r[0] = short_time(&r[0]);
-            r[1] = short_time(&r[1]);
+            r[0] = table_time(&r[0]);
+            r[1] = table_time(&r[1]);
             r
         })
         .collect();
@@ -468,6 +536,26 @@ fn draw_detail(f: &mut Frame, app: &App, st: &Styles, area: Rect) {
             *w = (*w).max(v.chars().count()).min(60);
         }
     }
+    let fixed: Vec<bool> = d
+        .raw_headers
+        .iter()
+        .map(|h| {
+            matches!(
+                *h,
+                "FIRST" | "LAST" | "PID" | "PPID" | "UID" | "RESULT" | "ACTION" | "COUNT"
+            )
+        })
+        .collect();
+    fit_widths(&mut widths, &fixed, usize::from(raw.width), 2);
+    let cells: Vec<Vec<String>> = cells
+        .into_iter()
+        .map(|r| {
+            r.into_iter()
+                .zip(&widths)
+                .map(|(v, w)| fit(&v, *w))
+                .collect()
+        })
+        .collect();
     let table = Table::new(
         cells.into_iter().map(Row::new),
         widths.iter().map(|w| Constraint::Length(*w as u16)),
@@ -531,7 +619,7 @@ fn draw_help(f: &mut Frame, st: &Styles, area: Rect) {
         .collect();
     lines.push(Line::raw(""));
     lines.push(Line::raw(
-        "RESULT: the worst outcome of a row: Block, Denied (refused, no alert), Audit, Allow. Any key closes this help.",
+        "RESULT, worst first: Block, Denied (refused, no alert), Audit, Allow. Any key closes.",
     ));
     let r = popup(area, 96, lines.len() as u16 + 2);
     f.render_widget(Clear, r);
@@ -597,4 +685,44 @@ fn draw_picker(f: &mut Frame, st: &Styles, area: Rect, field: usize) {
         ),
         r,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_keep_their_end_and_other_text_its_start() {
+        assert_eq!(fit("/var/www/html/index.php", 12), "…l/index.php");
+        assert_eq!(fit("wordpress-mysql", 10), "wordpress…");
+        assert_eq!(fit("short", 10), "short");
+        assert_eq!(fit("abc", 0), "");
+    }
+
+    #[test]
+    fn widths_shrink_the_widest_free_columns_only() {
+        let mut w = vec![30, 20, 7, 20];
+        let fixed = [false, false, true, true];
+        fit_widths(&mut w, &fixed, 60, 2);
+        assert_eq!(w.iter().sum::<usize>() + 6, 60);
+        assert_eq!(&w[2..], &[7, 20]);
+        assert!(w[0].abs_diff(w[1]) <= 1, "{w:?}");
+        // Nothing left to shrink: the widths stay at their floor.
+        let mut w = vec![9, 9, 40];
+        fit_widths(&mut w, &[false, false, true], 10, 2);
+        assert_eq!(w, vec![8, 8, 40]);
+    }
+
+    #[test]
+    fn table_times_drop_the_year_and_fraction() {
+        assert_eq!(table_time("2026-11-20T08:00:01.120Z"), "11-20 08:00:01");
+        assert_eq!(table_time("2026-11-20T08:00:01Z"), "11-20 08:00:01");
+        assert_eq!(table_time("-"), "-");
+    }
+
+    #[test]
+    fn sparklines_scale_to_the_row_peak() {
+        assert_eq!(sparkline(&[0, 1, 2, 4]), " ▃▅█");
+        assert_eq!(sparkline(&[0, 0]), "  ");
+    }
 }
