@@ -52,8 +52,18 @@ impl Ui {
     }
 
     fn open_with(query: ObserveQuery, width: u16, height: u16, no_color: bool) -> Ui {
+        Ui::open_store(demo_store(), query, width, height, no_color)
+    }
+
+    fn open_store(
+        store: Store,
+        query: ObserveQuery,
+        width: u16,
+        height: u16,
+        no_color: bool,
+    ) -> Ui {
         let app = tui::open(
-            demo_store(),
+            store,
             query,
             Options {
                 scope: "test".into(),
@@ -594,4 +604,47 @@ fn tui_on_a_non_terminal_is_a_clear_error() {
         err.contains("--tui needs a terminal, and standard output is not one"),
         "{err}"
     );
+}
+
+#[test]
+fn live_rows_arrive_without_moving_the_cursor_or_the_scroll() {
+    use karmor_testdata::demo;
+    use kubectl_karmor::tui::LiveEvent;
+    let events = demo::events();
+    let noon = demo::at(11, 0, 0, 0);
+    let (early, late): (Vec<_>, Vec<_>) = events.iter().cloned().partition(|e| e.ts_first < noon);
+    let mut ui = Ui::open_store(Store::in_memory().unwrap(), pods_query(), 200, 30, true);
+    let screen = ui.draw();
+    assert_eq!(header_rows(&screen), 0, "{screen}");
+    ui.app.handle(Msg::Live(LiveEvent::Rows(early.clone())));
+    let screen = ui.draw();
+    let first = header_rows(&screen);
+    assert!(first > 0, "{screen}");
+    assert!(
+        screen.contains(&format!("live: {} rows received", early.len())),
+        "{screen}"
+    );
+    // Scroll down a page and a bit; the next batch keeps cursor, scroll and sort.
+    ui.key(KeyCode::PageDown);
+    ui.keys(&[KeyCode::Down, KeyCode::Down]);
+    let (selected, top) = (ui.app.level().selected, ui.app.level().top);
+    assert!(top > 0 && selected > top, "{selected} {top}");
+    ui.app.handle(Msg::Live(LiveEvent::Rows(late.clone())));
+    let screen = ui.draw();
+    assert_eq!(
+        (ui.app.level().selected, ui.app.level().top),
+        (selected, top)
+    );
+    assert!(
+        screen.contains(&format!("live: {} rows received", events.len())),
+        "{screen}"
+    );
+    // The view now holds exactly what observe says of all the rows.
+    let all = Store::in_memory().unwrap();
+    all.append_live(&events).unwrap();
+    let mut q = pods_query();
+    q.operations = vec![Op::Process];
+    let expected = summarize(&all, &q).unwrap().processes.unwrap();
+    assert!(expected.len() as u64 > first);
+    assert_eq!(header_rows(&screen), expected.len() as u64, "{screen}");
 }

@@ -70,7 +70,8 @@ pub fn build_query(args: &ObserveArgs) -> Result<ObserveQuery> {
 pub fn run(args: ObserveArgs) -> Result<ExitCode> {
     if args.live.live {
         if args.tui {
-            bail!("--tui shows stored data (--bundle, --store or the cache); --live with --tui is not supported yet");
+            let scope = scope_label(&args);
+            return super::live::run_tui(args, scope);
         }
         return super::live::run(args);
     }
@@ -86,7 +87,7 @@ pub fn run(args: ObserveArgs) -> Result<ExitCode> {
         q.namespace = NamespaceScope::All;
     }
     if args.tui {
-        kubectl_karmor::tui::run(store, q, scope_label(&args))?;
+        kubectl_karmor::tui::run(store, q, scope_label(&args), None)?;
         return Ok(ExitCode::SUCCESS);
     }
     let empty = render_store(&store, &q, &args)?;
@@ -97,7 +98,7 @@ pub fn run(args: ObserveArgs) -> Result<ExitCode> {
 }
 
 /// The command line's scope as the UI's header shows it: `pods -n shop`, `deploy/web -A`.
-fn scope_label(args: &ObserveArgs) -> String {
+pub fn scope_label(args: &ObserveArgs) -> String {
     let mut s = args.resource.clone();
     if let Some(name) = &args.name {
         s.push(' ');

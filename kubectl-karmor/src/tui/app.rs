@@ -59,6 +59,8 @@ pub struct Level {
     in_flight: Option<u64>,
     /// The last answer's DuckDB time.
     pub query_time: Option<Duration>,
+    /// New rows arrived since its rows were read (`--live`): read again when shown.
+    stale: bool,
 }
 
 impl Level {
@@ -83,6 +85,7 @@ impl Level {
             valid_from: 0,
             in_flight: None,
             query_time: None,
+            stale: false,
         }
     }
 
@@ -230,6 +233,8 @@ pub struct Info {
     pub range: Option<TimeRange>,
     /// Counters of the data's completeness.
     pub health: DataHealth,
+    /// `--live`: rows received so far, when live.
+    pub live_rows: Option<u64>,
 }
 
 /// The UI.
@@ -315,6 +320,7 @@ impl App {
                 scope: start.scope,
                 range: start.range,
                 health: start.health,
+                live_rows: None,
             },
             graph_on: false,
             status: None,
@@ -427,6 +433,7 @@ impl App {
         level.in_flight = Some(seq);
         if changed {
             level.valid_from = seq;
+            level.stale = false;
         }
     }
 
@@ -441,6 +448,14 @@ impl App {
             Msg::Resize => {}
             Msg::Worker(r) => self.answer(r),
             Msg::Stop => self.quit = true,
+            Msg::Live(super::LiveEvent::Rows(rows)) => {
+                self.info.live_rows.get_or_insert(0);
+                self.send(|seq| Request::Append { seq, rows });
+            }
+            Msg::Live(super::LiveEvent::Status(text)) => {
+                self.info.live_rows.get_or_insert(0);
+                self.status = Some((text, false));
+            }
         }
     }
 
@@ -542,6 +557,18 @@ impl App {
                         scroll: 0,
                     };
                 }
+            }
+            Response::Appended(_, n, range) => {
+                if let Some(r) = range {
+                    self.info.range = Some(r);
+                }
+                *self.info.live_rows.get_or_insert(0) += n as u64;
+                // Every level reads its rows again, keeping cursor, scroll and sort.
+                for level in &mut self.levels {
+                    level.stale = true;
+                    level.graph = None;
+                }
+                self.refresh(true);
             }
             Response::Error(seq, message) => {
                 for level in &mut self.levels {
@@ -921,8 +948,10 @@ impl App {
     fn back(&mut self) {
         if self.levels.len() > 1 {
             self.levels.pop();
-            // The parent's rows are still held, unless the filter changed meanwhile.
-            self.refresh(false);
+            // The parent's rows are still held, unless the filter changed or new rows
+            // arrived meanwhile.
+            let stale = self.level().stale;
+            self.refresh(stale);
         } else if self.level().search.is_some() {
             let level = self.level_mut();
             level.search = None;

@@ -20,7 +20,7 @@ use crossterm::event::{Event, KeyEvent, KeyEventKind};
 use crossterm::terminal::{
     disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
 };
-use karmor_analyzer::browse::{self, TimeRange};
+use karmor_analyzer::browse;
 use karmor_analyzer::observe::ObserveQuery;
 use karmor_analyzer::Store;
 use ratatui::backend::CrosstermBackend;
@@ -40,7 +40,22 @@ pub enum Msg {
     Worker(Response),
     /// A signal asked us to stop.
     Stop,
+    /// `--live`: rows received since the last batch, or a word about the feed.
+    Live(LiveEvent),
 }
+
+/// What a live feed (`observe --tui --live`) sends the UI.
+#[derive(Debug)]
+pub enum LiveEvent {
+    /// New rows (de-duplicated), to append to the in-memory store.
+    Rows(Vec<karmor_contract::Event>),
+    /// The feed's state, for the status line (`watching …`, `reconnecting …`, `stopped …`).
+    Status(String),
+}
+
+/// A live feed: started on a thread of its own once the UI is up, it sends [`Msg::Live`]
+/// messages until the channel closes.
+pub type LiveFeed = Box<dyn FnOnce(mpsc::Sender<Msg>) + Send>;
 
 /// How the UI starts.
 #[derive(Debug, Clone)]
@@ -81,13 +96,7 @@ pub fn open(store: Store, query: ObserveQuery, opts: Options) -> Result<App> {
     let health = store.health()?;
     let (req_tx, req_rx) = mpsc::channel();
     let (msg_tx, msg_rx) = mpsc::channel();
-    let worker = Worker::new(
-        store,
-        range.unwrap_or(TimeRange {
-            first_ns: 0,
-            last_ns: 0,
-        }),
-    );
+    let worker = Worker::new(store, range);
     let to_ui = msg_tx.clone();
     std::thread::Builder::new()
         .name("karmor-tui-queries".into())
@@ -127,8 +136,8 @@ impl Drop for TerminalGuard {
     }
 }
 
-/// Runs the UI on the terminal until `q`, Ctrl-C or a signal.
-pub fn run(store: Store, query: ObserveQuery, scope: String) -> Result<()> {
+/// Runs the UI on the terminal until `q`, Ctrl-C or a signal; `live` feeds it new rows.
+pub fn run(store: Store, query: ObserveQuery, scope: String, live: Option<LiveFeed>) -> Result<()> {
     if !std::io::stdout().is_terminal() {
         bail!(
             "--tui needs a terminal, and standard output is not one: run it in a terminal, or drop --tui and use --output table|wide|json|yaml|csv"
@@ -193,6 +202,14 @@ pub fn run(store: Store, query: ObserveQuery, scope: String) -> Result<()> {
             }
         })
         .context("cannot start the key reader")?;
+
+    if let Some(feed) = live {
+        let tx = app.sender();
+        std::thread::Builder::new()
+            .name("karmor-tui-live".into())
+            .spawn(move || feed(tx))
+            .context("cannot start the live feed")?;
+    }
 
     loop {
         terminal.draw(|f| ui::draw(f, &app))?;

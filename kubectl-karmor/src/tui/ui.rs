@@ -238,7 +238,9 @@ fn draw_header(f: &mut Frame, app: &App, st: &Styles, area: Rect) {
         None => "…".into(),
     };
     let h = &app.info.health;
-    let health = if h.events_dropped > 0 {
+    let health = if app.info.live_rows.is_some() {
+        Span::raw("health: live (the relay's rows, in memory)")
+    } else if h.events_dropped > 0 {
         Span::styled(
             format!(
                 "health: partial, {} of {} events dropped",
@@ -254,6 +256,12 @@ fn draw_header(f: &mut Frame, app: &App, st: &Styles, area: Rect) {
         ))
     };
     let mut second = vec![Span::raw(format!("time: {range}  rows: {rows}  ")), health];
+    if let Some(n) = app.info.live_rows {
+        second.push(Span::styled(
+            format!("  live: {n} rows received"),
+            st.title(),
+        ));
+    }
     if let Some(t) = level.query_time {
         second.push(Span::styled(
             format!("  query {} ms", t.as_millis()),

@@ -80,6 +80,13 @@ pub enum Request {
         /// The rows under the cursor.
         query: ObserveQuery,
     },
+    /// `--live`: appends rows to the in-memory store (every view is stale afterwards).
+    Append {
+        /// Sequence number.
+        seq: u64,
+        /// The rows.
+        rows: Vec<karmor_contract::Event>,
+    },
 }
 
 impl Request {
@@ -88,7 +95,8 @@ impl Request {
             Request::View(seq, _) => *seq,
             Request::Detail { seq, .. }
             | Request::Export { seq, .. }
-            | Request::Policy { seq, .. } => *seq,
+            | Request::Policy { seq, .. }
+            | Request::Append { seq, .. } => *seq,
         }
     }
 }
@@ -132,6 +140,8 @@ pub enum Response {
     Exported(u64, PathBuf, usize),
     /// A drafted policy (title, YAML).
     Policy(u64, String, String),
+    /// Rows appended (how many, the data's new time range).
+    Appended(u64, usize, Option<TimeRange>),
     /// The request failed.
     Error(u64, String),
     /// A newer view request replaced this one before it ran.
@@ -146,6 +156,7 @@ impl Response {
             | Response::Detail(s, _)
             | Response::Exported(s, _, _)
             | Response::Policy(s, _, _)
+            | Response::Appended(s, _, _)
             | Response::Error(s, _)
             | Response::Superseded(s) => *s,
         }
@@ -169,11 +180,14 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// A worker over `store`; `range` buckets every activity column.
-    pub fn new(store: Store, range: TimeRange) -> Self {
+    /// A worker over `store`; `range` (the data's) buckets every activity column.
+    pub fn new(store: Store, range: Option<TimeRange>) -> Self {
         Worker {
             store,
-            range,
+            range: range.unwrap_or(TimeRange {
+                first_ns: 0,
+                last_ns: 0,
+            }),
             slots: HashMap::new(),
         }
     }
@@ -220,6 +234,9 @@ impl Worker {
             Request::Policy { query, .. } => self
                 .policy(&query)
                 .map(|(title, yaml)| Response::Policy(seq, title, yaml)),
+            Request::Append { rows, .. } => self
+                .append(&rows)
+                .map(|range| Response::Appended(seq, rows.len(), range)),
         };
         result.unwrap_or_else(|e| Response::Error(seq, crate::tui::error_text(&e)))
     }
@@ -289,6 +306,19 @@ impl Worker {
             operations,
             elapsed: started.elapsed(),
         })
+    }
+
+    fn append(&mut self, rows: &[karmor_contract::Event]) -> anyhow::Result<Option<TimeRange>> {
+        self.store
+            .append_live(rows)
+            .map_err(|e| anyhow::anyhow!("cannot add the received rows to the store: {e}"))?;
+        // Every view, arrangement and graph is stale; the activity buckets follow the range.
+        self.slots.clear();
+        let range = browse::data_range(&self.store)?;
+        if let Some(r) = range {
+            self.range = r;
+        }
+        Ok(range)
     }
 
     fn export(
