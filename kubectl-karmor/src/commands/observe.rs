@@ -68,6 +68,9 @@ pub fn build_query(args: &ObserveArgs) -> Result<ObserveQuery> {
 
 /// Runs the command (`--live`: [`super::live::run`]).
 pub fn run(args: ObserveArgs) -> Result<ExitCode> {
+    if args.tui {
+        kubectl_karmor::tui::check_terminal()?;
+    }
     if args.live.live {
         if args.tui {
             let scope = scope_label(&args);

@@ -136,8 +136,8 @@ impl Drop for TerminalGuard {
     }
 }
 
-/// Runs the UI on the terminal until `q`, Ctrl-C or a signal; `live` feeds it new rows.
-pub fn run(store: Store, query: ObserveQuery, scope: String, live: Option<LiveFeed>) -> Result<()> {
+/// Fails unless standard output and input are a terminal (checked before any data is read).
+pub fn check_terminal() -> Result<()> {
     if !std::io::stdout().is_terminal() {
         bail!(
             "--tui needs a terminal, and standard output is not one: run it in a terminal, or drop --tui and use --output table|wide|json|yaml|csv"
@@ -146,6 +146,12 @@ pub fn run(store: Store, query: ObserveQuery, scope: String, live: Option<LiveFe
     if !std::io::stdin().is_terminal() {
         bail!("--tui reads keys from a terminal, and standard input is not one");
     }
+    Ok(())
+}
+
+/// Runs the UI on the terminal until `q`, Ctrl-C or a signal; `live` feeds it new rows.
+pub fn run(store: Store, query: ObserveQuery, scope: String, live: Option<LiveFeed>) -> Result<()> {
+    check_terminal()?;
     let (_, height) = crossterm::terminal::size().context("cannot read the terminal's size")?;
     let mut app = open(
         store,
