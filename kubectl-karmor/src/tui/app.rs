@@ -61,6 +61,8 @@ pub struct Level {
     pub query_time: Option<Duration>,
     /// New rows arrived since its rows were read (`--live`): read again when shown.
     stale: bool,
+    /// Whether `ops` came from the data (asked once per level, and after new rows).
+    ops_known: bool,
 }
 
 impl Level {
@@ -86,6 +88,7 @@ impl Level {
             in_flight: None,
             query_time: None,
             stale: false,
+            ops_known: false,
         }
     }
 
@@ -426,7 +429,8 @@ impl App {
             offset,
             limit: 2 * h,
             graph: self.graph_on,
-            operations: level.total.is_none() || changed,
+            // The tabs: once per level (a filter does not change them; new rows may).
+            operations: !level.ops_known,
         };
         let seq = self.send(|seq| Request::View(seq, Box::new(request)));
         let level = self.level_mut();
@@ -515,6 +519,7 @@ impl App {
                     level.graph = Some(g);
                 }
                 if let Some(ops) = a.operations {
+                    level.ops_known = true;
                     if !ops.is_empty() {
                         level.ops = ops;
                     }
@@ -566,6 +571,7 @@ impl App {
                 // Every level reads its rows again, keeping cursor, scroll and sort.
                 for level in &mut self.levels {
                     level.stale = true;
+                    level.ops_known = false;
                     level.graph = None;
                 }
                 self.refresh(true);
