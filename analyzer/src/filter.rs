@@ -324,6 +324,23 @@ pub struct SqlFilter {
     pub params: Vec<Param>,
 }
 
+impl SqlFilter {
+    /// The conjunction of `parts` (each parenthesised, parameters in order); `None` for none.
+    pub fn all(parts: impl IntoIterator<Item = SqlFilter>) -> Option<SqlFilter> {
+        let parts: Vec<SqlFilter> = parts.into_iter().collect();
+        if parts.len() <= 1 {
+            return parts.into_iter().next();
+        }
+        let sql = parts
+            .iter()
+            .map(|p| format!("({})", p.sql))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let params = parts.into_iter().flat_map(|p| p.params).collect();
+        Some(SqlFilter { sql, params })
+    }
+}
+
 /// A filter that could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", self.render())]

@@ -5,6 +5,7 @@
 //! - [`filter`]: the `-f/--filter` language, compiled to parameterised SQL.
 //! - [`timespec`]: `--since` durations.
 //! - [`observe`]: behaviour summaries per namespace, workload, pod, container or node.
+//! - [`browse`]: observe's sections as paged, sorted views (the terminal UI's queries).
 //! - [`policy`]: the KubeArmor policy model and a validator that agrees with the CRDs.
 //! - [`recommend`]: policies drafted from observed behaviour, with explained generalisations.
 //! - [`simulate`]: recorded behaviour replayed through KubeArmor's policy semantics.
@@ -13,6 +14,7 @@
 //! - [`drift`]: stability verdicts (has learning converged?) and diffs against a baseline.
 
 mod access_set;
+pub mod browse;
 pub mod bundle_source;
 pub mod drift;
 pub mod error;

@@ -72,7 +72,7 @@ impl fmt::Display for ResourceKind {
 
 impl ResourceKind {
     /// SQL for the resource's display key (fixed text, no user input).
-    fn key_sql(self) -> &'static str {
+    pub fn key_sql(self) -> &'static str {
         match self {
             ResourceKind::Namespace => {
                 "CASE WHEN namespace IS NOT NULL THEN namespace WHEN host THEN '(host)' ELSE '(none)' END"
@@ -167,7 +167,7 @@ impl ObserveQuery {
     }
 
     /// The WHERE clause (fixed SQL) and its parameters.
-    fn scope(&self) -> (String, Vec<Param>) {
+    pub(crate) fn scope(&self) -> (String, Vec<Param>) {
         let mut clauses: Vec<String> = Vec::new();
         let mut params = Vec::new();
         if let NamespaceScope::One(ns) = &self.namespace {
@@ -333,13 +333,11 @@ const WIDE_SQL: &str = ", array_to_string(list_sort(list_distinct(list(CAST(pid 
     array_to_string(list_sort(list_distinct(list(node))), ',') AS wide_nodes";
 /// The names of [`WIDE_SQL`]'s columns.
 const WIDE_COLS: &str = ", wide_pids, wide_containers, wide_nodes";
-const SEEN_SQL: &str =
-    "CAST(sum(count) AS UBIGINT), epoch_ns(min(ts_first)), epoch_ns(max(ts_last))";
-/// [`SEEN_SQL`] named, for queries that select from a grouped subquery.
+/// Count, first and last seen of a group, named.
 const SEEN_AS: &str = "CAST(sum(count) AS UBIGINT) AS seen_count, \
     epoch_ns(min(ts_first)) AS seen_first, epoch_ns(max(ts_last)) AS seen_last";
 
-/// The column types of a summary: `head`, then [`SEEN_SQL`]'s, then [`WIDE_SQL`]'s if wanted.
+/// The column types of a summary: `head`, then [`SEEN_AS`]'s, then [`WIDE_SQL`]'s if wanted.
 fn columns(head: &[Col], wide: bool) -> Vec<Col> {
     let mut types = head.to_vec();
     types.extend([Col::U64, Col::I64, Col::I64]);
@@ -373,9 +371,45 @@ fn namespace_col(kind: ResourceKind) -> &'static str {
     }
 }
 
-/// Runs a summary.
-pub fn summarize(store: &Store, q: &ObserveQuery) -> Result<Summary> {
-    use Col::{Text, I64, U16};
+/// Key columns of the process section: `parent`, `process`.
+const PROCESS_KEYS: &[(&str, &str)] = &[("parent", "parent_process"), ("process", "process")];
+/// Key columns of the network section: the peer is its name when known, the port is the
+/// remote one for outbound and the local one for bind/listen/accept.
+const NETWORK_KEYS: &[(&str, &str)] = &[
+    ("direction", "direction"),
+    ("proto", "proto"),
+    ("process", "process"),
+    ("peer", "coalesce(remote_name, remote_addr)"),
+    (
+        "port",
+        "CASE WHEN direction IN ('bind', 'listen', 'accept') THEN local_port ELSE remote_port END",
+    ),
+];
+/// Key columns of the file section (the read/write mode is derived from the accesses).
+const FILE_KEYS: &[(&str, &str)] = &[("process", "process"), ("path", "path")];
+/// Key columns of the system-call section (not in `observe`'s summary; the TUI's tab).
+const SYSCALL_KEYS: &[(&str, &str)] = &[("process", "process"), ("syscall", "syscall")];
+/// Key columns of the capability section (not in `observe`'s summary; the TUI's tab).
+const CAPABILITY_KEYS: &[(&str, &str)] = &[("process", "process"), ("capability", "capability")];
+
+/// The columns (name, SQL over `events`) that identify one row of `op`'s section besides its
+/// namespace and resource: a section's rows are grouped by exactly these.
+pub fn section_keys(op: Op) -> &'static [(&'static str, &'static str)] {
+    match op {
+        Op::Process => PROCESS_KEYS,
+        Op::File => FILE_KEYS,
+        Op::Network => NETWORK_KEYS,
+        Op::Syscall => SYSCALL_KEYS,
+        Op::Capability => CAPABILITY_KEYS,
+    }
+}
+
+/// The grouped query behind `op`'s section of a summary, unordered, with named columns:
+/// `ns, resource`, the op's columns (`parent, process`; `mode, process, path, bits, others`;
+/// `direction, proto, process, peer, port`; `process, syscall`; `process, capability`), then
+/// `seen_count, seen_first, seen_last`, the wide columns when `q.wide`, then `extra`: more
+/// aggregates `(alias, SQL)` over the group's `events` rows (fixed SQL from the caller).
+pub fn section_sql(q: &ObserveQuery, op: Op, extra: &[(&str, String)]) -> (String, Vec<Param>) {
     let (scope, params) = q.scope();
     let key = q.kind.key_sql();
     let ns = namespace_col(q.kind);
@@ -384,14 +418,48 @@ pub fn summarize(store: &Store, q: &ObserveQuery) -> Result<Summary> {
     } else {
         ("", "")
     };
+    let extra_sql: String = extra
+        .iter()
+        .map(|(alias, sql)| format!(", {sql} AS {alias}"))
+        .collect();
+    let sql = if op == Op::File {
+        let extra_cols: String = extra
+            .iter()
+            .map(|(alias, _)| format!(", {alias}"))
+            .collect();
+        let (bits, others) = (access_set::bits_sql(), access_set::others_sql());
+        let writes = access_set::writes_sql("bits");
+        format!(
+            "SELECT ns, resource, CASE WHEN {writes} THEN 'write' ELSE 'read' END AS mode,
+                    process, path, bits, others, seen_count, seen_first, seen_last{wide_cols}{extra_cols}
+             FROM (SELECT {ns} AS ns, {key} AS resource, process, path, {bits} AS bits,
+                          {others} AS others, {SEEN_AS}{wide_sql}{extra_sql}
+                   FROM events WHERE op = 'file' AND {scope}
+                   GROUP BY ALL)"
+        )
+    } else {
+        let keys: String = section_keys(op)
+            .iter()
+            .map(|(name, sql)| format!("{sql} AS {name}, "))
+            .collect();
+        format!(
+            "SELECT {ns} AS ns, {key} AS resource, {keys}{SEEN_AS}{wide_sql}{extra_sql}
+             FROM events WHERE op = '{}' AND {scope}
+             GROUP BY ALL",
+            op.as_str()
+        )
+    };
+    (sql, params)
+}
+
+/// Runs a summary.
+pub fn summarize(store: &Store, q: &ObserveQuery) -> Result<Summary> {
+    use Col::{Text, I64, U16};
     let mut out = Summary::default();
 
     if q.wants(Op::Process) {
-        let sql = format!(
-            "SELECT {ns}, {key}, parent_process, process, {SEEN_SQL}{wide_sql}
-             FROM events WHERE op = 'process' AND {scope}
-             GROUP BY ALL ORDER BY 1 NULLS FIRST, 2, 5 DESC, 4, 3"
-        );
+        let (sql, params) = section_sql(q, Op::Process, &[]);
+        let sql = format!("{sql} ORDER BY 1 NULLS FIRST, 2, 5 DESC, 4, 3");
         let types = columns(&[Text, Text, Text, Text], q.wide);
         out.processes = Some(query_columns(store, &sql, &params, &types, |c, i| {
             ProcessRow {
@@ -405,17 +473,8 @@ pub fn summarize(store: &Store, q: &ObserveQuery) -> Result<Summary> {
         })?);
     }
     if q.wants(Op::File) {
-        let (bits, others) = (access_set::bits_sql(), access_set::others_sql());
-        let writes = access_set::writes_sql("bits");
-        let sql = format!(
-            "SELECT ns, resource, CASE WHEN {writes} THEN 'write' ELSE 'read' END,
-                    process, path, bits, others, seen_count, seen_first, seen_last{wide_cols}
-             FROM (SELECT {ns} AS ns, {key} AS resource, process, path, {bits} AS bits,
-                          {others} AS others, {SEEN_AS}{wide_sql}
-                   FROM events WHERE op = 'file' AND {scope}
-                   GROUP BY ALL)
-             ORDER BY 1 NULLS FIRST, 2, 3, 8 DESC, 5, 4"
-        );
+        let (sql, params) = section_sql(q, Op::File, &[]);
+        let sql = format!("{sql} ORDER BY 1 NULLS FIRST, 2, 3, 8 DESC, 5, 4");
         let types = columns(&[Text, Text, Text, Text, Text, I64, Text], q.wide);
         out.files = Some(query_columns(store, &sql, &params, &types, |c, i| {
             FileRow {
@@ -431,14 +490,8 @@ pub fn summarize(store: &Store, q: &ObserveQuery) -> Result<Summary> {
         })?);
     }
     if q.wants(Op::Network) {
-        let sql = format!(
-            "SELECT {ns}, {key}, direction, proto, process,
-                    coalesce(remote_name, remote_addr),
-                    CASE WHEN direction IN ('bind', 'listen', 'accept') THEN local_port ELSE remote_port END,
-                    {SEEN_SQL}{wide_sql}
-             FROM events WHERE op = 'network' AND {scope}
-             GROUP BY ALL ORDER BY 1 NULLS FIRST, 2, 3, 8 DESC, 6, 7"
-        );
+        let (sql, params) = section_sql(q, Op::Network, &[]);
+        let sql = format!("{sql} ORDER BY 1 NULLS FIRST, 2, 3, 8 DESC, 6, 7");
         let types = columns(&[Text, Text, Text, Text, Text, Text, U16], q.wide);
         out.network = Some(query_columns(store, &sql, &params, &types, |c, i| {
             NetworkRow {
@@ -547,7 +600,8 @@ pub fn describe(store: &Store, q: &ObserveQuery) -> Result<Vec<ResourceHeader>> 
     })
 }
 
-fn strings(v: Value) -> Vec<String> {
+/// The text items of a DuckDB list value (NULLs and other types left out).
+pub(crate) fn strings(v: Value) -> Vec<String> {
     match v {
         Value::List(items) | Value::Array(items) => items
             .into_iter()

@@ -177,6 +177,11 @@ pub struct ObserveArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
+    /// Open a full-screen terminal UI instead of printing: tabs per operation, filter (f),
+    /// quick search (/), sort (s), drill-down (Enter/Esc), graphs (g), export (e), policy
+    /// drafts (p); ? lists the keys. Needs a terminal.
+    #[arg(long, conflicts_with = "describe")]
+    pub tui: bool,
     /// Data source.
     #[command(flatten)]
     pub data: DataArgs,

@@ -5,7 +5,7 @@ mod cli;
 mod commands;
 mod data;
 mod progress;
-mod render;
+use kubectl_karmor::render;
 mod scope;
 
 use std::process::ExitCode;

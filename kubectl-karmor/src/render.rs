@@ -44,21 +44,37 @@ pub fn opt(v: &Option<String>) -> String {
 
 /// Writes a value as pretty JSON to standard output.
 pub fn json<T: Serialize>(value: &T) -> Result<()> {
-    let mut out = std::io::stdout().lock();
+    json_to(std::io::stdout().lock(), value)
+}
+
+/// Writes a value as pretty JSON (what `--output json` prints) to `out`.
+pub fn json_to<T: Serialize>(mut out: impl Write, value: &T) -> Result<()> {
     serde_json::to_writer_pretty(&mut out, value)?;
     writeln!(out)?;
+    out.flush()?;
     Ok(())
 }
 
 /// Writes a value as YAML to standard output.
 pub fn yaml<T: Serialize>(value: &T) -> Result<()> {
-    print!("{}", serde_yaml::to_string(value)?);
+    yaml_to(std::io::stdout().lock(), value)
+}
+
+/// Writes a value as YAML (what `--output yaml` prints) to `out`.
+pub fn yaml_to<T: Serialize>(mut out: impl Write, value: &T) -> Result<()> {
+    out.write_all(serde_yaml::to_string(value)?.as_bytes())?;
+    out.flush()?;
     Ok(())
 }
 
 /// Writes rows as CSV to standard output.
 pub fn csv(headers: &[&str], rows: &[Vec<String>]) -> Result<()> {
-    let mut w = csv::Writer::from_writer(std::io::stdout().lock());
+    csv_to(std::io::stdout().lock(), headers, rows)
+}
+
+/// Writes rows as CSV (what `--output csv` prints) to `out`.
+pub fn csv_to(out: impl Write, headers: &[&str], rows: &[Vec<String>]) -> Result<()> {
+    let mut w = csv::Writer::from_writer(out);
     w.write_record(headers)?;
     for r in rows {
         w.write_record(r)?;

@@ -30,12 +30,11 @@ use crate::commands::observe::{build_query, print_empty_hint, render_store};
 /// Unmappable messages described on standard error before the rest are only counted.
 const SHOWN_UNMAPPED: u64 = 5;
 
-/// Runs `observe --live`.
-pub fn run(args: ObserveArgs) -> Result<ExitCode> {
+/// `--duration` as a duration, and `--relay-endpoint` checked.
+fn live_limits(args: &ObserveArgs) -> Result<Option<Duration>> {
     if !args.data.bundles.is_empty() {
         bail!("--live watches the relay: it does not read --bundle");
     }
-    let q = build_query(&args)?;
     let stop_after = match &args.live.duration {
         Some(text) => {
             let ns = parse_duration(text).with_context(|| format!("--duration {text}"))?;
@@ -54,12 +53,120 @@ pub fn run(args: ObserveArgs) -> Result<ExitCode> {
             );
         }
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    Ok(stop_after)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(watch(&args, &q, stop_after))
+        .context("cannot start the async runtime")
+}
+
+/// Runs `observe --live`.
+pub fn run(args: ObserveArgs) -> Result<ExitCode> {
+    let stop_after = live_limits(&args)?;
+    let q = build_query(&args)?;
+    runtime()?.block_on(watch(&args, &q, stop_after))
+}
+
+/// Runs `observe --live --tui`: the terminal UI over an in-memory store that the relay's rows
+/// join every `--refresh` seconds (de-duplicated as `import` does), without moving the
+/// cursor. The first connection is made before the UI opens, so its errors print as usual.
+pub fn run_tui(args: ObserveArgs, scope: String) -> Result<ExitCode> {
+    let stop_after = live_limits(&args)?;
+    let q = build_query(&args)?;
+    let runtime = runtime()?;
+    let relay = runtime.block_on(relay(&args))?;
+    let cfg = LiveConfig {
+        feeds: KubeArmorFeeds {
+            logs: true,
+            alerts: !args.live.no_alerts,
+        },
+        ..LiveConfig::default()
+    };
+    let first = runtime
+        .block_on(open(&relay, &cfg))
+        .context("cannot watch the KubeArmor relay")?;
+    let refresh = Duration::from_secs(args.live.refresh);
+    let max_events = args.live.max_events;
+    let feed: kubectl_karmor::tui::LiveFeed = Box::new(move |ui| {
+        runtime.block_on(feed_ui(
+            relay, cfg, first, ui, refresh, stop_after, max_events,
+        ))
+    });
+    kubectl_karmor::tui::run(Store::in_memory()?, q, scope, Some(feed))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Sends the relay's rows to the UI, one de-duplicated batch per `refresh`, until the UI
+/// closes, the feed ends, `--duration` elapses or `--max-events` is reached.
+async fn feed_ui(
+    relay: Relay,
+    cfg: LiveConfig,
+    first: kubectl_karmor::live::Opened,
+    ui: std::sync::mpsc::Sender<kubectl_karmor::tui::Msg>,
+    refresh: Duration,
+    stop_after: Option<Duration>,
+    max_events: Option<u64>,
+) {
+    use kubectl_karmor::tui::{LiveEvent, Msg};
+    let say = |text: String| ui.send(Msg::Live(LiveEvent::Status(text))).is_ok();
+    if !say(format!("watching {}", first.label)) {
+        return;
+    }
+    let (tx, mut rx) = mpsc::channel(4096);
+    let feed = tokio::spawn(follow(relay, cfg, first, tx));
+    let mut pending = DedupWindow::new();
+    let mut received = 0u64;
+    let mut tick = tokio::time::interval(refresh);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let deadline = async {
+        match stop_after {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(deadline);
+    let why = loop {
+        tokio::select! {
+            item = rx.recv() => match item {
+                Some(LiveItem::Row(event)) => {
+                    pending.push(*event);
+                    received += 1;
+                    if max_events.is_some_and(|n| received >= n) {
+                        break "--max-events reached";
+                    }
+                }
+                Some(LiveItem::Unmapped(_)) => received += 1,
+                Some(LiveItem::Connected(label)) => {
+                    if !say(format!("watching {label}")) {
+                        break "the UI closed";
+                    }
+                }
+                Some(LiveItem::Disconnected { error, retry_in }) => {
+                    if !say(format!("{error}; reconnecting in {:.1} s", retry_in.as_secs_f64())) {
+                        break "the UI closed";
+                    }
+                }
+                None => break "the feed ended",
+            },
+            _ = tick.tick() => {
+                if !pending.is_empty()
+                    && ui.send(Msg::Live(LiveEvent::Rows(pending.drain()))).is_err()
+                {
+                    break "the UI closed";
+                }
+            }
+            _ = &mut deadline => break "--duration elapsed",
+        }
+    };
+    feed.abort();
+    if !pending.is_empty() {
+        let _ = ui.send(Msg::Live(LiveEvent::Rows(pending.drain())));
+    }
+    let _ = say(format!("stopped: {why} ({received} messages)"));
 }
 
 /// The relay the arguments name.

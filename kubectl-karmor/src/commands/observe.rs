@@ -17,6 +17,7 @@ use crate::cli::{ObserveArgs, OutputFormat};
 use crate::data;
 use crate::render::{self, opt, short_time};
 use crate::scope::{self, Scope};
+use kubectl_karmor::summary_csv::{csv_rows, CSV_HEADERS};
 
 /// The analyzer's grouping for a resource, and the rows it keeps: kinds the analyzer does not
 /// group by themselves (statefulsets, daemonsets, …) are workloads of that owner kind.
@@ -67,7 +68,14 @@ pub fn build_query(args: &ObserveArgs) -> Result<ObserveQuery> {
 
 /// Runs the command (`--live`: [`super::live::run`]).
 pub fn run(args: ObserveArgs) -> Result<ExitCode> {
+    if args.tui {
+        kubectl_karmor::tui::check_terminal()?;
+    }
     if args.live.live {
+        if args.tui {
+            let scope = scope_label(&args);
+            return super::live::run_tui(args, scope);
+        }
         return super::live::run(args);
     }
     let mut q = build_query(&args)?;
@@ -83,11 +91,42 @@ pub fn run(args: ObserveArgs) -> Result<ExitCode> {
     {
         q.namespace = NamespaceScope::All;
     }
+    if args.tui {
+        kubectl_karmor::tui::run(store, q, scope_label(&args), None)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let empty = render_store(&store, &q, &args)?;
     if empty {
         print_empty_hint(&store, &q, &args)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The command line's scope as the UI's header shows it: `pods -n shop`, `deploy/web -A`.
+pub fn scope_label(args: &ObserveArgs) -> String {
+    let mut s = args.resource.clone();
+    if let Some(name) = &args.name {
+        s.push(' ');
+        s.push_str(name);
+    }
+    if args.scope.all_namespaces {
+        s.push_str(" -A");
+    } else if !args.scope.namespaces.is_empty() {
+        s.push_str(&format!(" -n {}", args.scope.namespaces.join(",")));
+    }
+    if let Some(c) = &args.container {
+        s.push_str(&format!(" -c {c}"));
+    }
+    if let Some(t) = &args.scope.since {
+        s.push_str(&format!(" --since {t}"));
+    }
+    if let Some(t) = &args.scope.until {
+        s.push_str(&format!(" --until {t}"));
+    }
+    if let Some(f) = &args.scope.filter {
+        s.push_str(&format!(" -f {f}"));
+    }
+    s
 }
 
 /// Prints what `store` holds for `q` (the summary, or each described resource) in the
@@ -202,100 +241,6 @@ fn header_text(h: &ResourceHeader) -> String {
         }
     }
     out
-}
-
-const CSV_HEADERS: &[&str] = &[
-    "section",
-    "namespace",
-    "resource",
-    "parent",
-    "process",
-    "path",
-    "access",
-    "direction",
-    "proto",
-    "peer",
-    "port",
-    "count",
-    "first_seen",
-    "last_seen",
-    "pids",
-    "containers",
-    "nodes",
-];
-
-fn csv_rows(s: &Summary) -> Vec<Vec<String>> {
-    let mut rows = Vec::new();
-    let tail = |seen: &Seen, wide: &Option<Wide>| {
-        let w = wide.clone().unwrap_or_default();
-        vec![
-            seen.count.to_string(),
-            seen.first_seen.clone(),
-            seen.last_seen.clone(),
-            w.pids,
-            w.containers,
-            w.nodes,
-        ]
-    };
-    let e = String::new;
-    for r in s.processes.iter().flatten() {
-        let mut row = vec![
-            "process".into(),
-            r.namespace.clone().unwrap_or_default(),
-            r.resource.clone(),
-        ];
-        row.extend([
-            r.parent.clone().unwrap_or_default(),
-            r.process.clone().unwrap_or_default(),
-            e(),
-            e(),
-            e(),
-            e(),
-            e(),
-            e(),
-        ]);
-        row.extend(tail(&r.seen, &r.wide));
-        rows.push(row);
-    }
-    for r in s.files.iter().flatten() {
-        let mut row = vec![
-            format!("file-{}", r.mode),
-            r.namespace.clone().unwrap_or_default(),
-            r.resource.clone(),
-        ];
-        row.extend([
-            e(),
-            r.process.clone().unwrap_or_default(),
-            r.path.clone().unwrap_or_default(),
-            r.accesses.clone(),
-            e(),
-            e(),
-            e(),
-            e(),
-        ]);
-        row.extend(tail(&r.seen, &r.wide));
-        rows.push(row);
-    }
-    for r in s.network.iter().flatten() {
-        let mut row = vec![
-            "network".into(),
-            r.namespace.clone().unwrap_or_default(),
-            r.resource.clone(),
-        ];
-        row.extend([
-            e(),
-            r.process.clone().unwrap_or_default(),
-            e(),
-            e(),
-            r.direction.clone().unwrap_or_default(),
-            r.proto.clone().unwrap_or_default(),
-            r.peer.clone().unwrap_or_default(),
-            r.port.map(|p| p.to_string()).unwrap_or_default(),
-        ]);
-        row.extend(tail(&r.seen, &r.wide));
-        rows.push(row);
-    }
-    rows
 }
 
 /// A titled table: title, headers, rows.

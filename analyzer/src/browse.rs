@@ -1,0 +1,733 @@
+//! `observe`'s sections as views a terminal UI pages through (design §8: key press to redrawn
+//! screen ≤ 100 ms for sort and scroll, ≤ 0.5 s for a new filter, on 10M rows).
+//!
+//! A view is one section of an [`ObserveQuery`] (the same grouped SQL as `observe`'s summary,
+//! [`observe::section_sql`]) plus a few aggregates a table of behaviours needs on screen: the
+//! worst outcome (Allow/Audit/Block) and counts per time bucket for an activity sparkline.
+//! [`build_view`] materialises it once into a temporary table; [`arrange`] numbers its rows in
+//! the order asked for (a column up or down, after a quick search); [`page`] reads a window of
+//! rows by number. Sorting and searching therefore never touch `events` again, and a screen
+//! reads only the rows it shows. Views live in numbered slots (one per drill-down level), so
+//! going back re-reads a view instead of recomputing it.
+
+use duckdb::params_from_iter;
+use duckdb::types::Value;
+use karmor_contract::Op;
+
+use crate::access_set;
+use crate::error::{AnalyzerError, Result};
+use crate::filter::{Param, SqlFilter};
+use crate::observe::{self, section_keys, NamespaceScope, ObserveQuery, ResourceKind};
+use crate::store::Store;
+
+/// Time buckets of a row's activity sparkline.
+pub const ACTIVITY_BUCKETS: usize = 12;
+
+/// The most severe policy outcome seen in a group of rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Outcome {
+    /// No policy alert (or an Allow rule).
+    Allow,
+    /// A policy audited it.
+    Audit,
+    /// Refused (`Permission denied`) without a policy alert saying why: file permissions,
+    /// or an enforcer whose alert is not in the data.
+    Denied,
+    /// A policy blocked it.
+    Block,
+}
+
+impl Outcome {
+    /// `Allow`, `Audit` or `Block`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Allow => "Allow",
+            Outcome::Audit => "Audit",
+            Outcome::Denied => "Denied",
+            Outcome::Block => "Block",
+        }
+    }
+
+    fn from_rank(rank: i64) -> Outcome {
+        match rank {
+            3 => Outcome::Block,
+            2 => Outcome::Denied,
+            1 => Outcome::Audit,
+            _ => Outcome::Allow,
+        }
+    }
+}
+
+/// Aggregate SQL of a group's worst outcome, as a rank (0 Allow, 1 Audit, 2 Denied, 3 Block).
+const OUTCOME_SQL: &str = "max(CASE WHEN action = 'Block' THEN 3 \
+    WHEN result = 'Permission denied' THEN 2 WHEN action = 'Audit' THEN 1 ELSE 0 END)::INTEGER";
+/// The outcome's name from its rank (for the quick search).
+const OUTCOME_NAME_SQL: &str = "CASE outcome WHEN 3 THEN 'Block' WHEN 2 THEN 'Denied' \
+    WHEN 1 THEN 'Audit' ELSE 'Allow' END";
+
+/// The time span rows are bucketed over (ns since epoch, inclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeRange {
+    /// Earliest `ts_first`.
+    pub first_ns: i64,
+    /// Latest `ts_last`.
+    pub last_ns: i64,
+}
+
+impl TimeRange {
+    /// Width of one of `buckets` buckets (at least 1 ns).
+    pub fn bucket_ns(&self, buckets: usize) -> i64 {
+        let span = (self.last_ns - self.first_ns).max(0) + 1;
+        let n = buckets.max(1) as i64;
+        (span + n - 1) / n
+    }
+
+    /// SQL of the bucket (0-based, clamped) of a row's `ts_first` (numbers only, no user text).
+    fn bucket_sql(&self, buckets: usize) -> String {
+        format!(
+            "least({}, greatest(0, (epoch_ns(ts_first) - {}) // {}))",
+            buckets.max(1) - 1,
+            self.first_ns,
+            self.bucket_ns(buckets)
+        )
+    }
+}
+
+/// A column of a view as a table shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    /// Header text.
+    pub title: String,
+    /// SQL over the view to sort by; `None` when it cannot be sorted.
+    pub order: Option<&'static str>,
+}
+
+/// One row of a view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrowseRow {
+    /// Its number in the arranged view (1-based).
+    pub rn: u64,
+    /// Namespace of the resource (none for namespace and node views).
+    pub namespace: Option<String>,
+    /// The resource (see [`ResourceKind`]).
+    pub resource: String,
+    /// The section's own columns as text (`-` for none), in [`columns`] order.
+    pub keys: Vec<String>,
+    /// Worst outcome.
+    pub outcome: Outcome,
+    /// Raw events.
+    pub count: u64,
+    /// First seen (ns).
+    pub first_ns: i64,
+    /// Last seen (ns).
+    pub last_ns: i64,
+    /// Events per time bucket of the data's range.
+    pub activity: Vec<u64>,
+}
+
+impl BrowseRow {
+    /// The cells of [`columns`] except the activity sparkline, times as RFC 3339.
+    pub fn cells(&self, show_namespace: bool) -> Vec<String> {
+        let mut v = Vec::new();
+        if show_namespace {
+            v.push(self.namespace.clone().unwrap_or_else(|| "-".into()));
+        }
+        v.push(self.resource.clone());
+        v.extend(self.keys.iter().cloned());
+        v.push(self.outcome.as_str().to_string());
+        v.push(self.count.to_string());
+        v.push(karmor_contract::bundle::format_ts(self.first_ns));
+        v.push(karmor_contract::bundle::format_ts(self.last_ns));
+        v
+    }
+}
+
+/// Whether a view of `q` shows a namespace column (as `observe`'s table does).
+pub fn shows_namespace(q: &ObserveQuery) -> bool {
+    q.kind.namespaced() && q.namespace == NamespaceScope::All
+}
+
+/// The section's own columns: (title, view column, sort SQL).
+fn key_columns(op: Op) -> &'static [(&'static str, &'static str)] {
+    match op {
+        Op::Process => &[("PARENT", "parent"), ("PROCESS", "process")],
+        Op::File => &[
+            ("MODE", "mode"),
+            ("PROCESS", "process"),
+            ("PATH", "path"),
+            ("ACCESS", "bits"),
+        ],
+        Op::Network => &[
+            ("DIRECTION", "direction"),
+            ("PROTO", "proto"),
+            ("PROCESS", "process"),
+            ("PEER", "peer"),
+            ("PORT", "port"),
+        ],
+        Op::Syscall => &[("PROCESS", "process"), ("SYSCALL", "syscall")],
+        Op::Capability => &[("PROCESS", "process"), ("CAPABILITY", "capability")],
+    }
+}
+
+/// `observe`'s order of a section, as SQL over the view (ties broken by every key).
+fn default_order(op: Op) -> &'static str {
+    match op {
+        Op::Process => "ns NULLS FIRST, resource, seen_count DESC, process, parent",
+        Op::File => "ns NULLS FIRST, resource, mode, seen_count DESC, path, process",
+        Op::Network => {
+            "ns NULLS FIRST, resource, direction, seen_count DESC, peer, port, proto, process"
+        }
+        Op::Syscall => "ns NULLS FIRST, resource, seen_count DESC, process, syscall",
+        Op::Capability => "ns NULLS FIRST, resource, seen_count DESC, process, capability",
+    }
+}
+
+/// The columns a table of `q`'s `op` view shows, in order: namespace (when
+/// [`shows_namespace`]), resource, the section's columns, RESULT, COUNT, FIRST SEEN, LAST SEEN,
+/// ACTIVITY.
+pub fn columns(q: &ObserveQuery, op: Op) -> Vec<Column> {
+    let mut v = Vec::new();
+    if shows_namespace(q) {
+        v.push(Column {
+            title: "NAMESPACE".into(),
+            order: Some("ns"),
+        });
+    }
+    v.push(Column {
+        title: q.kind.to_string().to_ascii_uppercase(),
+        order: Some("resource"),
+    });
+    for (title, col) in key_columns(op) {
+        v.push(Column {
+            title: title.to_string(),
+            order: Some(col),
+        });
+    }
+    for (title, order) in [
+        ("RESULT", "outcome"),
+        ("COUNT", "seen_count"),
+        ("FIRST SEEN", "seen_first"),
+        ("LAST SEEN", "seen_last"),
+    ] {
+        v.push(Column {
+            title: title.into(),
+            order: Some(order),
+        });
+    }
+    v.push(Column {
+        title: "ACTIVITY".into(),
+        order: None,
+    });
+    v
+}
+
+fn view_table(slot: usize) -> String {
+    format!("karmor_view_{slot}")
+}
+
+fn sorted_table(slot: usize) -> String {
+    format!("karmor_sorted_{slot}")
+}
+
+fn run(store: &Store, sql: &str, params: &[Param], what: &str) -> Result<()> {
+    store
+        .conn()
+        .prepare(sql)
+        .and_then(|mut s| s.execute(params_from_iter(params.iter())))
+        .map_err(AnalyzerError::store(what.to_string()))?;
+    Ok(())
+}
+
+fn count_rows(store: &Store, table: &str) -> Result<u64> {
+    store
+        .conn()
+        .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map(|n| n as u64)
+        .map_err(AnalyzerError::store("count view rows"))
+}
+
+/// Materialises `q`'s `op` section into view `slot` (replacing what it held), with each row's
+/// worst outcome and its activity over `range`. Returns its rows.
+pub fn build_view(
+    store: &Store,
+    slot: usize,
+    q: &ObserveQuery,
+    op: Op,
+    range: TimeRange,
+) -> Result<u64> {
+    let bucket = range.bucket_sql(ACTIVITY_BUCKETS);
+    let mut extra = vec![("outcome", OUTCOME_SQL.to_string())];
+    let names: Vec<String> = (0..ACTIVITY_BUCKETS).map(|i| format!("a{i}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        extra.push((
+            name.as_str(),
+            format!("CAST(coalesce(sum(count) FILTER (WHERE {bucket} = {i}), 0) AS UBIGINT)"),
+        ));
+    }
+    let (sql, params) = observe::section_sql(q, op, &extra);
+    let table = view_table(slot);
+    run(
+        store,
+        &format!("CREATE OR REPLACE TEMP TABLE {table} AS {sql}"),
+        &params,
+        "build a view",
+    )?;
+    // A new view: its arrangement is stale until arranged again.
+    run(
+        store,
+        &format!("DROP TABLE IF EXISTS {}", sorted_table(slot)),
+        &[],
+        "drop an arrangement",
+    )?;
+    count_rows(store, &table)
+}
+
+/// How a view's rows are numbered.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Arrangement {
+    /// Sort by this column of [`columns`] (ascending, or descending when true); `None`:
+    /// `observe`'s order.
+    pub sort: Option<(usize, bool)>,
+    /// Keep only rows whose text holds this (case-insensitive).
+    pub search: Option<String>,
+}
+
+/// `text` as a LIKE pattern matching it anywhere, with `\` as the escape.
+fn contains_pattern(text: &str) -> String {
+    let mut p = String::from("%");
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+/// Numbers view `slot`'s rows as `how` says, into its arrangement. Returns the rows kept.
+pub fn arrange(
+    store: &Store,
+    slot: usize,
+    q: &ObserveQuery,
+    op: Op,
+    how: &Arrangement,
+) -> Result<u64> {
+    let cols = columns(q, op);
+    let default = default_order(op);
+    let order = match how.sort {
+        Some((i, desc)) => match cols.get(i).and_then(|c| c.order) {
+            Some(col) => {
+                let dir = if desc { "DESC" } else { "ASC" };
+                format!("{col} {dir} NULLS LAST, {default}")
+            }
+            None => {
+                return Err(AnalyzerError::Invalid(format!(
+                    "column {} cannot be sorted",
+                    cols.get(i).map_or("?", |c| c.title.as_str())
+                )))
+            }
+        },
+        None => default.to_string(),
+    };
+    let mut params = Vec::new();
+    let filter = match how.search.as_deref().filter(|s| !s.is_empty()) {
+        Some(text) => {
+            let texts: Vec<&str> = key_columns(op)
+                .iter()
+                .map(|(_, c)| *c)
+                .filter(|c| *c != "bits")
+                .collect();
+            params.push(Param::Text(contains_pattern(text)));
+            format!(
+                "WHERE concat_ws(' ', ns, resource, {}, {OUTCOME_NAME_SQL}) ILIKE ? ESCAPE '\\'",
+                texts.join(", ")
+            )
+        }
+        None => String::new(),
+    };
+    let sorted = sorted_table(slot);
+    run(
+        store,
+        &format!(
+            "CREATE OR REPLACE TEMP TABLE {sorted} AS
+             SELECT *, row_number() OVER (ORDER BY {order}) AS rn FROM {} {filter} ORDER BY rn",
+            view_table(slot)
+        ),
+        &params,
+        "arrange a view",
+    )?;
+    count_rows(store, &sorted)
+}
+
+/// Rows in view `slot`'s arrangement (see [`arrange`]).
+pub fn arranged_rows(store: &Store, slot: usize) -> Result<u64> {
+    count_rows(store, &sorted_table(slot))
+}
+
+/// The section's own columns as the view selects them for [`BrowseRow::keys`].
+fn key_select(op: Op) -> String {
+    key_columns(op)
+        .iter()
+        .map(|(_, c)| match *c {
+            "bits" => "CAST(bits AS BIGINT), others".to_string(),
+            "port" => "CAST(port AS VARCHAR)".to_string(),
+            c => c.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Rows `offset + 1 ..= offset + limit` of view `slot`'s arrangement.
+pub fn page(store: &Store, slot: usize, op: Op, offset: u64, limit: u64) -> Result<Vec<BrowseRow>> {
+    let activity: Vec<String> = (0..ACTIVITY_BUCKETS).map(|i| format!("a{i}")).collect();
+    let sql = format!(
+        "SELECT rn, ns, resource, outcome, seen_count, seen_first, seen_last, {}, {}
+         FROM {} WHERE rn > ? AND rn <= ? ORDER BY rn",
+        activity.join(", "),
+        key_select(op),
+        sorted_table(slot)
+    );
+    let nkeys = key_columns(op).len();
+    let is_file = op == Op::File;
+    let mut stmt = store
+        .conn()
+        .prepare(&sql)
+        .map_err(AnalyzerError::store("prepare a page"))?;
+    let rows = stmt
+        .query_map([offset as i64, offset.saturating_add(limit) as i64], |r| {
+            let base = 7 + ACTIVITY_BUCKETS;
+            let mut keys = Vec::with_capacity(nkeys);
+            let mut at = base;
+            for k in 0..nkeys {
+                if is_file && k == 3 {
+                    let bits: i64 = r.get::<_, Option<i64>>(at)?.unwrap_or(0);
+                    let others: Option<String> = r.get(at + 1)?;
+                    keys.push(access_set::accesses(bits, others.as_deref()));
+                    at += 2;
+                } else {
+                    let v: Option<String> = r.get(at)?;
+                    keys.push(v.unwrap_or_else(|| "-".into()));
+                    at += 1;
+                }
+            }
+            let mut activity = Vec::with_capacity(ACTIVITY_BUCKETS);
+            for i in 0..ACTIVITY_BUCKETS {
+                activity.push(r.get::<_, Option<u64>>(7 + i)?.unwrap_or(0));
+            }
+            Ok(BrowseRow {
+                rn: r.get::<_, i64>(0)? as u64,
+                namespace: r.get(1)?,
+                resource: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                outcome: Outcome::from_rank(r.get::<_, Option<i64>>(3)?.unwrap_or(0)),
+                count: r.get::<_, Option<u64>>(4)?.unwrap_or(0),
+                first_ns: r.get::<_, Option<i64>>(5)?.unwrap_or(0),
+                last_ns: r.get::<_, Option<i64>>(6)?.unwrap_or(0),
+                keys,
+                activity,
+            })
+        })
+        .map_err(AnalyzerError::store("read a page"))?;
+    rows.collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(AnalyzerError::store("read a page"))
+}
+
+/// The `n` largest processes (process view), paths (files) or peers (network) of view
+/// `slot`'s arrangement by events, with their events.
+pub fn top(store: &Store, slot: usize, op: Op, n: usize) -> Result<Vec<(String, u64)>> {
+    let label = match op {
+        Op::Process => "process",
+        Op::File => "path",
+        Op::Network => "peer || ':' || coalesce(CAST(port AS VARCHAR), '-')",
+        Op::Syscall => "syscall",
+        Op::Capability => "capability",
+    };
+    let sql = format!(
+        "SELECT coalesce({label}, '-') AS label, CAST(sum(seen_count) AS UBIGINT)
+         FROM {} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {n}",
+        sorted_table(slot)
+    );
+    let mut stmt = store
+        .conn()
+        .prepare(&sql)
+        .map_err(AnalyzerError::store("prepare top items"))?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(AnalyzerError::store("read top items"))?;
+    rows.collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(AnalyzerError::store("read top items"))
+}
+
+/// Events of `q`'s `op` rows per bucket of `range` (`buckets` buckets).
+pub fn histogram(
+    store: &Store,
+    q: &ObserveQuery,
+    op: Op,
+    range: TimeRange,
+    buckets: usize,
+) -> Result<Vec<u64>> {
+    let (scope, params) = q.scope();
+    let sql = format!(
+        "SELECT {} AS b, CAST(sum(count) AS UBIGINT) FROM events
+         WHERE op = '{}' AND {scope} GROUP BY 1",
+        range.bucket_sql(buckets),
+        op.as_str()
+    );
+    let mut stmt = store
+        .conn()
+        .prepare(&sql)
+        .map_err(AnalyzerError::store("prepare a histogram"))?;
+    let rows = stmt
+        .query_map(params_from_iter(params.iter()), |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, u64>(1)?))
+        })
+        .map_err(AnalyzerError::store("read a histogram"))?;
+    let mut out = vec![0u64; buckets.max(1)];
+    for row in rows {
+        let (b, n) = row.map_err(AnalyzerError::store("read a histogram"))?;
+        if let Some(slot) = out.get_mut(b.max(0) as usize) {
+            *slot += n;
+        }
+    }
+    Ok(out)
+}
+
+/// The time range of every row in the store; `None` when it is empty.
+pub fn data_range(store: &Store) -> Result<Option<TimeRange>> {
+    let (first, last): (Option<i64>, Option<i64>) = store
+        .conn()
+        .query_row(
+            "SELECT epoch_ns(min(ts_first)), epoch_ns(max(ts_last)) FROM events",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(AnalyzerError::store("read the data's time range"))?;
+    Ok(match (first, last) {
+        (Some(first_ns), Some(last_ns)) => Some(TimeRange { first_ns, last_ns }),
+        _ => None,
+    })
+}
+
+/// The operations `q`'s rows hold, in [`Op::ALL`] order.
+pub fn operations(store: &Store, q: &ObserveQuery) -> Result<Vec<Op>> {
+    let (scope, params) = q.scope();
+    let mut stmt = store
+        .conn()
+        .prepare(&format!("SELECT DISTINCT op FROM events WHERE {scope}"))
+        .map_err(AnalyzerError::store("prepare operations"))?;
+    let rows = stmt
+        .query_map(params_from_iter(params.iter()), |r| r.get::<_, String>(0))
+        .map_err(AnalyzerError::store("read operations"))?;
+    let mut held = Vec::new();
+    for r in rows {
+        held.push(r.map_err(AnalyzerError::store("read operations"))?);
+    }
+    Ok(Op::ALL
+        .into_iter()
+        .filter(|op| held.iter().any(|h| h == op.as_str()))
+        .collect())
+}
+
+/// The rows of one resource of a `kind` summary (its `resource` key, and its namespace for
+/// namespaced kinds): what drilling down into a row keeps.
+pub fn resource_filter(kind: ResourceKind, namespace: Option<&str>, resource: &str) -> SqlFilter {
+    let mut sql = format!("({}) = ?", kind.key_sql());
+    let mut params = vec![Param::Text(resource.to_string())];
+    if kind.namespaced() {
+        match namespace {
+            Some(ns) => {
+                sql.push_str(" AND namespace = ?");
+                params.push(Param::Text(ns.to_string()));
+            }
+            None => sql.push_str(" AND namespace IS NULL"),
+        }
+    }
+    SqlFilter { sql, params }
+}
+
+/// The owning workloads `(namespace, kind, name)` of `q`'s rows (at most `limit`).
+pub fn workloads(
+    store: &Store,
+    q: &ObserveQuery,
+    limit: usize,
+) -> Result<Vec<(Option<String>, String, String)>> {
+    let (scope, params) = q.scope();
+    let sql = format!(
+        "SELECT DISTINCT namespace, coalesce(workload_kind, 'Pod'), coalesce(workload, pod)
+         FROM events WHERE NOT host AND coalesce(workload, pod) IS NOT NULL AND {scope}
+         ORDER BY 1, 2, 3 LIMIT {limit}"
+    );
+    let mut stmt = store
+        .conn()
+        .prepare(&sql)
+        .map_err(AnalyzerError::store("prepare workloads"))?;
+    let rows = stmt
+        .query_map(params_from_iter(params.iter()), |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .map_err(AnalyzerError::store("read workloads"))?;
+    rows.collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(AnalyzerError::store("read workloads"))
+}
+
+/// One behaviour with the rows behind it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Detail {
+    /// Raw events.
+    pub count: u64,
+    /// Rows behind it.
+    pub rows: u64,
+    /// First seen (ns).
+    pub first_ns: i64,
+    /// Last seen (ns).
+    pub last_ns: i64,
+    /// Distinct pids.
+    pub pids: Vec<String>,
+    /// Distinct nodes.
+    pub nodes: Vec<String>,
+    /// Distinct `pod/container` (or container names outside pods).
+    pub containers: Vec<String>,
+    /// Distinct `result` values, with the policy and action of alerts.
+    pub results: Vec<String>,
+    /// Headers of [`Detail::raw`].
+    pub raw_headers: Vec<&'static str>,
+    /// The first rows behind it, oldest first (times as RFC 3339).
+    pub raw: Vec<Vec<String>>,
+}
+
+/// Most raw rows a [`Detail`] holds.
+pub const DETAIL_ROWS: usize = 1000;
+
+/// The behaviour of row `rn` of view `slot` (built from `q`'s `op` section): its pids, nodes,
+/// containers and results, and the rows behind it.
+pub fn detail(store: &Store, slot: usize, q: &ObserveQuery, op: Op, rn: u64) -> Result<Detail> {
+    let (scope, scope_params) = q.scope();
+    let key = q.kind.key_sql();
+    let ns = if q.kind.namespaced() {
+        "namespace"
+    } else {
+        "CAST(NULL AS VARCHAR)"
+    };
+    let keys = section_keys(op);
+    let key_names: String = keys.iter().map(|(name, _)| format!(", {name}")).collect();
+    let conn = store.conn();
+    // The row's identity, bound as parameters (a join would make the view's column names
+    // ambiguous with the event columns the scope's SQL names).
+    let ident: Vec<Value> = conn
+        .query_row(
+            &format!(
+                "SELECT ns, resource{key_names} FROM {} WHERE rn = ?",
+                sorted_table(slot)
+            ),
+            [rn as i64],
+            |r| (0..2 + keys.len()).map(|i| r.get::<_, Value>(i)).collect(),
+        )
+        .map_err(AnalyzerError::store("read a view row"))?;
+    let mut same = format!("{ns} IS NOT DISTINCT FROM ? AND ({key}) IS NOT DISTINCT FROM ?");
+    for (_, sql) in keys {
+        same.push_str(&format!(" AND ({sql}) IS NOT DISTINCT FROM ?"));
+    }
+    let from = format!(
+        "FROM events WHERE op = '{}' AND {scope} AND {same}",
+        op.as_str()
+    );
+    let mut params: Vec<Value> = scope_params
+        .into_iter()
+        .map(|p| match p {
+            Param::Text(s) => Value::Text(s),
+            Param::Int(i) => Value::BigInt(i),
+            Param::Bool(b) => Value::Boolean(b),
+        })
+        .collect();
+    params.extend(ident);
+    let list = |e: &str| {
+        format!("list_sort(list_distinct(list({e}) FILTER (WHERE {e} IS NOT NULL)))::VARCHAR[]")
+    };
+    let summary_sql = format!(
+        "SELECT CAST(coalesce(sum(count), 0) AS UBIGINT), count(*), epoch_ns(min(ts_first)),
+                epoch_ns(max(ts_last)), {}, {}, {}, {} {from}",
+        list("CAST(pid AS VARCHAR)"),
+        list("node"),
+        list(
+            "CASE WHEN pod IS NULL THEN coalesce(container, left(container_id, 12)) \
+             ELSE pod || '/' || coalesce(container, '-') END"
+        ),
+        list(
+            "coalesce(result, '-') || CASE WHEN action IS NULL THEN '' \
+             ELSE ' (' || action || ' by ' || coalesce(policy, '?') || ')' END"
+        ),
+    );
+    let mut d = conn
+        .prepare(&summary_sql)
+        .and_then(|mut s| {
+            s.query_row(params_from_iter(params.iter()), |r| {
+                Ok(Detail {
+                    count: r.get(0)?,
+                    rows: r.get::<_, i64>(1)? as u64,
+                    first_ns: r.get::<_, Option<i64>>(2)?.unwrap_or(0),
+                    last_ns: r.get::<_, Option<i64>>(3)?.unwrap_or(0),
+                    pids: observe::strings(r.get(4)?),
+                    nodes: observe::strings(r.get(5)?),
+                    containers: observe::strings(r.get(6)?),
+                    results: observe::strings(r.get(7)?),
+                    raw_headers: Vec::new(),
+                    raw: Vec::new(),
+                })
+            })
+        })
+        .map_err(AnalyzerError::store("read a behaviour"))?;
+    let what = match op {
+        Op::Process => ("ARGS", "args"),
+        Op::File => ("PATH ACCESS", "coalesce(path, '-') || ' ' || coalesce(access, '-')"),
+        Op::Network => (
+            "CONNECTION",
+            "coalesce(proto, '-') || ' ' || coalesce(direction, '-') || ' ' || \
+             coalesce(local_addr, '-') || ':' || coalesce(CAST(local_port AS VARCHAR), '-') || ' -> ' || \
+             coalesce(remote_name, remote_addr, '-') || ':' || coalesce(CAST(remote_port AS VARCHAR), '-')",
+        ),
+        Op::Syscall => ("SYSCALL", "syscall"),
+        Op::Capability => ("CAPABILITY", "capability"),
+    };
+    d.raw_headers = vec![
+        "FIRST",
+        "LAST",
+        "NODE",
+        "POD",
+        "CONTAINER",
+        "PID",
+        "PPID",
+        "UID",
+        what.0,
+        "RESULT",
+        "ACTION",
+        "COUNT",
+    ];
+    let raw_sql = format!(
+        "SELECT epoch_ns(ts_first), epoch_ns(ts_last), node, pod, container,
+                CAST(pid AS VARCHAR), CAST(ppid AS VARCHAR), CAST(uid AS VARCHAR), {}, result,
+                action, CAST(count AS VARCHAR) {from}
+         ORDER BY ts_first, pid LIMIT {DETAIL_ROWS}",
+        what.1
+    );
+    let mut stmt = conn
+        .prepare(&raw_sql)
+        .map_err(AnalyzerError::store("prepare raw rows"))?;
+    let rows = stmt
+        .query_map(params_from_iter(params.iter()), |r| {
+            let mut v = vec![
+                karmor_contract::bundle::format_ts(r.get::<_, Option<i64>>(0)?.unwrap_or(0)),
+                karmor_contract::bundle::format_ts(r.get::<_, Option<i64>>(1)?.unwrap_or(0)),
+            ];
+            for i in 2..12 {
+                v.push(r.get::<_, Option<String>>(i)?.unwrap_or_else(|| "-".into()));
+            }
+            Ok(v)
+        })
+        .map_err(AnalyzerError::store("read raw rows"))?;
+    d.raw = rows
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(AnalyzerError::store("read raw rows"))?;
+    Ok(d)
+}

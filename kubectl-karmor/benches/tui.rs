@@ -1,0 +1,308 @@
+//! `observe --tui` benchmark (design §8: key press to redrawn screen ≤ 100 ms for sort and
+//! scroll, ≤ 0.5 s for a new filter, on the 10M-row store).
+//!
+//! Synthetic rows (testdata's model: 300 pods over 10 namespaces, 7 days) are written as a
+//! bundle and merged into a store file; the UI is opened on `observe pods -A` and drawn on
+//! ratatui's `TestBackend` (200×50). Each measurement is the time from handing the UI a key
+//! to the end of the draw that shows its answer (the worker's DuckDB queries included),
+//! median of several presses; it also reports how many rows the UI holds (the screen plus
+//! one page) against the rows of the view.
+//!
+//! `cargo bench -p kubectl-karmor --bench tui`. `KARMOR_BENCH_ROWS=1000000,10000000` picks
+//! the sizes (default 10M); `KARMOR_BENCH_DIR` the scratch dir; `KARMOR_BENCH_REUSE=1` keeps
+//! the merged store there and reuses it on the next run.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use karmor_analyzer::observe::{ObserveQuery, ResourceKind};
+use karmor_analyzer::Store;
+use karmor_contract::bundle::{write_bundle, BundleOptions};
+use kubectl_karmor::tui::{self, ui, App, Msg, Options};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+
+const CHUNK: usize = 250_000;
+const REPEAT: usize = 5;
+
+struct Ui {
+    app: App,
+    term: Terminal<TestBackend>,
+}
+
+impl Ui {
+    fn draw(&mut self) {
+        loop {
+            self.app.settle();
+            self.term.draw(|f| ui::draw(f, &self.app)).expect("draw");
+            self.app.after_draw();
+            if !self.app.busy() {
+                break;
+            }
+        }
+    }
+
+    /// Time from the keys to the redrawn screen.
+    fn press(&mut self, keys: &[KeyCode]) -> Duration {
+        let t = Instant::now();
+        for k in keys {
+            self.app
+                .handle(Msg::Key(KeyEvent::new(*k, KeyModifiers::NONE)));
+        }
+        self.draw();
+        t.elapsed()
+    }
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn typed(prefix: char, text: &str) -> Vec<KeyCode> {
+    let mut keys = vec![KeyCode::Char(prefix)];
+    keys.extend(text.chars().map(KeyCode::Char));
+    keys.push(KeyCode::Enter);
+    keys
+}
+
+fn clear_input(prefix: char) -> Vec<KeyCode> {
+    let mut keys = vec![KeyCode::Char(prefix)];
+    keys.extend(std::iter::repeat_n(KeyCode::Backspace, 64));
+    keys.push(KeyCode::Enter);
+    keys
+}
+
+fn clear_filter() -> Vec<KeyCode> {
+    clear_input('f')
+}
+
+struct Line {
+    rows: usize,
+    what: &'static str,
+    target: &'static str,
+    time: Duration,
+    view_rows: u64,
+    held: usize,
+}
+
+fn main() {
+    let sizes: Vec<usize> = std::env::var("KARMOR_BENCH_ROWS")
+        .unwrap_or_else(|_| "10000000".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let reuse = std::env::var_os("KARMOR_BENCH_REUSE").is_some();
+    let scratch = std::env::var_os("KARMOR_BENCH_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir)
+        .join(if reuse {
+            "karmor-bench-tui".to_string()
+        } else {
+            format!("karmor-bench-tui-{}", std::process::id())
+        });
+    let mut lines = Vec::new();
+    for &n in &sizes {
+        let dir = scratch.join(format!("rows-{n}"));
+        let store_path = dir.join("store.duckdb");
+        if !(reuse && store_path.exists()) {
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("scratch dir");
+            let t = Instant::now();
+            write_synthetic_bundle(&dir.join("bundle"), n);
+            let store = Store::open(&store_path).expect("store");
+            let report = store.merge_bundle(&dir.join("bundle")).expect("merge");
+            assert!(report.problems.is_empty(), "{:?}", report.problems);
+            eprintln!("{n} rows: bundle and store built in {:.1?}", t.elapsed());
+        }
+        let store = Store::open(&store_path).expect("store");
+        let t = Instant::now();
+        let app = tui::open(
+            store,
+            ObserveQuery::new(ResourceKind::Pod),
+            Options {
+                scope: "pods -A".into(),
+                no_color: false,
+                rows: 42,
+            },
+        )
+        .expect("open the UI");
+        let mut ui = Ui {
+            app,
+            term: Terminal::new(TestBackend::new(200, 50)).expect("terminal"),
+        };
+        ui.draw();
+        let first = t.elapsed();
+        let mut record = |ui: &Ui, what, target, time| {
+            let level = ui.app.level();
+            lines.push(Line {
+                rows: n,
+                what,
+                target,
+                time,
+                view_rows: level.total.unwrap_or(0),
+                held: level.window.len(),
+            });
+        };
+        record(&ui, "first screen (processes)", "-", first);
+
+        let down: Vec<Duration> = (0..REPEAT * 4)
+            .map(|_| ui.press(&[KeyCode::Down]))
+            .collect();
+        record(&ui, "scroll: ↓", "≤ 100 ms", median(down));
+        let page: Vec<Duration> = (0..REPEAT)
+            .map(|_| ui.press(&[KeyCode::PageDown]))
+            .collect();
+        record(&ui, "scroll: PgDn", "≤ 100 ms", median(page));
+        let ends: Vec<Duration> = (0..REPEAT)
+            .flat_map(|_| [ui.press(&[KeyCode::End]), ui.press(&[KeyCode::Home])])
+            .collect();
+        record(&ui, "scroll: End / Home", "≤ 100 ms", median(ends));
+
+        // Sort by COUNT (largest first), then reverse, alternating.
+        let count_col = ui
+            .app
+            .columns()
+            .iter()
+            .position(|c| c.title == "COUNT")
+            .expect("COUNT column");
+        let rights = vec![KeyCode::Right; count_col];
+        ui.press(&rights);
+        let sorts: Vec<Duration> = (0..REPEAT)
+            .map(|_| ui.press(&[KeyCode::Char('s')]))
+            .collect();
+        record(&ui, "sort: s on COUNT", "≤ 100 ms", median(sorts));
+
+        let filters: Vec<Duration> = (0..REPEAT)
+            .map(|_| {
+                let t = ui.press(&typed('f', "process=/usr/sbin/nginx"));
+                ui.press(&clear_filter());
+                t
+            })
+            .collect();
+        let _ = ui.press(&typed('f', "process=/usr/sbin/nginx"));
+        record(
+            &ui,
+            "new filter: process=/usr/sbin/nginx",
+            "≤ 0.5 s",
+            median(filters),
+        );
+        ui.press(&clear_filter());
+
+        let searches: Vec<Duration> = (0..REPEAT)
+            .map(|_| {
+                let t = ui.press(&typed('/', "nginx"));
+                ui.press(&clear_input('/'));
+                t
+            })
+            .collect();
+        // Record with the search applied (its rows), then clear it.
+        ui.press(&typed('/', "nginx"));
+        record(&ui, "quick search: /nginx", "-", median(searches));
+        ui.press(&clear_input('/'));
+
+        let drills: Vec<Duration> = (0..REPEAT)
+            .map(|_| {
+                let t = ui.press(&[KeyCode::Enter]);
+                ui.press(&[KeyCode::Esc]);
+                t
+            })
+            .collect();
+        record(
+            &ui,
+            "drill-down: Enter (pod → containers)",
+            "-",
+            median(drills),
+        );
+        let backs: Vec<Duration> = (0..REPEAT)
+            .map(|_| {
+                ui.press(&[KeyCode::Enter]);
+                ui.press(&[KeyCode::Esc])
+            })
+            .collect();
+        record(&ui, "back: Esc", "≤ 100 ms", median(backs));
+
+        // The files tab: the largest view.
+        let t = ui.press(&[KeyCode::Tab]);
+        record(&ui, "tab: files view (aggregation)", "-", t);
+        let down: Vec<Duration> = (0..REPEAT * 4)
+            .map(|_| ui.press(&[KeyCode::PageDown]))
+            .collect();
+        record(&ui, "files: PgDn", "≤ 100 ms", median(down));
+        let ends: Vec<Duration> = (0..REPEAT)
+            .flat_map(|_| [ui.press(&[KeyCode::End]), ui.press(&[KeyCode::Home])])
+            .collect();
+        record(&ui, "files: End / Home", "≤ 100 ms", median(ends));
+        let count_col = ui
+            .app
+            .columns()
+            .iter()
+            .position(|c| c.title == "COUNT")
+            .expect("COUNT column");
+        ui.press(&[KeyCode::Home]);
+        let col_now = ui.app.level().column;
+        let moves = if count_col >= col_now {
+            vec![KeyCode::Right; count_col - col_now]
+        } else {
+            vec![KeyCode::Left; col_now - count_col]
+        };
+        ui.press(&moves);
+        let sorts: Vec<Duration> = (0..REPEAT)
+            .map(|_| ui.press(&[KeyCode::Char('s')]))
+            .collect();
+        record(&ui, "files: sort s on COUNT", "≤ 100 ms", median(sorts));
+        let filters: Vec<Duration> = (0..REPEAT)
+            .map(|_| {
+                let t = ui.press(&typed('f', "path=/etc/*"));
+                ui.press(&clear_filter());
+                t
+            })
+            .collect();
+        let _ = ui.press(&typed('f', "path=/etc/*"));
+        record(
+            &ui,
+            "files: new filter path=/etc/*",
+            "≤ 0.5 s",
+            median(filters),
+        );
+        let t = ui.press(&clear_filter());
+        record(&ui, "files: filter cleared (full view again)", "-", t);
+        let graph = ui.press(&[KeyCode::Char('g')]);
+        record(&ui, "files: g graph (histogram + top 10)", "-", graph);
+    }
+    println!();
+    println!("| rows | key press → redrawn screen | median | target | view rows | rows held |");
+    println!("|---:|---|---:|---|---:|---:|");
+    for l in &lines {
+        println!(
+            "| {} | {} | {:.1} ms | {} | {} | {} |",
+            l.rows,
+            l.what,
+            l.time.as_secs_f64() * 1e3,
+            l.target,
+            l.view_rows,
+            l.held
+        );
+    }
+    if !reuse {
+        let _ = std::fs::remove_dir_all(&scratch);
+    }
+}
+
+fn write_synthetic_bundle(dir: &Path, n: usize) {
+    let opts = BundleOptions {
+        producer: "karmor bench".into(),
+        ..BundleOptions::default()
+    };
+    let mut chunk = Vec::with_capacity(CHUNK);
+    for e in karmor_testdata::synthetic::events(n, 42) {
+        chunk.push(e);
+        if chunk.len() == CHUNK {
+            write_bundle(dir, std::mem::take(&mut chunk), &opts).expect("bundle");
+        }
+    }
+    if !chunk.is_empty() {
+        write_bundle(dir, chunk, &opts).expect("bundle");
+    }
+}

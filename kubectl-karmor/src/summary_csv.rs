@@ -1,0 +1,100 @@
+//! `observe --output csv`: a summary's sections as one table (also what the terminal UI
+//! exports as CSV).
+
+use karmor_analyzer::observe::{Seen, Summary, Wide};
+
+/// The columns of `observe --output csv`: one row per behaviour of every section.
+pub const CSV_HEADERS: &[&str] = &[
+    "section",
+    "namespace",
+    "resource",
+    "parent",
+    "process",
+    "path",
+    "access",
+    "direction",
+    "proto",
+    "peer",
+    "port",
+    "count",
+    "first_seen",
+    "last_seen",
+    "pids",
+    "containers",
+    "nodes",
+];
+
+/// The CSV rows of a summary, in [`CSV_HEADERS`] order.
+pub fn csv_rows(s: &Summary) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let tail = |seen: &Seen, wide: &Option<Wide>| {
+        let w = wide.clone().unwrap_or_default();
+        vec![
+            seen.count.to_string(),
+            seen.first_seen.clone(),
+            seen.last_seen.clone(),
+            w.pids,
+            w.containers,
+            w.nodes,
+        ]
+    };
+    let e = String::new;
+    for r in s.processes.iter().flatten() {
+        let mut row = vec![
+            "process".into(),
+            r.namespace.clone().unwrap_or_default(),
+            r.resource.clone(),
+        ];
+        row.extend([
+            r.parent.clone().unwrap_or_default(),
+            r.process.clone().unwrap_or_default(),
+            e(),
+            e(),
+            e(),
+            e(),
+            e(),
+            e(),
+        ]);
+        row.extend(tail(&r.seen, &r.wide));
+        rows.push(row);
+    }
+    for r in s.files.iter().flatten() {
+        let mut row = vec![
+            format!("file-{}", r.mode),
+            r.namespace.clone().unwrap_or_default(),
+            r.resource.clone(),
+        ];
+        row.extend([
+            e(),
+            r.process.clone().unwrap_or_default(),
+            r.path.clone().unwrap_or_default(),
+            r.accesses.clone(),
+            e(),
+            e(),
+            e(),
+            e(),
+        ]);
+        row.extend(tail(&r.seen, &r.wide));
+        rows.push(row);
+    }
+    for r in s.network.iter().flatten() {
+        let mut row = vec![
+            "network".into(),
+            r.namespace.clone().unwrap_or_default(),
+            r.resource.clone(),
+        ];
+        row.extend([
+            e(),
+            r.process.clone().unwrap_or_default(),
+            e(),
+            e(),
+            r.direction.clone().unwrap_or_default(),
+            r.proto.clone().unwrap_or_default(),
+            r.peer.clone().unwrap_or_default(),
+            r.port.map(|p| p.to_string()).unwrap_or_default(),
+        ]);
+        row.extend(tail(&r.seen, &r.wide));
+        rows.push(row);
+    }
+    rows
+}

@@ -1,0 +1,397 @@
+//! The thread that owns the store: every DuckDB query of the UI (aggregation, filter, sort,
+//! pages, graphs, details, exports, drafts) runs here, never on the UI thread. Requests that a
+//! newer view request makes useless (a key held down) are answered `Superseded` unrun.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, Sender};
+use std::time::{Duration, Instant};
+
+use karmor_analyzer::browse::{self, Arrangement, BrowseRow, Detail, TimeRange};
+use karmor_analyzer::observe::{summarize, NamespaceScope, ObserveQuery};
+use karmor_analyzer::recommend::report::workload_yaml;
+use karmor_analyzer::recommend::{recommend, RecommendOptions, Scope, WorkloadSelect};
+use karmor_analyzer::Store;
+use karmor_contract::Op;
+
+use super::Msg;
+use crate::render;
+use crate::summary_csv::{csv_rows, CSV_HEADERS};
+
+/// Buckets of the graph's time histogram.
+pub const HISTOGRAM_BUCKETS: usize = 48;
+/// Items of the graph's top-N bar chart.
+pub const TOP_ITEMS: usize = 10;
+
+/// What one view of the UI needs from the store.
+#[derive(Debug, Clone)]
+pub struct ViewRequest {
+    /// Drill-down level (each level keeps its own materialised view).
+    pub slot: usize,
+    /// The level's question (scope, drill-down and filter applied).
+    pub query: ObserveQuery,
+    /// The tab.
+    pub op: Op,
+    /// Sort and quick search.
+    pub arrangement: Arrangement,
+    /// First row wanted (0-based) and how many.
+    pub offset: u64,
+    /// Rows wanted.
+    pub limit: u64,
+    /// Also the graph (histogram and top items).
+    pub graph: bool,
+    /// Also the operations the level's rows hold (its tabs).
+    pub operations: bool,
+}
+
+/// A request to the worker; `seq` ties it to its response.
+#[derive(Debug, Clone)]
+pub enum Request {
+    /// Rows of a view (built and arranged first when needed).
+    View(u64, Box<ViewRequest>),
+    /// One behaviour's detail: row `rn` of the view in `slot`.
+    Detail {
+        /// Sequence number.
+        seq: u64,
+        /// The view's level.
+        slot: usize,
+        /// The view's question.
+        query: ObserveQuery,
+        /// The view's tab.
+        op: Op,
+        /// The row.
+        rn: u64,
+    },
+    /// Writes what `observe --output FORMAT` prints for `query`'s `op` section to `path`.
+    Export {
+        /// Sequence number.
+        seq: u64,
+        /// The view's question.
+        query: ObserveQuery,
+        /// The view's tab.
+        op: Op,
+        /// Where (`.json`, `.yaml`/`.yml` or `.csv`).
+        path: PathBuf,
+    },
+    /// The policy `recommend` drafts for the one workload `query`'s rows belong to.
+    Policy {
+        /// Sequence number.
+        seq: u64,
+        /// The rows under the cursor.
+        query: ObserveQuery,
+    },
+    /// `--live`: appends rows to the in-memory store (every view is stale afterwards).
+    Append {
+        /// Sequence number.
+        seq: u64,
+        /// The rows.
+        rows: Vec<karmor_contract::Event>,
+    },
+}
+
+impl Request {
+    fn seq(&self) -> u64 {
+        match self {
+            Request::View(seq, _) => *seq,
+            Request::Detail { seq, .. }
+            | Request::Export { seq, .. }
+            | Request::Policy { seq, .. }
+            | Request::Append { seq, .. } => *seq,
+        }
+    }
+}
+
+/// The graph of a view.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Graph {
+    /// Events per time bucket of the data's range.
+    pub histogram: Vec<u64>,
+    /// The largest items by events.
+    pub top: Vec<(String, u64)>,
+}
+
+/// Rows of a view.
+#[derive(Debug, Clone)]
+pub struct ViewAnswer {
+    /// The level.
+    pub slot: usize,
+    /// Rows in the arranged view.
+    pub total: u64,
+    /// Index (0-based) of `rows[0]`.
+    pub offset: u64,
+    /// The window of rows.
+    pub rows: Vec<BrowseRow>,
+    /// The graph, when asked for.
+    pub graph: Option<Graph>,
+    /// The level's operations, when asked for.
+    pub operations: Option<Vec<Op>>,
+    /// Time spent in DuckDB.
+    pub elapsed: Duration,
+}
+
+/// A worker's answer.
+#[derive(Debug, Clone)]
+pub enum Response {
+    /// Rows of a view.
+    View(u64, Box<ViewAnswer>),
+    /// A behaviour's detail.
+    Detail(u64, Box<Detail>),
+    /// A file written (path, rows).
+    Exported(u64, PathBuf, usize),
+    /// A drafted policy (title, YAML).
+    Policy(u64, String, String),
+    /// Rows appended (how many, the data's new time range).
+    Appended(u64, usize, Option<TimeRange>),
+    /// The request failed.
+    Error(u64, String),
+    /// A newer view request replaced this one before it ran.
+    Superseded(u64),
+}
+
+impl Response {
+    /// The request's sequence number.
+    pub fn seq(&self) -> u64 {
+        match self {
+            Response::View(s, _)
+            | Response::Detail(s, _)
+            | Response::Exported(s, _, _)
+            | Response::Policy(s, _, _)
+            | Response::Appended(s, _, _)
+            | Response::Error(s, _)
+            | Response::Superseded(s) => *s,
+        }
+    }
+}
+
+/// What a slot holds, so that an unchanged view is not rebuilt.
+#[derive(Default)]
+struct SlotState {
+    view: Option<String>,
+    arranged: Option<String>,
+    graph: Option<(String, Graph)>,
+    operations: Option<(String, Vec<Op>)>,
+}
+
+/// The worker's state: the store and what each slot holds.
+pub struct Worker {
+    store: Store,
+    range: TimeRange,
+    slots: HashMap<usize, SlotState>,
+}
+
+impl Worker {
+    /// A worker over `store`; `range` (the data's) buckets every activity column.
+    pub fn new(store: Store, range: Option<TimeRange>) -> Self {
+        Worker {
+            store,
+            range: range.unwrap_or(TimeRange {
+                first_ns: 0,
+                last_ns: 0,
+            }),
+            slots: HashMap::new(),
+        }
+    }
+
+    /// Answers requests from `rx` on `tx` until either side hangs up.
+    pub fn serve(mut self, rx: Receiver<Request>, tx: Sender<Msg>) {
+        while let Ok(first) = rx.recv() {
+            let mut batch = vec![first];
+            batch.extend(rx.try_iter());
+            // Only the newest view request is worth running.
+            let last_view = batch.iter().rposition(|r| matches!(r, Request::View(..)));
+            for (i, req) in batch.into_iter().enumerate() {
+                let response = if matches!(req, Request::View(..)) && Some(i) != last_view {
+                    Response::Superseded(req.seq())
+                } else {
+                    self.answer(req)
+                };
+                if tx.send(Msg::Worker(response)).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Answers one request.
+    pub fn answer(&mut self, req: Request) -> Response {
+        let seq = req.seq();
+        let result = match req {
+            Request::View(_, v) => self.view(&v).map(|a| Response::View(seq, Box::new(a))),
+            Request::Detail {
+                slot,
+                query,
+                op,
+                rn,
+                ..
+            } => browse::detail(&self.store, slot, &query, op, rn)
+                .map(|d| Response::Detail(seq, Box::new(d)))
+                .map_err(anyhow::Error::from),
+            Request::Export {
+                query, op, path, ..
+            } => self
+                .export(&query, op, &path)
+                .map(|n| Response::Exported(seq, path, n)),
+            Request::Policy { query, .. } => self
+                .policy(&query)
+                .map(|(title, yaml)| Response::Policy(seq, title, yaml)),
+            Request::Append { rows, .. } => self
+                .append(&rows)
+                .map(|range| Response::Appended(seq, rows.len(), range)),
+        };
+        result.unwrap_or_else(|e| Response::Error(seq, crate::tui::error_text(&e)))
+    }
+
+    fn view(&mut self, v: &ViewRequest) -> anyhow::Result<ViewAnswer> {
+        let started = Instant::now();
+        let view_key = format!("{:?}|{:?}", v.query, v.op);
+        let arranged_key = format!("{view_key}|{:?}", v.arrangement);
+        let state = self.slots.entry(v.slot).or_default();
+        if state.view.as_deref() != Some(view_key.as_str()) {
+            state.view = None;
+            state.arranged = None;
+            browse::build_view(&self.store, v.slot, &v.query, v.op, self.range)?;
+            state.view = Some(view_key.clone());
+        }
+        if state.arranged.as_deref() != Some(arranged_key.as_str()) {
+            state.arranged = None;
+            browse::arrange(&self.store, v.slot, &v.query, v.op, &v.arrangement)?;
+            state.arranged = Some(arranged_key.clone());
+        }
+        // The arrangement's row count (cheap: a temporary table's count).
+        let total = browse::arranged_rows(&self.store, v.slot)?;
+        let offset = v.offset.min(total);
+        let rows = browse::page(&self.store, v.slot, v.op, offset, v.limit)?;
+        let graph = if v.graph {
+            match &state.graph {
+                Some((key, g)) if *key == arranged_key => Some(g.clone()),
+                _ => {
+                    let g = Graph {
+                        histogram: browse::histogram(
+                            &self.store,
+                            &v.query,
+                            v.op,
+                            self.range,
+                            HISTOGRAM_BUCKETS,
+                        )?,
+                        top: browse::top(&self.store, v.slot, v.op, TOP_ITEMS)?,
+                    };
+                    state.graph = Some((arranged_key, g.clone()));
+                    Some(g)
+                }
+            }
+        } else {
+            None
+        };
+        let operations = if v.operations {
+            let key = format!("{:?}", v.query);
+            match &state.operations {
+                Some((k, ops)) if *k == key => Some(ops.clone()),
+                _ => {
+                    let mut all = v.query.clone();
+                    all.operations.clear();
+                    let ops = browse::operations(&self.store, &all)?;
+                    state.operations = Some((key, ops.clone()));
+                    Some(ops)
+                }
+            }
+        } else {
+            None
+        };
+        Ok(ViewAnswer {
+            slot: v.slot,
+            total,
+            offset,
+            rows,
+            graph,
+            operations,
+            elapsed: started.elapsed(),
+        })
+    }
+
+    fn append(&mut self, rows: &[karmor_contract::Event]) -> anyhow::Result<Option<TimeRange>> {
+        self.store
+            .append_live(rows)
+            .map_err(|e| anyhow::anyhow!("cannot add the received rows to the store: {e}"))?;
+        // Every view, arrangement and graph is stale; the activity buckets follow the range.
+        self.slots.clear();
+        let range = browse::data_range(&self.store)?;
+        if let Some(r) = range {
+            self.range = r;
+        }
+        Ok(range)
+    }
+
+    fn export(
+        &self,
+        query: &ObserveQuery,
+        op: Op,
+        path: &std::path::Path,
+    ) -> anyhow::Result<usize> {
+        if !matches!(op, Op::Process | Op::File | Op::Network) {
+            anyhow::bail!(
+                "export covers what observe prints (processes, files, network), not {}",
+                op.as_str()
+            );
+        }
+        let mut q = query.clone();
+        q.operations = vec![op];
+        let summary = summarize(&self.store, &q)?;
+        let rows = summary.processes.as_ref().map_or(0, Vec::len)
+            + summary.files.as_ref().map_or(0, Vec::len)
+            + summary.network.as_ref().map_or(0, Vec::len);
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let file = || {
+            std::fs::File::create(path)
+                .map(std::io::BufWriter::new)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+        };
+        match ext.as_str() {
+            "json" => render::json_to(file()?, &summary)?,
+            "yaml" | "yml" => render::yaml_to(file()?, &summary)?,
+            "csv" => render::csv_to(file()?, CSV_HEADERS, &csv_rows(&summary))?,
+            _ => anyhow::bail!(
+                "{}: name a .json, .yaml or .csv file (the format follows the extension)",
+                path.display()
+            ),
+        }
+        Ok(rows)
+    }
+
+    fn policy(&self, query: &ObserveQuery) -> anyhow::Result<(String, String)> {
+        let found = browse::workloads(&self.store, query, 2)?;
+        let (namespace, kind, name) = match found.as_slice() {
+            [one] => one.clone(),
+            [] => anyhow::bail!("no workload under the cursor (host or unattributed rows)"),
+            _ => anyhow::bail!(
+                "more than one workload under the cursor: press Enter to drill down to one"
+            ),
+        };
+        let opts = RecommendOptions::new(Scope {
+            since_ns: query.since_ns,
+            workloads: Some(WorkloadSelect {
+                namespace: namespace.clone(),
+                kind: Some(kind.clone()),
+                name: Some(name.clone()),
+            }),
+            ..Scope::default()
+        });
+        let rec = recommend(&self.store, &opts)?;
+        let mut yaml = String::new();
+        for w in &rec.workloads {
+            yaml.push_str(&workload_yaml(w, &rec)?);
+        }
+        if yaml.is_empty() {
+            anyhow::bail!("recommend drafted nothing for {kind}/{name}");
+        }
+        let title = match (&namespace, &query.namespace) {
+            (Some(ns), _) => format!("recommend {kind}/{name} -n {ns}"),
+            (None, NamespaceScope::One(ns)) => format!("recommend {kind}/{name} -n {ns}"),
+            _ => format!("recommend {kind}/{name}"),
+        };
+        Ok((title, yaml))
+    }
+}

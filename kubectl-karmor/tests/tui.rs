@@ -1,0 +1,650 @@
+//! `observe --tui` driven by key events on ratatui's `TestBackend`, over the committed demo
+//! bundle: every assertion reads the rendered screen and compares it with what `observe`
+//! (the analyzer's summary, or the binary) says for the same scope.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use karmor_analyzer::filter;
+use karmor_analyzer::observe::{summarize, NamespaceScope, ObserveQuery, ResourceKind};
+use karmor_analyzer::Store;
+use karmor_contract::Op;
+use kubectl_karmor::tui::{self, ui, App, Msg, Options};
+use ratatui::backend::TestBackend;
+use ratatui::style::Color;
+use ratatui::Terminal;
+
+const BIN: &str = env!("CARGO_BIN_EXE_kubectl-karmor");
+const NS: &str = "wordpress-mysql";
+
+fn demo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/demo")
+}
+
+fn demo_store() -> Store {
+    let store = Store::in_memory().expect("store");
+    let report = store.merge_bundle(&demo()).expect("merge the demo bundle");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    store
+}
+
+/// `observe pods -n wordpress-mysql`'s question.
+fn pods_query() -> ObserveQuery {
+    let mut q = ObserveQuery::new(ResourceKind::Pod);
+    q.namespace = NamespaceScope::One(NS.into());
+    q
+}
+
+/// `observe namespaces -A`'s question.
+fn namespaces_query() -> ObserveQuery {
+    ObserveQuery::new(ResourceKind::Namespace)
+}
+
+struct Ui {
+    app: App,
+    term: Terminal<TestBackend>,
+}
+
+impl Ui {
+    fn open(query: ObserveQuery, width: u16, height: u16) -> Ui {
+        Ui::open_with(query, width, height, true)
+    }
+
+    fn open_with(query: ObserveQuery, width: u16, height: u16, no_color: bool) -> Ui {
+        Ui::open_store(demo_store(), query, width, height, no_color)
+    }
+
+    fn open_store(
+        store: Store,
+        query: ObserveQuery,
+        width: u16,
+        height: u16,
+        no_color: bool,
+    ) -> Ui {
+        let app = tui::open(
+            store,
+            query,
+            Options {
+                scope: "test".into(),
+                no_color,
+                rows: height.saturating_sub(8),
+            },
+        )
+        .expect("open the UI");
+        let term = Terminal::new(TestBackend::new(width, height)).expect("terminal");
+        let mut ui = Ui { app, term };
+        ui.draw();
+        ui
+    }
+
+    /// Waits for the worker's answers and draws until the screen needs nothing more.
+    fn draw(&mut self) -> String {
+        loop {
+            self.app.settle();
+            self.term.draw(|f| ui::draw(f, &self.app)).expect("draw");
+            self.app.after_draw();
+            if !self.app.busy() {
+                break;
+            }
+        }
+        self.screen()
+    }
+
+    fn screen(&self) -> String {
+        let buf = self.term.backend().buffer();
+        let mut out = String::new();
+        for y in 0..buf.area.height {
+            for x in 0..buf.area.width {
+                out.push_str(buf[(x, y)].symbol());
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    fn key(&mut self, code: KeyCode) -> String {
+        self.app
+            .handle(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+        self.draw()
+    }
+
+    fn keys(&mut self, codes: &[KeyCode]) -> String {
+        for c in codes {
+            self.app
+                .handle(Msg::Key(KeyEvent::new(*c, KeyModifiers::NONE)));
+        }
+        self.draw()
+    }
+
+    fn type_text(&mut self, text: &str) -> String {
+        for c in text.chars() {
+            self.app.handle(Msg::Key(KeyEvent::new(
+                KeyCode::Char(c),
+                KeyModifiers::NONE,
+            )));
+        }
+        self.draw()
+    }
+
+    /// Types a filter after `f` and submits it.
+    fn filter(&mut self, text: &str) -> String {
+        self.key(KeyCode::Char('f'));
+        self.type_text(text);
+        self.key(KeyCode::Enter)
+    }
+
+    /// Table lines: those after the column header line, up to the input line.
+    fn table_lines(&self, header_word: &str) -> Vec<String> {
+        let screen = self.screen();
+        let lines: Vec<&str> = screen.lines().collect();
+        let start = lines
+            .iter()
+            .position(|l| l.contains(header_word) && l.contains("COUNT"))
+            .expect("a table header");
+        lines[start + 1..]
+            .iter()
+            .take_while(|l| !l.trim().is_empty())
+            .map(|l| l.to_string())
+            .collect()
+    }
+}
+
+/// The last 16 characters of a path (long paths are drawn as `…` and their end).
+fn tail(path: &str) -> &str {
+    let n = path.chars().count();
+    let skip = n.saturating_sub(16);
+    let at = path.char_indices().nth(skip).map_or(0, |(i, _)| i);
+    &path[at..]
+}
+
+fn header_rows(screen: &str) -> u64 {
+    let at = screen.find("rows: ").expect("rows in the header") + 6;
+    screen[at..]
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a row count")
+}
+
+#[test]
+fn opens_with_header_tabs_table_and_footer() {
+    let mut ui = Ui::open(namespaces_query(), 160, 40);
+    let screen = ui.draw();
+    let store = demo_store();
+    let mut q = namespaces_query();
+    q.operations = vec![Op::Process];
+    let expected = summarize(&store, &q).unwrap().processes.unwrap();
+    assert!(screen.contains("karmor observe"), "{screen}");
+    assert!(screen.contains("[Processes]"), "{screen}");
+    assert!(
+        screen.contains(" Files ") && screen.contains(" Network "),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("time: 2026-11-20T08:00:01Z .. 2026-11-20T13:59:58Z"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("health: complete (242485 events"),
+        "{screen}"
+    );
+    assert_eq!(header_rows(&screen), expected.len() as u64, "{screen}");
+    assert!(
+        screen.contains("f filter") && screen.contains("q quit"),
+        "{screen}"
+    );
+    for col in [
+        "NAMESPACE",
+        "PARENT",
+        "PROCESS",
+        "RESULT",
+        "COUNT",
+        "ACTIVITY",
+    ] {
+        assert!(screen.contains(col), "no column {col}:\n{screen}");
+    }
+    // The first rows are observe's first rows, in its order.
+    let lines = ui.table_lines("PARENT");
+    for (line, row) in lines.iter().zip(&expected).take(5) {
+        assert!(line.contains(&row.resource), "{line} vs {row:?}");
+        assert!(
+            line.contains(&row.seen.count.to_string()),
+            "{line} vs {row:?}"
+        );
+        assert!(
+            line.contains(&ui::table_time(&row.seen.first_seen)),
+            "{line} vs {row:?}"
+        );
+    }
+}
+
+#[test]
+fn only_the_visible_window_is_held_and_end_reaches_the_last_row() {
+    let mut ui = Ui::open(namespaces_query(), 160, 30);
+    let store = demo_store();
+    let mut q = namespaces_query();
+    q.operations = vec![Op::File];
+    let expected = summarize(&store, &q).unwrap().files.unwrap();
+    ui.key(KeyCode::Tab);
+    let body = u64::from(ui.app.body_rows.get());
+    assert!(
+        expected.len() as u64 > 3 * body,
+        "the demo has more file rows than screens"
+    );
+    assert!(ui.app.level().window.len() as u64 <= 2 * body);
+    let screen = ui.key(KeyCode::End);
+    assert!(ui.app.level().window.len() as u64 <= 2 * body);
+    // The last row drawn is observe's last row, under the cursor (long paths are cut).
+    let last = expected.last().unwrap();
+    let lines = ui.table_lines("PATH");
+    let line = lines.last().unwrap();
+    let path = last.path.as_deref().unwrap();
+    assert!(line.contains(tail(path)), "{line} vs {last:?}\n{screen}");
+    assert!(
+        line.contains(&ui::table_time(&last.seen.first_seen)),
+        "{line} vs {last:?}"
+    );
+    assert_eq!(ui.app.level().selected, expected.len() as u64 - 1);
+    assert_eq!(ui.app.level().current().unwrap().keys[2], path);
+    // Paging back up reads earlier rows again.
+    let screen = ui.keys(&[KeyCode::Home]);
+    let first = &expected[0];
+    assert!(
+        ui.table_lines("PATH")[0].contains(tail(first.path.as_deref().unwrap())),
+        "{screen}"
+    );
+    assert_eq!(
+        ui.app.level().current().unwrap().keys[2],
+        first.path.clone().unwrap()
+    );
+}
+
+#[test]
+fn filter_narrows_to_exactly_observe_f_rows() {
+    let mut ui = Ui::open(pods_query(), 200, 60);
+    let text = "process=/usr/sbin/*||parent=/bin/sh";
+    let screen = ui.filter(text);
+    let store = demo_store();
+    let mut q = pods_query();
+    q.operations = vec![Op::Process];
+    q.filter = Some(filter::compile(text).unwrap());
+    let expected = summarize(&store, &q).unwrap().processes.unwrap();
+    assert!(
+        !expected.is_empty() && expected.len() < 40,
+        "{}",
+        expected.len()
+    );
+    assert_eq!(header_rows(&screen), expected.len() as u64, "{screen}");
+    assert!(screen.contains(&format!("filter: {text}")), "{screen}");
+    let lines = ui.table_lines("PARENT");
+    assert_eq!(lines.len(), expected.len(), "{screen}");
+    for (line, row) in lines.iter().zip(&expected) {
+        for part in [
+            row.resource.as_str(),
+            row.parent.as_deref().unwrap_or("-"),
+            row.process.as_deref().unwrap_or("-"),
+        ] {
+            assert!(line.contains(part), "{line} lacks {part}");
+        }
+        let count = format!(" {} ", row.seen.count);
+        assert!(line.contains(&count), "{line} lacks {count}");
+    }
+}
+
+#[test]
+fn a_bad_filter_shows_its_error_at_its_position_and_stays_open() {
+    let mut ui = Ui::open(pods_query(), 160, 40);
+    let before = header_rows(&ui.screen());
+    let text = "process=/bin/sh&&(user=root";
+    let err = filter::compile(text).unwrap_err();
+    let screen = ui.filter(text);
+    let lines: Vec<&str> = screen.lines().collect();
+    let input = lines
+        .iter()
+        .position(|l| l.starts_with(&format!("filter> {text}")))
+        .unwrap_or_else(|| panic!("the filter is still being edited:\n{screen}"));
+    let caret = lines[input + 1];
+    let at = caret.find('^').expect("a caret under the error");
+    assert_eq!(at, "filter> ".len() + err.column() - 1, "{screen}");
+    assert!(caret.contains(&err.message), "{caret}");
+    // Nothing was applied; Esc leaves the input, the table is unchanged.
+    assert_eq!(header_rows(&screen), before);
+    let screen = ui.key(KeyCode::Esc);
+    assert!(!screen.contains("filter>"), "{screen}");
+    assert!(screen.contains("filter: -"), "{screen}");
+}
+
+#[test]
+fn the_field_picker_adds_a_key() {
+    let mut ui = Ui::open(pods_query(), 160, 40);
+    ui.key(KeyCode::Char('f'));
+    let screen = ui.keys(&[KeyCode::Down, KeyCode::Down]);
+    assert!(screen.contains("[x] pod"), "{screen}");
+    let screen = ui.key(KeyCode::Tab);
+    assert!(screen.contains("filter> pod="), "{screen}");
+}
+
+#[test]
+fn sort_orders_by_the_selected_column_and_again_reverses() {
+    let mut ui = Ui::open(pods_query(), 200, 50);
+    let store = demo_store();
+    let mut q = pods_query();
+    q.operations = vec![Op::Process];
+    let rows = summarize(&store, &q).unwrap().processes.unwrap();
+    let max = rows.iter().map(|r| r.seen.count).max().unwrap();
+    let min = rows.iter().map(|r| r.seen.count).min().unwrap();
+    // POD PARENT PROCESS RESULT COUNT: four steps right.
+    let cols = ui.app.columns();
+    let count_col = cols.iter().position(|c| c.title == "COUNT").unwrap();
+    for _ in 0..count_col {
+        ui.key(KeyCode::Right);
+    }
+    let counts = |ui: &Ui| -> Vec<u64> {
+        let screen = ui.screen();
+        let header = screen
+            .lines()
+            .find(|l| l.contains("PARENT") && l.contains("COUNT"))
+            .unwrap()
+            .to_string();
+        let at = header.find("COUNT").unwrap();
+        ui.table_lines("PARENT")
+            .iter()
+            .map(|l| {
+                let tail: String = l.chars().skip(header[..at].chars().count()).collect();
+                tail.split_whitespace().next().unwrap().parse().unwrap()
+            })
+            .collect()
+    };
+    let screen = ui.key(KeyCode::Char('s'));
+    assert!(screen.contains("COUNT▼"), "{screen}");
+    let down = counts(&ui);
+    assert_eq!(down[0], max, "{screen}");
+    assert!(down.windows(2).all(|w| w[0] >= w[1]), "{down:?}");
+    let screen = ui.key(KeyCode::Char('s'));
+    assert!(screen.contains("COUNT▲"), "{screen}");
+    let up = counts(&ui);
+    assert_eq!(up[0], min, "{screen}");
+    assert!(up.windows(2).all(|w| w[0] <= w[1]), "{up:?}");
+}
+
+#[test]
+fn drill_down_and_back_restore_the_view() {
+    let mut ui = Ui::open(namespaces_query(), 180, 40);
+    for _ in 0..20 {
+        if ui.app.level().current().unwrap().resource == NS {
+            break;
+        }
+        ui.key(KeyCode::Down);
+    }
+    let top = ui.key(KeyCode::Right);
+    let row = ui.app.level().current().unwrap().clone();
+    let workloads = ui.key(KeyCode::Enter);
+    assert!(
+        workloads.contains(&format!("› namespaces › namespace {}", row.resource)),
+        "{workloads}"
+    );
+    assert!(workloads.contains("WORKLOAD"), "{workloads}");
+    // Every row of the drilled view belongs to that namespace's workloads (observe workloads -n).
+    let store = demo_store();
+    let mut q = ObserveQuery::new(ResourceKind::Workload);
+    q.namespace = NamespaceScope::One(row.resource.clone());
+    q.operations = vec![Op::Process];
+    let expected = summarize(&store, &q).unwrap().processes.unwrap();
+    assert_eq!(
+        header_rows(&workloads),
+        expected.len() as u64,
+        "{workloads}"
+    );
+    let pods = ui.key(KeyCode::Enter);
+    assert!(pods.contains("POD"), "{pods}");
+    assert_eq!(ui.key(KeyCode::Esc), workloads);
+    assert_eq!(ui.key(KeyCode::Char('b')), top);
+}
+
+#[test]
+fn enter_on_a_container_row_shows_the_behaviour_with_its_rows() {
+    let mut ui = Ui::open(pods_query(), 200, 50);
+    let containers = ui.key(KeyCode::Enter);
+    assert!(containers.contains("CONTAINER"), "{containers}");
+    let row = ui.app.level().current().unwrap().clone();
+    let detail = ui.key(KeyCode::Enter);
+    for label in [
+        "Events:",
+        "First seen:",
+        "Pids:",
+        "Nodes:",
+        "Containers:",
+        "Results:",
+    ] {
+        assert!(detail.contains(label), "no {label}:\n{detail}");
+    }
+    assert!(
+        detail.contains(&format!("Events:     {} in", row.count)),
+        "{detail}"
+    );
+    assert!(detail.contains("Rows behind it"), "{detail}");
+    assert!(
+        detail.contains("PID") && detail.contains("ARGS"),
+        "{detail}"
+    );
+    assert_eq!(ui.key(KeyCode::Esc), containers);
+}
+
+#[test]
+fn export_writes_what_output_json_prints() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ui = Ui::open(pods_query(), 160, 40);
+    let text = "process=/usr/sbin/*";
+    ui.filter(text);
+    ui.key(KeyCode::Char('e'));
+    let path = dir.path().join("view.json");
+    let clear = vec![KeyCode::Backspace; 40];
+    ui.keys(&clear);
+    ui.type_text(path.to_str().unwrap());
+    let screen = ui.key(KeyCode::Enter);
+    assert!(screen.contains("exported"), "{screen}");
+    let exported = std::fs::read_to_string(&path).unwrap();
+    let out = Command::new(BIN)
+        .args(["observe", "pods", "-n", NS, "-o", "process", "-f", text])
+        .args(["--output", "json", "--bundle"])
+        .arg(demo())
+        .env_remove("KARMOR_STORE")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(exported, String::from_utf8(out.stdout).unwrap());
+    // CSV goes through observe's CSV renderer too.
+    ui.key(KeyCode::Char('e'));
+    ui.keys(&clear);
+    let csv = dir.path().join("view.csv");
+    ui.type_text(csv.to_str().unwrap());
+    ui.key(KeyCode::Enter);
+    let out = Command::new(BIN)
+        .args(["observe", "pods", "-n", NS, "-o", "process", "-f", text])
+        .args(["--output", "csv", "--bundle"])
+        .arg(demo())
+        .output()
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&csv).unwrap(),
+        String::from_utf8(out.stdout).unwrap()
+    );
+}
+
+#[test]
+fn tab_switches_the_operation() {
+    let mut ui = Ui::open(pods_query(), 200, 40);
+    let screen = ui.key(KeyCode::Tab);
+    assert!(screen.contains("[Files]"), "{screen}");
+    assert!(
+        screen.contains("PATH") && screen.contains("ACCESS"),
+        "{screen}"
+    );
+    let screen = ui.key(KeyCode::Tab);
+    assert!(screen.contains("[Network]"), "{screen}");
+    assert!(
+        screen.contains("PEER") && screen.contains("PORT"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn quick_search_keeps_the_matching_rows() {
+    let mut ui = Ui::open(pods_query(), 200, 60);
+    let all = header_rows(&ui.screen());
+    ui.key(KeyCode::Char('/'));
+    ui.type_text("APACHE2");
+    let screen = ui.key(KeyCode::Enter);
+    let kept = header_rows(&screen);
+    assert!(kept > 0 && kept < all, "{kept} of {all}");
+    assert!(screen.contains("search: APACHE2"), "{screen}");
+    for line in ui.table_lines("PARENT") {
+        assert!(line.to_lowercase().contains("apache2"), "{line}");
+    }
+}
+
+#[test]
+fn g_draws_a_time_histogram_and_the_top_items() {
+    let mut ui = Ui::open(pods_query(), 200, 50);
+    let screen = ui.key(KeyCode::Char('g'));
+    assert!(screen.contains("events over time"), "{screen}");
+    assert!(screen.contains("top processes by events"), "{screen}");
+    // The top process is the one with the most events in observe's rows.
+    let store = demo_store();
+    let mut q = pods_query();
+    q.operations = vec![Op::Process];
+    let rows = summarize(&store, &q).unwrap().processes.unwrap();
+    let mut per: std::collections::BTreeMap<String, u64> = Default::default();
+    for r in &rows {
+        *per.entry(r.process.clone().unwrap_or_default())
+            .or_default() += r.seen.count;
+    }
+    let (top, n) = per
+        .iter()
+        .max_by_key(|(p, n)| (**n, std::cmp::Reverse((*p).clone())))
+        .unwrap();
+    let line = screen
+        .lines()
+        .find(|l| l.contains('█') && l.contains(&format!(" {n}")))
+        .unwrap_or_else(|| panic!("no bar for {top} ({n}):\n{screen}"));
+    let name = top.rsplit('/').next().unwrap();
+    assert!(line.contains(name), "{line}");
+    // The sparkline column shows activity.
+    assert!(
+        screen.lines().any(|l| l.contains('▁') || l.contains('█')),
+        "{screen}"
+    );
+}
+
+#[test]
+fn p_shows_the_policy_recommend_drafts_for_the_workload() {
+    let mut q = ObserveQuery::new(ResourceKind::Workload);
+    q.namespace = NamespaceScope::One(NS.into());
+    let mut ui = Ui::open(q, 160, 50);
+    let row = ui.app.level().current().unwrap().clone();
+    let screen = ui.key(KeyCode::Char('p'));
+    assert!(
+        screen.contains(&format!("recommend {}", row.resource)),
+        "{screen}"
+    );
+    assert!(screen.contains("kind: KubeArmorPolicy"), "{screen}");
+    let back = ui.key(KeyCode::Esc);
+    assert!(!back.contains("kind: KubeArmorPolicy"), "{back}");
+}
+
+#[test]
+fn help_lists_every_key() {
+    let mut ui = Ui::open(pods_query(), 160, 40);
+    let screen = ui.key(KeyCode::Char('?'));
+    for (key, what) in ui::KEYS {
+        assert!(screen.contains(key), "no {key}:\n{screen}");
+        assert!(screen.contains(what), "no {what}:\n{screen}");
+    }
+    let screen = ui.key(KeyCode::Char('x'));
+    assert!(!screen.contains("Any key closes"), "{screen}");
+}
+
+#[test]
+fn a_terminal_too_small_gets_a_message() {
+    let mut ui = Ui::open(pods_query(), 40, 10);
+    let screen = ui.draw();
+    assert!(screen.contains("Terminal too small (40x10)"), "{screen}");
+    assert!(!screen.contains("COUNT"), "{screen}");
+}
+
+#[test]
+fn no_color_draws_without_colours() {
+    let colours = |no_color: bool| {
+        let ui = Ui::open_with(pods_query(), 160, 40, no_color);
+        let buf = ui.term.backend().buffer().clone();
+        buf.content()
+            .iter()
+            .filter(|c| c.fg != Color::Reset || c.bg != Color::Reset)
+            .count()
+    };
+    assert!(colours(false) > 0);
+    assert_eq!(colours(true), 0);
+}
+
+#[test]
+fn tui_on_a_non_terminal_is_a_clear_error() {
+    let out = Command::new(BIN)
+        .args(["observe", "pods", "-n", NS, "--tui", "--bundle"])
+        .arg(demo())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--tui needs a terminal, and standard output is not one"),
+        "{err}"
+    );
+}
+
+#[test]
+fn live_rows_arrive_without_moving_the_cursor_or_the_scroll() {
+    use karmor_testdata::demo;
+    use kubectl_karmor::tui::LiveEvent;
+    let events = demo::events();
+    let noon = demo::at(11, 0, 0, 0);
+    let (early, late): (Vec<_>, Vec<_>) = events.iter().cloned().partition(|e| e.ts_first < noon);
+    let mut ui = Ui::open_store(Store::in_memory().unwrap(), pods_query(), 200, 30, true);
+    let screen = ui.draw();
+    assert_eq!(header_rows(&screen), 0, "{screen}");
+    ui.app.handle(Msg::Live(LiveEvent::Rows(early.clone())));
+    let screen = ui.draw();
+    let first = header_rows(&screen);
+    assert!(first > 0, "{screen}");
+    assert!(
+        screen.contains(&format!("live: {} rows received", early.len())),
+        "{screen}"
+    );
+    // Scroll down a page and a bit; the next batch keeps cursor, scroll and sort.
+    ui.key(KeyCode::PageDown);
+    ui.keys(&[KeyCode::Down, KeyCode::Down]);
+    let (selected, top) = (ui.app.level().selected, ui.app.level().top);
+    assert!(top > 0 && selected > top, "{selected} {top}");
+    ui.app.handle(Msg::Live(LiveEvent::Rows(late.clone())));
+    let screen = ui.draw();
+    assert_eq!(
+        (ui.app.level().selected, ui.app.level().top),
+        (selected, top)
+    );
+    assert!(
+        screen.contains(&format!("live: {} rows received", events.len())),
+        "{screen}"
+    );
+    // The view now holds exactly what observe says of all the rows.
+    let all = Store::in_memory().unwrap();
+    all.append_live(&events).unwrap();
+    let mut q = pods_query();
+    q.operations = vec![Op::Process];
+    let expected = summarize(&all, &q).unwrap().processes.unwrap();
+    assert!(expected.len() as u64 > first);
+    assert_eq!(header_rows(&screen), expected.len() as u64, "{screen}");
+}

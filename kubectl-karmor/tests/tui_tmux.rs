@@ -1,0 +1,190 @@
+//! The real `kubectl karmor observe --tui` in a pseudo-terminal: tmux runs it, keys are sent
+//! with `send-keys`, the screen is read with `capture-pane`. It opens, filters, draws a graph
+//! and quits (by `q`, and by SIGTERM), and the terminal is restored each time (main screen
+//! back, `stty` out of raw mode).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_kubectl-karmor");
+
+fn demo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/demo")
+}
+
+struct Tmux {
+    socket: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Tmux {
+    fn start() -> Tmux {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("tmux.sock");
+        let t = Tmux { socket, _dir: dir };
+        let mut cmd = t.cmd();
+        cmd.args(["new-session", "-d", "-s", "karmor", "-x", "160", "-y", "45"]);
+        if let Some(v) = std::env::var_os("LD_LIBRARY_PATH") {
+            cmd.arg("-e")
+                .arg(format!("LD_LIBRARY_PATH={}", v.to_string_lossy()));
+        }
+        cmd.args(["-e", "TERM=xterm-256color", "-e", "PS1=$ "]);
+        cmd.args(["bash", "--norc", "--noprofile"]);
+        let out = cmd.output().expect("run tmux");
+        assert!(
+            out.status.success(),
+            "tmux: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        t
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.arg("-S").arg(&self.socket);
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let out = self.cmd().args(args).output().expect("run tmux");
+        assert!(
+            out.status.success(),
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    fn send(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "karmor"];
+        args.extend_from_slice(keys);
+        self.run(&args);
+    }
+
+    fn send_text(&self, text: &str) {
+        self.run(&["send-keys", "-t", "karmor", "-l", text]);
+    }
+
+    fn pane(&self) -> String {
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "karmor"]).stdout)
+            .into_owned()
+    }
+
+    /// Waits (up to 60 s) until the pane shows everything in `what`.
+    fn wait_for(&self, what: &[&str]) -> String {
+        let started = Instant::now();
+        loop {
+            let pane = self.pane();
+            if what.iter().all(|w| pane.contains(w)) {
+                return pane;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "waited for {what:?}; the pane shows:\n{pane}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn pane_pid(&self) -> u32 {
+        let out = self.run(&["display-message", "-p", "-t", "karmor", "#{pane_pid}"]);
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd().arg("kill-server").output();
+    }
+}
+
+/// `observe pods -n wordpress-mysql -o process -f FILTER`'s row count, from the binary's table.
+fn observe_rows(filter: &str) -> usize {
+    let out = Command::new(BIN)
+        .args([
+            "observe",
+            "pods",
+            "-n",
+            "wordpress-mysql",
+            "-o",
+            "process",
+            "-f",
+            filter,
+        ])
+        .arg("--bundle")
+        .arg(demo())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let head = text.lines().next().unwrap();
+    head.trim_start_matches("PROCESSES (")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+fn launch(t: &Tmux) {
+    let cmd = format!(
+        "{BIN} observe pods -n wordpress-mysql --tui --bundle {}; echo \"exit=$?\"; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'",
+        demo().display()
+    );
+    t.send_text(&cmd);
+    t.send(&["Enter"]);
+}
+
+#[test]
+#[ignore = "needs tmux (CI installs it): run with --include-ignored"]
+fn the_binary_opens_filters_draws_a_graph_and_quits_with_the_terminal_restored() {
+    let t = Tmux::start();
+    launch(&t);
+    let pane = t.wait_for(&["health:", "[Processes]", "q quit", "PARENT"]);
+    assert!(
+        pane.contains("COUNT") && pane.contains("/usr/sbin/apache2"),
+        "{pane}"
+    );
+
+    let filter = "process=/usr/sbin/*";
+    t.send(&["f"]);
+    t.wait_for(&["filter>"]);
+    t.send_text(filter);
+    t.send(&["Enter"]);
+    let rows = observe_rows(filter);
+    let pane = t.wait_for(&[&format!("filter: {filter}"), &format!("rows: {rows} ")]);
+    assert!(pane.contains("/usr/sbin/"), "{pane}");
+
+    t.send(&["g"]);
+    t.wait_for(&["events over time", "top processes by events"]);
+
+    t.send(&["q"]);
+    let pane = t.wait_for(&["exit=0"]);
+    // Main screen back (the UI's header is gone), raw mode off.
+    assert!(!pane.contains("health:"), "{pane}");
+    let after = pane.split("exit=0").nth(1).unwrap();
+    assert!(after.lines().any(|l| l.trim() == "icanon"), "{pane}");
+
+    // SIGTERM restores the terminal too.
+    t.send(&["clear", "Enter"]);
+    launch(&t);
+    t.wait_for(&["health:", "[Processes]"]);
+    let shell = t.pane_pid();
+    let pids = Command::new("pgrep")
+        .args(["-P", &shell.to_string()])
+        .output()
+        .unwrap();
+    let pid = String::from_utf8_lossy(&pids.stdout)
+        .lines()
+        .next()
+        .expect("the UI's pid")
+        .trim()
+        .to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let pane = t.wait_for(&["exit=0"]);
+    assert!(!pane.contains("health:"), "{pane}");
+    let after = pane.split("exit=0").nth(1).unwrap();
+    assert!(after.lines().any(|l| l.trim() == "icanon"), "{pane}");
+}
