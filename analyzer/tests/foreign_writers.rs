@@ -47,6 +47,12 @@ fn rewritten_demo(dst: &Path, rewrite: &dyn Fn(&Path, &Path)) {
         f.sha256 = sha256_file(&to).expect("sha256");
         f.bytes = fs::metadata(&to).expect("stat").len();
     }
+    // The pods table travels as it is (its own schema, not the events').
+    for p in &manifest.pods {
+        let (from, to) = (src.join(&p.path), dst.join(&p.path));
+        fs::create_dir_all(to.parent().expect("pods dir")).expect("mkdir");
+        fs::copy(&from, &to).expect("copy pods table");
+    }
     write_manifest(dst, &mut manifest).expect("manifest");
 }
 

@@ -347,7 +347,7 @@ fn bundles_open_in_polars() {
 import json, sys, polars as pl
 root = sys.argv[1]
 m = json.load(open(f"{root}/manifest.json"))
-df = pl.read_parquet(f"{root}/**/*.parquet", hive_partitioning=False)
+df = pl.read_parquet(f"{root}/node=*/**/*.parquet", hive_partitioning=False)
 assert df.height == m["totals"]["rows"], (df.height, m["totals"]["rows"])
 assert int(df["count"].sum()) == m["totals"]["events_seen"]
 assert df.schema["ts_first"] == pl.Datetime("ns", "UTC"), df.schema["ts_first"]
