@@ -753,21 +753,23 @@ pub fn verify_bundle(root: &Path) -> Result<Vec<FileCheck>, ContractError> {
     Ok(checks)
 }
 
+/// Checks that the file at `path` has the size and sha256 its manifest entry lists.
+fn check_bytes(path: &Path, bytes: u64, sha256: &str) -> Result<(), String> {
+    let meta = fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+    if meta.len() != bytes {
+        return Err(format!("size {} bytes, manifest says {bytes}", meta.len()));
+    }
+    let sha = segment::sha256_file(path).map_err(|e| e.to_string())?;
+    if sha != sha256 {
+        return Err(format!("sha256 {sha} does not match manifest {sha256}"));
+    }
+    Ok(())
+}
+
 /// Checks one listed pods table file: present, same size and sha256, a readable footer with a
 /// supported pods schema and the listed row count.
 fn check_listed_pods(path: &Path, f: &PodsFile) -> Result<(), String> {
-    let meta = fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
-    if meta.len() != f.bytes {
-        return Err(format!(
-            "size {} bytes, manifest says {}",
-            meta.len(),
-            f.bytes
-        ));
-    }
-    let sha = segment::sha256_file(path).map_err(|e| e.to_string())?;
-    if sha != f.sha256 {
-        return Err(format!("sha256 {sha} does not match manifest {}", f.sha256));
-    }
+    check_bytes(path, f.bytes, &f.sha256)?;
     let rows = read_pods_footer(path).map_err(|e| e.to_string())?;
     if rows != f.rows {
         return Err(format!("{rows} rows, manifest says {}", f.rows));
@@ -804,18 +806,7 @@ pub fn compaction_inputs_listed(rel: &str, listed: &BTreeSet<&str>) -> bool {
 }
 
 fn check_listed(path: &Path, f: &ManifestFile) -> Result<(), String> {
-    let meta = fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
-    if meta.len() != f.bytes {
-        return Err(format!(
-            "size {} bytes, manifest says {}",
-            meta.len(),
-            f.bytes
-        ));
-    }
-    let sha = segment::sha256_file(path).map_err(|e| e.to_string())?;
-    if sha != f.sha256 {
-        return Err(format!("sha256 {sha} does not match manifest {}", f.sha256));
-    }
+    check_bytes(path, f.bytes, &f.sha256)?;
     let footer = read_footer(path).map_err(|e| e.to_string())?;
     if footer.rows != f.rows {
         return Err(format!("{} rows, manifest says {}", footer.rows, f.rows));
