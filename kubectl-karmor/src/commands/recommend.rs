@@ -1,6 +1,6 @@
 //! `kubectl karmor recommend`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
@@ -218,24 +218,12 @@ pub fn run(args: RecommendArgs) -> Result<ExitCode> {
             continue;
         }
         match &args.out {
-            Some(dir) => {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("cannot create {}", dir.display()))?;
-                let path = dir.join(file_name(&w.draft.workload));
-                std::fs::write(&path, yaml)
-                    .with_context(|| format!("cannot write {}", path.display()))?;
-                written.push(path);
-            }
+            Some(dir) => written.push(write_draft(dir, &file_name(&w.draft.workload), &yaml)?),
             None => stream.push(yaml),
         }
     }
     if let Some(report) = &args.report {
-        if let Some(parent) = report.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create {}", parent.display()))?;
-        }
-        std::fs::write(report, markdown(&rec))
-            .with_context(|| format!("cannot write {}", report.display()))?;
+        write_report(report, &markdown(&rec))?;
     }
     let rows = summary(&rec);
     if args.out.is_some() {
@@ -279,4 +267,21 @@ pub fn run(args: RecommendArgs) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Writes one draft as `dir/name` (creating `dir`) and returns its path.
+pub(crate) fn write_draft(dir: &Path, name: &str, text: &str) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join(name);
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
+/// Writes the `--report` Markdown at `path` (creating its directory).
+pub(crate) fn write_report(path: &Path, text: &str) -> Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use karmor_analyzer::network::draft::{yaml, NetworkDraft, NetworkFormat};
 use karmor_analyzer::network::report::markdown;
 use karmor_analyzer::network::{recommend_network, NetworkRecommendation};
@@ -115,24 +115,16 @@ pub fn run(args: RecommendArgs) -> Result<ExitCode> {
             continue;
         };
         match &args.out {
-            Some(dir) => {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("cannot create {}", dir.display()))?;
-                let path = dir.join(network_file_name(d, format));
-                std::fs::write(&path, text)
-                    .with_context(|| format!("cannot write {}", path.display()))?;
-                written.push(path);
-            }
+            Some(dir) => written.push(super::recommend::write_draft(
+                dir,
+                &network_file_name(d, format),
+                &text,
+            )?),
             None => stream.push(text),
         }
     }
     if let Some(report) = &args.report {
-        if let Some(parent) = report.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create {}", parent.display()))?;
-        }
-        std::fs::write(report, markdown(&rec))
-            .with_context(|| format!("cannot write {}", report.display()))?;
+        super::recommend::write_report(report, &markdown(&rec))?;
     }
     let table = summary(&rec);
     let to_stderr = args.out.is_none();
