@@ -123,6 +123,8 @@ pub struct Probes {
     unmatched: u64,
     /// Programs attached.
     pub attached: Vec<&'static str>,
+    /// Every hook tried (`category:event`) and whether its program attached.
+    pub hooks: Vec<(String, bool)>,
     /// Programs that could not be attached, with the reason (e.g. no IPv6 in this kernel).
     pub failed: Vec<(&'static str, String)>,
 }
@@ -155,11 +157,14 @@ impl Probes {
             .map_err(|e| ProbeError::Load(e.to_string()))?;
         let mut attached = Vec::new();
         let mut failed = Vec::new();
+        let mut hooks = Vec::new();
         for (name, category, event) in PROGRAMS {
             if skip.contains(name) {
                 continue;
             }
-            match attach(&mut bpf, name, category, event) {
+            let result = attach(&mut bpf, name, category, event);
+            hooks.push((format!("{category}:{event}"), result.is_ok()));
+            match result {
                 Ok(()) => attached.push(*name),
                 Err(e) => failed.push((*name, e)),
             }
@@ -195,6 +200,7 @@ impl Probes {
                 gen: 0,
                 unmatched: 0,
                 attached,
+                hooks,
                 failed,
             },
             ring,

@@ -408,6 +408,7 @@ pub async fn run_with_feeds(
                 .probes_attached
                 .store(probes.attached.len() as u64, Ordering::Relaxed);
             summary.failed = probes.failed.clone();
+            let _ = counters.hooks.set(probes.hooks.clone());
             // SAFETY: the ring buffer owns its map fd, which stays open and the same until the
             // RingBuf (moved into the AsyncFd) is dropped with it.
             let mut ring =
