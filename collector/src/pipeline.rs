@@ -110,6 +110,9 @@ pub struct Pipeline {
     /// before: names a count by its first caller's exec as the exec row names it (another
     /// path to the same file, `/bin/cat` and `/usr/bin/cat`, may be in `exe_ids`).
     pid_exes: [HashMap<(u32, u64), Arc<str>>; 2],
+    /// cgroup ids of counts that no record named and that the cgroup v2 tree did not hold
+    /// (removed already): not searched for again.
+    cgroups_not_found: HashSet<u64>,
     window: HashMap<Key, Agg>,
     /// Kernel de-duplication key → the row its first event went to, for this window.
     kernel_keys: HashMap<KernelKey, Key>,
@@ -135,6 +138,7 @@ impl Pipeline {
             cgroups: HashMap::new(),
             exe_ids: HashMap::new(),
             pid_exes: Default::default(),
+            cgroups_not_found: HashSet::new(),
             window: HashMap::new(),
             kernel_keys: HashMap::new(),
             deferred: Vec::new(),
@@ -206,10 +210,16 @@ impl Pipeline {
         let unknown: HashSet<u64> = counted
             .iter()
             .map(|c| c.cgroup_id)
-            .filter(|id| !self.cgroups.contains_key(id))
+            .filter(|id| !self.cgroups.contains_key(id) && !self.cgroups_not_found.contains(id))
             .collect();
         if !unknown.is_empty() {
-            for (id, (leaf, parent)) in cgroups_by_id(&unknown) {
+            let found = cgroups_by_id(&unknown);
+            if self.cgroups_not_found.len() > 65_536 {
+                self.cgroups_not_found.clear();
+            }
+            self.cgroups_not_found
+                .extend(unknown.iter().filter(|id| !found.contains_key(id)));
+            for (id, (leaf, parent)) in found {
                 self.cgroups
                     .insert(id, Arc::new(parse_cgroup(&leaf, &parent)));
             }
