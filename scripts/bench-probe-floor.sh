@@ -7,12 +7,20 @@
 # on sched, sock and capability events, their classic forms, and fentry, LSM and kprobe
 # programs. A kind that does not load or attach here is listed with the kernel's error.
 #
+# With KARMOR_COLLECTOR_BIN (a built karmor-collector), the same rounds also run the loops
+# under the collector with its file, process and network probes only (`--no-syscalls
+# --no-capabilities`) and with all its probes (+ the system call and capability counts), so
+# that the probes' cost stands beside the floor of their hooks in one run.
+#
 # Interleaved rounds (every kind once per round, in turn) on one pinned CPU; prints the
 # median per operation and the loss against no program. Needs root, gcc, clang, libbpf-dev
-# and bpftool (for vmlinux.h). `ROUNDS=9 CPU=1 scripts/bench-probe-floor.sh`.
+# and bpftool (for vmlinux.h).
+# `ROUNDS=9 CPU=1 KARMOR_COLLECTOR_BIN=target/release/karmor-collector scripts/bench-probe-floor.sh`.
 set -euo pipefail
 rounds="${ROUNDS:-5}"
 cpu="${CPU:-1}"
+collector="${KARMOR_COLLECTOR_BIN:-}"
+[ -z "$collector" ] || collector="$(realpath "$collector")"
 work="$(mktemp -d "${TMPDIR:-/var/tmp}/karmor-probe-floor.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 cd "$work"
@@ -141,13 +149,68 @@ run3() { # prints "open exec connect" for a command prefix
     c="$($pre taskset -c "$cpu" ./loops connect)"
     echo "$o $e $c"
 }
+# Runs the loops under the collector started with flags "$@" (once its probes are attached).
+under_collector() {
+    rm -rf data && mkdir data
+    "$collector" --no-kube --node-name floor --data-dir data --listen 127.0.0.1:0 \
+        --metrics-addr 127.0.0.1:19466 "$@" >collector.log 2>&1 &
+    local pid=$! i
+    for i in $(seq 300); do
+        if { exec 3<>/dev/tcp/127.0.0.1/19466; } 2>/dev/null; then
+            printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3
+            if grep -q '^karmor_probes_attached [1-9]' <&3; then exec 3>&-; break; fi
+            exec 3>&-
+        fi
+        sleep 0.1
+    done
+    run3 ""
+    kill -TERM "$pid" && wait "$pid" || true
+}
+collector_kinds=()
+if [ -n "$collector" ]; then
+    collector_kinds=(collector_today collector_all)
+fi
 for _ in $(seq "$rounds"); do
-    echo "none $(taskset -c "$cpu" ./loops open) $(taskset -c "$cpu" ./loops exec) $(taskset -c "$cpu" ./loops connect)"
+    echo "none $(run3 "")"
     for name in "${loadable[@]}"; do
         # shellcheck disable=SC2016
         echo "$name $(./attach "$name.o" "taskset -c $cpu ./loops open; taskset -c $cpu ./loops exec; taskset -c $cpu ./loops connect" | tr '\n' ' ')"
     done
+    if [ -n "$collector" ]; then
+        echo "collector_today $(under_collector --no-syscalls --no-capabilities)"
+        echo "collector_all $(under_collector)"
+    fi
 done >runs.txt
+
+# Each program's own run time (kernel.bpf_stats_enabled): an empty raw_syscalls program, for
+# what the accounting itself adds, then the collector's programs over one pass of the loops.
+stats_json() { bpftool prog show -j > "$1"; }
+prog_stats() { # $1 json file: "name runs ns_per_run" for programs that ran
+    python3 -c '
+import json, sys
+for p in json.load(open(sys.argv[1])):
+    n = p.get("run_cnt", 0)
+    if n:
+        print(p.get("name", "?"), n, round(p["run_time_ns"] / n, 1))
+' "$1"
+}
+stats_was="$(sysctl -n kernel.bpf_stats_enabled)"
+sysctl -q kernel.bpf_stats_enabled=1
+./attach raw_sys_enter.o "taskset -c $cpu ./loops open >/dev/null; bpftool prog show -j > stats_empty.json" || true
+if [ -n "$collector" ]; then
+    under_collector_stats() {
+        rm -rf data && mkdir data
+        "$collector" --no-kube --node-name floor --data-dir data --listen 127.0.0.1:0 \
+            --metrics-addr 127.0.0.1:19466 >collector.log 2>&1 &
+        local pid=$!
+        sleep 3
+        run3 "" >/dev/null
+        stats_json stats_collector.json
+        kill -TERM "$pid" && wait "$pid" || true
+    }
+    under_collector_stats
+fi
+sysctl -q kernel.bpf_stats_enabled="$stats_was"
 
 median() { # $1 kind, $2 column (2 open, 3 exec, 4 connect)
     grep "^$1 " runs.txt | awk -v c="$2" '{print $c}' | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'
@@ -169,9 +232,26 @@ for k in "${kinds[@]}"; do
     o="$(median "$name" 2)"; e="$(median "$name" 3)"; c="$(median "$name" 4)"
     echo "| $what | \`$section\` | $o ($(loss "$o" "$b_open")) | $e ($(loss "$e" "$b_exec")) | $c ($(loss "$c" "$b_conn")) |"
 done
+for name in "${collector_kinds[@]}"; do
+    case "$name" in
+    collector_today) what="collector: file, process, network probes (--no-syscalls --no-capabilities)" ;;
+    *) what="collector: all probes (+ system call and capability counts)" ;;
+    esac
+    o="$(median "$name" 2)"; e="$(median "$name" 3)"; c="$(median "$name" 4)"
+    echo "| $what | $(basename "$collector") | $o ($(loss "$o" "$b_open")) | $e ($(loss "$e" "$b_exec")) | $c ($(loss "$c" "$b_conn")) |"
+done
 echo
 if [ -r /proc/config.gz ] && zcat /proc/config.gz | grep -q '^# CONFIG_KPROBES is not set'; then
     echo "- kprobes: not built into this kernel (CONFIG_KPROBES unset)"
 fi
 echo "- lockdown: $(cat /sys/kernel/security/lockdown 2>/dev/null || echo unknown); LSMs: $(cat /sys/kernel/security/lsm 2>/dev/null || echo unknown)"
 echo "- kernel $(uname -r), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg) (a shared machine: compare rows of one run)"
+if [ -f stats_empty.json ]; then
+    echo
+    echo "Programs' own run time (kernel.bpf_stats_enabled, one pass of the three loops):"
+    echo
+    echo "| program | runs | ns per run |"
+    echo "|---|---:|---:|"
+    prog_stats stats_empty.json | awk '$1 == "empty" { printf "| empty raw_syscalls:sys_enter (what the accounting adds) | %s | %s |\n", $2, $3 }'
+    [ -f stats_collector.json ] && prog_stats stats_collector.json | awk '$1 != "empty" { printf "| %s | %s | %s |\n", $1, $2, $3 }'
+fi
