@@ -203,7 +203,11 @@ const KEYS: [(&str, KeyKind, Field); 30] = [
     ("policy", KeyKind::Text("policy"), Field::Policy),
     ("action", KeyKind::Text("action"), Field::Action),
     ("syscall", KeyKind::Name("syscall", "SYS_"), Field::Syscall),
-    ("capability", KeyKind::Name("capability", "CAP_"), Field::Capability),
+    (
+        "capability",
+        KeyKind::Name("capability", "CAP_"),
+        Field::Capability,
+    ),
     ("cluster", KeyKind::Text("cluster"), Field::Cluster),
     ("kind", KeyKind::Text("workload_kind"), Field::Kind),
     ("workload_kind", KeyKind::Text("workload_kind"), Field::Kind),

@@ -626,7 +626,10 @@ fn network_and_capability_rules() {
     // The system call is decided too: no syscalls rule matches it, and KubeArmor has no
     // posture for system calls, so the policy's allow-lists leave it allowed.
     let ptrace = entry(&r, None, "ptrace");
-    assert_eq!((ptrace.op, ptrace.decision), (Op::Syscall, Decision::Allowed));
+    assert_eq!(
+        (ptrace.op, ptrace.decision),
+        (Op::Syscall, Decision::Allowed)
+    );
     assert!(r.not_simulated.is_empty(), "{:?}", r.not_simulated);
 }
 
@@ -667,7 +670,10 @@ fn syscall_rules_audit_by_name_source_and_path_and_never_block() {
         let e = entry(&r, Some(process), resource);
         assert_eq!(e.decision, Decision::Audited, "{e:?}");
         assert_eq!(e.policy.as_deref(), Some("shop/sys"), "{e:?}");
-        assert!(e.rule.as_deref().is_some_and(|x| x.starts_with(rule)), "{e:?}");
+        assert!(
+            e.rule.as_deref().is_some_and(|x| x.starts_with(rule)),
+            "{e:?}"
+        );
     };
     audited("/usr/bin/app", "ptrace", "syscalls.matchSyscalls[0]");
     audited("/bin/tools/rm", "unlink", "syscalls.matchSyscalls[1]");
@@ -684,7 +690,11 @@ fn syscall_rules_audit_by_name_source_and_path_and_never_block() {
         ("/usr/bin/app", "openat"),
     ] {
         let e = entry(&r, Some(process), resource);
-        assert_eq!((e.decision, e.policy.as_deref()), (Decision::Allowed, None), "{e:?}");
+        assert_eq!(
+            (e.decision, e.policy.as_deref()),
+            (Decision::Allowed, None),
+            "{e:?}"
+        );
     }
     assert_eq!(r.blocked().count(), 0);
     assert!(r.not_simulated.is_empty(), "{:?}", r.not_simulated);

@@ -182,12 +182,7 @@ fn observe_has_syscall_and_capability_sections_and_filters() {
         .as_ref()
         .expect("capabilities")
         .iter()
-        .map(|r| {
-            (
-                r.capability.clone().unwrap_or_default(),
-                r.results.clone(),
-            )
-        })
+        .map(|r| (r.capability.clone().unwrap_or_default(), r.results.clone()))
         .collect();
     assert_eq!(caps.len(), 2);
     assert!(caps.contains(&("CAP_NET_BIND_SERVICE".into(), "Passed".into())));
@@ -297,7 +292,12 @@ fn drafts_audit_the_calls_made_per_executable_and_validate() {
     // Valid for our validator and for the CRD schema, and the YAML parses back.
     let reports = validate_documents(&yaml, Path::new("web.yaml"));
     for r in &reports {
-        assert_eq!(r.outcome, Outcome::Valid, "{:?}\n{yaml}", r.error_messages());
+        assert_eq!(
+            r.outcome,
+            Outcome::Valid,
+            "{:?}\n{yaml}",
+            r.error_messages()
+        );
     }
     assert_eq!(validate_policy(p).outcome, Outcome::Valid);
     let crds = crds();
@@ -376,7 +376,11 @@ fn a_draft_simulates_clean_on_its_own_data_and_audits_each_call_by_its_rule() {
                     .unwrap_or_else(|| panic!("{rule}"));
                 let r = &p.spec.syscalls.as_ref().unwrap().match_syscalls[i];
                 assert!(r.syscalls.iter().any(|s| s == name), "{e:?} by {r:?}");
-                let from: Vec<_> = r.from_source.iter().filter_map(|s| s.path.as_deref()).collect();
+                let from: Vec<_> = r
+                    .from_source
+                    .iter()
+                    .filter_map(|s| s.path.as_deref())
+                    .collect();
                 match process {
                     Some(exe) => assert_eq!(from, [exe], "{e:?} by {r:?}"),
                     None => assert!(from.is_empty(), "{e:?} by {r:?}"),
@@ -397,7 +401,11 @@ fn seccomp_drafts_allow_exactly_what_was_recorded() {
     );
     let db = &drafts[0];
     assert!(db.oci_profile().is_none() && db.spo_yaml().is_none());
-    assert!(db.skipped.as_deref().unwrap().contains("no system calls recorded"));
+    assert!(db
+        .skipped
+        .as_deref()
+        .unwrap()
+        .contains("no system calls recorded"));
     let host = &drafts[2];
     assert!(host.skipped.as_deref().unwrap().contains("host"));
 
@@ -442,7 +450,10 @@ fn seccomp_drafts_allow_exactly_what_was_recorded() {
     );
     let spo: serde_yaml::Value = serde_yaml::from_str(&exact[1].spo_yaml().unwrap()).unwrap();
     assert_eq!(spo["kind"].as_str(), Some("SeccompProfile"));
-    assert_eq!(spo["metadata"]["name"].as_str(), Some("karmor-deployment-web"));
+    assert_eq!(
+        spo["metadata"]["name"].as_str(),
+        Some("karmor-deployment-web")
+    );
     assert_eq!(
         serde_json::to_value(&spo["spec"]).unwrap(),
         json,

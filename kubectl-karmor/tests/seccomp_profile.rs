@@ -223,9 +223,7 @@ fn a_drafted_profile_runs_its_workload_again_and_denies_what_it_never_did() {
     let bundle = bundle(&calls, dir.path());
 
     for exact in [false, true] {
-        let out = dir
-            .path()
-            .join(if exact { "exact" } else { "default" });
+        let out = dir.path().join(if exact { "exact" } else { "default" });
         let report = out.join("SECCOMP.md");
         let mut args = vec![
             "recommend",
@@ -292,7 +290,10 @@ fn a_drafted_profile_runs_its_workload_again_and_denies_what_it_never_did() {
         );
         assert_eq!(spo["kind"].as_str(), Some("SeccompProfile"));
         assert_eq!(spo["metadata"]["namespace"].as_str(), Some("shop"));
-        assert_eq!(spo["spec"]["defaultAction"].as_str(), Some("SCMP_ACT_ERRNO"));
+        assert_eq!(
+            spo["spec"]["defaultAction"].as_str(),
+            Some("SCMP_ACT_ERRNO")
+        );
         let spo_names: BTreeSet<String> = spo["spec"]["syscalls"][0]["names"]
             .as_sequence()
             .expect("names")

@@ -129,13 +129,19 @@ fn observe_shows_syscalls_and_capabilities_in_every_format() {
         line.contains("/usr/bin/app") && line.contains("Passed") && line.contains("30"),
         "{line}"
     );
-    assert!(!table.contains("SYS_OPENAT"), "names are shown as policies name them: {table}");
+    assert!(
+        !table.contains("SYS_OPENAT"),
+        "names are shown as policies name them: {table}"
+    );
     assert!(table
         .lines()
         .any(|l| l.contains("CAP_SYS_ADMIN") && l.contains("Operation not permitted")));
 
     let wide = out(&observe(&b, &["--output", "wide"]));
-    assert!(wide.contains("PIDS") && wide.contains("web-5d8f-1/web"), "{wide}");
+    assert!(
+        wide.contains("PIDS") && wide.contains("web-5d8f-1/web"),
+        "{wide}"
+    );
 
     let json: serde_json::Value =
         serde_json::from_str(&out(&observe(&b, &["--output", "json"]))).expect("json");
@@ -253,7 +259,11 @@ fn recommend_seccomp_streams_profiles_and_syscall_rules_can_be_left_out() {
         b.to_str().unwrap(),
     ]);
     assert!(!bad.status.success());
-    assert!(err(&bad).contains("unknown seccomp architecture \"amd64\""), "{}", err(&bad));
+    assert!(
+        err(&bad).contains("unknown seccomp architecture \"amd64\""),
+        "{}",
+        err(&bad)
+    );
 
     // The KubeArmor draft audits the calls per executable; --syscall-rules none drops them.
     let with = karmor(&["recommend", "-n", "shop", "--bundle", b.to_str().unwrap()]);

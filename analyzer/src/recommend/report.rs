@@ -605,7 +605,11 @@ fn allows(p: &Policy) -> Vec<String> {
     }
     if let Some(sc) = &p.spec.syscalls {
         for r in &sc.match_syscalls {
-            let from: Vec<String> = r.from_source.iter().filter_map(|s| s.path.clone()).collect();
+            let from: Vec<String> = r
+                .from_source
+                .iter()
+                .filter_map(|s| s.path.clone())
+                .collect();
             v.push(format!(
                 "audit (alert on, never deny) the system calls {} ({})",
                 r.syscalls.join(", "),

@@ -301,7 +301,10 @@ pub fn markdown(drafts: &[SeccompDraft]) -> String {
             "Files: `{stem}.seccomp.json` (OCI/Docker){spo}.\n\n",
             stem = d.file_stem(),
             spo = if d.workload.namespace.is_some() {
-                format!(", `{}.seccompprofile.yaml` (Security Profiles Operator)", d.file_stem())
+                format!(
+                    ", `{}.seccompprofile.yaml` (Security Profiles Operator)",
+                    d.file_stem()
+                )
             } else {
                 String::new()
             }
@@ -407,9 +410,8 @@ pub fn seccomp_drafts(
     let mut drafts: Vec<SeccompDraft> = out.into_values().collect();
     for d in &mut drafts {
         if d.workload.is_host() {
-            d.skipped = Some(
-                "host behaviour: seccomp profiles apply to containers, not to a node".into(),
-            );
+            d.skipped =
+                Some("host behaviour: seccomp profiles apply to containers, not to a node".into());
         } else if d.observed.is_empty() {
             d.skipped = Some(
                 "no system calls recorded (no op=syscall rows in scope): no profile drafted, as an empty allow-list would stop the container at its first call; record with a collector that writes system-call maps, or KubeArmor telemetry with syscall events".into(),
@@ -452,7 +454,10 @@ mod tests {
             "SCMP_ARCH_AARCH64"
         );
         let err = parse_architecture("amd64").unwrap_err().to_string();
-        assert!(err.contains("amd64") && err.contains("SCMP_ARCH_X86_64"), "{err}");
+        assert!(
+            err.contains("amd64") && err.contains("SCMP_ARCH_X86_64"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -362,11 +362,7 @@ fn render_summary(
                 v
             })
             .collect();
-        sections.push((
-            "SYSCALLS",
-            heads(&["PROCESS", "SYSCALL", "RESULT"]),
-            body,
-        ));
+        sections.push(("SYSCALLS", heads(&["PROCESS", "SYSCALL", "RESULT"]), body));
     }
     if let Some(rows) = &s.capabilities {
         let body = rows
