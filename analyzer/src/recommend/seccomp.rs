@@ -266,6 +266,7 @@ impl SeccompDraft {
                 }
             ),
             "Not known from the recording: calls made before the probe attributed the container, and code paths not run in the window (errors, reloads, rare requests).".into(),
+            "Every recorded process of the containers counts, kubectl exec sessions and probes included: the profile applies to them too.".into(),
             format!(
                 "Architectures: {} (names resolve per architecture; add the nodes' others if they differ).",
                 self.architectures.join(", ")
