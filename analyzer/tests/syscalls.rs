@@ -307,6 +307,39 @@ fn drafts_audit_the_calls_made_per_executable_and_validate() {
         assert!(verdict.errors.is_empty(), "{:?}\n{yaml}", verdict.errors);
     }
 
+    // Every draft, the host's (sshd's accept4) included, is valid as well.
+    for w in &rec.workloads {
+        let yaml = workload_yaml(w, &rec).expect("yaml");
+        for r in validate_documents(&yaml, Path::new("draft.yaml")) {
+            assert_eq!(
+                r.outcome,
+                Outcome::Valid,
+                "{:?}\n{yaml}",
+                r.error_messages()
+            );
+        }
+        for doc in serde_yaml::Deserializer::from_str(&yaml) {
+            let v = serde_yaml::Value::deserialize(doc).expect("yaml");
+            let verdict = crds.check(&v, true).expect("a CRD for the kind");
+            assert!(verdict.errors.is_empty(), "{:?}\n{yaml}", verdict.errors);
+        }
+    }
+    let host = rec
+        .workloads
+        .iter()
+        .find(|w| w.draft.workload.is_host())
+        .and_then(|w| w.draft.policy.as_ref())
+        .expect("host draft");
+    assert_eq!(
+        host.spec
+            .syscalls
+            .as_ref()
+            .expect("host syscalls")
+            .match_syscalls[0]
+            .syscalls,
+        ["accept4"]
+    );
+
     // --syscall-rules none: no syscalls section.
     let mut opts = RecommendOptions::new(everything());
     opts.syscall_rules = false;
