@@ -443,6 +443,7 @@ fn seccomp_drafts_allow_exactly_what_was_recorded() {
     assert!(host.skipped.as_deref().unwrap().contains("host"));
 
     let web = &drafts[1];
+    assert!(web.warnings.is_empty(), "{:?}", web.warnings);
     let observed: BTreeSet<&str> = web.observed.keys().map(String::as_str).collect();
     assert_eq!(
         observed,
@@ -491,5 +492,36 @@ fn seccomp_drafts_allow_exactly_what_was_recorded() {
         serde_json::to_value(&spo["spec"]).unwrap(),
         json,
         "the resource's spec is the JSON profile"
+    );
+}
+
+#[test]
+fn a_profile_from_kubearmor_telemetry_alone_is_flagged_as_incomplete() {
+    // KubeArmor reports a system call only when a syscalls rule matches it: an import holds
+    // a few of the workload's calls, never its map.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut e = syscall(Some("/bin/rmdir"), "SYS_RMDIR", 2);
+    e.source = Source::Import;
+    write_bundle(
+        dir.path(),
+        vec![e],
+        &BundleOptions {
+            producer: "syscalls-test".into(),
+            ..BundleOptions::default()
+        },
+    )
+    .expect("write bundle");
+    let store = Store::in_memory().expect("store");
+    store.merge_bundle(dir.path()).expect("merge");
+    let drafts = seccomp_drafts(&store, &everything(), &SeccompOptions::default()).expect("drafts");
+    assert_eq!(drafts.len(), 1);
+    let d = &drafts[0];
+    assert!(d.has_profile());
+    assert_eq!(d.warnings.len(), 1, "{:?}", d.warnings);
+    assert!(d.warnings[0].contains("KubeArmor telemetry only"));
+    let yaml = d.spo_yaml().expect("yaml");
+    assert!(
+        yaml.contains("# WARNING: these system calls come from KubeArmor telemetry only"),
+        "{yaml}"
     );
 }

@@ -81,6 +81,9 @@ pub const RUNTIME_SYSCALLS: &[&str] = &[
     "write",
 ];
 
+/// The warning on a profile whose system calls all come from KubeArmor's telemetry.
+pub const KUBEARMOR_ONLY: &str = "these system calls come from KubeArmor telemetry only, which reports a call only when a syscalls rule of an applied policy matches it: the allow-list is almost certainly incomplete and would stop the workload; record it with the collector's system-call maps first";
+
 /// The API version of the Security Profiles Operator's `SeccompProfile`.
 pub const SPO_API_VERSION: &str = "security-profiles-operator.x-k8s.io/v1beta1";
 
@@ -160,6 +163,8 @@ pub struct SeccompDraft {
     pub ignored: BTreeMap<String, u64>,
     /// Why no profile was drafted (no syscall rows; a host).
     pub skipped: Option<String>,
+    /// Why the profile is likely too narrow (system calls from KubeArmor telemetry only).
+    pub warnings: Vec<String>,
     /// The profile's architectures.
     pub architectures: Vec<String>,
 }
@@ -272,6 +277,9 @@ impl SeccompDraft {
                 self.architectures.join(", ")
             ),
         ];
+        for w in &self.warnings {
+            lines.push(format!("WARNING: {w}."));
+        }
         if !self.ignored.is_empty() {
             lines.push(format!(
                 "Left out, not system call names: {}",
@@ -363,10 +371,12 @@ pub fn seccomp_drafts(
 ) -> Result<Vec<SeccompDraft>> {
     let (where_sql, params) = scope.sql();
     let sql = format!(
-        "SELECT k_ns, k_kind, k_name, process, syscall, CAST(sum(c) AS UBIGINT)
+        "SELECT k_ns, k_kind, k_name, process, syscall, CAST(sum(c) AS UBIGINT),
+                coalesce(bool_or(probe), false)
          FROM (SELECT {NAMED_KEY_SQL},
                       CASE WHEN op = 'syscall' THEN coalesce(process, '') END AS process,
-                      CASE WHEN op = 'syscall' THEN syscall END AS syscall, count AS c
+                      CASE WHEN op = 'syscall' THEN syscall END AS syscall, count AS c,
+                      op = 'syscall' AND source = 'ebpf' AS probe
                FROM events WHERE {where_sql})
          GROUP BY ALL ORDER BY 1 NULLS FIRST, 2, 3, 4 NULLS FIRST, 5 NULLS FIRST"
     );
@@ -380,10 +390,13 @@ pub fn seccomp_drafts(
             r.get::<_, Option<String>>(3)?,
             r.get::<_, Option<String>>(4)?,
             r.get::<_, u64>(5)?,
+            r.get::<_, bool>(6)?,
         ))
     })?;
     let mut out: BTreeMap<WorkloadId, SeccompDraft> = BTreeMap::new();
-    for (id, process, syscall, count) in rows {
+    // Workloads with a system call recorded by the collector's probes (a complete map).
+    let mut probed: BTreeSet<WorkloadId> = BTreeSet::new();
+    for (id, process, syscall, count, probe) in rows {
         if id.is_unattributed() {
             continue;
         }
@@ -394,8 +407,12 @@ pub fn seccomp_drafts(
             added: Vec::new(),
             ignored: BTreeMap::new(),
             skipped: None,
+            warnings: Vec::new(),
             architectures: opts.architectures.clone(),
         });
+        if probe {
+            probed.insert(d.workload.clone());
+        }
         let Some(raw) = syscall else { continue };
         match normalise_syscall(&raw) {
             Some(name) => {
@@ -415,9 +432,15 @@ pub fn seccomp_drafts(
                 Some("host behaviour: seccomp profiles apply to containers, not to a node".into());
         } else if d.observed.is_empty() {
             d.skipped = Some(
-                "no system calls recorded (no op=syscall rows in scope): no profile drafted, as an empty allow-list would stop the container at its first call; record with a collector that writes system-call maps, or KubeArmor telemetry with syscall events".into(),
+                "no system calls recorded (no op=syscall rows in scope): no profile drafted, as an empty allow-list would stop the container at its first call; record it with a collector that writes system-call maps".into(),
             );
-        } else if opts.runtime_set {
+        } else {
+            if !probed.contains(&d.workload) {
+                d.warnings.push(KUBEARMOR_ONLY.to_string());
+            }
+            if !opts.runtime_set {
+                continue;
+            }
             d.added = RUNTIME_SYSCALLS
                 .iter()
                 .filter(|n| !d.observed.contains_key(**n))

@@ -133,6 +133,9 @@ pub fn run(args: RecommendArgs) -> Result<ExitCode> {
         if let Some(why) = &d.skipped {
             eprintln!("note: {}: {why}", d.workload);
         }
+        for w in &d.warnings {
+            eprintln!("warning: {}: {w}", d.workload);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
