@@ -5,15 +5,17 @@
 //! every command (design §8 wants each ≤ 5 s on 10M rows). A store file (`--store`, the
 //! plugin's cache) owns its files and they never change (a file is named by its sha256), so
 //! the items of each file are aggregated once, the first time a drift query needs them, into
-//! `item_digest` (one row per file, workload, item and the columns a scope selects on), and
-//! later queries group the digests instead of the rows.
+//! `item_digest` (one row per file and item, the item keyed by the columns a scope selects on
+//! too), and later queries group the digests instead of the rows. Items and texts are
+//! dictionary-encoded (`item_key`, `item_text`): a digest row is integers, and a query's
+//! `GROUP BY` runs over integer ids and joins the texts of the result only.
 //!
 //! A digest holds every row of its file, so a query uses it only for files that lie wholly
 //! inside (or wholly outside) each time window asked for; the rows of a file a window cuts
 //! through are read as before, and so are the rows `observe --live` appended. Scopes with an
-//! `-f` filter read rows (a filter may name any column). Digests are keyed by the file's
-//! sha256 and by a version derived from the SQL that makes them, so a file unlisted by a
-//! merge or a change of that SQL never leaves a stale digest in use.
+//! `-f` filter read rows (a filter may name any column). Digests are kept per file sha256,
+//! and all of them are dropped when the SQL that makes them (or their layout) changes, so a
+//! file unlisted by a merge or a change of that SQL never leaves a stale digest in use.
 
 use std::collections::{HashMap, HashSet};
 
@@ -76,8 +78,51 @@ impl FileSpan {
     }
 }
 
-/// The listed files with a current digest: path → (sha256, span).
-pub(crate) type Digested = HashMap<String, (String, Option<FileSpan>)>;
+/// The listed files with a current digest: path → (file id, span).
+pub(crate) type Digested = HashMap<String, (i64, Option<FileSpan>)>;
+
+/// The digest tables. Items and the texts of their introducing process and pod are
+/// dictionary-encoded (`item_key`, `item_text`), so that a digest row is a handful of
+/// integers and a query groups integers, not strings: a store's digests hold about as many
+/// rows as its files hold distinct items each, and grouping them as text cost about as
+/// much as grouping the rows.
+const SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS item_digest_version (version VARCHAR NOT NULL);
+    CREATE SEQUENCE IF NOT EXISTS item_file_ids;
+    CREATE TABLE IF NOT EXISTS item_digested (
+        sha256 VARCHAR PRIMARY KEY, fid BIGINT NOT NULL,
+        first_min BIGINT, first_max BIGINT, last_min BIGINT, last_max BIGINT);
+    CREATE TABLE IF NOT EXISTS item_key (
+        id BIGINT NOT NULL, host BOOLEAN, namespace VARCHAR, workload_kind VARCHAR,
+        workload VARCHAR, pod VARCHAR, node VARCHAR, k_ns VARCHAR, k_kind VARCHAR,
+        k_name VARCHAR, op VARCHAR, item VARCHAR, actor VARCHAR, writes BOOLEAN);
+    CREATE TABLE IF NOT EXISTS item_text (id BIGINT NOT NULL, s VARCHAR NOT NULL);
+    CREATE TABLE IF NOT EXISTS item_digest (
+        fid BIGINT NOT NULL, kid BIGINT NOT NULL, c UBIGINT, t0 BIGINT, t1 BIGINT,
+        intro BIGINT, first_pod BIGINT, t0_max BIGINT, t1_min BIGINT);";
+
+/// Drops every digest table (a digest made by other SQL is of no use).
+const DROP: &str = "
+    DROP TABLE IF EXISTS item_digest; DROP TABLE IF EXISTS item_key;
+    DROP TABLE IF EXISTS item_text; DROP TABLE IF EXISTS item_digested;
+    DROP TABLE IF EXISTS item_digest_version; DROP SEQUENCE IF EXISTS item_file_ids;";
+
+/// The columns of `item_key` that make an item's identity.
+const KEY_COLS: [&str; 13] = [
+    "host",
+    "namespace",
+    "workload_kind",
+    "workload",
+    "pod",
+    "node",
+    "k_ns",
+    "k_kind",
+    "k_name",
+    "op",
+    "item",
+    "actor",
+    "writes",
+];
 
 /// Makes sure every listed file has a digest made by today's SQL (computing the missing ones
 /// in one pass over their rows, in one transaction) and drops digests of files no longer
@@ -85,47 +130,59 @@ pub(crate) type Digested = HashMap<String, (String, Option<FileSpan>)>;
 pub(crate) fn ensure(store: &Store, sql: &ItemSql) -> Result<Digested> {
     let conn = store.conn();
     let ctx = "keep item digests";
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS item_digest (
-             sha256 VARCHAR NOT NULL, host BOOLEAN, namespace VARCHAR, workload_kind VARCHAR,
-             workload VARCHAR, pod VARCHAR, node VARCHAR, k_ns VARCHAR, k_kind VARCHAR,
-             k_name VARCHAR, op VARCHAR, item VARCHAR, actor VARCHAR, writes BOOLEAN,
-             c UBIGINT, t0 BIGINT, t1 BIGINT, intro VARCHAR, first_pod VARCHAR,
-             t0_max BIGINT, t1_min BIGINT);
-         CREATE TABLE IF NOT EXISTS item_digested (
-             sha256 VARCHAR PRIMARY KEY, version VARCHAR NOT NULL,
-             first_min BIGINT, first_max BIGINT, last_min BIGINT, last_max BIGINT);",
-    )
-    .map_err(AnalyzerError::store(ctx))?;
     let version = version(sql);
+    let kept: bool = conn
+        .query_row(
+            "SELECT count(*) > 0 FROM duckdb_tables()
+             WHERE table_name = 'item_digest_version' AND NOT temporary",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(AnalyzerError::store(ctx))?;
+    let current: Option<String> = if kept {
+        conn.query_row("SELECT max(version) FROM item_digest_version", [], |r| {
+            r.get(0)
+        })
+        .map_err(AnalyzerError::store(ctx))?
+    } else {
+        None
+    };
+    if current.as_deref() != Some(version.as_str()) {
+        conn.execute_batch(&format!("{DROP}{SCHEMA}"))
+            .map_err(AnalyzerError::store(ctx))?;
+        conn.execute(
+            "INSERT INTO item_digest_version VALUES (?)",
+            params![version],
+        )
+        .map_err(AnalyzerError::store(ctx))?;
+    }
     let listed = store.listed_files()?;
-    let current: HashSet<String> = {
+    let digested: HashSet<String> = {
         let mut stmt = conn
-            .prepare("SELECT sha256 FROM item_digested WHERE version = ?")
+            .prepare("SELECT sha256 FROM item_digested")
             .map_err(AnalyzerError::store(ctx))?;
         let rows = stmt
-            .query_map(params![version], |r| r.get::<_, String>(0))
+            .query_map([], |r| r.get::<_, String>(0))
             .map_err(AnalyzerError::store(ctx))?;
         rows.collect::<std::result::Result<_, _>>()
             .map_err(AnalyzerError::store(ctx))?
     };
     let missing: Vec<String> = listed
         .iter()
-        .filter(|(sha, _)| !current.contains(sha))
+        .filter(|(sha, _)| !digested.contains(sha))
         .map(|(_, path)| path.clone())
         .collect();
     let stale: i64 = conn
         .query_row(
-            "SELECT count(*) FROM item_digested
-             WHERE version <> ? OR sha256 NOT IN (SELECT sha256 FROM files)",
-            params![version],
+            "SELECT count(*) FROM item_digested WHERE sha256 NOT IN (SELECT sha256 FROM files)",
+            [],
             |r| r.get(0),
         )
         .map_err(AnalyzerError::store(ctx))?;
     if !missing.is_empty() || stale > 0 {
         conn.execute_batch("BEGIN TRANSACTION")
             .map_err(AnalyzerError::store(ctx))?;
-        let done = build(store, sql, &version, &missing);
+        let done = build(store, sql, &missing, stale > 0);
         match done {
             Ok(()) => conn
                 .execute_batch("COMMIT")
@@ -138,7 +195,7 @@ pub(crate) fn ensure(store: &Store, sql: &ItemSql) -> Result<Digested> {
     }
     let mut stmt = conn
         .prepare(
-            "SELECT f.path, d.sha256, d.first_min, d.first_max, d.last_min, d.last_max
+            "SELECT f.path, d.fid, d.first_min, d.first_max, d.last_min, d.last_max
              FROM item_digested d JOIN files f USING (sha256)",
         )
         .map_err(AnalyzerError::store(ctx))?;
@@ -151,7 +208,7 @@ pub(crate) fn ensure(store: &Store, sql: &ItemSql) -> Result<Digested> {
                 }),
                 _ => None,
             };
-            Ok((r.get::<_, String>(0)?, (r.get::<_, String>(1)?, span)))
+            Ok((r.get::<_, String>(0)?, (r.get::<_, i64>(1)?, span)))
         })
         .map_err(AnalyzerError::store(ctx))?;
     rows.collect::<std::result::Result<_, _>>()
@@ -159,7 +216,7 @@ pub(crate) fn ensure(store: &Store, sql: &ItemSql) -> Result<Digested> {
 }
 
 /// Prepares a query over `windows` (`(since, until)` in ns): fills the temporary table
-/// `drift_sides` (`sha256`, then `in_0`, `in_1`, … per window) with the files whose digests
+/// `drift_sides` (`fid`, then `in_0`, `in_1`, … per window) with the files whose digests
 /// answer (each window takes them whole or not at all) and returns the paths of the files
 /// whose rows must be read (a window cuts through them).
 pub(crate) fn sides(
@@ -174,7 +231,7 @@ pub(crate) fn sides(
         .map(|i| format!("in_{i} BOOLEAN"))
         .collect();
     conn.execute_batch(&format!(
-        "CREATE OR REPLACE TEMP TABLE drift_sides (sha256 VARCHAR, {})",
+        "CREATE OR REPLACE TEMP TABLE drift_sides (fid BIGINT, {})",
         cols.join(", ")
     ))
     .map_err(AnalyzerError::store(ctx))?;
@@ -182,7 +239,7 @@ pub(crate) fn sides(
     let mut app = conn
         .appender("drift_sides")
         .map_err(AnalyzerError::store(ctx))?;
-    for (path, (sha, span)) in files {
+    for (path, (fid, span)) in files {
         // A file without rows holds no items.
         let Some(span) = span else { continue };
         let taken: Vec<Coverage> = windows
@@ -192,7 +249,7 @@ pub(crate) fn sides(
         if taken.contains(&Coverage::Cut) {
             cut.push(path);
         } else if taken.contains(&Coverage::Whole) {
-            let mut row = vec![duckdb::types::Value::Text(sha)];
+            let mut row = vec![duckdb::types::Value::BigInt(fid)];
             row.extend(
                 taken
                     .iter()
@@ -207,59 +264,85 @@ pub(crate) fn sides(
     Ok(cut)
 }
 
-/// Drops digests of unlisted files or of another version, and digests the files at `paths`.
-fn build(store: &Store, sql: &ItemSql, version: &str, paths: &[String]) -> Result<()> {
+/// The items of the digests [`sides`] chose, aggregated per item and window (fixed SQL, its
+/// placeholders those of `where_sql`): `k_ns, k_kind, k_name, op, item, actor, writes`, then
+/// per window `count, first, last, introducing process, pod` as [`super::items`] reads them
+/// (`NULL` count: not in that window). `where_sql` is a scope's condition on `events`; it is
+/// applied to the item keys, which keep the columns a scope selects on under their names.
+pub(crate) fn aggregated_sql(where_sql: &str, windows: usize, detail: bool) -> String {
+    let aggs: Vec<String> = (0..windows)
+        .map(|i| {
+            let detail_cols = if detail {
+                format!(
+                    ", arg_min(intro, t0) FILTER (WHERE in_{i}) AS intro_{i},
+                     arg_min(first_pod, t0) FILTER (WHERE in_{i}) AS pod_{i}"
+                )
+            } else {
+                String::new()
+            };
+            format!(
+                "CAST(sum(c) FILTER (WHERE in_{i}) AS UBIGINT) AS c_{i},
+                 min(t0) FILTER (WHERE in_{i}) AS t0_{i}, max(t1) FILTER (WHERE in_{i}) AS t1_{i}
+                 {detail_cols}"
+            )
+        })
+        .collect();
+    let mut joins = String::new();
+    let outs: Vec<String> = (0..windows)
+        .map(|i| {
+            if detail {
+                joins.push_str(&format!(
+                    " LEFT JOIN item_text ti_{i} ON ti_{i}.id = g.intro_{i}
+                      LEFT JOIN item_text tp_{i} ON tp_{i}.id = g.pod_{i}"
+                ));
+                format!(
+                    "g.c_{i} AS c_{i}, g.t0_{i} AS t0_{i}, g.t1_{i} AS t1_{i},
+                     ti_{i}.s AS intro_{i}, tp_{i}.s AS pod_{i}"
+                )
+            } else {
+                format!(
+                    "g.c_{i} AS c_{i}, g.t0_{i} AS t0_{i}, g.t1_{i} AS t1_{i},
+                     '' AS intro_{i}, '' AS pod_{i}"
+                )
+            }
+        })
+        .collect();
+    format!(
+        "WITH k AS (SELECT * FROM (SELECT *, NULL::VARCHAR AS action FROM item_key)
+                    WHERE {where_sql}),
+              g AS (SELECT kid, {aggs}
+                    FROM item_digest d JOIN drift_sides s USING (fid)
+                    WHERE kid IN (SELECT id FROM k)
+                    GROUP BY kid)
+         SELECT k.k_ns, k.k_kind, k.k_name, k.op, k.item, k.actor, k.writes, {outs}
+         FROM g JOIN k ON k.id = g.kid{joins}",
+        aggs = aggs.join(", "),
+        outs = outs.join(", "),
+    )
+}
+
+/// Drops digests of unlisted files (and, with `prune`, the keys and texts no digest uses any
+/// more), and digests the files at `paths`.
+fn build(store: &Store, sql: &ItemSql, paths: &[String], prune: bool) -> Result<()> {
     let conn = store.conn();
     let ctx = "compute item digests";
     conn.execute_batch(
-        "DELETE FROM item_digested WHERE sha256 NOT IN (SELECT sha256 FROM files);
-         DELETE FROM item_digest WHERE sha256 NOT IN (SELECT sha256 FROM item_digested);",
+        "DELETE FROM item_digest WHERE fid IN
+             (SELECT fid FROM item_digested WHERE sha256 NOT IN (SELECT sha256 FROM files));
+         DELETE FROM item_digested WHERE sha256 NOT IN (SELECT sha256 FROM files);",
     )
     .map_err(AnalyzerError::store(ctx))?;
-    conn.execute(
-        "DELETE FROM item_digest WHERE sha256 IN
-             (SELECT sha256 FROM item_digested WHERE version <> ?)",
-        params![version],
-    )
-    .map_err(AnalyzerError::store(ctx))?;
-    conn.execute(
-        "DELETE FROM item_digested WHERE version <> ?",
-        params![version],
-    )
-    .map_err(AnalyzerError::store(ctx))?;
+    if prune {
+        conn.execute_batch(
+            "DELETE FROM item_key WHERE id NOT IN (SELECT DISTINCT kid FROM item_digest);
+             DELETE FROM item_text WHERE id NOT IN
+                 (SELECT intro FROM item_digest UNION SELECT first_pod FROM item_digest);",
+        )
+        .map_err(AnalyzerError::store(ctx))?;
+    }
     if paths.is_empty() {
         return Ok(());
     }
-    let rows = parquet_select(paths, true);
-    let ItemSql {
-        keys,
-        item,
-        actor,
-        writes,
-        intro,
-    } = sql;
-    // Blocked rows never count as behaviour (every scope leaves them out); the columns a
-    // scope selects on are kept where they decide: `pod` only without a workload
-    // (`coalesce(workload, pod)`), `node` only on the host.
-    conn.execute_batch(&format!(
-        "INSERT INTO item_digest
-         SELECT f.sha256, host, namespace, workload_kind, workload, pod_key, node_key,
-                k_ns, k_kind, k_name, op, item, actor, writes, CAST(sum(c) AS UBIGINT),
-                min(t0), max(t1), arg_min(intro, t0), arg_min(p, t0), max(t0), min(t1)
-         FROM (SELECT filename, host, namespace, workload_kind, workload,
-                      CASE WHEN workload IS NULL THEN pod END AS pod_key,
-                      CASE WHEN host THEN node END AS node_key,
-                      {keys}, op, {item} AS item, {actor} AS actor, {writes} AS writes,
-                      count AS c, epoch_ns(ts_first) AS t0, epoch_ns(ts_last) AS t1,
-                      {intro} AS intro, coalesce(pod, '') AS p
-               FROM ({rows})
-               WHERE op IN ('process', 'file', 'network', 'capability', 'syscall')
-                 AND coalesce(action, '') <> 'Block') r
-         JOIN files f ON f.path = r.filename
-         GROUP BY f.sha256, host, namespace, workload_kind, workload, pod_key, node_key,
-                  k_ns, k_kind, k_name, op, item, actor, writes;"
-    ))
-    .map_err(AnalyzerError::store(ctx))?;
     conn.execute_batch("CREATE OR REPLACE TEMP TABLE digest_new (path VARCHAR)")
         .map_err(AnalyzerError::store(ctx))?;
     {
@@ -272,28 +355,97 @@ fn build(store: &Store, sql: &ItemSql, version: &str, paths: &[String]) -> Resul
         }
         app.flush().map_err(AnalyzerError::store(ctx))?;
     }
+    conn.execute_batch(
+        "INSERT INTO item_digested
+         SELECT f.sha256, nextval('item_file_ids'), NULL, NULL, NULL, NULL
+         FROM files f WHERE f.path IN (SELECT path FROM digest_new);",
+    )
+    .map_err(AnalyzerError::store(ctx))?;
+    let rows = parquet_select(paths, true);
+    let ItemSql {
+        keys,
+        item,
+        actor,
+        writes,
+        intro,
+    } = sql;
+    // Blocked rows never count as behaviour (every scope leaves them out); the columns a
+    // scope selects on are kept where they decide: `pod` only without a workload
+    // (`coalesce(workload, pod)`), `node` only on the host.
+    let key_list = KEY_COLS.join(", ");
+    let row_keys = KEY_COLS
+        .iter()
+        .map(|c| format!("r.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    conn.execute_batch(&format!(
+        "CREATE OR REPLACE TEMP TABLE digest_rows AS
+         SELECT d.fid, {row_keys}, CAST(sum(c) AS UBIGINT) AS c, min(t0) AS t0, max(t1) AS t1,
+                arg_min(intro, t0) AS intro, arg_min(p, t0) AS first_pod,
+                max(t0) AS t0_max, min(t1) AS t1_min
+         FROM (SELECT filename, host, namespace, workload_kind, workload,
+                      CASE WHEN workload IS NULL THEN pod END AS pod,
+                      CASE WHEN host THEN node END AS node,
+                      {keys}, op, {item} AS item, {actor} AS actor, {writes} AS writes,
+                      count AS c, epoch_ns(ts_first) AS t0, epoch_ns(ts_last) AS t1,
+                      {intro} AS intro, coalesce(pod, '') AS p
+               FROM ({rows})
+               WHERE op IN ('process', 'file', 'network', 'capability', 'syscall')
+                 AND coalesce(action, '') <> 'Block') r
+         JOIN files f ON f.path = r.filename
+         JOIN item_digested d ON d.sha256 = f.sha256
+         GROUP BY d.fid, {row_keys};"
+    ))
+    .map_err(AnalyzerError::store(ctx))?;
+    // New keys and texts get the next ids; the nullable key columns match NULL to NULL.
+    let same_key = KEY_COLS
+        .iter()
+        .map(|c| format!("k.{c} IS NOT DISTINCT FROM r.{c}"))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    conn.execute_batch(&format!(
+        "INSERT INTO item_key
+         SELECT (SELECT coalesce(max(id), 0) FROM item_key) + row_number() OVER (), *
+         FROM (SELECT DISTINCT {key_list} FROM digest_rows r
+               WHERE NOT EXISTS (SELECT 1 FROM item_key k WHERE {same_key}));
+         INSERT INTO item_text
+         SELECT (SELECT coalesce(max(id), 0) FROM item_text) + row_number() OVER (), s
+         FROM (SELECT intro AS s FROM digest_rows UNION SELECT first_pod FROM digest_rows) n
+         WHERE NOT EXISTS (SELECT 1 FROM item_text t WHERE t.s = n.s);
+         INSERT INTO item_digest
+         SELECT r.fid, k.id, r.c, r.t0, r.t1, ti.id, tp.id, r.t0_max, r.t1_min
+         FROM digest_rows r JOIN item_key k ON {same_key}
+              JOIN item_text ti ON ti.s = r.intro JOIN item_text tp ON tp.s = r.first_pod;
+         DROP TABLE digest_rows;"
+    ))
+    .map_err(AnalyzerError::store(ctx))?;
     // A file's span is that of its digested rows: a window that takes them all is answered
     // by the digest exactly, whatever it does to rows the digest leaves out.
-    conn.execute(
-        "INSERT INTO item_digested
-         SELECT f.sha256, ?, s.a, s.b, s.c, s.d
-         FROM files f LEFT JOIN
-              (SELECT sha256, min(t0) AS a, max(t0_max) AS b, min(t1_min) AS c, max(t1) AS d
+    conn.execute_batch(
+        "UPDATE item_digested SET first_min = s.a, first_max = s.b, last_min = s.c, last_max = s.d
+         FROM (SELECT fid, min(t0) AS a, max(t0_max) AS b, min(t1_min) AS c, max(t1) AS d
                FROM item_digest
-               WHERE sha256 IN (SELECT sha256 FROM files WHERE path IN (SELECT path FROM digest_new))
-               GROUP BY sha256) s USING (sha256)
-         WHERE f.path IN (SELECT path FROM digest_new)",
-        params![version],
+               WHERE fid IN (SELECT d.fid FROM item_digested d JOIN files f USING (sha256)
+                             WHERE f.path IN (SELECT path FROM digest_new))
+               GROUP BY fid) s
+         WHERE item_digested.fid = s.fid;",
     )
     .map_err(AnalyzerError::store(ctx))?;
     Ok(())
 }
 
-/// The digest version: a hash of the SQL that makes an item, so that changing it makes new
-/// digests.
+/// The digest version: a hash of the SQL that makes an item and of the digest tables'
+/// layout, so that changing either makes new digests.
 fn version(sql: &ItemSql) -> String {
     let mut h = Sha256::new();
-    for part in [sql.keys, sql.item, sql.actor, &sql.writes, sql.intro] {
+    for part in [
+        sql.keys,
+        sql.item,
+        sql.actor,
+        &sql.writes,
+        sql.intro,
+        SCHEMA,
+    ] {
         h.update(part.as_bytes());
         h.update([0]);
     }
@@ -398,7 +550,16 @@ mod tests {
         assert_eq!(
             count(
                 &store,
-                &format!("SELECT count(*) FROM item_digest WHERE sha256 = '{b_sha}'")
+                &format!("SELECT count(*) FROM item_digested WHERE sha256 = '{b_sha}'")
+            ),
+            0
+        );
+        // Its digest rows went with it, and so did the key only it used.
+        assert_eq!(count(&store, "SELECT count(*) FROM item_digest"), 2);
+        assert_eq!(
+            count(
+                &store,
+                "SELECT count(*) FROM item_key WHERE item = '/app/b'"
             ),
             0
         );

@@ -249,19 +249,24 @@ fn query(store: &Store, common: &Scope, windows: &[Window], detail: bool) -> Res
                 ("''".to_string(), "''".to_string())
             };
             format!(
-                "CAST(sum(c) FILTER (WHERE in_{i}) AS UBIGINT), min(t0) FILTER (WHERE in_{i}),
-                 max(t1) FILTER (WHERE in_{i}), {intro}, {pod}"
+                "CAST(sum(c) FILTER (WHERE in_{i}) AS UBIGINT) AS c_{i},
+                 min(t0) FILTER (WHERE in_{i}) AS t0_{i}, max(t1) FILTER (WHERE in_{i}) AS t1_{i},
+                 {intro} AS intro_{i}, {pod} AS pod_{i}"
             )
         })
         .collect();
+    // The rows of `relation`, grouped into items per window.
     let raw = |relation: &str| {
         format!(
-            "SELECT {KEYS}, op, {ITEM_SQL} AS item, {ACTOR_SQL} AS actor, {writes} AS writes,
-                    count AS c, epoch_ns(ts_first) AS t0, epoch_ns(ts_last) AS t1,
-                    {INTRO_SQL} AS intro, coalesce(pod, '') AS p, {flags}
-             FROM {relation}
-             WHERE op IN ('process', 'file', 'network', 'capability', 'syscall')
-               AND {where_sql} AND ({any})",
+            "SELECT k_ns, k_kind, k_name, op, item, actor, writes, {aggs}
+             FROM (SELECT {KEYS}, op, {ITEM_SQL} AS item, {ACTOR_SQL} AS actor, {writes} AS writes,
+                          count AS c, epoch_ns(ts_first) AS t0, epoch_ns(ts_last) AS t1,
+                          {INTRO_SQL} AS intro, coalesce(pod, '') AS p, {flags}
+                   FROM {relation}
+                   WHERE op IN ('process', 'file', 'network', 'capability', 'syscall')
+                     AND {where_sql} AND ({any}))
+             GROUP BY k_ns, k_kind, k_name, op, item, actor, writes",
+            aggs = aggs.join(", "),
             writes = sql_parts.writes,
             flags = flags.join(", "),
             any = any.join(" OR "),
@@ -272,39 +277,45 @@ fn query(store: &Store, common: &Scope, windows: &[Window], detail: bool) -> Res
     let mut raw_params: Vec<Param> = sides.iter().flat_map(|(_, p)| p.iter().cloned()).collect();
     raw_params.extend(params.iter().cloned());
     raw_params.extend(sides.iter().flat_map(|(_, p)| p.iter().cloned()));
-    let (rows_sql, all) = if store.is_persistent() && common.filter.is_none() {
+    let (sql, all) = if store.is_persistent() && common.filter.is_none() {
         let cut = digest::sides(store, &sql_parts, windows)?;
-        let relation = if cut.is_empty() {
-            "live_events".to_string()
+        let digested = digest::aggregated_sql(&where_sql, sides.len(), detail);
+        if cut.is_empty() && !store.has_live_rows()? {
+            (digested, params)
         } else {
-            format!(
-                "({} UNION ALL SELECT * FROM live_events)",
-                crate::store::parquet_select(&cut, false)
+            let relation = if cut.is_empty() {
+                "live_events".to_string()
+            } else {
+                format!(
+                    "({} UNION ALL SELECT * FROM live_events)",
+                    crate::store::parquet_select(&cut, false)
+                )
+            };
+            // The digests' items and the rows' items, each aggregated per window, merged.
+            let merged: Vec<String> = (0..sides.len())
+                .map(|i| {
+                    format!(
+                        "CAST(sum(c_{i}) AS UBIGINT), min(t0_{i}), max(t1_{i}),
+                         arg_min(intro_{i}, t0_{i}), arg_min(pod_{i}, t0_{i})"
+                    )
+                })
+                .collect();
+            let mut all = params.clone();
+            all.extend(raw_params);
+            (
+                format!(
+                    "SELECT k_ns, k_kind, k_name, op, item, actor, writes, {merged}
+                     FROM ({digested} UNION ALL {raw})
+                     GROUP BY k_ns, k_kind, k_name, op, item, actor, writes",
+                    merged = merged.join(", "),
+                    raw = raw(&relation),
+                ),
+                all,
             )
-        };
-        let side_cols: Vec<String> = (0..sides.len()).map(|i| format!("in_{i}")).collect();
-        // The digest keeps the columns the scope's targets read under their own names;
-        // blocked rows are not in it.
-        let digested = format!(
-            "SELECT k_ns, k_kind, k_name, op, item, actor, writes, c, t0, t1, intro,
-                    first_pod AS p, {side_cols}
-             FROM (SELECT d.*, s.* EXCLUDE (sha256), NULL::VARCHAR AS action
-                   FROM item_digest d JOIN drift_sides s USING (sha256))
-             WHERE {where_sql}",
-            side_cols = side_cols.join(", ")
-        );
-        let mut all = params.clone();
-        all.extend(raw_params);
-        (format!("{digested} UNION ALL {}", raw(&relation)), all)
+        }
     } else {
         (raw("events"), raw_params)
     };
-    let sql = format!(
-        "SELECT k_ns, k_kind, k_name, op, item, actor, writes, {aggs}
-         FROM ({rows_sql})
-         GROUP BY k_ns, k_kind, k_name, op, item, actor, writes",
-        aggs = aggs.join(", "),
-    );
     let n = sides.len();
     let mut stmt = store
         .conn()

@@ -307,6 +307,13 @@ impl Store {
         catalog::listed(&self.conn)
     }
 
+    /// Whether `observe --live` has appended rows to this store (they are not in any file).
+    pub(crate) fn has_live_rows(&self) -> Result<bool> {
+        self.conn
+            .query_row("SELECT count(*) > 0 FROM live_events", [], |r| r.get(0))
+            .map_err(AnalyzerError::store("count live rows"))
+    }
+
     /// Whether the store lives in a file (`--store`, the plugin's cache): what it learns
     /// about its files (e.g. drift's item digests) is kept for the next command.
     pub(crate) fn is_persistent(&self) -> bool {
