@@ -39,6 +39,9 @@ struct Line {
     /// digests cannot answer: what every query paid before digests).
     rows_all: Duration,
     rows_windows: Duration,
+    /// Coverage's item query, start-up query and fold; diff's comparison of two windows'
+    /// items (one run each).
+    phases: [Duration; 4],
 }
 
 fn median(v: &[Duration]) -> Duration {
@@ -122,6 +125,20 @@ fn main() {
             coverage.push(t.elapsed());
             workloads = v.len();
         }
+        // Where coverage's time goes, one run: the item query, the start-up query and
+        // folding the items into verdicts.
+        let t = Instant::now();
+        let counted = items::read_counts(&store, &all).expect("items");
+        let phase_items = t.elapsed();
+        let t = Instant::now();
+        let startup = drift::stability::startup_seen(&store, &all).expect("start-up");
+        let phase_startup = t.elapsed();
+        let t = Instant::now();
+        let _ = drift::stability::assess(&counted, &startup, 0, &StabilityOptions::default());
+        let phase_fold = t.elapsed();
+        let t = Instant::now();
+        let _ = drift::diff(&pair.0, &pair.1, &DiffOptions::default());
+        let phase_compare = t.elapsed();
         let mut diff = Vec::new();
         let mut changes = 0;
         for _ in 0..RUNS {
@@ -143,6 +160,7 @@ fn main() {
             query_windows,
             rows_all,
             rows_windows,
+            phases: [phase_items, phase_startup, phase_fold, phase_compare],
         });
         if !reuse {
             let _ = std::fs::remove_dir_all(&dir);
@@ -171,6 +189,20 @@ fn main() {
             secs(*l.diff.iter().max().expect("runs")),
             secs(l.query_windows),
             l.changes
+        );
+    }
+    println!("\nwhere the time goes (one run each): coverage = item query + start-up query + fold; diff = item query (both windows) + compare");
+    println!("| rows | coverage: item query s | start-up query s | fold s | diff: compare s |");
+    println!("|---:|---:|---:|---:|---:|");
+    for l in &lines {
+        let [a, b, c, d] = l.phases;
+        println!(
+            "| {} | {} | {} | {} | {} |",
+            l.rows,
+            secs(a),
+            secs(b),
+            secs(c),
+            secs(d)
         );
     }
     println!("\nitem queries side by side, same store and run: from digests vs every row read in place (a filtered scope)");

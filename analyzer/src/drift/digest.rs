@@ -566,6 +566,42 @@ mod tests {
     }
 
     #[test]
+    fn digests_of_another_version_are_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = BundleOptions {
+            producer: "test".into(),
+            ..BundleOptions::default()
+        };
+        write_bundle(&dir.path().join("a"), events(0, "/app/a"), &opts).unwrap();
+        let scope = Scope {
+            workloads: Some(WorkloadSelect::default()),
+            hosts: Some(HostSelect::default()),
+            ..Scope::default()
+        };
+        let store = Store::open(&dir.path().join("store.duckdb")).unwrap();
+        store.merge_bundle(&dir.path().join("a")).unwrap();
+        let first = crate::drift::items::read(&store, &scope).unwrap();
+        // A digest made by other SQL: its keys say something else.
+        store
+            .conn()
+            .execute_batch(
+                "UPDATE item_digest_version SET version = 'older';
+                 UPDATE item_key SET item = '/stale' WHERE op = 'process';",
+            )
+            .unwrap();
+        let again = crate::drift::items::read(&store, &scope).unwrap();
+        assert_eq!(first, again);
+        assert_eq!(
+            count(
+                &store,
+                "SELECT count(*) FROM item_key WHERE item = '/stale'"
+            ),
+            0
+        );
+        assert_eq!(count(&store, "SELECT count(*) FROM item_digest_version"), 1);
+    }
+
+    #[test]
     fn coverage_of_a_window() {
         // Rows first seen 10..20, last seen 15..30.
         let s = FileSpan {
