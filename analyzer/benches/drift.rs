@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use karmor_analyzer::drift::{self, items, DiffOptions, StabilityOptions};
 use karmor_analyzer::recommend::{Scope, WorkloadSelect};
-use karmor_analyzer::Store;
+use karmor_analyzer::{filter, Store};
 use karmor_contract::bundle::{write_bundle, BundleOptions};
 use karmor_testdata::synthetic::{BASE_NS, SPAN_NS};
 
@@ -28,10 +28,20 @@ struct Line {
     workloads: usize,
     diff: Vec<Duration>,
     changes: usize,
-    /// The item query over all rows (coverage's main phase).
+    /// The first item query of the store: every file's digest computed and kept.
+    digest: Duration,
+    /// The item query over all rows (coverage's main phase), from the digests.
     query_all: Duration,
-    /// The item queries of the two windows (diff's main phase).
+    /// The item queries of the two windows (diff's main phase), from the digests and the
+    /// rows of the files the boundary cuts.
     query_windows: Duration,
+    /// The same two queries reading every row in place (a scope with a filter, which
+    /// digests cannot answer: what every query paid before digests).
+    rows_all: Duration,
+    rows_windows: Duration,
+    /// Coverage's item query, start-up query and fold; diff's comparison of two windows'
+    /// items (one run each).
+    phases: [Duration; 4],
 }
 
 fn median(v: &[Duration]) -> Duration {
@@ -81,14 +91,31 @@ fn main() {
             ..Scope::default()
         };
         let mid = BASE_NS + SPAN_NS / 2;
+        let windows = ((None, Some(mid)), (Some(mid), None));
 
+        let t = Instant::now();
+        let from_digests = items::read_counts(&store, &all).expect("items");
+        let digest = t.elapsed();
         let t = Instant::now();
         let _ = items::read_counts(&store, &all).expect("items");
         let query_all = t.elapsed();
         let t = Instant::now();
-        let _ =
-            items::read_pair(&store, &all, (None, Some(mid)), (Some(mid), None)).expect("items");
+        let pair = items::read_pair(&store, &all, windows.0, windows.1).expect("items");
         let query_windows = t.elapsed();
+        // Side by side: the rows read in place, as a filtered scope (every row passes the
+        // filter) still reads them.
+        let filtered = Scope {
+            filter: Some(filter::compile("node=*").expect("filter")),
+            ..all.clone()
+        };
+        let t = Instant::now();
+        let from_rows = items::read_counts(&store, &filtered).expect("items");
+        let rows_all = t.elapsed();
+        let t = Instant::now();
+        let pair_rows = items::read_pair(&store, &filtered, windows.0, windows.1).expect("items");
+        let rows_windows = t.elapsed();
+        assert_eq!(from_digests, from_rows, "digests and rows disagree");
+        assert_eq!(pair, pair_rows, "digests and rows disagree on the windows");
 
         let mut coverage = Vec::new();
         let mut workloads = 0;
@@ -98,12 +125,25 @@ fn main() {
             coverage.push(t.elapsed());
             workloads = v.len();
         }
+        // Where coverage's time goes, one run: the item query, the start-up query and
+        // folding the items into verdicts.
+        let t = Instant::now();
+        let counted = items::read_counts(&store, &all).expect("items");
+        let phase_items = t.elapsed();
+        let t = Instant::now();
+        let startup = drift::stability::startup_seen(&store, &all).expect("start-up");
+        let phase_startup = t.elapsed();
+        let t = Instant::now();
+        let _ = drift::stability::assess(&counted, &startup, 0, &StabilityOptions::default());
+        let phase_fold = t.elapsed();
+        let t = Instant::now();
+        let _ = drift::diff(&pair.0, &pair.1, &DiffOptions::default());
+        let phase_compare = t.elapsed();
         let mut diff = Vec::new();
         let mut changes = 0;
         for _ in 0..RUNS {
             let t = Instant::now();
-            let (a, b) = items::read_pair(&store, &all, (None, Some(mid)), (Some(mid), None))
-                .expect("items");
+            let (a, b) = items::read_pair(&store, &all, windows.0, windows.1).expect("items");
             let r = drift::diff(&a, &b, &DiffOptions::default());
             diff.push(t.elapsed());
             changes = r.changes.len();
@@ -115,8 +155,12 @@ fn main() {
             workloads,
             diff,
             changes,
+            digest,
             query_all,
             query_windows,
+            rows_all,
+            rows_windows,
+            phases: [phase_items, phase_startup, phase_fold, phase_compare],
         });
         if !reuse {
             let _ = std::fs::remove_dir_all(&dir);
@@ -128,14 +172,15 @@ fn main() {
 
     println!("\ndrift (design §8: diff of two 5M-row windows and coverage of 100 workloads, each ≤ 5 s on 10M rows)");
     println!(
-        "| rows | merge s | coverage s median (max) | of which item query | workloads | diff s median (max) | of which item query (both windows, one pass) | changes |"
+        "| rows | merge s | first item query (digests made) s | coverage s median (max) | of which item query | workloads | diff s median (max) | of which item query (both windows, one pass) | changes |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for l in &lines {
         println!(
-            "| {} | {} | {} ({}) | {} | {} | {} ({}) | {} | {} |",
+            "| {} | {} | {} | {} ({}) | {} | {} | {} ({}) | {} | {} |",
             l.rows,
             l.merge.map_or("reused".into(), secs),
+            secs(l.digest),
             secs(median(&l.coverage)),
             secs(*l.coverage.iter().max().expect("runs")),
             secs(l.query_all),
@@ -144,6 +189,38 @@ fn main() {
             secs(*l.diff.iter().max().expect("runs")),
             secs(l.query_windows),
             l.changes
+        );
+    }
+    println!("\nwhere the time goes (one run each): coverage = item query + start-up query + fold; diff = item query (both windows) + compare");
+    println!("| rows | coverage: item query s | start-up query s | fold s | diff: compare s |");
+    println!("|---:|---:|---:|---:|---:|");
+    for l in &lines {
+        let [a, b, c, d] = l.phases;
+        println!(
+            "| {} | {} | {} | {} | {} |",
+            l.rows,
+            secs(a),
+            secs(b),
+            secs(c),
+            secs(d)
+        );
+    }
+    println!("\nitem queries side by side, same store and run: from digests vs every row read in place (a filtered scope)");
+    println!("| rows | all rows: digests s | rows s | speed-up | two windows: digests s | rows s | speed-up |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    for l in &lines {
+        let ratio = |a: Duration, b: Duration| {
+            format!("{:.1}x", b.as_secs_f64() / a.as_secs_f64().max(1e-9))
+        };
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            l.rows,
+            secs(l.query_all),
+            secs(l.rows_all),
+            ratio(l.query_all, l.rows_all),
+            secs(l.query_windows),
+            secs(l.rows_windows),
+            ratio(l.query_windows, l.rows_windows)
         );
     }
 }

@@ -20,6 +20,10 @@
 //! ws         = { " " }
 //! ```
 //!
+//! `syscall` and `capability` values match in each recorded spelling: `syscall=openat`,
+//! `syscall=SYS_OPENAT` and `syscall=SYS_openat` all match rows holding `SYS_OPENAT` or `openat`
+//! (likewise `capability=net_raw` and `CAP_NET_RAW`).
+//!
 //! `;` and `&&` are the same AND; `||` binds looser than AND. In a string value `*` matches any
 //! run of characters (including `/`) and `?` exactly one character; every other character is
 //! literal. Quoting only changes where a value ends, not how it matches.
@@ -951,12 +955,62 @@ impl Expr {
     }
 }
 
+/// The prefix of the fields whose values are names recorded in several spellings: `syscall`
+/// (`SYS_OPENAT` as KubeArmor and the collector write it, `openat` as policies name it) and
+/// `capability` (`CAP_NET_RAW`, `net_raw`).
+fn name_prefix(field: Field) -> Option<&'static str> {
+    match field {
+        Field::Syscall => Some("SYS_"),
+        Field::Capability => Some("CAP_"),
+        _ => None,
+    }
+}
+
+/// The three spellings a `syscall=`/`capability=` value matches: as written, as
+/// `PREFIX_UPPER` and as `lower` without the prefix (`openat`, `SYS_openat` and `SYS_OPENAT`
+/// all match `SYS_OPENAT` and `openat`). Globs keep their `*` and `?`.
+pub fn name_spellings(prefix: &str, value: &str) -> [String; 3] {
+    let bare = match value.get(..prefix.len()) {
+        Some(head) if head.eq_ignore_ascii_case(prefix) => &value[prefix.len()..],
+        _ => value,
+    };
+    [
+        value.to_string(),
+        format!("{prefix}{}", bare.to_ascii_uppercase()),
+        bare.to_ascii_lowercase(),
+    ]
+}
+
 /// Writes `coalesce(<comparison>, false)` (or a constant `false` for a value that can never
 /// match the field, which the parser never produces). Column names and SQL fragments are
 /// fixed strings; the value only ever becomes a bound parameter.
 fn write_cmp(field: Field, value: &Value, out: &mut SqlFilter) {
     let sql: &'static str = match field.kind() {
         FieldKind::Text => {
+            if let Some(prefix) = name_prefix(field) {
+                let (glob, text) = match value {
+                    Value::Glob(g) => (true, g.as_str()),
+                    Value::Exact(s) => (false, s.as_str()),
+                    _ => {
+                        out.sql.push_str("false");
+                        return;
+                    }
+                };
+                let col = if field == Field::Syscall {
+                    "syscall"
+                } else {
+                    "capability"
+                };
+                let op = if glob { "LIKE ? ESCAPE '\\'" } else { "= ?" };
+                out.sql.push_str(&format!(
+                    "coalesce({col} {op} OR {col} {op} OR {col} {op}, false)"
+                ));
+                for v in name_spellings(prefix, text) {
+                    out.params
+                        .push(Param::Text(if glob { glob_to_like(&v) } else { v }));
+                }
+                return;
+            }
             let (glob, param) = match value {
                 Value::Exact(s) => (false, s.clone()),
                 Value::Glob(g) => (true, glob_to_like(g)),

@@ -2,7 +2,8 @@
 //!
 //! Rows are grouped per resource (namespace, workload, pod, container or node) and per
 //! operation: processes run (with their parents), files touched (split into read and
-//! written), and network peers and ports by direction; each with counts and first/last seen.
+//! written), network peers and ports by direction, and, when asked for, system calls and
+//! capabilities per executable with their results; each with counts and first/last seen.
 //! Every piece of user text reaches DuckDB as a bound parameter.
 
 use std::fmt;
@@ -132,7 +133,8 @@ pub struct ObserveQuery {
     pub pod: Option<String>,
     /// Only this container name (`-c`).
     pub container: Option<String>,
-    /// Operations to summarise; empty means process, file and network.
+    /// Operations to summarise; empty means process, file and network (system calls and
+    /// capabilities only when named).
     pub operations: Vec<Op>,
     /// Only behaviour last seen at or after this time (ns since epoch).
     pub since_ns: Option<i64>,
@@ -300,6 +302,48 @@ pub struct NetworkRow {
     pub wide: Option<Wide>,
 }
 
+/// A system call made (`observe -o syscall`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SyscallRow {
+    /// Namespace of the resource.
+    pub namespace: Option<String>,
+    /// Resource name.
+    pub resource: String,
+    /// Calling executable.
+    pub process: Option<String>,
+    /// The system call, lower case without `SYS_` (`openat`).
+    pub syscall: Option<String>,
+    /// Distinct results (`Passed`, or the error).
+    pub results: String,
+    /// Counts and times.
+    #[serde(flatten)]
+    pub seen: Seen,
+    /// Wide columns, when asked for.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub wide: Option<Wide>,
+}
+
+/// A capability checked (`observe -o capability`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CapabilityRow {
+    /// Namespace of the resource.
+    pub namespace: Option<String>,
+    /// Resource name.
+    pub resource: String,
+    /// Executable the check was made for.
+    pub process: Option<String>,
+    /// As recorded (`CAP_NET_RAW`).
+    pub capability: Option<String>,
+    /// Distinct results: `Passed` when granted, else the denial.
+    pub results: String,
+    /// Counts and times.
+    #[serde(flatten)]
+    pub seen: Seen,
+    /// Wide columns, when asked for.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub wide: Option<Wide>,
+}
+
 /// The answer to an [`ObserveQuery`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {
@@ -312,6 +356,12 @@ pub struct Summary {
     /// Network activity.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<Vec<NetworkRow>>,
+    /// System calls made (only when asked for: `-o syscall`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub syscalls: Option<Vec<SyscallRow>>,
+    /// Capabilities checked (only when asked for: `-o capability`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<Vec<CapabilityRow>>,
 }
 
 impl Summary {
@@ -320,6 +370,8 @@ impl Summary {
         self.processes.as_ref().is_none_or(Vec::is_empty)
             && self.files.as_ref().is_none_or(Vec::is_empty)
             && self.network.as_ref().is_none_or(Vec::is_empty)
+            && self.syscalls.as_ref().is_none_or(Vec::is_empty)
+            && self.capabilities.as_ref().is_none_or(Vec::is_empty)
     }
 }
 
@@ -387,10 +439,17 @@ const NETWORK_KEYS: &[(&str, &str)] = &[
 ];
 /// Key columns of the file section (the read/write mode is derived from the accesses).
 const FILE_KEYS: &[(&str, &str)] = &[("process", "process"), ("path", "path")];
-/// Key columns of the system-call section (not in `observe`'s summary; the TUI's tab).
-const SYSCALL_KEYS: &[(&str, &str)] = &[("process", "process"), ("syscall", "syscall")];
-/// Key columns of the capability section (not in `observe`'s summary; the TUI's tab).
+/// A row's system call as policies and seccomp profiles name it: `SYS_OPENAT` (KubeArmor's and
+/// the collector's spelling) and `openat` are both `openat` (fixed SQL).
+pub const SYSCALL_NAME_SQL: &str = "regexp_replace(lower(syscall), '^sys_', '')";
+/// Key columns of the system-call section (`observe -o syscall`, the TUI's tab).
+const SYSCALL_KEYS: &[(&str, &str)] = &[("process", "process"), ("syscall", SYSCALL_NAME_SQL)];
+/// Key columns of the capability section (`observe -o capability`, the TUI's tab).
 const CAPABILITY_KEYS: &[(&str, &str)] = &[("process", "process"), ("capability", "capability")];
+/// The distinct results of a group, sorted and comma-separated (`Passed`, `Permission
+/// denied`, …), as an extra aggregate of [`section_sql`].
+const RESULTS_SQL: &str =
+    "array_to_string(list_sort(list_distinct(list(coalesce(result, 'Passed')))), ',')";
 
 /// The columns (name, SQL over `events`) that identify one row of `op`'s section besides its
 /// namespace and resource: a section's rows are grouped by exactly these.
@@ -504,6 +563,40 @@ pub fn summarize(store: &Store, q: &ObserveQuery) -> Result<Summary> {
                 port: c.u16(6, i),
                 seen: seen(c, i, 7),
                 wide: wide(c, i, 10, q.wide),
+            }
+        })?);
+    }
+    let results = [("results", RESULTS_SQL.to_string())];
+    let at_results = if q.wide { 10 } else { 7 };
+    let mut types = columns(&[Text, Text, Text, Text], q.wide);
+    types.push(Text);
+    if q.wants(Op::Syscall) {
+        let (sql, params) = section_sql(q, Op::Syscall, &results);
+        let sql = format!("{sql} ORDER BY 1 NULLS FIRST, 2, 5 DESC, 3, 4");
+        out.syscalls = Some(query_columns(store, &sql, &params, &types, |c, i| {
+            SyscallRow {
+                namespace: c.text(0, i),
+                resource: c.text(1, i).unwrap_or_default(),
+                process: c.text(2, i),
+                syscall: c.text(3, i),
+                results: c.text(at_results, i).unwrap_or_default(),
+                seen: seen(c, i, 4),
+                wide: wide(c, i, 7, q.wide),
+            }
+        })?);
+    }
+    if q.wants(Op::Capability) {
+        let (sql, params) = section_sql(q, Op::Capability, &results);
+        let sql = format!("{sql} ORDER BY 1 NULLS FIRST, 2, 5 DESC, 3, 4");
+        out.capabilities = Some(query_columns(store, &sql, &params, &types, |c, i| {
+            CapabilityRow {
+                namespace: c.text(0, i),
+                resource: c.text(1, i).unwrap_or_default(),
+                process: c.text(2, i),
+                capability: c.text(3, i),
+                results: c.text(at_results, i).unwrap_or_default(),
+                seen: seen(c, i, 4),
+                wide: wide(c, i, 7, q.wide),
             }
         })?);
     }

@@ -151,3 +151,96 @@ proptest! {
         prop_assert_eq!(covers_all(&ia, &without, &ib, &opts), !ab.has_new());
     }
 }
+
+/// Items read by a store file (from its per-file digests, and rows where a window cuts a
+/// file) equal items read from the rows by an in-memory store, for any windows and scope.
+mod digests {
+    use super::*;
+    use karmor_analyzer::drift::items::Window;
+
+    /// Events of `specs`, each first seen at its own instant (no ties in "first seen", so
+    /// that "introduced by" is one answer).
+    fn events(specs: &[Spec]) -> Vec<Event> {
+        specs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let mut e = event(s);
+                e.ts_first += i as i64 * 1_000;
+                e.ts_last += i as i64 * 1_000;
+                e
+            })
+            .collect()
+    }
+
+    fn scopes() -> Vec<Scope> {
+        let all = Scope {
+            workloads: Some(WorkloadSelect::default()),
+            hosts: Some(HostSelect::default()),
+            ..Scope::default()
+        };
+        let one = Scope {
+            workloads: Some(WorkloadSelect {
+                namespace: Some("prop".into()),
+                kind: Some("Deployment".into()),
+                name: Some("w1".into()),
+            }),
+            ..Scope::default()
+        };
+        let node = Scope {
+            hosts: Some(HostSelect {
+                node: Some("node-1".into()),
+            }),
+            ..Scope::default()
+        };
+        vec![all, one, node]
+    }
+
+    /// A window bound: on an hour (files are hours: windows take them whole or not at all)
+    /// or any minute (windows cut through them).
+    fn minute() -> impl Strategy<Value = u16> {
+        prop_oneof![(0u16..11).prop_map(|h| h * 60), 0u16..660]
+    }
+
+    fn window(a: Option<u16>, b: Option<u16>) -> Window {
+        (
+            a.map(|m| T0 + i64::from(m) * 60 * SEC),
+            b.map(|m| T0 + i64::from(m) * 60 * SEC),
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+        #[test]
+        fn a_store_file_answers_as_the_rows_do(
+            specs in prop::collection::vec(spec(), 1..80),
+            a in (prop::option::of(minute()), prop::option::of(minute())),
+            b in (prop::option::of(minute()), prop::option::of(minute())),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let bundle = dir.path().join("bundle");
+            write_bundle(&bundle, events(&specs), &BundleOptions {
+                producer: "proptest".into(),
+                ..BundleOptions::default()
+            }).unwrap();
+            let rows = Store::in_memory().unwrap();
+            rows.merge_bundle(&bundle).unwrap();
+            let file = Store::open(&dir.path().join("store.duckdb")).unwrap();
+            file.merge_bundle(&bundle).unwrap();
+            let (wa, wb) = (window(a.0, a.1), window(b.0, b.1));
+            for scope in scopes() {
+                let windowed = Scope { since_ns: wa.0, until_ns: wa.1, ..scope.clone() };
+                prop_assert_eq!(items::read(&file, &windowed).unwrap(), items::read(&rows, &windowed).unwrap());
+                prop_assert_eq!(
+                    items::read_counts(&file, &scope).unwrap(),
+                    items::read_counts(&rows, &scope).unwrap()
+                );
+                prop_assert_eq!(
+                    items::read_pair(&file, &scope, wa, wb).unwrap(),
+                    items::read_pair(&rows, &scope, wa, wb).unwrap()
+                );
+            }
+        }
+    }
+}

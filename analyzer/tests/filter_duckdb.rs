@@ -165,6 +165,9 @@ fn row_count(conn: &Connection) -> i64 {
 enum KeyKind {
     /// One string column.
     Text(&'static str),
+    /// A name column matched in three spellings: as written, `PREFIX` + upper case, and lower
+    /// case without the prefix (ASCII case only).
+    Name(&'static str, &'static str),
     Remote,
     Label,
     Port,
@@ -199,8 +202,12 @@ const KEYS: [(&str, KeyKind, Field); 30] = [
     ("result", KeyKind::Text("result"), Field::Result),
     ("policy", KeyKind::Text("policy"), Field::Policy),
     ("action", KeyKind::Text("action"), Field::Action),
-    ("syscall", KeyKind::Text("syscall"), Field::Syscall),
-    ("capability", KeyKind::Text("capability"), Field::Capability),
+    ("syscall", KeyKind::Name("syscall", "SYS_"), Field::Syscall),
+    (
+        "capability",
+        KeyKind::Name("capability", "CAP_"),
+        Field::Capability,
+    ),
     ("cluster", KeyKind::Text("cluster"), Field::Cluster),
     ("kind", KeyKind::Text("workload_kind"), Field::Kind),
     ("workload_kind", KeyKind::Text("workload_kind"), Field::Kind),
@@ -273,6 +280,22 @@ fn eval(e: &TExpr, row: &Row) -> bool {
             };
             let matched = match KEYS[*key].1 {
                 KeyKind::Text(col) => text(row.col(col)),
+                KeyKind::Name(col, prefix) => match val {
+                    TVal::Str(p) => {
+                        let bare = match p.get(..prefix.len()) {
+                            Some(h) if h.eq_ignore_ascii_case(prefix) => &p[prefix.len()..],
+                            _ => p.as_str(),
+                        };
+                        let spellings = [
+                            p.clone(),
+                            format!("{prefix}{}", bare.to_ascii_uppercase()),
+                            bare.to_ascii_lowercase(),
+                        ];
+                        row.col(col)
+                            .is_some_and(|v| spellings.iter().any(|s| str_matches(s, v)))
+                    }
+                    _ => false,
+                },
                 KeyKind::Remote => text(row.col("remote_addr")) || text(row.col("remote_name")),
                 KeyKind::Label => row
                     .labels
@@ -438,6 +461,10 @@ fn expected_expr(e: &TExpr) -> Expr {
 /// syntax, quotes, backslashes, unicode.
 const STRINGS: &[&str] = &[
     "",
+    "SYS_OPENAT",
+    "openat",
+    "CAP_NET_RAW",
+    "net_raw",
     "a",
     "A",
     "ab",
@@ -553,6 +580,12 @@ fn cmp_expr() -> impl Strategy<Value = TExpr> {
     (0..KEYS.len(), any::<bool>()).prop_flat_map(|(key, neg)| {
         let val: BoxedStrategy<TVal> = match KEYS[key].1 {
             KeyKind::Text(_) | KeyKind::Remote => text_value().prop_map(TVal::Str).boxed(),
+            KeyKind::Name(..) => prop_oneof![
+                2 => text_value(),
+                1 => select(&["openat", "SYS_OPENAT", "sys_OpenAt", "SYS_open*", "net_raw", "CAP_NET_RAW", "cap_net_r?w"][..]).prop_map(str::to_owned),
+            ]
+            .prop_map(TVal::Str)
+            .boxed(),
             KeyKind::Label => label_value().prop_map(TVal::Str).boxed(),
             KeyKind::Port => select(PORTS).prop_map(TVal::Num).boxed(),
             KeyKind::Uid => select(UIDS).prop_map(TVal::Num).boxed(),

@@ -152,6 +152,7 @@ pub struct CompletionArgs {
   kubectl karmor observe deployment wordpress -n wordpress-mysql -o file --bundle testdata/demo
   kubectl karmor observe pods -A -f 'user=root||(process=/bin/*&&path=/etc/*)' --bundle testdata/demo
   kubectl karmor observe nodes -D --output wide --bundle testdata/demo
+  kubectl karmor observe pods -A -o syscall,capability -f 'syscall=openat||capability=net_raw' --bundle ./bundle
   kubectl karmor observe pods -n wordpress-mysql --live
   kubectl karmor observe -A --live --relay-endpoint 127.0.0.1:32767 --duration 5m")]
 pub struct ObserveArgs {
@@ -168,7 +169,8 @@ pub struct ObserveArgs {
     /// Only this container name.
     #[arg(short = 'c', long)]
     pub container: Option<String>,
-    /// Operations to show: process, file, network (repeatable or comma-separated).
+    /// Operations to show: process, file, network (the default), syscall, capability
+    /// (repeatable or comma-separated).
     #[arg(short = 'o', long = "operation", value_delimiter = ',')]
     pub operations: Vec<String>,
     /// Describe each resource (header, then its data), as kubectl describe does.
@@ -306,7 +308,8 @@ fromSource is the acting process (the parent for process rules); readOnly denies
 ownerOnly is decided as if the process were not the file's owner (owners are not recorded).
 A file or exec that failed on a path that did not resolve (No such file or directory, Not a
 directory) is 'unaffected': it fails before any KubeArmor hook runs, whatever the policies.
-Syscall rules are not simulated. Invalid policy documents are reported and left out.
+System calls are decided against syscalls rules, which KubeArmor only ever audits (a
+matching rule audits, anything else is allowed). Invalid policy documents are reported and left out.
 
 NetworkPolicy and CiliumNetworkPolicy documents replay recorded connections with Kubernetes'
 semantics: a pod is isolated for a direction once a policy selects it for it; then a
@@ -380,6 +383,7 @@ pub enum RecommendAction {
   kubectl karmor recommend nodes node-a --max-rules 40 --bundle testdata/demo
   kubectl karmor recommend -n wordpress-mysql --network --until 2026-11-20T12:00:00Z --out netpol/ --bundle testdata/demo
   kubectl karmor recommend -n wordpress-mysql --network-format cilium --bundle testdata/demo
+  kubectl karmor recommend deployment/web -n shop --seccomp --out seccomp/ --bundle ./bundle
 
 Drafts one KubeArmorPolicy per workload (replicas merged, selector from stable labels) and, for
 nodes (or with -A), one KubeArmorHostPolicy per node. Exec probes and start-up helpers are kept
@@ -445,12 +449,39 @@ pub struct RecommendArgs {
     /// --network.
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub network_format: Option<NetworkFormatArg>,
+    /// System-call rules in the drafts: audit (the default; KubeArmor only audits system
+    /// calls, whatever the action: every matching call raises an alert) or none.
+    #[arg(long, value_enum, ignore_case = true, default_value_t = SyscallRulesArg::Audit)]
+    pub syscall_rules: SyscallRulesArg,
+    /// Draft seccomp profiles instead of KubeArmor policies: per workload with recorded
+    /// system calls (op=syscall rows), an allow-list of exactly those calls (and the few the
+    /// container runtime makes under the profile), as OCI/Docker JSON (`NAME.seccomp.json`)
+    /// and a Security Profiles Operator SeccompProfile (`NAME.seccompprofile.yaml`).
+    #[arg(long, conflicts_with_all = ["network", "network_format", "hardening"])]
+    pub seccomp: bool,
+    /// With --seccomp: allow only the recorded calls, without the container runtime's own
+    /// (for runtimes that load the profile just before the exec, with no_new_privs).
+    #[arg(long, requires = "seccomp")]
+    pub seccomp_exact: bool,
+    /// With --seccomp: the architectures the profile lists (SCMP_ARCH_X86_64, SCMP_ARCH_AARCH64,
+    /// …; repeatable or comma-separated; default SCMP_ARCH_X86_64).
+    #[arg(long, value_name = "ARCH", value_delimiter = ',', requires = "seccomp")]
+    pub seccomp_arch: Vec<String>,
     /// Output format of the summary.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
     /// Data source.
     #[command(flatten)]
     pub data: DataArgs,
+}
+
+/// `--syscall-rules` of `recommend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SyscallRulesArg {
+    /// `syscalls.matchSyscalls` rules of the calls seen, per executable (audited).
+    Audit,
+    /// No system-call rules.
+    None,
 }
 
 /// `--network-format` of `recommend`.

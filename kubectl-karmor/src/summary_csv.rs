@@ -3,6 +3,11 @@
 
 use karmor_analyzer::observe::{Seen, Summary, Wide};
 
+/// Empty cells for `n` columns.
+fn blanks(n: usize) -> Vec<String> {
+    vec![String::new(); n]
+}
+
 /// The columns of `observe --output csv`: one row per behaviour of every section.
 pub const CSV_HEADERS: &[&str] = &[
     "section",
@@ -16,6 +21,9 @@ pub const CSV_HEADERS: &[&str] = &[
     "proto",
     "peer",
     "port",
+    "syscall",
+    "capability",
+    "results",
     "count",
     "first_seen",
     "last_seen",
@@ -55,6 +63,7 @@ pub fn csv_rows(s: &Summary) -> Vec<Vec<String>> {
             e(),
             e(),
         ]);
+        row.extend(blanks(3));
         row.extend(tail(&r.seen, &r.wide));
         rows.push(row);
     }
@@ -74,6 +83,7 @@ pub fn csv_rows(s: &Summary) -> Vec<Vec<String>> {
             e(),
             e(),
         ]);
+        row.extend(blanks(3));
         row.extend(tail(&r.seen, &r.wide));
         rows.push(row);
     }
@@ -92,6 +102,41 @@ pub fn csv_rows(s: &Summary) -> Vec<Vec<String>> {
             r.proto.clone().unwrap_or_default(),
             r.peer.clone().unwrap_or_default(),
             r.port.map(|p| p.to_string()).unwrap_or_default(),
+        ]);
+        row.extend(blanks(3));
+        row.extend(tail(&r.seen, &r.wide));
+        rows.push(row);
+    }
+    for r in s.syscalls.iter().flatten() {
+        let mut row = vec![
+            "syscall".into(),
+            r.namespace.clone().unwrap_or_default(),
+            r.resource.clone(),
+            e(),
+            r.process.clone().unwrap_or_default(),
+        ];
+        row.extend(blanks(6));
+        row.extend([
+            r.syscall.clone().unwrap_or_default(),
+            e(),
+            r.results.clone(),
+        ]);
+        row.extend(tail(&r.seen, &r.wide));
+        rows.push(row);
+    }
+    for r in s.capabilities.iter().flatten() {
+        let mut row = vec![
+            "capability".into(),
+            r.namespace.clone().unwrap_or_default(),
+            r.resource.clone(),
+            e(),
+            r.process.clone().unwrap_or_default(),
+        ];
+        row.extend(blanks(6));
+        row.extend([
+            e(),
+            r.capability.clone().unwrap_or_default(),
+            r.results.clone(),
         ]);
         row.extend(tail(&r.seen, &r.wide));
         rows.push(row);

@@ -16,6 +16,8 @@ use crate::recommend::evidence::WRITE_ACCESSES;
 use crate::recommend::{Scope, WorkloadId};
 use crate::store::Store;
 
+use super::digest;
+
 /// A category of behaviour, as stability and drift report them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -143,12 +145,10 @@ const ITEM_SQL: &str = "CASE op
 
 /// Reads the distinct items of every workload in `scope`.
 pub fn read(store: &Store, scope: &Scope) -> Result<Items> {
-    let (where_sql, params) = scope.sql();
     let mut sides = query(
         store,
-        &where_sql,
-        &params,
-        &[("TRUE".into(), Vec::new())],
+        &timeless(scope),
+        &[(scope.since_ns, scope.until_ns)],
         true,
     )?;
     Ok(sides.pop().unwrap_or_default())
@@ -157,12 +157,10 @@ pub fn read(store: &Store, scope: &Scope) -> Result<Items> {
 /// [`read`] without `introduced_by` and `pod` (left empty): what stability needs, and cheaper
 /// (no `arg_min` per group).
 pub fn read_counts(store: &Store, scope: &Scope) -> Result<Items> {
-    let (where_sql, params) = scope.sql();
     let mut sides = query(
         store,
-        &where_sql,
-        &params,
-        &[("TRUE".into(), Vec::new())],
+        &timeless(scope),
+        &[(scope.since_ns, scope.until_ns)],
         false,
     )?;
     Ok(sides.pop().unwrap_or_default())
@@ -171,47 +169,69 @@ pub fn read_counts(store: &Store, scope: &Scope) -> Result<Items> {
 /// Reads the items of two time windows of the same workloads in one pass over `events` (what
 /// `diff` of two windows of one store needs): `scope`'s own times are ignored, `a` and `b`
 /// are (since, until) pairs as in [`Scope`].
-pub fn read_pair(
-    store: &Store,
-    scope: &Scope,
-    a: (Option<i64>, Option<i64>),
-    b: (Option<i64>, Option<i64>),
-) -> Result<(Items, Items)> {
-    let common = Scope {
-        since_ns: None,
-        until_ns: None,
-        ..scope.clone()
-    };
-    let (where_sql, params) = common.sql();
-    let window = |(since, until): (Option<i64>, Option<i64>)| {
-        let mut c = vec!["TRUE".to_string()];
-        let mut p = Vec::new();
-        if let Some(s) = since {
-            c.push("epoch_ns(ts_last) >= ?".into());
-            p.push(Param::Int(s));
-        }
-        if let Some(u) = until {
-            c.push("epoch_ns(ts_first) < ?".into());
-            p.push(Param::Int(u));
-        }
-        (c.join(" AND "), p)
-    };
-    let mut sides = query(store, &where_sql, &params, &[window(a), window(b)], true)?;
+pub fn read_pair(store: &Store, scope: &Scope, a: Window, b: Window) -> Result<(Items, Items)> {
+    let mut sides = query(store, &timeless(scope), &[a, b], true)?;
     let second = sides.pop().unwrap_or_default();
     let first = sides.pop().unwrap_or_default();
     Ok((first, second))
 }
 
-/// One `GROUP BY` over the rows of `where_sql` that fall in any of `sides` (fixed SQL and its
-/// parameters each), aggregated per side with `FILTER`, so the rows are read once. Without
-/// `detail`, `introduced_by` and `pod` are left empty.
-fn query(
-    store: &Store,
-    where_sql: &str,
-    params: &[Param],
-    sides: &[(String, Vec<Param>)],
-    detail: bool,
-) -> Result<Vec<Items>> {
+/// A time window: rows last seen at or after `.0` and first seen before `.1` (ns).
+pub type Window = (Option<i64>, Option<i64>);
+
+/// `scope` without its times (the windows carry them).
+fn timeless(scope: &Scope) -> Scope {
+    Scope {
+        since_ns: None,
+        until_ns: None,
+        ..scope.clone()
+    }
+}
+
+/// A window's condition on `events` rows (fixed SQL) and its parameters.
+fn window_sql((since, until): Window) -> (String, Vec<Param>) {
+    let mut c = vec!["TRUE".to_string()];
+    let mut p = Vec::new();
+    if let Some(s) = since {
+        c.push("epoch_ns(ts_last) >= ?".into());
+        p.push(Param::Int(s));
+    }
+    if let Some(u) = until {
+        c.push("epoch_ns(ts_first) < ?".into());
+        p.push(Param::Int(u));
+    }
+    (c.join(" AND "), p)
+}
+
+/// The actor of an item (fixed SQL).
+const ACTOR_SQL: &str = "CASE op WHEN 'process' THEN coalesce(parent_process, '')
+    WHEN 'file' THEN coalesce(process, '')
+    WHEN 'capability' THEN coalesce(process, '')
+    ELSE '' END";
+
+/// The process that introduced an item (fixed SQL): for executables the parent.
+const INTRO_SQL: &str =
+    "CASE WHEN op = 'process' THEN coalesce(parent_process, '') ELSE coalesce(process, '') END";
+
+/// The item SQL, as [`digest`] keeps it.
+fn item_sql() -> digest::ItemSql {
+    digest::ItemSql {
+        keys: KEYS,
+        item: ITEM_SQL,
+        actor: ACTOR_SQL,
+        writes: format!("(op = 'file' AND coalesce(access, '') IN {WRITE_ACCESSES})"),
+        intro: INTRO_SQL,
+    }
+}
+
+/// One `GROUP BY` over the items of `common`'s rows that fall in any of `windows`, aggregated
+/// per window with `FILTER`, so the rows are read once. Without `detail`, `introduced_by` and
+/// `pod` are left empty. A store file answers from its files' digests where a window takes a
+/// file whole ([`digest`]); other rows are read from Parquet.
+fn query(store: &Store, common: &Scope, windows: &[Window], detail: bool) -> Result<Vec<Items>> {
+    let sides: Vec<(String, Vec<Param>)> = windows.iter().copied().map(window_sql).collect();
+    let (where_sql, params) = common.sql();
+    let sql_parts = item_sql();
     let flags: Vec<String> = sides
         .iter()
         .enumerate()
@@ -229,35 +249,73 @@ fn query(
                 ("''".to_string(), "''".to_string())
             };
             format!(
-                "CAST(sum(c) FILTER (WHERE in_{i}) AS UBIGINT), min(t0) FILTER (WHERE in_{i}),
-                 max(t1) FILTER (WHERE in_{i}), {intro}, {pod}"
+                "CAST(sum(c) FILTER (WHERE in_{i}) AS UBIGINT) AS c_{i},
+                 min(t0) FILTER (WHERE in_{i}) AS t0_{i}, max(t1) FILTER (WHERE in_{i}) AS t1_{i},
+                 {intro} AS intro_{i}, {pod} AS pod_{i}"
             )
         })
         .collect();
-    let sql = format!(
-        "SELECT k_ns, k_kind, k_name, op, item, actor, writes, {aggs}
-         FROM (SELECT {KEYS}, op, {ITEM_SQL} AS item,
-                      CASE op WHEN 'process' THEN coalesce(parent_process, '')
-                              WHEN 'file' THEN coalesce(process, '')
-                              WHEN 'capability' THEN coalesce(process, '')
-                              ELSE '' END AS actor,
-                      (op = 'file' AND coalesce(access, '') IN {WRITE_ACCESSES}) AS writes,
-                      count AS c, epoch_ns(ts_first) AS t0, epoch_ns(ts_last) AS t1,
-                      CASE WHEN op = 'process' THEN coalesce(parent_process, '')
-                           ELSE coalesce(process, '') END AS intro,
-                      coalesce(pod, '') AS p, {flags}
-               FROM events
-               WHERE op IN ('process', 'file', 'network', 'capability', 'syscall')
-                 AND {where_sql} AND ({any}))
-         GROUP BY k_ns, k_kind, k_name, op, item, actor, writes",
-        aggs = aggs.join(", "),
-        flags = flags.join(", "),
-        any = any.join(" OR "),
-    );
-    // Placeholders in text order: the side flags, the scope, the side conditions again.
-    let mut all: Vec<Param> = sides.iter().flat_map(|(_, p)| p.iter().cloned()).collect();
-    all.extend(params.iter().cloned());
-    all.extend(sides.iter().flat_map(|(_, p)| p.iter().cloned()));
+    // The rows of `relation`, grouped into items per window.
+    let raw = |relation: &str| {
+        format!(
+            "SELECT k_ns, k_kind, k_name, op, item, actor, writes, {aggs}
+             FROM (SELECT {KEYS}, op, {ITEM_SQL} AS item, {ACTOR_SQL} AS actor, {writes} AS writes,
+                          count AS c, epoch_ns(ts_first) AS t0, epoch_ns(ts_last) AS t1,
+                          {INTRO_SQL} AS intro, coalesce(pod, '') AS p, {flags}
+                   FROM {relation}
+                   WHERE op IN ('process', 'file', 'network', 'capability', 'syscall')
+                     AND {where_sql} AND ({any}))
+             GROUP BY k_ns, k_kind, k_name, op, item, actor, writes",
+            aggs = aggs.join(", "),
+            writes = sql_parts.writes,
+            flags = flags.join(", "),
+            any = any.join(" OR "),
+        )
+    };
+    // Placeholders in text order of the raw part: the side flags, the scope, the side
+    // conditions again.
+    let mut raw_params: Vec<Param> = sides.iter().flat_map(|(_, p)| p.iter().cloned()).collect();
+    raw_params.extend(params.iter().cloned());
+    raw_params.extend(sides.iter().flat_map(|(_, p)| p.iter().cloned()));
+    let (sql, all) = if store.is_persistent() && common.filter.is_none() {
+        let cut = digest::sides(store, &sql_parts, windows)?;
+        let digested = digest::aggregated_sql(&where_sql, sides.len(), detail);
+        if cut.is_empty() && !store.has_live_rows()? {
+            (digested, params)
+        } else {
+            let relation = if cut.is_empty() {
+                "live_events".to_string()
+            } else {
+                format!(
+                    "({} UNION ALL SELECT * FROM live_events)",
+                    crate::store::parquet_select(&cut, false)
+                )
+            };
+            // The digests' items and the rows' items, each aggregated per window, merged.
+            let merged: Vec<String> = (0..sides.len())
+                .map(|i| {
+                    format!(
+                        "CAST(sum(c_{i}) AS UBIGINT), min(t0_{i}), max(t1_{i}),
+                         arg_min(intro_{i}, t0_{i}), arg_min(pod_{i}, t0_{i})"
+                    )
+                })
+                .collect();
+            let mut all = params.clone();
+            all.extend(raw_params);
+            (
+                format!(
+                    "SELECT k_ns, k_kind, k_name, op, item, actor, writes, {merged}
+                     FROM ({digested} UNION ALL {raw})
+                     GROUP BY k_ns, k_kind, k_name, op, item, actor, writes",
+                    merged = merged.join(", "),
+                    raw = raw(&relation),
+                ),
+                all,
+            )
+        }
+    } else {
+        (raw("events"), raw_params)
+    };
     let n = sides.len();
     let mut stmt = store
         .conn()

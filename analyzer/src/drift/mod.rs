@@ -9,6 +9,7 @@
 
 pub mod delta;
 pub mod diff;
+mod digest;
 pub mod generalised;
 pub mod items;
 pub mod stability;

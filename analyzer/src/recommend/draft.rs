@@ -16,16 +16,21 @@
 //!   covering its writes), each with exactly what it absorbed and why.
 //! - **Network**: one `matchProtocols` rule per protocol, `fromSource` = the processes.
 //! - **Capabilities**: one rule per capability used, `fromSource` = the processes.
+//! - **System calls** (`syscalls.matchSyscalls`): per set of calls, the executables that made
+//!   exactly that set as `fromSource` (names lower case without `SYS_`, as the CRD lists
+//!   them). KubeArmor only audits system calls, whatever the policy's action: each matching
+//!   call raises an alert and none is denied (the rule's comment says so; `syscall_rules:
+//!   false` leaves them out).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::policy::names::{CAPABILITIES, PROTOCOLS};
+use crate::policy::names::{CAPABILITIES, PROTOCOLS, SYSCALLS};
 use crate::policy::{
     Action, CapabilityRule, CapabilityRules, FileDirectoryRule, FilePathRule, FilePatternRule,
     FileRules, NetworkRules, NodeSelector, Policy, PolicyKind, ProcessPathRule, ProcessPatternRule,
-    ProcessRules, ProtocolRule, Selector, Source,
+    ProcessRules, ProtocolRule, Selector, Source, SyscallRule, SyscallRules, SyscallSource,
 };
 
 use super::evidence::{Evidence, WorkloadId};
@@ -67,6 +72,8 @@ pub struct DraftOptions {
     /// Nodes known to run Kubernetes ([`super::evidence::kubernetes_nodes`]); `None`: every
     /// node is taken for a Kubernetes node.
     pub kubernetes_nodes: Option<BTreeSet<String>>,
+    /// Draft `syscalls` rules from the recorded system calls (audit-only in KubeArmor).
+    pub syscall_rules: bool,
 }
 
 impl Default for DraftOptions {
@@ -77,6 +84,7 @@ impl Default for DraftOptions {
             generalise: GeneraliseOptions::default(),
             max_rules: None,
             kubernetes_nodes: None,
+            syscall_rules: true,
         }
     }
 }
@@ -170,14 +178,19 @@ pub struct RuleCounts {
     pub network: usize,
     /// Capability rules.
     pub capabilities: usize,
+    /// System-call rules (audit only).
+    pub syscalls: usize,
 }
 
 impl RuleCounts {
     /// All rules.
     pub fn total(&self) -> usize {
-        self.process + self.file + self.network + self.capabilities
+        self.process + self.file + self.network + self.capabilities + self.syscalls
     }
 }
+
+/// The comment on a draft's first system-call rule.
+pub const SYSCALL_RULE_NOTE: &str = "KubeArmor only audits system calls, whatever the action: each call these rules match raises an alert, none is denied (recommend --syscall-rules none leaves them out; recommend --seccomp drafts an enforcing seccomp profile)";
 
 /// A drafted policy and everything needed to explain it.
 #[derive(Debug, Clone, Serialize)]
@@ -475,6 +488,12 @@ pub fn draft(id: &WorkloadId, ev: &Evidence, opts: &DraftOptions) -> Draft {
             .filter(|c| keep(c.tag))
             .filter_map(|c| c.process.as_deref()),
     );
+    acting.extend(
+        ev.syscalls
+            .iter()
+            .filter(|c| keep(c.tag))
+            .filter_map(|c| c.process.as_deref()),
+    );
     for exe in acting {
         let known = procs.contains_key(exe) || segment_pattern(exe).0 != exe;
         if known || !valid_source(exe) || is_runtime(exe) {
@@ -488,7 +507,7 @@ pub fn draft(id: &WorkloadId, ev: &Evidence, opts: &DraftOptions) -> Draft {
             read_only: false,
             absorbed: vec![exe.to_string()],
             why: vec![
-                "seen running (files, network or capabilities) but never seen starting, so its parent is unknown: any parent, so that a restart is not blocked".into(),
+                "seen running (files, network, capabilities or system calls) but never seen starting, so its parent is unknown: any parent, so that a restart is not blocked".into(),
             ],
         });
         process.match_paths.push(ProcessPathRule {
@@ -618,6 +637,62 @@ pub fn draft(id: &WorkloadId, ev: &Evidence, opts: &DraftOptions) -> Draft {
         }
     }
 
+    // System calls: executable -> calls; executables with the same calls share a rule.
+    let mut calls: BTreeMap<Option<String>, BTreeSet<String>> = BTreeMap::new();
+    for sc in ev
+        .syscalls
+        .iter()
+        .filter(|s| opts.syscall_rules && keep(s.tag))
+    {
+        let Some(name) = super::seccomp::normalise_syscall(&sc.syscall)
+            .filter(|n| SYSCALLS.contains(&n.as_str()))
+        else {
+            d.not_expressible.push(format!(
+                "system call {:?}: not a name KubeArmor's syscall rules accept",
+                sc.syscall
+            ));
+            continue;
+        };
+        let exe = sc.process.clone().filter(|p| valid_source(p));
+        calls.entry(exe).or_default().insert(name);
+    }
+    let mut by_set: BTreeMap<BTreeSet<String>, BTreeSet<Option<String>>> = BTreeMap::new();
+    for (exe, set) in calls {
+        by_set.entry(set).or_default().insert(exe);
+    }
+    let mut syscalls = SyscallRules::default();
+    for (set, exes) in by_set {
+        let known: Vec<SyscallSource> = exes
+            .iter()
+            .flatten()
+            .map(|p| SyscallSource {
+                path: Some(p.clone()),
+                ..SyscallSource::default()
+            })
+            .collect();
+        if !known.is_empty() {
+            syscalls.match_syscalls.push(SyscallRule {
+                syscalls: set.iter().cloned().collect(),
+                from_source: known,
+            });
+        }
+        if exes.contains(&None) {
+            // The caller is unknown: the rule matches these calls from any executable.
+            syscalls.match_syscalls.push(SyscallRule {
+                syscalls: set.into_iter().collect(),
+                from_source: Vec::new(),
+            });
+        }
+    }
+    if !syscalls.match_syscalls.is_empty() {
+        d.rule_notes.push(RuleNote {
+            section: "syscalls",
+            list: "matchSyscalls",
+            index: 0,
+            lines: vec![SYSCALL_RULE_NOTE.to_string()],
+        });
+    }
+
     // Files: (path, writes) -> processes; then generalise.
     let mut files: BTreeMap<(String, bool), BTreeSet<&str>> = BTreeMap::new();
     for f in ev.files.iter().filter(|f| keep(f.tag)) {
@@ -677,6 +752,7 @@ pub fn draft(id: &WorkloadId, ev: &Evidence, opts: &DraftOptions) -> Draft {
         file: file.match_paths.len() + file.match_directories.len() + file.match_patterns.len(),
         network: network.match_protocols.len(),
         capabilities: capabilities.match_capabilities.len(),
+        syscalls: syscalls.match_syscalls.len(),
     };
     if let Some(max) = opts.max_rules {
         if d.rules.total() > max {
@@ -737,6 +813,7 @@ pub fn draft(id: &WorkloadId, ev: &Evidence, opts: &DraftOptions) -> Draft {
     policy.spec.file = (d.rules.file > 0).then_some(file);
     policy.spec.network = (d.rules.network > 0).then_some(network);
     policy.spec.capabilities = (d.rules.capabilities > 0).then_some(capabilities);
+    policy.spec.syscalls = (d.rules.syscalls > 0).then_some(syscalls);
     policy.spec.action = Some(opts.action);
     d.policy = Some(policy);
     d

@@ -311,6 +311,19 @@ pub struct CapabilityEvidence {
     pub count: u64,
 }
 
+/// A system call made by one executable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyscallEvidence {
+    /// Noise tag, if any.
+    pub tag: Option<Noise>,
+    /// As recorded (`SYS_OPENAT`, or `openat`).
+    pub syscall: String,
+    /// Calling executable.
+    pub process: Option<String>,
+    /// Raw events.
+    pub count: u64,
+}
+
 /// Everything seen of one workload.
 #[derive(Debug, Clone, Default)]
 pub struct Evidence {
@@ -335,6 +348,8 @@ pub struct Evidence {
     pub network: Vec<NetworkEvidence>,
     /// Capabilities.
     pub capabilities: Vec<CapabilityEvidence>,
+    /// System calls.
+    pub syscalls: Vec<SyscallEvidence>,
 }
 
 fn key(r: &Row) -> duckdb::Result<WorkloadId> {
@@ -520,7 +535,7 @@ fn load_noise(store: &Store, marks: &[NoiseMark]) -> Result<()> {
 
 const NOISE_JOIN: &str = "LEFT JOIN karmor_recommend_noise ON (NOT host AND node = n_node AND pid = n_pid AND epoch_ns(ts_last) >= n_since)";
 
-/// Adds file, network and capability evidence, tagged through `marks`.
+/// Adds file, network, capability and system-call evidence, tagged through `marks`.
 pub fn behaviour(
     store: &Store,
     scope: &Scope,
@@ -639,6 +654,28 @@ pub fn behaviour(
     for (id, c) in rows {
         if let Some(e) = out.get_mut(&id) {
             e.capabilities.push(c);
+        }
+    }
+
+    let sql = format!(
+        "SELECT {KEYS}, coalesce(n_tag, ''), syscall, process, CAST(sum(count) AS UBIGINT)
+         FROM events {NOISE_JOIN}
+         WHERE op = 'syscall' AND syscall IS NOT NULL AND {where_sql} GROUP BY ALL"
+    );
+    let rows = run(store, &sql, &params, "syscall query", |r| {
+        Ok((
+            key(r)?,
+            SyscallEvidence {
+                tag: Noise::from_tag(&r.get::<_, String>(3)?),
+                syscall: r.get(4)?,
+                process: r.get(5)?,
+                count: r.get(6)?,
+            },
+        ))
+    })?;
+    for (id, c) in rows {
+        if let Some(e) = out.get_mut(&id) {
+            e.syscalls.push(c);
         }
     }
     Ok(())

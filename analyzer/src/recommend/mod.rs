@@ -12,7 +12,8 @@
 //! - [`hardening`]: picks from our policy library (`policies/`), flagged when they conflict;
 //! - [`permissive`]: per rule, the observed behaviours it allows and how much wider than its
 //!   evidence a generalised rule is;
-//! - [`report`]: YAML with comments on generalised rules, and the Markdown report.
+//! - [`report`]: YAML with comments on generalised rules, and the Markdown report;
+//! - [`seccomp`]: `recommend --seccomp`, a seccomp profile per workload from its syscall rows.
 
 pub mod draft;
 pub mod evidence;
@@ -21,6 +22,7 @@ pub mod hardening;
 pub mod noise;
 pub mod permissive;
 pub mod report;
+pub mod seccomp;
 pub mod suspicious;
 
 use std::collections::BTreeMap;
@@ -57,6 +59,8 @@ pub struct RecommendOptions {
     pub stability: StabilityOptions,
     /// `--force`: Block policies even for workloads that are not stable.
     pub force: bool,
+    /// Draft `syscalls` rules (KubeArmor audits them whatever the action); default on.
+    pub syscall_rules: bool,
 }
 
 impl RecommendOptions {
@@ -71,6 +75,7 @@ impl RecommendOptions {
             library: None,
             stability: StabilityOptions::default(),
             force: false,
+            syscall_rules: true,
         }
     }
 }
@@ -207,6 +212,7 @@ pub fn recommend(store: &Store, opts: &RecommendOptions) -> Result<Recommendatio
         } else {
             None
         },
+        syscall_rules: opts.syscall_rules,
     };
     // Labels of every workload, to warn about selectors that also select other pods.
     let labels: BTreeMap<WorkloadId, BTreeMap<String, String>> = workloads

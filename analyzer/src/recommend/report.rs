@@ -396,6 +396,8 @@ pub struct SummaryRow {
     pub network: usize,
     /// Capability rules.
     pub capabilities: usize,
+    /// System-call rules (audit only).
+    pub syscalls: usize,
     /// Generalised rules.
     pub generalised: usize,
     /// Noise left out: `exec:3 (denied under block)`, `probe:2160` with `--exclude probes`.
@@ -473,6 +475,7 @@ pub fn summary(rec: &Recommendation) -> Vec<SummaryRow> {
                 file: if emitted { d.rules.file } else { 0 },
                 network: if emitted { d.rules.network } else { 0 },
                 capabilities: if emitted { d.rules.capabilities } else { 0 },
+                syscalls: if emitted { d.rules.syscalls } else { 0 },
                 generalised: if emitted { d.generalisations.len() } else { 0 },
                 noise_excluded: d
                     .excluded
@@ -597,6 +600,24 @@ fn allows(p: &Policy) -> Vec<String> {
                 "use CAP_{} ({})",
                 r.capability.to_uppercase(),
                 src(&r.from_source)
+            ));
+        }
+    }
+    if let Some(sc) = &p.spec.syscalls {
+        for r in &sc.match_syscalls {
+            let from: Vec<String> = r
+                .from_source
+                .iter()
+                .filter_map(|s| s.path.clone())
+                .collect();
+            v.push(format!(
+                "audit (alert on, never deny) the system calls {} ({})",
+                r.syscalls.join(", "),
+                if from.is_empty() {
+                    "any process".to_string()
+                } else {
+                    from.join(", ")
+                }
             ));
         }
     }

@@ -11,6 +11,10 @@
 //!   (strict) and says so in the entry's note;
 //! - `readOnly`: reads are allowed (whatever the action), writes are denied;
 //! - across every matching rule, Block beats Audit, which beats Allow;
+//! - `syscalls` rules only audit, whatever the action (KubeArmor's documentation: system call
+//!   monitoring supports audit mode only): a recorded system call that a `matchSyscalls` rule
+//!   (name, and `fromSource` path or directory) or a `matchPaths` rule (name and path) of an
+//!   applicable policy matches is audited; any other is allowed (system calls have no posture);
 //! - a file or exec whose path lookup failed (`No such file or directory`, `Not a directory`,
 //!   …) is [`Decision::Unaffected`]: it fails before any enforcer hook runs, whatever the
 //!   policies say (see [`lookup_failure`]).
@@ -87,6 +91,8 @@ pub struct Behaviour {
     pub proto: Option<String>,
     /// Capability (`CAP_NET_RAW`).
     pub capability: Option<String>,
+    /// System call (`SYS_OPENAT` or `openat`).
+    pub syscall: Option<String>,
     /// Recorded outcome: `Passed` (or none) or the error as KubeArmor words it
     /// (`No such file or directory`, `Permission denied`, …).
     pub result: Option<String>,
@@ -180,7 +186,131 @@ pub struct CompiledPolicy {
     pub policy: Policy,
     /// Its rules.
     pub rules: Vec<Rule>,
+    /// Its `syscalls` rules (audit only).
+    pub syscall_rules: Vec<SyscallMatch>,
     index: RuleIndex,
+}
+
+/// A `fromSource` entry of a system-call rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum SyscallFrom {
+    Path(String),
+    Dir { dir: String, recursive: bool },
+}
+
+/// A compiled `syscalls.matchSyscalls[]` or `syscalls.matchPaths[]` rule.
+#[derive(Debug, Clone)]
+pub struct SyscallMatch {
+    /// Names, lower case without `SYS_`.
+    names: Vec<String>,
+    /// Callers (empty: any).
+    from: Vec<SyscallFrom>,
+    /// With `matchPaths`: the path (a directory when it ends in `/`) and `recursive`.
+    path: Option<(String, bool)>,
+    /// Where it is: `syscalls.matchSyscalls[0]`.
+    pub label: String,
+}
+
+impl SyscallMatch {
+    fn matches(&self, name: &str, b: &Behaviour) -> bool {
+        if !self.names.iter().any(|n| n == name) {
+            return false;
+        }
+        if let Some((p, recursive)) = &self.path {
+            let Some(path) = b.path.as_deref() else {
+                return false;
+            };
+            let hit = if p.ends_with('/') {
+                dir_matches(p, *recursive, path)
+            } else {
+                path_matches(p, path)
+            };
+            if !hit {
+                return false;
+            }
+        }
+        self.from.is_empty()
+            || b.process.as_deref().is_some_and(|exe| {
+                self.from.iter().any(|f| match f {
+                    SyscallFrom::Path(p) => p == exe,
+                    SyscallFrom::Dir { dir, recursive } => dir_matches(dir, *recursive, exe),
+                })
+            })
+    }
+}
+
+fn syscall_from(list: &[crate::policy::SyscallSource]) -> Vec<SyscallFrom> {
+    list.iter()
+        .filter_map(|s| match (&s.path, &s.dir) {
+            (Some(p), _) => Some(SyscallFrom::Path(p.clone())),
+            (None, Some(d)) => Some(SyscallFrom::Dir {
+                dir: d.clone(),
+                recursive: s.recursive,
+            }),
+            (None, None) => None,
+        })
+        .collect()
+}
+
+fn syscall_names(list: &[String]) -> Vec<String> {
+    list.iter()
+        .filter_map(|n| crate::recommend::seccomp::normalise_syscall(n))
+        .collect()
+}
+
+/// The `syscalls` rules of a policy.
+fn compile_syscalls(policy: &Policy) -> Vec<SyscallMatch> {
+    let Some(sc) = &policy.spec.syscalls else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, r) in sc.match_syscalls.iter().enumerate() {
+        out.push(SyscallMatch {
+            names: syscall_names(&r.syscalls),
+            from: syscall_from(&r.from_source),
+            path: None,
+            label: format!("syscalls.matchSyscalls[{i}]"),
+        });
+    }
+    for (i, r) in sc.match_paths.iter().enumerate() {
+        let Some(path) = &r.path else { continue };
+        out.push(SyscallMatch {
+            names: syscall_names(&r.syscalls),
+            from: syscall_from(&r.from_source),
+            path: Some((path.clone(), r.recursive)),
+            label: format!("syscalls.matchPaths[{i}] path={path}"),
+        });
+    }
+    out
+}
+
+/// Decides a system call: audited by the first applicable policy's rule that matches it,
+/// else allowed (KubeArmor neither denies system calls nor has a posture for them).
+fn decide_syscall(policies: &[&CompiledPolicy], b: &Behaviour) -> Verdict {
+    let name = b
+        .syscall
+        .as_deref()
+        .and_then(crate::recommend::seccomp::normalise_syscall);
+    if let Some(name) = name {
+        for p in policies {
+            if let Some(r) = p.syscall_rules.iter().find(|r| r.matches(&name, b)) {
+                return Verdict {
+                    decision: Decision::Audited,
+                    policy: Some(p.name.clone()),
+                    rule: Some(format!("{} syscall={name}", r.label)),
+                    note: Some(
+                        "KubeArmor only audits system calls, whatever the policy's action".into(),
+                    ),
+                };
+            }
+        }
+    }
+    Verdict {
+        decision: Decision::Allowed,
+        policy: None,
+        rule: None,
+        note: None,
+    }
 }
 
 /// Where to look for the rules that may match a target, so that a behaviour is compared with
@@ -473,6 +603,7 @@ pub fn compile(policy: &Policy, default_namespace: &str) -> CompiledPolicy {
         policy: policy.clone(),
         index: RuleIndex::build(&rules),
         rules,
+        syscall_rules: compile_syscalls(policy),
     }
 }
 
@@ -592,6 +723,9 @@ pub fn decide(policies: &[&CompiledPolicy], b: &Behaviour, postures: &Postures) 
         rule: None,
         note: None,
     };
+    if b.op == Op::Syscall {
+        return decide_syscall(policies, b);
+    }
     let Some(kind) = RuleKind::for_op(b.op) else {
         return allowed;
     };

@@ -6,9 +6,9 @@
 //! - [`engine`]: rules compiled from policies and the decision for one behaviour.
 //!
 //! [`simulate`] reads the distinct behaviours of the store with one `GROUP BY` query (every
-//! user value a bound parameter), decides each one, and returns a [`SimReport`]. What the
-//! simulator cannot replay is said, not guessed silently: `syscall` rows are listed in
-//! [`SimReport::not_simulated`]; `ownerOnly` assumptions go in [`SimEntry::note`]. A file or
+//! user value a bound parameter), decides each one, and returns a [`SimReport`]. System calls
+//! are decided against `syscalls` rules, which only ever audit. What the simulator cannot
+//! replay is said, not guessed silently: `ownerOnly` assumptions go in [`SimEntry::note`]. A file or
 //! exec that failed because its path did not resolve (`No such file or directory`, `Not a
 //! directory`) fails before any KubeArmor hook, so it is [`Decision::Unaffected`], never
 //! blocked: see [`engine::lookup_failure`].
@@ -289,13 +289,13 @@ const BEHAVIOUR_SQL: &str = "SELECT namespace,
         CASE WHEN direction IN ('bind', 'listen', 'accept') THEN local_port ELSE remote_port END,
         capability, uid,
         CAST(sum(count) AS UBIGINT), count(*), epoch_ns(min(ts_first)), epoch_ns(max(ts_last)),
-        result, CASE WHEN {runtime} THEN container END
+        result, CASE WHEN {runtime} THEN container END, syscall
  FROM events WHERE {scope}
  GROUP BY ALL
  ORDER BY host, namespace NULLS FIRST, 2, op, process NULLS FIRST, path NULLS FIRST,
           proto NULLS FIRST, direction NULLS FIRST, 13 NULLS FIRST, 14 NULLS FIRST,
           capability NULLS FIRST, access NULLS FIRST, parent_process NULLS FIRST, node,
-          uid NULLS FIRST, 3, result NULLS FIRST";
+          uid NULLS FIRST, 3, result NULLS FIRST, syscall NULLS FIRST";
 
 fn scope(opts: &SimOptions) -> (String, Vec<Param>) {
     let mut clauses = Vec::new();
@@ -387,6 +387,7 @@ fn read_rows(store: &Store, opts: &SimOptions) -> Result<Vec<Row>> {
                         access: r.get(9)?,
                         proto: r.get(10)?,
                         capability: r.get(14)?,
+                        syscall: r.get(22)?,
                         result: r.get(20)?,
                     },
                     direction: r.get(11)?,
@@ -422,7 +423,20 @@ fn resource(row: &Row) -> String {
     let dash = || "-".to_string();
     match b.op {
         Op::Process => b.process.clone().unwrap_or_else(dash),
-        Op::File | Op::Syscall => b.path.clone().unwrap_or_else(dash),
+        Op::File => b.path.clone().unwrap_or_else(dash),
+        Op::Syscall => {
+            let name = b
+                .syscall
+                .as_deref()
+                .map(|s| {
+                    crate::recommend::seccomp::normalise_syscall(s).unwrap_or_else(|| s.to_string())
+                })
+                .unwrap_or_else(dash);
+            match &b.path {
+                Some(p) => format!("{name} {p}"),
+                None => name,
+            }
+        }
         Op::Network => {
             let mut s = b.proto.clone().unwrap_or_else(dash);
             if let Some(d) = &row.direction {
@@ -453,13 +467,7 @@ pub fn simulate(store: &Store, policies: &[Policy], opts: &SimOptions) -> Result
     let mut report = SimReport::default();
     let mut selected: HashMap<Subject, Vec<usize>> = HashMap::new();
     let mut used = vec![false; compiled.len()];
-    let mut syscalls = (0u64, 0u64);
     for row in rows {
-        if row.behaviour.op == Op::Syscall {
-            syscalls.0 += 1;
-            syscalls.1 += row.count;
-            continue;
-        }
         let which = selected.entry(row.subject.clone()).or_insert_with(|| {
             compiled
                 .iter()
@@ -517,12 +525,6 @@ pub fn simulate(store: &Store, policies: &[Policy], opts: &SimOptions) -> Result
             first_seen: format_ts(row.first),
             last_seen: format_ts(row.last),
         });
-    }
-    if syscalls.0 > 0 {
-        report.not_simulated.push(format!(
-            "syscall: {} behaviours ({} events) not simulated: KubeArmor's syscall rules only audit",
-            syscalls.0, syscalls.1
-        ));
     }
     report.policies = compiled
         .iter()

@@ -236,29 +236,13 @@ impl Store {
     /// Points the `events` view at the files the catalog lists now.
     fn refresh_view(&self) -> Result<()> {
         let paths = catalog::listed_paths(&self.conn)?;
-        let cols = columns();
         let live = "SELECT * FROM live_events";
         let sql = if paths.is_empty() {
             format!("CREATE OR REPLACE TEMP VIEW events AS {live}")
         } else {
-            // Paths come from the catalog, not from a user's query text; they are quoted as
-            // SQL string literals because table functions take no bound lists. The casts
-            // give other writers' spellings of the contract (microsecond timestamps, signed
-            // integers) the store's types; on our own files they are no-ops.
-            let list = paths
-                .iter()
-                .map(|p| sql_string(p))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let select = cols
-                .iter()
-                .map(|(c, t, _)| format!("CAST(\"{c}\" AS {t}) AS \"{c}\""))
-                .collect::<Vec<_>>()
-                .join(", ");
             format!(
-                "CREATE OR REPLACE TEMP VIEW events AS
-                 SELECT {select} FROM read_parquet([{list}], hive_partitioning = false, union_by_name = true)
-                 UNION ALL {live}"
+                "CREATE OR REPLACE TEMP VIEW events AS {} UNION ALL {live}",
+                parquet_select(&paths, false)
             )
         };
         self.conn
@@ -316,6 +300,24 @@ impl Store {
         self.conn
             .execute_batch(&sql)
             .map_err(AnalyzerError::store("create the pods view"))
+    }
+
+    /// `(sha256, path)` of every file the `events` view reads.
+    pub(crate) fn listed_files(&self) -> Result<Vec<(String, String)>> {
+        catalog::listed(&self.conn)
+    }
+
+    /// Whether `observe --live` has appended rows to this store (they are not in any file).
+    pub(crate) fn has_live_rows(&self) -> Result<bool> {
+        self.conn
+            .query_row("SELECT count(*) > 0 FROM live_events", [], |r| r.get(0))
+            .map_err(AnalyzerError::store("count live rows"))
+    }
+
+    /// Whether the store lives in a file (`--store`, the plugin's cache): what it learns
+    /// about its files (e.g. drift's item digests) is kept for the next command.
+    pub(crate) fn is_persistent(&self) -> bool {
+        self.owned_dir.is_some()
     }
 
     /// Drops from the catalog the files that are no longer readable (a store's directory
@@ -393,6 +395,31 @@ pub fn owned_dir(store: &Path) -> PathBuf {
         .map_or_else(|| std::ffi::OsString::from("store"), |n| n.to_os_string());
     name.push(".files");
     store.with_file_name(name)
+}
+
+/// A `SELECT` of the contract's columns over the Parquet files at `paths` (not empty), as the
+/// `events` view reads them; with `filename`, also each row's file path as `filename`.
+pub(crate) fn parquet_select(paths: &[String], filename: bool) -> String {
+    // Paths come from the catalog, not from a user's query text; they are quoted as SQL
+    // string literals because table functions take no bound lists. The casts give other
+    // writers' spellings of the contract (microsecond timestamps, signed integers) the
+    // store's types; on our own files they are no-ops.
+    let list = paths
+        .iter()
+        .map(|p| sql_string(p))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut select = columns()
+        .iter()
+        .map(|(c, t, _)| format!("CAST(\"{c}\" AS {t}) AS \"{c}\""))
+        .collect::<Vec<_>>();
+    if filename {
+        select.push("filename".to_string());
+    }
+    format!(
+        "SELECT {} FROM read_parquet([{list}], hive_partitioning = false, union_by_name = true, filename = {filename})",
+        select.join(", ")
+    )
 }
 
 /// Quotes text as a DuckDB string literal.

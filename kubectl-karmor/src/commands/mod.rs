@@ -11,6 +11,7 @@ pub mod observe;
 pub mod pull;
 pub mod recommend;
 pub mod recommend_network;
+pub mod recommend_seccomp;
 pub mod simulate;
 pub mod simulate_network;
 pub mod validate;

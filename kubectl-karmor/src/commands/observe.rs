@@ -53,7 +53,11 @@ pub fn build_query(args: &ObserveArgs) -> Result<ObserveQuery> {
             "process" => q.operations.push(Op::Process),
             "file" => q.operations.push(Op::File),
             "network" => q.operations.push(Op::Network),
-            other => bail!("unknown operation {other:?}: expected process, file or network"),
+            "syscall" | "syscalls" => q.operations.push(Op::Syscall),
+            "capability" | "capabilities" | "caps" => q.operations.push(Op::Capability),
+            other => bail!(
+                "unknown operation {other:?}: expected process, file, network, syscall or capability"
+            ),
         }
     }
     q.since_ns = scope.since_ns;
@@ -345,6 +349,34 @@ fn render_summary(
         sections.push((
             "NETWORK",
             heads(&["DIRECTION", "PROTO", "PROCESS", "PEER", "PORT"]),
+            body,
+        ));
+    }
+    if let Some(rows) = &s.syscalls {
+        let body = rows
+            .iter()
+            .map(|r| {
+                let mut v = lead(&r.namespace, &r.resource);
+                v.extend([opt(&r.process), opt(&r.syscall), r.results.clone()]);
+                v.extend(tail(&r.seen, &r.wide));
+                v
+            })
+            .collect();
+        sections.push(("SYSCALLS", heads(&["PROCESS", "SYSCALL", "RESULT"]), body));
+    }
+    if let Some(rows) = &s.capabilities {
+        let body = rows
+            .iter()
+            .map(|r| {
+                let mut v = lead(&r.namespace, &r.resource);
+                v.extend([opt(&r.process), opt(&r.capability), r.results.clone()]);
+                v.extend(tail(&r.seen, &r.wide));
+                v
+            })
+            .collect();
+        sections.push((
+            "CAPABILITIES",
+            heads(&["PROCESS", "CAPABILITY", "RESULT"]),
             body,
         ));
     }

@@ -12,7 +12,7 @@ use karmor_analyzer::recommend::{
 };
 use kubectl_karmor::resource::{Resource, Target};
 
-use crate::cli::{OutputFormat, RecommendAction, RecommendArgs};
+use crate::cli::{OutputFormat, RecommendAction, RecommendArgs, SyscallRulesArg};
 use crate::data;
 use crate::render;
 use crate::scope::Scope;
@@ -75,6 +75,7 @@ pub fn build_options(args: &RecommendArgs) -> Result<RecommendOptions> {
     let scope = workload_scope("recommend", &args.resource, args.name.as_deref(), &given)?;
     let mut opts = RecommendOptions::new(scope);
     opts.force = args.force;
+    opts.syscall_rules = args.syscall_rules == SyscallRulesArg::Audit;
     for q in &args.quiet {
         opts.stability.apply_arg(q)?;
     }
@@ -125,6 +126,7 @@ const HEADERS: &[&str] = &[
     "FILE",
     "NETWORK",
     "CAPS",
+    "SYSCALLS",
     "GENERALISED",
     "NOISE LEFT OUT",
     "HARDENING",
@@ -143,6 +145,7 @@ fn rows(summary: &[SummaryRow], wide: bool) -> Vec<Vec<String>> {
                 r.file.to_string(),
                 r.network.to_string(),
                 r.capabilities.to_string(),
+                r.syscalls.to_string(),
                 r.generalised.to_string(),
                 if r.noise_excluded.is_empty() {
                     "-".into()
@@ -186,6 +189,9 @@ fn print_summary(summary: &[SummaryRow], format: OutputFormat, to_stderr: bool) 
 pub fn run(args: RecommendArgs) -> Result<ExitCode> {
     if args.network || args.network_format.is_some() {
         return super::recommend_network::run(args);
+    }
+    if args.seccomp {
+        return super::recommend_seccomp::run(args);
     }
     let opts = build_options(&args)?;
     let target = Target::parse(&args.resource, args.name.as_deref())?;

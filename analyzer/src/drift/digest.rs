@@ -1,0 +1,619 @@
+//! Item digests: each file's distinct behaviour items, computed once and kept by a store file.
+//!
+//! `coverage`, `diff` and `recommend`'s verdicts group every row of the store into items
+//! ([`super::items`]); on Parquet read in place that `GROUP BY` decodes every page again on
+//! every command (design §8 wants each ≤ 5 s on 10M rows). A store file (`--store`, the
+//! plugin's cache) owns its files and they never change (a file is named by its sha256), so
+//! the items of each file are aggregated once, the first time a drift query needs them, into
+//! `item_digest` (one row per file and item, the item keyed by the columns a scope selects on
+//! too), and later queries group the digests instead of the rows. Items and texts are
+//! dictionary-encoded (`item_key`, `item_text`): a digest row is integers, and a query's
+//! `GROUP BY` runs over integer ids and joins the texts of the result only.
+//!
+//! A digest holds every row of its file, so a query uses it only for files that lie wholly
+//! inside (or wholly outside) each time window asked for; the rows of a file a window cuts
+//! through are read as before, and so are the rows `observe --live` appended. Scopes with an
+//! `-f` filter read rows (a filter may name any column). Digests are kept per file sha256,
+//! and all of them are dropped when the SQL that makes them (or their layout) changes, so a
+//! file unlisted by a merge or a change of that SQL never leaves a stale digest in use.
+
+use std::collections::{HashMap, HashSet};
+
+use duckdb::params;
+use sha2::{Digest as _, Sha256};
+
+use crate::error::{AnalyzerError, Result};
+use crate::store::{parquet_select, Store};
+
+/// The columns of an item row, computed from a row of `events` (fixed SQL, `{keys}`,
+/// `{item}`, `{actor}`, `{writes}` and `{intro}` filled in by [`super::items`]).
+pub(crate) struct ItemSql {
+    /// `k_ns, k_kind, k_name` (named).
+    pub keys: &'static str,
+    /// The item text.
+    pub item: &'static str,
+    /// The actor.
+    pub actor: &'static str,
+    /// Whether a file item writes.
+    pub writes: String,
+    /// The process that introduced it.
+    pub intro: &'static str,
+}
+
+/// Per file: the span of its rows' `ts_first` and `ts_last` (ns), `None` for a file without
+/// rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FileSpan {
+    /// Smallest and largest `ts_first`.
+    pub first: (i64, i64),
+    /// Smallest and largest `ts_last`.
+    pub last: (i64, i64),
+}
+
+/// How a query over a time window uses one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Coverage {
+    /// Every row of the file is in the window: its digest answers.
+    Whole,
+    /// No row is.
+    Outside,
+    /// Some rows are: they are read.
+    Cut,
+}
+
+impl FileSpan {
+    /// How the window `since ≤ ts_last` and `ts_first < until` takes this file's rows.
+    pub fn coverage(&self, since: Option<i64>, until: Option<i64>) -> Coverage {
+        let outside =
+            since.is_some_and(|s| self.last.1 < s) || until.is_some_and(|u| self.first.0 >= u);
+        let whole =
+            since.is_none_or(|s| self.last.0 >= s) && until.is_none_or(|u| self.first.1 < u);
+        if outside {
+            Coverage::Outside
+        } else if whole {
+            Coverage::Whole
+        } else {
+            Coverage::Cut
+        }
+    }
+}
+
+/// The listed files with a current digest: path → (file id, span).
+pub(crate) type Digested = HashMap<String, (i64, Option<FileSpan>)>;
+
+/// The digest tables. Items and the texts of their introducing process and pod are
+/// dictionary-encoded (`item_key`, `item_text`), so that a digest row is a handful of
+/// integers and a query groups integers, not strings: a store's digests hold about as many
+/// rows as its files hold distinct items each, and grouping them as text cost about as
+/// much as grouping the rows.
+const SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS item_digest_version (version VARCHAR NOT NULL);
+    CREATE SEQUENCE IF NOT EXISTS item_file_ids;
+    CREATE TABLE IF NOT EXISTS item_digested (
+        sha256 VARCHAR PRIMARY KEY, fid BIGINT NOT NULL,
+        first_min BIGINT, first_max BIGINT, last_min BIGINT, last_max BIGINT);
+    CREATE TABLE IF NOT EXISTS item_key (
+        id BIGINT NOT NULL, host BOOLEAN, namespace VARCHAR, workload_kind VARCHAR,
+        workload VARCHAR, pod VARCHAR, node VARCHAR, k_ns VARCHAR, k_kind VARCHAR,
+        k_name VARCHAR, op VARCHAR, item VARCHAR, actor VARCHAR, writes BOOLEAN);
+    CREATE TABLE IF NOT EXISTS item_text (id BIGINT NOT NULL, s VARCHAR NOT NULL);
+    CREATE TABLE IF NOT EXISTS item_digest (
+        fid BIGINT NOT NULL, kid BIGINT NOT NULL, c UBIGINT, t0 BIGINT, t1 BIGINT,
+        intro BIGINT, first_pod BIGINT, t0_max BIGINT, t1_min BIGINT);";
+
+/// Drops every digest table (a digest made by other SQL is of no use).
+const DROP: &str = "
+    DROP TABLE IF EXISTS item_digest; DROP TABLE IF EXISTS item_key;
+    DROP TABLE IF EXISTS item_text; DROP TABLE IF EXISTS item_digested;
+    DROP TABLE IF EXISTS item_digest_version; DROP SEQUENCE IF EXISTS item_file_ids;";
+
+/// The columns of `item_key` that make an item's identity.
+const KEY_COLS: [&str; 13] = [
+    "host",
+    "namespace",
+    "workload_kind",
+    "workload",
+    "pod",
+    "node",
+    "k_ns",
+    "k_kind",
+    "k_name",
+    "op",
+    "item",
+    "actor",
+    "writes",
+];
+
+/// Makes sure every listed file has a digest made by today's SQL (computing the missing ones
+/// in one pass over their rows, in one transaction) and drops digests of files no longer
+/// listed. Returns the listed files with their spans.
+pub(crate) fn ensure(store: &Store, sql: &ItemSql) -> Result<Digested> {
+    let conn = store.conn();
+    let ctx = "keep item digests";
+    let version = version(sql);
+    let kept: bool = conn
+        .query_row(
+            "SELECT count(*) > 0 FROM duckdb_tables()
+             WHERE table_name = 'item_digest_version' AND NOT temporary",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(AnalyzerError::store(ctx))?;
+    let current: Option<String> = if kept {
+        conn.query_row("SELECT max(version) FROM item_digest_version", [], |r| {
+            r.get(0)
+        })
+        .map_err(AnalyzerError::store(ctx))?
+    } else {
+        None
+    };
+    if current.as_deref() != Some(version.as_str()) {
+        conn.execute_batch(&format!("{DROP}{SCHEMA}"))
+            .map_err(AnalyzerError::store(ctx))?;
+        conn.execute(
+            "INSERT INTO item_digest_version VALUES (?)",
+            params![version],
+        )
+        .map_err(AnalyzerError::store(ctx))?;
+    }
+    let listed = store.listed_files()?;
+    let digested: HashSet<String> = {
+        let mut stmt = conn
+            .prepare("SELECT sha256 FROM item_digested")
+            .map_err(AnalyzerError::store(ctx))?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(AnalyzerError::store(ctx))?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(AnalyzerError::store(ctx))?
+    };
+    let missing: Vec<String> = listed
+        .iter()
+        .filter(|(sha, _)| !digested.contains(sha))
+        .map(|(_, path)| path.clone())
+        .collect();
+    let stale: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM item_digested WHERE sha256 NOT IN (SELECT sha256 FROM files)",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(AnalyzerError::store(ctx))?;
+    if !missing.is_empty() || stale > 0 {
+        conn.execute_batch("BEGIN TRANSACTION")
+            .map_err(AnalyzerError::store(ctx))?;
+        let done = build(store, sql, &missing, stale > 0);
+        match done {
+            Ok(()) => conn
+                .execute_batch("COMMIT")
+                .map_err(AnalyzerError::store(ctx))?,
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(e);
+            }
+        }
+    }
+    let mut stmt = conn
+        .prepare(
+            "SELECT f.path, d.fid, d.first_min, d.first_max, d.last_min, d.last_max
+             FROM item_digested d JOIN files f USING (sha256)",
+        )
+        .map_err(AnalyzerError::store(ctx))?;
+    let rows = stmt
+        .query_map([], |r| {
+            let span = match (r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?) {
+                (Some(a), Some(b), Some(c), Some(d)) => Some(FileSpan {
+                    first: (a, b),
+                    last: (c, d),
+                }),
+                _ => None,
+            };
+            Ok((r.get::<_, String>(0)?, (r.get::<_, i64>(1)?, span)))
+        })
+        .map_err(AnalyzerError::store(ctx))?;
+    rows.collect::<std::result::Result<_, _>>()
+        .map_err(AnalyzerError::store(ctx))
+}
+
+/// Prepares a query over `windows` (`(since, until)` in ns): fills the temporary table
+/// `drift_sides` (`fid`, then `in_0`, `in_1`, … per window) with the files whose digests
+/// answer (each window takes them whole or not at all) and returns the paths of the files
+/// whose rows must be read (a window cuts through them).
+pub(crate) fn sides(
+    store: &Store,
+    sql: &ItemSql,
+    windows: &[(Option<i64>, Option<i64>)],
+) -> Result<Vec<String>> {
+    let files = ensure(store, sql)?;
+    let conn = store.conn();
+    let ctx = "choose item digests";
+    let cols: Vec<String> = (0..windows.len())
+        .map(|i| format!("in_{i} BOOLEAN"))
+        .collect();
+    conn.execute_batch(&format!(
+        "CREATE OR REPLACE TEMP TABLE drift_sides (fid BIGINT, {})",
+        cols.join(", ")
+    ))
+    .map_err(AnalyzerError::store(ctx))?;
+    let mut cut = Vec::new();
+    let mut app = conn
+        .appender("drift_sides")
+        .map_err(AnalyzerError::store(ctx))?;
+    for (path, (fid, span)) in files {
+        // A file without rows holds no items.
+        let Some(span) = span else { continue };
+        let taken: Vec<Coverage> = windows
+            .iter()
+            .map(|&(since, until)| span.coverage(since, until))
+            .collect();
+        if taken.contains(&Coverage::Cut) {
+            cut.push(path);
+        } else if taken.contains(&Coverage::Whole) {
+            let mut row = vec![duckdb::types::Value::BigInt(fid)];
+            row.extend(
+                taken
+                    .iter()
+                    .map(|c| duckdb::types::Value::Boolean(*c == Coverage::Whole)),
+            );
+            app.append_row(duckdb::appender_params_from_iter(row))
+                .map_err(AnalyzerError::store(ctx))?;
+        }
+    }
+    app.flush().map_err(AnalyzerError::store(ctx))?;
+    cut.sort();
+    Ok(cut)
+}
+
+/// The items of the digests [`sides`] chose, aggregated per item and window (fixed SQL, its
+/// placeholders those of `where_sql`): `k_ns, k_kind, k_name, op, item, actor, writes`, then
+/// per window `count, first, last, introducing process, pod` as [`super::items`] reads them
+/// (`NULL` count: not in that window). `where_sql` is a scope's condition on `events`; it is
+/// applied to the item keys, which keep the columns a scope selects on under their names.
+pub(crate) fn aggregated_sql(where_sql: &str, windows: usize, detail: bool) -> String {
+    let aggs: Vec<String> = (0..windows)
+        .map(|i| {
+            let detail_cols = if detail {
+                format!(
+                    ", arg_min(intro, t0) FILTER (WHERE in_{i}) AS intro_{i},
+                     arg_min(first_pod, t0) FILTER (WHERE in_{i}) AS pod_{i}"
+                )
+            } else {
+                String::new()
+            };
+            format!(
+                "CAST(sum(c) FILTER (WHERE in_{i}) AS UBIGINT) AS c_{i},
+                 min(t0) FILTER (WHERE in_{i}) AS t0_{i}, max(t1) FILTER (WHERE in_{i}) AS t1_{i}
+                 {detail_cols}"
+            )
+        })
+        .collect();
+    let mut joins = String::new();
+    let outs: Vec<String> = (0..windows)
+        .map(|i| {
+            if detail {
+                joins.push_str(&format!(
+                    " LEFT JOIN item_text ti_{i} ON ti_{i}.id = g.intro_{i}
+                      LEFT JOIN item_text tp_{i} ON tp_{i}.id = g.pod_{i}"
+                ));
+                format!(
+                    "g.c_{i} AS c_{i}, g.t0_{i} AS t0_{i}, g.t1_{i} AS t1_{i},
+                     ti_{i}.s AS intro_{i}, tp_{i}.s AS pod_{i}"
+                )
+            } else {
+                format!(
+                    "g.c_{i} AS c_{i}, g.t0_{i} AS t0_{i}, g.t1_{i} AS t1_{i},
+                     '' AS intro_{i}, '' AS pod_{i}"
+                )
+            }
+        })
+        .collect();
+    format!(
+        "WITH k AS (SELECT * FROM (SELECT *, NULL::VARCHAR AS action FROM item_key)
+                    WHERE {where_sql}),
+              g AS (SELECT kid, {aggs}
+                    FROM item_digest d JOIN drift_sides s USING (fid)
+                    WHERE kid IN (SELECT id FROM k)
+                    GROUP BY kid)
+         SELECT k.k_ns, k.k_kind, k.k_name, k.op, k.item, k.actor, k.writes, {outs}
+         FROM g JOIN k ON k.id = g.kid{joins}",
+        aggs = aggs.join(", "),
+        outs = outs.join(", "),
+    )
+}
+
+/// Drops digests of unlisted files (and, with `prune`, the keys and texts no digest uses any
+/// more), and digests the files at `paths`.
+fn build(store: &Store, sql: &ItemSql, paths: &[String], prune: bool) -> Result<()> {
+    let conn = store.conn();
+    let ctx = "compute item digests";
+    conn.execute_batch(
+        "DELETE FROM item_digest WHERE fid IN
+             (SELECT fid FROM item_digested WHERE sha256 NOT IN (SELECT sha256 FROM files));
+         DELETE FROM item_digested WHERE sha256 NOT IN (SELECT sha256 FROM files);",
+    )
+    .map_err(AnalyzerError::store(ctx))?;
+    if prune {
+        conn.execute_batch(
+            "DELETE FROM item_key WHERE id NOT IN (SELECT DISTINCT kid FROM item_digest);
+             DELETE FROM item_text WHERE id NOT IN
+                 (SELECT intro FROM item_digest UNION SELECT first_pod FROM item_digest);",
+        )
+        .map_err(AnalyzerError::store(ctx))?;
+    }
+    if paths.is_empty() {
+        return Ok(());
+    }
+    conn.execute_batch("CREATE OR REPLACE TEMP TABLE digest_new (path VARCHAR)")
+        .map_err(AnalyzerError::store(ctx))?;
+    {
+        let mut app = conn
+            .appender("digest_new")
+            .map_err(AnalyzerError::store(ctx))?;
+        for p in paths {
+            app.append_row(params![p])
+                .map_err(AnalyzerError::store(ctx))?;
+        }
+        app.flush().map_err(AnalyzerError::store(ctx))?;
+    }
+    conn.execute_batch(
+        "INSERT INTO item_digested
+         SELECT f.sha256, nextval('item_file_ids'), NULL, NULL, NULL, NULL
+         FROM files f WHERE f.path IN (SELECT path FROM digest_new);",
+    )
+    .map_err(AnalyzerError::store(ctx))?;
+    let rows = parquet_select(paths, true);
+    let ItemSql {
+        keys,
+        item,
+        actor,
+        writes,
+        intro,
+    } = sql;
+    // Blocked rows never count as behaviour (every scope leaves them out); the columns a
+    // scope selects on are kept where they decide: `pod` only without a workload
+    // (`coalesce(workload, pod)`), `node` only on the host.
+    let key_list = KEY_COLS.join(", ");
+    let row_keys = KEY_COLS
+        .iter()
+        .map(|c| format!("r.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    conn.execute_batch(&format!(
+        "CREATE OR REPLACE TEMP TABLE digest_rows AS
+         SELECT d.fid, {row_keys}, CAST(sum(c) AS UBIGINT) AS c, min(t0) AS t0, max(t1) AS t1,
+                arg_min(intro, t0) AS intro, arg_min(p, t0) AS first_pod,
+                max(t0) AS t0_max, min(t1) AS t1_min
+         FROM (SELECT filename, host, namespace, workload_kind, workload,
+                      CASE WHEN workload IS NULL THEN pod END AS pod,
+                      CASE WHEN host THEN node END AS node,
+                      {keys}, op, {item} AS item, {actor} AS actor, {writes} AS writes,
+                      count AS c, epoch_ns(ts_first) AS t0, epoch_ns(ts_last) AS t1,
+                      {intro} AS intro, coalesce(pod, '') AS p
+               FROM ({rows})
+               WHERE op IN ('process', 'file', 'network', 'capability', 'syscall')
+                 AND coalesce(action, '') <> 'Block') r
+         JOIN files f ON f.path = r.filename
+         JOIN item_digested d ON d.sha256 = f.sha256
+         GROUP BY d.fid, {row_keys};"
+    ))
+    .map_err(AnalyzerError::store(ctx))?;
+    // New keys and texts get the next ids; the nullable key columns match NULL to NULL.
+    let same_key = KEY_COLS
+        .iter()
+        .map(|c| format!("k.{c} IS NOT DISTINCT FROM r.{c}"))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    conn.execute_batch(&format!(
+        "INSERT INTO item_key
+         SELECT (SELECT coalesce(max(id), 0) FROM item_key) + row_number() OVER (), *
+         FROM (SELECT DISTINCT {key_list} FROM digest_rows r
+               WHERE NOT EXISTS (SELECT 1 FROM item_key k WHERE {same_key}));
+         INSERT INTO item_text
+         SELECT (SELECT coalesce(max(id), 0) FROM item_text) + row_number() OVER (), s
+         FROM (SELECT intro AS s FROM digest_rows UNION SELECT first_pod FROM digest_rows) n
+         WHERE NOT EXISTS (SELECT 1 FROM item_text t WHERE t.s = n.s);
+         INSERT INTO item_digest
+         SELECT r.fid, k.id, r.c, r.t0, r.t1, ti.id, tp.id, r.t0_max, r.t1_min
+         FROM digest_rows r JOIN item_key k ON {same_key}
+              JOIN item_text ti ON ti.s = r.intro JOIN item_text tp ON tp.s = r.first_pod;
+         DROP TABLE digest_rows;"
+    ))
+    .map_err(AnalyzerError::store(ctx))?;
+    // A file's span is that of its digested rows: a window that takes them all is answered
+    // by the digest exactly, whatever it does to rows the digest leaves out.
+    conn.execute_batch(
+        "UPDATE item_digested SET first_min = s.a, first_max = s.b, last_min = s.c, last_max = s.d
+         FROM (SELECT fid, min(t0) AS a, max(t0_max) AS b, min(t1_min) AS c, max(t1) AS d
+               FROM item_digest
+               WHERE fid IN (SELECT d.fid FROM item_digested d JOIN files f USING (sha256)
+                             WHERE f.path IN (SELECT path FROM digest_new))
+               GROUP BY fid) s
+         WHERE item_digested.fid = s.fid;",
+    )
+    .map_err(AnalyzerError::store(ctx))?;
+    Ok(())
+}
+
+/// The digest version: a hash of the SQL that makes an item and of the digest tables'
+/// layout, so that changing either makes new digests.
+fn version(sql: &ItemSql) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        sql.keys,
+        sql.item,
+        sql.actor,
+        &sql.writes,
+        sql.intro,
+        SCHEMA,
+    ] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(&h.finalize()[..8])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recommend::{HostSelect, Scope, WorkloadSelect};
+    use karmor_contract::bundle::{write_bundle, BundleOptions};
+    use karmor_contract::{Event, Op, Source};
+
+    const HOUR: i64 = 3_600 * 1_000_000_000;
+    const T0: i64 = 1_795_161_600 * 1_000_000_000;
+
+    /// A process and a file read of workload `web`, in hour `h`.
+    fn events(h: i64, exe: &str) -> Vec<Event> {
+        let base = Event {
+            ts_first: T0 + h * HOUR + 60,
+            ts_last: T0 + h * HOUR + 120,
+            count: 2,
+            node: "node-1".into(),
+            namespace: Some("ns".into()),
+            pod: Some("web-1".into()),
+            workload_kind: Some("Deployment".into()),
+            workload: Some("web".into()),
+            source: Source::Ebpf,
+            process: Some(exe.into()),
+            parent_process: Some("/bin/sh".into()),
+            op: Op::Process,
+            ..Event::default()
+        };
+        let file = Event {
+            op: Op::File,
+            path: Some("/etc/hosts".into()),
+            access: Some("read".into()),
+            ..base.clone()
+        };
+        vec![base, file]
+    }
+
+    fn count(store: &Store, sql: &str) -> i64 {
+        store.conn().query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    #[test]
+    fn digests_follow_the_listed_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = BundleOptions {
+            producer: "test".into(),
+            ..BundleOptions::default()
+        };
+        write_bundle(&dir.path().join("a"), events(0, "/app/a"), &opts).unwrap();
+        write_bundle(&dir.path().join("b"), events(1, "/app/b"), &opts).unwrap();
+        let path = dir.path().join("store.duckdb");
+        let scope = Scope {
+            workloads: Some(WorkloadSelect::default()),
+            hosts: Some(HostSelect::default()),
+            ..Scope::default()
+        };
+        let exes = |store: &Store| -> Vec<String> {
+            let items = crate::drift::items::read(store, &scope).unwrap();
+            items
+                .by_workload
+                .values()
+                .flatten()
+                .filter(|i| i.group.category == crate::drift::Category::Executables)
+                .map(|i| i.item.clone())
+                .collect()
+        };
+        let store = Store::open(&path).unwrap();
+        store.merge_bundle(&dir.path().join("a")).unwrap();
+        assert_eq!(exes(&store), ["/app/a"]);
+        assert_eq!(count(&store, "SELECT count(*) FROM item_digested"), 1);
+        // Two items (the exec, the read) in one file.
+        assert_eq!(count(&store, "SELECT count(*) FROM item_digest"), 2);
+
+        store.merge_bundle(&dir.path().join("b")).unwrap();
+        assert_eq!(exes(&store), ["/app/a", "/app/b"]);
+        assert_eq!(count(&store, "SELECT count(*) FROM item_digested"), 2);
+        let b_sha: String = store
+            .conn()
+            .query_row("SELECT sha256 FROM files WHERE bundle LIKE '%b'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        let b_path: String = store
+            .conn()
+            .query_row("SELECT path FROM files WHERE sha256 = ?", [&b_sha], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        drop(store);
+
+        // The store's copy of b's file is deleted by hand: the store forgets it, and its
+        // digest goes with it.
+        std::fs::remove_file(&b_path).unwrap();
+        let store = Store::open(&path).unwrap();
+        assert_eq!(exes(&store), ["/app/a"]);
+        assert_eq!(count(&store, "SELECT count(*) FROM item_digested"), 1);
+        assert_eq!(
+            count(
+                &store,
+                &format!("SELECT count(*) FROM item_digested WHERE sha256 = '{b_sha}'")
+            ),
+            0
+        );
+        // Its digest rows went with it, and so did the key only it used.
+        assert_eq!(count(&store, "SELECT count(*) FROM item_digest"), 2);
+        assert_eq!(
+            count(
+                &store,
+                "SELECT count(*) FROM item_key WHERE item = '/app/b'"
+            ),
+            0
+        );
+    }
+
+    #[test]
+    fn digests_of_another_version_are_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = BundleOptions {
+            producer: "test".into(),
+            ..BundleOptions::default()
+        };
+        write_bundle(&dir.path().join("a"), events(0, "/app/a"), &opts).unwrap();
+        let scope = Scope {
+            workloads: Some(WorkloadSelect::default()),
+            hosts: Some(HostSelect::default()),
+            ..Scope::default()
+        };
+        let store = Store::open(&dir.path().join("store.duckdb")).unwrap();
+        store.merge_bundle(&dir.path().join("a")).unwrap();
+        let first = crate::drift::items::read(&store, &scope).unwrap();
+        // A digest made by other SQL: its keys say something else.
+        store
+            .conn()
+            .execute_batch(
+                "UPDATE item_digest_version SET version = 'older';
+                 UPDATE item_key SET item = '/stale' WHERE op = 'process';",
+            )
+            .unwrap();
+        let again = crate::drift::items::read(&store, &scope).unwrap();
+        assert_eq!(first, again);
+        assert_eq!(
+            count(
+                &store,
+                "SELECT count(*) FROM item_key WHERE item = '/stale'"
+            ),
+            0
+        );
+        assert_eq!(count(&store, "SELECT count(*) FROM item_digest_version"), 1);
+    }
+
+    #[test]
+    fn coverage_of_a_window() {
+        // Rows first seen 10..20, last seen 15..30.
+        let s = FileSpan {
+            first: (10, 20),
+            last: (15, 30),
+        };
+        assert_eq!(s.coverage(None, None), Coverage::Whole);
+        assert_eq!(s.coverage(Some(15), Some(21)), Coverage::Whole);
+        assert_eq!(s.coverage(Some(16), None), Coverage::Cut);
+        assert_eq!(s.coverage(None, Some(20)), Coverage::Cut);
+        assert_eq!(s.coverage(Some(31), None), Coverage::Outside);
+        assert_eq!(s.coverage(None, Some(10)), Coverage::Outside);
+        assert_eq!(s.coverage(Some(30), Some(11)), Coverage::Cut);
+    }
+}
