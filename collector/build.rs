@@ -113,7 +113,7 @@ fn build_probes(out: &Path, obj: &Path) -> Result<(), Missing> {
 }
 
 /// The structs whose layout src/raw.rs decodes by hand.
-const MIRRORED: [&str; 2] = ["karmor_event", "dedup_key"];
+const MIRRORED: [&str; 4] = ["karmor_event", "dedup_key", "count_key", "count_val"];
 
 /// Writes, for each struct of [`MIRRORED`], a module of constants: the byte offset of every
 /// field (upper-cased name) and `SIZE`, read from the BTF of the compiled object, so that

@@ -339,8 +339,9 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-/// Starts the collector with its eBPF probes and waits until they are attached.
-fn start_collector(dir: &Path) -> Result<Child, String> {
+/// Starts the collector with its eBPF probes (`extra` flags, e.g. `--no-syscalls`) and waits
+/// until they are attached.
+fn start_collector(dir: &Path, extra: &[&str]) -> Result<Child, String> {
     let mut child = Command::new(bin())
         .args([
             "--no-kube",
@@ -349,6 +350,7 @@ fn start_collector(dir: &Path) -> Result<Child, String> {
             "--metrics-addr",
             "127.0.0.1:19465",
         ])
+        .args(extra)
         .arg("--data-dir")
         .arg(dir)
         .stdout(Stdio::null())
@@ -366,8 +368,20 @@ fn start_collector(dir: &Path) -> Result<Child, String> {
     Ok(child)
 }
 
-/// Rounds of (without, with) probes, interleaved so that load from other processes on the
-/// machine falls on both sides; medians are reported (`KARMOR_BENCH_ROUNDS`, default 5).
+/// The probe sets measured side by side: none, the collector without its system call and
+/// capability counts (`--no-syscalls --no-capabilities`: the file, process and network probes
+/// alone), and the collector with all its probes.
+const PROBE_SETS: [(&str, Option<&[&str]>); 3] = [
+    ("no probes", None),
+    (
+        "files, processes, network",
+        Some(&["--no-syscalls", "--no-capabilities"]),
+    ),
+    ("all probes (+ syscall and capability counts)", Some(&[])),
+];
+
+/// Rounds of each probe set in turn, interleaved so that load from other processes on the
+/// machine falls on every side; medians are reported (`KARMOR_BENCH_ROUNDS`, default 5).
 fn probe_overhead(rows: &mut Vec<[String; 3]>) {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { geteuid() } == 0;
@@ -384,40 +398,44 @@ fn probe_overhead(rows: &mut Vec<[String; 3]>) {
         .and_then(|v| v.parse().ok())
         .unwrap_or(5)
         .max(1);
-    let mut without: [Vec<Rate>; 3] = Default::default();
-    let mut with: [Vec<Rate>; 3] = Default::default();
+    // [probe set][loop] → one rate per round.
+    let mut rates: Vec<[Vec<Rate>; 3]> = PROBE_SETS.iter().map(|_| Default::default()).collect();
     let (mut seen, mut dropped) = (0u64, 0u64);
     for round in 0..rounds {
-        let base = loops();
-        let dir = tempfile::tempdir().expect("tmp");
-        let mut child = match start_collector(dir.path()) {
-            Ok(c) => c,
-            Err(why) => {
-                rows.push([
-                    "syscall-heavy loops with probes".into(),
-                    format!("skipped: {why}"),
-                    "".into(),
-                ]);
-                return;
+        let mut line = format!("round {round}:");
+        for (set, (name, flags)) in PROBE_SETS.iter().enumerate() {
+            let dir = tempfile::tempdir().expect("tmp");
+            let mut child = match flags {
+                None => None,
+                Some(flags) => match start_collector(dir.path(), flags) {
+                    Ok(c) => Some(c),
+                    Err(why) => {
+                        rows.push([
+                            "syscall-heavy loops with probes".into(),
+                            format!("skipped: {why}"),
+                            "".into(),
+                        ]);
+                        return;
+                    }
+                },
+            };
+            let r = loops();
+            if let Some(child) = child.as_mut() {
+                if set == PROBE_SETS.len() - 1 {
+                    dropped += scrape(19465, "karmor_events_dropped_total").unwrap_or(0);
+                    seen += scrape(19465, "karmor_events_seen_total").unwrap_or(0);
+                }
+                stop(child);
             }
-        };
-        let probed = loops();
-        dropped += scrape(19465, "karmor_events_dropped_total").unwrap_or(0);
-        seen += scrape(19465, "karmor_events_seen_total").unwrap_or(0);
-        stop(&mut child);
-        eprintln!(
-            "round {round}: without {:.0} / {:.0} / {:.0}, with {:.0} / {:.0} / {:.0} ops/s",
-            base[0].wall,
-            base[1].wall,
-            base[2].wall,
-            probed[0].wall,
-            probed[1].wall,
-            probed[2].wall
-        );
-        for i in 0..3 {
-            without[i].push(base[i]);
-            with[i].push(probed[i]);
+            line += &format!(
+                " {name}: {:.0} / {:.0} / {:.0};",
+                r[0].wall, r[1].wall, r[2].wall
+            );
+            for (i, rate) in r.into_iter().enumerate() {
+                rates[set][i].push(rate);
+            }
         }
+        eprintln!("{line} ops/s");
     }
     let pct = |a: f64, b: f64| (b / a - 1.0) * 100.0;
     for (i, name) in ["open+close", "fork+exec /bin/true", "loopback TCP connect"]
@@ -426,22 +444,31 @@ fn probe_overhead(rows: &mut Vec<[String; 3]>) {
     {
         let wall = |v: &[Rate]| median(v.iter().map(|r| r.wall).collect());
         let cpu = |v: &[Rate]| median(v.iter().map(|r| r.cpu).collect());
-        let (w0, w1) = (wall(&without[i]), wall(&with[i]));
-        let (c0, c1) = (cpu(&without[i]), cpu(&with[i]));
+        let (w0, c0) = (wall(&rates[0][i]), cpu(&rates[0][i]));
+        let sides: Vec<String> = PROBE_SETS
+            .iter()
+            .enumerate()
+            .skip(1)
+            .map(|(set, (set_name, _))| {
+                let (w, c) = (wall(&rates[set][i]), cpu(&rates[set][i]));
+                format!(
+                    "{set_name}: {w:.0} ({:+.1} %), per CPU-s {c:.0} ({:+.1} %)",
+                    pct(w0, w),
+                    pct(c0, c)
+                )
+            })
+            .collect();
         rows.push([
+            format!("{name} loop: ops/s (median of {rounds} interleaved rounds)"),
             format!(
-                "{name} loop: ops/s without → with probes (median of {rounds} interleaved rounds)"
-            ),
-            format!(
-                "{w0:.0} → {w1:.0} ({:+.1} %); per CPU-second of the loop: {c0:.0} → {c1:.0} ({:+.1} %)",
-                pct(w0, w1),
-                pct(c0, c1)
+                "no probes: {w0:.0}, per CPU-s {c0:.0}; {}",
+                sides.join("; ")
             ),
             "<= 5 % loss".into(),
         ]);
     }
     rows.push([
-        "ring-buffer records read / events dropped during the with-probes loops (all rounds; repeats the kernel counts reach the rows at the window flush, after this)".into(),
+        "events seen (records, kernel-counted repeats, system calls and capability checks) / dropped, all-probes loops (all rounds)".into(),
         format!("{seen} / {dropped}"),
         "(reported)".into(),
     ]);

@@ -271,6 +271,8 @@ async fn kubearmor_ingest(table: &mut Vec<[String; 4]>) {
         rotate_rows: 200_000,
         window_bytes: karmor_collector::run::WINDOW_BYTES,
         record_args: true,
+        syscalls: true,
+        capabilities: true,
         source: SensorSource::Feeds,
         metrics_addr: None,
         compaction: None,

@@ -22,6 +22,7 @@ pub mod archiver;
 pub mod attribution;
 pub mod compactor;
 pub mod datadir;
+pub mod kernel_names;
 pub mod kube_pods;
 pub mod kubearmor_source;
 pub mod metrics;

@@ -93,6 +93,14 @@ struct Args {
     /// Do not record exec arguments (they may hold secrets).
     #[arg(long, env = "KARMOR_NO_ARGS")]
     no_args: bool,
+    /// Do not count system calls per container and executable (`op = syscall` rows; the
+    /// `raw_syscalls:sys_enter` probe, which runs on every system call).
+    #[arg(long, env = "KARMOR_NO_SYSCALLS")]
+    no_syscalls: bool,
+    /// Do not count capability checks per container and executable (`op = capability` rows;
+    /// the `capability:cap_capable` probe).
+    #[arg(long, env = "KARMOR_NO_CAPABILITIES")]
+    no_capabilities: bool,
     /// Run without Kubernetes: host processes as host, containers named from their runtime's
     /// state (see --docker-root). Otherwise pods are attributed through a watch of this node's
     /// pods (in-cluster service account, or KUBECONFIG), which needs get/list/watch on pods,
@@ -195,6 +203,8 @@ fn real_main() -> Result<()> {
         rotate_rows: args.rotate_rows.max(1),
         window_bytes: args.window_mib.max(1) << 20,
         record_args: !args.no_args,
+        syscalls: !args.no_syscalls,
+        capabilities: !args.no_capabilities,
         source: match args.source {
             Source::Ebpf | Source::Both => SensorSource::Ebpf,
             Source::Kubearmor => SensorSource::Feeds,

@@ -51,6 +51,9 @@ pub struct Counters {
     pub archive_lost_bytes: AtomicU64,
     /// The KubeArmor source's counters, when that source runs (set once at start).
     pub kubearmor: OnceLock<Arc<KubeArmorStats>>,
+    /// The eBPF source's hooks (`category:event`) and whether each attached (set once at
+    /// start).
+    pub hooks: OnceLock<Vec<(String, bool)>>,
 }
 
 impl Counters {
@@ -175,6 +178,19 @@ impl Counters {
         for (name, kind, help, v) in rows {
             metric(&mut out, name, kind, help, v.load(Ordering::Relaxed));
         }
+        if let Some(hooks) = self.hooks.get() {
+            let _ = writeln!(
+                out,
+                "# HELP karmor_probe_hook Whether the eBPF probe on this kernel hook attached (1) or failed (0).\n# TYPE karmor_probe_hook gauge"
+            );
+            for (hook, up) in hooks {
+                let _ = writeln!(
+                    out,
+                    "karmor_probe_hook{{hook=\"{hook}\"}} {}",
+                    u8::from(*up)
+                );
+            }
+        }
         if let Some(k) = self.kubearmor.get() {
             let rows: [(&str, &str, &AtomicU64); 5] = [
                 (
@@ -284,6 +300,29 @@ mod tests {
         assert!(
             !body.contains("karmor_kubearmor"),
             "no KubeArmor source: {body}"
+        );
+        assert!(
+            !body.contains("karmor_probe_hook"),
+            "no eBPF source: {body}"
+        );
+    }
+
+    #[test]
+    fn the_probes_hooks_are_rendered_with_whether_they_attached() {
+        let counters = Counters::default();
+        let _ = counters.hooks.set(vec![
+            ("raw_syscalls:sys_enter".into(), true),
+            ("capability:cap_capable".into(), false),
+        ]);
+        let body = counters.render();
+        assert!(body.contains("# TYPE karmor_probe_hook gauge"), "{body}");
+        assert!(
+            body.contains("karmor_probe_hook{hook=\"raw_syscalls:sys_enter\"} 1"),
+            "{body}"
+        );
+        assert!(
+            body.contains("karmor_probe_hook{hook=\"capability:cap_capable\"} 0"),
+            "{body}"
         );
     }
 

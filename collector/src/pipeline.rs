@@ -25,7 +25,10 @@ use crate::attribution::{
     parse_cgroup, CgroupIdentity, PodInfo, PodLookup, ProcessTable, RuntimeContainer,
 };
 use crate::datadir::{DataDir, WriteOutcome};
-use crate::raw::{decode, ip, syscall_name, KernelKey, Kind, RawEvent};
+use crate::raw::{
+    capability_name, decode, ip, syscall_name, syscall_nr_name, Counted, CountedItem, KernelKey,
+    Kind, RawEvent,
+};
 use karmor_contract::error::ContractError;
 use karmor_contract::schema::{Event, Op, Source};
 use karmor_contract::segment::{SegmentMeta, SegmentRows};
@@ -37,6 +40,9 @@ const FMODE_CREATED: u32 = 0x0010_0000;
 const O_ACCMODE: u32 = 0o3;
 const O_TRUNC: u32 = 0o1000;
 const EINPROGRESS: i32 = 115;
+const EPERM: i32 = 1;
+/// Executables remembered by their kernel identity (exec records' `exe_id`).
+const EXE_IDS: usize = 65_536;
 
 /// Static facts stamped on every row.
 #[derive(Debug, Clone)]
@@ -97,6 +103,16 @@ pub struct Pipeline {
     procs: ProcessTable,
     exes: HashSet<Arc<str>>,
     cgroups: HashMap<u64, Arc<CgroupIdentity>>,
+    /// The kernel's executable identity (exec records' `exe_id`) → its path, which names the
+    /// kernel's system call and capability counts.
+    exe_ids: HashMap<u64, Arc<str>>,
+    /// (pid, executable identity) → the path that pid exec'd, for this window and the one
+    /// before: names a count by its first caller's exec as the exec row names it (another
+    /// path to the same file, `/bin/cat` and `/usr/bin/cat`, may be in `exe_ids`).
+    pid_exes: [HashMap<(u32, u64), Arc<str>>; 2],
+    /// cgroup ids of counts that no record named and that the cgroup v2 tree did not hold
+    /// (removed already): not searched for again.
+    cgroups_not_found: HashSet<u64>,
     window: HashMap<Key, Agg>,
     /// Kernel de-duplication key → the row its first event went to, for this window.
     kernel_keys: HashMap<KernelKey, Key>,
@@ -120,6 +136,9 @@ impl Pipeline {
             procs,
             exes: HashSet::new(),
             cgroups: HashMap::new(),
+            exe_ids: HashMap::new(),
+            pid_exes: Default::default(),
+            cgroups_not_found: HashSet::new(),
             window: HashMap::new(),
             kernel_keys: HashMap::new(),
             deferred: Vec::new(),
@@ -180,6 +199,106 @@ impl Pipeline {
         true
     }
 
+    /// Adds the system call and capability counts the kernel kept for the closing window
+    /// (its `counts` map; see `Probes::settle`): one row per cgroup, executable, system call
+    /// or capability and outcome, its last time `now_mono` (the counts carry only the first).
+    /// Executables are named from the first caller's exec record (as its exec row names
+    /// them), else from the last exec record of the same file, else from the first caller's
+    /// pid through `/proc`; cgroups the window's records did not name are looked
+    /// up under the cgroup v2 mount by id.
+    pub fn add_counted(&mut self, counted: &[Counted<'_>], now_mono: u64) {
+        let unknown: HashSet<u64> = counted
+            .iter()
+            .map(|c| c.cgroup_id)
+            .filter(|id| !self.cgroups.contains_key(id) && !self.cgroups_not_found.contains(id))
+            .collect();
+        if !unknown.is_empty() {
+            let found = cgroups_by_id(&unknown);
+            if self.cgroups_not_found.len() > 65_536 {
+                self.cgroups_not_found.clear();
+            }
+            self.cgroups_not_found
+                .extend(unknown.iter().filter(|id| !found.contains_key(id)));
+            for (id, (leaf, parent)) in found {
+                self.cgroups
+                    .insert(id, Arc::new(parse_cgroup(&leaf, &parent)));
+            }
+        }
+        for c in counted {
+            if c.count == 0 {
+                continue;
+            }
+            let by_pid = self.pid_exes[0]
+                .get(&(c.pid, c.exe_id))
+                .or_else(|| self.pid_exes[1].get(&(c.pid, c.exe_id)));
+            let exe = match by_pid.or_else(|| self.exe_ids.get(&c.exe_id)) {
+                Some(e) => e.clone(),
+                None => {
+                    let e = self.procs.exe(c.pid, c.ppid, c.comm);
+                    self.intern(&e)
+                }
+            };
+            let parent = self.procs.parent_exe(c.ppid).map(|p| self.intern(&p));
+            let (kind, sys, ret) = match c.item {
+                CountedItem::Syscall(nr) => (Kind::Syscall, nr, 0),
+                CountedItem::Capability { cap, denied } => {
+                    (Kind::Capability, cap, if denied { -EPERM } else { 0 })
+                }
+            };
+            let key = Key {
+                cgroup_id: c.cgroup_id,
+                kind: kind as u8,
+                access: 0,
+                sys,
+                uid: c.uid,
+                ret,
+                exe: Arc::as_ptr(&exe) as *const u8 as usize,
+                parent: 0,
+                family: 0,
+                proto: 0,
+                lport: 0,
+                rport: 0,
+                laddr: [0; 16],
+                raddr: [0; 16],
+                path_hash: 0,
+                args_hash: 0,
+            };
+            self.raw_in_window += c.count;
+            self.window_start_mono.get_or_insert(c.first_ns);
+            let last = now_mono.max(c.first_ns);
+            match self.window.entry(key) {
+                Entry::Occupied(mut o) => {
+                    let a = o.get_mut();
+                    a.count += c.count;
+                    a.first = a.first.min(c.first_ns);
+                    a.last = a.last.max(last);
+                }
+                Entry::Vacant(v) => {
+                    let cgroup = match self.cgroups.get(&c.cgroup_id) {
+                        Some(g) => g.clone(),
+                        None => {
+                            self.unknown_cgroups += 1;
+                            Arc::new(CgroupIdentity::default())
+                        }
+                    };
+                    v.insert(Agg {
+                        first: c.first_ns,
+                        last,
+                        count: c.count,
+                        pid: c.pid,
+                        ppid: c.ppid,
+                        exe,
+                        parent,
+                        path: None,
+                        args: None,
+                        cgroup,
+                        held: false,
+                    });
+                }
+            }
+        }
+    }
+
     /// Keeps a record of the next window (read while this one is being closed): it is
     /// handled by [`Pipeline::drain`] once this window's rows are out.
     pub fn defer(&mut self, record: &[u8]) {
@@ -221,6 +340,13 @@ impl Pipeline {
             let exe = self.intern(&path);
             let parent = self.procs.parent_exe(ev.ppid).map(|p| self.intern(&p));
             self.procs.exec(ev.pid, ev.ppid, exe.clone());
+            if ev.exe_id != 0 {
+                if self.exe_ids.len() >= EXE_IDS {
+                    self.exe_ids.clear();
+                }
+                self.exe_ids.insert(ev.exe_id, exe.clone());
+                self.pid_exes[0].insert((ev.pid, ev.exe_id), exe.clone());
+            }
             (exe, parent)
         } else {
             let exe = self.procs.exe(ev.pid, ev.ppid, ev.comm);
@@ -399,6 +525,7 @@ impl Pipeline {
     pub fn drain_window(&mut self, mono_to_real: i64, pods: &dyn PodLookup) -> DrainedWindow {
         let rows = self.drain_rows(mono_to_real, pods);
         self.kernel_keys.clear();
+        self.pid_exes[1] = std::mem::take(&mut self.pid_exes[0]);
         self.procs.forget_missing();
         // The kernel sends a cgroup's names again in each generation: the cache can restart.
         if self.cgroups.len() > 65_536 {
@@ -683,9 +810,60 @@ impl SegmentRows for WindowHour<'_> {
     }
 }
 
+/// The names (leaf, parent) of the cgroups in `ids`, found under the cgroup v2 mount by
+/// their id (the cgroup directory's inode number); the root cgroup's are empty. For cgroups
+/// whose tasks made no recorded event carrying their names (started before the collector).
+fn cgroups_by_id(ids: &HashSet<u64>) -> HashMap<u64, (String, String)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut found = HashMap::new();
+    let Some(root) = cgroup2_mount() else {
+        return found;
+    };
+    // Depth-first, bounded: (directory, its name, its parent's name, depth).
+    let mut stack = vec![(root, String::new(), String::new(), 0usize)];
+    let mut visited = 0usize;
+    while let Some((dir, name, parent, depth)) = stack.pop() {
+        visited += 1;
+        if visited > 200_000 || found.len() == ids.len() {
+            break;
+        }
+        if let Ok(meta) = std::fs::metadata(&dir) {
+            if ids.contains(&meta.ino()) {
+                found.insert(meta.ino(), (name.clone(), parent.clone()));
+            }
+        }
+        if depth >= 16 {
+            continue;
+        }
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                let child = entry.file_name().to_string_lossy().into_owned();
+                stack.push((entry.path(), child, name.clone(), depth + 1));
+            }
+        }
+    }
+    found
+}
+
+/// Where the cgroup v2 hierarchy is mounted (`/sys/fs/cgroup`, or beside v1 controllers).
+fn cgroup2_mount() -> Option<std::path::PathBuf> {
+    let mounts = std::fs::read_to_string("/proc/mounts").ok()?;
+    mounts.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.len() > 2 && f[2] == "cgroup2").then(|| std::path::PathBuf::from(f[1]))
+    })
+}
+
 /// The operation of a key's kind, as [`fill_operation`] sets it.
 fn op_of(kind: u8) -> Op {
-    if kind == Kind::Exec as u8 {
+    if kind == Kind::Syscall as u8 {
+        Op::Syscall
+    } else if kind == Kind::Capability as u8 {
+        Op::Capability
+    } else if kind == Kind::Exec as u8 {
         Op::Process
     } else if kind == Kind::File as u8 || (Kind::Unlink as u8..=Kind::Chown as u8).contains(&kind) {
         Op::File
@@ -762,6 +940,14 @@ fn fill_operation(e: &mut Event, key: &Key, path: Option<String>) {
             e.path = path;
             e.access = Some(ACCESS[key.access as usize].to_string()).filter(|s| !s.is_empty());
             e.syscall = Some(syscall_name(key.sys).unwrap_or("SYS_OPENAT").into());
+        }
+        k if k == Kind::Syscall as u8 => {
+            e.op = Op::Syscall;
+            e.syscall = Some(syscall_nr_name(key.sys).into_owned());
+        }
+        k if k == Kind::Capability as u8 => {
+            e.op = Op::Capability;
+            e.capability = Some(capability_name(key.sys).into_owned());
         }
         k if k == Kind::Socket as u8 => {
             e.op = Op::Network;
@@ -925,6 +1111,153 @@ mod tests {
         p.handle(&file_at(b"/c", 3));
         assert_eq!(p.drain_window(0, &watch).into_events().len(), 1);
         assert_eq!(p.rows(), 0);
+    }
+
+    /// The kernel's system call and capability counts become `op = syscall` and
+    /// `op = capability` rows in KubeArmor's spelling, named by the executable whose exec
+    /// record carried the same kernel identity, attributed to the exec's container.
+    #[test]
+    fn kernel_counts_become_syscall_and_capability_rows() {
+        use crate::raw::{decode_counted, encode_counted};
+        let mut p = Pipeline::new(cfg());
+        let mut exec = container_event(Kind::Exec);
+        exec.path = b"/usr/bin/web";
+        exec.exe_id = 0xffff_8880_1234_0000;
+        exec.ts_mono_ns = 100;
+        p.handle(&exec);
+        // Another process execs the same file by another path, later: the counts of the
+        // first process keep the path it exec'd.
+        let mut link = exec;
+        link.pid = 4_000_002;
+        link.path = b"/srv/web-link";
+        link.ts_mono_ns = 101;
+        p.handle(&link);
+        let counted = |item, count, first_ns, exe_id| Counted {
+            cgroup_id: 9,
+            exe_id,
+            gen: 0,
+            item,
+            count,
+            first_ns,
+            pid: 4_000_001,
+            ppid: 4_000_000,
+            uid: 0,
+            comm: b"web",
+        };
+        let raw: Vec<_> = [
+            counted(CountedItem::Syscall(0), 7, 150, exec.exe_id),
+            counted(CountedItem::Syscall(257), 3, 120, exec.exe_id),
+            counted(CountedItem::Syscall(999), 1, 130, exec.exe_id),
+            counted(
+                CountedItem::Capability {
+                    cap: 0,
+                    denied: false,
+                },
+                1,
+                140,
+                exec.exe_id,
+            ),
+            counted(
+                CountedItem::Capability {
+                    cap: 13,
+                    denied: true,
+                },
+                2,
+                160,
+                exec.exe_id,
+            ),
+            // Same item from a second generation's entry: folded into the same row.
+            counted(CountedItem::Syscall(0), 5, 110, exec.exe_id),
+        ]
+        .iter()
+        .map(encode_counted)
+        .collect();
+        let decoded: Vec<Counted<'_>> = raw.iter().map(|(k, v)| decode_counted(k, v)).collect();
+        assert_eq!(
+            decoded[4].item,
+            CountedItem::Capability {
+                cap: 13,
+                denied: true
+            }
+        );
+        p.add_counted(&decoded, 500);
+        assert_eq!(p.raw_events(), 2 + 7 + 3 + 1 + 1 + 2 + 5);
+        let rows = p.drain(1_000, &OnePod);
+        let row = |op: Op, name: &str| -> Event {
+            rows.iter()
+                .find(|e| {
+                    e.op == op
+                        && (e.syscall.as_deref() == Some(name)
+                            || e.capability.as_deref() == Some(name))
+                })
+                .unwrap_or_else(|| panic!("no {op:?} row {name} in {rows:#?}"))
+                .clone()
+        };
+        let read = row(Op::Syscall, "SYS_READ");
+        assert_eq!(
+            (read.count, read.ts_first, read.ts_last),
+            (12, 1_110, 1_500)
+        );
+        assert_eq!(read.process.as_deref(), Some("/usr/bin/web"));
+        assert_eq!(read.result.as_deref(), Some("Passed"));
+        assert_eq!(read.pod.as_deref(), Some("web-1"));
+        assert_eq!(read.container_id.as_deref(), Some(ID));
+        assert_eq!(read.capability, None);
+        assert_eq!(row(Op::Syscall, "SYS_OPENAT").count, 3);
+        assert_eq!(row(Op::Syscall, "SYS_999").count, 1);
+        let chown = row(Op::Capability, "CAP_CHOWN");
+        assert_eq!((chown.count, chown.result.as_deref()), (1, Some("Passed")));
+        assert_eq!(chown.syscall, None);
+        let raw_sock = row(Op::Capability, "CAP_NET_RAW");
+        assert_eq!(
+            (raw_sock.count, raw_sock.result.as_deref()),
+            (2, Some("Operation not permitted"))
+        );
+        // The two exec rows and five counted rows.
+        assert_eq!(rows.len(), 7, "{rows:#?}");
+    }
+
+    /// An executable whose exec was not seen is named from its first caller's pid (here the
+    /// test process itself, through /proc), and a cgroup no record named is found under the
+    /// cgroup v2 mount by its id.
+    #[test]
+    fn counts_of_unseen_execs_and_cgroups_are_named_from_proc_and_cgroupfs() {
+        use std::os::unix::fs::MetadataExt;
+        let mut p = Pipeline::new(cfg());
+        let me = std::process::id();
+        let own = std::fs::read_link("/proc/self/exe").unwrap();
+        let cgroup_id = std::fs::read_to_string("/proc/self/cgroup")
+            .ok()
+            .and_then(|c| {
+                let rel = c.lines().find_map(|l| l.strip_prefix("0::"))?.to_string();
+                let root = cgroup2_mount()?;
+                std::fs::metadata(root.join(rel.trim_start_matches('/')))
+                    .ok()
+                    .map(|m| m.ino())
+            });
+        let c = Counted {
+            cgroup_id: cgroup_id.unwrap_or(1),
+            exe_id: 42,
+            gen: 0,
+            item: CountedItem::Syscall(39),
+            count: 4,
+            first_ns: 10,
+            pid: me,
+            ppid: 1,
+            uid: 0,
+            comm: b"x",
+        };
+        p.add_counted(&[c], 20);
+        let rows = p.drain(0, &NoPods);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].syscall.as_deref(), Some("SYS_GETPID"));
+        assert_eq!(
+            rows[0].process.as_deref(),
+            Some(own.to_string_lossy().as_ref())
+        );
+        if cgroup_id.is_some() {
+            assert_eq!(p.unknown_cgroups(), 0, "the cgroup was found by its id");
+        }
     }
 
     #[test]

@@ -7,7 +7,10 @@
 //! (`membarrier(MEMBARRIER_CMD_GLOBAL)`, i.e. `synchronize_rcu()`: probes run under RCU), reads
 //! what is left in the ring buffer (records of the new generation are deferred to the next
 //! window), then adds the old generation's counts to the rows of their first events and
-//! deletes them from the map.
+//! deletes them from the map. The kernel's `counts` map (system calls and capability checks
+//! per cgroup and executable, keyed by generation too) is closed the same way: after the wait
+//! no probe writes the old generation's entries, which are read into the window's
+//! `op = syscall` and `op = capability` rows and deleted.
 
 use std::path::Path;
 use std::time::Duration;
@@ -17,7 +20,9 @@ use aya::programs::TracePoint;
 use aya::{Btf, Ebpf, EbpfLoader};
 
 use crate::pipeline::Pipeline;
-use crate::raw::{decode, key_gen, KernelKey};
+use crate::raw::{
+    count_key_gen, decode, decode_counted, key_gen, CountKeyBytes, CountValBytes, KernelKey,
+};
 
 /// The compiled probes, or an empty slice when the build had no clang/bpftool/BTF.
 #[cfg(karmor_probes)]
@@ -81,6 +86,8 @@ const PROGRAMS: &[(&str, &str, &str)] = &[
     ("sendto_enter", "syscalls", "sys_enter_sendto"),
     ("sendmsg_enter", "syscalls", "sys_enter_sendmsg"),
     ("socket_enter", "syscalls", "sys_enter_socket"),
+    ("sys_enter", "raw_syscalls", "sys_enter"),
+    ("cap_capable", "capability", "cap_capable"),
 ];
 
 /// Value of the kernel's `dedup` map: repeats not sent, and the time of the last one.
@@ -98,6 +105,10 @@ pub struct Settled {
     /// Repeats whose first event was not in the window (lost to a full ring buffer or a
     /// decode error): not in any row.
     pub unmatched: u64,
+    /// System calls and capability checks the kernel counted, added to the window's rows.
+    pub counted: u64,
+    /// Entries of the kernel's `counts` map read (distinct cgroup, executable and item).
+    pub count_entries: u64,
 }
 
 /// Loaded, attached probes. Dropping this detaches them.
@@ -106,11 +117,14 @@ pub struct Probes {
     drops: PerCpuArray<MapData, u64>,
     generation: Array<MapData, u32>,
     dedup: BpfHashMap<MapData, KernelKey, DedupVal>,
+    counts: BpfHashMap<MapData, CountKeyBytes, CountValBytes>,
     gen: u32,
     /// Counted repeats whose first event never reached user space.
     unmatched: u64,
     /// Programs attached.
     pub attached: Vec<&'static str>,
+    /// Every hook tried (`category:event`) and whether its program attached.
+    pub hooks: Vec<(String, bool)>,
     /// Programs that could not be attached, with the reason (e.g. no IPv6 in this kernel).
     pub failed: Vec<(&'static str, String)>,
 }
@@ -127,8 +141,9 @@ pub fn ensure_tracefs() {
 }
 
 impl Probes {
-    /// Loads the object, attaches every probe it can, and returns the ring buffer to read.
-    pub fn load() -> Result<(Probes, RingBuf<MapData>), ProbeError> {
+    /// Loads the object, attaches every probe it can except the programs named in `skip`
+    /// (e.g. `sys_enter`, `cap_capable`), and returns the ring buffer to read.
+    pub fn load(skip: &[&str]) -> Result<(Probes, RingBuf<MapData>), ProbeError> {
         if !built_with_probes() {
             return Err(ProbeError::NotBuilt);
         }
@@ -142,8 +157,14 @@ impl Probes {
             .map_err(|e| ProbeError::Load(e.to_string()))?;
         let mut attached = Vec::new();
         let mut failed = Vec::new();
+        let mut hooks = Vec::new();
         for (name, category, event) in PROGRAMS {
-            match attach(&mut bpf, name, category, event) {
+            if skip.contains(name) {
+                continue;
+            }
+            let result = attach(&mut bpf, name, category, event);
+            hooks.push((format!("{category}:{event}"), result.is_ok()));
+            match result {
                 Ok(()) => attached.push(*name),
                 Err(e) => failed.push((*name, e)),
             }
@@ -167,15 +188,19 @@ impl Probes {
         .map_err(|_| ProbeError::Map("generation"))?;
         let dedup = BpfHashMap::try_from(bpf.take_map("dedup").ok_or(ProbeError::Map("dedup"))?)
             .map_err(|_| ProbeError::Map("dedup"))?;
+        let counts = BpfHashMap::try_from(bpf.take_map("counts").ok_or(ProbeError::Map("counts"))?)
+            .map_err(|_| ProbeError::Map("counts"))?;
         Ok((
             Probes {
                 _bpf: bpf,
                 drops,
                 generation,
                 dedup,
+                counts,
                 gen: 0,
                 unmatched: 0,
                 attached,
+                hooks,
                 failed,
             },
             ring,
@@ -226,7 +251,30 @@ impl Probes {
             let _ = self.dedup.remove(&key);
         }
         self.unmatched += out.unmatched;
+        self.drain_counts(pipeline, next, &mut out);
         out
+    }
+
+    /// Reads the `counts` entries of every generation before `next` into the pipeline, and
+    /// deletes them.
+    fn drain_counts(&mut self, pipeline: &mut Pipeline, next: u32, out: &mut Settled) {
+        let keys: Vec<CountKeyBytes> = self
+            .counts
+            .keys()
+            .filter_map(Result::ok)
+            .filter(|k| count_key_gen(k) != next)
+            .collect();
+        let mut entries = Vec::with_capacity(keys.len());
+        for key in &keys {
+            if let Ok(val) = self.counts.get(key, 0) {
+                entries.push((*key, val));
+            }
+            let _ = self.counts.remove(key);
+        }
+        let counted: Vec<_> = entries.iter().map(|(k, v)| decode_counted(k, v)).collect();
+        out.count_entries += counted.len() as u64;
+        out.counted += counted.iter().map(|c| c.count).sum::<u64>();
+        pipeline.add_counted(&counted, now_mono());
     }
 
     /// Reads the ring buffer into the pipeline; records of a generation after `closed` are
@@ -261,6 +309,17 @@ fn wait_for_running_probes() {
     if rc != 0 {
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// CLOCK_MONOTONIC now, in ns (the probes' clock).
+fn now_mono() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 fn attach(bpf: &mut Ebpf, name: &str, category: &str, event: &str) -> Result<(), String> {

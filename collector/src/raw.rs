@@ -8,7 +8,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Size of the fixed header of a record (`offsetof(struct karmor_event, data)`).
-pub const HEADER_SIZE: usize = 200;
+pub const HEADER_SIZE: usize = 208;
 /// Size of `struct dedup_key`: the identity under which the kernel counts repeats.
 pub const KEY_SIZE: usize = 80;
 /// The kernel's de-duplication key of an event, as bytes (`struct dedup_key`).
@@ -42,6 +42,7 @@ const OFF_COMPS_LEN: usize = 114;
 const OFF_SYS: usize = 116;
 const OFF_DEDUP: usize = 118;
 const OFF_KEY: usize = 120;
+const OFF_EXE: usize = 200;
 /// Offset of the generation inside a [`KernelKey`].
 pub const KEY_OFF_GEN: usize = 48;
 /// Path components the kernel records per event.
@@ -62,7 +63,7 @@ mod c_layout {
 /// Fails the build when `raw.rs` and `struct karmor_event`/`struct dedup_key` disagree.
 #[cfg(karmor_probes)]
 const _: () = {
-    use c_layout::{dedup_key as k, karmor_event as e};
+    use c_layout::{count_key as ck, count_val as cv, dedup_key as k, karmor_event as e};
     macro_rules! same {
         ($($ours:expr => $c:expr),* $(,)?) => {$(
             assert!(
@@ -97,9 +98,22 @@ const _: () = {
         OFF_SYS => e::SYS,
         OFF_DEDUP => e::DEDUP,
         OFF_KEY => e::KEY,
+        OFF_EXE => e::EXE,
         HEADER_SIZE => e::DATA,
         KEY_SIZE => k::SIZE,
         KEY_OFF_GEN => k::GEN,
+        COUNT_KEY_SIZE => ck::SIZE,
+        CK_CGROUP_ID => ck::CGROUP_ID,
+        CK_EXE => ck::EXE,
+        CK_GEN => ck::GEN,
+        CK_ITEM => ck::ITEM,
+        COUNT_VAL_SIZE => cv::SIZE,
+        CV_COUNT => cv::COUNT,
+        CV_FIRST_NS => cv::FIRST_NS,
+        CV_TGID => cv::TGID,
+        CV_PPID => cv::PPID,
+        CV_UID => cv::UID,
+        CV_COMM => cv::COMM,
     );
 };
 
@@ -133,6 +147,12 @@ pub enum Kind {
     Chmod = 12,
     /// A file's owner was changed.
     Chown = 13,
+    /// System calls of one executable in one cgroup: counted in the kernel's `counts` map,
+    /// never a ring buffer record.
+    Syscall = 14,
+    /// Capability checks of one executable in one cgroup: counted in the kernel's `counts`
+    /// map, never a ring buffer record.
+    Capability = 15,
 }
 
 impl Kind {
@@ -232,6 +252,8 @@ pub struct RawEvent<'a> {
     /// When set, the kernel counts later repeats of this event under this key instead of
     /// sending them; user space adds the count at the window flush.
     pub dedup: Option<&'a KernelKey>,
+    /// exec: the new image's executable as the kernel identifies it in [`CountKey::exe`].
+    pub exe_id: u64,
 }
 
 fn u16_at(b: &[u8], at: usize) -> u16 {
@@ -316,6 +338,7 @@ pub fn decode(b: &[u8]) -> Result<RawEvent<'_>, DecodeError> {
         gen: u32_at(b, OFF_GEN),
         sys: u16_at(b, OFF_SYS),
         dedup,
+        exe_id: u64_at(b, OFF_EXE),
     })
 }
 
@@ -343,6 +366,7 @@ pub fn encode(e: &RawEvent<'_>) -> Vec<u8> {
     b[OFF_NCOMPS..OFF_NCOMPS + 4].copy_from_slice(&e.ncomps.to_le_bytes());
     b[OFF_GEN..OFF_GEN + 4].copy_from_slice(&e.gen.to_le_bytes());
     b[OFF_SYS..OFF_SYS + 2].copy_from_slice(&e.sys.to_le_bytes());
+    b[OFF_EXE..OFF_EXE + 8].copy_from_slice(&e.exe_id.to_le_bytes());
     if let Some(k) = e.dedup {
         b[OFF_DEDUP..OFF_DEDUP + 2].copy_from_slice(&1u16.to_le_bytes());
         b[OFF_KEY..OFF_KEY + KEY_SIZE].copy_from_slice(k);
@@ -416,6 +440,153 @@ pub fn syscall_name(sys: u16) -> Option<&'static str> {
         18 => "SYS_FCHMODAT2",
         _ => return None,
     })
+}
+
+/// Size of `struct count_key`, a key of the kernel's `counts` map.
+pub const COUNT_KEY_SIZE: usize = 24;
+/// Size of `struct count_val`.
+pub const COUNT_VAL_SIZE: usize = 48;
+const CK_CGROUP_ID: usize = 0;
+const CK_EXE: usize = 8;
+const CK_GEN: usize = 16;
+const CK_ITEM: usize = 20;
+const CV_COUNT: usize = 0;
+const CV_FIRST_NS: usize = 8;
+const CV_TGID: usize = 16;
+const CV_PPID: usize = 20;
+const CV_UID: usize = 24;
+const CV_COMM: usize = 32;
+/// Items at or above this are capability checks (`COUNT_CAP` in the probes).
+pub const COUNT_CAP: u32 = 0x1_0000;
+
+/// A key of the kernel's `counts` map, as bytes (`struct count_key`).
+pub type CountKeyBytes = [u8; COUNT_KEY_SIZE];
+/// A value of the kernel's `counts` map, as bytes (`struct count_val`).
+pub type CountValBytes = [u8; COUNT_VAL_SIZE];
+
+/// What the kernel counted under one key of its `counts` map in one generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counted<'a> {
+    /// cgroup v2 id of the tasks.
+    pub cgroup_id: u64,
+    /// The executable (its inode's kernel address), as exec records carry it in
+    /// [`RawEvent::exe_id`].
+    pub exe_id: u64,
+    /// Generation (window).
+    pub gen: u32,
+    /// What was counted.
+    pub item: CountedItem,
+    /// Calls or checks.
+    pub count: u64,
+    /// CLOCK_MONOTONIC time of the first.
+    pub first_ns: u64,
+    /// Process that made the first, its parent and user.
+    pub pid: u32,
+    /// Parent of `pid`.
+    pub ppid: u32,
+    /// User of `pid`.
+    pub uid: u32,
+    /// Command name of `pid`.
+    pub comm: &'a [u8],
+}
+
+/// A system call or a capability check, as the `counts` map's item encodes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CountedItem {
+    /// A system call, by number.
+    Syscall(u16),
+    /// A capability check, by capability number, and whether it was denied.
+    Capability {
+        /// `CAP_*` number.
+        cap: u16,
+        /// The check failed.
+        denied: bool,
+    },
+}
+
+impl CountedItem {
+    /// The item of the kernel's encoding (`nr`, or `COUNT_CAP | cap << 1 | denied`).
+    pub fn from_raw(item: u32) -> CountedItem {
+        if item >= COUNT_CAP {
+            let c = item - COUNT_CAP;
+            CountedItem::Capability {
+                cap: (c >> 1) as u16,
+                denied: c & 1 != 0,
+            }
+        } else {
+            CountedItem::Syscall(item as u16)
+        }
+    }
+
+    /// The kernel's encoding of this item.
+    pub fn to_raw(self) -> u32 {
+        match self {
+            CountedItem::Syscall(nr) => nr as u32,
+            CountedItem::Capability { cap, denied } => {
+                COUNT_CAP | (cap as u32) << 1 | denied as u32
+            }
+        }
+    }
+}
+
+/// Decodes one entry of the kernel's `counts` map.
+pub fn decode_counted<'a>(key: &CountKeyBytes, val: &'a CountValBytes) -> Counted<'a> {
+    Counted {
+        cgroup_id: u64_at(key, CK_CGROUP_ID),
+        exe_id: u64_at(key, CK_EXE),
+        gen: u32_at(key, CK_GEN),
+        item: CountedItem::from_raw(u32_at(key, CK_ITEM)),
+        count: u64_at(val, CV_COUNT),
+        first_ns: u64_at(val, CV_FIRST_NS),
+        pid: u32_at(val, CV_TGID),
+        ppid: u32_at(val, CV_PPID),
+        uid: u32_at(val, CV_UID),
+        comm: cstr(&val[CV_COMM..CV_COMM + 16]),
+    }
+}
+
+/// Encodes a `counts` entry in the kernel's layout (tests, synthetic feeds).
+pub fn encode_counted(c: &Counted<'_>) -> (CountKeyBytes, CountValBytes) {
+    let mut k = [0u8; COUNT_KEY_SIZE];
+    k[CK_CGROUP_ID..CK_CGROUP_ID + 8].copy_from_slice(&c.cgroup_id.to_le_bytes());
+    k[CK_EXE..CK_EXE + 8].copy_from_slice(&c.exe_id.to_le_bytes());
+    k[CK_GEN..CK_GEN + 4].copy_from_slice(&c.gen.to_le_bytes());
+    k[CK_ITEM..CK_ITEM + 4].copy_from_slice(&c.item.to_raw().to_le_bytes());
+    let mut v = [0u8; COUNT_VAL_SIZE];
+    v[CV_COUNT..CV_COUNT + 8].copy_from_slice(&c.count.to_le_bytes());
+    v[CV_FIRST_NS..CV_FIRST_NS + 8].copy_from_slice(&c.first_ns.to_le_bytes());
+    v[CV_TGID..CV_TGID + 4].copy_from_slice(&c.pid.to_le_bytes());
+    v[CV_PPID..CV_PPID + 4].copy_from_slice(&c.ppid.to_le_bytes());
+    v[CV_UID..CV_UID + 4].copy_from_slice(&c.uid.to_le_bytes());
+    let n = c.comm.len().min(15);
+    v[CV_COMM..CV_COMM + n].copy_from_slice(&c.comm[..n]);
+    (k, v)
+}
+
+/// The generation of a `counts` key.
+pub fn count_key_gen(key: &CountKeyBytes) -> u32 {
+    u32_at(key, CK_GEN)
+}
+
+/// `SYS_<NAME>` of a system call number (x86-64), from the table generated from the kernel
+/// headers (`scripts/gen-syscall-names.sh`); `SYS_<nr>` for a number the headers do not name.
+pub fn syscall_nr_name(nr: u16) -> std::borrow::Cow<'static, str> {
+    match crate::kernel_names::SYSCALLS
+        .get(nr as usize)
+        .copied()
+        .flatten()
+    {
+        Some(name) => name.into(),
+        None => format!("SYS_{nr}").into(),
+    }
+}
+
+/// `CAP_<NAME>` of a capability number; `CAP_<n>` for one the headers do not name.
+pub fn capability_name(cap: u16) -> std::borrow::Cow<'static, str> {
+    match crate::kernel_names::CAPABILITIES.get(cap as usize) {
+        Some(name) => (*name).into(),
+        None => format!("CAP_{cap}").into(),
+    }
 }
 
 /// An address from the kernel's bytes for `family` (AF_INET = 2, AF_INET6 = 10).
@@ -500,6 +671,7 @@ impl<'a> RawEvent<'a> {
             gen: 0,
             sys: 0,
             dedup: None,
+            exe_id: 0,
         }
     }
 }
@@ -557,6 +729,47 @@ mod tests {
         assert_eq!((d.gen, d.sys), (7, 2));
         assert_eq!(syscall_name(d.sys), Some("SYS_OPENAT"));
         assert_eq!(d.file_path(), "/etc/hostname");
+    }
+
+    #[test]
+    fn counted_entries_round_trip_and_are_named_as_kubearmor_names_them() {
+        let c = Counted {
+            cgroup_id: 77,
+            exe_id: 0xffff_8880_0000_1000,
+            gen: 3,
+            item: CountedItem::Capability {
+                cap: 21,
+                denied: true,
+            },
+            count: 12,
+            first_ns: 99,
+            pid: 10,
+            ppid: 1,
+            uid: 1000,
+            comm: b"nginx",
+        };
+        let (k, v) = encode_counted(&c);
+        assert_eq!(decode_counted(&k, &v), c);
+        assert_eq!(count_key_gen(&k), 3);
+        assert_eq!(CountedItem::from_raw(0x1_0000 | 21 << 1 | 1), c.item);
+        assert_eq!(CountedItem::from_raw(257), CountedItem::Syscall(257));
+        assert_eq!(syscall_nr_name(0), "SYS_READ");
+        assert_eq!(syscall_nr_name(59), "SYS_EXECVE");
+        assert_eq!(syscall_nr_name(257), "SYS_OPENAT");
+        assert_eq!(syscall_nr_name(231), "SYS_EXIT_GROUP");
+        assert_eq!(syscall_nr_name(1000), "SYS_1000");
+        assert_eq!(capability_name(0), "CAP_CHOWN");
+        assert_eq!(capability_name(21), "CAP_SYS_ADMIN");
+        assert_eq!(capability_name(40), "CAP_CHECKPOINT_RESTORE");
+        assert_eq!(capability_name(63), "CAP_63");
+    }
+
+    #[test]
+    fn exec_records_carry_the_executable_identity() {
+        let mut e = RawEvent::empty(Kind::Exec);
+        e.exe_id = 0xffff_8880_dead_beef;
+        e.path = b"/bin/true";
+        assert_eq!(decode(&encode(&e)).unwrap().exe_id, e.exe_id);
     }
 
     #[test]

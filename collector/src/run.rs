@@ -61,6 +61,11 @@ pub struct CollectorConfig {
     pub window_bytes: usize,
     /// Keep exec arguments.
     pub record_args: bool,
+    /// Count system calls per container and executable (the `raw_syscalls:sys_enter` probe).
+    pub syscalls: bool,
+    /// Count capability checks per container and executable (the `capability:cap_capable`
+    /// probe).
+    pub capabilities: bool,
     /// Sensor.
     pub source: SensorSource,
     /// Prometheus endpoint address.
@@ -390,12 +395,20 @@ pub async fn run_with_feeds(
 
     match cfg.source.clone() {
         SensorSource::Ebpf => {
-            let (mut probes, ring) = Probes::load()?;
+            let mut skip = Vec::new();
+            if !cfg.syscalls {
+                skip.push("sys_enter");
+            }
+            if !cfg.capabilities {
+                skip.push("cap_capable");
+            }
+            let (mut probes, ring) = Probes::load(&skip)?;
             summary.attached = probes.attached.clone();
             counters
                 .probes_attached
                 .store(probes.attached.len() as u64, Ordering::Relaxed);
             summary.failed = probes.failed.clone();
+            let _ = counters.hooks.set(probes.hooks.clone());
             // SAFETY: the ring buffer owns its map fd, which stays open and the same until the
             // RingBuf (moved into the AsyncFd) is dropped with it.
             let mut ring =
@@ -520,7 +533,7 @@ fn settle(
     counters: &Counters,
 ) {
     let s = probes.settle(ring, pipeline);
-    Counters::add(&counters.events_seen, s.records + s.repeats);
+    Counters::add(&counters.events_seen, s.records + s.repeats + s.counted);
     Counters::add(&counters.decode_errors, s.decode_errors);
 }
 
@@ -589,6 +602,8 @@ mod tests {
             rotate_rows: usize::MAX,
             window_bytes: WINDOW_BYTES,
             record_args: true,
+            syscalls: true,
+            capabilities: true,
             // About 70k distinct rows: at least two windows closed by size, and the last one.
             source: SensorSource::Synthetic {
                 rate: 100_000,

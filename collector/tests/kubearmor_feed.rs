@@ -212,6 +212,8 @@ async fn collect(addr: SocketAddr, expect: u64) -> (Vec<String>, Arc<KubeArmorSt
         rotate_rows: 1_000_000,
         window_bytes: karmor_collector::run::WINDOW_BYTES,
         record_args: true,
+        syscalls: true,
+        capabilities: true,
         source: SensorSource::Feeds,
         metrics_addr: None,
         compaction: None,

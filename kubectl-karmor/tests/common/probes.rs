@@ -136,6 +136,8 @@ impl ProbeCollector {
             rotate_rows: 100_000,
             window_bytes: karmor_collector::run::WINDOW_BYTES,
             record_args: true,
+            syscalls: true,
+            capabilities: true,
             source: SensorSource::Ebpf,
             metrics_addr: None,
             compaction: None,
