@@ -90,6 +90,8 @@ fn world() -> impl Strategy<Value = World> {
                 },
                 valid_from: i64::from(*replica) * 1_000,
                 valid_to: if *replica == 0 { Some(999) } else { None },
+                kind: None,
+                ports: Vec::new(),
             });
         }
         let n = pods.len();

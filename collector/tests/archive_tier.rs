@@ -152,7 +152,10 @@ fn aged_files_are_archived_before_retention_deletes_them() {
     expected.sort_unstable();
     assert_eq!(archived, expected);
     assert_eq!(m.pods, vec![snapshot.clone()]);
-    assert_eq!(m.pods_schema_version.as_deref(), Some("1.0"));
+    assert_eq!(
+        m.pods_schema_version.as_deref(),
+        Some(karmor_contract::pods::pods_schema_version().as_str())
+    );
 
     // Archived now: age retention removes them on the next write; the recent one stays.
     let mut d = dir.into_inner().unwrap();

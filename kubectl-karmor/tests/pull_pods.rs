@@ -119,7 +119,10 @@ async fn recommend_network_on_the_cache_resolves_peers_through_the_pulled_pods_t
     let manifest = read_manifest(&bundle).expect("the pulled manifest");
     let demo = read_manifest(&collectors::demo()).expect("the demo manifest");
     assert_eq!(manifest.pods, demo.pods, "the collectors' snapshots, as is");
-    assert_eq!(manifest.pods_schema_version.as_deref(), Some("1.0"));
+    assert_eq!(
+        manifest.pods_schema_version.as_deref(),
+        Some(karmor_contract::pods::pods_schema_version().as_str())
+    );
     let checks = verify_bundle(&bundle).expect("the bundle opens");
     assert_eq!(checks.len(), a.segments + b.segments + 2);
     assert!(checks.iter().all(|c| c.problem.is_none()), "{checks:?}");

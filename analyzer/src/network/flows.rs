@@ -35,7 +35,9 @@ pub struct Flow {
     pub direction: Direction,
     /// `tcp`, `udp` or `sctp`.
     pub proto: String,
-    /// The server's port: the remote port of a connect, the local port of an accept.
+    /// The server's port: the remote port of a connect, the local port of an accept; for a
+    /// connect to a Service's cluster IP the pods table records, the Service port's target on
+    /// its pods.
     pub port: Option<u16>,
     /// The other end's address, as recorded.
     pub remote_addr: String,
@@ -142,6 +144,14 @@ pub fn flows(store: &Store, scope: &Scope, index: &PeerIndex) -> Result<Vec<Flow
             Direction::Ingress
         };
         let peer = index.resolve(&addr, name.as_deref(), first);
+        // A connection to a recorded Service's cluster IP reaches its pods on the Service
+        // port's target, which is the port NetworkPolicy sees.
+        let port = match (direction, port) {
+            (Direction::Egress, Some(p)) => index
+                .service_target_port(&addr, &proto, p, first)
+                .or(Some(p)),
+            _ => port,
+        };
         let host_network = index
             .pods_of(&workload)
             .iter()
