@@ -23,6 +23,7 @@ pub mod attribution;
 pub mod compactor;
 pub mod datadir;
 pub mod kube_pods;
+pub mod kube_services;
 pub mod kubearmor_source;
 pub mod metrics;
 pub mod pipeline;

@@ -168,6 +168,7 @@ fn writer_thread(
     counters: Arc<Counters>,
     pods: Arc<dyn PodLookup>,
     node: String,
+    cluster: Option<String>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         counters
@@ -205,8 +206,15 @@ fn writer_thread(
                     log::error!("writing a segment failed: {e}");
                 }
             }
-            // The pods table beside the segments: what the pod watch knows now.
-            if let Err(e) = dir.write_pods(&node, pods.pod_addresses()) {
+            // The pods table beside the segments: what the pod (and Service) watch knows
+            // now, with the cluster's name (`--cluster`).
+            let mut rows = pods.pod_addresses();
+            for r in &mut rows {
+                if r.cluster.is_none() {
+                    r.cluster.clone_from(&cluster);
+                }
+            }
+            if let Err(e) = dir.write_pods(&node, rows) {
                 Counters::add(&counters.write_errors, 1);
                 log::error!("writing the pods table failed: {e}");
             }
@@ -273,6 +281,7 @@ pub async fn run_with_feeds(
         counters.clone(),
         pods.clone(),
         cfg.node.clone(),
+        cfg.cluster.clone(),
     );
     // Closed hours and days, also those left while the collector was down, are compacted on a
     // thread of their own.
