@@ -582,6 +582,74 @@ mod tests {
         assert!(rows >= windows.len() * windows[0]);
     }
 
+    /// A pod watch that knows one pod's address (without a cluster name, as the watch does).
+    struct OnePod;
+
+    impl PodLookup for OnePod {
+        fn by_container(&self, _: &str) -> Option<crate::attribution::PodInfo> {
+            None
+        }
+
+        fn pod_addresses(&self) -> Vec<karmor_contract::pods::PodAddress> {
+            vec![karmor_contract::pods::PodAddress {
+                node: "n".into(),
+                namespace: "shop".into(),
+                pod: "web-1".into(),
+                ip: "10.0.0.5".into(),
+                valid_from: 1,
+                ..Default::default()
+            }]
+        }
+    }
+
+    #[test]
+    fn the_writer_writes_the_pods_table_with_the_cluster_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open(
+            dir.path(),
+            "test",
+            Retention {
+                max_bytes: 0,
+                max_age: None,
+            },
+        )
+        .unwrap();
+        let (tx, rx) = tokio::sync::mpsc::channel::<Flush>(1);
+        let writer = writer_thread(
+            Arc::new(Mutex::new(data)),
+            rx,
+            Arc::new(Counters::default()),
+            Arc::new(OnePod),
+            "n".into(),
+            Some("prod".into()),
+        );
+        let event = Event {
+            ts_first: 1_795_161_600_000_000_000,
+            ts_last: 1_795_161_600_000_000_000,
+            count: 1,
+            node: "n".into(),
+            ..Event::default()
+        };
+        let meta = SegmentMeta {
+            schema_version: karmor_contract::schema::schema_version(),
+            node: "n".into(),
+            ..SegmentMeta::default()
+        };
+        tx.blocking_send(Flush {
+            rows: Rows::Events(vec![event]),
+            meta,
+        })
+        .unwrap();
+        drop(tx);
+        writer.join().unwrap();
+        let manifest = karmor_contract::bundle::read_manifest(dir.path()).unwrap();
+        assert_eq!(manifest.pods.len(), 1);
+        let rows =
+            karmor_contract::pods::read_pods(&dir.path().join(&manifest.pods[0].path)).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].cluster.as_deref(), Some("prod"));
+    }
+
     #[tokio::test(flavor = "current_thread")]
     async fn the_collector_rotates_by_size_and_loses_nothing() {
         let dir = tempfile::tempdir().unwrap();
