@@ -161,6 +161,7 @@ fn build(w: &World) -> (PeerIndex, Vec<Flow>) {
             remote_addr: addr,
             remote_name: name,
             peer,
+            dest_ports: Vec::new(),
             first_ns: ts,
             last_ns: ts,
             events: 1,

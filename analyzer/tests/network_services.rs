@@ -199,6 +199,18 @@ fn connections_to_cluster_ips_reach_the_services_pods_by_their_selectors() {
         Some(53)
     );
     assert_eq!(index.service_target_port("10.96.5.5", "tcp", 81, T0), None);
+    // The flows carry the destination pods' container ports, for policies' named ports.
+    let flows = karmor_analyzer::network::flows::flows(&s, &scope(), &index).unwrap();
+    let to_api = flows.iter().find(|f| f.remote_addr == "10.96.5.5").unwrap();
+    assert_eq!(
+        (to_api.port, to_api.dest_ports.clone()),
+        (Some(8080), vec!["TCP/8080/http".to_string()])
+    );
+    let to_dns = flows
+        .iter()
+        .find(|f| f.remote_addr == "10.96.0.10")
+        .unwrap();
+    assert_eq!(to_dns.dest_ports, ["TCP/53/dns-tcp", "UDP/53/dns"]);
 
     let rec = recommend_network(&s, &scope()).unwrap();
     let web = rec

@@ -45,6 +45,11 @@ pub struct Flow {
     pub remote_name: Option<String>,
     /// Who that is.
     pub peer: Peer,
+    /// The destination pod's declared container ports (`PROTO/PORT/NAME`, pods schema 1.1):
+    /// the pod itself for ingress, the peer's pod (or a Service's pods) for egress; what a
+    /// policy's named port resolves against. Empty when the pods table does not record them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dest_ports: Vec<String>,
     /// First and last time seen (ns).
     pub first_ns: i64,
     /// Last time seen (ns).
@@ -152,6 +157,29 @@ pub fn flows(store: &Store, scope: &Scope, index: &PeerIndex) -> Result<Vec<Flow
                 .or(Some(p)),
             _ => port,
         };
+        let dest_ports = match (&direction, &peer) {
+            (Direction::Ingress, _) => index.ports_of_pod(&workload.namespace, &pod, first),
+            (
+                Direction::Egress,
+                Peer::Pod {
+                    workload: w,
+                    pod: p,
+                    ..
+                },
+            ) => index.ports_of_pod(&w.namespace, p, first),
+            (Direction::Egress, Peer::Service { backends, .. }) => {
+                let mut all: Vec<String> = backends
+                    .iter()
+                    .flat_map(|(w, _)| index.pods_of(w))
+                    .filter(|p| p.holds_at(first))
+                    .flat_map(|p| p.ports.iter().cloned())
+                    .collect();
+                all.sort();
+                all.dedup();
+                all
+            }
+            _ => Vec::new(),
+        };
         let host_network = index
             .pods_of(&workload)
             .iter()
@@ -168,6 +196,7 @@ pub fn flows(store: &Store, scope: &Scope, index: &PeerIndex) -> Result<Vec<Flow
             remote_addr: addr,
             remote_name: name,
             peer,
+            dest_ports,
             first_ns: first,
             last_ns: last,
             events,

@@ -263,6 +263,25 @@ impl PeerIndex {
             .collect()
     }
 
+    /// The declared container ports of pod `pod` of `ns` (pods schema 1.1), from its rows
+    /// that held an address at `ts` (else any of its rows).
+    pub fn ports_of_pod(&self, ns: &str, pod: &str, ts: i64) -> Vec<String> {
+        let rows: Vec<&PodAddress> = self
+            .pods
+            .iter()
+            .filter(|p| !p.is_service() && p.namespace == ns && p.pod == pod)
+            .collect();
+        let at: Vec<&&PodAddress> = rows.iter().filter(|p| p.holds_at(ts)).collect();
+        let mut out: Vec<String> = if at.is_empty() {
+            rows.iter().flat_map(|p| p.ports.iter().cloned()).collect()
+        } else {
+            at.iter().flat_map(|p| p.ports.iter().cloned()).collect()
+        };
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// The Service whose cluster IP `addr` was at `ts`, from the pods table.
     pub fn service_at(&self, addr: &str, ts: i64) -> Option<&PodAddress> {
         self.services.get(addr)?.iter().find(|s| s.holds_at(ts))
