@@ -105,6 +105,14 @@ fn table(with_services: bool) -> Vec<PodAddress> {
             &["app=api"],
             &["TCP/80->http"],
         ));
+        // A named target no selected pod declares.
+        rows.push(service(
+            "shop",
+            "cache",
+            "10.96.6.6",
+            &["app=cache"],
+            &["TCP/6379->redis"],
+        ));
     }
     rows
 }
@@ -134,10 +142,13 @@ fn connect(proto: &str, addr: &str, port: u16, at: i64) -> Event {
 }
 
 fn store(dir: &Path, with_services: bool) -> Store {
-    let events = vec![
+    let mut events = vec![
         connect("udp", "10.96.0.10", 53, T0),
         connect("tcp", "10.96.5.5", 80, T0 + 5 * MIN),
     ];
+    if with_services {
+        events.push(connect("tcp", "10.96.6.6", 6379, T0 + 7 * MIN));
+    }
     let opts = BundleOptions {
         producer: "test".into(),
         ..BundleOptions::default()
@@ -211,6 +222,13 @@ fn connections_to_cluster_ips_reach_the_services_pods_by_their_selectors() {
         .find(|f| f.remote_addr == "10.96.0.10")
         .unwrap();
     assert_eq!(to_dns.dest_ports, ["TCP/53/dns-tcp", "UDP/53/dns"]);
+    // A named target nothing resolves: the port is kept, and the draft says so.
+    let to_cache = flows.iter().find(|f| f.remote_addr == "10.96.6.6").unwrap();
+    assert_eq!(to_cache.port, Some(6379));
+    match &to_cache.peer {
+        Peer::Service { how, .. } => assert!(how.contains("kept as 6379"), "{how}"),
+        other => panic!("{other:?}"),
+    }
 
     let rec = recommend_network(&s, &scope()).unwrap();
     let web = rec
@@ -243,6 +261,13 @@ fn connections_to_cluster_ips_reach_the_services_pods_by_their_selectors() {
             ),
             (
                 DraftPeer::Pods {
+                    namespace: None,
+                    labels: labels(&[("app", "cache")]),
+                },
+                vec!["TCP/6379".to_string()],
+            ),
+            (
+                DraftPeer::Pods {
                     namespace: Some("kube-system".into()),
                     labels: labels(&[("k8s-app", "kube-dns")]),
                 },
@@ -265,7 +290,11 @@ fn connections_to_cluster_ips_reach_the_services_pods_by_their_selectors() {
     // The draft allows every connection it came from (their ports are the pods' ports).
     let policies = parse_policies(&text, Path::new("web.yaml")).unwrap();
     let verdicts = simulate_network(&s, &scope(), &policies).unwrap();
-    assert_eq!(verdicts.len(), 2);
+    assert!(
+        text.contains("kept as 6379, which its pods may not listen on"),
+        "{text}"
+    );
+    assert_eq!(verdicts.len(), 3);
     assert!(
         verdicts.iter().all(|v| v.decision == NetDecision::Allowed),
         "{verdicts:#?}"

@@ -148,13 +148,25 @@ pub fn flows(store: &Store, scope: &Scope, index: &PeerIndex) -> Result<Vec<Flow
         } else {
             Direction::Ingress
         };
-        let peer = index.resolve(&addr, name.as_deref(), first);
+        let mut peer = index.resolve(&addr, name.as_deref(), first);
         // A connection to a recorded Service's cluster IP reaches its pods on the Service
         // port's target, which is the port NetworkPolicy sees.
         let port = match (direction, port) {
-            (Direction::Egress, Some(p)) => index
-                .service_target_port(&addr, &proto, p, first)
-                .or(Some(p)),
+            (Direction::Egress, Some(p)) => {
+                match index.service_target_port(&addr, &proto, p, first) {
+                    Some(target) => Some(target),
+                    None => {
+                        if let (Some(_), Peer::Service { how, .. }) =
+                            (index.service_at(&addr, first), &mut peer)
+                        {
+                            how.push_str(&format!(
+                            "; its port {p}/{proto} has no target the pods table resolves (not a Service port, or a named target no selected pod declares once): kept as {p}, which its pods may not listen on"
+                        ));
+                        }
+                        Some(p)
+                    }
+                }
+            }
             _ => port,
         };
         let dest_ports = match (&direction, &peer) {
