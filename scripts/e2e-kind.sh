@@ -13,8 +13,10 @@
 #      service) into a fresh bundle and store, checks that every node landed, that the bundle
 #      verifies, that the test pod is in `observe --store`, and that a second pull is
 #      incremental; then `observe` without --bundle against an empty cache, which pulls first.
-#   7. drafts a NetworkPolicy for the test Deployment from the node's copy, with its pods
-#      table (`recommend --network`), validates it offline and with a server-side dry run, applies it,
+#   7. checks that the pull brought every node's pods table with the Service watch's rows (the
+#      cluster DNS Service's cluster IP), drafts a NetworkPolicy for the test Deployment from
+#      the pulled store (`recommend --network`), checks that DNS goes to the DNS pods and not
+#      to the cluster IP as an ipBlock, validates it offline and with a server-side dry run, applies it,
 #      and checks that the workload still works: the Deployment stays available, and inside the
 #      pod the cluster DNS still answers and the loop goes on (new file events are recorded
 #      after the policy is in place). Needs a CNI that enforces NetworkPolicy (kindnet does
@@ -26,6 +28,7 @@
 #         docker build -f collector/Containerfile -t karmor-collector:dev .
 #         kind load docker-image karmor-collector:dev --name <cluster>
 #     (or set KIND_CLUSTER and this script runs the `kind load` line for you);
+#   - python3 with pyarrow (step 7 reads the pulled pods tables);
 #   - put the plugin on PATH as `kubectl-karmor` (cargo build --release -p kubectl-karmor), or
 #     point KARMOR_PLUGIN at the binary.
 #
@@ -257,16 +260,28 @@ grep -q "$pod" <<<"$report" || die 1 "observe without --bundle did not pull pod 
 # --- 6. network drafts applied to the real cluster --------------------------------------------
 if [[ "${E2E_NETPOL:-1}" == 1 ]]; then
   NETPOL="$OUT/netpol"
-  # The node's copy (step 3) holds its pods table beside the segments; pull does not carry it.
-  say "kubectl karmor recommend deploy/e2e-app -n $NS --network --out $NETPOL --bundle $OUT"
+  # The pull carried every node's pods table, with the Service watch's rows.
+  dns_ip="$(k -n kube-system get service kube-dns -o jsonpath='{.spec.clusterIP}')"
+  python3 - "$PULLED/bundle" "$dns_ip" <<'PY' ||
+import json, sys, pyarrow.parquet as pq
+root, ip = sys.argv[1:3]
+rows = [r for f in json.load(open(f"{root}/manifest.json")).get("pods", [])
+        for r in pq.read_table(f"{root}/{f['path']}").to_pylist()]
+sys.exit(0 if any(r.get("kind") == "Service" and r["ip"] == ip for r in rows) else 1)
+PY
+    die 1 "no Service row for kube-dns ($dns_ip) in the pulled pods tables: is the Service watch running (RBAC list/watch services)?"
+  say "kubectl karmor recommend deploy/e2e-app -n $NS --network --out $NETPOL --store $PULLED/store.duckdb"
   karmor recommend deploy/e2e-app -n "$NS" --network --out "$NETPOL" --report "$NETPOL/REPORT.md" \
-    --bundle "$OUT" || die 1 "recommend --network drafted nothing for e2e-app"
+    --store "$PULLED/store.duckdb" || die 1 "recommend --network drafted nothing for e2e-app"
   draft="$(ls "$NETPOL"/*.netpol.yaml 2>/dev/null | head -1)"
   [[ -n "$draft" ]] || die 1 "no NetworkPolicy draft written to $NETPOL"
   cat "$draft" >&2
+  if grep -q "cidr: $dns_ip/32" "$draft"; then
+    die 1 "DNS to the cluster IP $dns_ip is an ipBlock: the Service watch's row did not resolve it"
+  fi
   karmor validate "$draft" || die 1 "the draft does not validate offline"
   k -n "$NS" apply --dry-run=server -f "$draft" || die 1 "the API server refuses the draft"
-  karmor simulate -p "$draft" -n "$NS" --only dropped --bundle "$OUT"
+  karmor simulate -p "$draft" -n "$NS" --only dropped --store "$PULLED/store.duckdb"
   applied_at="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   k -n "$NS" apply -f "$draft"
   say "draft applied at $applied_at; checking that e2e-app still works for ${WAIT}s"

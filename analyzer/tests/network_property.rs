@@ -90,6 +90,8 @@ fn world() -> impl Strategy<Value = World> {
                 },
                 valid_from: i64::from(*replica) * 1_000,
                 valid_to: if *replica == 0 { Some(999) } else { None },
+                kind: None,
+                ports: Vec::new(),
             });
         }
         let n = pods.len();
@@ -159,6 +161,7 @@ fn build(w: &World) -> (PeerIndex, Vec<Flow>) {
             remote_addr: addr,
             remote_name: name,
             peer,
+            dest_ports: Vec::new(),
             first_ns: ts,
             last_ns: ts,
             events: 1,

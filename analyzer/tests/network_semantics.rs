@@ -32,6 +32,7 @@ fn at(ns: &str, labels: &[&str]) -> Flow {
         remote_addr: "0.0.0.0".into(),
         remote_name: None,
         peer: Peer::Loopback,
+        dest_ports: Vec::new(),
         first_ns: 0,
         last_ns: 0,
         events: 1,
@@ -701,4 +702,68 @@ spec:
         Dropped,
         "own node is host, not remote-node"
     );
+}
+
+/// Named ports (Kubernetes: "the port on the given protocol, a numerical or named port on a
+/// pod") resolve against the destination pod's container ports: the selected pod for ingress,
+/// the peer for egress. Without them (not in the pods table) the decision is `Undecided`, never
+/// a guess.
+#[test]
+fn named_ports_resolve_through_the_destination_pods_container_ports() {
+    use Direction::*;
+    use NetDecision::*;
+    let p = policies(
+        "apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: named, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: api}}
+  policyTypes: [Ingress, Egress]
+  ingress:
+  - ports: [{protocol: TCP, port: http}]
+  egress:
+  - to: [{podSelector: {matchLabels: {app: db}}}]
+    ports: [{protocol: TCP, port: sql}]
+",
+    );
+    let ns = NamespaceLabels::new();
+    let api = at("shop", &["app=api"]);
+    let with = |mut f: Flow, ports: &[&str]| {
+        f.dest_ports = ports.iter().map(|s| s.to_string()).collect();
+        f
+    };
+    let client = pod("shop", &["app=web"], "10.1.0.9");
+    let db = pod("shop", &["app=db"], "10.1.0.7");
+    // Ingress: the api pod's own ports.
+    let inbound = |port| conn(api.clone(), Ingress, client.clone(), "tcp", port);
+    assert_eq!(
+        decide(&p, with(inbound(8080), &["TCP/8080/http"]), &ns),
+        Allowed
+    );
+    assert_eq!(
+        decide(&p, with(inbound(9090), &["TCP/8080/http"]), &ns),
+        Dropped
+    );
+    assert_eq!(
+        decide(&p, with(inbound(8080), &["UDP/8080/http"]), &ns),
+        Dropped,
+        "the name is per protocol"
+    );
+    assert_eq!(decide(&p, inbound(8080), &ns), Undecided);
+    // Egress: the peer's ports; a peer the selector does not pick is dropped whatever the port.
+    let outbound = |peer: &Peer, port| conn(api.clone(), Egress, peer.clone(), "tcp", port);
+    assert_eq!(
+        decide(&p, with(outbound(&db, 5432), &["TCP/5432/sql"]), &ns),
+        Allowed
+    );
+    assert_eq!(
+        decide(&p, with(outbound(&db, 5433), &["TCP/5432/sql"]), &ns),
+        Dropped
+    );
+    assert_eq!(decide(&p, outbound(&db, 5432), &ns), Undecided);
+    assert_eq!(decide(&p, outbound(&client, 5432), &ns), Dropped);
+    // The verdict says why.
+    let v = simulate_with(&[outbound(&db, 5432)], &p, &ns);
+    assert!(v[0].reason.contains("named port"), "{}", v[0].reason);
+    assert_eq!(v[0].policies, ["shop/named"]);
 }

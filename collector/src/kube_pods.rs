@@ -268,6 +268,8 @@ pub struct KubePods {
     addresses: std::sync::Mutex<crate::pod_addresses::AddressBook>,
     grace: Duration,
     synced: AtomicBool,
+    /// The cluster's Services, whose cluster IPs join this node's pods table.
+    services: Option<Arc<crate::kube_services::KubeServices>>,
 }
 
 impl std::fmt::Debug for KubePods {
@@ -303,7 +305,11 @@ impl PodLookup for KubePods {
     }
 
     fn pod_addresses(&self) -> Vec<karmor_contract::pods::PodAddress> {
-        self.book().snapshot(crate::pod_addresses::now_ns())
+        let mut rows = self.book().snapshot(crate::pod_addresses::now_ns());
+        if let Some(s) = &self.services {
+            rows.extend(s.snapshot());
+        }
+        rows
     }
 }
 
@@ -315,7 +321,15 @@ impl KubePods {
             addresses: std::sync::Mutex::new(Default::default()),
             grace,
             synced: AtomicBool::new(false),
+            services: None,
         }
+    }
+
+    /// Adds the Services' rows (their cluster IPs, [`crate::kube_services`]) to the pods
+    /// table this index gives the writer.
+    pub fn with_services(mut self, services: Arc<crate::kube_services::KubeServices>) -> Self {
+        self.services = Some(services);
+        self
     }
 
     /// The grace period of deleted pods.

@@ -24,6 +24,7 @@ pub mod compactor;
 pub mod datadir;
 pub mod kernel_names;
 pub mod kube_pods;
+pub mod kube_services;
 pub mod kubearmor_source;
 pub mod metrics;
 pub mod pipeline;

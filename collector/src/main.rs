@@ -17,6 +17,7 @@ use karmor_collector::attribution::{
 };
 use karmor_collector::datadir::Retention;
 use karmor_collector::kube_pods::{self, KubePods};
+use karmor_collector::kube_services::KubeServices;
 use karmor_collector::kubearmor_source::{run_source, KubeArmorSourceConfig, KubeArmorStats};
 use karmor_collector::metrics::Counters;
 use karmor_collector::probes::built_with_probes;
@@ -104,7 +105,9 @@ struct Args {
     /// Run without Kubernetes: host processes as host, containers named from their runtime's
     /// state (see --docker-root). Otherwise pods are attributed through a watch of this node's
     /// pods (in-cluster service account, or KUBECONFIG), which needs get/list/watch on pods,
-    /// replicasets and jobs; containers no pod holds are still named from their runtime's state.
+    /// replicasets and jobs, and a watch of Services (list/watch on services) whose cluster
+    /// IPs join the pods table; containers no pod holds are still named from their runtime's
+    /// state.
     #[arg(long, env = "KARMOR_NO_KUBE")]
     no_kube: bool,
     /// Docker's data root: containers no pod holds are named from
@@ -233,7 +236,10 @@ fn real_main() -> Result<()> {
         let client = rt.block_on(kube_pods::default_client()).context(
             "pod attribution through the Kubernetes API (use --no-kube to run without it)",
         )?;
-        let pods = Arc::new(KubePods::new(kube_pods::DEFAULT_GRACE));
+        // Every Service's cluster IP, selector and ports join this node's pods table.
+        let services = Arc::new(KubeServices::new());
+        rt.spawn(services.clone().watch(client.clone(), cfg.node.clone()));
+        let pods = Arc::new(KubePods::new(kube_pods::DEFAULT_GRACE).with_services(services));
         rt.spawn(pods.clone().watch(client, cfg.node.clone()));
         pods
     };

@@ -59,6 +59,7 @@ pub fn pod_addresses(pod: &Pod, workload: Option<&Workload>, now: i64) -> Vec<Po
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
     let spec = pod.spec.as_ref();
+    let ports = container_ports(pod);
     ips.into_iter()
         .map(|ip| PodAddress {
             cluster: None,
@@ -73,8 +74,32 @@ pub fn pod_addresses(pod: &Pod, workload: Option<&Workload>, now: i64) -> Vec<Po
             ip,
             valid_from: from,
             valid_to: None,
+            kind: None,
+            ports: ports.clone(),
         })
         .collect()
+}
+
+/// A pod's declared container ports as the pods table's `ports` (pods schema 1.1):
+/// `PROTO/PORT`, or `PROTO/PORT/NAME` for a named port (what a NetworkPolicy's or a Service's
+/// named port refers to), sorted.
+pub fn container_ports(pod: &Pod) -> Vec<String> {
+    let mut out: Vec<String> = pod
+        .spec
+        .iter()
+        .flat_map(|s| s.containers.iter())
+        .flat_map(|c| c.ports.iter().flatten())
+        .map(|p| {
+            let proto = p.protocol.as_deref().unwrap_or("TCP").to_ascii_uppercase();
+            match p.name.as_deref().filter(|n| !n.is_empty()) {
+                Some(name) => format!("{proto}/{}/{name}", p.container_port),
+                None => format!("{proto}/{}", p.container_port),
+            }
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 impl AddressBook {

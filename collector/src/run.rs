@@ -173,6 +173,7 @@ fn writer_thread(
     counters: Arc<Counters>,
     pods: Arc<dyn PodLookup>,
     node: String,
+    cluster: Option<String>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         counters
@@ -210,8 +211,15 @@ fn writer_thread(
                     log::error!("writing a segment failed: {e}");
                 }
             }
-            // The pods table beside the segments: what the pod watch knows now.
-            if let Err(e) = dir.write_pods(&node, pods.pod_addresses()) {
+            // The pods table beside the segments: what the pod (and Service) watch knows
+            // now, with the cluster's name (`--cluster`).
+            let mut rows = pods.pod_addresses();
+            for r in &mut rows {
+                if r.cluster.is_none() {
+                    r.cluster.clone_from(&cluster);
+                }
+            }
+            if let Err(e) = dir.write_pods(&node, rows) {
                 Counters::add(&counters.write_errors, 1);
                 log::error!("writing the pods table failed: {e}");
             }
@@ -278,6 +286,7 @@ pub async fn run_with_feeds(
         counters.clone(),
         pods.clone(),
         cfg.node.clone(),
+        cfg.cluster.clone(),
     );
     // Closed hours and days, also those left while the collector was down, are compacted on a
     // thread of their own.
@@ -584,6 +593,74 @@ mod tests {
         rows += p.drain(0, &NoPods).len();
         assert_eq!(raw, n);
         assert!(rows >= windows.len() * windows[0]);
+    }
+
+    /// A pod watch that knows one pod's address (without a cluster name, as the watch does).
+    struct OnePod;
+
+    impl PodLookup for OnePod {
+        fn by_container(&self, _: &str) -> Option<crate::attribution::PodInfo> {
+            None
+        }
+
+        fn pod_addresses(&self) -> Vec<karmor_contract::pods::PodAddress> {
+            vec![karmor_contract::pods::PodAddress {
+                node: "n".into(),
+                namespace: "shop".into(),
+                pod: "web-1".into(),
+                ip: "10.0.0.5".into(),
+                valid_from: 1,
+                ..Default::default()
+            }]
+        }
+    }
+
+    #[test]
+    fn the_writer_writes_the_pods_table_with_the_cluster_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open(
+            dir.path(),
+            "test",
+            Retention {
+                max_bytes: 0,
+                max_age: None,
+            },
+        )
+        .unwrap();
+        let (tx, rx) = tokio::sync::mpsc::channel::<Flush>(1);
+        let writer = writer_thread(
+            Arc::new(Mutex::new(data)),
+            rx,
+            Arc::new(Counters::default()),
+            Arc::new(OnePod),
+            "n".into(),
+            Some("prod".into()),
+        );
+        let event = Event {
+            ts_first: 1_795_161_600_000_000_000,
+            ts_last: 1_795_161_600_000_000_000,
+            count: 1,
+            node: "n".into(),
+            ..Event::default()
+        };
+        let meta = SegmentMeta {
+            schema_version: karmor_contract::schema::schema_version(),
+            node: "n".into(),
+            ..SegmentMeta::default()
+        };
+        tx.blocking_send(Flush {
+            rows: Rows::Events(vec![event]),
+            meta,
+        })
+        .unwrap();
+        drop(tx);
+        writer.join().unwrap();
+        let manifest = karmor_contract::bundle::read_manifest(dir.path()).unwrap();
+        assert_eq!(manifest.pods.len(), 1);
+        let rows =
+            karmor_contract::pods::read_pods(&dir.path().join(&manifest.pods[0].path)).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].cluster.as_deref(), Some("prod"));
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -10,8 +10,11 @@
 //!   not record namespaces, so the namespaces of a segment are read once from its `namespace`
 //!   column (a projection, no other column is decoded) and cached by sha256; a segment matches
 //!   a namespace filter when at least one of its rows is in one of the namespaces.
+//!   The reply also lists the manifest's pods table files (this node's latest snapshot, design
+//!   §3), whatever the filter: a pull takes them beside the segments.
 //! - **FetchSegment**: chunks of the file from an offset, each with its CRC-32 and the file's
-//!   size and sha256. Only paths listed in the manifest are served.
+//!   size and sha256. Only paths listed in the manifest are served: segments and pods table
+//!   files.
 //! - **Follow**: segment announcements. Each segment gets a sequence number the first time the
 //!   service sees it in the manifest (those present at start in (last row, path) order, then
 //!   new ones as the writer lists them; the manifest is polled, cheaply, by modification time
@@ -45,6 +48,7 @@ use crate::kubearmor_source::KubeArmorStats;
 use crate::metrics::Counters;
 use karmor_contract::bundle::{parse_ts, read_manifest, Manifest, ManifestFile, MANIFEST};
 use karmor_contract::error::ContractError;
+use karmor_contract::pods::pods_schema_version;
 use karmor_contract::schema::schema_version;
 use karmor_proto::proto::collector as pb;
 use karmor_proto::proto::collector::collector_server::{Collector, CollectorServer};
@@ -197,6 +201,39 @@ impl CollectorService {
         Ok(out)
     }
 
+    /// The pods table files the manifest lists now, as segments are served (the manifest is
+    /// the one [`Self::refresh`] read last).
+    fn pods_files(&self) -> Vec<ManifestFile> {
+        let index = self.shared.index.lock().unwrap_or_else(|p| p.into_inner());
+        index
+            .manifest
+            .as_ref()
+            .map(|m| {
+                m.pods
+                    .iter()
+                    .map(|p| ManifestFile {
+                        path: p.path.clone(),
+                        node: p.node.clone(),
+                        sha256: p.sha256.clone(),
+                        bytes: p.bytes,
+                        rows: p.rows,
+                        first: String::new(),
+                        last: String::new(),
+                        events_seen: 0,
+                        events_dropped: 0,
+                        replaces: Vec::new(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The pods schema version the manifest records.
+    fn pods_version(&self) -> Option<String> {
+        let index = self.shared.index.lock().unwrap_or_else(|p| p.into_inner());
+        index.manifest.as_ref()?.pods_schema_version.clone()
+    }
+
     /// Namespaces of a segment's rows, read once and cached.
     fn namespaces_of(&self, f: &ManifestFile) -> Vec<String> {
         {
@@ -301,6 +338,17 @@ impl Collector for CollectorService {
                 }
             }
             segments.sort_by(|a, b| a.path.cmp(&b.path));
+            let pods: Vec<pb::PodsFileInfo> = this
+                .pods_files()
+                .into_iter()
+                .map(|p| pb::PodsFileInfo {
+                    path: p.path,
+                    node: p.node,
+                    sha256: p.sha256,
+                    bytes: p.bytes,
+                    rows: p.rows,
+                })
+                .collect();
             let producer = this
                 .shared
                 .index
@@ -316,6 +364,12 @@ impl Collector for CollectorService {
                 producer,
                 schema_version: schema_version(),
                 segments,
+                pods_schema_version: if pods.is_empty() {
+                    String::new()
+                } else {
+                    this.pods_version().unwrap_or_else(pods_schema_version)
+                },
+                pods,
             })
         })
         .await
@@ -331,10 +385,18 @@ impl Collector for CollectorService {
     ) -> Result<Response<Self::FetchSegmentStream>, Status> {
         let req = request.into_inner();
         let this = self.clone();
-        let files = tokio::task::spawn_blocking(move || this.refresh())
-            .await
-            .map_err(|e| Status::internal(e.to_string()))??;
-        let Some((_, f)) = files.into_iter().find(|(_, f)| f.path == req.path) else {
+        let files = tokio::task::spawn_blocking(move || {
+            this.refresh().map(|files| (files, this.pods_files()))
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))??;
+        let (files, pods) = files;
+        let found = files
+            .into_iter()
+            .map(|(_, f)| f)
+            .chain(pods)
+            .find(|f| f.path == req.path);
+        let Some(f) = found else {
             return Err(Status::not_found(format!(
                 "no segment {:?} in this collector's manifest",
                 req.path

@@ -117,6 +117,10 @@ fn aged_files_are_archived_before_retention_deletes_them() {
         .write(rows(now - 2 * hour, "recent"), &meta(), now)
         .unwrap();
     assert_eq!(d.manifest().files.len(), 3);
+    // The pod watch's snapshot of the node's pods table goes with the aged files.
+    d.write_pods("n1", vec![pod("web-1", now - 48 * hour, None)])
+        .unwrap();
+    let snapshot = d.manifest().pods[0].clone();
     let dir = Mutex::new(d);
 
     let cfg = ArchiveConfig {
@@ -147,6 +151,11 @@ fn aged_files_are_archived_before_retention_deletes_them() {
     ];
     expected.sort_unstable();
     assert_eq!(archived, expected);
+    assert_eq!(m.pods, vec![snapshot.clone()]);
+    assert_eq!(
+        m.pods_schema_version.as_deref(),
+        Some(karmor_contract::pods::pods_schema_version().as_str())
+    );
 
     // Archived now: age retention removes them on the next write; the recent one stays.
     let mut d = dir.into_inner().unwrap();
@@ -164,10 +173,39 @@ fn aged_files_are_archived_before_retention_deletes_them() {
     let ledger = d.archive_ledger().cloned().unwrap_or_default();
     assert_eq!((ledger.lost_files, ledger.lost_bytes), (0, 0));
 
-    // A second pass sends nothing.
+    // A second pass sends no segment; the node's next snapshot replaces the archived one.
+    d.write_pods(
+        "n1",
+        vec![
+            pod("web-1", now - 48 * hour, Some(now - hour)),
+            pod("web-2", now - hour, None),
+        ],
+    )
+    .unwrap();
+    let next = d.manifest().pods[0].clone();
+    assert_ne!(next.sha256, snapshot.sha256);
     let dir = Mutex::new(d);
     assert_eq!(
         rt.block_on(archive_once(&dir, data.path(), &cfg, &counters)),
         0
     );
+    assert_eq!(counters.archive_errors.load(Ordering::Relaxed), 0);
+    let m = rt
+        .block_on(read_remote_manifest(&remote, "edge"))
+        .unwrap()
+        .expect("the cluster's manifest");
+    assert_eq!(m.pods, vec![next]);
+    assert_eq!(m.files.len(), 2);
+}
+
+fn pod(name: &str, from: i64, to: Option<i64>) -> karmor_contract::pods::PodAddress {
+    karmor_contract::pods::PodAddress {
+        node: "n1".into(),
+        namespace: "shop".into(),
+        pod: name.into(),
+        ip: "10.244.0.5".into(),
+        valid_from: from,
+        valid_to: to,
+        ..Default::default()
+    }
 }

@@ -203,6 +203,7 @@ mod tests {
             store: Some("/cache/store.duckdb".to_string()),
             merged_segments: 3,
             merged_rows: 10,
+            merged_pods_files: 0,
             merge_problems: Vec::new(),
         }
     }

@@ -78,6 +78,13 @@ pub struct NodeOutcome {
     pub bytes: u64,
     /// Rows of the fetched segments.
     pub rows: u64,
+    /// Files of the node's pods table (its latest snapshot) fetched now.
+    pub pods_new: usize,
+    /// Earlier pods table files of the node that the new snapshot replaced (unlisted and
+    /// deleted).
+    pub pods_replaced: usize,
+    /// Pods table files that could not be fetched.
+    pub pods_failed: usize,
     /// Why the source, or some of its segments, failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -96,7 +103,7 @@ impl NodeOutcome {
 
     /// True when nothing went wrong.
     pub fn ok(&self) -> bool {
-        self.error.is_none() && self.failed == 0
+        self.error.is_none() && self.failed == 0 && self.pods_failed == 0
     }
 
     fn from_report(source: &Source, report: &PullReport) -> Self {
@@ -111,6 +118,7 @@ impl NodeOutcome {
                 SegmentStatus::Failed { error } => Some(format!("{}: {error}", s.path)),
                 _ => None,
             })
+            .chain(report.pods_failed.iter().cloned())
             .collect();
         let error = match failures.as_slice() {
             [] => None,
@@ -127,6 +135,9 @@ impl NodeOutcome {
             failed: report.failed,
             bytes: report.bytes_fetched,
             rows: report.rows_fetched,
+            pods_new: report.pods_fetched,
+            pods_replaced: report.pods_replaced,
+            pods_failed: report.pods_failed.len(),
             error,
         }
     }
@@ -288,6 +299,8 @@ pub struct PullSummary {
     pub merged_segments: usize,
     /// Rows newly merged.
     pub merged_rows: u64,
+    /// Pods table files newly merged into the store.
+    pub merged_pods_files: usize,
     /// Segments of the bundle the store could not take, with the reason.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub merge_problems: Vec<String>,
@@ -391,6 +404,7 @@ pub fn execute<P: Progress + 'static>(
         store: None,
         merged_segments: 0,
         merged_rows: 0,
+        merged_pods_files: 0,
         merge_problems: Vec::new(),
     };
     if let Some(store_path) = &request.store {
@@ -412,6 +426,7 @@ pub fn execute<P: Progress + 'static>(
             summary.store = Some(store_path.display().to_string());
             summary.merged_segments = report.merged.len();
             summary.merged_rows = report.rows;
+            summary.merged_pods_files = report.pods_merged.len();
             summary.merge_problems = report
                 .problems
                 .iter()

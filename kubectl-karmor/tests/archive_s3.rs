@@ -91,6 +91,25 @@ boto3.client("s3", endpoint_url=ep, aws_access_key_id="testing", aws_secret_acce
     ok(&o);
 }
 
+/// The keys under `prefix`, sorted (boto3).
+fn keys(moto: &Moto, bucket: &str, prefix: &str) -> Vec<String> {
+    let script = r#"
+import sys, boto3
+ep, bucket, prefix = sys.argv[1:4]
+c = boto3.client("s3", endpoint_url=ep, aws_access_key_id="testing", aws_secret_access_key="testing",
+                 region_name="us-east-1")
+for o in c.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []):
+    print(o["Key"])
+"#;
+    let o = Command::new("python3")
+        .args(["-c", script, &moto.endpoint(), bucket, prefix])
+        .output()
+        .expect("python3");
+    let mut out: Vec<String> = ok(&o).lines().map(str::to_string).collect();
+    out.sort();
+    out
+}
+
 /// Requests of `moto` from the `from`th on.
 fn since(moto: &Moto, from: usize) -> Vec<String> {
     moto.requests().into_iter().skip(from).collect()
@@ -137,6 +156,8 @@ fn archive_then_observe_from_s3_equals_local_and_a_second_archive_sends_nothing(
     assert_eq!(first["cluster"], "demo");
     assert_eq!(first["listed"], 12);
     assert_eq!(first["uploaded"], 12);
+    assert_eq!(first["pods_listed"], 2);
+    assert_eq!(first["pods_uploaded"], 2);
     assert_eq!(first["manifest_written"], true);
     let keys: Vec<String> = moto
         .requests()
@@ -152,6 +173,10 @@ fn archive_then_observe_from_s3_equals_local_and_a_second_archive_sends_nothing(
     assert!(keys
         .iter()
         .any(|k| k == "PUT /audit/karmor/fleet/cluster=demo/manifest.json"));
+    for node in ["node-a", "node-b"] {
+        let pods = format!("PUT /audit/karmor/fleet/cluster=demo/pods/node={node}/pods-");
+        assert!(keys.iter().any(|k| k.starts_with(&pods)), "{keys:?}");
+    }
 
     // A second archive of the same bundle sends nothing and writes nothing.
     let before = moto.requests().len();
@@ -168,16 +193,26 @@ fn archive_then_observe_from_s3_equals_local_and_a_second_archive_sends_nothing(
         ],
     ));
     assert_eq!(second["uploaded"], 0);
+    assert_eq!(second["pods_uploaded"], 0);
     assert_eq!(second["already_archived"], 12);
     assert_eq!(second["manifest_written"], false);
     let later = since(&moto, before);
     assert!(writes(&later).is_empty(), "{later:?}");
 
-    // Read back: the same answers as the local bundle, for observe and recommend.
+    // Read back: the same answers as the local bundle, for observe and recommend, and the
+    // network drafts, whose peers resolve through the archived pods tables.
     for args in [
         vec!["observe", "pods", "-A", "--output", "json"],
         vec!["observe", "nodes", "--output", "json"],
         vec!["recommend", "-A"],
+        vec![
+            "recommend",
+            "-n",
+            "wordpress-mysql",
+            "--network",
+            "--until",
+            "2026-11-20T12:00:00Z",
+        ],
     ] {
         let mut local = args.clone();
         local.extend(["--bundle", bundle.to_str().unwrap()]);
@@ -186,7 +221,15 @@ fn archive_then_observe_from_s3_equals_local_and_a_second_archive_sends_nothing(
         let l = ok(&karmor(&ep, home.path(), &local));
         let r = ok(&karmor(&ep, home.path(), &remote));
         assert!(l.len() > 100, "{l}");
-        if args[0] == "recommend" {
+        if args.contains(&"--network") {
+            assert!(l.contains("kind: NetworkPolicy"), "{l}");
+            assert!(l.contains("app: wordpress"), "{l}");
+            assert!(
+                !l.contains("cidr: 10.244."),
+                "a pod address as an ipBlock:\n{l}"
+            );
+            assert_eq!(l, r, "{args:?}");
+        } else if args[0] == "recommend" {
             // The drafts (YAML on standard output) are the same text.
             assert!(l.contains("kind: KubeArmorPolicy"), "{l}");
             assert_eq!(l, r, "{args:?}");
@@ -262,9 +305,14 @@ fn since_cluster_and_node_fetch_only_the_files_needed_and_the_cache_is_reused() 
     let reqs = since(&moto, before);
     assert_eq!(
         parquet_gets(&reqs),
-        4,
-        "hours 12 and 13 of two nodes: {reqs:?}"
+        6,
+        "hours 12 and 13 of two nodes, and both nodes' pods table snapshots: {reqs:?}"
     );
+    let pods_gets = reqs
+        .iter()
+        .filter(|r| r.starts_with("GET ") && r.contains("/pods/node="))
+        .count();
+    assert_eq!(pods_gets, 2, "{reqs:?}");
     let lists = reqs.iter().filter(|r| r.contains("list-type=2")).count();
     let manifests = reqs
         .iter()
@@ -589,4 +637,89 @@ fn an_upload_cut_mid_way_resumes_with_the_parts_already_sent() {
     );
     assert_eq!(rows_sorted(&ok(&o)), rows_sorted(&l));
     assert!(!err(&o).contains("warning: skipped"), "{}", err(&o));
+}
+
+#[test]
+#[ignore = "needs moto's S3 server: python3 -m pip install 'moto[server]'"]
+fn a_nodes_newer_pods_snapshot_replaces_the_archived_one() {
+    use karmor_contract::bundle::{add_pods, read_manifest, write_manifest};
+    use karmor_contract::pods::read_pods;
+    let moto = Moto::start(&[]);
+    moto.create_bucket("audit");
+    let home = tempfile::tempdir().unwrap();
+    let bundle = home.path().join("bundle");
+    copy_tree(&demo(), &bundle);
+    let url = "s3://audit/k";
+    let ep = moto.endpoint();
+    let archive = |home: &Path| {
+        json(&karmor(
+            &ep,
+            home,
+            &[
+                "archive",
+                "--to",
+                url,
+                bundle.to_str().unwrap(),
+                "--output",
+                "json",
+            ],
+        ))
+    };
+    assert_eq!(archive(home.path())["pods_uploaded"], 2);
+
+    // node-b's next snapshot: its second WordPress pod went at 10:00. It replaces the node's
+    // snapshot in the bundle, as a pull does.
+    let mut m = read_manifest(&bundle).unwrap();
+    let old = m.pods.iter().find(|p| p.node == "node-b").unwrap().clone();
+    let gone_at = karmor_contract::bundle::parse_ts("2026-11-20T10:00:00Z").unwrap();
+    let rows: Vec<_> = read_pods(&bundle.join(&old.path))
+        .unwrap()
+        .into_iter()
+        .map(|mut r| {
+            if r.pod == "wordpress-7c9f6d8b5d-m8q7z" {
+                r.valid_to = Some(gone_at);
+            }
+            r
+        })
+        .collect();
+    m.pods.retain(|p| p.path != old.path);
+    add_pods(&bundle, &mut m, rows, "test", "node-b").unwrap();
+    write_manifest(&bundle, &mut m).unwrap();
+    std::fs::remove_file(bundle.join(&old.path)).unwrap();
+
+    let before = moto.requests().len();
+    let second = archive(home.path());
+    assert_eq!(second["uploaded"], 0, "{second}");
+    assert_eq!(second["pods_uploaded"], 1, "{second}");
+    assert_eq!(second["pods_replaced"], 1, "{second}");
+    let reqs = since(&moto, before);
+    assert!(reqs.iter().any(|r| r == "POST /audit?delete"), "{reqs:?}");
+    let pods_keys = keys(&moto, "audit", "k/cluster=demo/pods/");
+    let want: Vec<String> = m
+        .pods
+        .iter()
+        .map(|p| format!("k/cluster=demo/{}", p.path))
+        .collect();
+    assert_eq!(pods_keys, want, "the stale snapshot's object is deleted");
+
+    // Read back: the archive's drafts are the bundle's, from one snapshot per node.
+    let args = [
+        "recommend",
+        "-n",
+        "wordpress-mysql",
+        "--network",
+        "--until",
+        "2026-11-20T12:00:00Z",
+        "--bundle",
+    ];
+    let mut local = args.to_vec();
+    local.push(bundle.to_str().unwrap());
+    let mut remote = args.to_vec();
+    remote.push(url);
+    let l = ok(&karmor(&ep, home.path(), &local));
+    assert_eq!(l, ok(&karmor(&ep, home.path(), &remote)));
+    let views = home.path().join("cache/kubectl-karmor/archive/views");
+    let view = std::fs::read_dir(&views).unwrap().next().unwrap().unwrap();
+    let vm = read_manifest(&view.path()).unwrap();
+    assert_eq!(vm.pods, m.pods);
 }

@@ -112,7 +112,7 @@ async fn endpoint_pull_lands_the_reachable_collector_and_reports_the_unreachable
 
     // What landed is a verified bundle, merged into the store.
     let checks = verify_bundle(&bundle).expect("the bundle opens");
-    assert_eq!(checks.len(), a.segments);
+    assert_eq!(checks.len(), a.segments + a.pods);
     assert!(checks.iter().all(|c| c.problem.is_none()), "{checks:?}");
     assert_eq!(store_segments(&store), a.segments as u64);
 
@@ -579,7 +579,7 @@ async fn a_port_forward_cut_mid_transfer_is_replaced_and_the_pull_completes() {
         "the cut connection was not replaced: {forwards} port-forwards"
     );
     let checks = verify_bundle(&bundle).expect("the bundle opens");
-    assert_eq!(checks.len(), a.segments);
+    assert_eq!(checks.len(), a.segments + a.pods);
     assert!(checks.iter().all(|c| c.problem.is_none()), "{checks:?}");
     assert!(
         std::fs::read_dir(&bundle)

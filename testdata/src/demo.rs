@@ -2201,6 +2201,8 @@ pub fn pods() -> Vec<karmor_contract::pods::PodAddress> {
                     ip: ip.into(),
                     valid_from: from,
                     valid_to: to,
+                    kind: None,
+                    ports: Vec::new(),
                 }
             },
         )

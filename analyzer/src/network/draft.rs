@@ -651,6 +651,7 @@ mod tests {
             remote_addr: peer_addr.into(),
             remote_name: None,
             peer: index.resolve(peer_addr, None, 5),
+            dest_ports: Vec::new(),
             first_ns: 5,
             last_ns: 5,
             events: 3,

@@ -35,7 +35,9 @@ pub struct Flow {
     pub direction: Direction,
     /// `tcp`, `udp` or `sctp`.
     pub proto: String,
-    /// The server's port: the remote port of a connect, the local port of an accept.
+    /// The server's port: the remote port of a connect, the local port of an accept; for a
+    /// connect to a Service's cluster IP the pods table records, the Service port's target on
+    /// its pods.
     pub port: Option<u16>,
     /// The other end's address, as recorded.
     pub remote_addr: String,
@@ -43,6 +45,11 @@ pub struct Flow {
     pub remote_name: Option<String>,
     /// Who that is.
     pub peer: Peer,
+    /// The destination pod's declared container ports (`PROTO/PORT/NAME`, pods schema 1.1):
+    /// the pod itself for ingress, the peer's pod (or a Service's pods) for egress; what a
+    /// policy's named port resolves against. Empty when the pods table does not record them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dest_ports: Vec<String>,
     /// First and last time seen (ns).
     pub first_ns: i64,
     /// Last time seen (ns).
@@ -141,7 +148,50 @@ pub fn flows(store: &Store, scope: &Scope, index: &PeerIndex) -> Result<Vec<Flow
         } else {
             Direction::Ingress
         };
-        let peer = index.resolve(&addr, name.as_deref(), first);
+        let mut peer = index.resolve(&addr, name.as_deref(), first);
+        // A connection to a recorded Service's cluster IP reaches its pods on the Service
+        // port's target, which is the port NetworkPolicy sees.
+        let port = match (direction, port) {
+            (Direction::Egress, Some(p)) => {
+                match index.service_target_port(&addr, &proto, p, first) {
+                    Some(target) => Some(target),
+                    None => {
+                        if let (Some(_), Peer::Service { how, .. }) =
+                            (index.service_at(&addr, first), &mut peer)
+                        {
+                            how.push_str(&format!(
+                            "; its port {p}/{proto} has no target the pods table resolves (not a Service port, or a named target no selected pod declares once): kept as {p}, which its pods may not listen on"
+                        ));
+                        }
+                        Some(p)
+                    }
+                }
+            }
+            _ => port,
+        };
+        let dest_ports = match (&direction, &peer) {
+            (Direction::Ingress, _) => index.ports_of_pod(&workload.namespace, &pod, first),
+            (
+                Direction::Egress,
+                Peer::Pod {
+                    workload: w,
+                    pod: p,
+                    ..
+                },
+            ) => index.ports_of_pod(&w.namespace, p, first),
+            (Direction::Egress, Peer::Service { backends, .. }) => {
+                let mut all: Vec<String> = backends
+                    .iter()
+                    .flat_map(|(w, _)| index.pods_of(w))
+                    .filter(|p| p.holds_at(first))
+                    .flat_map(|p| p.ports.iter().cloned())
+                    .collect();
+                all.sort();
+                all.dedup();
+                all
+            }
+            _ => Vec::new(),
+        };
         let host_network = index
             .pods_of(&workload)
             .iter()
@@ -158,6 +208,7 @@ pub fn flows(store: &Store, scope: &Scope, index: &PeerIndex) -> Result<Vec<Flow
             remote_addr: addr,
             remote_name: name,
             peer,
+            dest_ports,
             first_ns: first,
             last_ns: last,
             events,

@@ -233,24 +233,48 @@ pub struct PortSelector {
 pub enum PortValue {
     /// A port number.
     Number(u16),
-    /// A named port (`http`): resolved against the pod's container ports, which recordings
-    /// do not hold; the simulator matches it against nothing and says so.
+    /// A named port (`http`): resolved against the destination pod's container ports, as
+    /// the pods table records them (pods schema 1.1); without them the simulator cannot
+    /// decide ([`PortSelector::matches_with`]).
     Named(String),
 }
 
 impl PortSelector {
     /// Whether a connection to `port` over `proto` (lower case) matches.
     pub fn matches(&self, proto: &str, port: u16) -> bool {
+        self.matches_with(proto, port, &[]).unwrap_or(false)
+    }
+
+    /// [`PortSelector::matches`], resolving a named port through the destination pod's
+    /// container ports (`PROTO/PORT/NAME` entries of the pods table): `None` when the port is
+    /// named and those ports are not known, so whether it matches cannot be decided.
+    pub fn matches_with(&self, proto: &str, port: u16, dest_ports: &[String]) -> Option<bool> {
         let proto_ok = self.protocol == "ANY" || self.protocol.eq_ignore_ascii_case(proto);
-        proto_ok
-            && match &self.port {
-                None => true,
-                Some(PortValue::Named(_)) => false,
-                Some(PortValue::Number(p)) => match self.end_port {
-                    Some(end) => (*p..=end).contains(&port),
-                    None => *p == port,
-                },
+        if !proto_ok {
+            return Some(false);
+        }
+        match &self.port {
+            None => Some(true),
+            Some(PortValue::Named(name)) => {
+                if dest_ports.is_empty() {
+                    return None;
+                }
+                Some(
+                    dest_ports
+                        .iter()
+                        .filter_map(|e| karmor_contract::pods::parse_pod_port(e))
+                        .any(|(pr, n, nm)| {
+                            pr.eq_ignore_ascii_case(proto)
+                                && n == port
+                                && nm.as_deref() == Some(name.as_str())
+                        }),
+                )
             }
+            Some(PortValue::Number(p)) => Some(match self.end_port {
+                Some(end) => (*p..=end).contains(&port),
+                None => *p == port,
+            }),
+        }
     }
 }
 

@@ -3,6 +3,11 @@
 //! or an address a node's own processes used, is that node; a cluster DNS name in
 //! `remote_name` (`NAME.NAMESPACE.svc.…`) is a Service, whose pods are found in the pods table
 //! by their labels; anything else is outside the cluster, named by the names it was reached by.
+//!
+//! A Service's cluster IP recorded in the pods table (rows of kind `Service`, pods schema 1.1,
+//! from the collectors' Service watch) resolves to that Service first, whatever name was used
+//! (DNS to 10.96.0.10 has none), and its pods are those its real selector selects at the time;
+//! the name heuristic above is only the fallback for Services no table records.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -131,6 +136,8 @@ impl Peer {
 #[derive(Debug, Clone, Default)]
 pub struct PeerIndex {
     by_ip: HashMap<String, Vec<PodAddress>>,
+    /// Services' cluster IPs (rows of kind `Service`) by address.
+    services: HashMap<String, Vec<PodAddress>>,
     node_addrs: HashMap<String, String>,
     pods: Vec<PodAddress>,
 }
@@ -158,11 +165,18 @@ impl PeerIndex {
     /// An index over pods-table rows and node addresses (address → node).
     pub fn new(pods: Vec<PodAddress>, node_addrs: HashMap<String, String>) -> Self {
         let mut by_ip: HashMap<String, Vec<PodAddress>> = HashMap::new();
+        let mut services: HashMap<String, Vec<PodAddress>> = HashMap::new();
         for p in &pods {
-            by_ip.entry(p.ip.clone()).or_default().push(p.clone());
+            let into = if p.is_service() {
+                &mut services
+            } else {
+                &mut by_ip
+            };
+            into.entry(p.ip.clone()).or_default().push(p.clone());
         }
         PeerIndex {
             by_ip,
+            services,
             node_addrs,
             pods,
         }
@@ -176,7 +190,7 @@ impl PeerIndex {
             .prepare(
                 "SELECT cluster, node, namespace, pod, pod_uid, workload_kind, workload,
                         labels, host_network, ip,
-                        epoch_ns(valid_from), epoch_ns(valid_to)
+                        epoch_ns(valid_from), epoch_ns(valid_to), kind, ports
                  FROM pods ORDER BY namespace, pod, ip, valid_from",
             )
             .map_err(AnalyzerError::store("read the pods table"))?;
@@ -196,6 +210,8 @@ impl PeerIndex {
                     ip: r.get::<_, Option<String>>(9)?.unwrap_or_default(),
                     valid_from: r.get::<_, Option<i64>>(10)?.unwrap_or(i64::MIN),
                     valid_to: r.get(11)?,
+                    kind: r.get(12)?,
+                    ports: super::flows::strings(r.get(13)?),
                 })
             })
             .map_err(AnalyzerError::store("read the pods table"))?;
@@ -221,7 +237,7 @@ impl PeerIndex {
                 node_addrs.insert(addr, node);
             }
         }
-        for p in &pods {
+        for p in pods.iter().filter(|p| !p.is_service()) {
             if p.host_network {
                 node_addrs.insert(p.ip.clone(), p.node.clone());
             }
@@ -239,9 +255,74 @@ impl PeerIndex {
         !self.pods.is_empty()
     }
 
-    /// The pods-table rows of a workload (every pod, every address).
+    /// The pods-table rows of a workload (every pod, every address; never a Service's row).
     pub fn pods_of(&self, w: &PeerWorkload) -> Vec<&PodAddress> {
-        self.pods.iter().filter(|p| &workload_of(p) == w).collect()
+        self.pods
+            .iter()
+            .filter(|p| !p.is_service() && &workload_of(p) == w)
+            .collect()
+    }
+
+    /// The declared container ports of pod `pod` of `ns` (pods schema 1.1), from its rows
+    /// that held an address at `ts` (else any of its rows).
+    pub fn ports_of_pod(&self, ns: &str, pod: &str, ts: i64) -> Vec<String> {
+        let rows: Vec<&PodAddress> = self
+            .pods
+            .iter()
+            .filter(|p| !p.is_service() && p.namespace == ns && p.pod == pod)
+            .collect();
+        let at: Vec<&&PodAddress> = rows.iter().filter(|p| p.holds_at(ts)).collect();
+        let mut out: Vec<String> = if at.is_empty() {
+            rows.iter().flat_map(|p| p.ports.iter().cloned()).collect()
+        } else {
+            at.iter().flat_map(|p| p.ports.iter().cloned()).collect()
+        };
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// The Service whose cluster IP `addr` was at `ts`, from the pods table.
+    pub fn service_at(&self, addr: &str, ts: i64) -> Option<&PodAddress> {
+        self.services.get(addr)?.iter().find(|s| s.holds_at(ts))
+    }
+
+    /// The port a connection to `port` of the Service at cluster IP `addr` reached on its pods
+    /// (after the Service's translation, which is what NetworkPolicy sees): the Service port's
+    /// numeric target, or a named target resolved through the backends' container ports in the
+    /// pods table. `None` when `addr` is no recorded Service, the port is not one of its ports,
+    /// or a named target resolves to no port (or to several).
+    pub fn service_target_port(&self, addr: &str, proto: &str, port: u16, ts: i64) -> Option<u16> {
+        let svc = self.service_at(addr, ts)?;
+        let (_, _, target) = svc
+            .ports
+            .iter()
+            .filter_map(|p| karmor_contract::pods::parse_service_port(p))
+            .find(|(pr, po, _)| pr.eq_ignore_ascii_case(proto) && *po == port)?;
+        if let Ok(n) = target.parse::<u16>() {
+            return Some(n);
+        }
+        let selector = label_pairs(&svc.labels);
+        let found: BTreeSet<u16> = self
+            .pods
+            .iter()
+            .filter(|p| {
+                !p.is_service()
+                    && p.namespace == svc.namespace
+                    && p.holds_at(ts)
+                    && selects(&selector, &p.labels)
+            })
+            .flat_map(|p| p.ports.iter())
+            .filter_map(|e| karmor_contract::pods::parse_pod_port(e))
+            .filter(|(pr, _, name)| {
+                pr.eq_ignore_ascii_case(proto) && name.as_deref() == Some(target.as_str())
+            })
+            .map(|(_, n, _)| n)
+            .collect();
+        match found.len() {
+            1 => found.into_iter().next(),
+            _ => None,
+        }
     }
 
     /// The stable labels of a workload in the pods table: on all its pods, without rollout-
@@ -287,6 +368,17 @@ impl PeerIndex {
                 host_network_pods: host_pods,
             };
         }
+        if let Some(svc) = self.service_at(addr, ts) {
+            let (backends, how) = self.selector_backends(svc, ts);
+            return Peer::Service {
+                name: svc.pod.clone(),
+                namespace: svc.namespace.clone(),
+                dns: name.map_or_else(|| addr.to_string(), str::to_string),
+                addr: addr.to_string(),
+                backends,
+                how,
+            };
+        }
         if let Some((svc, ns)) = name.and_then(service_of) {
             let (backends, how) = self.service_backends(&svc, &ns, ts);
             return Peer::Service {
@@ -304,6 +396,48 @@ impl PeerIndex {
         }
     }
 
+    /// The pods a recorded Service's selector selects at `ts`, and how they were found.
+    fn selector_backends(
+        &self,
+        svc: &PodAddress,
+        ts: i64,
+    ) -> (Vec<(PeerWorkload, Vec<String>)>, String) {
+        let selector = label_pairs(&svc.labels);
+        let sel_text = svc.labels.join(",");
+        if selector.is_empty() {
+            return (
+                Vec::new(),
+                format!(
+                    "its cluster IP {} is in the pods table, but it has no selector (its endpoints are not pods the table knows)",
+                    svc.ip
+                ),
+            );
+        }
+        let mut out: BTreeMap<PeerWorkload, Vec<String>> = BTreeMap::new();
+        for p in self.pods.iter().filter(|p| {
+            !p.is_service()
+                && !p.host_network
+                && p.namespace == svc.namespace
+                && p.holds_at(ts)
+                && selects(&selector, &p.labels)
+        }) {
+            out.entry(workload_of(p))
+                .or_insert_with(|| p.labels.clone());
+        }
+        let how = if out.is_empty() {
+            format!(
+                "cluster IP {} of the Service, whose selector {sel_text} selects no pod in the pods table at the time",
+                svc.ip
+            )
+        } else {
+            format!(
+                "cluster IP {} of the Service in the pods table, pods selected by its selector {sel_text}",
+                svc.ip
+            )
+        };
+        (out.into_iter().collect(), how)
+    }
+
     /// The pods behind Service `svc` in `ns` at `ts`: pods of the namespace with a label whose
     /// value is the Service's name (`k8s-app=kube-dns`, `app=mysql`), else pods of a workload
     /// named like the Service.
@@ -316,7 +450,7 @@ impl PeerIndex {
         let alive: Vec<&PodAddress> = self
             .pods
             .iter()
-            .filter(|p| p.namespace == ns && !p.host_network && p.holds_at(ts))
+            .filter(|p| !p.is_service() && p.namespace == ns && !p.host_network && p.holds_at(ts))
             .collect();
         let pick = |f: &dyn Fn(&PodAddress) -> bool| -> Vec<(PeerWorkload, Vec<String>)> {
             let mut out: BTreeMap<PeerWorkload, Vec<String>> = BTreeMap::new();
@@ -359,6 +493,18 @@ impl PeerIndex {
             format!("no pod of namespace {ns} in the pods table carries a label valued {svc}"),
         )
     }
+}
+
+/// `key=value` strings as pairs.
+fn label_pairs(labels: &[String]) -> Vec<(&str, &str)> {
+    labels.iter().filter_map(|l| l.split_once('=')).collect()
+}
+
+/// Whether a pod with `labels` has every pair of `selector` (a Service's equality selector).
+fn selects(selector: &[(&str, &str)], labels: &[String]) -> bool {
+    selector
+        .iter()
+        .all(|(k, v)| labels.iter().any(|l| l.split_once('=') == Some((*k, *v))))
 }
 
 /// Stable labels over several pods' label lists: common to all, minus rollout- and
@@ -421,6 +567,8 @@ mod tests {
             ip: ip.into(),
             valid_from: span.0,
             valid_to: span.1,
+            kind: None,
+            ports: Vec::new(),
         }
     }
 

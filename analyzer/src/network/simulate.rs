@@ -42,6 +42,10 @@ pub enum NetDecision {
     NotIsolated,
     /// Never filtered by NetworkPolicy (loopback, the pod's own node, host-network pods).
     Unaffected,
+    /// Isolated, no rule allows it for sure, and a rule with a named port would allow it if
+    /// the name meant the connection's port: the destination pod's container ports are not
+    /// recorded, so whether it is dropped cannot be decided.
+    Undecided,
 }
 
 impl NetDecision {
@@ -52,6 +56,7 @@ impl NetDecision {
             NetDecision::Dropped => "dropped",
             NetDecision::NotIsolated => "not-isolated",
             NetDecision::Unaffected => "unaffected",
+            NetDecision::Undecided => "undecided",
         }
     }
 
@@ -171,6 +176,27 @@ pub fn decide(f: &Flow, policies: &[NetPolicy], namespaces: &NamespaceLabels) ->
             }
         }
     }
+    let undecided: Vec<String> = selecting
+        .iter()
+        .filter(|p| {
+            rules(p)
+                .iter()
+                .any(|r| !r.deny && rule_decides(r, p, f, namespaces).is_none())
+        })
+        .map(|p| p.id())
+        .collect();
+    if !undecided.is_empty() {
+        return verdict(
+            NetDecision::Undecided,
+            undecided,
+            format!(
+                "a rule with a named port would allow {} {} if the name meant port {}: the destination pod's container ports are not in the pods table",
+                f.peer.describe(),
+                f.port_text(),
+                f.port.map_or_else(|| "-".into(), |p| p.to_string())
+            ),
+        );
+    }
     verdict(
         NetDecision::Dropped,
         selecting.iter().map(|p| p.id()).collect(),
@@ -184,6 +210,32 @@ pub fn decide(f: &Flow, policies: &[NetPolicy], namespaces: &NamespaceLabels) ->
 }
 
 fn rule_matches(r: &Rule, p: &NetPolicy, f: &Flow, namespaces: &NamespaceLabels) -> bool {
+    rule_decides(r, p, f, namespaces) == Some(true)
+}
+
+/// Whether a rule matches a connection: `None` when only a named port the destination pod's
+/// recorded ports cannot resolve stands between the rule and the connection.
+fn rule_decides(r: &Rule, p: &NetPolicy, f: &Flow, namespaces: &NamespaceLabels) -> Option<bool> {
+    let peers_ok = match &r.peers {
+        None => true,
+        Some(peers) => peers.iter().any(|s| peer_matches(s, p, f, namespaces)),
+    };
+    if !peers_ok {
+        return Some(false);
+    }
+    if let (Some(ports), Some(port)) = (&r.ports, f.port) {
+        let each: Vec<Option<bool>> = ports
+            .iter()
+            .map(|s| s.matches_with(&f.proto, port, &f.dest_ports))
+            .collect();
+        return if each.contains(&Some(true)) {
+            Some(true)
+        } else if each.contains(&None) {
+            None
+        } else {
+            Some(false)
+        };
+    }
     let port_ok = match (&r.ports, f.port) {
         (None, _) => true,
         (Some(ports), Some(port)) => ports.iter().any(|s| s.matches(&f.proto, port)),
@@ -192,11 +244,7 @@ fn rule_matches(r: &Rule, p: &NetPolicy, f: &Flow, namespaces: &NamespaceLabels)
             s.port.is_none() && (s.protocol == "ANY" || s.protocol.eq_ignore_ascii_case(&f.proto))
         }),
     };
-    port_ok
-        && match &r.peers {
-            None => true,
-            Some(peers) => peers.iter().any(|s| peer_matches(s, p, f, namespaces)),
-        }
+    Some(port_ok)
 }
 
 /// The pods a connection reaches: the pod, or the pods behind a Service.

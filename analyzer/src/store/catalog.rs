@@ -382,6 +382,31 @@ pub fn add_pod_files(conn: &Connection, records: &[PodFileRecord]) -> Result<()>
     Ok(())
 }
 
+/// The pods table files listed from the bundle `bundle` (as the store names it): (sha256,
+/// path).
+pub fn pod_files_of_bundle(conn: &Connection, bundle: &str) -> Result<Vec<(String, String)>> {
+    let mut stmt = conn
+        .prepare("SELECT sha256, path FROM pod_files WHERE bundle = ? ORDER BY path")
+        .map_err(AnalyzerError::store("read the pods catalog"))?;
+    let rows = stmt
+        .query_map(duckdb::params![bundle], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })
+        .map_err(AnalyzerError::store("read the pods catalog"))?;
+    rows.collect::<std::result::Result<_, _>>()
+        .map_err(AnalyzerError::store("read the pods catalog"))
+}
+
+/// Unlists a pods table file.
+pub fn remove_pod_file(conn: &Connection, sha256: &str) -> Result<()> {
+    conn.execute(
+        "DELETE FROM pod_files WHERE sha256 = ?",
+        duckdb::params![sha256],
+    )
+    .map(|_| ())
+    .map_err(AnalyzerError::store("unlist a pods table file"))
+}
+
 /// Every listed pods table file: (sha256, path).
 pub fn listed_pod_files(conn: &Connection) -> Result<Vec<(String, String)>> {
     let mut stmt = conn

@@ -41,6 +41,9 @@ pub struct MergeReport {
     pub pods_rows: u64,
     /// Files of the pods table the store already held, skipped.
     pub pods_already_present: Vec<PathBuf>,
+    /// Files of the pods table the store held from this bundle that its manifest no longer
+    /// lists (a node's earlier snapshot, replaced by the one a pull landed), dropped now.
+    pub pods_replaced: usize,
 }
 
 /// How far a merge has got, reported to [`Store::merge_bundle_with_progress`]'s callback after
@@ -224,7 +227,10 @@ pub(super) fn merge(
 
 /// Lists the bundle's pods table files that pass their checks (sha256 and size against the
 /// manifest, footer, pods schema version) and that the store does not hold yet; the others
-/// are reported by path.
+/// are reported by path. The pods table is a snapshot per node: files the store listed from
+/// this bundle that its manifest no longer lists are unlisted (and deleted when the store
+/// owns a copy), so that a node's stale snapshot never tells the view that a span it closed
+/// since is still open.
 fn merge_pods(
     store: &Store,
     manifest: Option<&karmor_contract::bundle::Manifest>,
@@ -232,10 +238,20 @@ fn merge_pods(
     named: &str,
     report: &mut MergeReport,
 ) -> Result<()> {
+    let conn = store.conn();
+    if let Some(m) = manifest {
+        let listed: HashSet<&str> = m.pods.iter().map(|p| p.sha256.as_str()).collect();
+        for (sha, path) in catalog::pod_files_of_bundle(conn, named)? {
+            if !listed.contains(sha.as_str()) {
+                catalog::remove_pod_file(conn, &sha)?;
+                store.delete_owned(Path::new(&path));
+                report.pods_replaced += 1;
+            }
+        }
+    }
     if pods.is_empty() {
         return Ok(());
     }
-    let conn = store.conn();
     let known = catalog::known_pod_files(conn)?;
     let mut records = Vec::new();
     for seg in pods {

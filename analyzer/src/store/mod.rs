@@ -266,7 +266,8 @@ impl Store {
                     NULL::VARCHAR AS workload_kind, NULL::VARCHAR AS workload,
                     NULL::VARCHAR[] AS labels, NULL::BOOLEAN AS host_network,
                     NULL::VARCHAR AS ip, NULL::TIMESTAMPTZ AS valid_from,
-                    NULL::TIMESTAMPTZ AS valid_to
+                    NULL::TIMESTAMPTZ AS valid_to, NULL::VARCHAR AS kind,
+                    NULL::VARCHAR[] AS ports
              WHERE false"
                 .to_string()
         } else {
@@ -275,6 +276,20 @@ impl Store {
                 .map(|p| sql_string(p))
                 .collect::<Vec<_>>()
                 .join(", ");
+            // Pods schema 1.1 columns: read when some file has them, else null.
+            let has_1_1: i64 = self
+                .conn
+                .query_row(
+                    &format!("SELECT count(*) FROM parquet_schema([{list}]) WHERE name = 'kind'"),
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(AnalyzerError::store("read the pods tables' schema"))?;
+            let extra = if has_1_1 > 0 {
+                "CAST(kind AS VARCHAR) AS kind, CAST(ports AS VARCHAR[]) AS ports"
+            } else {
+                "NULL::VARCHAR AS kind, NULL::VARCHAR[] AS ports"
+            };
             format!(
                 "CREATE OR REPLACE TEMP VIEW pods AS
                  SELECT cluster, any_value(node) AS node, namespace, pod, pod_uid,
@@ -282,7 +297,8 @@ impl Store {
                         any_value(labels) AS labels, bool_or(host_network) AS host_network, ip,
                         valid_from,
                         CASE WHEN bool_or(valid_to IS NULL) THEN NULL ELSE max(valid_to) END
-                          AS valid_to
+                          AS valid_to,
+                        any_value(kind) AS kind, any_value(ports) AS ports
                  FROM (SELECT CAST(cluster AS VARCHAR) AS cluster, CAST(node AS VARCHAR) AS node,
                               CAST(namespace AS VARCHAR) AS namespace, CAST(pod AS VARCHAR) AS pod,
                               CAST(pod_uid AS VARCHAR) AS pod_uid,
@@ -292,7 +308,7 @@ impl Store {
                               CAST(host_network AS BOOLEAN) AS host_network,
                               CAST(ip AS VARCHAR) AS ip,
                               CAST(valid_from AS TIMESTAMPTZ) AS valid_from,
-                              CAST(valid_to AS TIMESTAMPTZ) AS valid_to
+                              CAST(valid_to AS TIMESTAMPTZ) AS valid_to, {extra}
                        FROM read_parquet([{list}], hive_partitioning = false, union_by_name = true))
                  GROUP BY cluster, namespace, pod, pod_uid, ip, valid_from"
             )

@@ -5,12 +5,18 @@
 //! Each cluster's choice becomes a local bundle directory of hard links
 //! (`<cache>/views/<id>/`, with a manifest listing just those files) that the store merges as
 //! any bundle.
+//!
+//! Every cluster read brings its pods table along (each node's latest snapshot, whatever the
+//! node and time selection: a connection's peer may have run on a node not selected, and a
+//! snapshot covers the past as well), so that peers resolve as they do on the pulled bundle.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use futures::stream::{self, StreamExt};
-use karmor_contract::bundle::{parse_ts, sanitize_component, write_manifest, ManifestFile};
+use karmor_contract::bundle::{
+    parse_ts, sanitize_component, write_manifest, ManifestFile, PodsFile,
+};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use sha2::{Digest, Sha256};
@@ -62,6 +68,8 @@ pub struct ClusterView {
     pub dir: PathBuf,
     /// Files it lists.
     pub files: usize,
+    /// Pods table files it lists.
+    pub pods: usize,
 }
 
 /// What [`fetch`] did.
@@ -75,6 +83,9 @@ pub struct FetchReport {
     pub listed: usize,
     /// Files the selection keeps.
     pub selected: usize,
+    /// Pods table files of the clusters read (all of them, whatever the selection; counted in
+    /// `fetched` or `reused` too, not in `listed` or `selected`).
+    pub pods: usize,
     /// Files downloaded now.
     pub fetched: usize,
     /// Bytes downloaded now.
@@ -173,6 +184,9 @@ pub async fn fetch(
             .cloned()
             .collect();
         report.selected += files.len();
+        let pods: Vec<ManifestFile> = manifest.pods.iter().map(pods_entry).collect();
+        report.pods += pods.len();
+        let files = files.into_iter().chain(pods).collect::<Vec<_>>();
         chosen.push((cluster.clone(), manifest, files));
     }
 
@@ -237,16 +251,42 @@ pub async fn fetch(
             }
         }
         let mut m = manifest;
-        m.files = files;
+        let kept: BTreeSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        m.pods.retain(|p| kept.contains(p.path.as_str()));
+        let pods_paths: BTreeSet<String> = m.pods.iter().map(|p| p.path.clone()).collect();
+        m.files = files
+            .into_iter()
+            .filter(|f| !pods_paths.contains(&f.path))
+            .collect();
+        if m.pods.is_empty() {
+            m.pods_schema_version = None;
+        }
         std::fs::create_dir_all(&dir).map_err(|e| ArchiveError::io(&dir, e))?;
         write_manifest(&dir, &mut m)?;
         report.views.push(ClusterView {
             cluster,
             files: m.files.len(),
+            pods: m.pods.len(),
             dir,
         });
     }
     Ok(report)
+}
+
+/// A pods table file as the fetch handles it (path, size, sha256; no time range).
+fn pods_entry(p: &PodsFile) -> ManifestFile {
+    ManifestFile {
+        path: p.path.clone(),
+        node: p.node.clone(),
+        sha256: p.sha256.clone(),
+        bytes: p.bytes,
+        rows: p.rows,
+        first: String::new(),
+        last: String::new(),
+        events_seen: 0,
+        events_dropped: 0,
+        replaces: Vec::new(),
+    }
 }
 
 fn object_path(objects: &Path, sha256: &str) -> PathBuf {

@@ -10,6 +10,11 @@
 //! - Compacted files keep the bundle contract: listing an hour or day file unlists the files
 //!   it `replaces` in the same manifest write, and their objects are deleted afterwards, so the
 //!   archive holds each row once for engines that read every `*.parquet` under it.
+//! - The pods table (design §3) goes along: each pods table file the local manifest lists and
+//!   the archive's does not is sent whatever `--older-than` says (a snapshot is current, not
+//!   old), and listed in the write that unlists the archived files of the same node that the
+//!   local manifest no longer lists (that node's earlier snapshot), whose objects are then
+//!   deleted. So the archive holds each node's latest snapshot, as a pulled bundle does.
 
 use std::collections::{BTreeSet, HashSet};
 use std::io::Read;
@@ -18,6 +23,7 @@ use std::path::{Path, PathBuf};
 use futures::stream::{self, StreamExt};
 use karmor_contract::bundle::{
     manifest_json, new_manifest, parse_manifest, parse_ts, read_manifest, Manifest, ManifestFile,
+    PodsFile,
 };
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
@@ -117,6 +123,13 @@ pub struct ArchiveReport {
     pub manifest_written: bool,
     /// Files not archived, with why (bundle path, message).
     pub failed: Vec<(String, String)>,
+    /// Pods table files the local manifest lists.
+    pub pods_listed: usize,
+    /// Pods table files sent (or found there) and listed now.
+    pub pods_uploaded: usize,
+    /// Archived pods table files unlisted and deleted: a newer snapshot of their node
+    /// replaced them.
+    pub pods_replaced: usize,
 }
 
 /// The sha256 of a local file, hex.
@@ -174,10 +187,10 @@ async fn write_manifest_merged(
     remote: &Remote,
     cluster: &str,
     local: &Manifest,
-    added: &[ManifestFile],
+    (added, added_pods): (&[ManifestFile], &[PodsFile]),
     producer: &str,
     mut current: Option<(Manifest, UpdateVersion)>,
-) -> Result<Vec<String>> {
+) -> Result<(Vec<String>, Vec<String>)> {
     let key = remote.url.manifest_key(cluster);
     let location = ObjectPath::from(key.as_str());
     for _ in 0..MANIFEST_ATTEMPTS {
@@ -186,6 +199,7 @@ async fn write_manifest_merged(
             None => (new_manifest(producer), PutMode::Create),
         };
         let gone = merge_into(&mut manifest, local, cluster, added.to_vec(), producer);
+        let gone_pods = merge_pods_into(&mut manifest, local, added_pods);
         let text = manifest_json(&mut manifest).map_err(ArchiveError::Other)?;
         let opts = PutOptions {
             mode,
@@ -196,7 +210,7 @@ async fn write_manifest_merged(
             .put_opts(&location, PutPayload::from(text), opts)
             .await
         {
-            Ok(_) => return Ok(gone),
+            Ok(_) => return Ok((gone, gone_pods)),
             Err(object_store::Error::Precondition { .. })
             | Err(object_store::Error::AlreadyExists { .. }) => {
                 current = read_versioned(remote, cluster).await?;
@@ -269,7 +283,22 @@ pub async fn archive_bundle(
             todo.push(f.clone());
         }
     }
-    progress.planned(todo.len(), todo.iter().map(|f| f.bytes).sum());
+    let held_pods: HashSet<&str> = existing
+        .into_iter()
+        .flat_map(|m| &m.pods)
+        .map(|p| p.sha256.as_str())
+        .collect();
+    report.pods_listed = local.pods.len();
+    let pods_todo: Vec<PodsFile> = local
+        .pods
+        .iter()
+        .filter(|p| !held_pods.contains(p.sha256.as_str()))
+        .cloned()
+        .collect();
+    progress.planned(
+        todo.len() + pods_todo.len(),
+        todo.iter().map(|f| f.bytes).sum::<u64>() + pods_todo.iter().map(|p| p.bytes).sum::<u64>(),
+    );
 
     let results: Vec<(ManifestFile, FileStatus)> = stream::iter(todo)
         .map(|f| async {
@@ -305,13 +334,49 @@ pub async fn archive_bundle(
         }
         added.push(f);
     }
+    // The pods table's files are few and small: one at a time.
+    let mut added_pods = Vec::new();
+    for p in pods_todo {
+        let as_file = pods_as_file(&p);
+        let status = match archive_file(remote, root, &cluster, &as_file, opts, progress).await {
+            Ok(s) => s,
+            Err(e) => FileStatus::Failed(e.to_string()),
+        };
+        progress.done(&p.path, &status);
+        match status {
+            FileStatus::Failed(message) => report.failed.push((p.path.clone(), message)),
+            status => {
+                if !matches!(status, FileStatus::AlreadyThere) {
+                    report.uploaded_bytes += p.bytes;
+                }
+                report.pods_uploaded += 1;
+                added_pods.push(p);
+            }
+        }
+    }
     report.failed.sort();
 
-    if !added.is_empty() {
-        let gone =
-            write_manifest_merged(remote, &cluster, &local, &added, &opts.producer, versioned)
-                .await?;
+    if !added.is_empty() || !added_pods.is_empty() {
+        let (gone, gone_pods) = write_manifest_merged(
+            remote,
+            &cluster,
+            &local,
+            (&added, &added_pods),
+            &opts.producer,
+            versioned,
+        )
+        .await?;
         report.manifest_written = true;
+        for path in gone_pods {
+            let key = remote.url.file_key(&cluster, &path);
+            match remote.store.delete(&ObjectPath::from(key.as_str())).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => report.pods_replaced += 1,
+                Err(e) => report.failed.push((
+                    path,
+                    format!("replaced, but not deleted: {}", remote.error(e, &key)),
+                )),
+            }
+        }
         for path in gone {
             let key = remote.url.file_key(&cluster, &path);
             match remote.store.delete(&ObjectPath::from(key.as_str())).await {
@@ -363,6 +428,50 @@ fn merge_into(
         manifest.dropped_by_input.insert(input.clone(), *n);
     }
     gone
+}
+
+/// Lists `added` pods table files in `manifest` (the archive's), unlisting the archived pods
+/// files of their nodes that the local manifest no longer lists (earlier snapshots); returns
+/// the paths unlisted.
+fn merge_pods_into(manifest: &mut Manifest, local: &Manifest, added: &[PodsFile]) -> Vec<String> {
+    if added.is_empty() {
+        return Vec::new();
+    }
+    let nodes: HashSet<&str> = added.iter().map(|p| p.node.as_str()).collect();
+    let current: HashSet<&str> = local.pods.iter().map(|p| p.sha256.as_str()).collect();
+    let added_paths: HashSet<&str> = added.iter().map(|p| p.path.as_str()).collect();
+    let mut gone = Vec::new();
+    manifest.pods.retain(|p| {
+        if added_paths.contains(p.path.as_str()) {
+            return false;
+        }
+        let stale = nodes.contains(p.node.as_str()) && !current.contains(p.sha256.as_str());
+        if stale {
+            gone.push(p.path.clone());
+        }
+        !stale
+    });
+    manifest.pods.extend(added.iter().cloned());
+    if let Some(v) = &local.pods_schema_version {
+        manifest.pods_schema_version = Some(v.clone());
+    }
+    gone
+}
+
+/// A pods table file as [`archive_file`] sends it (path, size, sha256).
+fn pods_as_file(p: &PodsFile) -> ManifestFile {
+    ManifestFile {
+        path: p.path.clone(),
+        node: p.node.clone(),
+        sha256: p.sha256.clone(),
+        bytes: p.bytes,
+        rows: p.rows,
+        first: String::new(),
+        last: String::new(),
+        events_seen: 0,
+        events_dropped: 0,
+        replaces: Vec::new(),
+    }
 }
 
 /// Sends one file, unless its object is already there.
@@ -465,6 +574,35 @@ mod tests {
         let paths: Vec<&str> = archive.files.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(paths, vec!["a/hour-1"]);
         assert_eq!(archive.clusters, vec!["prod".to_string()]);
+    }
+
+    fn pods(path: &str, node: &str, sha: &str) -> PodsFile {
+        PodsFile {
+            path: path.into(),
+            node: node.into(),
+            sha256: sha.into(),
+            bytes: 1,
+            rows: 1,
+        }
+    }
+
+    #[test]
+    fn a_nodes_new_pods_snapshot_unlists_its_earlier_one_only() {
+        let mut archive = new_manifest("t");
+        archive.pods = vec![
+            pods("pods/node=a/pods-1", "a", "p1"),
+            pods("pods/node=b/pods-2", "b", "p2"),
+        ];
+        let mut local = new_manifest("t");
+        local.pods = vec![pods("pods/node=a/pods-3", "a", "p3")];
+        local.pods_schema_version = Some("1.0".into());
+        let gone = merge_pods_into(&mut archive, &local, &local.pods.clone());
+        assert_eq!(gone, vec!["pods/node=a/pods-1".to_string()]);
+        let paths: Vec<&str> = archive.pods.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(paths, vec!["pods/node=b/pods-2", "pods/node=a/pods-3"]);
+        assert_eq!(archive.pods_schema_version.as_deref(), Some("1.0"));
+        // Nothing added: nothing unlisted.
+        assert!(merge_pods_into(&mut archive, &local, &[]).is_empty());
     }
 
     #[test]

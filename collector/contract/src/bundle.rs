@@ -969,7 +969,10 @@ mod tests {
         ];
         let m = write_pods(dir.path(), rows.clone(), "test").unwrap();
         assert_eq!(m.pods.len(), 2);
-        assert_eq!(m.pods_schema_version.as_deref(), Some("1.0"));
+        assert_eq!(
+            m.pods_schema_version.as_deref(),
+            Some(crate::pods::pods_schema_version().as_str())
+        );
         assert!(m.pods[0].path.starts_with("pods/node=a/pods-"));
         // The events are untouched: same segments, same totals.
         assert_eq!(m.totals.files, 1);
@@ -1016,7 +1019,10 @@ mod tests {
         write_pods(dir.path(), vec![pod_row("a", "web-1", "10.0.0.2")], "t").unwrap();
         let p = dir.path().join(MANIFEST);
         let text = fs::read_to_string(&p).unwrap().replace(
-            "\"pods_schema_version\": \"1.0\"",
+            &format!(
+                "\"pods_schema_version\": \"{}\"",
+                crate::pods::pods_schema_version()
+            ),
             "\"pods_schema_version\": \"3.0\"",
         );
         fs::write(&p, text).unwrap();

@@ -16,6 +16,17 @@
 //! file. Several files may say the same thing: readers take the union, and rows that agree on
 //! (cluster, namespace, pod, pod_uid, ip, valid_from) are one row, with the latest `valid_to`
 //! (null wins: the span was still open).
+//!
+//! **Minor 1** (pods schema 1.1) adds two nullable columns, `kind` and `ports`, and rows of
+//! kind `Service`: a Service's cluster IP with the span the Service held it (design §3: a
+//! connection to a cluster IP resolves to the Service and, through its selector, its pods).
+//! In such a row `pod` is the Service's name, `pod_uid` its uid, `workload_kind`/`workload`
+//! `Service` and its name, `labels` its **selector** (`key=value`), `ports` its ports
+//! (`PROTO/PORT->TARGET`, the target a number or a container port's name) and `host_network`
+//! false. A pod's row may list its containers' ports in `ports` (`PROTO/PORT` or
+//! `PROTO/PORT/NAME`). Readers of 1.0 see a Service row as a pod of workload
+//! `Service/<name>` labelled with the selector, so they select its backends by those labels;
+//! 1.0 files read as 1.1 with `kind` null (a pod) and no ports.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -38,7 +49,9 @@ use crate::error::ContractError;
 /// Major version of the pods table; readers refuse another one.
 pub const PODS_SCHEMA_MAJOR: u32 = 1;
 /// Minor version of the pods table (additions readers may ignore).
-pub const PODS_SCHEMA_MINOR: u32 = 0;
+pub const PODS_SCHEMA_MINOR: u32 = 1;
+/// The `kind` of a Service's row (pods schema 1.1); a null `kind` is a pod.
+pub const KIND_SERVICE: &str = "Service";
 /// The bundle directory that holds the pods table, at the bundle's root.
 pub const PODS_DIR: &str = "pods";
 /// File name prefix of a pods table file.
@@ -80,6 +93,11 @@ pub struct PodAddress {
     pub valid_from: i64,
     /// Until when it held it; `None` while it still did when the table was written.
     pub valid_to: Option<i64>,
+    /// What holds the address: `None` a pod, [`KIND_SERVICE`] a Service's cluster IP (1.1).
+    pub kind: Option<String>,
+    /// Ports (1.1): a Service's `PROTO/PORT->TARGET`, a pod's container ports `PROTO/PORT` or
+    /// `PROTO/PORT/NAME`; empty when not recorded.
+    pub ports: Vec<String>,
 }
 
 impl PodAddress {
@@ -87,6 +105,30 @@ impl PodAddress {
     pub fn holds_at(&self, ts: i64) -> bool {
         self.valid_from <= ts && self.valid_to.is_none_or(|to| ts <= to)
     }
+
+    /// Whether the row is a Service's cluster IP rather than a pod's address.
+    pub fn is_service(&self) -> bool {
+        self.kind.as_deref() == Some(KIND_SERVICE)
+    }
+}
+
+/// One entry of a Service's `ports`: (protocol upper-case, port, target: a number or a port
+/// name). `None` when the entry is not `PROTO/PORT->TARGET`.
+pub fn parse_service_port(entry: &str) -> Option<(String, u16, String)> {
+    let (proto, rest) = entry.split_once('/')?;
+    let (port, target) = rest.split_once("->")?;
+    let port = port.parse().ok()?;
+    (!proto.is_empty() && !target.is_empty())
+        .then(|| (proto.to_ascii_uppercase(), port, target.to_string()))
+}
+
+/// One entry of a pod's `ports`: (protocol upper-case, port, name if any).
+pub fn parse_pod_port(entry: &str) -> Option<(String, u16, Option<String>)> {
+    let mut parts = entry.splitn(3, '/');
+    let proto = parts.next().filter(|p| !p.is_empty())?;
+    let port = parts.next()?.parse().ok()?;
+    let name = parts.next().filter(|n| !n.is_empty()).map(str::to_string);
+    Some((proto.to_ascii_uppercase(), port, name))
 }
 
 /// The Arrow schema of the pods table (v1).
@@ -116,10 +158,19 @@ pub fn pods_arrow_schema() -> SchemaRef {
         s("ip", false),
         ts("valid_from", false),
         ts("valid_to", true),
+        s("kind", true),
+        Field::new(
+            "ports",
+            DataType::List(Arc::new(Field::new("item", DataType::Utf8, false))),
+            true,
+        ),
     ]))
 }
 
-/// Column names of the pods table, in schema order.
+/// Columns of pods schema 1.1 that 1.0 files lack; readers take them as null.
+pub const PODS_COLUMNS_1_1: [&str; 2] = ["kind", "ports"];
+
+/// Column names every pods table file has (1.0), in schema order.
 pub const PODS_COLUMNS: [&str; 12] = [
     "cluster",
     "node",
@@ -195,11 +246,20 @@ pub fn pods_to_batch(rows: &[PodAddress]) -> RecordBatch {
         DataType::Utf8,
         false,
     )));
+    let mut ports = ListBuilder::new(StringBuilder::new()).with_field(Arc::new(Field::new(
+        "item",
+        DataType::Utf8,
+        false,
+    )));
     for r in rows {
         for l in &r.labels {
             labels.values().append_value(l);
         }
         labels.append(true);
+        for p in &r.ports {
+            ports.values().append_value(p);
+        }
+        ports.append(true);
     }
     let columns: Vec<ArrayRef> = vec![
         strings(&|r| r.cluster.as_deref()),
@@ -218,6 +278,8 @@ pub fn pods_to_batch(rows: &[PodAddress]) -> RecordBatch {
         strings(&|r| Some(r.ip.as_str())),
         ts(&|r| Some(r.valid_from)),
         ts(&|r| r.valid_to),
+        strings(&|r| r.kind.as_deref()),
+        Arc::new(ports.finish()),
     ];
     // The columns are built to the schema above; a mismatch is a bug in this function.
     RecordBatch::try_new(pods_arrow_schema(), columns).expect("pods batch matches its schema")
@@ -336,6 +398,15 @@ pub fn read_pods(path: &Path) -> Result<Vec<PodAddress>, ContractError> {
         let host = column::<BooleanArray>(path, &batch, "host_network")?;
         let from = column::<TimestampNanosecondArray>(path, &batch, "valid_from")?;
         let to = column::<TimestampNanosecondArray>(path, &batch, "valid_to")?;
+        // 1.1 columns: absent from 1.0 files.
+        let row_kind = match batch.column_by_name("kind") {
+            Some(_) => Some(s("kind")?),
+            None => None,
+        };
+        let ports = match batch.column_by_name("ports") {
+            Some(_) => Some(column::<ListArray>(path, &batch, "ports")?),
+            None => None,
+        };
         let opt = |a: &StringArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_string());
         for i in 0..batch.num_rows() {
             let required = |a: &StringArray, name: &str| {
@@ -367,6 +438,21 @@ pub fn read_pods(path: &Path) -> Result<Vec<PodAddress>, ContractError> {
                 ip: required(ip, "ip")?,
                 valid_from: from.value(i),
                 valid_to: (!to.is_null(i)).then(|| to.value(i)),
+                kind: row_kind.and_then(|k| opt(k, i)),
+                ports: match ports {
+                    Some(p) if !p.is_null(i) => {
+                        let v = p.value(i);
+                        let v = v.as_any().downcast_ref::<StringArray>().ok_or_else(|| {
+                            ContractError::Column {
+                                path: path.to_path_buf(),
+                                column: "ports".into(),
+                                message: "items are not strings".into(),
+                            }
+                        })?;
+                        v.iter().flatten().map(str::to_string).collect()
+                    }
+                    _ => Vec::new(),
+                },
             });
         }
     }
@@ -391,6 +477,8 @@ mod tests {
             ip: ip.into(),
             valid_from: from,
             valid_to: to,
+            kind: None,
+            ports: vec!["TCP/8080/http".into()],
         }
     }
 
@@ -414,6 +502,54 @@ mod tests {
         let mut want = rows;
         sort_pods(&mut want);
         assert_eq!(read_pods(&path).unwrap(), want);
+    }
+
+    #[test]
+    fn service_rows_round_trip_and_a_1_0_file_reads_with_no_kind_or_ports() {
+        let dir = tempfile::tempdir().unwrap();
+        let svc = PodAddress {
+            kind: Some(KIND_SERVICE.into()),
+            workload_kind: Some(KIND_SERVICE.into()),
+            labels: vec!["k8s-app=kube-dns".into()],
+            ports: vec!["TCP/53->53".into(), "UDP/53->dns".into()],
+            ..pod("kube-system", "kube-dns", "10.96.0.10", 1, None)
+        };
+        let path = dir.path().join("p.parquet");
+        std::fs::write(&path, encode_pods(vec![svc.clone()], "t", "n1").unwrap()).unwrap();
+        let back = read_pods(&path).unwrap();
+        assert_eq!(back, vec![svc]);
+        assert!(back[0].is_service());
+        assert_eq!(
+            parse_service_port(&back[0].ports[1]),
+            Some(("UDP".into(), 53, "dns".into()))
+        );
+        assert_eq!(
+            parse_pod_port("TCP/8080/http"),
+            Some(("TCP".into(), 8080, Some("http".into())))
+        );
+        assert_eq!(parse_pod_port("udp/53"), Some(("UDP".into(), 53, None)));
+        assert_eq!(parse_service_port("TCP/53"), None);
+        // A 1.0 file (no kind, no ports columns) reads as pods without ports.
+        let old = pods_to_batch(&[pod("a", "web-1", "10.0.0.2", 10, None)])
+            .project(&(0..PODS_COLUMNS.len()).collect::<Vec<_>>())
+            .unwrap();
+        let props = WriterProperties::builder()
+            .set_key_value_metadata(Some(vec![KeyValue::new(
+                KEY_PODS_SCHEMA.into(),
+                "1.0".to_string(),
+            )]))
+            .build();
+        let mut buf = Vec::new();
+        let mut w = ArrowWriter::try_new(&mut buf, old.schema(), Some(props)).unwrap();
+        w.write(&old).unwrap();
+        w.close().unwrap();
+        std::fs::write(&path, buf).unwrap();
+        let back = read_pods(&path).unwrap();
+        assert_eq!(
+            (back[0].kind.clone(), back[0].ports.clone()),
+            (None, vec![])
+        );
+        assert!(!back[0].is_service());
     }
 
     #[test]

@@ -12,6 +12,11 @@
 //! bytes. At the end the size, the sha256 of the whole file and the Parquet footer's row count
 //! are checked, the file is fsynced and renamed to its final name, and only then listed in the
 //! bundle's `manifest.json`.
+//!
+//! The collector's pods table (who held which address when, design §3) travels the same way:
+//! ListSegments names the files of the node's latest snapshot, FetchSegment serves them, and
+//! [`pull_into_bundle`] lands each beside the segments, in place of the node's snapshot it
+//! pulled before ([`crate::pulled_bundle`]).
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -29,7 +34,9 @@ pub use tonic::transport::Channel;
 use crate::error::ClientError;
 use crate::proto::collector as pb;
 use crate::proto::collector::collector_client::CollectorClient;
+use crate::pulled_bundle::land_pods;
 use crate::pulled_bundle::{delete_replaced, land, sweep_replaced, Holdings};
+use karmor_contract::pods::{check_pods_version, read_pods_footer, PODS_DIR};
 use karmor_contract::segment::{check_schema_version, read_footer, sha256_file};
 
 /// Largest message the clients accept (a chunk is at most 1 MiB; lists of many segments are
@@ -112,6 +119,35 @@ impl From<SegmentInfo> for pb::SegmentInfo {
     }
 }
 
+/// A file of a collector's pods table, as it lists it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PodsFileInfo {
+    /// Bundle-relative path: `pods/node=<n>/pods-<sha16>.parquet`.
+    pub path: String,
+    /// Node the rows come from.
+    pub node: String,
+    /// Hex sha256 of the whole file.
+    pub sha256: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Rows.
+    pub rows: u64,
+}
+
+impl PodsFileInfo {
+    /// The file as a fetch sees it (no time range, no counters).
+    fn as_segment(&self) -> SegmentInfo {
+        SegmentInfo {
+            path: self.path.clone(),
+            node: self.node.clone(),
+            sha256: self.sha256.clone(),
+            bytes: self.bytes,
+            rows: self.rows,
+            ..SegmentInfo::default()
+        }
+    }
+}
+
 /// What a collector has.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SegmentList {
@@ -125,6 +161,11 @@ pub struct SegmentList {
     pub schema_version: String,
     /// The segments that match the filter, sorted by path.
     pub segments: Vec<SegmentInfo>,
+    /// The files of the node's latest pods table snapshot, whatever the filter (empty from
+    /// collectors that predate the pods table in the protocol), sorted by path.
+    pub pods: Vec<PodsFileInfo>,
+    /// Version of the pods table files, when there are any.
+    pub pods_schema_version: Option<String>,
 }
 
 /// A collector's state and counters.
@@ -281,13 +322,47 @@ pub async fn list_segments(
         segments.push(SegmentInfo::from(s));
     }
     segments.sort_by(|a, b| a.path.cmp(&b.path));
+    let mut pods = Vec::with_capacity(r.pods.len());
+    for p in r.pods {
+        check_pods_path(&p.path)?;
+        if !is_sha256(&p.sha256) {
+            return Err(ClientError::Protocol {
+                message: format!(
+                    "pods file {}: sha256 {:?} is not 64 hex digits",
+                    p.path, p.sha256
+                ),
+            });
+        }
+        pods.push(PodsFileInfo {
+            path: p.path,
+            node: p.node,
+            sha256: p.sha256,
+            bytes: p.bytes,
+            rows: p.rows,
+        });
+    }
+    pods.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(SegmentList {
         node: r.node,
         cluster: (!r.cluster.is_empty()).then_some(r.cluster),
         producer: r.producer,
         schema_version: r.schema_version,
         segments,
+        pods,
+        pods_schema_version: (!r.pods_schema_version.is_empty()).then_some(r.pods_schema_version),
     })
+}
+
+/// Refuses a pods table path that is not a safe bundle-relative path under `pods/`.
+pub fn check_pods_path(path: &str) -> Result<(), ClientError> {
+    check_segment_path(path)?;
+    if path.starts_with(&format!("{PODS_DIR}/")) {
+        Ok(())
+    } else {
+        Err(ClientError::Protocol {
+            message: format!("pods table path {path:?} is not under {PODS_DIR}/"),
+        })
+    }
 }
 
 fn is_sha256(s: &str) -> bool {
@@ -342,6 +417,54 @@ pub fn part_path(final_path: &Path) -> PathBuf {
 pub async fn fetch_segment(
     channel: Channel,
     seg: &SegmentInfo,
+    bundle_dir: &Path,
+    chunk_bytes: u32,
+    progress: &mut (dyn FnMut(u64) + Send),
+) -> Result<Fetched, ClientError> {
+    fetch_file(
+        channel,
+        seg,
+        FileKind::Segment,
+        bundle_dir,
+        chunk_bytes,
+        progress,
+    )
+    .await
+}
+
+/// Fetches one pods table file into `bundle_dir/<file.path>` as [`fetch_segment`] fetches a
+/// segment (its footer is checked as a pods table's). The manifest is not touched.
+pub async fn fetch_pods_file(
+    channel: Channel,
+    file: &PodsFileInfo,
+    bundle_dir: &Path,
+    chunk_bytes: u32,
+) -> Result<Fetched, ClientError> {
+    check_pods_path(&file.path)?;
+    fetch_file(
+        channel,
+        &file.as_segment(),
+        FileKind::Pods,
+        bundle_dir,
+        chunk_bytes,
+        &mut |_| {},
+    )
+    .await
+}
+
+/// What a fetched file holds, for the footer check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileKind {
+    /// An events segment (schema v1).
+    Segment,
+    /// A pods table file.
+    Pods,
+}
+
+async fn fetch_file(
+    channel: Channel,
+    seg: &SegmentInfo,
+    kind: FileKind,
     bundle_dir: &Path,
     chunk_bytes: u32,
     progress: &mut (dyn FnMut(u64) + Send),
@@ -428,7 +551,7 @@ pub async fn fetch_segment(
             ),
         });
     }
-    finish_part(seg, &part, &final_path).await?;
+    finish_part(seg, kind, &part, &final_path).await?;
     Ok(Fetched {
         path: final_path,
         bytes: seg.bytes,
@@ -468,7 +591,12 @@ fn check_chunk(seg: &SegmentInfo, offset: u64, chunk: &pb::SegmentChunk) -> Opti
 }
 
 /// Checks a complete `.part` (sha256, footer rows) and renames it to its final name.
-async fn finish_part(seg: &SegmentInfo, part: &Path, final_path: &Path) -> Result<(), ClientError> {
+async fn finish_part(
+    seg: &SegmentInfo,
+    kind: FileKind,
+    part: &Path,
+    final_path: &Path,
+) -> Result<(), ClientError> {
     let (seg2, part2, final2) = (seg.clone(), part.to_path_buf(), final_path.to_path_buf());
     tokio::task::spawn_blocking(move || -> Result<(), ClientError> {
         let sha = sha256_file(&part2)?;
@@ -482,14 +610,17 @@ async fn finish_part(seg: &SegmentInfo, part: &Path, final_path: &Path) -> Resul
                 ),
             });
         }
-        let footer = read_footer(&part2)?;
-        if footer.rows != seg2.rows {
+        let rows = match kind {
+            FileKind::Segment => read_footer(&part2)?.rows,
+            FileKind::Pods => read_pods_footer(&part2)?,
+        };
+        if rows != seg2.rows {
             let _ = std::fs::remove_file(&part2);
             return Err(ClientError::Integrity {
                 path: seg2.path.clone(),
                 message: format!(
-                    "{} rows in the footer, the collector listed {}",
-                    footer.rows, seg2.rows
+                    "{rows} rows in the footer, the collector listed {}",
+                    seg2.rows
                 ),
             });
         }
@@ -640,6 +771,20 @@ pub struct PullReport {
     pub bytes_fetched: u64,
     /// Rows of the fetched segments.
     pub rows_fetched: u64,
+    /// Pods table files the collector listed.
+    pub pods_listed: usize,
+    /// Pods table files fetched now (each in place of the node's snapshot pulled before).
+    pub pods_fetched: usize,
+    /// Rows of the pods table files fetched now.
+    pub pods_rows: u64,
+    /// Pods table files the bundle already listed.
+    pub pods_present: usize,
+    /// Earlier pods table files of the node unlisted and deleted: a newer snapshot holds what
+    /// they said.
+    pub pods_replaced: usize,
+    /// Pods table files that could not be fetched or landed, with why (the segments are not
+    /// affected).
+    pub pods_failed: Vec<String>,
 }
 
 /// Pulls a collector's segments into the bundle at `bundle_dir` (created if missing):
@@ -760,7 +905,66 @@ pub async fn pull_into_bundle(
     }
     outcomes.sort_by(|a, b| a.path.cmp(&b.path));
     report.segments = outcomes;
+    pull_pods(channel, bundle_dir, &list, opts, &holdings, &mut report).await?;
     Ok(report)
+}
+
+/// Pulls the collector's pods table snapshot: each listed file the bundle does not list is
+/// fetched (with retries) and listed in place of the node's earlier files (see
+/// [`crate::pulled_bundle::land_pods`]). A file that fails is reported in
+/// `report.pods_failed`; errors only when the manifest cannot be read or written.
+async fn pull_pods(
+    channel: Channel,
+    bundle_dir: &Path,
+    list: &SegmentList,
+    opts: &PullOptions,
+    holdings: &Holdings,
+    report: &mut PullReport,
+) -> Result<(), ClientError> {
+    report.pods_listed = list.pods.len();
+    if list.pods.is_empty() {
+        return Ok(());
+    }
+    if let Some(v) = &list.pods_schema_version {
+        if let Err(e) = check_pods_version(Path::new(&format!("collector {}", list.node)), v) {
+            report.pods_failed.push(e.to_string());
+            return Ok(());
+        }
+    }
+    let current: BTreeSet<String> = list.pods.iter().map(|p| p.sha256.clone()).collect();
+    for file in &list.pods {
+        if holdings.pods.contains(&file.sha256) {
+            report.pods_present += 1;
+            continue;
+        }
+        let attempts = opts.attempts.max(1);
+        let mut backoff = opts.retry_backoff;
+        let mut attempt = 0;
+        let fetched = loop {
+            attempt += 1;
+            match fetch_pods_file(channel.clone(), file, bundle_dir, opts.chunk_bytes).await {
+                Ok(f) => break Ok(f),
+                Err(e) if attempt < attempts && e.is_retryable() => {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        match fetched {
+            Ok(_) => {
+                let removed = land_pods(bundle_dir, file, &current, list, &opts.producer)?;
+                report.pods_fetched += 1;
+                report.pods_rows += file.rows;
+                report.pods_replaced += removed;
+            }
+            // Replaced by a newer snapshot between the listing and the fetch: the next pull
+            // takes that one.
+            Err(ClientError::Rpc { status, .. }) if status.code() == tonic::Code::NotFound => {}
+            Err(e) => report.pods_failed.push(format!("{}: {e}", file.path)),
+        }
+    }
+    Ok(())
 }
 
 /// Lists a landed file and unlists what it replaces (one manifest write), then deletes the

@@ -15,15 +15,21 @@
 //!
 //! Files the collector no longer lists and no listed file replaces stay: retention ages them
 //! out on the node, the bundle keeps the history.
+//!
+//! The pods table is a snapshot, not a history: a collector's latest snapshot holds every
+//! address span its pod watch still knows (open ones, and those closed in the last week), so
+//! a fetched snapshot file of a node is listed in the same manifest write that unlists the
+//! node's files the collector no longer lists, which are then deleted. The bundle holds one
+//! snapshot per node, never two that disagree on when a span ended.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::client::{SegmentInfo, SegmentList};
+use crate::client::{PodsFileInfo, SegmentInfo, SegmentList};
 use crate::error::ClientError;
 use karmor_contract::bundle::{
-    self, format_ts, sanitize_component, Manifest, ManifestFile, MANIFEST,
+    self, format_ts, sanitize_component, Manifest, ManifestFile, PodsFile, MANIFEST,
 };
 use karmor_contract::segment::sha256_file;
 
@@ -47,6 +53,8 @@ pub(crate) struct Holdings {
     pub listed: BTreeSet<String>,
     /// sha256 of a replaced file → path of the listed file that holds its rows.
     pub covered: BTreeMap<String, String>,
+    /// sha256 of every listed pods table file.
+    pub pods: BTreeSet<String>,
 }
 
 impl Holdings {
@@ -58,6 +66,7 @@ impl Holdings {
             for f in &m.files {
                 h.add(f);
             }
+            h.pods = m.pods.iter().map(|p| p.sha256.clone()).collect();
         }
         Ok(h)
     }
@@ -128,6 +137,55 @@ pub(crate) fn land(
     manifest.files.push(entry.clone());
     bundle::write_manifest(bundle_dir, &mut manifest)?;
     Ok((entry, removed))
+}
+
+/// Lists the fetched pods table file `file` in the bundle's manifest and, in the same write,
+/// unlists the files of its node whose sha256 is not in `current` (the collector's current
+/// snapshot: what it lists now); then deletes those. Returns how many were replaced.
+pub(crate) fn land_pods(
+    bundle_dir: &Path,
+    file: &PodsFileInfo,
+    current: &BTreeSet<String>,
+    list: &SegmentList,
+    producer: &str,
+) -> Result<usize, ClientError> {
+    let removed: Vec<PodsFile> = {
+        let _guard = MANIFEST_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        let mut manifest =
+            read_locked(bundle_dir)?.unwrap_or_else(|| bundle::new_manifest(producer));
+        manifest.producer = producer.to_string();
+        if let Some(c) = &list.cluster {
+            if !manifest.clusters.contains(c) {
+                manifest.clusters.push(c.clone());
+                manifest.clusters.sort();
+            }
+        }
+        let (removed, kept): (Vec<PodsFile>, Vec<PodsFile>) =
+            manifest.pods.drain(..).partition(|p| {
+                p.node == file.node && p.path != file.path && !current.contains(&p.sha256)
+            });
+        manifest.pods = kept;
+        manifest.pods.retain(|p| p.path != file.path);
+        manifest.pods.push(PodsFile {
+            path: file.path.clone(),
+            node: file.node.clone(),
+            sha256: file.sha256.clone(),
+            bytes: file.bytes,
+            rows: file.rows,
+        });
+        if let Some(v) = &list.pods_schema_version {
+            manifest.pods_schema_version = Some(v.clone());
+        }
+        bundle::write_manifest(bundle_dir, &mut manifest)?;
+        removed
+    };
+    for p in &removed {
+        let path = bundle_dir.join(&p.path);
+        if std::fs::remove_file(&path).is_ok() {
+            remove_empty_parents(bundle_dir, &path);
+        }
+    }
+    Ok(removed.len())
 }
 
 /// Deletes the files of unlisted entries (already gone is fine), and their partition

@@ -34,6 +34,10 @@ struct Report<'a> {
     replaced: usize,
     manifest_written: bool,
     failed: Vec<Failed<'a>>,
+    /// The pods table: files the bundle lists, sent now, and archived ones they replaced.
+    pods_listed: usize,
+    pods_uploaded: usize,
+    pods_replaced: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -107,6 +111,9 @@ fn print_report(
         resumed_parts: r.resumed_parts,
         replaced: r.replaced,
         manifest_written: r.manifest_written,
+        pods_listed: r.pods_listed,
+        pods_uploaded: r.pods_uploaded,
+        pods_replaced: r.pods_replaced,
         failed: r
             .failed
             .iter()
@@ -122,6 +129,7 @@ fn print_report(
         "ALREADY",
         "TOO-RECENT",
         "REPLACED",
+        "PODS",
         "FAILED",
     ];
     let rows = vec![vec![
@@ -133,6 +141,7 @@ fn print_report(
         (r.already_archived + r.already_there).to_string(),
         r.too_recent.to_string(),
         r.replaced.to_string(),
+        r.pods_uploaded.to_string(),
         r.failed.len().to_string(),
     ]];
     match args.output {

@@ -72,12 +72,21 @@ fn request(args: &PullArgs) -> Result<PullRequest> {
     })
 }
 
+/// The PODS cell: pods table files fetched now (the node's new snapshot), `-` when none.
+fn pods_cell(n: &kubectl_karmor::pull::NodeOutcome) -> String {
+    match (n.pods_new, n.pods_failed) {
+        (0, 0) => "-".to_string(),
+        (new, 0) => new.to_string(),
+        (new, failed) => format!("{new} ({failed} failed)"),
+    }
+}
+
 /// Runs the command.
 pub fn run(args: PullArgs) -> Result<ExitCode> {
     let request = request(&args)?;
     let summary = progress::pull(&request)?;
     let headers = [
-        "NODE", "SOURCE", "NEW", "SKIPPED", "REPLACED", "FAILED", "BYTES", "ROWS", "ERROR",
+        "NODE", "SOURCE", "NEW", "SKIPPED", "REPLACED", "FAILED", "BYTES", "ROWS", "PODS", "ERROR",
     ];
     let rows: Vec<Vec<String>> = summary
         .nodes
@@ -92,6 +101,7 @@ pub fn run(args: PullArgs) -> Result<ExitCode> {
                 n.failed.to_string(),
                 n.bytes.to_string(),
                 n.rows.to_string(),
+                pods_cell(n),
                 n.error.clone().unwrap_or_default(),
             ]
         })
@@ -110,6 +120,17 @@ pub fn run(args: PullArgs) -> Result<ExitCode> {
                 ),
             }
             match &summary.store {
+                Some(store) if summary.merged_pods_files > 0 => println!(
+                    "store:  {store} ({} new segments, {} rows merged; {} pods table file{})",
+                    summary.merged_segments,
+                    summary.merged_rows,
+                    summary.merged_pods_files,
+                    if summary.merged_pods_files == 1 {
+                        ""
+                    } else {
+                        "s"
+                    },
+                ),
                 Some(store) => println!(
                     "store:  {store} ({} new segments, {} rows merged)",
                     summary.merged_segments, summary.merged_rows

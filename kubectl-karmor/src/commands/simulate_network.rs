@@ -61,8 +61,9 @@ fn parse_only(only: &[String]) -> Result<Vec<NetDecision>> {
             "dropped" | "blocked" => Ok(NetDecision::Dropped),
             "not-isolated" => Ok(NetDecision::NotIsolated),
             "unaffected" => Ok(NetDecision::Unaffected),
+            "undecided" => Ok(NetDecision::Undecided),
             other => bail!(
-                "--only {other:?}: for network policies use allowed, dropped, not-isolated or unaffected"
+                "--only {other:?}: for network policies use allowed, dropped, not-isolated, unaffected or undecided"
             ),
         })
         .collect()
@@ -75,6 +76,8 @@ struct Totals {
     dropped: (usize, u64),
     not_isolated: (usize, u64),
     unaffected: (usize, u64),
+    /// Named ports the pods table cannot resolve.
+    undecided: (usize, u64),
 }
 
 #[derive(Debug, Serialize)]
@@ -189,6 +192,7 @@ pub fn run(args: &SimulateArgs, loaded: NetworkLoaded, invalid: &[String]) -> Re
             NetDecision::Dropped => &mut totals.dropped,
             NetDecision::NotIsolated => &mut totals.not_isolated,
             NetDecision::Unaffected => &mut totals.unaffected,
+            NetDecision::Undecided => &mut totals.undecided,
         };
         t.0 += 1;
         t.1 += v.flow.events;
@@ -239,6 +243,12 @@ pub fn run(args: &SimulateArgs, loaded: NetworkLoaded, invalid: &[String]) -> Re
                 totals.unaffected.1,
                 totals.unaffected.0
             );
+            if totals.undecided.0 > 0 {
+                println!(
+                    "{} connection events ({} groups) undecided: a named port of a policy, and the destination pod's container ports are not in the pods table",
+                    totals.undecided.1, totals.undecided.0
+                );
+            }
             for (w, by) in &per_workload {
                 let parts: Vec<String> = by.iter().map(|(d, n)| format!("{n} {d}")).collect();
                 println!("  {w}: {}", parts.join(", "));

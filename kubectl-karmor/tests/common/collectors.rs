@@ -1,5 +1,6 @@
 //! Real collector services (the daemon's `service` module) on loopback, each serving one
-//! node's share of the committed demo bundle (`testdata/demo`) as its data directory.
+//! node's share of the committed demo bundle (`testdata/demo`) as its data directory: its
+//! segments and its pods table snapshot.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -27,6 +28,9 @@ pub struct Collector {
     pub port: u16,
     /// Segments it serves.
     pub segments: usize,
+    /// Pods table files it serves (the node's snapshot: 1, or 0 for a collector that predates
+    /// the pods table).
+    pub pods: usize,
     _stop: oneshot::Sender<()>,
 }
 
@@ -86,22 +90,33 @@ impl Collector {
     }
 }
 
-/// Copies `node`'s segments of the demo bundle into a data directory (with a manifest listing
-/// only them) and serves it on 127.0.0.1 with the collector's own service.
+/// Copies `node`'s segments and pods table of the demo bundle into a data directory (with a
+/// manifest listing only them) and serves it on 127.0.0.1 with the collector's own service.
 pub async fn start(node: &str) -> Collector {
+    start_with(node, true).await
+}
+
+/// [`start`], with or without the node's pods table (without: as a collector that predates it,
+/// or whose pod watch has not written a snapshot yet).
+pub async fn start_with(node: &str, with_pods: bool) -> Collector {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let src = demo();
     let mut manifest = read_manifest(&src).expect("the demo manifest");
     manifest.files.retain(|f| f.node == node);
+    manifest.pods.retain(|p| with_pods && p.node == node);
+    if manifest.pods.is_empty() {
+        manifest.pods_schema_version = None;
+    }
     manifest.nodes = vec![node.to_string()];
     assert!(
         !manifest.files.is_empty(),
         "the demo bundle has no node {node}"
     );
-    for f in &manifest.files {
-        let to = dir.path().join(&f.path);
+    let paths = manifest.files.iter().map(|f| &f.path);
+    for rel in paths.chain(manifest.pods.iter().map(|p| &p.path)) {
+        let to = dir.path().join(rel);
         std::fs::create_dir_all(to.parent().expect("a parent")).expect("create the partition");
-        std::fs::copy(src.join(&f.path), &to).expect("copy a segment");
+        std::fs::copy(src.join(rel), &to).expect("copy a file");
     }
     write_manifest(dir.path(), &mut manifest).expect("write the manifest");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -120,6 +135,7 @@ pub async fn start(node: &str) -> Collector {
     });
     Collector {
         segments: manifest.files.len(),
+        pods: manifest.pods.len(),
         dir,
         port,
         _stop: stop,

@@ -1,0 +1,214 @@
+//! The cluster's Services through the Kubernetes API (design §3): an event-driven watch of every
+//! Service (`list`/`watch` on services, cluster-wide, as kube-proxy does on every node) that
+//! keeps, per Service with a cluster IP, each address with the span the Service held it, its
+//! ports and its selector, as rows of kind `Service` of this node's pods table
+//! ([`karmor_contract::pods::KIND_SERVICE`]). Analysis then turns a connection to a cluster IP
+//! (DNS to 10.96.0.10) into that Service and, through its selector, the pods behind it.
+//!
+//! - A row's `pod` is the Service's name, `pod_uid` its uid, `labels` its selector
+//!   (`key=value`), `ports` its ports (`PROTO/PORT->TARGET`, the target a number or a port
+//!   name), `workload_kind`/`workload` `Service` and its name; `valid_from` is its
+//!   `creationTimestamp` (so every node's collector tells the same span), else when first seen.
+//! - Headless Services (`clusterIP: None`) and `ExternalName` Services have no cluster IP: no
+//!   row.
+//! - A Service deleted, or missing from a relist, closes its spans; a changed selector or port
+//!   list keeps the span and takes the new values (as a pod's labels do).
+//! - One malformed object does not stop the watch: Services are parsed one by one.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use karmor_contract::pods::{PodAddress, KIND_SERVICE};
+use kube::api::{Api, ApiResource, DynamicObject};
+use kube::runtime::watcher::{self, watcher, Event};
+use kube::runtime::WatchStreamExt;
+use kube::Client;
+
+use crate::pod_addresses::{now_ns, AddressBook};
+
+/// The `ports` entries of a Service: `PROTO/PORT->TARGET` (the target port, a number or a
+/// container port's name; the port itself when unset).
+pub fn service_ports(svc: &Service) -> Vec<String> {
+    let mut out: Vec<String> = svc
+        .spec
+        .iter()
+        .flat_map(|s| s.ports.iter().flatten())
+        .map(|p| {
+            let proto = p.protocol.as_deref().unwrap_or("TCP").to_ascii_uppercase();
+            let target = match &p.target_port {
+                Some(IntOrString::Int(n)) => n.to_string(),
+                Some(IntOrString::String(name)) if !name.is_empty() => name.clone(),
+                _ => p.port.to_string(),
+            };
+            format!("{proto}/{}->{target}", p.port)
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// What the pods table says of a Service, one row per cluster IP (none for headless and
+/// `ExternalName` Services). `node` is the writer's node.
+pub fn service_addresses(svc: &Service, node: &str, now: i64) -> Vec<PodAddress> {
+    let meta = &svc.metadata;
+    let Some(spec) = svc.spec.as_ref() else {
+        return Vec::new();
+    };
+    if spec.type_.as_deref() == Some("ExternalName") {
+        return Vec::new();
+    }
+    let mut ips: Vec<String> = spec.cluster_ips.clone().unwrap_or_default();
+    if ips.is_empty() {
+        ips.extend(spec.cluster_ip.clone());
+    }
+    ips.retain(|ip| !ip.is_empty() && !ip.eq_ignore_ascii_case("none"));
+    ips.sort();
+    ips.dedup();
+    let from = meta
+        .creation_timestamp
+        .as_ref()
+        .and_then(|t| i64::try_from(t.0.as_nanosecond()).ok())
+        .unwrap_or(now);
+    let selector: Vec<String> = spec
+        .selector
+        .iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect(); // a BTreeMap: sorted by key
+    let name = meta.name.clone().unwrap_or_default();
+    let ports = service_ports(svc);
+    ips.into_iter()
+        .map(|ip| PodAddress {
+            cluster: None,
+            node: node.to_string(),
+            namespace: meta.namespace.clone().unwrap_or_default(),
+            pod: name.clone(),
+            pod_uid: meta.uid.clone(),
+            workload_kind: Some(KIND_SERVICE.to_string()),
+            workload: Some(name.clone()),
+            labels: selector.clone(),
+            host_network: false,
+            ip,
+            valid_from: from,
+            valid_to: None,
+            kind: Some(KIND_SERVICE.to_string()),
+            ports: ports.clone(),
+        })
+        .collect()
+}
+
+/// The key of a Service in the address book: its uid, else `namespace/name`.
+fn service_key(meta: &ObjectMeta) -> Option<String> {
+    match (&meta.uid, &meta.namespace, &meta.name) {
+        (Some(uid), _, _) if !uid.is_empty() => Some(format!("service/{uid}")),
+        (_, Some(ns), Some(name)) => Some(format!("service/{ns}/{name}")),
+        _ => None,
+    }
+}
+
+/// The cluster's Services and the spans of their cluster IPs, kept current by
+/// [`KubeServices::watch`].
+#[derive(Debug, Default)]
+pub struct KubeServices {
+    book: Mutex<AddressBook>,
+    synced: AtomicBool,
+}
+
+impl KubeServices {
+    /// An empty book.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn book(&self) -> std::sync::MutexGuard<'_, AddressBook> {
+        self.book.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// True once the first list of Services is in the book.
+    pub fn is_synced(&self) -> bool {
+        self.synced.load(Ordering::Acquire)
+    }
+
+    /// Adds or updates a Service; `node` is the writer's node.
+    pub fn apply(&self, svc: &Service, node: &str) {
+        if let Some(key) = service_key(&svc.metadata) {
+            let now = now_ns();
+            self.book()
+                .apply(&key, service_addresses(svc, node, now), now);
+        }
+    }
+
+    /// A Service is gone: its spans close now.
+    pub fn delete(&self, meta: &ObjectMeta) {
+        if let Some(key) = service_key(meta) {
+            self.book().delete(&key, now_ns());
+        }
+    }
+
+    /// Every span, open and recently closed (as [`AddressBook::snapshot`]).
+    pub fn snapshot(&self) -> Vec<PodAddress> {
+        self.book().snapshot(now_ns())
+    }
+
+    /// Starts [`KubeServices::watch`] on the current tokio runtime.
+    pub fn spawn(
+        self: &std::sync::Arc<Self>,
+        client: Client,
+        node: &str,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(self.clone().watch(client, node.to_string()))
+    }
+
+    /// Watches every Service and keeps the book current; runs until the task is dropped.
+    /// Errors are logged and the watch resumes with back-off.
+    pub async fn watch(self: std::sync::Arc<Self>, client: Client, node: String) {
+        let api: Api<DynamicObject> = Api::all_with(client, &ApiResource::erase::<Service>(&()));
+        let mut events = std::pin::pin!(watcher(api, watcher::Config::default()).default_backoff());
+        let mut listed: Option<HashSet<String>> = None;
+        while let Some(event) = events.next().await {
+            match event {
+                Err(e) => log::warn!("watching services: {e} (retrying)"),
+                Ok(Event::Init) => listed = Some(HashSet::new()),
+                Ok(Event::InitApply(obj)) => {
+                    if let Some(key) = self.on_apply(obj, &node) {
+                        listed.get_or_insert_with(HashSet::new).insert(key);
+                    }
+                }
+                Ok(Event::InitDone) => {
+                    self.book()
+                        .retain_listed(&listed.take().unwrap_or_default(), now_ns());
+                    if !self.synced.swap(true, Ordering::AcqRel) {
+                        log::info!("service watch synced");
+                    }
+                }
+                Ok(Event::Apply(obj)) => {
+                    self.on_apply(obj, &node);
+                }
+                Ok(Event::Delete(obj)) => self.delete(&obj.metadata),
+            }
+        }
+        log::error!("the watch of services ended: cluster IPs are no longer recorded");
+    }
+
+    /// Records one Service from the watch; returns its key (also when it does not parse, so
+    /// that a relist does not count it as deleted).
+    fn on_apply(&self, obj: DynamicObject, node: &str) -> Option<String> {
+        let key = service_key(&obj.metadata);
+        let what = format!(
+            "{}/{}",
+            obj.metadata.namespace.as_deref().unwrap_or("?"),
+            obj.metadata.name.as_deref().unwrap_or("?")
+        );
+        match obj.try_parse::<Service>() {
+            Ok(svc) => self.apply(&svc, node),
+            Err(e) => log::warn!("skipping service {what}: it does not parse: {e}"),
+        }
+        key
+    }
+}
