@@ -311,6 +311,13 @@ static __always_inline __u64 task_cgroup_id(struct task_struct *t)
 	return t->cgroups->dfl_cgrp->kn->id;
 }
 
+// The task's real uid as bpf_get_current_uid_gid() gives it in the initial user namespace
+// (the collector runs there), by direct BTF loads.
+static __always_inline __u32 task_uid(struct task_struct *t)
+{
+	return t->cred->uid.val;
+}
+
 // Counts one system call or capability check of the current task under `k`. The first of a
 // generation fills the entry; a full map counts the call as a drop.
 static __always_inline void count_item(struct count_key *k)
@@ -483,15 +490,17 @@ static __always_inline void emit_first(struct karmor_event *e, struct dedup_key 
 	bpf_map_update_elem(&dedup, k, &v, BPF_NOEXIST);
 }
 
+// The key's task fields by direct BTF loads: the cgroup id and uid helpers (with their RCU
+// section and user-namespace mapping) cost more than the loads, on the path every repeat takes.
 static __always_inline void key_common(struct dedup_key *k, __u32 kind, __u32 gen, __s32 ret)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
-	k->cgroup_id = bpf_get_current_cgroup_id();
+	k->cgroup_id = task_cgroup_id(task);
 	k->mm = (__u64)task->mm;
 	k->gen = gen;
 	k->tgid = task->tgid;
 	k->ppid = task->real_parent->tgid;
-	k->uid = (__u32)bpf_get_current_uid_gid();
+	k->uid = task_uid(task);
 	k->kind = kind;
 	k->ret = ret;
 }
@@ -653,6 +662,54 @@ static __always_inline void file_facts(struct file *f, struct file_facts *ff)
 	}
 }
 
+// The fd table a process starts with: NR_OPEN_DEFAULT slots inside its files_struct.
+#define FD_ARRAY_LEN 64
+#define FD_CASE(i)                                                                          \
+	case i:                                                                             \
+		f = files->fd_array[i];                                                     \
+		break;
+#define FD_CASES8(i)                                                                        \
+	FD_CASE(i) FD_CASE(i + 1) FD_CASE(i + 2) FD_CASE(i + 3) FD_CASE(i + 4) FD_CASE(i + 5) \
+	FD_CASE(i + 6) FD_CASE(i + 7)
+
+// file_facts without a helper call, for the common case: the fd is below 64 and the process
+// still uses the fd table embedded in its files_struct (fdt == &fdtab), so that the file is
+// `files->fd_array[fd]`, a BTF load at a constant offset (one per case: the verifier accepts
+// no variable offset into a BTF object), and every field after it is a plain load too.
+// Returns 1 when it filled `ff`, -1 when the slot is empty, 0 when the caller must use the
+// probe-read path (a larger fd or a grown table).
+static __always_inline int file_facts_direct(int fd, struct file_facts *ff)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task_btf();
+	struct files_struct *files = t->files;
+	if (fd < 0 || fd >= FD_ARRAY_LEN || !files ||
+	    (__u64)files->fdt != (__u64)&files->fdtab)
+		return 0;
+	struct file *f = 0;
+	switch (fd) {
+		FD_CASES8(0)
+		FD_CASES8(8)
+		FD_CASES8(16)
+		FD_CASES8(24)
+		FD_CASES8(32)
+		FD_CASES8(40)
+		FD_CASES8(48)
+		FD_CASES8(56)
+	default:
+		return 0;
+	}
+	if (!f)
+		return -1;
+	ff->mode = f->f_mode;
+	ff->flags = f->f_flags;
+	ff->mnt = f->f_path.mnt;
+	struct dentry *d = f->f_path.dentry;
+	ff->dentry = d;
+	ff->parent = d->d_parent;
+	ff->hash_len = d->d_name.hash_len;
+	return 1;
+}
+
 // A name as given by the process, and the directory it is relative to when it is not
 // absolute (the working directory, or the file open on `dirfd`).
 static __always_inline void name_at(struct karmor_event *e, int dirfd, __u64 uname)
@@ -684,11 +741,16 @@ static __always_inline int open_exit(long ret, __u16 sys)
 		return 0;
 	__u32 gen = current_gen();
 	if (ret >= 0) {
-		struct file *f = fd_file(ret);
-		if (!f)
-			return 0;
 		struct file_facts ff;
-		file_facts(f, &ff);
+		int direct = file_facts_direct(ret, &ff);
+		if (direct < 0)
+			return 0;
+		if (!direct) {
+			struct file *f = fd_file(ret);
+			if (!f)
+				return 0;
+			file_facts(f, &ff);
+		}
 		struct dedup_key k = {};
 		key_common(&k, EV_FILE, gen, 0);
 		k.obj[0] = (__u64)ff.dentry;
