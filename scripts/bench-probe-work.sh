@@ -7,10 +7,11 @@
 # load of a shared machine, unlike loop timings) and the loop's time per operation with its
 # loss against no program.
 #
-# Loops: open+close of one file (every open after the first is a repeat, counted in the
-# `dedup` map) by a process whose fd table is the one embedded in its files_struct (fewer than
-# 64 descriptors ever open: the common case), the same with an fd above 63 open (a grown
-# table: the probe-read path), and open of a missing file (failed opens).
+# Loops (each a million calls of one behaviour, so every call after the first is a repeat,
+# counted in the `dedup` map): open+close of one file by a process whose fd table is the one
+# embedded in its files_struct (fewer than 64 descriptors ever open: the common case), the
+# same with an fd above 63 open (a grown table: the probe-read path), open and unlink of a
+# missing file, chmod by name and fchmod of an open file.
 #
 # `ROUNDS=5 CPU=1 BASE=main scripts/bench-probe-work.sh`. Needs root, clang, gcc,
 # libbpf-dev and bpftool.
@@ -89,6 +90,7 @@ cat >loops.c <<'EOF2'
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -98,9 +100,16 @@ int main(int argc, char **argv) {
     if (fork() == 0) {
         int n = 1000000;
         if (!strcmp(argv[1], "open-grown")) dup2(0, 100);
+        int fd = open("/tmp/karmor-bench-mode", O_RDONLY | O_CREAT, 0600);
         double a = now();
         if (!strcmp(argv[1], "open-fail"))
             for (int i = 0; i < n; i++) open("/nonexistent/karmor-bench", O_RDONLY);
+        else if (!strcmp(argv[1], "unlink-fail"))
+            for (int i = 0; i < n; i++) unlink("/nonexistent/karmor-bench");
+        else if (!strcmp(argv[1], "chmod"))
+            for (int i = 0; i < n; i++) chmod("/tmp/karmor-bench-mode", 0600);
+        else if (!strcmp(argv[1], "fchmod"))
+            for (int i = 0; i < n; i++) fchmod(fd, 0600);
         else
             for (int i = 0; i < n; i++) close(open("/etc/hostname", O_RDONLY));
         printf("%.1f\n", (now() - a) / n);
@@ -113,15 +122,18 @@ int main(int argc, char **argv) {
 EOF2
 gcc -O2 -o loops loops.c
 
-loops=(open open-grown open-fail)
+# loop:program it exercises
+loops=(open:openat_exit open-grown:openat_exit open-fail:openat_exit unlink-fail:unlink_exit
+    chmod:chmod_exit fchmod:fchmod_exit)
 stats_was="$(sysctl -n kernel.bpf_stats_enabled)"
 sysctl -q kernel.bpf_stats_enabled=1
 trap 'sysctl -q kernel.bpf_stats_enabled="$stats_was"; rm -rf "$work"' EXIT
 for _ in $(seq "$rounds"); do
-    for l in "${loops[@]}"; do
+    for lp in "${loops[@]}"; do
+        l="${lp%%:*}"
         echo "none $l $(taskset -c "$cpu" ./loops "$l") -"
         for v in before after; do
-            out="$(./run "$v.o" "taskset -c $cpu ./loops $l >loop.txt" openat_exit)"
+            out="$(./run "$v.o" "taskset -c $cpu ./loops $l >loop.txt" "${lp#*:}")"
             echo "$v $l $(cat loop.txt) $out"
         done
     done
@@ -132,15 +144,16 @@ median() { # $1 variant, $2 loop, $3 column (3 loop ns, 4 program ns)
         awk '{x[NR]=$1} END {print x[int((NR+1)/2)]}'
 }
 loss() { awk -v m="$1" -v b="$2" 'BEGIN { printf "%.1f %%", (1 - b / m) * 100 }'; }
-echo "openat_exit before ($base) and after (worktree), medians of $rounds interleaved rounds, CPU $cpu:"
+echo "Probes before ($base) and after (worktree), medians of $rounds interleaved rounds, CPU $cpu:"
 echo
-echo "| loop | no program ns/op | before: ns/op (loss) | after: ns/op (loss) | before: openat_exit ns/run | after: openat_exit ns/run |"
-echo "|---|---:|---:|---:|---:|---:|"
-for l in "${loops[@]}"; do
+echo "| loop | program | before: ns/run | after: ns/run | no program: ns/op | before: ns/op (loss) | after: ns/op (loss) |"
+echo "|---|---|---:|---:|---:|---:|---:|"
+for lp in "${loops[@]}"; do
+    l="${lp%%:*}"
     n="$(median none "$l" 3)"
     b="$(median before "$l" 3)"
     a="$(median after "$l" 3)"
-    echo "| $l | $n | $b ($(loss "$b" "$n")) | $a ($(loss "$a" "$n")) | $(median before "$l" 4) | $(median after "$l" 4) |"
+    echo "| $l | ${lp#*:} | $(median before "$l" 4) | $(median after "$l" 4) | $n | $b ($(loss "$b" "$n")) | $a ($(loss "$a" "$n")) |"
 done
 echo
 echo "- kernel $(uname -r), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg) (a shared machine: compare rows of one run)"

@@ -13,10 +13,10 @@
 //
 // Cost control, in the order a probe runs:
 //  1. the collector's own pid is skipped first;
-//  2. in-kernel de-duplication: a repeated behaviour (same process image, cgroup, file or
-//     address, access, result) in the current generation is counted in the `dedup` hash map
-//     and not emitted; the expensive path walk and the ring-buffer write happen only for the
-//     first one. User space bumps the generation at each window flush, waits for running
+//  2. in-kernel de-duplication: a repeated behaviour (same process image, cgroup, opened
+//     file, name as given or address, access, result) in the current generation is counted
+//     in the `dedup` hash map and not emitted; "seen before" is decided before the path walk,
+//     the record and the ring-buffer write, which happen only for the first one. User space bumps the generation at each window flush, waits for running
 //     probes to finish (synchronize_rcu through membarrier), and adds the counts of the
 //     closed generation to the rows of their first events (see collector/src/probes.rs),
 //     so rows and counts are the same as without kernel de-duplication;
