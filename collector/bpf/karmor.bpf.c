@@ -13,10 +13,10 @@
 //
 // Cost control, in the order a probe runs:
 //  1. the collector's own pid is skipped first;
-//  2. in-kernel de-duplication: a repeated behaviour (same process image, cgroup, file or
-//     address, access, result) in the current generation is counted in the `dedup` hash map
-//     and not emitted; the expensive path walk and the ring-buffer write happen only for the
-//     first one. User space bumps the generation at each window flush, waits for running
+//  2. in-kernel de-duplication: a repeated behaviour (same process image, cgroup, opened
+//     file, name as given or address, access, result) in the current generation is counted
+//     in the `dedup` hash map and not emitted; "seen before" is decided before the path walk,
+//     the record and the ring-buffer write, which happen only for the first one. User space bumps the generation at each window flush, waits for running
 //     probes to finish (synchronize_rcu through membarrier), and adds the counts of the
 //     closed generation to the rows of their first events (see collector/src/probes.rs),
 //     so rows and counts are the same as without kernel de-duplication;
@@ -261,6 +261,19 @@ struct {
 	__type(value, __u32);
 } cg_sent SEC(".maps");
 
+// A name read from the process before its record is built, per CPU: it is hashed into the
+// de-duplication key, and copied into the record only when the behaviour is new.
+struct name_buf {
+	char s[PATH_MAX_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct name_buf);
+} name_scratch SEC(".maps");
+
 // Set by the loader: the collector's own pid, whose activity is not recorded.
 const volatile __u32 self_tgid = 0;
 // Time of the last forced wake-up of the reader.
@@ -309,6 +322,13 @@ static __always_inline __u64 exe_id(struct task_struct *t)
 static __always_inline __u64 task_cgroup_id(struct task_struct *t)
 {
 	return t->cgroups->dfl_cgrp->kn->id;
+}
+
+// The task's real uid as bpf_get_current_uid_gid() gives it in the initial user namespace
+// (the collector runs there), by direct BTF loads.
+static __always_inline __u32 task_uid(struct task_struct *t)
+{
+	return t->cred->uid.val;
 }
 
 // Counts one system call or capability check of the current task under `k`. The first of a
@@ -483,15 +503,17 @@ static __always_inline void emit_first(struct karmor_event *e, struct dedup_key 
 	bpf_map_update_elem(&dedup, k, &v, BPF_NOEXIST);
 }
 
+// The key's task fields by direct BTF loads: the cgroup id and uid helpers (with their RCU
+// section and user-namespace mapping) cost more than the loads, on the path every repeat takes.
 static __always_inline void key_common(struct dedup_key *k, __u32 kind, __u32 gen, __s32 ret)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
-	k->cgroup_id = bpf_get_current_cgroup_id();
+	k->cgroup_id = task_cgroup_id(task);
 	k->mm = (__u64)task->mm;
 	k->gen = gen;
 	k->tgid = task->tgid;
 	k->ppid = task->real_parent->tgid;
-	k->uid = (__u32)bpf_get_current_uid_gid();
+	k->uid = task_uid(task);
 	k->kind = kind;
 	k->ret = ret;
 }
@@ -653,16 +675,146 @@ static __always_inline void file_facts(struct file *f, struct file_facts *ff)
 	}
 }
 
-// A name as given by the process, and the directory it is relative to when it is not
-// absolute (the working directory, or the file open on `dirfd`).
-static __always_inline void name_at(struct karmor_event *e, int dirfd, __u64 uname)
+// The fd table a process starts with: NR_OPEN_DEFAULT slots inside its files_struct.
+#define FD_ARRAY_LEN 64
+#define FD_CASE(i)                                                                          \
+	case i:                                                                             \
+		f = files->fd_array[i];                                                     \
+		break;
+#define FD_CASES8(i)                                                                        \
+	FD_CASE(i) FD_CASE(i + 1) FD_CASE(i + 2) FD_CASE(i + 3) FD_CASE(i + 4) FD_CASE(i + 5) \
+	FD_CASE(i + 6) FD_CASE(i + 7)
+
+// file_facts without a helper call, for the common case: the fd is below 64 and the process
+// still uses the fd table embedded in its files_struct (fdt == &fdtab), so that the file is
+// `files->fd_array[fd]`, a BTF load at a constant offset (one per case: the verifier accepts
+// no variable offset into a BTF object), and every field after it is a plain load too.
+// Returns 1 when it filled `ff`, -1 when the slot is empty, 0 when the caller must use the
+// probe-read path (a larger fd or a grown table).
+static __always_inline int file_facts_direct(int fd, struct file_facts *ff)
 {
-	__u32 off = e->cg_len;
-	long n = bpf_probe_read_user_str(&e->data[off & DATA_MASK], PATH_MAX_LEN, (void *)uname);
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task_btf();
+	struct files_struct *files = t->files;
+	if (fd < 0 || fd >= FD_ARRAY_LEN || !files ||
+	    (__u64)files->fdt != (__u64)&files->fdtab)
+		return 0;
+	struct file *f = 0;
+	switch (fd) {
+		FD_CASES8(0)
+		FD_CASES8(8)
+		FD_CASES8(16)
+		FD_CASES8(24)
+		FD_CASES8(32)
+		FD_CASES8(40)
+		FD_CASES8(48)
+		FD_CASES8(56)
+	default:
+		return 0;
+	}
+	if (!f)
+		return -1;
+	ff->mode = f->f_mode;
+	ff->flags = f->f_flags;
+	ff->mnt = f->f_path.mnt;
+	struct dentry *d = f->f_path.dentry;
+	ff->dentry = d;
+	ff->parent = d->d_parent;
+	ff->hash_len = d->d_name.hash_len;
+	return 1;
+}
+
+// The file open on `fd`, its facts by BTF loads when it can (file_facts_direct), else by
+// probe reads. 0 when the slot is empty.
+static __always_inline int fd_facts(int fd, struct file_facts *ff)
+{
+	int direct = file_facts_direct(fd, ff);
+	if (direct > 0)
+		return 1;
+	if (direct < 0)
+		return 0;
+	struct file *f = fd_file(fd);
+	if (!f)
+		return 0;
+	file_facts(f, ff);
+	return 1;
+}
+
+// A 64-bit hash of the `n` bytes of a name read into `buf` (NUL included; the bytes after it
+// are left from earlier names and are masked out).
+static __always_inline __u64 name_hash(struct name_buf *buf, long n)
+{
+	__u64 h = 0x9e3779b97f4a7c15ull ^ (__u64)n;
+	for (int i = 0; i < PATH_MAX_LEN / 8; i++) {
+		long left = n - i * 8;
+		if (left <= 0)
+			break;
+		__u64 w = 0;
+		__builtin_memcpy(&w, &buf->s[i * 8], 8);
+		if (left < 8)
+			w &= (1ull << (left * 8)) - 1;
+		h = (h ^ w) * 0xff51afd7ed558ccdull;
+		h ^= h >> 32;
+	}
+	return h;
+}
+
+// A name as given by the process, read into the per-CPU name buffer, and its part of the
+// de-duplication key: the name's hash, and, when it is relative, the identity of the
+// directory it is relative to (the working directory, or the file open on `dirfd`: dentry,
+// mount, parent, and its name hash mixed into the name's) and the rename epoch (renaming a
+// directory changes the paths below it). Sets *len to what the read returned.
+static __always_inline struct name_buf *name_key(struct dedup_key *k, int dirfd, __u64 uname, long *len)
+{
+	__u32 zero = 0;
+	struct name_buf *buf = bpf_map_lookup_elem(&name_scratch, &zero);
+	if (!buf)
+		return 0;
+	long n = bpf_probe_read_user_str(buf->s, PATH_MAX_LEN, (void *)uname);
+	*len = n;
+	if (n <= 0)
+		return buf;
+	k->obj[2] = name_hash(buf, n);
+	if (buf->s[0] == '/')
+		return buf;
+	k->b |= (__u32)rename_epoch & 0xffffff;
+	if (dirfd == AT_FDCWD) {
+		struct task_struct *t = (struct task_struct *)bpf_get_current_task_btf();
+		struct fs_struct *fs = t->fs;
+		if (!fs)
+			return buf;
+		struct dentry *d = fs->pwd.dentry;
+		k->obj[0] = (__u64)d;
+		k->obj[1] = (__u64)fs->pwd.mnt;
+		if (d) {
+			k->obj[3] = (__u64)d->d_parent;
+			k->obj[2] ^= d->d_name.hash_len * 0xc4ceb9fe1a85ec53ull;
+		}
+		return buf;
+	}
+	struct file_facts ff;
+	if (fd_facts(dirfd, &ff)) {
+		k->obj[0] = (__u64)ff.dentry;
+		k->obj[1] = (__u64)ff.mnt;
+		k->obj[3] = (__u64)ff.parent;
+		k->obj[2] ^= ff.hash_len * 0xc4ceb9fe1a85ec53ull;
+	}
+	return buf;
+}
+
+// The name read by name_key, copied into the record, and the directory it is relative to
+// when it is not absolute (the working directory, or the file open on `dirfd`).
+static __always_inline void name_at(struct karmor_event *e, int dirfd, struct name_buf *buf, long n)
+{
 	if (n <= 0)
 		return;
-	e->path_len = n;
-	if (e->data[off & DATA_MASK] == '/')
+	__u32 off = e->cg_len;
+	__u32 sz = n;
+	if (sz > PATH_MAX_LEN)
+		sz = PATH_MAX_LEN;
+	if (bpf_probe_read_kernel(&e->data[off & DATA_MASK], sz, buf->s) != 0)
+		return;
+	e->path_len = sz;
+	if (buf->s[0] == '/')
 		return;
 	if (dirfd == AT_FDCWD) {
 		struct task_struct *t = (struct task_struct *)bpf_get_current_task_btf();
@@ -677,18 +829,17 @@ static __always_inline void name_at(struct karmor_event *e, int dirfd, __u64 una
 
 // An open's exit. A successful open is de-duplicated on the opened dentry (with its mount,
 // parent and name hash, so that a freed and reused dentry is not mistaken for it) and the
-// access bits; a failed one is always emitted with the name as given.
+// access bits; a failed one on the name as given (see name_key), the flags and the error.
+// Either way "seen before" is decided before any path walk or record is built.
 static __always_inline int open_exit(long ret, __u16 sys)
 {
 	if (is_self())
 		return 0;
 	__u32 gen = current_gen();
 	if (ret >= 0) {
-		struct file *f = fd_file(ret);
-		if (!f)
-			return 0;
 		struct file_facts ff;
-		file_facts(f, &ff);
+		if (!fd_facts(ret, &ff))
+			return 0;
 		struct dedup_key k = {};
 		key_common(&k, EV_FILE, gen, 0);
 		k.obj[0] = (__u64)ff.dentry;
@@ -710,22 +861,18 @@ static __always_inline int open_exit(long ret, __u16 sys)
 		emit_first(e, &k);
 		return 0;
 	}
-	struct karmor_event *e = start(EV_FILE, gen);
-	if (!e)
-		return 0;
 	struct pt_regs *regs = user_regs();
-	e->sys = sys;
-	e->ret = ret;
 	int dirfd = AT_FDCWD;
 	__u64 uname = 0;
+	__u32 flags = 0;
 	switch (sys) {
 	case SYS_OPEN_:
 		uname = PT_REGS_PARM1_SYSCALL(regs);
-		e->flags = PT_REGS_PARM2_SYSCALL(regs);
+		flags = PT_REGS_PARM2_SYSCALL(regs);
 		break;
 	case SYS_CREAT_:
 		uname = PT_REGS_PARM1_SYSCALL(regs);
-		e->flags = O_CREAT | O_WRONLY | O_TRUNC;
+		flags = O_CREAT | O_WRONLY | O_TRUNC;
 		break;
 	case SYS_OPENAT2_: {
 		__u64 how_flags = 0;
@@ -733,16 +880,30 @@ static __always_inline int open_exit(long ret, __u16 sys)
 		uname = PT_REGS_PARM2_SYSCALL(regs);
 		// struct open_how.flags
 		bpf_probe_read_user(&how_flags, sizeof(how_flags), (void *)PT_REGS_PARM3_SYSCALL(regs));
-		e->flags = how_flags;
+		flags = how_flags;
 		break;
 	}
 	default:
 		dirfd = PT_REGS_PARM1_SYSCALL(regs);
 		uname = PT_REGS_PARM2_SYSCALL(regs);
-		e->flags = PT_REGS_PARM3_SYSCALL(regs);
+		flags = PT_REGS_PARM3_SYSCALL(regs);
 	}
-	name_at(e, dirfd, uname);
-	emit(e);
+	struct dedup_key k = {};
+	key_common(&k, EV_FILE, gen, ret);
+	k.a = flags;
+	k.b = (__u32)sys << 24;
+	long n = 0;
+	struct name_buf *buf = name_key(&k, dirfd, uname, &n);
+	if (!buf || repeat(&k))
+		return 0;
+	struct karmor_event *e = start(EV_FILE, gen);
+	if (!e)
+		return 0;
+	e->sys = sys;
+	e->ret = ret;
+	e->flags = flags;
+	name_at(e, dirfd, buf, n);
+	emit_first(e, &k);
 	return 0;
 }
 
@@ -770,31 +931,56 @@ int creat_exit(struct trace_event_raw_sys_exit *ctx)
 	return open_exit(ctx->ret, SYS_CREAT_);
 }
 
-// unlink, rename, chmod, chown: a name (and the directory it is relative to), emitted as is.
-static __always_inline void name_event(__u32 kind, __u16 sys, long ret, int dirfd, __u64 uname, __u32 gen)
+// unlink, rename, chmod, chown: a name (and the directory it is relative to), de-duplicated
+// on the name as given (see name_key), the syscall and the result. A global function, so that
+// the verifier checks it once (rename's two names inlined exceed its instruction limit).
+__noinline int name_event(__u32 kind_sys, long ret, int dirfd, __u64 uname, __u32 gen)
 {
+	__u32 kind = kind_sys >> 16;
+	__u16 sys = kind_sys & 0xffff;
+	__s32 r = ret < 0 ? ret : 0;
+	struct dedup_key k = {};
+	key_common(&k, kind, gen, r);
+	k.b = (__u32)sys << 24;
+	long n = 0;
+	struct name_buf *buf = name_key(&k, dirfd, uname, &n);
+	if (!buf || repeat(&k))
+		return 0;
+	struct karmor_event *e = start(kind, gen);
+	if (!e)
+		return 0;
+	e->sys = sys;
+	e->ret = r;
+	name_at(e, dirfd, buf, n);
+	emit_first(e, &k);
+	return 0;
+}
+
+// chmod/chown of an open file: its path from the file, de-duplicated on the file as an open is.
+static __always_inline void fd_event(__u32 kind, __u16 sys, long ret, int fd)
+{
+	struct file_facts ff;
+	if (!fd_facts(fd, &ff))
+		return;
+	__u32 gen = current_gen();
+	__s32 r = ret < 0 ? ret : 0;
+	struct dedup_key k = {};
+	key_common(&k, kind, gen, r);
+	k.obj[0] = (__u64)ff.dentry;
+	k.obj[1] = (__u64)ff.mnt;
+	k.obj[2] = (__u64)ff.parent;
+	k.obj[3] = ff.hash_len;
+	k.a = (__u32)rename_epoch << 12;
+	k.b = (__u32)sys << 24;
+	if (repeat(&k))
+		return;
 	struct karmor_event *e = start(kind, gen);
 	if (!e)
 		return;
 	e->sys = sys;
-	e->ret = ret < 0 ? ret : 0;
-	name_at(e, dirfd, uname);
-	emit(e);
-}
-
-// chmod/chown of an open file: its path from the file.
-static __always_inline void fd_event(__u32 kind, __u16 sys, long ret, int fd)
-{
-	struct file *f = fd_file(fd);
-	if (!f)
-		return;
-	struct karmor_event *e = start(kind, current_gen());
-	if (!e)
-		return;
-	e->sys = sys;
-	e->ret = ret < 0 ? ret : 0;
-	walk_path(e, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt));
-	emit(e);
+	e->ret = r;
+	walk_path(e, ff.dentry, ff.mnt);
+	emit_first(e, &k);
 }
 
 // One name argument at `arg` (0-based), relative to the dirfd in argument 0 when `at`.
@@ -804,10 +990,10 @@ static __always_inline int name_exit(__u32 kind, __u16 sys, long ret, int at)
 		return 0;
 	struct pt_regs *regs = user_regs();
 	if (at)
-		name_event(kind, sys, ret, PT_REGS_PARM1_SYSCALL(regs),
+		name_event(kind << 16 | sys, ret, PT_REGS_PARM1_SYSCALL(regs),
 			   PT_REGS_PARM2_SYSCALL(regs), current_gen());
 	else
-		name_event(kind, sys, ret, AT_FDCWD, PT_REGS_PARM1_SYSCALL(regs), current_gen());
+		name_event(kind << 16 | sys, ret, AT_FDCWD, PT_REGS_PARM1_SYSCALL(regs), current_gen());
 	return 0;
 }
 
@@ -893,12 +1079,12 @@ static __always_inline int rename_exit(__u16 sys, long ret)
 	struct pt_regs *regs = user_regs();
 	__u32 gen = current_gen();
 	if (sys == SYS_RENAME_) {
-		name_event(EV_RENAME, sys, ret, AT_FDCWD, PT_REGS_PARM1_SYSCALL(regs), gen);
-		name_event(EV_RENAME, sys, ret, AT_FDCWD, PT_REGS_PARM2_SYSCALL(regs), gen);
+		name_event(EV_RENAME << 16 | sys, ret, AT_FDCWD, PT_REGS_PARM1_SYSCALL(regs), gen);
+		name_event(EV_RENAME << 16 | sys, ret, AT_FDCWD, PT_REGS_PARM2_SYSCALL(regs), gen);
 	} else {
-		name_event(EV_RENAME, sys, ret, PT_REGS_PARM1_SYSCALL(regs),
+		name_event(EV_RENAME << 16 | sys, ret, PT_REGS_PARM1_SYSCALL(regs),
 			   PT_REGS_PARM2_SYSCALL(regs), gen);
-		name_event(EV_RENAME, sys, ret, PT_REGS_PARM3_SYSCALL(regs),
+		name_event(EV_RENAME << 16 | sys, ret, PT_REGS_PARM3_SYSCALL(regs),
 			   PT_REGS_PARM4_SYSCALL(regs), gen);
 	}
 	return 0;

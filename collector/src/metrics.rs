@@ -19,6 +19,9 @@ pub struct Counters {
     pub events_dropped: AtomicU64,
     /// Ring buffer records that could not be decoded.
     pub decode_errors: AtomicU64,
+    /// Events the kernel counted as repeats of one already sent (same process image, cgroup,
+    /// file or name, access, result) instead of sending them; part of `events_seen`.
+    pub kernel_repeats: AtomicU64,
     /// Rows written to segments.
     pub rows_written: AtomicU64,
     /// Segments written.
@@ -65,7 +68,7 @@ impl Counters {
     /// Prometheus text exposition of every counter.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let rows: [(&str, &str, &str, &AtomicU64); 18] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 19] = [
             (
                 "karmor_probes_attached",
                 "gauge",
@@ -89,6 +92,12 @@ impl Counters {
                 "counter",
                 "Ring buffer records that could not be decoded.",
                 &self.decode_errors,
+            ),
+            (
+                "karmor_kernel_repeats_total",
+                "counter",
+                "Events the kernel counted as repeats of one already sent instead of sending them.",
+                &self.kernel_repeats,
             ),
             (
                 "karmor_rows_written_total",

@@ -544,6 +544,7 @@ fn settle(
     let s = probes.settle(ring, pipeline);
     Counters::add(&counters.events_seen, s.records + s.repeats + s.counted);
     Counters::add(&counters.decode_errors, s.decode_errors);
+    Counters::add(&counters.kernel_repeats, s.repeats);
 }
 
 /// The window holds `rotate_rows` rows, or its next row could take it past `window_bytes`.

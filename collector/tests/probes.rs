@@ -376,6 +376,7 @@ os.close(os.open('{wdir}/dir-b/inner.txt', os.O_RDONLY))
 /// A collector with its probes, run on a thread of its own until [`Collector::stop`].
 struct Collector {
     data: tempfile::TempDir,
+    counters: Arc<Counters>,
     stop_tx: tokio::sync::oneshot::Sender<()>,
     thread: std::thread::JoinHandle<
         Result<karmor_collector::run::RunSummary, karmor_collector::run::CollectorError>,
@@ -431,6 +432,7 @@ impl Collector {
         }
         Collector {
             data,
+            counters,
             stop_tx,
             thread,
         }
@@ -583,4 +585,117 @@ fn probes_count_system_calls_and_capability_checks_per_container_and_executable(
                     .is_some_and(|c| c.starts_with("CAP_"))
         );
     }
+}
+
+/// Failed opens, removals of a missing file, and chmods by name and by descriptor, each
+/// repeated by one process: the kernel counts the repeats instead of sending them (the
+/// collector reads far fewer records than the process made calls), and the rows still hold
+/// every call, on the path as the process saw it, relative names made absolute from the
+/// working directory, a renamed working directory giving its new path.
+#[test]
+#[ignore = "needs root, BPF, probes built (clang, bpftool, libbpf-dev, BTF) and cgroup v2"]
+fn probes_count_repeated_failed_opens_removals_and_mode_changes_in_the_kernel() {
+    if let Some(why) = missing_precondition() {
+        panic!("the probes test cannot run here: {why}");
+    }
+    const CONTAINER3: &str = "fa11ed0be9ca11ab1e0ddba11c0de5eedfacefeed0123456789abcdef7654321";
+    const POD_UID3: &str = "2b3c4d5e-6f70-4a8b-9c0d-1e2f3a4b5c6d";
+    const N: u64 = 30_000;
+    let work = tempfile::tempdir().unwrap();
+    let wdir = work.path().display().to_string();
+    let collector = Collector::start(Duration::from_millis(500));
+    let cg = TestCgroup::create_for(CONTAINER3, POD_UID3);
+    cg.run(&format!(
+        "exec python3 -c \"
+import os
+def fail(f):
+    try:
+        f()
+    except OSError:
+        pass
+for _ in range({N}):
+    fail(lambda: os.open('{wdir}/missing-abs.txt', os.O_RDONLY))
+os.chdir('{wdir}')
+for _ in range({N}):
+    fail(lambda: os.open('missing-rel.txt', os.O_WRONLY))
+for _ in range({N}):
+    fail(lambda: os.unlink('gone.txt'))
+os.close(os.open('mode.txt', os.O_WRONLY | os.O_CREAT))
+for _ in range({N}):
+    os.chmod('mode.txt', 0o644)
+fd = os.open('mode.txt', os.O_RDONLY)
+for _ in range({N}):
+    os.fchmod(fd, 0o600)
+os.mkdir('d1')
+os.chdir('d1')
+fail(lambda: os.open('x', os.O_RDONLY))
+os.chdir('..')
+os.rename('d1', 'd2')
+os.chdir('d2')
+fail(lambda: os.open('x', os.O_RDONLY))
+\""
+    ));
+    let counters = collector.counters.clone();
+    let (all, _) = collector.stop();
+    let ours: Vec<&Event> = all
+        .iter()
+        .filter(|e| {
+            e.container_id.as_deref() == Some(CONTAINER3)
+                && e.op == Op::File
+                && e.process.as_deref().is_some_and(|p| p.contains("python"))
+        })
+        .collect();
+    let rows_of = |path: &str, access: &str| -> Vec<&Event> {
+        ours.iter()
+            .copied()
+            .filter(|e| e.path.as_deref() == Some(path) && e.access.as_deref() == Some(access))
+            .collect()
+    };
+    let total = |path: &str, access: &str, passed: bool| -> u64 {
+        let rows = rows_of(path, access);
+        for e in &rows {
+            assert_eq!(e.result.as_deref() == Some("Passed"), passed, "{e:?}");
+            assert!(e.ts_first <= e.ts_last, "{e:?}");
+        }
+        rows.iter().map(|e| e.count).sum()
+    };
+    let listing = || {
+        ours.iter()
+            .map(|e| format!("{:?} {:?} {:?} {}", e.path, e.access, e.result, e.count))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    for (path, access, passed, want) in [
+        (format!("{wdir}/missing-abs.txt"), "read", false, N),
+        (format!("{wdir}/missing-rel.txt"), "write", false, N),
+        (format!("{wdir}/gone.txt"), "delete", false, N),
+        // chmod by name, then fchmod of the open file: one path, two system calls.
+        (format!("{wdir}/mode.txt"), "chmod", true, 2 * N),
+        (format!("{wdir}/d1/x"), "read", false, 1),
+        (format!("{wdir}/d2/x"), "read", false, 1),
+    ] {
+        assert_eq!(
+            total(&path, access, passed),
+            want,
+            "{access} of {path}; python's file rows:\n{}",
+            listing()
+        );
+    }
+    let by_syscall = |sys: &str| {
+        rows_of(&format!("{wdir}/mode.txt"), "chmod")
+            .iter()
+            .filter(|e| e.syscall.as_deref() == Some(sys))
+            .map(|e| e.count)
+            .sum::<u64>()
+    };
+    assert_eq!(by_syscall("SYS_FCHMOD"), N, "{}", listing());
+    // 5 N calls repeated one of five behaviours: the kernel counted them instead of sending
+    // records (other processes' repeats add to the counter; a rename anywhere on the machine
+    // makes the next relative-name call a first event again, hence the slack).
+    let repeats = counters.kernel_repeats.load(Ordering::Relaxed);
+    assert!(
+        repeats >= 4 * N,
+        "the kernel counted {repeats} repeats for {} repeated calls",
+        5 * N
+    );
 }
