@@ -70,7 +70,27 @@ print(n)
         .output()
         .expect("python3");
     let n: usize = ok(&o).trim().parse().unwrap_or(0);
-    assert_eq!(n, 13, "12 files and the manifest");
+    let files = parquet_files(&root().join("testdata/demo"));
+    assert_eq!(
+        n,
+        files + 1,
+        "the demo's {files} Parquet files (events and pods table) and the manifest"
+    );
+}
+
+/// The Parquet files under `dir`, at any depth.
+fn parquet_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| {
+            if p.is_dir() {
+                parquet_files(&p)
+            } else {
+                usize::from(p.extension().is_some_and(|x| x == "parquet"))
+            }
+        })
+        .sum()
 }
 
 #[test]
