@@ -123,56 +123,12 @@ fn probes_record_attributed_behaviour_of_short_lived_processes() {
     if let Some(why) = missing_precondition() {
         panic!("the probes test cannot run here: {why}");
     }
-    let data = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
     let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
     let tcp_port = tcp.local_addr().unwrap().port();
     let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
     let udp_port = udp.local_addr().unwrap().port();
-
-    let counters = Arc::new(Counters::default());
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let cfg = CollectorConfig {
-        node: "probe-test".into(),
-        cluster: None,
-        data_dir: data.path().to_path_buf(),
-        retention: Retention {
-            max_bytes: 0,
-            max_age: None,
-        },
-        rotate_interval: Duration::from_millis(500),
-        rotate_rows: 100_000,
-        window_bytes: karmor_collector::run::WINDOW_BYTES,
-        record_args: true,
-        syscalls: true,
-        capabilities: true,
-        source: SensorSource::Ebpf,
-        metrics_addr: None,
-        compaction: None,
-        archive: None,
-    };
-    let c2 = counters.clone();
-    let collector = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(run(cfg, Arc::new(NoPods), c2, async {
-            let _ = stop_rx.await;
-        }))
-    });
-    let started = Instant::now();
-    while counters.probes_attached.load(Ordering::Relaxed) == 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "probes did not attach"
-        );
-        if collector.is_finished() {
-            let err = collector.join().unwrap().unwrap_err();
-            panic!("collector stopped: {err}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let collector = Collector::start(Duration::from_millis(500));
 
     let cg = TestCgroup::create();
     let wdir = work.path().display().to_string();
@@ -222,12 +178,9 @@ os.close(os.open('{wdir}/dir-b/inner.txt', os.O_RDONLY))
     let (mut conn, _) = tcp.accept().unwrap();
     let _ = conn.read(&mut buf);
 
-    std::thread::sleep(Duration::from_millis(300));
-    stop_tx.send(()).unwrap();
-    let summary = collector.join().unwrap().expect("collector run");
+    let (all, summary) = collector.stop();
     assert!(summary.events_seen > 0);
 
-    let all = rows(data.path());
     let ours: Vec<&Event> = all
         .iter()
         .filter(|e| e.container_id.as_deref() == Some(CONTAINER))

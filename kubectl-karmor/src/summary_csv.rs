@@ -32,20 +32,22 @@ pub const CSV_HEADERS: &[&str] = &[
     "nodes",
 ];
 
+/// The columns every row ends with: counts and times, then the wide columns.
+fn tail(seen: &Seen, wide: &Option<Wide>) -> Vec<String> {
+    let w = wide.clone().unwrap_or_default();
+    vec![
+        seen.count.to_string(),
+        seen.first_seen.clone(),
+        seen.last_seen.clone(),
+        w.pids,
+        w.containers,
+        w.nodes,
+    ]
+}
+
 /// The CSV rows of a summary, in [`CSV_HEADERS`] order.
 pub fn csv_rows(s: &Summary) -> Vec<Vec<String>> {
     let mut rows = Vec::new();
-    let tail = |seen: &Seen, wide: &Option<Wide>| {
-        let w = wide.clone().unwrap_or_default();
-        vec![
-            seen.count.to_string(),
-            seen.first_seen.clone(),
-            seen.last_seen.clone(),
-            w.pids,
-            w.containers,
-            w.nodes,
-        ]
-    };
     let e = String::new;
     for r in s.processes.iter().flatten() {
         let mut row = vec![
@@ -108,38 +110,56 @@ pub fn csv_rows(s: &Summary) -> Vec<Vec<String>> {
         rows.push(row);
     }
     for r in s.syscalls.iter().flatten() {
-        let mut row = vec![
-            "syscall".into(),
-            r.namespace.clone().unwrap_or_default(),
-            r.resource.clone(),
-            e(),
-            r.process.clone().unwrap_or_default(),
-        ];
-        row.extend(blanks(6));
-        row.extend([
-            r.syscall.clone().unwrap_or_default(),
-            e(),
-            r.results.clone(),
-        ]);
-        row.extend(tail(&r.seen, &r.wide));
-        rows.push(row);
+        let call = (r.syscall.clone().unwrap_or_default(), e());
+        rows.push(call_row(
+            "syscall",
+            &r.namespace,
+            &r.resource,
+            &r.process,
+            call,
+            &r.results,
+            &r.seen,
+            &r.wide,
+        ));
     }
     for r in s.capabilities.iter().flatten() {
-        let mut row = vec![
-            "capability".into(),
-            r.namespace.clone().unwrap_or_default(),
-            r.resource.clone(),
-            e(),
-            r.process.clone().unwrap_or_default(),
-        ];
-        row.extend(blanks(6));
-        row.extend([
-            e(),
-            r.capability.clone().unwrap_or_default(),
-            r.results.clone(),
-        ]);
-        row.extend(tail(&r.seen, &r.wide));
-        rows.push(row);
+        let cap = (e(), r.capability.clone().unwrap_or_default());
+        rows.push(call_row(
+            "capability",
+            &r.namespace,
+            &r.resource,
+            &r.process,
+            cap,
+            &r.results,
+            &r.seen,
+            &r.wide,
+        ));
     }
     rows
+}
+
+/// A `syscall` or `capability` row: the two sections differ only in which of the two columns
+/// (`syscall`, `capability`) holds their item.
+#[allow(clippy::too_many_arguments)]
+fn call_row(
+    section: &str,
+    namespace: &Option<String>,
+    resource: &str,
+    process: &Option<String>,
+    (syscall, capability): (String, String),
+    results: &str,
+    seen: &Seen,
+    wide: &Option<Wide>,
+) -> Vec<String> {
+    let mut row = vec![
+        section.into(),
+        namespace.clone().unwrap_or_default(),
+        resource.to_owned(),
+        String::new(),
+        process.clone().unwrap_or_default(),
+    ];
+    row.extend(blanks(6));
+    row.extend([syscall, capability, results.to_owned()]);
+    row.extend(tail(seen, wide));
+    row
 }
