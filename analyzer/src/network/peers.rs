@@ -284,7 +284,11 @@ impl PeerIndex {
 
     /// The Service whose cluster IP `addr` was at `ts`, from the pods table.
     pub fn service_at(&self, addr: &str, ts: i64) -> Option<&PodAddress> {
-        self.services.get(addr)?.iter().find(|s| s.holds_at(ts))
+        self.services
+            .get(addr)?
+            .iter()
+            .filter(|s| s.holds_at(ts))
+            .max_by_key(|s| s.valid_from)
     }
 
     /// The port a connection to `port` of the Service at cluster IP `addr` reached on its pods
@@ -343,7 +347,13 @@ impl PeerIndex {
             .get(addr)
             .map(|v| v.iter().filter(|p| p.holds_at(ts)).collect())
             .unwrap_or_default();
-        if let Some(p) = holders.iter().find(|p| !p.host_network) {
+        // The pod that took the address last: an older span whose end no snapshot recorded
+        // (the writer forgot it) ended when the address passed to another pod.
+        if let Some(p) = holders
+            .iter()
+            .filter(|p| !p.host_network)
+            .max_by_key(|p| p.valid_from)
+        {
             return Peer::Pod {
                 workload: workload_of(p),
                 pod: p.pod.clone(),

@@ -230,6 +230,89 @@ pub fn fold_pods(rows: Vec<PodAddress>) -> Vec<PodAddress> {
     out
 }
 
+/// The time a snapshot is known to describe, at least: the latest `valid_from` or `valid_to`
+/// its rows mention (a pods table file does not record when it was written; a writer's
+/// snapshot holds its recently closed spans, so this is close to it). `i64::MIN` when empty.
+pub fn snapshot_time(rows: &[PodAddress]) -> i64 {
+    rows.iter()
+        .map(|r| r.valid_to.map_or(r.valid_from, |to| to.max(r.valid_from)))
+        .max()
+        .unwrap_or(i64::MIN)
+}
+
+/// Merges snapshots of pods tables (of one writer or several) into one history, whatever
+/// order they come in: the union of their spans, a span being one (cluster, namespace, pod,
+/// pod_uid, ip, valid_from). Each snapshot is folded first ([`fold_pods`]: within one
+/// snapshot an open span wins). Across snapshots a span is open when the latest snapshot
+/// that holds it open ([`snapshot_time`]) is no older than its latest recorded end, else it
+/// ends at that end: a newer snapshot's end closes a span an older one held open, and a span
+/// only an older snapshot knows (its pod gone, and forgotten by the writer since) is kept.
+/// The row's identity (labels, owner, ports, node) comes from the newest snapshot holding it.
+/// Merging a snapshot already merged changes nothing.
+pub fn merge_snapshots(snapshots: Vec<Vec<PodAddress>>) -> Vec<PodAddress> {
+    type Key = (Option<String>, String, String, Option<String>, String, i64);
+    struct Span {
+        row: PodAddress,
+        row_time: i64,
+        open_time: Option<i64>,
+        closed_at: Option<i64>,
+    }
+    let mut spans: HashMap<Key, Span> = HashMap::new();
+    for snapshot in snapshots {
+        let rows = fold_pods(snapshot);
+        let at = snapshot_time(&rows);
+        for r in rows {
+            let key = (
+                r.cluster.clone(),
+                r.namespace.clone(),
+                r.pod.clone(),
+                r.pod_uid.clone(),
+                r.ip.clone(),
+                r.valid_from,
+            );
+            let (open_time, closed_at) = match r.valid_to {
+                None => (Some(at), None),
+                Some(to) => (None, Some(to)),
+            };
+            match spans.get_mut(&key) {
+                None => {
+                    spans.insert(
+                        key,
+                        Span {
+                            row: r,
+                            row_time: at,
+                            open_time,
+                            closed_at,
+                        },
+                    );
+                }
+                Some(held) => {
+                    held.open_time = held.open_time.max(open_time);
+                    held.closed_at = held.closed_at.max(closed_at);
+                    if at >= held.row_time {
+                        held.row = r;
+                        held.row_time = at;
+                    }
+                }
+            }
+        }
+    }
+    let mut out: Vec<PodAddress> = spans
+        .into_values()
+        .map(|s| {
+            let mut row = s.row;
+            row.valid_to = match (s.open_time, s.closed_at) {
+                (Some(open), Some(end)) if open >= end => None,
+                (_, Some(end)) => Some(end),
+                (_, None) => None,
+            };
+            row
+        })
+        .collect();
+    sort_pods(&mut out);
+    out
+}
+
 /// Builds an Arrow record batch of the pods table.
 pub fn pods_to_batch(rows: &[PodAddress]) -> RecordBatch {
     let strings = |get: &dyn Fn(&PodAddress) -> Option<&str>| -> ArrayRef {
@@ -569,6 +652,70 @@ mod tests {
         assert_eq!(db.valid_to, None);
         assert!(db.holds_at(1_000) && !db.holds_at(4));
         assert!(web1.holds_at(30) && !web1.holds_at(31));
+    }
+
+    #[test]
+    fn snapshots_merge_into_a_history_in_any_order() {
+        // Day 1: web-1 holds 10.0.0.2, still open. Day 9: web-1 closed at 20 (kept by the
+        // writer for a week, then forgotten), web-2 took the address at 40.
+        let day1 = vec![
+            pod("a", "web-1", "10.0.0.2", 10, None),
+            pod("a", "db-1", "10.0.0.3", 5, None),
+        ];
+        let day9 = vec![
+            pod("a", "web-1", "10.0.0.2", 10, Some(20)),
+            pod("a", "web-2", "10.0.0.2", 40, None),
+            pod("a", "db-1", "10.0.0.3", 5, None),
+        ];
+        let day30 = vec![
+            pod("a", "web-2", "10.0.0.2", 40, None),
+            PodAddress {
+                labels: vec!["app=db".into(), "tier=2".into()],
+                ..pod("a", "db-1", "10.0.0.3", 5, Some(50))
+            },
+        ];
+        let spans = |rows: &[PodAddress]| -> Vec<(String, i64, Option<i64>)> {
+            rows.iter()
+                .map(|r| (r.pod.clone(), r.valid_from, r.valid_to))
+                .collect()
+        };
+        let want = vec![
+            ("db-1".to_string(), 5, Some(50)),
+            ("web-1".to_string(), 10, Some(20)),
+            ("web-2".to_string(), 40, None),
+        ];
+        let merged = merge_snapshots(vec![day1.clone(), day9.clone(), day30.clone()]);
+        assert_eq!(spans(&merged), want);
+        // The newest snapshot's identity of a span wins.
+        assert_eq!(merged[0].labels, ["app=db", "tier=2"]);
+        // Any order, and again: the same history.
+        assert_eq!(
+            merge_snapshots(vec![day30.clone(), day1.clone(), day9.clone()]),
+            merged
+        );
+        assert_eq!(
+            merge_snapshots(vec![merged.clone(), day1.clone(), day30.clone()]),
+            merged
+        );
+        // Only day 1 and day 30: web-1 is known only from day 1, kept open (its end is
+        // unknown); day 30's end of db-1 closes what day 1 held open.
+        let gap = merge_snapshots(vec![day1, day30]);
+        assert_eq!(
+            spans(&gap),
+            vec![
+                ("db-1".to_string(), 5, Some(50)),
+                ("web-1".to_string(), 10, None),
+                ("web-2".to_string(), 40, None),
+            ]
+        );
+        // A span a writer closed and reopened later (a relist that missed the pod): the
+        // snapshot that holds it open after the end wins.
+        let closed = vec![pod("a", "web-1", "10.0.0.2", 10, Some(20))];
+        let reopened = vec![
+            pod("a", "web-1", "10.0.0.2", 10, None),
+            pod("a", "web-9", "10.0.0.9", 25, None),
+        ];
+        assert_eq!(merge_snapshots(vec![reopened, closed])[0].valid_to, None);
     }
 
     #[test]
