@@ -685,12 +685,15 @@ fn a_pulls_merged_pods_file_replaces_the_archived_snapshot() {
     let mut scratch = karmor_contract::bundle::new_manifest("test");
     let next = add_pods(&bundle, &mut scratch, rows, "test", "node-b").unwrap();
     let merged = merge_pods_files(&bundle, &[old.clone(), next.clone()], "test", "node-b").unwrap();
-    assert_eq!(merged.replaces.len(), 2);
+    // The next snapshot holds every span the old one did: the merge is the next snapshot.
+    assert_eq!(
+        (merged.path.as_str(), merged.replaces.as_slice()),
+        (next.path.as_str(), std::slice::from_ref(&old.sha256))
+    );
     m.pods.retain(|p| p.path != old.path);
     m.pods.push(merged);
     write_manifest(&bundle, &mut m).unwrap();
     std::fs::remove_file(bundle.join(&old.path)).unwrap();
-    std::fs::remove_file(bundle.join(&next.path)).unwrap();
 
     let before = moto.requests().len();
     let second = archive(home.path());
