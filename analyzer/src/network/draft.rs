@@ -73,6 +73,10 @@ pub struct DraftRule {
     pub seen: BTreeSet<String>,
     /// Names the peer was reached by (Cilium `toFQDNs`).
     pub names: BTreeSet<String>,
+    /// For a node peer, the Cilium entities it is to the workload's pods that reached it:
+    /// `host` for a pod on that node, `remote-node` for a pod on another one (both when a
+    /// pod's node is unknown).
+    pub entities: BTreeSet<String>,
     /// Events behind it.
     pub events: u64,
     /// First seen (ns).
@@ -315,12 +319,26 @@ fn draft_one(w: &PeerWorkload, flows: &[&Flow], index: &PeerIndex) -> NetworkDra
                     ports: BTreeSet::new(),
                     seen: BTreeSet::new(),
                     names: BTreeSet::new(),
+                    entities: BTreeSet::new(),
                     events: 0,
                     first_ns: i64::MAX,
                     last_ns: i64::MIN,
                     why: Vec::new(),
                 });
             r.ports.insert(port.clone());
+            if let DraftPeer::Address {
+                node: Some(node), ..
+            } = &r.peer
+            {
+                if f.node.is_empty() {
+                    r.entities
+                        .extend(["host".to_string(), "remote-node".to_string()]);
+                } else if *node == f.node {
+                    r.entities.insert("host".into());
+                } else {
+                    r.entities.insert("remote-node".into());
+                }
+            }
             r.seen.insert(seen);
             if let Some(n) = &f.remote_name {
                 r.names.insert(n.trim_end_matches('.').to_string());
@@ -523,7 +541,8 @@ pub fn kubernetes_yaml(d: &NetworkDraft) -> Option<String> {
 /// The draft as a `CiliumNetworkPolicy` YAML document, with comments (`None` when skipped):
 /// pods as endpoints (their namespace by `k8s:io.kubernetes.pod.namespace`), names reached as
 /// `toFQDNs` (with the DNS rule Cilium needs to learn their addresses), nodes as the `host`
-/// or `remote-node` entity, other addresses as `toCIDR`/`fromCIDR`.
+/// entity when the pods that reached them ran on them and `remote-node` otherwise, other
+/// addresses as `toCIDR`/`fromCIDR`.
 pub fn cilium_yaml(d: &NetworkDraft) -> Option<String> {
     if d.skipped.is_some() {
         return None;
@@ -570,12 +589,19 @@ pub fn cilium_yaml(d: &NetworkDraft) -> Option<String> {
                 DraftPeer::Address {
                     node: Some(node), ..
                 } => {
-                    out.push(format!(
-                        "    # node {node}: its own node is the host entity, another one remote-node"
-                    ));
+                    let why = match (
+                        r.entities.contains("host"),
+                        r.entities.contains("remote-node"),
+                    ) {
+                        (true, false) => "the node the pods ran on: the host entity",
+                        (false, true) => "another node than the pods': the remote-node entity",
+                        _ => "the host entity to its own pods, remote-node to the others'",
+                    };
+                    out.push(format!("    # node {node}: {why}"));
                     out.push(format!("  - {prefix}Entities:"));
-                    out.push("    - host".into());
-                    out.push("    - remote-node".into());
+                    for e in &r.entities {
+                        out.push(format!("    - {e}"));
+                    }
                 }
                 DraftPeer::Address { addr, names, .. }
                     if dir == Direction::Egress && is_fqdn_rule(r) =>
@@ -706,5 +732,79 @@ mod tests {
         assert!(text.contains("# 203.0.113.9 (in no pods table)"), "{text}");
         assert!(text.contains("cidr: 203.0.113.9/32"), "{text}");
         assert!(!text.contains("pod-template-hash"), "{text}");
+    }
+
+    #[test]
+    fn a_node_peer_is_host_to_pods_on_it_and_remote_node_to_the_others() {
+        let node_pod = |node: &str, ip: &str| PodAddress {
+            node: node.into(),
+            namespace: "kube-system".into(),
+            pod: format!("kube-proxy-{node}"),
+            workload_kind: Some("DaemonSet".into()),
+            workload: Some("kube-proxy".into()),
+            host_network: true,
+            ip: ip.into(),
+            valid_from: 0,
+            ..PodAddress::default()
+        };
+        let index = PeerIndex::new(
+            vec![
+                node_pod("n1", "192.168.0.11"),
+                node_pod("n2", "192.168.0.12"),
+            ],
+            HashMap::new(),
+        );
+        // web-1 on n1 reaches both nodes; web-2 on n2 reaches n2.
+        let mut flows = vec![
+            flow("192.168.0.11", Direction::Egress, &index),
+            flow("192.168.0.12", Direction::Egress, &index),
+        ];
+        flows.push(Flow {
+            pod: "web-2".into(),
+            node: "n2".into(),
+            ..flow("192.168.0.12", Direction::Egress, &index)
+        });
+        let d = &draft_all(&flows, &index)[0];
+        let entities = |node: &str| -> Vec<&str> {
+            d.egress
+                .iter()
+                .find(|r| matches!(&r.peer, DraftPeer::Address { node: Some(n), .. } if n == node))
+                .map(|r| r.entities.iter().map(String::as_str).collect())
+                .unwrap_or_default()
+        };
+        assert_eq!(entities("n1"), ["host"]);
+        assert_eq!(entities("n2"), ["host", "remote-node"]);
+        let text = cilium_yaml(d).unwrap();
+        assert!(
+            text.contains("# node n1: the node the pods ran on: the host entity\n  - toEntities:\n    - host\n    toPorts:"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# node n2: the host entity to its own pods, remote-node to the others'\n  - toEntities:\n    - host\n    - remote-node\n"),
+            "{text}"
+        );
+        // The draft allows every flow it came from.
+        let parse = |text: &str| {
+            super::super::parse_policies(text, std::path::Path::new("draft.yaml"))
+                .expect("the draft parses")
+        };
+        let outcome = super::super::simulate::simulate(&flows, &parse(&text));
+        assert!(outcome.iter().all(|v| v.decision.passes()), "{outcome:?}");
+        // Drafted from web-1 reaching its own node only, nothing wider: web-2 (on n2)
+        // reaching n1 is dropped (remote-node, which both entities gave before, would allow
+        // it).
+        let only_host = draft_all(&flows[..1], &index);
+        let policies = parse(&cilium_yaml(&only_host[0]).unwrap());
+        let wider = Flow {
+            pod: "web-2".into(),
+            node: "n2".into(),
+            ..flow("192.168.0.11", Direction::Egress, &index)
+        };
+        let outcome = super::super::simulate::simulate(&[wider], &policies);
+        assert_eq!(
+            outcome[0].decision,
+            super::super::simulate::NetDecision::Dropped,
+            "{outcome:?}"
+        );
     }
 }
