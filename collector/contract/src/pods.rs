@@ -27,6 +27,13 @@
 //! `PROTO/PORT/NAME`). Readers of 1.0 see a Service row as a pod of workload
 //! `Service/<name>` labelled with the selector, so they select its backends by those labels;
 //! 1.0 files read as 1.1 with `kind` null (a pod) and no ports.
+//!
+//! **Minor 2** (pods schema 1.2) adds rows of kind `Endpoint`, no new column: an address of
+//! a Service's endpoint that no pod holds (the API servers behind `kubernetes`), from the
+//! collectors' EndpointSlice watch. `pod`/`workload` are the Service's name,
+//! `workload_kind` `Service`, `pod_uid` the EndpointSlice's uid, `labels` empty, `ports` the
+//! slice's ports (`PROTO/PORT` or `PROTO/PORT/NAME`). Readers of 1.1 that take every row not
+//! of kind `Service` for a pod see such an address as a pod of workload `Service/<name>`.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -49,9 +56,12 @@ use crate::error::ContractError;
 /// Major version of the pods table; readers refuse another one.
 pub const PODS_SCHEMA_MAJOR: u32 = 1;
 /// Minor version of the pods table (additions readers may ignore).
-pub const PODS_SCHEMA_MINOR: u32 = 1;
+pub const PODS_SCHEMA_MINOR: u32 = 2;
 /// The `kind` of a Service's row (pods schema 1.1); a null `kind` is a pod.
 pub const KIND_SERVICE: &str = "Service";
+/// The `kind` of a Service's endpoint that no pod holds (pods schema 1.2): the API server
+/// behind the `kubernetes` Service, a selector-less Service's hand-made endpoints.
+pub const KIND_ENDPOINT: &str = "Endpoint";
 /// The bundle directory that holds the pods table, at the bundle's root.
 pub const PODS_DIR: &str = "pods";
 /// File name prefix of a pods table file.
@@ -93,7 +103,8 @@ pub struct PodAddress {
     pub valid_from: i64,
     /// Until when it held it; `None` while it still did when the table was written.
     pub valid_to: Option<i64>,
-    /// What holds the address: `None` a pod, [`KIND_SERVICE`] a Service's cluster IP (1.1).
+    /// What holds the address: `None` a pod, [`KIND_SERVICE`] a Service's cluster IP (1.1),
+    /// [`KIND_ENDPOINT`] a Service's endpoint no pod holds (1.2).
     pub kind: Option<String>,
     /// Ports (1.1): a Service's `PROTO/PORT->TARGET`, a pod's container ports `PROTO/PORT` or
     /// `PROTO/PORT/NAME`; empty when not recorded.
@@ -109,6 +120,11 @@ impl PodAddress {
     /// Whether the row is a Service's cluster IP rather than a pod's address.
     pub fn is_service(&self) -> bool {
         self.kind.as_deref() == Some(KIND_SERVICE)
+    }
+
+    /// Whether the row is a Service's endpoint no pod holds (pods schema 1.2).
+    pub fn is_endpoint(&self) -> bool {
+        self.kind.as_deref() == Some(KIND_ENDPOINT)
     }
 }
 
