@@ -60,7 +60,20 @@ pub enum DraftPeer {
         /// Whether it is a node (a host-network peer).
         node: Option<String>,
     },
+    /// The endpoints of a Service that no pod holds (a Service without a selector; the API
+    /// servers behind `default/kubernetes`).
+    Endpoints {
+        /// The Service, `namespace/name`.
+        service: String,
+        /// Its endpoints' addresses.
+        addrs: Vec<String>,
+        /// Whether the Service is `default/kubernetes`: Cilium's `kube-apiserver` entity.
+        api_server: bool,
+    },
 }
+
+/// The Service whose endpoints are the API servers.
+pub const API_SERVER_SERVICE: (&str, &str) = ("default", "kubernetes");
 
 /// One drafted rule: a peer and the ports seen with it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -261,9 +274,28 @@ fn draft_one(w: &PeerWorkload, flows: &[&Flow], index: &PeerIndex) -> NetworkDra
                 dns,
                 backends,
                 how,
+                endpoints,
                 ..
             } => {
-                if backends.is_empty() {
+                if backends.is_empty() && !endpoints.is_empty() {
+                    let api_server = (namespace.as_str(), name.as_str()) == API_SERVER_SERVICE;
+                    targets.push((
+                        DraftPeer::Endpoints {
+                            service: format!("{namespace}/{name}"),
+                            addrs: endpoints.clone(),
+                            api_server,
+                        },
+                        f.peer.describe(),
+                        vec![format!(
+                            "service {namespace}/{name} (reached as {dns}): {how}; allowed as those addresses{}",
+                            if api_server {
+                                " (Cilium: the kube-apiserver entity)"
+                            } else {
+                                ""
+                            }
+                        )],
+                    ));
+                } else if backends.is_empty() {
                     targets.push((
                         DraftPeer::Pods {
                             namespace: (namespace != &w.namespace).then(|| namespace.clone()),
@@ -407,13 +439,21 @@ fn labels_block(out: &mut Vec<String>, indent: usize, labels: &BTreeMap<String, 
 }
 
 fn peer_names_annotation(d: &NetworkDraft) -> BTreeMap<String, Vec<String>> {
-    let mut m = BTreeMap::new();
+    let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for r in d.ingress.iter().chain(&d.egress) {
-        if let DraftPeer::Address { addr, names, .. } = &r.peer {
-            let e: &mut Vec<String> = m.entry(host_cidr(addr)).or_default();
+        let named: Vec<(&String, Vec<String>)> = match &r.peer {
+            DraftPeer::Address { addr, names, .. } => vec![(addr, names.clone())],
+            DraftPeer::Endpoints { service, addrs, .. } => addrs
+                .iter()
+                .map(|a| (a, vec![format!("endpoint of service {service}")]))
+                .collect(),
+            DraftPeer::Pods { .. } => Vec::new(),
+        };
+        for (addr, names) in named {
+            let e = m.entry(host_cidr(addr)).or_default();
             for n in names {
-                if !e.contains(n) {
-                    e.push(n.clone());
+                if !e.contains(&n) {
+                    e.push(n);
                 }
             }
         }
@@ -525,6 +565,13 @@ pub fn kubernetes_yaml(d: &NetworkDraft) -> Option<String> {
                     out.push("    - ipBlock:".into());
                     out.push(format!("        cidr: {}", yaml_str(&host_cidr(addr))));
                 }
+                DraftPeer::Endpoints { service, addrs, .. } => {
+                    out.push(format!("    # endpoints of service {service}"));
+                    for a in addrs {
+                        out.push("    - ipBlock:".into());
+                        out.push(format!("        cidr: {}", yaml_str(&host_cidr(a))));
+                    }
+                }
             }
             out.push("    ports:".into());
             for (proto, port) in &r.ports {
@@ -601,6 +648,25 @@ pub fn cilium_yaml(d: &NetworkDraft) -> Option<String> {
                     out.push(format!("  - {prefix}Entities:"));
                     for e in &r.entities {
                         out.push(format!("    - {e}"));
+                    }
+                }
+                DraftPeer::Endpoints {
+                    service,
+                    addrs,
+                    api_server: true,
+                } => {
+                    out.push(format!(
+                        "    # endpoints of service {service}: {}",
+                        addrs.join(", ")
+                    ));
+                    out.push(format!("  - {prefix}Entities:"));
+                    out.push("    - kube-apiserver".into());
+                }
+                DraftPeer::Endpoints { service, addrs, .. } => {
+                    out.push(format!("    # endpoints of service {service}"));
+                    out.push(format!("  - {prefix}CIDR:"));
+                    for a in addrs {
+                        out.push(format!("    - {}", yaml_str(&host_cidr(a))));
                     }
                 }
                 DraftPeer::Address { addr, names, .. }
