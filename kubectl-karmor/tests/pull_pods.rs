@@ -122,8 +122,8 @@ async fn recommend_network_on_the_cache_resolves_peers_through_the_pulled_pods_t
     let demo = read_manifest(&collectors::demo()).expect("the demo manifest");
     assert_eq!(manifest.pods, demo.pods, "the collectors' snapshots, as is");
     assert_eq!(
-        manifest.pods_schema_version.as_deref(),
-        Some(karmor_contract::pods::pods_schema_version().as_str())
+        manifest.pods_schema_version, demo.pods_schema_version,
+        "the collectors' pods schema version"
     );
     let checks = verify_bundle(&bundle).expect("the bundle opens");
     assert_eq!(checks.len(), a.segments + b.segments + 2);
@@ -295,6 +295,19 @@ async fn a_nodes_snapshots_merge_into_one_history() {
     }
     let bundle_pods = read_manifest(&bundle).expect("the pulled manifest").pods;
     assert_eq!(bundle_pods.len(), 2, "{bundle_pods:?}");
+    // `bundle info` shows the pods table's files and how many snapshots each holds.
+    let info = karmor(h, &["bundle", "info", &bundle.display().to_string()]).await;
+    assert!(info.status.success(), "{}", stderr(&info));
+    let text = String::from_utf8_lossy(&info.stdout);
+    assert!(text.contains("Pods table:  2 files, 12 rows"), "{text}");
+    for p in &bundle_pods {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&p.path))
+            .unwrap_or_else(|| panic!("{} not listed:\n{text}", p.path));
+        let merged = line.split_whitespace().last().unwrap_or_default();
+        assert_eq!(merged, p.replaces.len().to_string(), "{line}");
+    }
     for (from_bundle, from_store) in [(true, false), (false, true)] {
         let store = if from_store {
             Store::open(&cache_store(h)).expect("the cache store")
