@@ -244,7 +244,7 @@ async fn a_nodes_snapshots_merge_into_one_history() {
         let spans: Vec<_> = index.pods().iter().filter(|p| p.pod == POD).collect();
         assert_eq!(spans.len(), 1, "{spans:?}");
         assert_eq!(spans[0].valid_to, Some(gone_at));
-        assert_eq!(index.pods().len(), 10);
+        assert_eq!(index.pods().len(), 12, "10 pods and the 2 Services");
         let owned = karmor_analyzer::store::owned_dir(&cache_store(h));
         assert!(
             !owned.join(format!("{}.parquet", old_b.sha256)).exists(),
@@ -299,7 +299,7 @@ async fn a_nodes_snapshots_merge_into_one_history() {
     let info = karmor(h, &["bundle", "info", &bundle.display().to_string()]).await;
     assert!(info.status.success(), "{}", stderr(&info));
     let text = String::from_utf8_lossy(&info.stdout);
-    assert!(text.contains("Pods table:  2 files, 12 rows"), "{text}");
+    assert!(text.contains("Pods table:  2 files, 16 rows"), "{text}");
     for p in &bundle_pods {
         let line = text
             .lines()
@@ -352,7 +352,7 @@ async fn a_nodes_snapshots_merge_into_one_history() {
             ),
             "{what}"
         );
-        assert_eq!(index.pods().len(), 12, "{what}: {:?}", index.pods());
+        assert_eq!(index.pods().len(), 14, "{what}: {:?}", index.pods());
     }
     // Control: the collectors' latest snapshots alone have forgotten the earlier pods.
     let latest_only = {
