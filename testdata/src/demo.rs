@@ -2183,11 +2183,20 @@ pub const PODS: &[DemoPod] = &[
     ),
 ];
 
+/// A Service of the demo: namespace, name, cluster IP, selector, ports.
+type DemoService = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    &'static [&'static str],
+);
+
 /// The cluster's Services with a cluster IP, as every node's collector records them (pods
 /// schema 1.1, rows of kind `Service`): namespace, name, cluster IP, selector, ports
 /// (`PROTO/PORT->TARGET`). The workloads reach DNS and MySQL through these addresses, so the
 /// drafts show the Services' pods found by their real selectors.
-const SERVICES: &[(&str, &str, &str, &[&str], &[&str])] = &[
+const SERVICES: &[DemoService] = &[
     (
         "kube-system",
         "kube-dns",
