@@ -14,7 +14,7 @@
 #      verifies, that the test pod is in `observe --store`, and that a second pull is
 #      incremental; then `observe` without --bundle against an empty cache, which pulls first.
 #   7. checks that the pull brought every node's pods table with the Service watch's rows (the
-#      cluster DNS Service's cluster IP), drafts a NetworkPolicy for the test Deployment from
+#      cluster DNS Service's cluster IP) and the EndpointSlice watch's (the API servers), drafts a NetworkPolicy for the test Deployment from
 #      the pulled store (`recommend --network`), checks that DNS goes to the DNS pods and not
 #      to the cluster IP as an ipBlock, validates it offline and with a server-side dry run, applies it,
 #      and checks that the workload still works: the Deployment stays available, and inside the
@@ -270,6 +270,18 @@ rows = [r for f in json.load(open(f"{root}/manifest.json")).get("pods", [])
 sys.exit(0 if any(r.get("kind") == "Service" and r["ip"] == ip for r in rows) else 1)
 PY
     die 1 "no Service row for kube-dns ($dns_ip) in the pulled pods tables: is the Service watch running (RBAC list/watch services)?"
+  # ... and the EndpointSlice watch's rows: the API servers behind default/kubernetes.
+  api_ips="$(k -n default get endpointslices -l kubernetes.io/service-name=kubernetes \
+    -o jsonpath='{.items[*].endpoints[*].addresses[*]}')"
+  python3 - "$PULLED/bundle" $api_ips <<'PY' ||
+import json, sys, pyarrow.parquet as pq
+root, ips = sys.argv[1], set(sys.argv[2:])
+rows = [r for f in json.load(open(f"{root}/manifest.json")).get("pods", [])
+        for r in pq.read_table(f"{root}/{f['path']}").to_pylist()]
+seen = {r["ip"] for r in rows if r.get("kind") == "Endpoint" and r["pod"] == "kubernetes"}
+sys.exit(0 if ips and ips <= seen else 1)
+PY
+    die 1 "the API server endpoints ($api_ips) are not Endpoint rows of the pulled pods tables: is the EndpointSlice watch running (RBAC list/watch endpointslices)?"
   say "kubectl karmor recommend deploy/e2e-app -n $NS --network --out $NETPOL --store $PULLED/store.duckdb"
   karmor recommend deploy/e2e-app -n "$NS" --network --out "$NETPOL" --report "$NETPOL/REPORT.md" \
     --store "$PULLED/store.duckdb" || die 1 "recommend --network drafted nothing for e2e-app"

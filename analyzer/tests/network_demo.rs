@@ -76,7 +76,27 @@ fn policies_of(drafts: &[NetworkDraft], format: NetworkFormat) -> Vec<NetPolicy>
 fn the_pods_table_reaches_the_store() {
     let s = store();
     let idx = PeerIndex::load(&s).unwrap();
-    assert_eq!(idx.pods().len(), demo::PODS.len());
+    // Every pod, and the two Services (every node records them; the view keeps one row each).
+    let services: Vec<&str> = idx
+        .pods()
+        .iter()
+        .filter(|p| p.is_service())
+        .map(|p| p.ip.as_str())
+        .collect();
+    assert_eq!(services, ["10.96.0.10", "10.96.12.7"]);
+    assert_eq!(idx.pods().len(), demo::PODS.len() + 2);
+    // DNS and MySQL are reached at their cluster IPs: the Services, their pods found by their
+    // real selectors.
+    for (addr, backend) in [("10.96.0.10", "coredns"), ("10.96.12.7", "mysql")] {
+        match idx.resolve(addr, None, demo::at(9, 0, 0, 0)) {
+            Peer::Service { backends, how, .. } => {
+                let names: Vec<&str> = backends.iter().map(|(w, _)| w.name.as_str()).collect();
+                assert_eq!(names, [backend], "{how}");
+                assert!(how.contains("selected by its selector"), "{how}");
+            }
+            other => panic!("{addr} is {other:?}"),
+        }
+    }
     // The address a finished backup Job held before 08:00 is wordpress's afterwards.
     let at = |t| match idx.resolve("10.244.2.31", None, t) {
         Peer::Pod { workload, .. } => workload.name,

@@ -561,6 +561,7 @@ fn a_service_passes_when_every_pod_behind_it_would() {
             })
             .collect(),
         how: "test".into(),
+        endpoints: Vec::new(),
     };
     let me = at("default", &["app=web"]);
     assert_eq!(

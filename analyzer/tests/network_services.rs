@@ -15,7 +15,7 @@ use karmor_analyzer::network::{
 use karmor_analyzer::recommend::{Scope, WorkloadSelect};
 use karmor_analyzer::Store;
 use karmor_contract::bundle::{write_bundle, write_pods, BundleOptions};
-use karmor_contract::pods::{PodAddress, KIND_SERVICE};
+use karmor_contract::pods::{PodAddress, KIND_ENDPOINT, KIND_SERVICE};
 use karmor_contract::schema::{Event, Op};
 
 /// 2026-11-20T08:00:00Z in ns.
@@ -319,4 +319,166 @@ fn without_the_service_rows_the_cluster_ips_are_outside_addresses() {
     let text = yaml(web, NetworkFormat::Kubernetes).unwrap();
     assert!(text.contains("10.96.0.10/32"), "{text}");
     assert!(text.contains("10.96.5.5/32"), "{text}");
+}
+
+/// An endpoint no pod holds (pods schema 1.2, kind `Endpoint`) of Service `name` of `ns`.
+fn endpoint(ns: &str, name: &str, ip: &str, ports: &[&str]) -> PodAddress {
+    PodAddress {
+        kind: Some(KIND_ENDPOINT.into()),
+        workload_kind: Some(KIND_SERVICE.into()),
+        pod_uid: Some(format!("uid-slice-{name}")),
+        ports: ports.iter().map(|p| p.to_string()).collect(),
+        ..pod(ns, name, "node-a", name, &[], ip)
+    }
+}
+
+#[test]
+fn a_service_without_a_selector_reaches_its_endpoints_the_kubernetes_service_the_api_servers() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = vec![
+        connect("tcp", "10.96.0.1", 443, T0),
+        connect("tcp", "10.96.9.9", 5432, T0 + MIN),
+    ];
+    let opts = BundleOptions {
+        producer: "test".into(),
+        ..BundleOptions::default()
+    };
+    write_bundle(dir.path(), events, &opts).unwrap();
+    let mut rows = table(false);
+    rows.extend([
+        service(
+            "default",
+            "kubernetes",
+            "10.96.0.1",
+            &[],
+            &["TCP/443->6443"],
+        ),
+        endpoint("default", "kubernetes", "192.168.0.11", &["TCP/6443/https"]),
+        endpoint("default", "kubernetes", "192.168.0.12", &["TCP/6443/https"]),
+        // A Service with hand-made endpoints (a database outside the cluster).
+        service("shop", "legacy-db", "10.96.9.9", &[], &["TCP/5432->5432"]),
+        endpoint("shop", "legacy-db", "10.20.0.5", &["TCP/5432"]),
+    ]);
+    write_pods(dir.path(), rows, "test").unwrap();
+    let s = Store::in_memory().unwrap();
+    assert!(s.merge_bundle(dir.path()).unwrap().problems.is_empty());
+
+    let index = PeerIndex::load(&s).unwrap();
+    match index.resolve("10.96.0.1", None, T0) {
+        Peer::Service {
+            name,
+            backends,
+            endpoints,
+            how,
+            ..
+        } => {
+            assert_eq!(name, "kubernetes");
+            assert!(backends.is_empty());
+            assert_eq!(endpoints, ["192.168.0.11", "192.168.0.12"]);
+            assert!(how.contains("no selector"), "{how}");
+        }
+        other => panic!("10.96.0.1 is {other:?}"),
+    }
+    // The endpoints are no pods: their addresses resolve to nothing of the pods table.
+    assert!(matches!(
+        index.resolve("192.168.0.11", None, T0),
+        Peer::External { .. }
+    ));
+    assert_eq!(
+        index.endpoint_ports("default", "kubernetes", T0),
+        ["TCP/6443/https"]
+    );
+
+    let rec = recommend_network(&s, &scope()).unwrap();
+    let web = rec
+        .drafts
+        .iter()
+        .find(|d| d.workload.name == "web")
+        .expect("a draft for web");
+    let egress: Vec<(DraftPeer, Vec<String>)> = web
+        .egress
+        .iter()
+        .map(|r| {
+            (
+                r.peer.clone(),
+                r.ports
+                    .iter()
+                    .map(|(p, n)| format!("{p}/{}", n.map_or(0, |n| n)))
+                    .collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        egress,
+        vec![
+            (
+                DraftPeer::Endpoints {
+                    service: "default/kubernetes".into(),
+                    addrs: vec!["192.168.0.11".into(), "192.168.0.12".into()],
+                    api_server: true,
+                },
+                vec!["TCP/6443".to_string()],
+            ),
+            (
+                DraftPeer::Endpoints {
+                    service: "shop/legacy-db".into(),
+                    addrs: vec!["10.20.0.5".into()],
+                    api_server: false,
+                },
+                vec!["TCP/5432".to_string()],
+            ),
+        ],
+        "{:#?}",
+        web.egress
+    );
+    assert!(
+        web.warnings.iter().all(|w| !w.contains("whole namespace")),
+        "{:?}",
+        web.warnings
+    );
+
+    // NetworkPolicy: annotated ipBlocks of the endpoints; Cilium: the kube-apiserver entity.
+    let k8s = yaml(web, NetworkFormat::Kubernetes).unwrap();
+    for cidr in ["192.168.0.11/32", "192.168.0.12/32", "10.20.0.5/32"] {
+        assert!(k8s.contains(&format!("cidr: {cidr}")), "{k8s}");
+    }
+    assert!(
+        k8s.contains(r#"\"192.168.0.11/32\":[\"endpoint of service default/kubernetes\"]"#),
+        "{k8s}"
+    );
+    assert!(!k8s.contains("10.96.0.1/32"), "{k8s}");
+    let cilium = yaml(web, NetworkFormat::Cilium).unwrap();
+    assert!(
+        cilium.contains("  - toEntities:\n    - kube-apiserver\n"),
+        "{cilium}"
+    );
+    assert!(
+        cilium.contains("  - toCIDR:\n    - 10.20.0.5/32\n"),
+        "{cilium}"
+    );
+    // (the API servers' addresses only in the comments and the peer-names annotation)
+    assert!(!cilium.contains("- 192.168.0.11/32"), "{cilium}");
+
+    // Both simulate clean on the connections they came from.
+    for text in [&k8s, &cilium] {
+        let policies = parse_policies(text, Path::new("web.yaml")).unwrap();
+        let verdicts = simulate_network(&s, &scope(), &policies).unwrap();
+        assert_eq!(verdicts.len(), 2);
+        assert!(
+            verdicts.iter().all(|v| v.decision == NetDecision::Allowed),
+            "{text}\n{verdicts:#?}"
+        );
+    }
+    // A block that holds one API server only does not allow a connection that may have
+    // reached the other; a pod selector of the whole namespace does not match endpoints.
+    let partial = parse_policies(
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: shop}\nspec:\n  podSelector: {}\n  policyTypes: [Egress]\n  egress:\n  - to: [{ipBlock: {cidr: 192.168.0.11/32}}, {namespaceSelector: {}}]\n",
+        Path::new("p.yaml"),
+    )
+    .unwrap();
+    let verdicts = simulate_network(&s, &scope(), &partial).unwrap();
+    assert!(
+        verdicts.iter().all(|v| v.decision == NetDecision::Dropped),
+        "{verdicts:#?}"
+    );
 }

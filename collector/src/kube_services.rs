@@ -14,6 +14,16 @@
 //! - A Service deleted, or missing from a relist, closes its spans; a changed selector or port
 //!   list keeps the span and takes the new values (as a pod's labels do).
 //! - One malformed object does not stop the watch: Services are parsed one by one.
+//!
+//! EndpointSlices are watched too (`list`/`watch` on `discovery.k8s.io` endpointslices,
+//! cluster-wide), for the endpoints no pod holds: a Service without a selector (the
+//! `kubernetes` Service, whose endpoints are the API servers; Services with hand-made
+//! endpoints) has no pods to select. Each address of such an endpoint (no `targetRef` of kind
+//! `Pod`, not `ready: false`) is a row of kind `Endpoint`
+//! ([`karmor_contract::pods::KIND_ENDPOINT`], pods schema 1.2): `pod`/`workload` the Service's
+//! name (the slice's `kubernetes.io/service-name` label), `pod_uid` the slice's uid, `ports`
+//! the slice's ports (`PROTO/PORT` or `PROTO/PORT/NAME`), `valid_from` the slice's
+//! `creationTimestamp`. Pods' endpoints are not written: the pods table has them already.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,9 +31,10 @@ use std::sync::{Mutex, PoisonError};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use karmor_contract::pods::{PodAddress, KIND_SERVICE};
+use karmor_contract::pods::{PodAddress, KIND_ENDPOINT, KIND_SERVICE};
 use kube::api::{Api, ApiResource, DynamicObject};
 use kube::runtime::watcher::{self, watcher, Event};
 use kube::runtime::WatchStreamExt;
@@ -103,6 +114,77 @@ pub fn service_addresses(svc: &Service, node: &str, now: i64) -> Vec<PodAddress>
         .collect()
 }
 
+/// The label of an EndpointSlice that names its Service.
+pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+
+/// What the pods table says of an EndpointSlice: one row of kind [`KIND_ENDPOINT`] per
+/// address of an endpoint that is not a pod and not unready (none for a slice without a
+/// Service). `node` is the writer's node.
+pub fn endpoint_addresses(slice: &EndpointSlice, node: &str, now: i64) -> Vec<PodAddress> {
+    let meta = &slice.metadata;
+    let Some(service) = meta
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(SERVICE_NAME_LABEL))
+        .filter(|s| !s.is_empty())
+    else {
+        return Vec::new();
+    };
+    let from = meta
+        .creation_timestamp
+        .as_ref()
+        .and_then(|t| i64::try_from(t.0.as_nanosecond()).ok())
+        .unwrap_or(now);
+    let mut ports: Vec<String> = slice
+        .ports
+        .iter()
+        .flatten()
+        .filter_map(|p| {
+            let port = p.port?;
+            let proto = p.protocol.as_deref().unwrap_or("TCP").to_ascii_uppercase();
+            Some(match p.name.as_deref().filter(|n| !n.is_empty()) {
+                Some(name) => format!("{proto}/{port}/{name}"),
+                None => format!("{proto}/{port}"),
+            })
+        })
+        .collect();
+    ports.sort();
+    ports.dedup();
+    let mut ips: Vec<String> = slice
+        .endpoints
+        .iter()
+        .filter(|e| e.target_ref.as_ref().and_then(|r| r.kind.as_deref()) != Some("Pod"))
+        .filter(|e| e.conditions.as_ref().and_then(|c| c.ready) != Some(false))
+        .flat_map(|e| e.addresses.iter().cloned())
+        .filter(|ip| !ip.is_empty())
+        .collect();
+    ips.sort();
+    ips.dedup();
+    ips.into_iter()
+        .map(|ip| PodAddress {
+            cluster: None,
+            node: node.to_string(),
+            namespace: meta.namespace.clone().unwrap_or_default(),
+            pod: service.clone(),
+            pod_uid: meta.uid.clone(),
+            workload_kind: Some(KIND_SERVICE.to_string()),
+            workload: Some(service.clone()),
+            labels: Vec::new(),
+            host_network: false,
+            ip,
+            valid_from: from,
+            valid_to: None,
+            kind: Some(KIND_ENDPOINT.to_string()),
+            ports: ports.clone(),
+        })
+        .collect()
+}
+
+/// The key of an EndpointSlice in the address book.
+fn slice_key(meta: &ObjectMeta) -> Option<String> {
+    service_key(meta).map(|k| format!("endpointslice/{k}"))
+}
+
 /// The key of a Service in the address book: its uid, else `namespace/name`.
 fn service_key(meta: &ObjectMeta) -> Option<String> {
     match (&meta.uid, &meta.namespace, &meta.name) {
@@ -118,6 +200,7 @@ fn service_key(meta: &ObjectMeta) -> Option<String> {
 pub struct KubeServices {
     book: Mutex<AddressBook>,
     synced: AtomicBool,
+    slices_synced: AtomicBool,
 }
 
 impl KubeServices {
@@ -133,6 +216,20 @@ impl KubeServices {
     /// True once the first list of Services is in the book.
     pub fn is_synced(&self) -> bool {
         self.synced.load(Ordering::Acquire)
+    }
+
+    /// True once the first list of EndpointSlices is in the book.
+    pub fn slices_synced(&self) -> bool {
+        self.slices_synced.load(Ordering::Acquire)
+    }
+
+    /// Adds or updates an EndpointSlice; `node` is the writer's node.
+    pub fn apply_slice(&self, slice: &EndpointSlice, node: &str) {
+        if let Some(key) = slice_key(&slice.metadata) {
+            let now = now_ns();
+            self.book()
+                .apply(&key, endpoint_addresses(slice, node, now), now);
+        }
     }
 
     /// Adds or updates a Service; `node` is the writer's node.
@@ -156,13 +253,79 @@ impl KubeServices {
         self.book().snapshot(now_ns())
     }
 
-    /// Starts [`KubeServices::watch`] on the current tokio runtime.
+    /// Starts [`KubeServices::watch`] and [`KubeServices::watch_slices`] on the current tokio
+    /// runtime; aborting the handle stops both.
     pub fn spawn(
         self: &std::sync::Arc<Self>,
         client: Client,
         node: &str,
     ) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(self.clone().watch(client, node.to_string()))
+        let services = self.clone().watch(client.clone(), node.to_string());
+        let slices = self.clone().watch_slices(client, node.to_string());
+        tokio::spawn(async move {
+            futures::join!(services, slices);
+        })
+    }
+
+    /// Watches every EndpointSlice and keeps the book's endpoint rows current; runs until the
+    /// task is dropped. Errors are logged and the watch resumes with back-off.
+    pub async fn watch_slices(self: std::sync::Arc<Self>, client: Client, node: String) {
+        let api: Api<DynamicObject> =
+            Api::all_with(client, &ApiResource::erase::<EndpointSlice>(&()));
+        let mut events = std::pin::pin!(watcher(api, watcher::Config::default()).default_backoff());
+        let mut listed: Option<HashSet<String>> = None;
+        while let Some(event) = events.next().await {
+            match event {
+                Err(e) => log::warn!("watching endpointslices: {e} (retrying)"),
+                Ok(Event::Init) => listed = Some(HashSet::new()),
+                Ok(Event::InitApply(obj)) => {
+                    if let Some(key) = self.on_apply_slice(obj, &node) {
+                        listed.get_or_insert_with(HashSet::new).insert(key);
+                    }
+                }
+                Ok(Event::InitDone) => {
+                    let listed = listed.take().unwrap_or_default();
+                    let mut book = self.book();
+                    // Only the slices' keys: the Services' spans are the other watch's.
+                    let gone: Vec<String> = book
+                        .open_keys()
+                        .filter(|k| k.starts_with("endpointslice/") && !listed.contains(*k))
+                        .map(str::to_string)
+                        .collect();
+                    let now = now_ns();
+                    for k in gone {
+                        book.delete(&k, now);
+                    }
+                    drop(book);
+                    if !self.slices_synced.swap(true, Ordering::AcqRel) {
+                        log::info!("endpointslice watch synced");
+                    }
+                }
+                Ok(Event::Apply(obj)) => {
+                    self.on_apply_slice(obj, &node);
+                }
+                Ok(Event::Delete(obj)) => {
+                    if let Some(key) = slice_key(&obj.metadata) {
+                        self.book().delete(&key, now_ns());
+                    }
+                }
+            }
+        }
+        log::error!("the watch of endpointslices ended: endpoints are no longer recorded");
+    }
+
+    fn on_apply_slice(&self, obj: DynamicObject, node: &str) -> Option<String> {
+        let key = slice_key(&obj.metadata);
+        let what = format!(
+            "{}/{}",
+            obj.metadata.namespace.as_deref().unwrap_or("?"),
+            obj.metadata.name.as_deref().unwrap_or("?")
+        );
+        match obj.try_parse::<EndpointSlice>() {
+            Ok(slice) => self.apply_slice(&slice, node),
+            Err(e) => log::warn!("skipping endpointslice {what}: it does not parse: {e}"),
+        }
+        key
     }
 
     /// Watches every Service and keeps the book current; runs until the task is dropped.
@@ -181,8 +344,19 @@ impl KubeServices {
                     }
                 }
                 Ok(Event::InitDone) => {
-                    self.book()
-                        .retain_listed(&listed.take().unwrap_or_default(), now_ns());
+                    let listed = listed.take().unwrap_or_default();
+                    let mut book = self.book();
+                    // Only the Services' keys: the slices' spans are the other watch's.
+                    let gone: Vec<String> = book
+                        .open_keys()
+                        .filter(|k| k.starts_with("service/") && !listed.contains(*k))
+                        .map(str::to_string)
+                        .collect();
+                    let now = now_ns();
+                    for k in gone {
+                        book.delete(&k, now);
+                    }
+                    drop(book);
                     if !self.synced.swap(true, Ordering::AcqRel) {
                         log::info!("service watch synced");
                     }

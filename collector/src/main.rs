@@ -236,9 +236,15 @@ fn real_main() -> Result<()> {
         let client = rt.block_on(kube_pods::default_client()).context(
             "pod attribution through the Kubernetes API (use --no-kube to run without it)",
         )?;
-        // Every Service's cluster IP, selector and ports join this node's pods table.
+        // Every Service's cluster IP, selector and ports join this node's pods table, and
+        // the endpoints no pod holds (the API servers).
         let services = Arc::new(KubeServices::new());
         rt.spawn(services.clone().watch(client.clone(), cfg.node.clone()));
+        rt.spawn(
+            services
+                .clone()
+                .watch_slices(client.clone(), cfg.node.clone()),
+        );
         let pods = Arc::new(KubePods::new(kube_pods::DEFAULT_GRACE).with_services(services));
         rt.spawn(pods.clone().watch(client, cfg.node.clone()));
         pods

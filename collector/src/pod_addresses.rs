@@ -132,6 +132,11 @@ impl AddressBook {
         }
     }
 
+    /// The keys of every entry with an open span.
+    pub fn open_keys(&self) -> impl Iterator<Item = &str> {
+        self.open.keys().map(String::as_str)
+    }
+
     /// Pods not in `listed` are gone.
     pub fn retain_listed(&mut self, listed: &std::collections::HashSet<String>, now: i64) {
         let gone: Vec<String> = self

@@ -4,7 +4,7 @@
 //! Every manifest is validated offline, in strict mode, against the Kubernetes OpenAPI schemas
 //! that the PyPI package `kubernetes-validate` bundles (run through `python3`). Then the
 //! security facts the deployment promises are asserted on the parsed documents: the
-//! ClusterRole grants exactly get/list/watch on pods, replicasets and jobs, and list/watch on services; the DaemonSet
+//! ClusterRole grants exactly get/list/watch on pods, replicasets and jobs, and list/watch on services and endpointslices; the DaemonSet
 //! tolerates every taint, takes NODE_NAME from spec.nodeName, is not privileged, drops ALL
 //! capabilities and adds only the few eBPF needs; every container has requests and limits;
 //! its exec probes really reach the collector's loopback-only metrics endpoint.
@@ -441,7 +441,8 @@ fn every_resource_is_labelled_and_namespaced() {
 
 #[test]
 #[ignore = "needs python3 with kubernetes-validate (pip install kubernetes-validate==1.37.0)"]
-fn cluster_role_is_get_list_watch_on_pods_replicasets_jobs_and_list_watch_on_services_only() {
+fn cluster_role_is_get_list_watch_on_pods_replicasets_jobs_and_list_watch_on_services_and_endpointslices_only(
+) {
     let docs = deploy_docs();
     let role = the(&docs, "ClusterRole");
     assert!(role.get("aggregationRule").is_none(), "no aggregation");
@@ -469,10 +470,15 @@ fn cluster_role_is_get_list_watch_on_pods_replicasets_jobs_and_list_watch_on_ser
     }
     for verb in ["list", "watch"] {
         expected.insert((String::new(), "services".to_string(), verb.to_string()));
+        expected.insert((
+            "discovery.k8s.io".to_string(),
+            "endpointslices".to_string(),
+            verb.to_string(),
+        ));
     }
     assert_eq!(
         granted, expected,
-        "exactly get/list/watch on pods, replicasets, jobs and list/watch on services"
+        "exactly get/list/watch on pods, replicasets, jobs and list/watch on services and endpointslices"
     );
 
     let binding = the(&docs, "ClusterRoleBinding");

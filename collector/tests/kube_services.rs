@@ -2,7 +2,9 @@
 //! service that answers `/api/v1/services` lists and watches): cluster IPs become rows of kind
 //! `Service` of the pods table with their selector, ports and span; headless and ExternalName
 //! Services give none; an update keeps the span, a delete closes it, and the rows reach the
-//! writer through the pod watch's index.
+//! writer through the pod watch's index. EndpointSlices (`/apis/discovery.k8s.io/v1/
+//! endpointslices`) give rows of kind `Endpoint` for the endpoints no pod holds (the API
+//! servers behind `kubernetes`), none for pods' endpoints.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -16,7 +18,7 @@ use http_body::Frame;
 use karmor_collector::attribution::PodLookup;
 use karmor_collector::kube_pods::KubePods;
 use karmor_collector::kube_services::KubeServices;
-use karmor_contract::pods::{PodAddress, KIND_SERVICE};
+use karmor_contract::pods::{PodAddress, KIND_ENDPOINT, KIND_SERVICE};
 use serde_json::{json, Value};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
@@ -44,14 +46,20 @@ impl http_body::Body for MockBody {
     }
 }
 
+const SERVICES: &str = "/api/v1/services";
+const SLICES: &str = "/apis/discovery.k8s.io/v1/endpointslices";
+
 #[derive(Default)]
 struct State {
     requests: Vec<String>,
     listed: Vec<Value>,
+    slices: Vec<Value>,
     watches: Vec<UnboundedSender<Bytes>>,
+    slice_watches: Vec<UnboundedSender<Bytes>>,
 }
 
-/// The API server: lists and watches `/api/v1/services`; anything else is 404.
+/// The API server: lists and watches `/api/v1/services` and EndpointSlices; anything else is
+/// 404.
 #[derive(Clone, Default)]
 struct MockApi(Arc<Mutex<State>>);
 
@@ -75,19 +83,28 @@ impl tower_service::Service<Request<kube::client::Body>> for MockApi {
         let query = req.uri().query().unwrap_or("").to_string();
         let mut st = self.state();
         st.requests.push(format!("{path}?{query}"));
-        let resp = if path != "/api/v1/services" {
+        let resp = if path != SERVICES && path != SLICES {
             Response::builder()
                 .status(StatusCode::NOT_FOUND)
                 .body(MockBody::Full(Some(Bytes::from_static(b"{}"))))
         } else if query.split('&').any(|kv| kv == "watch=true") {
             let (tx, rx) = unbounded_channel();
-            st.watches.push(tx);
+            if path == SERVICES {
+                st.watches.push(tx);
+            } else {
+                st.slice_watches.push(tx);
+            }
             Response::builder()
                 .status(StatusCode::OK)
                 .body(MockBody::Lines(rx))
         } else {
-            let list = json!({"apiVersion": "v1", "kind": "ServiceList",
-                              "metadata": {"resourceVersion": "10"}, "items": st.listed});
+            let list = if path == SERVICES {
+                json!({"apiVersion": "v1", "kind": "ServiceList",
+                       "metadata": {"resourceVersion": "10"}, "items": st.listed})
+            } else {
+                json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSliceList",
+                       "metadata": {"resourceVersion": "10"}, "items": st.slices})
+            };
             Response::builder()
                 .status(StatusCode::OK)
                 .header("content-type", "application/json")
@@ -207,7 +224,8 @@ async fn cluster_ips_become_service_rows_with_selector_ports_and_span() {
     // Every Service, cluster-wide: no field or label selector.
     let reqs = api.state().requests.clone();
     assert!(
-        reqs.iter().all(|r| r.starts_with("/api/v1/services?")),
+        reqs.iter()
+            .all(|r| r.starts_with("/api/v1/services?") || r.starts_with(SLICES)),
         "{reqs:?}"
     );
     assert!(reqs.iter().any(|r| r.contains("watch=true")), "{reqs:?}");
@@ -259,5 +277,136 @@ async fn cluster_ips_become_service_rows_with_selector_ports_and_span() {
         !rows_of(&services.snapshot(), "late").is_empty()
     })
     .await;
+    task.abort();
+}
+
+fn slice(name: &str, service: &str, endpoints: Value, ports: Value) -> Value {
+    json!({
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": name, "namespace": "default", "uid": format!("uid-{name}"),
+                     "resourceVersion": "7", "creationTimestamp": "2026-11-19T09:00:00Z",
+                     "labels": {"kubernetes.io/service-name": service}},
+        "addressType": "IPv4",
+        "endpoints": endpoints,
+        "ports": ports,
+    })
+}
+
+#[tokio::test]
+async fn endpoints_no_pod_holds_become_endpoint_rows() {
+    let api = MockApi::default();
+    api.state().listed = vec![service(
+        "default",
+        "kubernetes",
+        json!({"clusterIP": "10.96.0.1", "ports": [{"name": "https", "port": 443,
+               "protocol": "TCP", "targetPort": 6443}]}),
+    )];
+    api.state().slices = vec![
+        // The API servers: endpoints without a targetRef.
+        slice(
+            "kubernetes",
+            "kubernetes",
+            json!([{"addresses": ["192.168.0.11"], "conditions": {"ready": true}},
+                   {"addresses": ["192.168.0.12"]}]),
+            json!([{"name": "https", "port": 6443, "protocol": "TCP"}]),
+        ),
+        // A Service's pods: the pods table has them, no row; an unready endpoint: none.
+        slice(
+            "web-abcde",
+            "web",
+            json!([{"addresses": ["10.244.1.5"], "targetRef": {"kind": "Pod", "name": "web-1"}},
+                   {"addresses": ["10.9.9.9"], "conditions": {"ready": false}}]),
+            json!([{"port": 8080}]),
+        ),
+    ];
+    let client = kube::Client::new(api.clone(), "default");
+    let services = Arc::new(KubeServices::new());
+    let task = services.spawn(client, NODE);
+    until("both syncs and open watches", || {
+        let st = api.state();
+        services.is_synced()
+            && services.slices_synced()
+            && !st.watches.is_empty()
+            && !st.slice_watches.is_empty()
+    })
+    .await;
+    let rows = services.snapshot();
+    let eps: Vec<&PodAddress> = rows.iter().filter(|r| r.is_endpoint()).collect();
+    let addrs: Vec<&str> = eps.iter().map(|r| r.ip.as_str()).collect();
+    assert_eq!(addrs, ["192.168.0.11", "192.168.0.12"], "{rows:?}");
+    for e in &eps {
+        assert_eq!(
+            (
+                e.namespace.as_str(),
+                e.pod.as_str(),
+                e.kind.as_deref(),
+                e.workload.as_deref(),
+                e.pod_uid.as_deref()
+            ),
+            (
+                "default",
+                "kubernetes",
+                Some(KIND_ENDPOINT),
+                Some("kubernetes"),
+                Some("uid-kubernetes")
+            )
+        );
+        assert_eq!(e.ports, ["TCP/6443/https"]);
+        assert_eq!((e.valid_from, e.valid_to), (CREATED_NS, None));
+        assert!(!e.is_service());
+    }
+    // The Service's own row is still there.
+    assert_eq!(
+        rows.iter().filter(|r| r.is_service()).count(),
+        1,
+        "{rows:?}"
+    );
+    let reqs = api.state().requests.clone();
+    assert!(
+        reqs.iter()
+            .any(|r| r.starts_with(SLICES) && r.contains("watch=true")),
+        "{reqs:?}"
+    );
+
+    // An API server leaves the slice: its span closes, the other's stays open; the slice's
+    // deletion closes every span, and the Service's row is not touched.
+    let mut one = api.state().slices[0].clone();
+    one["endpoints"] = json!([{"addresses": ["192.168.0.11"]}]);
+    let send = |obj: Value, kind: &str| {
+        let st = api.state();
+        let tx = st.slice_watches.last().expect("an open watch");
+        tx.send(Bytes::from(
+            json!({"type": kind, "object": obj}).to_string() + "\n",
+        ))
+        .expect("the watch is read");
+    };
+    send(one.clone(), "MODIFIED");
+    until("the update", || {
+        services
+            .snapshot()
+            .iter()
+            .any(|r| r.ip == "192.168.0.12" && r.valid_to.is_some())
+    })
+    .await;
+    let open: Vec<String> = services
+        .snapshot()
+        .into_iter()
+        .filter(|r| r.is_endpoint() && r.valid_to.is_none())
+        .map(|r| r.ip)
+        .collect();
+    assert_eq!(open, ["192.168.0.11"]);
+    send(one, "DELETED");
+    until("the delete", || {
+        services
+            .snapshot()
+            .iter()
+            .filter(|r| r.is_endpoint())
+            .all(|r| r.valid_to.is_some())
+    })
+    .await;
+    assert!(services
+        .snapshot()
+        .iter()
+        .any(|r| r.is_service() && r.valid_to.is_none()));
     task.abort();
 }

@@ -124,6 +124,13 @@ pub fn refresh_message(refresh: &Refresh, store: &Path) -> Option<String> {
                 s.nodes.len() - s.failed_nodes(),
                 s.context
             );
+            let pods: usize = s.nodes.iter().map(|n| n.pods_new).sum();
+            if pods > 0 {
+                line.push_str(&format!(
+                    ", with {pods} pods table file{} (who held which address, merged into its history)",
+                    if pods == 1 { "" } else { "s" }
+                ));
+            }
             if !failed.is_empty() {
                 line.push_str(&format!(
                     "; {} failed (their cached data is used): {}",

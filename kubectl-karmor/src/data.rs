@@ -273,6 +273,7 @@ mod tests {
                         source: "pod karmor-system/c-a".to_string(),
                         new: 3,
                         skipped: 2,
+                        pods_new: 1,
                         ..NodeOutcome::default()
                     },
                     NodeOutcome::failed("node-b", "pod karmor-system/c-b", "refused".into()),
@@ -296,6 +297,10 @@ mod tests {
         );
         assert!(message.contains("1 failed"), "{message}");
         assert!(message.contains("node-b: refused"), "{message}");
+        assert!(
+            message.contains(", with 1 pods table file (who held which address"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -641,8 +641,8 @@ fn an_upload_cut_mid_way_resumes_with_the_parts_already_sent() {
 
 #[test]
 #[ignore = "needs moto's S3 server: python3 -m pip install 'moto[server]'"]
-fn a_nodes_newer_pods_snapshot_replaces_the_archived_one() {
-    use karmor_contract::bundle::{add_pods, read_manifest, write_manifest};
+fn a_pulls_merged_pods_file_replaces_the_archived_snapshot() {
+    use karmor_contract::bundle::{add_pods, merge_pods_files, read_manifest, write_manifest};
     use karmor_contract::pods::read_pods;
     let moto = Moto::start(&[]);
     moto.create_bucket("audit");
@@ -667,8 +667,8 @@ fn a_nodes_newer_pods_snapshot_replaces_the_archived_one() {
     };
     assert_eq!(archive(home.path())["pods_uploaded"], 2);
 
-    // node-b's next snapshot: its second WordPress pod went at 10:00. It replaces the node's
-    // snapshot in the bundle, as a pull does.
+    // node-b's next snapshot: its second WordPress pod went at 10:00. It is merged with the
+    // node's snapshot in the bundle, as a pull does (the merged file `replaces` it).
     let mut m = read_manifest(&bundle).unwrap();
     let old = m.pods.iter().find(|p| p.node == "node-b").unwrap().clone();
     let gone_at = karmor_contract::bundle::parse_ts("2026-11-20T10:00:00Z").unwrap();
@@ -682,8 +682,16 @@ fn a_nodes_newer_pods_snapshot_replaces_the_archived_one() {
             r
         })
         .collect();
+    let mut scratch = karmor_contract::bundle::new_manifest("test");
+    let next = add_pods(&bundle, &mut scratch, rows, "test", "node-b").unwrap();
+    let merged = merge_pods_files(&bundle, &[old.clone(), next.clone()], "test", "node-b").unwrap();
+    // The next snapshot holds every span the old one did: the merge is the next snapshot.
+    assert_eq!(
+        (merged.path.as_str(), merged.replaces.as_slice()),
+        (next.path.as_str(), std::slice::from_ref(&old.sha256))
+    );
     m.pods.retain(|p| p.path != old.path);
-    add_pods(&bundle, &mut m, rows, "test", "node-b").unwrap();
+    m.pods.push(merged);
     write_manifest(&bundle, &mut m).unwrap();
     std::fs::remove_file(bundle.join(&old.path)).unwrap();
 
@@ -700,7 +708,7 @@ fn a_nodes_newer_pods_snapshot_replaces_the_archived_one() {
         .iter()
         .map(|p| format!("k/cluster=demo/{}", p.path))
         .collect();
-    assert_eq!(pods_keys, want, "the stale snapshot's object is deleted");
+    assert_eq!(pods_keys, want, "the merged snapshot's object is deleted");
 
     // Read back: the archive's drafts are the bundle's, from one snapshot per node.
     let args = [

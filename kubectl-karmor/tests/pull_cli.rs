@@ -343,6 +343,11 @@ async fn observe_without_bundle_pulls_first_then_uses_the_cache() {
         a.segments + b.segments
     );
     assert!(stderr(&pulled).contains(&expected), "{}", stderr(&pulled));
+    assert!(
+        stderr(&pulled).contains(", with 2 pods table files"),
+        "{}",
+        stderr(&pulled)
+    );
     assert!(stderr(&pulled).contains("node-c: not ready: CrashLoopBackOff"));
     let seen = api.requests().len();
 
@@ -362,6 +367,11 @@ async fn observe_without_bundle_pulls_first_then_uses_the_cache() {
     let again = karmor(home.path(), Some(&kubeconfig), &["observe", "pods", "-A"]).await;
     assert!(
         stderr(&again).contains("pulled 0 new segments"),
+        "{}",
+        stderr(&again)
+    );
+    assert!(
+        !stderr(&again).contains("pods table file"),
         "{}",
         stderr(&again)
     );

@@ -2183,28 +2183,83 @@ pub const PODS: &[DemoPod] = &[
     ),
 ];
 
-/// The demo's pods table as contract rows, in [`PODS`] order.
+/// A Service of the demo: namespace, name, cluster IP, selector, ports.
+type DemoService = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    &'static [&'static str],
+);
+
+/// The cluster's Services with a cluster IP, as every node's collector records them (pods
+/// schema 1.1, rows of kind `Service`): namespace, name, cluster IP, selector, ports
+/// (`PROTO/PORT->TARGET`). The workloads reach DNS and MySQL through these addresses, so the
+/// drafts show the Services' pods found by their real selectors.
+const SERVICES: &[DemoService] = &[
+    (
+        "kube-system",
+        "kube-dns",
+        DNS_ADDR,
+        &["k8s-app=kube-dns"],
+        &["TCP/53->53", "TCP/9153->9153", "UDP/53->53"],
+    ),
+    (
+        "wordpress-mysql",
+        "mysql",
+        MYSQL_SVC_ADDR,
+        &["app=mysql"],
+        &["TCP/3306->3306"],
+    ),
+];
+
+/// The demo's pods table as contract rows, in [`PODS`] order, then each node's copy of the
+/// [`SERVICES`] rows.
 pub fn pods() -> Vec<karmor_contract::pods::PodAddress> {
-    PODS.iter()
-        .map(
-            |&(namespace, pod, node, kind, workload, labels, host_network, ip, from, to)| {
-                karmor_contract::pods::PodAddress {
+    let mut nodes: Vec<&str> = PODS.iter().map(|p| p.2).collect();
+    nodes.sort_unstable();
+    nodes.dedup();
+    let services = nodes.into_iter().flat_map(|node| {
+        SERVICES
+            .iter()
+            .map(
+                move |&(namespace, name, ip, selector, ports)| karmor_contract::pods::PodAddress {
                     cluster: s(CLUSTER),
                     node: node.into(),
                     namespace: namespace.into(),
-                    pod: pod.into(),
-                    pod_uid: Some(uuid_for(&format!("{namespace}/{pod}"))),
-                    workload_kind: s(kind),
-                    workload: s(workload),
-                    labels: labels.iter().map(|l| l.to_string()).collect(),
-                    host_network,
+                    pod: name.into(),
+                    pod_uid: Some(uuid_for(&format!("service/{namespace}/{name}"))),
+                    workload_kind: s(karmor_contract::pods::KIND_SERVICE),
+                    workload: s(name),
+                    labels: selector.iter().map(|l| l.to_string()).collect(),
+                    host_network: false,
                     ip: ip.into(),
-                    valid_from: from,
-                    valid_to: to,
-                    kind: None,
-                    ports: Vec::new(),
-                }
-            },
-        )
-        .collect()
+                    valid_from: SYSTEM_START_NS,
+                    valid_to: None,
+                    kind: s(karmor_contract::pods::KIND_SERVICE),
+                    ports: ports.iter().map(|p| p.to_string()).collect(),
+                },
+            )
+    });
+    let pods = PODS.iter().map(
+        |&(namespace, pod, node, kind, workload, labels, host_network, ip, from, to)| {
+            karmor_contract::pods::PodAddress {
+                cluster: s(CLUSTER),
+                node: node.into(),
+                namespace: namespace.into(),
+                pod: pod.into(),
+                pod_uid: Some(uuid_for(&format!("{namespace}/{pod}"))),
+                workload_kind: s(kind),
+                workload: s(workload),
+                labels: labels.iter().map(|l| l.to_string()).collect(),
+                host_network,
+                ip: ip.into(),
+                valid_from: from,
+                valid_to: to,
+                kind: None,
+                ports: Vec::new(),
+            }
+        },
+    );
+    pods.chain(services).collect()
 }

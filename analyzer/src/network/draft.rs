@@ -60,7 +60,20 @@ pub enum DraftPeer {
         /// Whether it is a node (a host-network peer).
         node: Option<String>,
     },
+    /// The endpoints of a Service that no pod holds (a Service without a selector; the API
+    /// servers behind `default/kubernetes`).
+    Endpoints {
+        /// The Service, `namespace/name`.
+        service: String,
+        /// Its endpoints' addresses.
+        addrs: Vec<String>,
+        /// Whether the Service is `default/kubernetes`: Cilium's `kube-apiserver` entity.
+        api_server: bool,
+    },
 }
+
+/// The Service whose endpoints are the API servers.
+pub const API_SERVER_SERVICE: (&str, &str) = ("default", "kubernetes");
 
 /// One drafted rule: a peer and the ports seen with it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -73,6 +86,10 @@ pub struct DraftRule {
     pub seen: BTreeSet<String>,
     /// Names the peer was reached by (Cilium `toFQDNs`).
     pub names: BTreeSet<String>,
+    /// For a node peer, the Cilium entities it is to the workload's pods that reached it:
+    /// `host` for a pod on that node, `remote-node` for a pod on another one (both when a
+    /// pod's node is unknown).
+    pub entities: BTreeSet<String>,
     /// Events behind it.
     pub events: u64,
     /// First seen (ns).
@@ -257,9 +274,28 @@ fn draft_one(w: &PeerWorkload, flows: &[&Flow], index: &PeerIndex) -> NetworkDra
                 dns,
                 backends,
                 how,
+                endpoints,
                 ..
             } => {
-                if backends.is_empty() {
+                if backends.is_empty() && !endpoints.is_empty() {
+                    let api_server = (namespace.as_str(), name.as_str()) == API_SERVER_SERVICE;
+                    targets.push((
+                        DraftPeer::Endpoints {
+                            service: format!("{namespace}/{name}"),
+                            addrs: endpoints.clone(),
+                            api_server,
+                        },
+                        f.peer.describe(),
+                        vec![format!(
+                            "service {namespace}/{name} (reached as {dns}): {how}; allowed as those addresses{}",
+                            if api_server {
+                                " (Cilium: the kube-apiserver entity)"
+                            } else {
+                                ""
+                            }
+                        )],
+                    ));
+                } else if backends.is_empty() {
                     targets.push((
                         DraftPeer::Pods {
                             namespace: (namespace != &w.namespace).then(|| namespace.clone()),
@@ -315,12 +351,26 @@ fn draft_one(w: &PeerWorkload, flows: &[&Flow], index: &PeerIndex) -> NetworkDra
                     ports: BTreeSet::new(),
                     seen: BTreeSet::new(),
                     names: BTreeSet::new(),
+                    entities: BTreeSet::new(),
                     events: 0,
                     first_ns: i64::MAX,
                     last_ns: i64::MIN,
                     why: Vec::new(),
                 });
             r.ports.insert(port.clone());
+            if let DraftPeer::Address {
+                node: Some(node), ..
+            } = &r.peer
+            {
+                if f.node.is_empty() {
+                    r.entities
+                        .extend(["host".to_string(), "remote-node".to_string()]);
+                } else if *node == f.node {
+                    r.entities.insert("host".into());
+                } else {
+                    r.entities.insert("remote-node".into());
+                }
+            }
             r.seen.insert(seen);
             if let Some(n) = &f.remote_name {
                 r.names.insert(n.trim_end_matches('.').to_string());
@@ -389,13 +439,21 @@ fn labels_block(out: &mut Vec<String>, indent: usize, labels: &BTreeMap<String, 
 }
 
 fn peer_names_annotation(d: &NetworkDraft) -> BTreeMap<String, Vec<String>> {
-    let mut m = BTreeMap::new();
+    let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for r in d.ingress.iter().chain(&d.egress) {
-        if let DraftPeer::Address { addr, names, .. } = &r.peer {
-            let e: &mut Vec<String> = m.entry(host_cidr(addr)).or_default();
+        let named: Vec<(&String, Vec<String>)> = match &r.peer {
+            DraftPeer::Address { addr, names, .. } => vec![(addr, names.clone())],
+            DraftPeer::Endpoints { service, addrs, .. } => addrs
+                .iter()
+                .map(|a| (a, vec![format!("endpoint of service {service}")]))
+                .collect(),
+            DraftPeer::Pods { .. } => Vec::new(),
+        };
+        for (addr, names) in named {
+            let e = m.entry(host_cidr(addr)).or_default();
             for n in names {
-                if !e.contains(n) {
-                    e.push(n.clone());
+                if !e.contains(&n) {
+                    e.push(n);
                 }
             }
         }
@@ -507,6 +565,13 @@ pub fn kubernetes_yaml(d: &NetworkDraft) -> Option<String> {
                     out.push("    - ipBlock:".into());
                     out.push(format!("        cidr: {}", yaml_str(&host_cidr(addr))));
                 }
+                DraftPeer::Endpoints { service, addrs, .. } => {
+                    out.push(format!("    # endpoints of service {service}"));
+                    for a in addrs {
+                        out.push("    - ipBlock:".into());
+                        out.push(format!("        cidr: {}", yaml_str(&host_cidr(a))));
+                    }
+                }
             }
             out.push("    ports:".into());
             for (proto, port) in &r.ports {
@@ -523,7 +588,8 @@ pub fn kubernetes_yaml(d: &NetworkDraft) -> Option<String> {
 /// The draft as a `CiliumNetworkPolicy` YAML document, with comments (`None` when skipped):
 /// pods as endpoints (their namespace by `k8s:io.kubernetes.pod.namespace`), names reached as
 /// `toFQDNs` (with the DNS rule Cilium needs to learn their addresses), nodes as the `host`
-/// or `remote-node` entity, other addresses as `toCIDR`/`fromCIDR`.
+/// entity when the pods that reached them ran on them and `remote-node` otherwise, other
+/// addresses as `toCIDR`/`fromCIDR`.
 pub fn cilium_yaml(d: &NetworkDraft) -> Option<String> {
     if d.skipped.is_some() {
         return None;
@@ -570,12 +636,38 @@ pub fn cilium_yaml(d: &NetworkDraft) -> Option<String> {
                 DraftPeer::Address {
                     node: Some(node), ..
                 } => {
+                    let why = match (
+                        r.entities.contains("host"),
+                        r.entities.contains("remote-node"),
+                    ) {
+                        (true, false) => "the node the pods ran on: the host entity",
+                        (false, true) => "another node than the pods': the remote-node entity",
+                        _ => "the host entity to its own pods, remote-node to the others'",
+                    };
+                    out.push(format!("    # node {node}: {why}"));
+                    out.push(format!("  - {prefix}Entities:"));
+                    for e in &r.entities {
+                        out.push(format!("    - {e}"));
+                    }
+                }
+                DraftPeer::Endpoints {
+                    service,
+                    addrs,
+                    api_server: true,
+                } => {
                     out.push(format!(
-                        "    # node {node}: its own node is the host entity, another one remote-node"
+                        "    # endpoints of service {service}: {}",
+                        addrs.join(", ")
                     ));
                     out.push(format!("  - {prefix}Entities:"));
-                    out.push("    - host".into());
-                    out.push("    - remote-node".into());
+                    out.push("    - kube-apiserver".into());
+                }
+                DraftPeer::Endpoints { service, addrs, .. } => {
+                    out.push(format!("    # endpoints of service {service}"));
+                    out.push(format!("  - {prefix}CIDR:"));
+                    for a in addrs {
+                        out.push(format!("    - {}", yaml_str(&host_cidr(a))));
+                    }
                 }
                 DraftPeer::Address { addr, names, .. }
                     if dir == Direction::Egress && is_fqdn_rule(r) =>
@@ -706,5 +798,79 @@ mod tests {
         assert!(text.contains("# 203.0.113.9 (in no pods table)"), "{text}");
         assert!(text.contains("cidr: 203.0.113.9/32"), "{text}");
         assert!(!text.contains("pod-template-hash"), "{text}");
+    }
+
+    #[test]
+    fn a_node_peer_is_host_to_pods_on_it_and_remote_node_to_the_others() {
+        let node_pod = |node: &str, ip: &str| PodAddress {
+            node: node.into(),
+            namespace: "kube-system".into(),
+            pod: format!("kube-proxy-{node}"),
+            workload_kind: Some("DaemonSet".into()),
+            workload: Some("kube-proxy".into()),
+            host_network: true,
+            ip: ip.into(),
+            valid_from: 0,
+            ..PodAddress::default()
+        };
+        let index = PeerIndex::new(
+            vec![
+                node_pod("n1", "192.168.0.11"),
+                node_pod("n2", "192.168.0.12"),
+            ],
+            HashMap::new(),
+        );
+        // web-1 on n1 reaches both nodes; web-2 on n2 reaches n2.
+        let mut flows = vec![
+            flow("192.168.0.11", Direction::Egress, &index),
+            flow("192.168.0.12", Direction::Egress, &index),
+        ];
+        flows.push(Flow {
+            pod: "web-2".into(),
+            node: "n2".into(),
+            ..flow("192.168.0.12", Direction::Egress, &index)
+        });
+        let d = &draft_all(&flows, &index)[0];
+        let entities = |node: &str| -> Vec<&str> {
+            d.egress
+                .iter()
+                .find(|r| matches!(&r.peer, DraftPeer::Address { node: Some(n), .. } if n == node))
+                .map(|r| r.entities.iter().map(String::as_str).collect())
+                .unwrap_or_default()
+        };
+        assert_eq!(entities("n1"), ["host"]);
+        assert_eq!(entities("n2"), ["host", "remote-node"]);
+        let text = cilium_yaml(d).unwrap();
+        assert!(
+            text.contains("# node n1: the node the pods ran on: the host entity\n  - toEntities:\n    - host\n    toPorts:"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# node n2: the host entity to its own pods, remote-node to the others'\n  - toEntities:\n    - host\n    - remote-node\n"),
+            "{text}"
+        );
+        // The draft allows every flow it came from.
+        let parse = |text: &str| {
+            super::super::parse_policies(text, std::path::Path::new("draft.yaml"))
+                .expect("the draft parses")
+        };
+        let outcome = super::super::simulate::simulate(&flows, &parse(&text));
+        assert!(outcome.iter().all(|v| v.decision.passes()), "{outcome:?}");
+        // Drafted from web-1 reaching its own node only, nothing wider: web-2 (on n2)
+        // reaching n1 is dropped (remote-node, which both entities gave before, would allow
+        // it).
+        let only_host = draft_all(&flows[..1], &index);
+        let policies = parse(&cilium_yaml(&only_host[0]).unwrap());
+        let wider = Flow {
+            pod: "web-2".into(),
+            node: "n2".into(),
+            ..flow("192.168.0.11", Direction::Egress, &index)
+        };
+        let outcome = super::super::simulate::simulate(&[wider], &policies);
+        assert_eq!(
+            outcome[0].decision,
+            super::super::simulate::NetDecision::Dropped,
+            "{outcome:?}"
+        );
     }
 }

@@ -179,6 +179,18 @@ pub fn flows(store: &Store, scope: &Scope, index: &PeerIndex) -> Result<Vec<Flow
                     ..
                 },
             ) => index.ports_of_pod(&w.namespace, p, first),
+            (
+                Direction::Egress,
+                Peer::Service {
+                    backends,
+                    endpoints,
+                    namespace,
+                    name,
+                    ..
+                },
+            ) if backends.is_empty() && !endpoints.is_empty() => {
+                index.endpoint_ports(namespace, name, first)
+            }
             (Direction::Egress, Peer::Service { backends, .. }) => {
                 let mut all: Vec<String> = backends
                     .iter()

@@ -192,6 +192,7 @@ pub const CILIUM_ENTITIES: &[&str] = &[
     "init",
     "ingress",
     "unmanaged",
+    "none",
 ];
 
 /// One peer of a rule.

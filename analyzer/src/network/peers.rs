@@ -67,6 +67,10 @@ pub enum Peer {
         backends: Vec<(PeerWorkload, Vec<String>)>,
         /// How the backends were found, for the explanation.
         how: String,
+        /// Addresses of its endpoints that no pod holds (pods schema 1.2, from EndpointSlices:
+        /// the API servers behind `kubernetes`), at the time; empty for a Service of pods.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        endpoints: Vec<String>,
     },
     /// A node: its own processes or a host-network pod used the address.
     Node {
@@ -97,12 +101,15 @@ impl Peer {
                 namespace,
                 name,
                 backends,
+                endpoints,
                 ..
             } => {
                 let b: BTreeSet<String> = backends.iter().map(|(w, _)| w.to_string()).collect();
                 format!(
                     "service {namespace}/{name} -> {}",
-                    if b.is_empty() {
+                    if b.is_empty() && !endpoints.is_empty() {
+                        format!("endpoints {}", endpoints.join(", "))
+                    } else if b.is_empty() {
                         "no pod known".to_string()
                     } else {
                         b.into_iter().collect::<Vec<_>>().join(", ")
@@ -138,6 +145,8 @@ pub struct PeerIndex {
     by_ip: HashMap<String, Vec<PodAddress>>,
     /// Services' cluster IPs (rows of kind `Service`) by address.
     services: HashMap<String, Vec<PodAddress>>,
+    /// Services' endpoints no pod holds (rows of kind `Endpoint`) by (namespace, Service).
+    endpoints: HashMap<(String, String), Vec<PodAddress>>,
     node_addrs: HashMap<String, String>,
     pods: Vec<PodAddress>,
 }
@@ -166,6 +175,15 @@ impl PeerIndex {
     pub fn new(pods: Vec<PodAddress>, node_addrs: HashMap<String, String>) -> Self {
         let mut by_ip: HashMap<String, Vec<PodAddress>> = HashMap::new();
         let mut services: HashMap<String, Vec<PodAddress>> = HashMap::new();
+        let mut endpoints: HashMap<(String, String), Vec<PodAddress>> = HashMap::new();
+        let (endpoint_rows, pods): (Vec<PodAddress>, Vec<PodAddress>) =
+            pods.into_iter().partition(PodAddress::is_endpoint);
+        for e in endpoint_rows {
+            endpoints
+                .entry((e.namespace.clone(), e.pod.clone()))
+                .or_default()
+                .push(e);
+        }
         for p in &pods {
             let into = if p.is_service() {
                 &mut services
@@ -177,6 +195,7 @@ impl PeerIndex {
         PeerIndex {
             by_ip,
             services,
+            endpoints,
             node_addrs,
             pods,
         }
@@ -245,7 +264,38 @@ impl PeerIndex {
         Ok(Self::new(pods, node_addrs))
     }
 
-    /// Every pods-table row the index holds.
+    /// The addresses of Service `name` of `ns`'s endpoints no pod holds, at `ts` (sorted).
+    pub fn endpoints_at(&self, ns: &str, name: &str, ts: i64) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .endpoints
+            .get(&(ns.to_string(), name.to_string()))
+            .into_iter()
+            .flatten()
+            .filter(|e| e.holds_at(ts))
+            .map(|e| e.ip.clone())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// The ports of Service `name` of `ns`'s endpoints no pod holds, at `ts`: `PROTO/PORT`
+    /// or `PROTO/PORT/NAME`, as a pod's container ports.
+    pub fn endpoint_ports(&self, ns: &str, name: &str, ts: i64) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .endpoints
+            .get(&(ns.to_string(), name.to_string()))
+            .into_iter()
+            .flatten()
+            .filter(|e| e.holds_at(ts))
+            .flat_map(|e| e.ports.iter().cloned())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// Every pods-table row the index holds (pods and Services; not the endpoints rows).
     pub fn pods(&self) -> &[PodAddress] {
         &self.pods
     }
@@ -284,7 +334,11 @@ impl PeerIndex {
 
     /// The Service whose cluster IP `addr` was at `ts`, from the pods table.
     pub fn service_at(&self, addr: &str, ts: i64) -> Option<&PodAddress> {
-        self.services.get(addr)?.iter().find(|s| s.holds_at(ts))
+        self.services
+            .get(addr)?
+            .iter()
+            .filter(|s| s.holds_at(ts))
+            .max_by_key(|s| s.valid_from)
     }
 
     /// The port a connection to `port` of the Service at cluster IP `addr` reached on its pods
@@ -343,7 +397,13 @@ impl PeerIndex {
             .get(addr)
             .map(|v| v.iter().filter(|p| p.holds_at(ts)).collect())
             .unwrap_or_default();
-        if let Some(p) = holders.iter().find(|p| !p.host_network) {
+        // The pod that took the address last: an older span whose end no snapshot recorded
+        // (the writer forgot it) ended when the address passed to another pod.
+        if let Some(p) = holders
+            .iter()
+            .filter(|p| !p.host_network)
+            .max_by_key(|p| p.valid_from)
+        {
             return Peer::Pod {
                 workload: workload_of(p),
                 pod: p.pod.clone(),
@@ -369,7 +429,19 @@ impl PeerIndex {
             };
         }
         if let Some(svc) = self.service_at(addr, ts) {
-            let (backends, how) = self.selector_backends(svc, ts);
+            let endpoints = self.endpoints_at(&svc.namespace, &svc.pod, ts);
+            let (backends, how) = if svc.labels.is_empty() && !endpoints.is_empty() {
+                (
+                    Vec::new(),
+                    format!(
+                        "cluster IP {} of the Service in the pods table; it has no selector, and its endpoints (EndpointSlices) are {}, which no pod holds",
+                        svc.ip,
+                        endpoints.join(", ")
+                    ),
+                )
+            } else {
+                self.selector_backends(svc, ts)
+            };
             return Peer::Service {
                 name: svc.pod.clone(),
                 namespace: svc.namespace.clone(),
@@ -377,10 +449,22 @@ impl PeerIndex {
                 addr: addr.to_string(),
                 backends,
                 how,
+                endpoints,
             };
         }
         if let Some((svc, ns)) = name.and_then(service_of) {
-            let (backends, how) = self.service_backends(&svc, &ns, ts);
+            let (backends, mut how) = self.service_backends(&svc, &ns, ts);
+            let endpoints = if backends.is_empty() {
+                self.endpoints_at(&ns, &svc, ts)
+            } else {
+                Vec::new()
+            };
+            if !endpoints.is_empty() {
+                how = format!(
+                    "its endpoints (EndpointSlices) are {}, which no pod holds",
+                    endpoints.join(", ")
+                );
+            }
             return Peer::Service {
                 name: svc,
                 namespace: ns,
@@ -388,6 +472,7 @@ impl PeerIndex {
                 addr: addr.to_string(),
                 backends,
                 how,
+                endpoints,
             };
         }
         Peer::External {

@@ -39,6 +39,23 @@ pub fn peer_text(p: &DraftPeer, own_namespace: &str) -> String {
             None if names.is_empty() => format!("`{addr}` (in no pods table, no name seen)"),
             None => format!("`{addr}` ({})", names.join(", ")),
         },
+        DraftPeer::Endpoints {
+            service,
+            addrs,
+            api_server,
+        } => format!(
+            "the endpoints of service `{service}` ({}{})",
+            addrs
+                .iter()
+                .map(|a| format!("`{a}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if *api_server {
+                "; the API servers, Cilium's `kube-apiserver` entity"
+            } else {
+                ""
+            }
+        ),
     }
 }
 

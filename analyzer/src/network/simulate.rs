@@ -218,7 +218,27 @@ fn rule_matches(r: &Rule, p: &NetPolicy, f: &Flow, namespaces: &NamespaceLabels)
 fn rule_decides(r: &Rule, p: &NetPolicy, f: &Flow, namespaces: &NamespaceLabels) -> Option<bool> {
     let peers_ok = match &r.peers {
         None => true,
-        Some(peers) => peers.iter().any(|s| peer_matches(s, p, f, namespaces)),
+        Some(peers) => {
+            peers.iter().any(|s| peer_matches(s, p, f, namespaces))
+                || match &f.peer {
+                    // A Service of endpoints no pod holds: the connection reached one of them,
+                    // allowed for sure when the rule's ipBlocks hold each of them.
+                    Peer::Service {
+                        backends,
+                        endpoints,
+                        ..
+                    } if backends.is_empty() && !endpoints.is_empty() => {
+                        endpoints.iter().all(|e| {
+                            e.parse::<IpAddr>().is_ok_and(|ip| {
+                                peers
+                                    .iter()
+                                    .any(|s| matches!(s, PeerSelector::Block(b) if b.contains(ip)))
+                            })
+                        })
+                    }
+                    _ => false,
+                }
+        }
     };
     if !peers_ok {
         return Some(false);
@@ -253,6 +273,12 @@ fn pod_targets(peer: &Peer) -> Vec<(String, Vec<String>)> {
         Peer::Pod {
             workload, labels, ..
         } => vec![(workload.namespace.clone(), labels.clone())],
+        // Endpoints no pod holds (the API servers): no pod selector matches them.
+        Peer::Service {
+            backends,
+            endpoints,
+            ..
+        } if backends.is_empty() && !endpoints.is_empty() => Vec::new(),
         // Pods nobody knows: only a selector of every pod of its namespace matches them.
         Peer::Service {
             backends,
@@ -307,6 +333,20 @@ fn peer_matches(s: &PeerSelector, p: &NetPolicy, f: &Flow, ns_labels: &Namespace
                 })
         }
         PeerSelector::Block(b) => {
+            // A Service of endpoints no pod holds: the connection reached one of them, so a
+            // block allows it when it holds them all.
+            if let Peer::Service {
+                backends,
+                endpoints,
+                ..
+            } = &f.peer
+            {
+                if backends.is_empty() && !endpoints.is_empty() {
+                    return endpoints
+                        .iter()
+                        .all(|e| e.parse::<IpAddr>().is_ok_and(|ip| b.contains(ip)));
+                }
+            }
             let addr = match &f.peer {
                 Peer::Pod { addr, .. } | Peer::Node { addr, .. } | Peer::External { addr, .. } => {
                     addr
@@ -326,6 +366,18 @@ fn peer_matches(s: &PeerSelector, p: &NetPolicy, f: &Flow, ns_labels: &Namespace
                 }
             }
             ("cluster", Peer::Pod { .. } | Peer::Service { .. } | Peer::Node { .. }) => true,
+            (
+                "kube-apiserver",
+                Peer::Service {
+                    namespace,
+                    name,
+                    endpoints,
+                    ..
+                },
+            ) => {
+                !endpoints.is_empty()
+                    && (namespace.as_str(), name.as_str()) == super::draft::API_SERVER_SERVICE
+            }
             ("host", Peer::Node { node, .. }) => *node == f.node,
             ("remote-node", Peer::Node { node, .. }) => *node != f.node,
             _ => false,

@@ -99,6 +99,9 @@ pub fn create(conn: &Connection) -> Result<()> {
              sha256 VARCHAR PRIMARY KEY, path VARCHAR NOT NULL, bundle VARCHAR NOT NULL,
              rel VARCHAR NOT NULL, node VARCHAR NOT NULL, rows UBIGINT NOT NULL,
              merged_at TIMESTAMPTZ NOT NULL DEFAULT now());
+         CREATE TABLE IF NOT EXISTS pod_replaced (
+             sha256 VARCHAR PRIMARY KEY, by_sha256 VARCHAR NOT NULL,
+             merged_at TIMESTAMPTZ NOT NULL DEFAULT now());
          CREATE TEMP TABLE IF NOT EXISTS live_events ({});",
         live_cols.join(", ")
     );
@@ -357,10 +360,11 @@ pub struct PodFileRecord {
     pub rows: u64,
 }
 
-/// The sha256 of every pods table file listed.
+/// The sha256 of every pods table file listed, and of those a listed file holds (merged into
+/// it, its manifest entry's `replaces`).
 pub fn known_pod_files(conn: &Connection) -> Result<HashSet<String>> {
     let mut stmt = conn
-        .prepare("SELECT sha256 FROM pod_files")
+        .prepare("SELECT sha256 FROM pod_files UNION SELECT sha256 FROM pod_replaced")
         .map_err(AnalyzerError::store("read the pods catalog"))?;
     let rows = stmt
         .query_map([], |r| r.get::<_, String>(0))
@@ -382,19 +386,15 @@ pub fn add_pod_files(conn: &Connection, records: &[PodFileRecord]) -> Result<()>
     Ok(())
 }
 
-/// The pods table files listed from the bundle `bundle` (as the store names it): (sha256,
-/// path).
-pub fn pod_files_of_bundle(conn: &Connection, bundle: &str) -> Result<Vec<(String, String)>> {
-    let mut stmt = conn
-        .prepare("SELECT sha256, path FROM pod_files WHERE bundle = ? ORDER BY path")
-        .map_err(AnalyzerError::store("read the pods catalog"))?;
-    let rows = stmt
-        .query_map(duckdb::params![bundle], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })
-        .map_err(AnalyzerError::store("read the pods catalog"))?;
-    rows.collect::<std::result::Result<_, _>>()
-        .map_err(AnalyzerError::store("read the pods catalog"))
+/// Records that the pods table file `sha256` is held by the file `by_sha256` (merged into it),
+/// so that merging it again adds nothing.
+pub fn add_pod_replaced(conn: &Connection, sha256: &str, by_sha256: &str) -> Result<()> {
+    conn.execute(
+        "INSERT OR IGNORE INTO pod_replaced (sha256, by_sha256) VALUES (?, ?)",
+        duckdb::params![sha256, by_sha256],
+    )
+    .map(|_| ())
+    .map_err(AnalyzerError::store("record a merged pods table file"))
 }
 
 /// Unlists a pods table file.

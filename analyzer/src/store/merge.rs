@@ -41,8 +41,8 @@ pub struct MergeReport {
     pub pods_rows: u64,
     /// Files of the pods table the store already held, skipped.
     pub pods_already_present: Vec<PathBuf>,
-    /// Files of the pods table the store held from this bundle that its manifest no longer
-    /// lists (a node's earlier snapshot, replaced by the one a pull landed), dropped now.
+    /// Files of the pods table the store listed that a new file holds (its manifest entry's
+    /// `replaces`: a pull merged them into it), unlisted now.
     pub pods_replaced: usize,
 }
 
@@ -227,10 +227,10 @@ pub(super) fn merge(
 
 /// Lists the bundle's pods table files that pass their checks (sha256 and size against the
 /// manifest, footer, pods schema version) and that the store does not hold yet; the others
-/// are reported by path. The pods table is a snapshot per node: files the store listed from
-/// this bundle that its manifest no longer lists are unlisted (and deleted when the store
-/// owns a copy), so that a node's stale snapshot never tells the view that a span it closed
-/// since is still open.
+/// are reported by path. The pods table is kept as a history: files listed before stay
+/// listed (the `pods` view merges them, a newer snapshot's end closing what an older one held
+/// open), unless a new file's manifest entry `replaces` them (a pull merged them into it),
+/// in which case they are unlisted (and deleted when the store owns a copy).
 fn merge_pods(
     store: &Store,
     manifest: Option<&karmor_contract::bundle::Manifest>,
@@ -239,21 +239,13 @@ fn merge_pods(
     report: &mut MergeReport,
 ) -> Result<()> {
     let conn = store.conn();
-    if let Some(m) = manifest {
-        let listed: HashSet<&str> = m.pods.iter().map(|p| p.sha256.as_str()).collect();
-        for (sha, path) in catalog::pod_files_of_bundle(conn, named)? {
-            if !listed.contains(sha.as_str()) {
-                catalog::remove_pod_file(conn, &sha)?;
-                store.delete_owned(Path::new(&path));
-                report.pods_replaced += 1;
-            }
-        }
-    }
     if pods.is_empty() {
         return Ok(());
     }
     let known = catalog::known_pod_files(conn)?;
+    let listed: HashMap<String, String> = catalog::listed_pod_files(conn)?.into_iter().collect();
     let mut records = Vec::new();
+    let mut held: Vec<(String, String)> = Vec::new();
     for seg in pods {
         let checked = karmor_contract::bundle::check_pods_file(manifest, seg).and_then(|rows| {
             sha256_file(&seg.path)
@@ -282,6 +274,11 @@ fn merge_pods(
                 continue;
             }
         };
+        let replaces = manifest
+            .and_then(|m| m.pods.iter().find(|p| p.path == seg.rel))
+            .map(|p| p.replaces.clone())
+            .unwrap_or_default();
+        held.extend(replaces.into_iter().map(|r| (r, sha.clone())));
         let node = seg
             .rel
             .split('/')
@@ -299,7 +296,16 @@ fn merge_pods(
             rows,
         });
     }
-    catalog::add_pod_files(conn, &records)
+    catalog::add_pod_files(conn, &records)?;
+    for (sha, by) in held {
+        catalog::add_pod_replaced(conn, &sha, &by)?;
+        if let Some(path) = listed.get(&sha) {
+            catalog::remove_pod_file(conn, &sha)?;
+            store.delete_owned(Path::new(path));
+            report.pods_replaced += 1;
+        }
+    }
+    Ok(())
 }
 
 /// Handles the `replaces` lists of the new files: listed files they hold are unlisted; files

@@ -11,7 +11,9 @@
 //! - `events` (a temporary view): the contract's columns over every listed file, plus the
 //!   rows `observe --live` appends in memory ([`Store::append_live`]);
 //! - `pod_files` and the temporary view `pods`: the bundles' pods tables (who held which
-//!   address when, design §3), checked as segments are and read in place.
+//!   address when, design §3), checked as segments are, read in place and merged by the view
+//!   into one history (each node's earlier snapshots stay listed); `pod_replaced`: pods table
+//!   files a listed file holds (merged into it by a pull).
 //!
 //! A file is identified by its sha256: merging the same file twice, from the same bundle or
 //! another copy of it, adds nothing. Bundles of many small files (`import`, the KubeArmor feed,
@@ -252,8 +254,11 @@ impl Store {
     }
 
     /// Points the `pods` view (design §3's pods table) at the pods table files the catalog
-    /// lists: one row per (cluster, namespace, pod, pod_uid, ip, valid_from), with the latest
-    /// `valid_to` (null, an open span, wins) when several files tell the same span.
+    /// lists, merged as [`karmor_contract::pods::merge_snapshots`] merges snapshots: one row
+    /// per (cluster, namespace, pod, pod_uid, ip, valid_from); the span is open when the
+    /// latest file holding it open (a file's time: the latest time its rows mention) is no
+    /// older than its latest recorded end, else it ends there; the other columns come from
+    /// the latest file holding the span.
     fn refresh_pods_view(&self) -> Result<()> {
         let paths: Vec<String> = catalog::listed_pod_files(&self.conn)?
             .into_iter()
@@ -292,24 +297,32 @@ impl Store {
             };
             format!(
                 "CREATE OR REPLACE TEMP VIEW pods AS
-                 SELECT cluster, any_value(node) AS node, namespace, pod, pod_uid,
-                        any_value(workload_kind) AS workload_kind, any_value(workload) AS workload,
-                        any_value(labels) AS labels, bool_or(host_network) AS host_network, ip,
-                        valid_from,
-                        CASE WHEN bool_or(valid_to IS NULL) THEN NULL ELSE max(valid_to) END
-                          AS valid_to,
-                        any_value(kind) AS kind, any_value(ports) AS ports
-                 FROM (SELECT CAST(cluster AS VARCHAR) AS cluster, CAST(node AS VARCHAR) AS node,
-                              CAST(namespace AS VARCHAR) AS namespace, CAST(pod AS VARCHAR) AS pod,
-                              CAST(pod_uid AS VARCHAR) AS pod_uid,
-                              CAST(workload_kind AS VARCHAR) AS workload_kind,
-                              CAST(workload AS VARCHAR) AS workload,
-                              CAST(labels AS VARCHAR[]) AS labels,
-                              CAST(host_network AS BOOLEAN) AS host_network,
-                              CAST(ip AS VARCHAR) AS ip,
-                              CAST(valid_from AS TIMESTAMPTZ) AS valid_from,
-                              CAST(valid_to AS TIMESTAMPTZ) AS valid_to, {extra}
-                       FROM read_parquet([{list}], hive_partitioning = false, union_by_name = true))
+                 WITH spans AS (
+                   SELECT *, max(greatest(valid_from, coalesce(valid_to, valid_from)))
+                               OVER (PARTITION BY filename) AS snapshot_time
+                   FROM (SELECT CAST(cluster AS VARCHAR) AS cluster, CAST(node AS VARCHAR) AS node,
+                                CAST(namespace AS VARCHAR) AS namespace, CAST(pod AS VARCHAR) AS pod,
+                                CAST(pod_uid AS VARCHAR) AS pod_uid,
+                                CAST(workload_kind AS VARCHAR) AS workload_kind,
+                                CAST(workload AS VARCHAR) AS workload,
+                                CAST(labels AS VARCHAR[]) AS labels,
+                                CAST(host_network AS BOOLEAN) AS host_network,
+                                CAST(ip AS VARCHAR) AS ip,
+                                CAST(valid_from AS TIMESTAMPTZ) AS valid_from,
+                                CAST(valid_to AS TIMESTAMPTZ) AS valid_to, {extra}, filename
+                         FROM read_parquet([{list}], hive_partitioning = false,
+                                           union_by_name = true, filename = true)))
+                 SELECT cluster, arg_max(node, snapshot_time) AS node, namespace, pod, pod_uid,
+                        arg_max(workload_kind, snapshot_time) AS workload_kind,
+                        arg_max(workload, snapshot_time) AS workload,
+                        arg_max(labels, snapshot_time) AS labels,
+                        arg_max(host_network, snapshot_time) AS host_network, ip, valid_from,
+                        CASE WHEN max(snapshot_time) FILTER (WHERE valid_to IS NULL)
+                                  >= coalesce(max(valid_to), '-infinity'::TIMESTAMPTZ)
+                             THEN NULL ELSE max(valid_to) END AS valid_to,
+                        arg_max(kind, snapshot_time) AS kind,
+                        arg_max(ports, snapshot_time) AS ports
+                 FROM spans
                  GROUP BY cluster, namespace, pod, pod_uid, ip, valid_from"
             )
         };

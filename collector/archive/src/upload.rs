@@ -10,11 +10,13 @@
 //! - Compacted files keep the bundle contract: listing an hour or day file unlists the files
 //!   it `replaces` in the same manifest write, and their objects are deleted afterwards, so the
 //!   archive holds each row once for engines that read every `*.parquet` under it.
-//! - The pods table (design §3) goes along: each pods table file the local manifest lists and
-//!   the archive's does not is sent whatever `--older-than` says (a snapshot is current, not
-//!   old), and listed in the write that unlists the archived files of the same node that the
-//!   local manifest no longer lists (that node's earlier snapshot), whose objects are then
-//!   deleted. So the archive holds each node's latest snapshot, as a pulled bundle does.
+//! - The pods table (design §3) goes along, kept as a history: each pods table file the local
+//!   manifest lists and the archive's does not (nor holds, through an archived file's
+//!   `replaces`) is sent whatever `--older-than` says (a snapshot is current, not old), and
+//!   listed in the write that unlists the archived files its `replaces` names (a pull merged
+//!   them into it), whose objects are then deleted. A node's earlier snapshots that no file
+//!   replaces stay (a collector's own, archived from its data directory): readers merge them
+//!   (`karmor_contract::pods::merge_snapshots`), so spans the collector forgot are kept.
 
 use std::collections::{BTreeSet, HashSet};
 use std::io::Read;
@@ -127,8 +129,8 @@ pub struct ArchiveReport {
     pub pods_listed: usize,
     /// Pods table files sent (or found there) and listed now.
     pub pods_uploaded: usize,
-    /// Archived pods table files unlisted and deleted: a newer snapshot of their node
-    /// replaced them.
+    /// Archived pods table files unlisted and deleted: a newly archived file holds them (its
+    /// `replaces`).
     pub pods_replaced: usize,
 }
 
@@ -286,7 +288,8 @@ pub async fn archive_bundle(
     let held_pods: HashSet<&str> = existing
         .into_iter()
         .flat_map(|m| &m.pods)
-        .map(|p| p.sha256.as_str())
+        .flat_map(|p| std::iter::once(&p.sha256).chain(&p.replaces))
+        .map(String::as_str)
         .collect();
     report.pods_listed = local.pods.len();
     let pods_todo: Vec<PodsFile> = local
@@ -437,19 +440,22 @@ fn merge_pods_into(manifest: &mut Manifest, local: &Manifest, added: &[PodsFile]
     if added.is_empty() {
         return Vec::new();
     }
-    let nodes: HashSet<&str> = added.iter().map(|p| p.node.as_str()).collect();
-    let current: HashSet<&str> = local.pods.iter().map(|p| p.sha256.as_str()).collect();
+    let held: HashSet<&str> = added
+        .iter()
+        .flat_map(|p| p.replaces.iter())
+        .map(String::as_str)
+        .collect();
     let added_paths: HashSet<&str> = added.iter().map(|p| p.path.as_str()).collect();
     let mut gone = Vec::new();
     manifest.pods.retain(|p| {
         if added_paths.contains(p.path.as_str()) {
             return false;
         }
-        let stale = nodes.contains(p.node.as_str()) && !current.contains(p.sha256.as_str());
-        if stale {
+        let merged = held.contains(p.sha256.as_str());
+        if merged {
             gone.push(p.path.clone());
         }
-        !stale
+        !merged
     });
     manifest.pods.extend(added.iter().cloned());
     if let Some(v) = &local.pods_schema_version {
@@ -576,31 +582,39 @@ mod tests {
         assert_eq!(archive.clusters, vec!["prod".to_string()]);
     }
 
-    fn pods(path: &str, node: &str, sha: &str) -> PodsFile {
+    fn pods(path: &str, node: &str, sha: &str, replaces: &[&str]) -> PodsFile {
         PodsFile {
             path: path.into(),
             node: node.into(),
             sha256: sha.into(),
             bytes: 1,
             rows: 1,
+            replaces: replaces.iter().map(|r| r.to_string()).collect(),
         }
     }
 
     #[test]
-    fn a_nodes_new_pods_snapshot_unlists_its_earlier_one_only() {
+    fn a_merged_pods_file_unlists_what_it_replaces_and_other_snapshots_stay() {
         let mut archive = new_manifest("t");
         archive.pods = vec![
-            pods("pods/node=a/pods-1", "a", "p1"),
-            pods("pods/node=b/pods-2", "b", "p2"),
+            pods("pods/node=a/pods-1", "a", "p1", &[]),
+            pods("pods/node=b/pods-2", "b", "p2", &[]),
         ];
+        // node a's history, merged by a pull from p1 and the collector's p3.
         let mut local = new_manifest("t");
-        local.pods = vec![pods("pods/node=a/pods-3", "a", "p3")];
+        local.pods = vec![pods("pods/node=a/pods-4", "a", "p4", &["p1", "p3"])];
         local.pods_schema_version = Some("1.0".into());
         let gone = merge_pods_into(&mut archive, &local, &local.pods.clone());
         assert_eq!(gone, vec!["pods/node=a/pods-1".to_string()]);
         let paths: Vec<&str> = archive.pods.iter().map(|p| p.path.as_str()).collect();
-        assert_eq!(paths, vec!["pods/node=b/pods-2", "pods/node=a/pods-3"]);
+        assert_eq!(paths, vec!["pods/node=b/pods-2", "pods/node=a/pods-4"]);
         assert_eq!(archive.pods_schema_version.as_deref(), Some("1.0"));
+        // A collector's own next snapshot of node b replaces nothing: the earlier one stays,
+        // history that readers merge.
+        let mut collector = new_manifest("t");
+        collector.pods = vec![pods("pods/node=b/pods-5", "b", "p5", &[])];
+        assert!(merge_pods_into(&mut archive, &collector, &collector.pods.clone()).is_empty());
+        assert_eq!(archive.pods.len(), 3);
         // Nothing added: nothing unlisted.
         assert!(merge_pods_into(&mut archive, &local, &[]).is_empty());
     }

@@ -93,6 +93,11 @@ pub struct PodsFile {
     pub bytes: u64,
     /// Row count.
     pub rows: u64,
+    /// sha256 of the pods table files whose spans this file holds, merged into it
+    /// ([`crate::pods::merge_snapshots`]), transitively: a reader that holds this file never
+    /// needs them (empty for a writer's own snapshot).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replaces: Vec<String>,
 }
 
 /// A closed time range, RFC 3339 with nanoseconds.
@@ -430,6 +435,7 @@ pub fn add_pods(
         sha256: sha,
         bytes: bytes.len() as u64,
         rows: n,
+        replaces: Vec::new(),
     };
     if let Some(f) = manifest.pods.iter().find(|f| f.path == entry.path) {
         return Ok(f.clone());
@@ -437,6 +443,32 @@ pub fn add_pods(
     segment::write_atomic(&dir.join(&entry.path), &bytes)?;
     manifest.pods.push(entry.clone());
     manifest.pods_schema_version = Some(pods_schema_version());
+    Ok(entry)
+}
+
+/// Merges the listed pods table files `merged` of `node` (paths relative to the bundle at
+/// `dir`) into one history file ([`crate::pods::merge_snapshots`]), written atomically and
+/// named by content, whose `replaces` names them and what they replaced. Returns its entry;
+/// the caller lists it in place of `merged` and deletes them. A file that cannot be read is
+/// an error naming it (nothing is changed).
+pub fn merge_pods_files(
+    dir: &Path,
+    merged: &[PodsFile],
+    producer: &str,
+    node: &str,
+) -> Result<PodsFile, ContractError> {
+    let mut snapshots = Vec::with_capacity(merged.len());
+    let mut replaces: BTreeSet<String> = BTreeSet::new();
+    for f in merged {
+        snapshots.push(crate::pods::read_pods(&dir.join(&f.path))?);
+        replaces.insert(f.sha256.clone());
+        replaces.extend(f.replaces.iter().cloned());
+    }
+    let rows = crate::pods::merge_snapshots(snapshots);
+    let mut scratch = new_manifest(producer);
+    let mut entry = add_pods(dir, &mut scratch, rows, producer, node)?;
+    replaces.remove(&entry.sha256);
+    entry.replaces = replaces.into_iter().collect();
     Ok(entry)
 }
 

@@ -27,6 +27,13 @@
 //! `PROTO/PORT/NAME`). Readers of 1.0 see a Service row as a pod of workload
 //! `Service/<name>` labelled with the selector, so they select its backends by those labels;
 //! 1.0 files read as 1.1 with `kind` null (a pod) and no ports.
+//!
+//! **Minor 2** (pods schema 1.2) adds rows of kind `Endpoint`, no new column: an address of
+//! a Service's endpoint that no pod holds (the API servers behind `kubernetes`), from the
+//! collectors' EndpointSlice watch. `pod`/`workload` are the Service's name,
+//! `workload_kind` `Service`, `pod_uid` the EndpointSlice's uid, `labels` empty, `ports` the
+//! slice's ports (`PROTO/PORT` or `PROTO/PORT/NAME`). Readers of 1.1 that take every row not
+//! of kind `Service` for a pod see such an address as a pod of workload `Service/<name>`.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -49,9 +56,12 @@ use crate::error::ContractError;
 /// Major version of the pods table; readers refuse another one.
 pub const PODS_SCHEMA_MAJOR: u32 = 1;
 /// Minor version of the pods table (additions readers may ignore).
-pub const PODS_SCHEMA_MINOR: u32 = 1;
+pub const PODS_SCHEMA_MINOR: u32 = 2;
 /// The `kind` of a Service's row (pods schema 1.1); a null `kind` is a pod.
 pub const KIND_SERVICE: &str = "Service";
+/// The `kind` of a Service's endpoint that no pod holds (pods schema 1.2): the API server
+/// behind the `kubernetes` Service, a selector-less Service's hand-made endpoints.
+pub const KIND_ENDPOINT: &str = "Endpoint";
 /// The bundle directory that holds the pods table, at the bundle's root.
 pub const PODS_DIR: &str = "pods";
 /// File name prefix of a pods table file.
@@ -93,7 +103,8 @@ pub struct PodAddress {
     pub valid_from: i64,
     /// Until when it held it; `None` while it still did when the table was written.
     pub valid_to: Option<i64>,
-    /// What holds the address: `None` a pod, [`KIND_SERVICE`] a Service's cluster IP (1.1).
+    /// What holds the address: `None` a pod, [`KIND_SERVICE`] a Service's cluster IP (1.1),
+    /// [`KIND_ENDPOINT`] a Service's endpoint no pod holds (1.2).
     pub kind: Option<String>,
     /// Ports (1.1): a Service's `PROTO/PORT->TARGET`, a pod's container ports `PROTO/PORT` or
     /// `PROTO/PORT/NAME`; empty when not recorded.
@@ -109,6 +120,11 @@ impl PodAddress {
     /// Whether the row is a Service's cluster IP rather than a pod's address.
     pub fn is_service(&self) -> bool {
         self.kind.as_deref() == Some(KIND_SERVICE)
+    }
+
+    /// Whether the row is a Service's endpoint no pod holds (pods schema 1.2).
+    pub fn is_endpoint(&self) -> bool {
+        self.kind.as_deref() == Some(KIND_ENDPOINT)
     }
 }
 
@@ -226,6 +242,89 @@ pub fn fold_pods(rows: Vec<PodAddress>) -> Vec<PodAddress> {
         }
     }
     let mut out: Vec<PodAddress> = by.into_values().collect();
+    sort_pods(&mut out);
+    out
+}
+
+/// The time a snapshot is known to describe, at least: the latest `valid_from` or `valid_to`
+/// its rows mention (a pods table file does not record when it was written; a writer's
+/// snapshot holds its recently closed spans, so this is close to it). `i64::MIN` when empty.
+pub fn snapshot_time(rows: &[PodAddress]) -> i64 {
+    rows.iter()
+        .map(|r| r.valid_to.map_or(r.valid_from, |to| to.max(r.valid_from)))
+        .max()
+        .unwrap_or(i64::MIN)
+}
+
+/// Merges snapshots of pods tables (of one writer or several) into one history, whatever
+/// order they come in: the union of their spans, a span being one (cluster, namespace, pod,
+/// pod_uid, ip, valid_from). Each snapshot is folded first ([`fold_pods`]: within one
+/// snapshot an open span wins). Across snapshots a span is open when the latest snapshot
+/// that holds it open ([`snapshot_time`]) is no older than its latest recorded end, else it
+/// ends at that end: a newer snapshot's end closes a span an older one held open, and a span
+/// only an older snapshot knows (its pod gone, and forgotten by the writer since) is kept.
+/// The row's identity (labels, owner, ports, node) comes from the newest snapshot holding it.
+/// Merging a snapshot already merged changes nothing.
+pub fn merge_snapshots(snapshots: Vec<Vec<PodAddress>>) -> Vec<PodAddress> {
+    type Key = (Option<String>, String, String, Option<String>, String, i64);
+    struct Span {
+        row: PodAddress,
+        row_time: i64,
+        open_time: Option<i64>,
+        closed_at: Option<i64>,
+    }
+    let mut spans: HashMap<Key, Span> = HashMap::new();
+    for snapshot in snapshots {
+        let rows = fold_pods(snapshot);
+        let at = snapshot_time(&rows);
+        for r in rows {
+            let key = (
+                r.cluster.clone(),
+                r.namespace.clone(),
+                r.pod.clone(),
+                r.pod_uid.clone(),
+                r.ip.clone(),
+                r.valid_from,
+            );
+            let (open_time, closed_at) = match r.valid_to {
+                None => (Some(at), None),
+                Some(to) => (None, Some(to)),
+            };
+            match spans.get_mut(&key) {
+                None => {
+                    spans.insert(
+                        key,
+                        Span {
+                            row: r,
+                            row_time: at,
+                            open_time,
+                            closed_at,
+                        },
+                    );
+                }
+                Some(held) => {
+                    held.open_time = held.open_time.max(open_time);
+                    held.closed_at = held.closed_at.max(closed_at);
+                    if at >= held.row_time {
+                        held.row = r;
+                        held.row_time = at;
+                    }
+                }
+            }
+        }
+    }
+    let mut out: Vec<PodAddress> = spans
+        .into_values()
+        .map(|s| {
+            let mut row = s.row;
+            row.valid_to = match (s.open_time, s.closed_at) {
+                (Some(open), Some(end)) if open >= end => None,
+                (_, Some(end)) => Some(end),
+                (_, None) => None,
+            };
+            row
+        })
+        .collect();
     sort_pods(&mut out);
     out
 }
@@ -569,6 +668,70 @@ mod tests {
         assert_eq!(db.valid_to, None);
         assert!(db.holds_at(1_000) && !db.holds_at(4));
         assert!(web1.holds_at(30) && !web1.holds_at(31));
+    }
+
+    #[test]
+    fn snapshots_merge_into_a_history_in_any_order() {
+        // Day 1: web-1 holds 10.0.0.2, still open. Day 9: web-1 closed at 20 (kept by the
+        // writer for a week, then forgotten), web-2 took the address at 40.
+        let day1 = vec![
+            pod("a", "web-1", "10.0.0.2", 10, None),
+            pod("a", "db-1", "10.0.0.3", 5, None),
+        ];
+        let day9 = vec![
+            pod("a", "web-1", "10.0.0.2", 10, Some(20)),
+            pod("a", "web-2", "10.0.0.2", 40, None),
+            pod("a", "db-1", "10.0.0.3", 5, None),
+        ];
+        let day30 = vec![
+            pod("a", "web-2", "10.0.0.2", 40, None),
+            PodAddress {
+                labels: vec!["app=db".into(), "tier=2".into()],
+                ..pod("a", "db-1", "10.0.0.3", 5, Some(50))
+            },
+        ];
+        let spans = |rows: &[PodAddress]| -> Vec<(String, i64, Option<i64>)> {
+            rows.iter()
+                .map(|r| (r.pod.clone(), r.valid_from, r.valid_to))
+                .collect()
+        };
+        let want = vec![
+            ("db-1".to_string(), 5, Some(50)),
+            ("web-1".to_string(), 10, Some(20)),
+            ("web-2".to_string(), 40, None),
+        ];
+        let merged = merge_snapshots(vec![day1.clone(), day9.clone(), day30.clone()]);
+        assert_eq!(spans(&merged), want);
+        // The newest snapshot's identity of a span wins.
+        assert_eq!(merged[0].labels, ["app=db", "tier=2"]);
+        // Any order, and again: the same history.
+        assert_eq!(
+            merge_snapshots(vec![day30.clone(), day1.clone(), day9.clone()]),
+            merged
+        );
+        assert_eq!(
+            merge_snapshots(vec![merged.clone(), day1.clone(), day30.clone()]),
+            merged
+        );
+        // Only day 1 and day 30: web-1 is known only from day 1, kept open (its end is
+        // unknown); day 30's end of db-1 closes what day 1 held open.
+        let gap = merge_snapshots(vec![day1, day30]);
+        assert_eq!(
+            spans(&gap),
+            vec![
+                ("db-1".to_string(), 5, Some(50)),
+                ("web-1".to_string(), 10, None),
+                ("web-2".to_string(), 40, None),
+            ]
+        );
+        // A span a writer closed and reopened later (a relist that missed the pod): the
+        // snapshot that holds it open after the end wins.
+        let closed = vec![pod("a", "web-1", "10.0.0.2", 10, Some(20))];
+        let reopened = vec![
+            pod("a", "web-1", "10.0.0.2", 10, None),
+            pod("a", "web-9", "10.0.0.9", 25, None),
+        ];
+        assert_eq!(merge_snapshots(vec![reopened, closed])[0].valid_to, None);
     }
 
     #[test]

@@ -773,14 +773,14 @@ pub struct PullReport {
     pub rows_fetched: u64,
     /// Pods table files the collector listed.
     pub pods_listed: usize,
-    /// Pods table files fetched now (each in place of the node's snapshot pulled before).
+    /// Pods table files fetched now (each merged with the node's files pulled before).
     pub pods_fetched: usize,
     /// Rows of the pods table files fetched now.
     pub pods_rows: u64,
     /// Pods table files the bundle already listed.
     pub pods_present: usize,
-    /// Earlier pods table files of the node unlisted and deleted: a newer snapshot holds what
-    /// they said.
+    /// Earlier pods table files of the node merged with a fetched snapshot into one history
+    /// file (unlisted and deleted; the merged file's `replaces` names them).
     pub pods_replaced: usize,
     /// Pods table files that could not be fetched or landed, with why (the segments are not
     /// affected).
@@ -910,9 +910,9 @@ pub async fn pull_into_bundle(
 }
 
 /// Pulls the collector's pods table snapshot: each listed file the bundle does not list is
-/// fetched (with retries) and listed in place of the node's earlier files (see
-/// [`crate::pulled_bundle::land_pods`]). A file that fails is reported in
-/// `report.pods_failed`; errors only when the manifest cannot be read or written.
+/// fetched (with retries) and merged with the node's earlier files into one history file
+/// (see [`crate::pulled_bundle::land_pods`]). A file that fails is reported in
+/// `report.pods_failed`.
 async fn pull_pods(
     channel: Channel,
     bundle_dir: &Path,
@@ -952,12 +952,16 @@ async fn pull_pods(
             }
         };
         match fetched {
-            Ok(_) => {
-                let removed = land_pods(bundle_dir, file, &current, list, &opts.producer)?;
-                report.pods_fetched += 1;
-                report.pods_rows += file.rows;
-                report.pods_replaced += removed;
-            }
+            Ok(_) => match land_pods(bundle_dir, file, &current, list, &opts.producer) {
+                Ok(merged) => {
+                    report.pods_fetched += 1;
+                    report.pods_rows += file.rows;
+                    report.pods_replaced += merged;
+                }
+                // An earlier file that cannot be read, or a manifest that cannot be written:
+                // the bundle is as it was, the segments stay landed.
+                Err(e) => report.pods_failed.push(format!("{}: {e}", file.path)),
+            },
             // Replaced by a newer snapshot between the listing and the fetch: the next pull
             // takes that one.
             Err(ClientError::Rpc { status, .. }) if status.code() == tonic::Code::NotFound => {}

@@ -16,11 +16,12 @@
 //! Files the collector no longer lists and no listed file replaces stay: retention ages them
 //! out on the node, the bundle keeps the history.
 //!
-//! The pods table is a snapshot, not a history: a collector's latest snapshot holds every
-//! address span its pod watch still knows (open ones, and those closed in the last week), so
-//! a fetched snapshot file of a node is listed in the same manifest write that unlists the
-//! node's files the collector no longer lists, which are then deleted. The bundle holds one
-//! snapshot per node, never two that disagree on when a span ended.
+//! The pods table is kept as a history: a collector's snapshot holds the address spans its
+//! pod watch still knows (open ones, and those closed in the last week). A fetched snapshot
+//! of a node the bundle already holds an earlier file of is merged with it into one file
+//! (`karmor_contract::pods::merge_snapshots`), whose manifest entry's `replaces` names the
+//! merged files, so that spans the collector has forgotten stay and the snapshot is not
+//! fetched again; the bundle holds one file per node.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -53,7 +54,7 @@ pub(crate) struct Holdings {
     pub listed: BTreeSet<String>,
     /// sha256 of a replaced file → path of the listed file that holds its rows.
     pub covered: BTreeMap<String, String>,
-    /// sha256 of every listed pods table file.
+    /// sha256 of every listed pods table file, and of the files merged into them.
     pub pods: BTreeSet<String>,
 }
 
@@ -66,7 +67,12 @@ impl Holdings {
             for f in &m.files {
                 h.add(f);
             }
-            h.pods = m.pods.iter().map(|p| p.sha256.clone()).collect();
+            h.pods = m
+                .pods
+                .iter()
+                .flat_map(|p| std::iter::once(&p.sha256).chain(&p.replaces))
+                .cloned()
+                .collect();
         }
         Ok(h)
     }
@@ -139,9 +145,12 @@ pub(crate) fn land(
     Ok((entry, removed))
 }
 
-/// Lists the fetched pods table file `file` in the bundle's manifest and, in the same write,
-/// unlists the files of its node whose sha256 is not in `current` (the collector's current
-/// snapshot: what it lists now); then deletes those. Returns how many were replaced.
+/// Lists the fetched pods table file `file` in the bundle's manifest. When the bundle lists
+/// earlier files of its node that the collector no longer lists (`current` is what it lists
+/// now), the fetched file and those are merged into one history file
+/// ([`bundle::merge_pods_files`]: spans the collector has forgotten are kept, spans it closed
+/// since are closed), listed in the same manifest write that unlists them, then they are
+/// deleted. Returns how many earlier files were merged.
 pub(crate) fn land_pods(
     bundle_dir: &Path,
     file: &PodsFileInfo,
@@ -149,7 +158,15 @@ pub(crate) fn land_pods(
     list: &SegmentList,
     producer: &str,
 ) -> Result<usize, ClientError> {
-    let removed: Vec<PodsFile> = {
+    let fetched = PodsFile {
+        path: file.path.clone(),
+        node: file.node.clone(),
+        sha256: file.sha256.clone(),
+        bytes: file.bytes,
+        rows: file.rows,
+        replaces: Vec::new(),
+    };
+    let (removed, merged_count) = {
         let _guard = MANIFEST_LOCK.lock().unwrap_or_else(|p| p.into_inner());
         let mut manifest =
             read_locked(bundle_dir)?.unwrap_or_else(|| bundle::new_manifest(producer));
@@ -160,24 +177,29 @@ pub(crate) fn land_pods(
                 manifest.clusters.sort();
             }
         }
-        let (removed, kept): (Vec<PodsFile>, Vec<PodsFile>) =
+        let (earlier, kept): (Vec<PodsFile>, Vec<PodsFile>) =
             manifest.pods.drain(..).partition(|p| {
                 p.node == file.node && p.path != file.path && !current.contains(&p.sha256)
             });
         manifest.pods = kept;
         manifest.pods.retain(|p| p.path != file.path);
-        manifest.pods.push(PodsFile {
-            path: file.path.clone(),
-            node: file.node.clone(),
-            sha256: file.sha256.clone(),
-            bytes: file.bytes,
-            rows: file.rows,
-        });
+        let merged_count = earlier.len();
+        let (entry, mut removed) = if earlier.is_empty() {
+            (fetched, Vec::new())
+        } else {
+            let mut inputs = earlier;
+            inputs.push(fetched);
+            let entry = bundle::merge_pods_files(bundle_dir, &inputs, producer, &file.node)?;
+            manifest.pods.retain(|p| p.path != entry.path);
+            (entry, inputs)
+        };
+        removed.retain(|p| p.path != entry.path);
+        manifest.pods.push(entry);
         if let Some(v) = &list.pods_schema_version {
             manifest.pods_schema_version = Some(v.clone());
         }
         bundle::write_manifest(bundle_dir, &mut manifest)?;
-        removed
+        (removed, merged_count)
     };
     for p in &removed {
         let path = bundle_dir.join(&p.path);
@@ -185,7 +207,7 @@ pub(crate) fn land_pods(
             remove_empty_parents(bundle_dir, &path);
         }
     }
-    Ok(removed.len())
+    Ok(merged_count)
 }
 
 /// Deletes the files of unlisted entries (already gone is fine), and their partition

@@ -68,7 +68,37 @@ pub fn run(cmd: BundleCommand) -> Result<ExitCode> {
                             m.totals.events_seen,
                             m.totals.events_dropped
                         );
+                        if !m.pods.is_empty() {
+                            println!(
+                                "Pods table:  {} files, {} rows (pods schema {})",
+                                m.pods.len(),
+                                m.pods.iter().map(|p| p.rows).sum::<u64>(),
+                                m.pods_schema_version.as_deref().unwrap_or("?")
+                            );
+                        }
                         println!("\n{}", render::table(&headers, &rows));
+                        if !m.pods.is_empty() {
+                            let pods_rows: Vec<Vec<String>> = m
+                                .pods
+                                .iter()
+                                .map(|p| {
+                                    vec![
+                                        p.path.clone(),
+                                        p.node.clone(),
+                                        p.rows.to_string(),
+                                        p.bytes.to_string(),
+                                        p.replaces.len().to_string(),
+                                    ]
+                                })
+                                .collect();
+                            println!(
+                                "\n{}",
+                                render::table(
+                                    &["PODS FILE", "NODE", "ROWS", "BYTES", "MERGED"],
+                                    &pods_rows
+                                )
+                            );
+                        }
                     }
                 }
             }
