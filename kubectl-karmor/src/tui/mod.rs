@@ -16,7 +16,7 @@ use std::io::IsTerminal;
 use std::sync::mpsc;
 
 use anyhow::{bail, Context, Result};
-use crossterm::event::{Event, KeyEvent, KeyEventKind};
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind};
 use crossterm::terminal::{
     disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
 };
@@ -217,6 +217,9 @@ pub fn run(store: Store, query: ObserveQuery, scope: String, live: Option<LiveFe
             .context("cannot start the live feed")?;
     }
 
+    // A test hook: with KARMOR_TUI_TEST_PANIC set, `!` panics here, so that a test can see
+    // the terminal restored after a panic.
+    let test_panic = std::env::var_os("KARMOR_TUI_TEST_PANIC").is_some();
     loop {
         terminal.draw(|f| ui::draw(f, &app))?;
         app.after_draw();
@@ -226,6 +229,9 @@ pub fn run(store: Store, query: ObserveQuery, scope: String, live: Option<LiveFe
         let Some(msg) = app.next() else {
             break;
         };
+        if test_panic && matches!(&msg, Msg::Key(k) if k.code == KeyCode::Char('!')) {
+            panic!("KARMOR_TUI_TEST_PANIC: the test hook's panic");
+        }
         app.handle(msg);
         app.drain();
         if app.quit {
