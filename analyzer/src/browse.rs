@@ -352,9 +352,16 @@ pub fn build_view(
     }
     let (sql, params) = observe::section_sql(q, op, &extra);
     let table = view_table(slot);
+    // Stored in `observe`'s order and numbered by it (`rn0`): a window of that order is a
+    // range of `rn0` (row groups outside it are skipped by their statistics), and any other
+    // order needs `rn0` only as its tie-break.
+    let default = order_sql(&default_order(op), false);
     run(
         store,
-        &format!("CREATE OR REPLACE TEMP TABLE {table} AS {sql}"),
+        &format!(
+            "CREATE OR REPLACE TEMP TABLE {table} AS
+             SELECT *, row_number() OVER (ORDER BY {default}) AS rn0 FROM ({sql}) ORDER BY rn0"
+        ),
         &params,
         "build a view",
     )?;
@@ -382,7 +389,9 @@ pub fn refine_view(store: &Store, slot: usize, from: usize, filter: &SqlFilter) 
     run(
         store,
         &format!(
-            "CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM {} WHERE {}",
+            "CREATE OR REPLACE TEMP TABLE {table} AS
+             SELECT * REPLACE (row_number() OVER (ORDER BY rn0) AS rn0) FROM {} WHERE {}
+             ORDER BY rn0",
             view_table(from),
             filter.sql
         ),
@@ -420,6 +429,8 @@ fn contains_pattern(text: &str) -> String {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Arranged {
     slot: usize,
+    /// `observe`'s order, every row: row `n` is the one with `rn0 = n`.
+    dense: bool,
     order: Vec<Term>,
     /// `WHERE …` of the quick search, or empty.
     filter: String,
@@ -428,18 +439,17 @@ pub struct Arranged {
     pub total: u64,
 }
 
-impl Arranged {
-    fn order_sql(&self, reverse: bool) -> String {
-        self.order
-            .iter()
-            .map(|t| t.sql(reverse))
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
+fn order_sql(order: &[Term], reverse: bool) -> String {
+    order
+        .iter()
+        .map(|t| t.sql(reverse))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
-/// Arranges view `slot`'s rows as `how` says: the order asked for (then `observe`'s, then
-/// every grouping column) and the quick search. Counts the rows kept; copies nothing.
+/// Arranges view `slot`'s rows as `how` says: the order asked for (then `observe`'s, which
+/// ends with every grouping column: the view's `rn0`) and the quick search. Counts the rows
+/// kept; copies nothing.
 pub fn arrange(
     store: &Store,
     slot: usize,
@@ -464,7 +474,8 @@ pub fn arrange(
             }
         }
     }
-    order.extend(default_order(op));
+    let dense = order.is_empty() && how.search.as_deref().is_none_or(str::is_empty);
+    order.push(Term::asc("rn0"));
     let mut params = Vec::new();
     let filter = match how.search.as_deref().filter(|s| !s.is_empty()) {
         Some(text) => {
@@ -496,6 +507,7 @@ pub fn arrange(
     };
     Ok(Arranged {
         slot,
+        dense,
         order,
         filter,
         params,
@@ -508,6 +520,14 @@ pub fn arrange(
 /// once [`in_order`] has put a reversed answer back). Returns (SQL, reversed).
 fn window_sql(a: &Arranged, cols: &str, offset: u64, limit: u64) -> (String, bool) {
     let limit = limit.min(a.total.saturating_sub(offset));
+    if a.dense {
+        let sql = format!(
+            "SELECT {cols} FROM {} WHERE rn0 > {offset} AND rn0 <= {} ORDER BY rn0",
+            view_table(a.slot),
+            offset + limit
+        );
+        return (sql, false);
+    }
     let reverse = offset.saturating_add(limit / 2) > a.total / 2;
     let from = if reverse {
         a.total.saturating_sub(offset.saturating_add(limit))
@@ -518,7 +538,7 @@ fn window_sql(a: &Arranged, cols: &str, offset: u64, limit: u64) -> (String, boo
         "SELECT {cols} FROM {} {} ORDER BY {} LIMIT {limit} OFFSET {from}",
         view_table(a.slot),
         a.filter,
-        a.order_sql(reverse)
+        order_sql(&a.order, reverse)
     );
     (sql, reverse)
 }
