@@ -13,6 +13,7 @@ pub mod ui;
 pub mod worker;
 
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 
 use anyhow::{bail, Context, Result};
@@ -117,8 +118,17 @@ pub fn open(store: Store, query: ObserveQuery, opts: Options) -> Result<App> {
     ))
 }
 
-/// Puts the terminal back: raw mode off, main screen, cursor shown. Safe to call twice.
+/// Whether the terminal is in the UI's state (raw mode, alternate screen).
+static TERMINAL_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// Puts the terminal back: raw mode off, main screen, cursor shown. Only the first call after
+/// the terminal was taken does anything: leaving the alternate screen again would move the
+/// cursor back over what was printed since (a panic's message, printed by the hook after the
+/// first call, and then restored over by the guard's call during unwinding).
 fn restore_terminal() {
+    if !TERMINAL_TAKEN.swap(false, Ordering::SeqCst) {
+        return;
+    }
     let _ = disable_raw_mode();
     let _ = crossterm::execute!(
         std::io::stdout(),
@@ -185,6 +195,7 @@ pub fn run(store: Store, query: ObserveQuery, scope: String, live: Option<LiveFe
         })
         .context("cannot start the signal thread")?;
 
+    TERMINAL_TAKEN.store(true, Ordering::SeqCst);
     enable_raw_mode().context("cannot switch the terminal to raw mode")?;
     let _guard = TerminalGuard;
     crossterm::execute!(std::io::stdout(), EnterAlternateScreen)
