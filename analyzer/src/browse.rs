@@ -4,10 +4,12 @@
 //! A view is one section of an [`ObserveQuery`] (the same grouped SQL as `observe`'s summary,
 //! [`observe::section_sql`]) plus a few aggregates a table of behaviours needs on screen: the
 //! worst outcome (Allow/Audit/Block) and counts per time bucket for an activity sparkline.
-//! [`build_view`] materialises it once into a temporary table; [`arrange`] says in which order
-//! (a column up or down, then `observe`'s, then every grouping column: a total order) and with
-//! which quick search its rows are read, and counts them; [`page`] reads a window of rows as a
-//! top-N query (`ORDER BY … LIMIT … OFFSET …`, from whichever end of the order is nearer).
+//! [`build_view`] materialises it once into a temporary table, stored in `observe`'s order and
+//! numbered by it (`rn0`); [`arrange`] says in which order (a column up or down, then `rn0`: a
+//! total order) and with which quick search its rows are read, and counts them; [`page`] reads
+//! a window of rows: a range of `rn0` in `observe`'s order, else a top-N query (`ORDER BY …
+//! LIMIT … OFFSET …`, from whichever end of the order is nearer). [`refine_view`] narrows a
+//! view by a filter on its grouping columns without reading `events`.
 //! Sorting and searching therefore never touch `events` again nor copy the view, and a screen
 //! reads only the rows it shows. Views live in numbered slots (one per drill-down level), so
 //! going back re-reads a view instead of recomputing it.
