@@ -4,9 +4,13 @@
 //! A view is one section of an [`ObserveQuery`] (the same grouped SQL as `observe`'s summary,
 //! [`observe::section_sql`]) plus a few aggregates a table of behaviours needs on screen: the
 //! worst outcome (Allow/Audit/Block) and counts per time bucket for an activity sparkline.
-//! [`build_view`] materialises it once into a temporary table; [`arrange`] numbers its rows in
-//! the order asked for (a column up or down, after a quick search); [`page`] reads a window of
-//! rows by number. Sorting and searching therefore never touch `events` again, and a screen
+//! [`build_view`] materialises it once into a temporary table, stored in `observe`'s order and
+//! numbered by it (`rn0`); [`arrange`] says in which order (a column up or down, then `rn0`: a
+//! total order) and with which quick search its rows are read, and counts them; [`page`] reads
+//! a window of rows: a range of `rn0` in `observe`'s order, else a top-N query (`ORDER BY …
+//! LIMIT … OFFSET …`, from whichever end of the order is nearer). [`refine_view`] narrows a
+//! view by a filter on its grouping columns without reading `events`.
+//! Sorting and searching therefore never touch `events` again nor copy the view, and a screen
 //! reads only the rows it shows. Views live in numbered slots (one per drill-down level), so
 //! going back re-reads a view instead of recomputing it.
 
@@ -16,7 +20,7 @@ use karmor_contract::Op;
 
 use crate::access_set;
 use crate::error::{AnalyzerError, Result};
-use crate::filter::{Param, SqlFilter};
+use crate::filter::{Field, Param, SqlFilter};
 use crate::observe::{self, section_keys, NamespaceScope, ObserveQuery, ResourceKind};
 use crate::store::Store;
 
@@ -169,17 +173,103 @@ fn key_columns(op: Op) -> &'static [(&'static str, &'static str)] {
     }
 }
 
-/// `observe`'s order of a section, as SQL over the view (ties broken by every key).
-fn default_order(op: Op) -> &'static str {
-    match op {
-        Op::Process => "ns NULLS FIRST, resource, seen_count DESC, process, parent",
-        Op::File => "ns NULLS FIRST, resource, mode, seen_count DESC, path, process",
-        Op::Network => {
-            "ns NULLS FIRST, resource, direction, seen_count DESC, peer, port, proto, process"
+/// One term of an `ORDER BY` over a view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Term {
+    /// A view column (fixed SQL, never user text).
+    col: &'static str,
+    desc: bool,
+    nulls_first: bool,
+}
+
+impl Term {
+    const fn asc(col: &'static str) -> Term {
+        Term {
+            col,
+            desc: false,
+            nulls_first: false,
         }
-        Op::Syscall => "ns NULLS FIRST, resource, seen_count DESC, process, syscall",
-        Op::Capability => "ns NULLS FIRST, resource, seen_count DESC, process, capability",
     }
+
+    const fn desc(col: &'static str) -> Term {
+        Term {
+            col,
+            desc: true,
+            nulls_first: false,
+        }
+    }
+
+    /// Its SQL, or the reverse order's.
+    fn sql(&self, reverse: bool) -> String {
+        let desc = self.desc != reverse;
+        let nulls_first = self.nulls_first != reverse;
+        format!(
+            "{} {} NULLS {}",
+            self.col,
+            if desc { "DESC" } else { "ASC" },
+            if nulls_first { "FIRST" } else { "LAST" }
+        )
+    }
+}
+
+/// `observe`'s order of a section over the view, ended by every grouping column of the
+/// section so that it is a total order (pages of a `LIMIT`/`OFFSET` never overlap).
+fn default_order(op: Op) -> Vec<Term> {
+    let ns = Term {
+        col: "ns",
+        desc: false,
+        nulls_first: true,
+    };
+    let mut v = vec![ns, Term::asc("resource")];
+    let (head, tail): (&[Term], &[&'static str]) = match op {
+        Op::Process => (
+            &[
+                Term::desc("seen_count"),
+                Term::asc("process"),
+                Term::asc("parent"),
+            ],
+            &[],
+        ),
+        Op::File => (
+            &[
+                Term::asc("mode"),
+                Term::desc("seen_count"),
+                Term::asc("path"),
+                Term::asc("process"),
+            ],
+            &["bits", "others"],
+        ),
+        Op::Network => (
+            &[
+                Term::asc("direction"),
+                Term::desc("seen_count"),
+                Term::asc("peer"),
+                Term::asc("port"),
+                Term::asc("proto"),
+                Term::asc("process"),
+            ],
+            &[],
+        ),
+        Op::Syscall => (
+            &[
+                Term::desc("seen_count"),
+                Term::asc("process"),
+                Term::asc("syscall"),
+            ],
+            &[],
+        ),
+        Op::Capability => (
+            &[
+                Term::desc("seen_count"),
+                Term::asc("process"),
+                Term::asc("capability"),
+            ],
+            &[],
+        ),
+    };
+    v.extend_from_slice(head);
+    v.extend(tail.iter().map(|c| Term::asc(c)));
+    v
 }
 
 /// The columns a table of `q`'s `op` view shows, in order: namespace (when
@@ -225,10 +315,6 @@ fn view_table(slot: usize) -> String {
     format!("karmor_view_{slot}")
 }
 
-fn sorted_table(slot: usize) -> String {
-    format!("karmor_sorted_{slot}")
-}
-
 fn run(store: &Store, sql: &str, params: &[Param], what: &str) -> Result<()> {
     store
         .conn()
@@ -268,18 +354,51 @@ pub fn build_view(
     }
     let (sql, params) = observe::section_sql(q, op, &extra);
     let table = view_table(slot);
+    // Stored in `observe`'s order and numbered by it (`rn0`): a window of that order is a
+    // range of `rn0` (row groups outside it are skipped by their statistics), and any other
+    // order needs `rn0` only as its tie-break.
+    let default = order_sql(&default_order(op), false);
     run(
         store,
-        &format!("CREATE OR REPLACE TEMP TABLE {table} AS {sql}"),
+        &format!(
+            "CREATE OR REPLACE TEMP TABLE {table} AS
+             SELECT *, row_number() OVER (ORDER BY {default}) AS rn0 FROM ({sql}) ORDER BY rn0"
+        ),
         &params,
         "build a view",
     )?;
-    // A new view: its arrangement is stale until arranged again.
+    count_rows(store, &table)
+}
+
+/// The filter fields whose columns `op`'s view holds under the same name and as they are in
+/// `events` (grouping columns, so constant within a row of the view): a filter on these alone
+/// keeps the same rows of the view as of `events` (see [`refine_view`]).
+pub fn grouping_fields(op: Op) -> &'static [Field] {
+    match op {
+        Op::Process | Op::Syscall => &[Field::Process],
+        Op::File => &[Field::Process, Field::Path],
+        Op::Network => &[Field::Process, Field::Proto, Field::Direction],
+        Op::Capability => &[Field::Process, Field::Capability],
+    }
+}
+
+/// Materialises view `slot` as the rows of view `from` that `filter` keeps, without reading
+/// `events`: `filter` must compare only [`grouping_fields`] of the views' operation, so that
+/// grouping the filtered events or filtering the grouped rows gives the same rows (each row's
+/// outcome and activity included). Returns its rows.
+pub fn refine_view(store: &Store, slot: usize, from: usize, filter: &SqlFilter) -> Result<u64> {
+    let table = view_table(slot);
     run(
         store,
-        &format!("DROP TABLE IF EXISTS {}", sorted_table(slot)),
-        &[],
-        "drop an arrangement",
+        &format!(
+            "CREATE OR REPLACE TEMP TABLE {table} AS
+             SELECT * REPLACE (row_number() OVER (ORDER BY rn0) AS rn0) FROM {} WHERE {}
+             ORDER BY rn0",
+            view_table(from),
+            filter.sql
+        ),
+        &filter.params,
+        "filter a view",
     )?;
     count_rows(store, &table)
 }
@@ -307,31 +426,58 @@ fn contains_pattern(text: &str) -> String {
     p
 }
 
-/// Numbers view `slot`'s rows as `how` says, into its arrangement. Returns the rows kept.
+/// A view as arranged: its order (a total one) and its quick search, with the rows kept.
+/// Nothing is copied: pages are top-N queries over the materialised view ([`page`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Arranged {
+    slot: usize,
+    /// `observe`'s order, every row: row `n` is the one with `rn0 = n`.
+    dense: bool,
+    order: Vec<Term>,
+    /// `WHERE …` of the quick search, or empty.
+    filter: String,
+    params: Vec<Param>,
+    /// Rows kept.
+    pub total: u64,
+}
+
+fn order_sql(order: &[Term], reverse: bool) -> String {
+    order
+        .iter()
+        .map(|t| t.sql(reverse))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Arranges view `slot`'s rows as `how` says: the order asked for (then `observe`'s, which
+/// ends with every grouping column: the view's `rn0`) and the quick search. Counts the rows
+/// kept; copies nothing.
 pub fn arrange(
     store: &Store,
     slot: usize,
     q: &ObserveQuery,
     op: Op,
     how: &Arrangement,
-) -> Result<u64> {
+) -> Result<Arranged> {
     let cols = columns(q, op);
-    let default = default_order(op);
-    let order = match how.sort {
-        Some((i, desc)) => match cols.get(i).and_then(|c| c.order) {
-            Some(col) => {
-                let dir = if desc { "DESC" } else { "ASC" };
-                format!("{col} {dir} NULLS LAST, {default}")
-            }
+    let mut order = Vec::new();
+    if let Some((i, desc)) = how.sort {
+        match cols.get(i).and_then(|c| c.order) {
+            Some(col) => order.push(Term {
+                col,
+                desc,
+                nulls_first: false,
+            }),
             None => {
                 return Err(AnalyzerError::Invalid(format!(
                     "column {} cannot be sorted",
                     cols.get(i).map_or("?", |c| c.title.as_str())
                 )))
             }
-        },
-        None => default.to_string(),
-    };
+        }
+    }
+    let dense = order.is_empty() && how.search.as_deref().is_none_or(str::is_empty);
+    order.push(Term::asc("rn0"));
     let mut params = Vec::new();
     let filter = match how.search.as_deref().filter(|s| !s.is_empty()) {
         Some(text) => {
@@ -348,23 +494,65 @@ pub fn arrange(
         }
         None => String::new(),
     };
-    let sorted = sorted_table(slot);
-    run(
-        store,
-        &format!(
-            "CREATE OR REPLACE TEMP TABLE {sorted} AS
-             SELECT *, row_number() OVER (ORDER BY {order}) AS rn FROM {} {filter} ORDER BY rn",
-            view_table(slot)
-        ),
-        &params,
-        "arrange a view",
-    )?;
-    count_rows(store, &sorted)
+    let total = if filter.is_empty() {
+        count_rows(store, &view_table(slot))?
+    } else {
+        store
+            .conn()
+            .prepare(&format!(
+                "SELECT count(*) FROM {} {filter}",
+                view_table(slot)
+            ))
+            .and_then(|mut s| s.query_row(params_from_iter(params.iter()), |r| r.get::<_, i64>(0)))
+            .map(|n| n as u64)
+            .map_err(AnalyzerError::store("search a view"))?
+    };
+    Ok(Arranged {
+        slot,
+        dense,
+        order,
+        filter,
+        params,
+        total,
+    })
 }
 
-/// Rows in view `slot`'s arrangement (see [`arrange`]).
-pub fn arranged_rows(store: &Store, slot: usize) -> Result<u64> {
-    count_rows(store, &sorted_table(slot))
+/// `SELECT {cols}` of rows `offset + 1 ..= offset + limit` of an arrangement, as a top-N query
+/// from whichever end of the order is nearer (the rows come back in the arrangement's order
+/// once [`in_order`] has put a reversed answer back). Returns (SQL, reversed).
+fn window_sql(a: &Arranged, cols: &str, offset: u64, limit: u64) -> (String, bool) {
+    let limit = limit.min(a.total.saturating_sub(offset));
+    if a.dense {
+        let sql = format!(
+            "SELECT {cols} FROM {} WHERE rn0 > {offset} AND rn0 <= {} ORDER BY rn0",
+            view_table(a.slot),
+            offset + limit
+        );
+        return (sql, false);
+    }
+    let reverse = offset.saturating_add(limit / 2) > a.total / 2;
+    let from = if reverse {
+        a.total.saturating_sub(offset.saturating_add(limit))
+    } else {
+        offset
+    };
+    // The top-N picks row numbers only (reading the order's columns), then the window's rows
+    // are fetched by number: a top-N carrying every column costs about 2.5 times as much.
+    let (table, order) = (view_table(a.slot), order_sql(&a.order, reverse));
+    let sql = format!(
+        "SELECT {cols} FROM {table} WHERE rn0 IN (
+             SELECT rn0 FROM {table} {} ORDER BY {order} LIMIT {limit} OFFSET {from})
+         ORDER BY {order}",
+        a.filter,
+    );
+    (sql, reverse)
+}
+
+fn in_order<T>(mut rows: Vec<T>, reversed: bool) -> Vec<T> {
+    if reversed {
+        rows.reverse();
+    }
+    rows
 }
 
 /// The section's own columns as the view selects them for [`BrowseRow::keys`].
@@ -380,16 +568,21 @@ fn key_select(op: Op) -> String {
         .join(", ")
 }
 
-/// Rows `offset + 1 ..= offset + limit` of view `slot`'s arrangement.
-pub fn page(store: &Store, slot: usize, op: Op, offset: u64, limit: u64) -> Result<Vec<BrowseRow>> {
+/// Rows `offset + 1 ..= offset + limit` of an arrangement: one top-N query over the view.
+pub fn page(
+    store: &Store,
+    a: &Arranged,
+    op: Op,
+    offset: u64,
+    limit: u64,
+) -> Result<Vec<BrowseRow>> {
     let activity: Vec<String> = (0..ACTIVITY_BUCKETS).map(|i| format!("a{i}")).collect();
-    let sql = format!(
-        "SELECT rn, ns, resource, outcome, seen_count, seen_first, seen_last, {}, {}
-         FROM {} WHERE rn > ? AND rn <= ? ORDER BY rn",
+    let cols = format!(
+        "ns, resource, outcome, seen_count, seen_first, seen_last, {}, {}",
         activity.join(", "),
         key_select(op),
-        sorted_table(slot)
     );
+    let (sql, reversed) = window_sql(a, &cols, offset, limit);
     let nkeys = key_columns(op).len();
     let is_file = op == Op::File;
     let mut stmt = store
@@ -397,8 +590,8 @@ pub fn page(store: &Store, slot: usize, op: Op, offset: u64, limit: u64) -> Resu
         .prepare(&sql)
         .map_err(AnalyzerError::store("prepare a page"))?;
     let rows = stmt
-        .query_map([offset as i64, offset.saturating_add(limit) as i64], |r| {
-            let base = 7 + ACTIVITY_BUCKETS;
+        .query_map(params_from_iter(a.params.iter()), |r| {
+            let base = 6 + ACTIVITY_BUCKETS;
             let mut keys = Vec::with_capacity(nkeys);
             let mut at = base;
             for k in 0..nkeys {
@@ -415,28 +608,34 @@ pub fn page(store: &Store, slot: usize, op: Op, offset: u64, limit: u64) -> Resu
             }
             let mut activity = Vec::with_capacity(ACTIVITY_BUCKETS);
             for i in 0..ACTIVITY_BUCKETS {
-                activity.push(r.get::<_, Option<u64>>(7 + i)?.unwrap_or(0));
+                activity.push(r.get::<_, Option<u64>>(6 + i)?.unwrap_or(0));
             }
             Ok(BrowseRow {
-                rn: r.get::<_, i64>(0)? as u64,
-                namespace: r.get(1)?,
-                resource: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
-                outcome: Outcome::from_rank(r.get::<_, Option<i64>>(3)?.unwrap_or(0)),
-                count: r.get::<_, Option<u64>>(4)?.unwrap_or(0),
-                first_ns: r.get::<_, Option<i64>>(5)?.unwrap_or(0),
-                last_ns: r.get::<_, Option<i64>>(6)?.unwrap_or(0),
+                rn: 0,
+                namespace: r.get(0)?,
+                resource: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                outcome: Outcome::from_rank(r.get::<_, Option<i64>>(2)?.unwrap_or(0)),
+                count: r.get::<_, Option<u64>>(3)?.unwrap_or(0),
+                first_ns: r.get::<_, Option<i64>>(4)?.unwrap_or(0),
+                last_ns: r.get::<_, Option<i64>>(5)?.unwrap_or(0),
                 keys,
                 activity,
             })
         })
         .map_err(AnalyzerError::store("read a page"))?;
-    rows.collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(AnalyzerError::store("read a page"))
+    let rows = rows
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(AnalyzerError::store("read a page"))?;
+    Ok(in_order(rows, reversed)
+        .into_iter()
+        .zip(offset + 1..)
+        .map(|(row, rn)| BrowseRow { rn, ..row })
+        .collect())
 }
 
-/// The `n` largest processes (process view), paths (files) or peers (network) of view
-/// `slot`'s arrangement by events, with their events.
-pub fn top(store: &Store, slot: usize, op: Op, n: usize) -> Result<Vec<(String, u64)>> {
+/// The `n` largest processes (process view), paths (files) or peers (network) of an
+/// arrangement's rows by events, with their events.
+pub fn top(store: &Store, a: &Arranged, op: Op, n: usize) -> Result<Vec<(String, u64)>> {
     let label = match op {
         Op::Process => "process",
         Op::File => "path",
@@ -446,15 +645,18 @@ pub fn top(store: &Store, slot: usize, op: Op, n: usize) -> Result<Vec<(String, 
     };
     let sql = format!(
         "SELECT coalesce({label}, '-') AS label, CAST(sum(seen_count) AS UBIGINT)
-         FROM {} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {n}",
-        sorted_table(slot)
+         FROM {} {} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {n}",
+        view_table(a.slot),
+        a.filter
     );
     let mut stmt = store
         .conn()
         .prepare(&sql)
         .map_err(AnalyzerError::store("prepare top items"))?;
     let rows = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_map(params_from_iter(a.params.iter()), |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .map_err(AnalyzerError::store("read top items"))?;
     rows.collect::<std::result::Result<Vec<_>, _>>()
         .map_err(AnalyzerError::store("read top items"))
@@ -600,9 +802,9 @@ pub struct Detail {
 /// Most raw rows a [`Detail`] holds.
 pub const DETAIL_ROWS: usize = 1000;
 
-/// The behaviour of row `rn` of view `slot` (built from `q`'s `op` section): its pids, nodes,
+/// The behaviour of row `rn` (1-based) of an arrangement of `q`'s `op` view: its pids, nodes,
 /// containers and results, and the rows behind it.
-pub fn detail(store: &Store, slot: usize, q: &ObserveQuery, op: Op, rn: u64) -> Result<Detail> {
+pub fn detail(store: &Store, a: &Arranged, q: &ObserveQuery, op: Op, rn: u64) -> Result<Detail> {
     let (scope, scope_params) = q.scope();
     let key = q.kind.key_sql();
     let ns = if q.kind.namespaced() {
@@ -615,15 +817,19 @@ pub fn detail(store: &Store, slot: usize, q: &ObserveQuery, op: Op, rn: u64) -> 
     let conn = store.conn();
     // The row's identity, bound as parameters (a join would make the view's column names
     // ambiguous with the event columns the scope's SQL names).
+    let (ident_sql, _) = window_sql(
+        a,
+        &format!("ns, resource{key_names}"),
+        rn.saturating_sub(1),
+        1,
+    );
     let ident: Vec<Value> = conn
-        .query_row(
-            &format!(
-                "SELECT ns, resource{key_names} FROM {} WHERE rn = ?",
-                sorted_table(slot)
-            ),
-            [rn as i64],
-            |r| (0..2 + keys.len()).map(|i| r.get::<_, Value>(i)).collect(),
-        )
+        .prepare(&ident_sql)
+        .and_then(|mut s| {
+            s.query_row(params_from_iter(a.params.iter()), |r| {
+                (0..2 + keys.len()).map(|i| r.get::<_, Value>(i)).collect()
+            })
+        })
         .map_err(AnalyzerError::store("read a view row"))?;
     let mut same = format!("{ns} IS NOT DISTINCT FROM ? AND ({key}) IS NOT DISTINCT FROM ?");
     for (_, sql) in keys {

@@ -909,6 +909,28 @@ fn parse_number(raw: &str, max: i64) -> Option<i64> {
 }
 
 impl Expr {
+    /// The fields it compares, each once, in order of appearance.
+    pub fn fields(&self) -> Vec<Field> {
+        let mut out = Vec::new();
+        self.collect_fields(&mut out);
+        out
+    }
+
+    fn collect_fields(&self, out: &mut Vec<Field>) {
+        match self {
+            Expr::And(terms) | Expr::Or(terms) => {
+                for t in terms {
+                    t.collect_fields(out);
+                }
+            }
+            Expr::Cmp { field, .. } => {
+                if !out.contains(field) {
+                    out.push(*field);
+                }
+            }
+        }
+    }
+
     /// Compiles to a two-valued SQL boolean expression with bound parameters.
     pub fn to_sql(&self) -> SqlFilter {
         let mut out = SqlFilter {

@@ -1,8 +1,9 @@
 //! `observe --tui` benchmark (design §8: key press to redrawn screen ≤ 100 ms for sort and
 //! scroll, ≤ 0.5 s for a new filter, on the 10M-row store).
 //!
-//! Synthetic rows (testdata's model: 300 pods over 10 namespaces, 7 days) are written as a
-//! bundle and merged into a store file; the UI is opened on `observe pods -A` and drawn on
+//! Synthetic rows (testdata's model: 300 pods over 10 namespaces on 20 nodes, 7 days) are
+//! laid out as the collectors' compaction leaves them, one day file per node and day (design
+//! §4, the layout §8's targets assume), and merged into a store file; the UI is opened on `observe pods -A` and drawn on
 //! ratatui's `TestBackend` (200×50). Each measurement is the time from handing the UI a key
 //! to the end of the draw that shows its answer (the worker's DuckDB queries included),
 //! median of several presses; it also reports how many rows the UI holds (the screen plus
@@ -12,13 +13,19 @@
 //! the sizes (default 10M); `KARMOR_BENCH_DIR` the scratch dir; `KARMOR_BENCH_REUSE=1` keeps
 //! the merged store there and reuses it on the next run.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use karmor_analyzer::observe::{ObserveQuery, ResourceKind};
 use karmor_analyzer::Store;
-use karmor_contract::bundle::{write_bundle, BundleOptions};
+use karmor_contract::bundle::{
+    format_ts, new_manifest, partition_dir, write_manifest, ManifestFile,
+};
+use karmor_contract::compact::{compact, CompactOptions};
+use karmor_contract::segment::{write_segment, SegmentMeta};
+use karmor_contract::Event;
 use kubectl_karmor::tui::{self, ui, App, Msg, Options};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
@@ -110,11 +117,14 @@ fn main() {
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).expect("scratch dir");
             let t = Instant::now();
-            write_synthetic_bundle(&dir.join("bundle"), n);
+            let (files, rows) = write_compacted_bundle(&dir.join("bundle"), n);
             let store = Store::open(&store_path).expect("store");
             let report = store.merge_bundle(&dir.join("bundle")).expect("merge");
             assert!(report.problems.is_empty(), "{:?}", report.problems);
-            eprintln!("{n} rows: bundle and store built in {:.1?}", t.elapsed());
+            eprintln!(
+                "{n} rows: {files} day files ({rows} rows after folding), store built in {:.1?}",
+                t.elapsed()
+            );
         }
         let store = Store::open(&store_path).expect("store");
         let t = Instant::now();
@@ -290,19 +300,76 @@ fn main() {
     }
 }
 
-fn write_synthetic_bundle(dir: &Path, n: usize) {
-    let opts = BundleOptions {
-        producer: "karmor bench".into(),
-        ..BundleOptions::default()
-    };
+/// `n` synthetic rows as the collectors' day compaction leaves them (design §4): per node and
+/// day one `day-<sha16>.parquet` under `hour=__HIVE_DEFAULT_PARTITION__`, made by the
+/// contract's own [`compact`] (rows folded, sorted by namespace, workload, pod, container, op,
+/// 122,880-row groups) from the segments the rows were written in, listed with `replaces`.
+/// Returns (day files, rows in them).
+fn write_compacted_bundle(dir: &Path, n: usize) -> (usize, u64) {
+    let segments = dir.join("segments");
+    let mut inputs: BTreeMap<(String, String), Vec<(PathBuf, String)>> = BTreeMap::new();
     let mut chunk = Vec::with_capacity(CHUNK);
-    for e in karmor_testdata::synthetic::events(n, 42) {
-        chunk.push(e);
-        if chunk.len() == CHUNK {
-            write_bundle(dir, std::mem::take(&mut chunk), &opts).expect("bundle");
+    let mut rows = karmor_testdata::synthetic::events(n, 42).peekable();
+    let mut part = 0usize;
+    while rows.peek().is_some() {
+        chunk.extend(rows.by_ref().take(CHUNK));
+        let mut by_day: BTreeMap<(String, String), Vec<Event>> = BTreeMap::new();
+        for e in chunk.drain(..) {
+            let hour_dir = partition_dir(&e.node, e.ts_first);
+            let day_dir = hour_dir.rsplit_once('/').map_or("", |(d, _)| d).to_string();
+            by_day.entry((e.node.clone(), day_dir)).or_default().push(e);
         }
+        for ((node, day_dir), mut events) in by_day {
+            let path = segments
+                .join(&day_dir)
+                .join(format!("seg-{part:04}.parquet"));
+            std::fs::create_dir_all(path.parent().expect("a parent")).expect("segment dir");
+            let meta = SegmentMeta {
+                schema_version: karmor_contract::schema::schema_version(),
+                producer: "karmor bench collector".into(),
+                node: node.clone(),
+                events_seen: events.iter().map(|e| e.count).sum(),
+                windows: 1,
+                ..SegmentMeta::default()
+            };
+            let w = write_segment(&path, &mut events, &meta).expect("segment");
+            inputs
+                .entry((node, day_dir))
+                .or_default()
+                .push((path, w.sha256));
+        }
+        part += 1;
     }
-    if !chunk.is_empty() {
-        write_bundle(dir, chunk, &opts).expect("bundle");
+    let tmp = dir.join("compact-tmp");
+    std::fs::create_dir_all(&tmp).expect("scratch");
+    let options = CompactOptions {
+        run_rows: 262_144,
+        ..CompactOptions::new("karmor bench collector", &tmp)
+    };
+    let mut manifest = new_manifest("karmor bench collector");
+    for ((node, day_dir), files) in inputs {
+        let partition = format!("{day_dir}/hour=__HIVE_DEFAULT_PARTITION__");
+        std::fs::create_dir_all(dir.join(&partition)).expect("day partition");
+        let pending = dir.join(&partition).join("day-pending.parquet");
+        let paths: Vec<PathBuf> = files.iter().map(|(p, _)| p.clone()).collect();
+        let done = compact(&paths, &pending, &options).expect("day compaction");
+        let rel = format!("{partition}/day-{}.parquet", &done.written.sha256[..16]);
+        std::fs::rename(&pending, dir.join(&rel)).expect("rename the day file");
+        manifest.files.push(ManifestFile {
+            path: rel,
+            node,
+            sha256: done.written.sha256.clone(),
+            bytes: done.written.bytes,
+            rows: done.written.rows,
+            first: format_ts(done.written.ts_first),
+            last: format_ts(done.written.ts_last),
+            events_seen: done.meta.events_seen,
+            events_dropped: done.meta.events_dropped,
+            replaces: files.into_iter().map(|(_, sha)| sha).collect(),
+        });
     }
+    let _ = std::fs::remove_dir_all(&segments);
+    let _ = std::fs::remove_dir_all(&tmp);
+    write_manifest(dir, &mut manifest).expect("manifest");
+    (manifest.files.len(), manifest.totals.rows)
 }

@@ -158,6 +158,38 @@ fn tail(path: &str) -> &str {
     &path[at..]
 }
 
+/// `coverage -A` on the demo (the binary's table): container workloads whose start-up is not
+/// seen, and container workloads (hosts have no start-up: `-`).
+fn coverage_startup() -> (usize, usize) {
+    let out = Command::new(BIN)
+        .args(["coverage", "-A", "--bundle"])
+        .arg(demo())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (mut unseen, mut workloads) = (0, 0);
+    for line in text.lines() {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        if cols.len() < 4 || !["partial", "learning", "stable"].contains(&cols[1]) {
+            continue;
+        }
+        match cols[3] {
+            "not" => {
+                unseen += 1;
+                workloads += 1;
+            }
+            "seen" => workloads += 1,
+            _ => {}
+        }
+    }
+    (unseen, workloads)
+}
+
 fn header_rows(screen: &str) -> u64 {
     let at = screen.find("rows: ").expect("rows in the header") + 6;
     screen[at..]
@@ -185,8 +217,13 @@ fn opens_with_header_tabs_table_and_footer() {
         screen.contains("time: 2026-11-20T08:00:01Z .. 2026-11-20T13:59:58Z"),
         "{screen}"
     );
+    // The health is coverage's: the demo's container workloads whose start-up it misses.
+    let (unseen, workloads) = coverage_startup();
+    assert!(unseen > 0 && unseen < workloads, "{unseen} of {workloads}");
     assert!(
-        screen.contains("health: complete (242485 events"),
+        screen.contains(&format!(
+            "health: partial (start-up not seen for {unseen} of {workloads} workloads)"
+        )),
         "{screen}"
     );
     assert_eq!(header_rows(&screen), expected.len() as u64, "{screen}");
@@ -316,13 +353,34 @@ fn a_bad_filter_shows_its_error_at_its_position_and_stays_open() {
 }
 
 #[test]
-fn the_field_picker_adds_a_key() {
+fn the_field_picker_checks_fields_and_adds_them() {
     let mut ui = Ui::open(pods_query(), 160, 40);
     ui.key(KeyCode::Char('f'));
     let screen = ui.keys(&[KeyCode::Down, KeyCode::Down]);
+    assert!(screen.contains("›[ ] pod"), "{screen}");
+    let screen = ui.key(KeyCode::Char(' '));
+    assert!(screen.contains("›[x] pod"), "{screen}");
+    // Down to process, check it; Space again unchecks, a third time checks.
+    ui.keys(&[KeyCode::Down; 4]);
+    let screen = ui.keys(&[KeyCode::Char(' '); 3]);
+    assert!(screen.contains("›[x] process"), "{screen}");
     assert!(screen.contains("[x] pod"), "{screen}");
-    let screen = ui.key(KeyCode::Tab);
-    assert!(screen.contains("filter> pod="), "{screen}");
+    // Enter adds both, the cursor on the first value; typing goes to the text.
+    let screen = ui.key(KeyCode::Enter);
+    assert!(screen.contains("filter> pod=&&process="), "{screen}");
+    assert!(!screen.contains("[x]"), "{screen}");
+    ui.type_text("wordpress-*");
+    ui.key(KeyCode::End);
+    let screen = ui.type_text("/usr/sbin/*");
+    assert!(
+        screen.contains("filter> pod=wordpress-*&&process=/usr/sbin/*"),
+        "{screen}"
+    );
+    let screen = ui.key(KeyCode::Enter);
+    assert!(
+        screen.contains("filter: pod=wordpress-*&&process=/usr/sbin/*"),
+        "{screen}"
+    );
 }
 
 #[test]
@@ -647,4 +705,109 @@ fn live_rows_arrive_without_moving_the_cursor_or_the_scroll() {
     let expected = summarize(&all, &q).unwrap().processes.unwrap();
     assert!(expected.len() as u64 > first);
     assert_eq!(header_rows(&screen), expected.len() as u64, "{screen}");
+}
+
+#[test]
+fn pages_of_a_sorted_view_are_slices_of_one_total_order_from_either_end() {
+    use karmor_analyzer::browse::{self, Arrangement, TimeRange};
+    let store = demo_store();
+    let q = pods_query();
+    let range = browse::data_range(&store).unwrap().unwrap_or(TimeRange {
+        first_ns: 0,
+        last_ns: 0,
+    });
+    let total = browse::build_view(&store, 3, &q, Op::File, range).unwrap();
+    assert!(total > 40, "the demo's files view has {total} rows");
+    let count_col = browse::columns(&q, Op::File)
+        .iter()
+        .position(|c| c.title == "COUNT")
+        .unwrap();
+    // observe's order (pages are ranges of the stored numbering), then COUNT down and up.
+    for sort in [None, Some((count_col, true)), Some((count_col, false))] {
+        let how = Arrangement { sort, search: None };
+        let a = browse::arrange(&store, 3, &q, Op::File, &how).unwrap();
+        assert_eq!(a.total, total);
+        let all = browse::page(&store, &a, Op::File, 0, total).unwrap();
+        assert_eq!(all.len() as u64, total);
+        let rns: Vec<u64> = all.iter().map(|r| r.rn).collect();
+        assert_eq!(rns, (1..=total).collect::<Vec<_>>());
+        let counts: Vec<u64> = all.iter().map(|r| r.count).collect();
+        match sort {
+            Some((_, true)) => assert!(counts.windows(2).all(|w| w[0] >= w[1]), "{counts:?}"),
+            Some((_, false)) => assert!(counts.windows(2).all(|w| w[0] <= w[1]), "{counts:?}"),
+            // observe's own order of the same rows.
+            None => {
+                let mut q1 = q.clone();
+                q1.operations = vec![Op::File];
+                let files = summarize(&store, &q1).unwrap().files.unwrap();
+                let theirs: Vec<(Option<String>, u64)> = files
+                    .iter()
+                    .map(|f| (f.path.clone(), f.seen.count))
+                    .collect();
+                let ours: Vec<(Option<String>, u64)> = all
+                    .iter()
+                    .map(|r| (Some(r.keys[2].clone()).filter(|p| p != "-"), r.count))
+                    .collect();
+                assert_eq!(ours, theirs);
+            }
+        }
+        // Every row once: a total order never repeats or skips a row across pages.
+        let mut keys: Vec<String> = all
+            .iter()
+            .map(|r| format!("{:?}|{}|{:?}", r.namespace, r.resource, r.keys))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len() as u64, total);
+        // Windows near the start read forward, near the end backward: the same rows.
+        for offset in [0, 1, total / 2 - 1, total / 2, total - 7, total - 1] {
+            for limit in [1, 3, 7] {
+                let got = browse::page(&store, &a, Op::File, offset, limit).unwrap();
+                let end = (offset + limit).min(total) as usize;
+                assert_eq!(
+                    got,
+                    all[offset as usize..end],
+                    "offset {offset} limit {limit}"
+                );
+            }
+        }
+        // A behaviour's detail is the row at its number, from either end.
+        for rn in [1, total] {
+            let d = browse::detail(&store, &a, &q, Op::File, rn).unwrap();
+            assert_eq!(d.count, all[rn as usize - 1].count, "row {rn}");
+        }
+    }
+}
+
+#[test]
+fn a_filter_on_the_views_own_columns_narrows_to_exactly_observe_f_rows() {
+    let mut ui = Ui::open(pods_query(), 220, 70);
+    ui.key(KeyCode::Tab);
+    let all = header_rows(&ui.screen());
+    // Both fields are columns of the files view: the UI filters the view it has.
+    let text = "path=/etc/*&&process!=/bin/sh";
+    let screen = ui.filter(text);
+    let store = demo_store();
+    let mut q = pods_query();
+    q.operations = vec![Op::File];
+    q.filter = Some(filter::compile(text).unwrap());
+    let expected = summarize(&store, &q).unwrap().files.unwrap();
+    assert!(
+        !expected.is_empty() && (expected.len() as u64) < all,
+        "{} of {all}",
+        expected.len()
+    );
+    assert_eq!(header_rows(&screen), expected.len() as u64, "{screen}");
+    let lines = ui.table_lines("PATH");
+    for (line, row) in lines.iter().zip(&expected) {
+        let path = row.path.as_deref().unwrap_or("-");
+        assert!(line.contains(tail(path)), "{line} lacks {path}");
+        let count = format!(" {} ", row.seen.count);
+        assert!(line.contains(&count), "{line} lacks {count}");
+    }
+    // The filter cleared: the whole view again.
+    ui.key(KeyCode::Char('f'));
+    ui.keys(&vec![KeyCode::Backspace; text.len()]);
+    let screen = ui.key(KeyCode::Enter);
+    assert_eq!(header_rows(&screen), all, "{screen}");
 }

@@ -1,7 +1,10 @@
 //! The real `kubectl karmor observe --tui` in a pseudo-terminal: tmux runs it, keys are sent
 //! with `send-keys`, the screen is read with `capture-pane`. It opens, filters, draws a graph
 //! and quits (by `q`, and by SIGTERM), and the terminal is restored each time (main screen
-//! back, `stty` out of raw mode).
+//! back, `stty` out of raw mode), after Ctrl-C and after a panic too; `--live` shows a real
+//! (loopback tonic) relay's rows as they arrive.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -128,12 +131,44 @@ fn observe_rows(filter: &str) -> usize {
 }
 
 fn launch(t: &Tmux) {
+    launch_with(t, "", "--bundle", &demo().display().to_string());
+}
+
+/// Runs `ENV BIN observe pods -n wordpress-mysql --tui SOURCE_FLAG SOURCE` in the pane, then
+/// prints its exit status and whether the terminal is back in canonical mode.
+fn launch_with(t: &Tmux, env: &str, source_flag: &str, source: &str) {
     let cmd = format!(
-        "{BIN} observe pods -n wordpress-mysql --tui --bundle {}; echo \"exit=$?\"; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'",
-        demo().display()
+        "{env} {BIN} observe pods -n wordpress-mysql --tui {source_flag} {source}; echo \"exit=$?\"; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'",
     );
     t.send_text(&cmd);
     t.send(&["Enter"]);
+}
+
+impl Tmux {
+    /// Waits until the UI ended with `exit` (e.g. `exit=0`) and `stty` has answered, then
+    /// checks that the main screen is back (the UI's header is gone) and the terminal is out
+    /// of raw mode (`icanon`, not `-icanon`).
+    fn wait_restored(&self, exit: &str) -> String {
+        let started = Instant::now();
+        loop {
+            let pane = self.pane();
+            if let Some(after) = pane.split(exit).nth(1) {
+                if after
+                    .lines()
+                    .any(|l| matches!(l.trim(), "icanon" | "-icanon"))
+                {
+                    assert!(!pane.contains("health:"), "{pane}");
+                    assert!(after.lines().any(|l| l.trim() == "icanon"), "{pane}");
+                    return pane;
+                }
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "waited for {exit} and stty; the pane shows:\n{pane}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
 }
 
 #[test]
@@ -160,11 +195,8 @@ fn the_binary_opens_filters_draws_a_graph_and_quits_with_the_terminal_restored()
     t.wait_for(&["events over time", "top processes by events"]);
 
     t.send(&["q"]);
-    let pane = t.wait_for(&["exit=0"]);
     // Main screen back (the UI's header is gone), raw mode off.
-    assert!(!pane.contains("health:"), "{pane}");
-    let after = pane.split("exit=0").nth(1).unwrap();
-    assert!(after.lines().any(|l| l.trim() == "icanon"), "{pane}");
+    t.wait_restored("exit=0");
 
     // SIGTERM restores the terminal too.
     t.send(&["clear", "Enter"]);
@@ -183,8 +215,51 @@ fn the_binary_opens_filters_draws_a_graph_and_quits_with_the_terminal_restored()
         .to_string();
     let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(killed.success());
-    let pane = t.wait_for(&["exit=0"]);
-    assert!(!pane.contains("health:"), "{pane}");
-    let after = pane.split("exit=0").nth(1).unwrap();
-    assert!(after.lines().any(|l| l.trim() == "icanon"), "{pane}");
+    t.wait_restored("exit=0");
+}
+
+#[test]
+#[ignore = "needs tmux (CI installs it): run with --include-ignored"]
+fn ctrl_c_and_a_panic_restore_the_terminal() {
+    let t = Tmux::start();
+    launch(&t);
+    t.wait_for(&["health:", "[Processes]", "PARENT"]);
+    t.send(&["C-c"]);
+    t.wait_restored("exit=0");
+
+    // KARMOR_TUI_TEST_PANIC makes `!` panic on the UI thread (a test hook, nothing else).
+    t.send(&["clear", "Enter"]);
+    launch_with(
+        &t,
+        "KARMOR_TUI_TEST_PANIC=1",
+        "--bundle",
+        &demo().display().to_string(),
+    );
+    t.wait_for(&["health:", "[Processes]", "PARENT"]);
+    t.send(&["!"]);
+    let pane = t.wait_restored("exit=101");
+    // The panic's message is printed on the main screen, after the restoration.
+    // (The command line names the variable; only the message says "the test hook's panic".)
+    assert!(pane.contains("the test hook's panic"), "{pane}");
+}
+
+#[test]
+#[ignore = "needs tmux (CI installs it): run with --include-ignored"]
+fn live_shows_the_relays_rows_as_they_arrive() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let relay = common::relay::FakeRelay::new(usize::MAX, 0);
+    // The runtime's threads serve the relay while this one drives tmux.
+    let addr = runtime.block_on(relay.serve()).to_string();
+    let t = Tmux::start();
+    launch_with(&t, "", "--live --relay-endpoint", &addr);
+    // The relay's process row of wordpress-mysql (an apt run KubeArmor's documentation shows).
+    let pane = t.wait_for(&["live:", "rows received", "[Processes]", "/usr/bin/apt"]);
+    assert!(pane.contains("wordpress-787f45786f-2q9wf"), "{pane}");
+    assert!(
+        relay.filters() == vec!["alerts:policy", "logs:system"],
+        "{:?}",
+        relay.filters()
+    );
+    t.send(&["q"]);
+    t.wait_restored("exit=0");
 }

@@ -15,7 +15,7 @@ use karmor_analyzer::observe::{NamespaceScope, ObserveQuery, ResourceKind};
 use karmor_analyzer::store::DataHealth;
 use karmor_contract::Op;
 
-use super::worker::{Graph, Request, Response, ViewRequest};
+use super::worker::{Coverage, Graph, Request, Response, ViewRequest};
 use super::Msg;
 
 /// One drill-down level: a table of behaviours grouped by one resource kind.
@@ -196,6 +196,62 @@ impl Input {
     }
 }
 
+/// The filter's field picker: check-boxes of the filter's fields (the proposal's filter
+/// panel). ↑/↓ (or Tab) move into it, Space checks or unchecks a field, Enter adds `FIELD=`
+/// for each checked field to the filter text (joined by `&&`, the cursor after the first
+/// `=`), Esc or Tab goes back to the text.
+#[derive(Debug, Clone, Default)]
+pub struct Picker {
+    /// The field under the cursor (index in [`filter::Field::ALL`]).
+    pub cursor: usize,
+    /// Checked fields, in the order they were checked.
+    pub checked: Vec<filter::Field>,
+    /// Keys go to the picker rather than the text.
+    pub focused: bool,
+}
+
+impl Picker {
+    fn step(&mut self, down: bool) {
+        let n = filter::Field::ALL.len();
+        self.cursor = if down {
+            (self.cursor + 1) % n
+        } else {
+            self.cursor.checked_sub(1).unwrap_or(n - 1)
+        };
+        self.focused = true;
+    }
+
+    fn toggle(&mut self) {
+        let f = filter::Field::ALL[self.cursor];
+        if let Some(i) = self.checked.iter().position(|c| *c == f) {
+            self.checked.remove(i);
+        } else {
+            self.checked.push(f);
+        }
+    }
+
+    /// Adds the checked fields to `input` (`a=&&b=`, after `&&` when the text before the
+    /// cursor ends a comparison), the cursor after the first `=`; unchecks them.
+    fn apply(&mut self, input: &mut Input) {
+        self.focused = false;
+        if self.checked.is_empty() {
+            return;
+        }
+        let before = input.text[..input.cursor].trim_end();
+        if !before.is_empty() && !before.ends_with(['(', ';', '&', '|']) {
+            input.insert("&&");
+        }
+        let first_value = input.cursor + self.checked[0].key().len() + 1;
+        let keys: Vec<String> = self
+            .checked
+            .drain(..)
+            .map(|f| format!("{}=", f.key()))
+            .collect();
+        input.insert(&keys.join("&&"));
+        input.cursor = first_value;
+    }
+}
+
 /// What the keys do right now.
 #[derive(Debug, Clone)]
 pub enum Mode {
@@ -205,8 +261,8 @@ pub enum Mode {
     Filter {
         /// The filter text.
         input: Input,
-        /// Selected field of the picker.
-        field: usize,
+        /// The field picker.
+        picker: Picker,
         /// Why the last Enter was refused.
         error: Option<FilterError>,
     },
@@ -238,6 +294,8 @@ pub struct Info {
     pub health: DataHealth,
     /// `--live`: rows received so far, when live.
     pub live_rows: Option<u64>,
+    /// `coverage`'s start-up check of the scope's container workloads, once answered.
+    pub coverage: Option<Coverage>,
 }
 
 /// The UI.
@@ -324,6 +382,7 @@ impl App {
                 range: start.range,
                 health: start.health,
                 live_rows: None,
+                coverage: None,
             },
             graph_on: false,
             status: None,
@@ -335,6 +394,8 @@ impl App {
             pending_export: None,
         };
         app.refresh(true);
+        let query = app.base.clone();
+        app.send(|seq| Request::Coverage { seq, query });
         app
     }
 
@@ -363,6 +424,25 @@ impl App {
     }
 
     fn query_of(&self, level: &Level) -> ObserveQuery {
+        self.query_with(level, true)
+    }
+
+    /// The shown level's question without the user's filter, and that filter, when the filter
+    /// compares only grouping columns of the tab's view: the worker then filters the view of
+    /// the question without it instead of reading the events again.
+    fn refinement(&self) -> Option<(ObserveQuery, SqlFilter)> {
+        let (text, compiled) = self.filter.as_ref()?;
+        let level = self.level();
+        let fields = filter::parse(text).ok()?.fields();
+        let grouping = browse::grouping_fields(level.op);
+        if fields.iter().all(|f| grouping.contains(f)) {
+            Some((self.query_with(level, false), compiled.clone()))
+        } else {
+            None
+        }
+    }
+
+    fn query_with(&self, level: &Level, user_filter: bool) -> ObserveQuery {
         let mut q = self.base.clone();
         q.kind = level.kind;
         q.namespace = level.namespace.clone();
@@ -375,7 +455,12 @@ impl App {
                 .iter()
                 .cloned()
                 .chain(level.drills.iter().cloned())
-                .chain(self.filter.iter().map(|(_, f)| f.clone())),
+                .chain(
+                    self.filter
+                        .iter()
+                        .filter(|_| user_filter)
+                        .map(|(_, f)| f.clone()),
+                ),
         );
         q
     }
@@ -431,6 +516,7 @@ impl App {
             graph: self.graph_on,
             // The tabs: once per level (a filter does not change them; new rows may).
             operations: !level.ops_known,
+            refine: self.refinement(),
         };
         let seq = self.send(|seq| Request::View(seq, Box::new(request)));
         let level = self.level_mut();
@@ -540,6 +626,7 @@ impl App {
                 }
                 self.refresh(false);
             }
+            Response::Coverage(_, c) => self.info.coverage = Some(c),
             Response::Detail(seq, d) => {
                 if let Some(view) = self.detail.as_mut().filter(|v| v.seq == seq) {
                     view.detail = Some(*d);
@@ -654,49 +741,27 @@ impl App {
             }
             Mode::Filter {
                 mut input,
-                mut field,
+                mut picker,
                 error,
-            } => match key.code {
-                KeyCode::Esc => {}
-                KeyCode::Enter => self.submit_filter(input),
-                KeyCode::Up => {
-                    field = field.checked_sub(1).unwrap_or(filter::Field::ALL.len() - 1);
-                    self.mode = Mode::Filter {
-                        input,
-                        field,
-                        error,
-                    };
-                }
-                KeyCode::Down => {
-                    field = (field + 1) % filter::Field::ALL.len();
-                    self.mode = Mode::Filter {
-                        input,
-                        field,
-                        error,
-                    };
-                }
-                KeyCode::Tab => {
-                    let key = filter::Field::ALL[field].key();
-                    let before = input.text[..input.cursor].trim_end();
-                    if !before.is_empty() && !before.ends_with(['(', ';', '&', '|']) {
-                        input.insert("&&");
+            } => {
+                match key.code {
+                    KeyCode::Esc if !picker.focused => return,
+                    KeyCode::Enter if !picker.focused => return self.submit_filter(input),
+                    KeyCode::Up | KeyCode::Down => picker.step(key.code == KeyCode::Down),
+                    KeyCode::Tab | KeyCode::Esc => picker.focused = !picker.focused,
+                    KeyCode::Char(' ') if picker.focused => picker.toggle(),
+                    KeyCode::Enter => picker.apply(&mut input),
+                    _ => {
+                        picker.focused = false;
+                        input.edit(&key);
                     }
-                    input.insert(&format!("{key}="));
-                    self.mode = Mode::Filter {
-                        input,
-                        field,
-                        error,
-                    };
                 }
-                _ => {
-                    input.edit(&key);
-                    self.mode = Mode::Filter {
-                        input,
-                        field,
-                        error,
-                    };
-                }
-            },
+                self.mode = Mode::Filter {
+                    input,
+                    picker,
+                    error,
+                };
+            }
             Mode::Search(mut input) => match key.code {
                 KeyCode::Esc => {}
                 KeyCode::Enter => {
@@ -744,7 +809,7 @@ impl App {
                 Err(error) => {
                     self.mode = Mode::Filter {
                         input,
-                        field: 0,
+                        picker: Picker::default(),
                         error: Some(error),
                     };
                     return;
@@ -803,7 +868,7 @@ impl App {
                 let text = self.filter.as_ref().map(|(t, _)| t.as_str()).unwrap_or("");
                 self.mode = Mode::Filter {
                     input: Input::with(text),
-                    field: 0,
+                    picker: Picker::default(),
                     error: None,
                 };
             }

@@ -13,10 +13,11 @@ pub mod ui;
 pub mod worker;
 
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 
 use anyhow::{bail, Context, Result};
-use crossterm::event::{Event, KeyEvent, KeyEventKind};
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind};
 use crossterm::terminal::{
     disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
 };
@@ -117,8 +118,17 @@ pub fn open(store: Store, query: ObserveQuery, opts: Options) -> Result<App> {
     ))
 }
 
-/// Puts the terminal back: raw mode off, main screen, cursor shown. Safe to call twice.
+/// Whether the terminal is in the UI's state (raw mode, alternate screen).
+static TERMINAL_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// Puts the terminal back: raw mode off, main screen, cursor shown. Only the first call after
+/// the terminal was taken does anything: leaving the alternate screen again would move the
+/// cursor back over what was printed since (a panic's message, printed by the hook after the
+/// first call, and then restored over by the guard's call during unwinding).
 fn restore_terminal() {
+    if !TERMINAL_TAKEN.swap(false, Ordering::SeqCst) {
+        return;
+    }
     let _ = disable_raw_mode();
     let _ = crossterm::execute!(
         std::io::stdout(),
@@ -185,6 +195,7 @@ pub fn run(store: Store, query: ObserveQuery, scope: String, live: Option<LiveFe
         })
         .context("cannot start the signal thread")?;
 
+    TERMINAL_TAKEN.store(true, Ordering::SeqCst);
     enable_raw_mode().context("cannot switch the terminal to raw mode")?;
     let _guard = TerminalGuard;
     crossterm::execute!(std::io::stdout(), EnterAlternateScreen)
@@ -217,6 +228,9 @@ pub fn run(store: Store, query: ObserveQuery, scope: String, live: Option<LiveFe
             .context("cannot start the live feed")?;
     }
 
+    // A test hook: with KARMOR_TUI_TEST_PANIC set, `!` panics here, so that a test can see
+    // the terminal restored after a panic.
+    let test_panic = std::env::var_os("KARMOR_TUI_TEST_PANIC").is_some();
     loop {
         terminal.draw(|f| ui::draw(f, &app))?;
         app.after_draw();
@@ -226,6 +240,9 @@ pub fn run(store: Store, query: ObserveQuery, scope: String, live: Option<LiveFe
         let Some(msg) = app.next() else {
             break;
         };
+        if test_panic && matches!(&msg, Msg::Key(k) if k.code == KeyCode::Char('!')) {
+            panic!("KARMOR_TUI_TEST_PANIC: the test hook's panic");
+        }
         app.handle(msg);
         app.drain();
         if app.quit {

@@ -11,7 +11,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Row, Sparkline, Table, Wrap};
 use ratatui::Frame;
 
-use super::app::{App, Mode};
+use super::app::{App, Mode, Picker};
 use crate::render::short_time;
 
 /// Smallest terminal the UI draws in.
@@ -21,7 +21,10 @@ pub const MIN_HEIGHT: u16 = 14;
 
 /// The keys, as the footer and the help list them.
 pub const KEYS: &[(&str, &str)] = &[
-    ("f", "filter (-f language; Tab picks a field)"),
+    (
+        "f",
+        "filter (-f language; ↑/↓ field picker: Space checks, Enter adds)",
+    ),
     ("/", "quick search over the rows"),
     ("s", "sort by the selected column (again: reverse)"),
     ("←/→", "select a column"),
@@ -213,7 +216,7 @@ pub fn draw(f: &mut Frame, app: &App) {
             lines,
             scroll,
         } => draw_text(f, &st, body, title, lines, *scroll),
-        Mode::Filter { field, .. } => draw_picker(f, &st, body, *field),
+        Mode::Filter { picker, .. } => draw_picker(f, &st, body, picker),
         _ => {}
     }
 }
@@ -238,15 +241,26 @@ fn draw_header(f: &mut Frame, app: &App, st: &Styles, area: Rect) {
         None => "…".into(),
     };
     let h = &app.info.health;
+    // `coverage`'s partial verdict: drops, or workloads whose start-up the data misses.
+    let mut partial = Vec::new();
+    if h.events_dropped > 0 {
+        partial.push(format!(
+            "{} of {} events dropped",
+            h.events_dropped,
+            h.events_seen + h.events_dropped
+        ));
+    }
+    if let Some(c) = app.info.coverage.filter(|c| c.startup_unseen > 0) {
+        partial.push(format!(
+            "start-up not seen for {} of {} workloads",
+            c.startup_unseen, c.workloads
+        ));
+    }
     let health = if app.info.live_rows.is_some() {
         Span::raw("health: live (the relay's rows, in memory)")
-    } else if h.events_dropped > 0 {
+    } else if !partial.is_empty() {
         Span::styled(
-            format!(
-                "health: partial, {} of {} events dropped",
-                h.events_dropped,
-                h.events_seen + h.events_dropped
-            ),
+            format!("health: partial ({})", partial.join(", ")),
             st.error(),
         )
     } else {
@@ -656,10 +670,11 @@ fn draw_text(f: &mut Frame, st: &Styles, area: Rect, title: &str, lines: &[Strin
     );
 }
 
-fn draw_picker(f: &mut Frame, st: &Styles, area: Rect, field: usize) {
+fn draw_picker(f: &mut Frame, st: &Styles, area: Rect, picker: &Picker) {
     let fields = karmor_analyzer::filter::Field::ALL;
     let h = area.height.saturating_sub(2).clamp(1, 12) as usize;
-    let start = field
+    let start = picker
+        .cursor
         .saturating_sub(h / 2)
         .min(fields.len().saturating_sub(h));
     let lines: Vec<Line> = fields
@@ -668,29 +683,36 @@ fn draw_picker(f: &mut Frame, st: &Styles, area: Rect, field: usize) {
         .skip(start)
         .take(h)
         .map(|(i, fl)| {
-            let mark = if i == field { "[x] " } else { "[ ] " };
-            let line = format!("{mark}{}", fl.key());
-            if i == field {
+            let here = i == picker.cursor;
+            let pointer = if here && picker.focused { '›' } else { ' ' };
+            let mark = if picker.checked.contains(fl) {
+                "[x]"
+            } else {
+                "[ ]"
+            };
+            let line = format!("{pointer}{mark} {}", fl.key());
+            if here {
                 Line::styled(line, st.title().add_modifier(Modifier::REVERSED))
             } else {
                 Line::raw(line)
             }
         })
         .collect();
-    let w = 26;
+    let w = 28;
     let r = Rect {
         x: area.x + area.width.saturating_sub(w),
         y: area.y,
         width: w.min(area.width),
         height: (h as u16 + 2).min(area.height),
     };
+    let title = if picker.focused {
+        " Space checks, Enter adds "
+    } else {
+        " fields: ↑↓ or Tab "
+    };
     f.render_widget(Clear, r);
     f.render_widget(
-        Paragraph::new(lines).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .title(" fields: ↑↓, Tab adds "),
-        ),
+        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(title)),
         r,
     );
 }

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender};
 use std::time::{Duration, Instant};
 
-use karmor_analyzer::browse::{self, Arrangement, BrowseRow, Detail, TimeRange};
+use karmor_analyzer::browse::{self, Arranged, Arrangement, BrowseRow, Detail, TimeRange};
+use karmor_analyzer::drift::stability::startup_seen;
+use karmor_analyzer::filter::SqlFilter;
 use karmor_analyzer::observe::{summarize, NamespaceScope, ObserveQuery};
 use karmor_analyzer::recommend::report::workload_yaml;
 use karmor_analyzer::recommend::{recommend, RecommendOptions, Scope, WorkloadSelect};
@@ -42,7 +44,15 @@ pub struct ViewRequest {
     pub graph: bool,
     /// Also the operations the level's rows hold (its tabs).
     pub operations: bool,
+    /// When the user's filter compares only the view's grouping columns
+    /// ([`browse::grouping_fields`]): `query` without it, and the filter. The worker then
+    /// filters that query's view (materialised once, kept while the filter changes) instead
+    /// of reading `events` again.
+    pub refine: Option<(ObserveQuery, SqlFilter)>,
 }
+
+/// Slots of refined views ([`ViewRequest::refine`]): the level's slot plus this.
+const REFINED: usize = 1 << 16;
 
 /// A request to the worker; `seq` ties it to its response.
 #[derive(Debug, Clone)]
@@ -80,6 +90,14 @@ pub enum Request {
         /// The rows under the cursor.
         query: ObserveQuery,
     },
+    /// `coverage`'s start-up check over `query`'s scope (namespace and time; its container
+    /// workloads): how many are partial because their start-up is not in the data.
+    Coverage {
+        /// Sequence number.
+        seq: u64,
+        /// The command line's question.
+        query: ObserveQuery,
+    },
     /// `--live`: appends rows to the in-memory store (every view is stale afterwards).
     Append {
         /// Sequence number.
@@ -96,6 +114,7 @@ impl Request {
             Request::Detail { seq, .. }
             | Request::Export { seq, .. }
             | Request::Policy { seq, .. }
+            | Request::Coverage { seq, .. }
             | Request::Append { seq, .. } => *seq,
         }
     }
@@ -129,6 +148,15 @@ pub struct ViewAnswer {
     pub elapsed: Duration,
 }
 
+/// What `coverage` says of the start-up of a scope's container workloads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Coverage {
+    /// Container workloads in scope.
+    pub workloads: usize,
+    /// Those whose start-up the data does not show (`coverage` calls them partial).
+    pub startup_unseen: usize,
+}
+
 /// A worker's answer.
 #[derive(Debug, Clone)]
 pub enum Response {
@@ -140,6 +168,8 @@ pub enum Response {
     Exported(u64, PathBuf, usize),
     /// A drafted policy (title, YAML).
     Policy(u64, String, String),
+    /// The scope's start-up coverage.
+    Coverage(u64, Coverage),
     /// Rows appended (how many, the data's new time range).
     Appended(u64, usize, Option<TimeRange>),
     /// The request failed.
@@ -157,6 +187,7 @@ impl Response {
             | Response::Exported(s, _, _)
             | Response::Policy(s, _, _)
             | Response::Appended(s, _, _)
+            | Response::Coverage(s, _)
             | Response::Error(s, _)
             | Response::Superseded(s) => *s,
         }
@@ -167,7 +198,8 @@ impl Response {
 #[derive(Default)]
 struct SlotState {
     view: Option<String>,
-    arranged: Option<String>,
+    refined: Option<String>,
+    arranged: Option<(String, Arranged)>,
     graph: Option<(String, Graph)>,
     operations: Option<(String, Vec<Op>)>,
 }
@@ -223,9 +255,12 @@ impl Worker {
                 op,
                 rn,
                 ..
-            } => browse::detail(&self.store, slot, &query, op, rn)
-                .map(|d| Response::Detail(seq, Box::new(d)))
-                .map_err(anyhow::Error::from),
+            } => match self.slots.get(&slot).and_then(|s| s.arranged.as_ref()) {
+                Some((_, arranged)) => browse::detail(&self.store, arranged, &query, op, rn)
+                    .map(|d| Response::Detail(seq, Box::new(d)))
+                    .map_err(anyhow::Error::from),
+                None => Err(anyhow::anyhow!("the view is gone: press Esc and try again")),
+            },
             Request::Export {
                 query, op, path, ..
             } => self
@@ -234,6 +269,9 @@ impl Worker {
             Request::Policy { query, .. } => self
                 .policy(&query)
                 .map(|(title, yaml)| Response::Policy(seq, title, yaml)),
+            Request::Coverage { query, .. } => {
+                self.coverage(&query).map(|c| Response::Coverage(seq, c))
+            }
             Request::Append { rows, .. } => self
                 .append(&rows)
                 .map(|range| Response::Appended(seq, rows.len(), range)),
@@ -243,24 +281,36 @@ impl Worker {
 
     fn view(&mut self, v: &ViewRequest) -> anyhow::Result<ViewAnswer> {
         let started = Instant::now();
-        let view_key = format!("{:?}|{:?}", v.query, v.op);
-        let arranged_key = format!("{view_key}|{:?}", v.arrangement);
+        let base = v.refine.as_ref().map_or(&v.query, |(q, _)| q);
+        let base_key = format!("{base:?}|{:?}", v.op);
         let state = self.slots.entry(v.slot).or_default();
-        if state.view.as_deref() != Some(view_key.as_str()) {
+        if state.view.as_deref() != Some(base_key.as_str()) {
             state.view = None;
-            state.arranged = None;
-            browse::build_view(&self.store, v.slot, &v.query, v.op, self.range)?;
-            state.view = Some(view_key.clone());
+            state.refined = None;
+            browse::build_view(&self.store, v.slot, base, v.op, self.range)?;
+            state.view = Some(base_key.clone());
         }
-        if state.arranged.as_deref() != Some(arranged_key.as_str()) {
-            state.arranged = None;
-            browse::arrange(&self.store, v.slot, &v.query, v.op, &v.arrangement)?;
-            state.arranged = Some(arranged_key.clone());
-        }
-        // The arrangement's row count (cheap: a temporary table's count).
-        let total = browse::arranged_rows(&self.store, v.slot)?;
+        let (table, view_key) = match &v.refine {
+            None => (v.slot, base_key),
+            Some((_, filter)) => {
+                let key = format!("{base_key}|{filter:?}");
+                if state.refined.as_deref() != Some(key.as_str()) {
+                    state.refined = None;
+                    browse::refine_view(&self.store, v.slot + REFINED, v.slot, filter)?;
+                    state.refined = Some(key.clone());
+                }
+                (v.slot + REFINED, key)
+            }
+        };
+        let arranged_key = format!("{view_key}|{:?}", v.arrangement);
+        let arranged = match state.arranged.take() {
+            Some((key, a)) if key == arranged_key => a,
+            _ => browse::arrange(&self.store, table, &v.query, v.op, &v.arrangement)?,
+        };
+        let arranged = &state.arranged.insert((arranged_key.clone(), arranged)).1;
+        let total = arranged.total;
         let offset = v.offset.min(total);
-        let rows = browse::page(&self.store, v.slot, v.op, offset, v.limit)?;
+        let rows = browse::page(&self.store, arranged, v.op, offset, v.limit)?;
         let graph = if v.graph {
             match &state.graph {
                 Some((key, g)) if *key == arranged_key => Some(g.clone()),
@@ -273,7 +323,7 @@ impl Worker {
                             self.range,
                             HISTOGRAM_BUCKETS,
                         )?,
-                        top: browse::top(&self.store, v.slot, v.op, TOP_ITEMS)?,
+                        top: browse::top(&self.store, arranged, v.op, TOP_ITEMS)?,
                     };
                     state.graph = Some((arranged_key, g.clone()));
                     Some(g)
@@ -305,6 +355,26 @@ impl Worker {
             graph,
             operations,
             elapsed: started.elapsed(),
+        })
+    }
+
+    fn coverage(&self, query: &ObserveQuery) -> anyhow::Result<Coverage> {
+        let namespace = match &query.namespace {
+            NamespaceScope::One(ns) => Some(ns.clone()),
+            NamespaceScope::All => None,
+        };
+        let scope = Scope {
+            since_ns: query.since_ns,
+            workloads: Some(WorkloadSelect {
+                namespace,
+                ..WorkloadSelect::default()
+            }),
+            ..Scope::default()
+        };
+        let seen = startup_seen(&self.store, &scope)?;
+        Ok(Coverage {
+            workloads: seen.len(),
+            startup_unseen: seen.values().filter(|s| !**s).count(),
         })
     }
 

@@ -6,3 +6,4 @@ pub mod api_server;
 pub mod collectors;
 pub mod moto;
 pub mod probes;
+pub mod relay;
