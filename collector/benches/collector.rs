@@ -9,7 +9,8 @@
 //!    other load on the machine falls on both sides; medians of wall-clock rates and of rates
 //!    per CPU-second of the loop are reported (root and BPF needed); in the same rounds, two
 //!    realistic workloads (`workloads`): `make -j2` of a generated 120-file C project and `tar`
-//!    create + extract + list of a generated 20,000-file tree, wall and CPU time and their loss;
+//!    create + extract + list of a generated 20,000-file tree, wall and CPU time and their loss
+//!    (on tmpfs, or in `KARMOR_BENCH_WORKDIR`);
 //! 4. compaction of a 1M-row hour (60 one-minute segments written by the collector's writer,
 //!    rows from `karmor_testdata::synthetic`): the collector's compaction code path
 //!    (`compactor::compact_next`) alone in a child process (time, peak RSS as VmHWM), then the
@@ -529,13 +530,14 @@ fn probe_overhead(rows: &mut Vec<[String; 3]>) {
             "<= 5 % loss".into(),
         ]);
     }
+    let at = work.path().display();
     let names = [
         format!(
-            "make -j2 of a generated {}-file C project",
+            "make -j2 of a generated {}-file C project (in {at})",
             workloads::C_FILES + 1
         ),
         format!(
-            "tar create + extract + list of a generated {}-file tree",
+            "tar create + extract + list of a generated {}-file tree (in {at})",
             workloads::TREE_FILES
         ),
     ];
