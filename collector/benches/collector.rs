@@ -7,7 +7,10 @@
 //! 3. the throughput of syscall-heavy loops (open/close, fork+exec, loopback TCP connect) with
 //!    and without the eBPF probes attached, in interleaved rounds (without, then with) so that
 //!    other load on the machine falls on both sides; medians of wall-clock rates and of rates
-//!    per CPU-second of the loop are reported (root and BPF needed);
+//!    per CPU-second of the loop are reported (root and BPF needed); in the same rounds, two
+//!    realistic workloads (`workloads`): `make -j2` of a generated 120-file C project and `tar`
+//!    create + extract + list of a generated 20,000-file tree, wall and CPU time and their loss
+//!    (on tmpfs, or in `KARMOR_BENCH_WORKDIR`);
 //! 4. compaction of a 1M-row hour (60 one-minute segments written by the collector's writer,
 //!    rows from `karmor_testdata::synthetic`): the collector's compaction code path
 //!    (`compactor::compact_next`) alone in a child process (time, peak RSS as VmHWM), then the
@@ -37,6 +40,10 @@ use karmor_collector::synthetic::SyntheticFeed;
 use karmor_contract::schema::schema_version;
 use karmor_contract::segment::SegmentMeta;
 use libc::geteuid;
+
+#[path = "workloads/mod.rs"]
+mod workloads;
+use workloads::Workloads;
 
 /// The collector binary; `KARMOR_COLLECTOR_BIN` runs another build (e.g. a saved baseline).
 fn bin() -> String {
@@ -284,6 +291,33 @@ fn measure(n: u64, mut op: impl FnMut()) -> Rate {
     }
 }
 
+/// Wall-clock and CPU seconds (this process and its waited-for children) of one run of a
+/// workload.
+#[derive(Clone, Copy)]
+struct Timed {
+    wall: f64,
+    cpu: f64,
+}
+
+fn timed(op: impl FnOnce() -> Result<(), String>) -> Result<Timed, String> {
+    let (t, c) = (Instant::now(), cpu_seconds());
+    op()?;
+    Ok(Timed {
+        wall: t.elapsed().as_secs_f64(),
+        cpu: cpu_seconds() - c,
+    })
+}
+
+/// One run of each realistic workload, from a clean state (the cleaning is not timed).
+fn realistic(w: &Workloads) -> Result<[Timed; 2], String> {
+    w.make_clean()?;
+    let make = timed(|| w.make())?;
+    w.tar_clean()?;
+    let tar = timed(|| w.tar())?;
+    w.tar_clean()?;
+    Ok([make, tar])
+}
+
 /// SO_LINGER with a zero timeout: close sends a reset and leaves no TIME_WAIT.
 fn reset_on_close(s: &TcpStream) {
     use std::os::fd::AsRawFd;
@@ -339,17 +373,24 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-/// Starts the collector with its eBPF probes (`extra` flags, e.g. `--no-syscalls`) and waits
-/// until they are attached.
-fn start_collector(dir: &Path, extra: &[&str]) -> Result<Child, String> {
+/// A loopback port free right now, for the collector's metrics: other engineers' collectors
+/// and tests on this machine hold the default ports, and scraping theirs would measure them.
+fn free_port() -> Result<u16, String> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("no free loopback port: {e}"))
+}
+
+/// Starts the collector with its eBPF probes (`extra` flags, e.g. `--no-syscalls`), without
+/// its gRPC service and with its metrics on a free port, and waits until they are attached.
+/// Returns the child and its metrics port.
+fn start_collector(dir: &Path, extra: &[&str]) -> Result<(Child, u16), String> {
+    let port = free_port()?;
     let mut child = Command::new(bin())
-        .args([
-            "--no-kube",
-            "--node-name",
-            "bench",
-            "--metrics-addr",
-            "127.0.0.1:19465",
-        ])
+        .args(["--no-kube", "--no-listen", "--node-name", "bench"])
+        .arg("--metrics-addr")
+        .arg(format!("127.0.0.1:{port}"))
         .args(extra)
         .arg("--data-dir")
         .arg(dir)
@@ -358,14 +399,19 @@ fn start_collector(dir: &Path, extra: &[&str]) -> Result<Child, String> {
         .spawn()
         .map_err(|e| format!("collector did not start: {e}"))?;
     let t = Instant::now();
-    while scrape(19465, "karmor_probes_attached").unwrap_or(0) == 0 {
-        if t.elapsed() > Duration::from_secs(30) {
+    while scrape(port, "karmor_probes_attached").unwrap_or(0) == 0 {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!(
+                "the collector exited before its probes attached: {status}"
+            ));
+        }
+        if t.elapsed() > Duration::from_secs(60) {
             stop(&mut child);
-            return Err("probes did not attach".into());
+            return Err("probes did not attach within 60 s".into());
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    Ok(child)
+    Ok((child, port))
 }
 
 /// The probe sets measured side by side: none, the collector without its system call and
@@ -398,8 +444,24 @@ fn probe_overhead(rows: &mut Vec<[String; 3]>) {
         .and_then(|v| v.parse().ok())
         .unwrap_or(5)
         .max(1);
-    // [probe set][loop] → one rate per round.
+    let skip = |rows: &mut Vec<[String; 3]>, why: String| {
+        rows.push([
+            "syscall-heavy loops and realistic workloads with probes".into(),
+            format!("skipped: {why}"),
+            "".into(),
+        ]);
+    };
+    let work = match Workloads::generate() {
+        Ok(w) => w,
+        Err(why) => return skip(rows, why),
+    };
+    // One untimed run of each workload first: the page cache and the compiler warm for all.
+    if let Err(why) = realistic(&work) {
+        return skip(rows, why);
+    }
+    // [probe set][loop] → one rate per round; [probe set][workload] → one time per round.
     let mut rates: Vec<[Vec<Rate>; 3]> = PROBE_SETS.iter().map(|_| Default::default()).collect();
+    let mut times: Vec<[Vec<Timed>; 2]> = PROBE_SETS.iter().map(|_| Default::default()).collect();
     let (mut seen, mut dropped) = (0u64, 0u64);
     for round in 0..rounds {
         let mut line = format!("round {round}:");
@@ -409,33 +471,34 @@ fn probe_overhead(rows: &mut Vec<[String; 3]>) {
                 None => None,
                 Some(flags) => match start_collector(dir.path(), flags) {
                     Ok(c) => Some(c),
-                    Err(why) => {
-                        rows.push([
-                            "syscall-heavy loops with probes".into(),
-                            format!("skipped: {why}"),
-                            "".into(),
-                        ]);
-                        return;
-                    }
+                    Err(why) => return skip(rows, why),
                 },
             };
             let r = loops();
-            if let Some(child) = child.as_mut() {
+            let w = realistic(&work);
+            if let Some((child, port)) = child.as_mut() {
                 if set == PROBE_SETS.len() - 1 {
-                    dropped += scrape(19465, "karmor_events_dropped_total").unwrap_or(0);
-                    seen += scrape(19465, "karmor_events_seen_total").unwrap_or(0);
+                    dropped += scrape(*port, "karmor_events_dropped_total").unwrap_or(0);
+                    seen += scrape(*port, "karmor_events_seen_total").unwrap_or(0);
                 }
                 stop(child);
             }
+            let w = match w {
+                Ok(w) => w,
+                Err(why) => return skip(rows, why),
+            };
             line += &format!(
-                " {name}: {:.0} / {:.0} / {:.0};",
-                r[0].wall, r[1].wall, r[2].wall
+                " {name}: {:.0} / {:.0} / {:.0} ops/s, make {:.2} s, tar {:.2} s;",
+                r[0].wall, r[1].wall, r[2].wall, w[0].wall, w[1].wall
             );
             for (i, rate) in r.into_iter().enumerate() {
                 rates[set][i].push(rate);
             }
+            for (i, t) in w.into_iter().enumerate() {
+                times[set][i].push(t);
+            }
         }
-        eprintln!("{line} ops/s");
+        eprintln!("{line}");
     }
     let pct = |a: f64, b: f64| (b / a - 1.0) * 100.0;
     for (i, name) in ["open+close", "fork+exec /bin/true", "loopback TCP connect"]
@@ -467,8 +530,43 @@ fn probe_overhead(rows: &mut Vec<[String; 3]>) {
             "<= 5 % loss".into(),
         ]);
     }
+    let at = work.path().display();
+    let names = [
+        format!(
+            "make -j2 of a generated {}-file C project (in {at})",
+            workloads::C_FILES + 1
+        ),
+        format!(
+            "tar create + extract + list of a generated {}-file tree (in {at})",
+            workloads::TREE_FILES
+        ),
+    ];
+    for (i, name) in names.iter().enumerate() {
+        let wall = |v: &[Timed]| median(v.iter().map(|t| t.wall).collect());
+        let cpu = |v: &[Timed]| median(v.iter().map(|t| t.cpu).collect());
+        let (w0, c0) = (wall(&times[0][i]), cpu(&times[0][i]));
+        // Loss is the extra time: (with / without - 1), so +5 % is the target's edge.
+        let sides: Vec<String> = PROBE_SETS
+            .iter()
+            .enumerate()
+            .skip(1)
+            .map(|(set, (set_name, _))| {
+                let (w, c) = (wall(&times[set][i]), cpu(&times[set][i]));
+                format!(
+                    "{set_name}: {w:.2} s ({:+.1} %), CPU {c:.2} s ({:+.1} %)",
+                    pct(w0, w),
+                    pct(c0, c)
+                )
+            })
+            .collect();
+        rows.push([
+            format!("{name}: seconds (median of {rounds} interleaved rounds; loss = extra time)"),
+            format!("no probes: {w0:.2} s, CPU {c0:.2} s; {}", sides.join("; ")),
+            "<= 5 % in total".into(),
+        ]);
+    }
     rows.push([
-        "events seen (records, kernel-counted repeats, system calls and capability checks) / dropped, all-probes loops (all rounds)".into(),
+        "events seen (records, kernel-counted repeats, system calls and capability checks) / dropped, all-probes loops and workloads (all rounds)".into(),
         format!("{seen} / {dropped}"),
         "(reported)".into(),
     ]);
