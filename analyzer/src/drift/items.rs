@@ -214,7 +214,7 @@ const INTRO_SQL: &str =
     "CASE WHEN op = 'process' THEN coalesce(parent_process, '') ELSE coalesce(process, '') END";
 
 /// The item SQL, as [`digest`] keeps it.
-fn item_sql() -> digest::ItemSql {
+pub(crate) fn item_sql() -> digest::ItemSql {
     digest::ItemSql {
         keys: KEYS,
         item: ITEM_SQL,
