@@ -22,7 +22,7 @@ use crate::recommend::noise::{is_runtime, PROBE_MIN_RUNS};
 use crate::recommend::{Scope, WorkloadId};
 use crate::store::Store;
 
-use super::generalised::fold;
+use super::generalised::{fold_with, Shapes};
 use super::items::{self, Category, Items};
 
 const HOUR_NS: i64 = 3_600_000_000_000;
@@ -207,9 +207,10 @@ pub fn assess(
     let mut ids: Vec<&WorkloadId> = items.span.keys().collect();
     ids.sort_by_key(|id| (id.is_host(), (*id).clone()));
     // Folding is the costly part, and workloads are independent.
+    let shapes = Shapes::of(items.by_workload.values().flatten());
     let folds = super::par_map(&ids, |id| {
         let raws = items.by_workload.get(*id).map(Vec::as_slice).unwrap_or(&[]);
-        fold(raws, &opts.generalise)
+        fold_with(raws, &opts.generalise, &shapes)
     });
     for (id, folded) in ids.into_iter().zip(folds) {
         let (first, last) = items.span[id];
