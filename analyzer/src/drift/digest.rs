@@ -667,6 +667,11 @@ mod tests {
         };
         let store = Store::open(&path).unwrap();
         store.merge_bundle(&dir.path().join("a")).unwrap();
+        // Merging made the digests, before any query: the file's, its two items (the exec,
+        // the read), and its one (container, process, args) start-up row.
+        assert_eq!(count(&store, "SELECT count(*) FROM item_digested"), 1);
+        assert_eq!(count(&store, "SELECT count(*) FROM item_digest"), 2);
+        assert_eq!(count(&store, "SELECT count(*) FROM startup_digest"), 1);
         assert_eq!(exes(&store), ["/app/a"]);
         assert_eq!(count(&store, "SELECT count(*) FROM item_digested"), 1);
         // Two items (the exec, the read) in one file.
@@ -708,6 +713,15 @@ mod tests {
             count(
                 &store,
                 "SELECT count(*) FROM item_key WHERE item = '/app/b'"
+            ),
+            0
+        );
+        // And so did its start-up rows and key.
+        assert_eq!(count(&store, "SELECT count(*) FROM startup_digest"), 1);
+        assert_eq!(
+            count(
+                &store,
+                "SELECT count(*) FROM startup_key WHERE process = '/app/b'"
             ),
             0
         );
