@@ -197,9 +197,15 @@ fn a_store_file_answers_from_its_digests_as_the_rows_do() {
     let all = window(None, None);
     let opts = StabilityOptions::default();
     let startup = drift::stability::startup_seen(&file, &all).unwrap();
-    assert_eq!(startup, drift::stability::startup_seen(&rows, &all).unwrap());
+    assert_eq!(
+        startup,
+        drift::stability::startup_seen(&rows, &all).unwrap()
+    );
     // Both answers occur: the demo's apps start in the data, kube-proxy before it.
-    assert!(startup.values().any(|&s| s) && startup.values().any(|&s| !s), "{startup:?}");
+    assert!(
+        startup.values().any(|&s| s) && startup.values().any(|&s| !s),
+        "{startup:?}"
+    );
     let coverage = drift::stability(&file, &all, &opts).unwrap();
     assert_eq!(coverage, drift::stability(&rows, &all, &opts).unwrap());
     assert!(coverage.len() >= 4, "{coverage:?}");

@@ -167,7 +167,10 @@ fn a_bundle_is_queried_where_it_lies_and_a_store_file_links_not_copies() {
     assert_eq!(inodes(&parquet_files(&own)), inodes(&files));
     let rows_bytes: u64 = files.iter().map(|f| f.metadata().unwrap().len()).sum();
     let store_bytes = store_path.metadata().unwrap().len();
-    assert!(store_bytes < 4 * 1024 * 1024, "{store_bytes} bytes, rows {rows_bytes}");
+    assert!(
+        store_bytes < 4 * 1024 * 1024,
+        "{store_bytes} bytes, rows {rows_bytes}"
+    );
     assert!(rows_bytes > 0);
 
     // The bundle can go: the store still answers, the same.

@@ -72,7 +72,11 @@ impl Shapes {
         let paths: Vec<&str> = distinct.into_iter().collect();
         let patterns = super::par_map(&paths, |p| segment_pattern(p));
         Shapes {
-            by_path: paths.into_iter().map(str::to_string).zip(patterns).collect(),
+            by_path: paths
+                .into_iter()
+                .map(str::to_string)
+                .zip(patterns)
+                .collect(),
         }
     }
 

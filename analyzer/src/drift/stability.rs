@@ -305,6 +305,7 @@ pub fn human(s: i64) -> String {
 /// Per container workload: whether every container's first process in scope is one the
 /// runtime started once (its entrypoint), not a probe or a process of a container already
 /// running when the data begins.
+///
 /// A store file answers from its files' start-up digests when the scope has no times and no
 /// filter (a digest holds whole files); otherwise the process rows are read.
 pub fn startup_seen(store: &Store, scope: &Scope) -> Result<BTreeMap<WorkloadId, bool>> {
