@@ -7,7 +7,8 @@
 //!
 //! `cargo bench -p karmor-analyzer --bench drift` (or `scripts/bench-analyzer.sh`).
 //! `KARMOR_BENCH_ROWS=1000000,10000000` picks the sizes; `KARMOR_BENCH_DIR` the scratch dir;
-//! `KARMOR_BENCH_REUSE=1` keeps the merged store there and reuses it on the next run.
+//! `KARMOR_BENCH_REUSE=1` keeps the merged store there and reuses it on the next run;
+//! `KARMOR_BENCH_PHASES=1` runs each query once and skips the rows-in-place comparison.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -40,8 +41,30 @@ struct Line {
     rows_all: Duration,
     rows_windows: Duration,
     /// Coverage's item query, start-up query and fold; diff's comparison of two windows'
-    /// items (one run each).
-    phases: [Duration; 4],
+    /// items (one run each): wall time and the process's CPU time (every thread, DuckDB's
+    /// too), which says more than wall time on a machine others load.
+    phases: [(Duration, Duration); 4],
+}
+
+/// CPU time of this process so far (user + system, every thread), from /proc/self/stat.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command (in parentheses): state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()))
+        .sum();
+    // Clock ticks are 100 per second on Linux.
+    Duration::from_millis(ticks * 10)
+}
+
+/// Runs `f`, returning its result, wall time and CPU time.
+fn timed<T>(f: impl FnOnce() -> T) -> (T, (Duration, Duration)) {
+    let (t, c) = (Instant::now(), cpu_time());
+    let v = f();
+    (v, (t.elapsed(), cpu_time().saturating_sub(c)))
 }
 
 fn median(v: &[Duration]) -> Duration {
@@ -61,6 +84,7 @@ fn main() {
         .filter_map(|s| s.trim().parse().ok())
         .collect();
     let reuse = std::env::var_os("KARMOR_BENCH_REUSE").is_some();
+    let phases_only = std::env::var_os("KARMOR_BENCH_PHASES").is_some();
     let scratch = std::env::var_os("KARMOR_BENCH_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(std::env::temp_dir)
@@ -103,23 +127,31 @@ fn main() {
         let pair = items::read_pair(&store, &all, windows.0, windows.1).expect("items");
         let query_windows = t.elapsed();
         // Side by side: the rows read in place, as a filtered scope (every row passes the
-        // filter) still reads them.
-        let filtered = Scope {
-            filter: Some(filter::compile("node=*").expect("filter")),
-            ..all.clone()
+        // filter) still reads them. `KARMOR_BENCH_PHASES=1` leaves this and the repeated
+        // runs out (the phase table only, for profiling).
+        let (rows_all, rows_windows) = if phases_only {
+            (Duration::ZERO, Duration::ZERO)
+        } else {
+            let filtered = Scope {
+                filter: Some(filter::compile("node=*").expect("filter")),
+                ..all.clone()
+            };
+            let t = Instant::now();
+            let from_rows = items::read_counts(&store, &filtered).expect("items");
+            let rows_all = t.elapsed();
+            let t = Instant::now();
+            let pair_rows =
+                items::read_pair(&store, &filtered, windows.0, windows.1).expect("items");
+            let rows_windows = t.elapsed();
+            assert_eq!(from_digests, from_rows, "digests and rows disagree");
+            assert_eq!(pair, pair_rows, "digests and rows disagree on the windows");
+            (rows_all, rows_windows)
         };
-        let t = Instant::now();
-        let from_rows = items::read_counts(&store, &filtered).expect("items");
-        let rows_all = t.elapsed();
-        let t = Instant::now();
-        let pair_rows = items::read_pair(&store, &filtered, windows.0, windows.1).expect("items");
-        let rows_windows = t.elapsed();
-        assert_eq!(from_digests, from_rows, "digests and rows disagree");
-        assert_eq!(pair, pair_rows, "digests and rows disagree on the windows");
+        let runs = if phases_only { 1 } else { RUNS };
 
         let mut coverage = Vec::new();
         let mut workloads = 0;
-        for _ in 0..RUNS {
+        for _ in 0..runs {
             let t = Instant::now();
             let v = drift::stability(&store, &all, &StabilityOptions::default()).expect("coverage");
             coverage.push(t.elapsed());
@@ -127,21 +159,15 @@ fn main() {
         }
         // Where coverage's time goes, one run: the item query, the start-up query and
         // folding the items into verdicts.
-        let t = Instant::now();
-        let counted = items::read_counts(&store, &all).expect("items");
-        let phase_items = t.elapsed();
-        let t = Instant::now();
-        let startup = drift::stability::startup_seen(&store, &all).expect("start-up");
-        let phase_startup = t.elapsed();
-        let t = Instant::now();
-        let _ = drift::stability::assess(&counted, &startup, 0, &StabilityOptions::default());
-        let phase_fold = t.elapsed();
-        let t = Instant::now();
-        let _ = drift::diff(&pair.0, &pair.1, &DiffOptions::default());
-        let phase_compare = t.elapsed();
+        let (counted, phase_items) = timed(|| items::read_counts(&store, &all).expect("items"));
+        let (startup, phase_startup) =
+            timed(|| drift::stability::startup_seen(&store, &all).expect("start-up"));
+        let (_, phase_fold) =
+            timed(|| drift::stability::assess(&counted, &startup, 0, &StabilityOptions::default()));
+        let (_, phase_compare) = timed(|| drift::diff(&pair.0, &pair.1, &DiffOptions::default()));
         let mut diff = Vec::new();
         let mut changes = 0;
-        for _ in 0..RUNS {
+        for _ in 0..runs {
             let t = Instant::now();
             let (a, b) = items::read_pair(&store, &all, windows.0, windows.1).expect("items");
             let r = drift::diff(&a, &b, &DiffOptions::default());
@@ -192,18 +218,15 @@ fn main() {
         );
     }
     println!("\nwhere the time goes (one run each): coverage = item query + start-up query + fold; diff = item query (both windows) + compare");
-    println!("| rows | coverage: item query s | start-up query s | fold s | diff: compare s |");
+    println!("| rows | coverage: item query s (CPU s) | start-up query s (CPU s) | fold s (CPU s) | diff: compare s (CPU s) |");
     println!("|---:|---:|---:|---:|---:|");
     for l in &lines {
-        let [a, b, c, d] = l.phases;
-        println!(
-            "| {} | {} | {} | {} | {} |",
-            l.rows,
-            secs(a),
-            secs(b),
-            secs(c),
-            secs(d)
-        );
+        let cells: Vec<String> = l
+            .phases
+            .iter()
+            .map(|&(wall, cpu)| format!("{} ({})", secs(wall), secs(cpu)))
+            .collect();
+        println!("| {} | {} |", l.rows, cells.join(" | "));
     }
     println!("\nitem queries side by side, same store and run: from digests vs every row read in place (a filtered scope)");
     println!("| rows | all rows: digests s | rows s | speed-up | two windows: digests s | rows s | speed-up |");

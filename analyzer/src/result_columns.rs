@@ -21,6 +21,8 @@ pub(crate) enum Col {
     I64,
     /// Unsigned 16-bit integer (ports; nullable).
     U16,
+    /// Boolean.
+    Bool,
 }
 
 impl Col {
@@ -30,6 +32,7 @@ impl Col {
             Col::U64 => DataType::UInt64,
             Col::I64 => DataType::Int64,
             Col::U16 => DataType::UInt16,
+            Col::Bool => DataType::Boolean,
         }
     }
 }
@@ -70,6 +73,17 @@ impl Columns {
         } else {
             a.value(row)
         }
+    }
+
+    /// Whether (`col`, `row`) is NULL.
+    pub fn is_null(&self, col: usize, row: usize) -> bool {
+        self.cols[col].is_null(row)
+    }
+
+    /// Boolean at (`col`, `row`); false for NULL.
+    pub fn bool(&self, col: usize, row: usize) -> bool {
+        let a = self.cols[col].as_boolean();
+        !a.is_null(row) && a.value(row)
     }
 
     /// Port at (`col`, `row`); `None` for NULL.

@@ -184,6 +184,69 @@ fn data_that_begins_after_start_up_is_partial() {
     assert_eq!(find(&whole, "node-a").startup_seen, None);
 }
 
+#[test]
+fn a_store_file_answers_from_its_digests_as_the_rows_do() {
+    // A store file answers coverage's items and start-up from its per-file digests, and a
+    // diff of two windows from the digests of the files each takes whole plus the rows of
+    // the files the boundary cuts; an in-memory store reads every row.
+    let dir = tempfile::tempdir().unwrap();
+    let file = Store::open(&dir.path().join("store.duckdb")).unwrap();
+    let r = file.merge_bundle(&demo_dir()).unwrap();
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
+    let rows = demo_store();
+    let all = window(None, None);
+    let opts = StabilityOptions::default();
+    let startup = drift::stability::startup_seen(&file, &all).unwrap();
+    assert_eq!(
+        startup,
+        drift::stability::startup_seen(&rows, &all).unwrap()
+    );
+    // Both answers occur: the demo's apps start in the data, kube-proxy before it.
+    assert!(
+        startup.values().any(|&s| s) && startup.values().any(|&s| !s),
+        "{startup:?}"
+    );
+    let coverage = drift::stability(&file, &all, &opts).unwrap();
+    assert_eq!(coverage, drift::stability(&rows, &all, &opts).unwrap());
+    assert!(coverage.len() >= 4, "{coverage:?}");
+    // One workload, and the hosts alone.
+    for scope in [
+        Scope {
+            workloads: Some(WorkloadSelect {
+                namespace: None,
+                kind: None,
+                name: Some("wordpress".into()),
+            }),
+            ..Scope::default()
+        },
+        Scope {
+            hosts: Some(HostSelect::default()),
+            ..Scope::default()
+        },
+    ] {
+        assert_eq!(
+            drift::stability::startup_seen(&file, &scope).unwrap(),
+            drift::stability::startup_seen(&rows, &scope).unwrap()
+        );
+        assert_eq!(
+            drift::stability(&file, &scope, &opts).unwrap(),
+            drift::stability(&rows, &scope, &opts).unwrap()
+        );
+    }
+    // Windows on the hour (files taken whole) and inside one (files cut).
+    for noon in [demo::at(12, 0, 0, 0), demo::SUSPICIOUS_AFTER_NS] {
+        let (a, b) = ((None, Some(noon)), (Some(noon), None));
+        let from_file = items::read_pair(&file, &all, a, b).unwrap();
+        let from_rows = items::read_pair(&rows, &all, a, b).unwrap();
+        assert!(from_file == from_rows, "windows split at {noon}");
+        let d = DiffOptions::default();
+        assert_eq!(
+            drift::diff(&from_file.0, &from_file.1, &d),
+            drift::diff(&from_rows.0, &from_rows.1, &d)
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Generated bundles
 

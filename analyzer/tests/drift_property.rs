@@ -237,6 +237,10 @@ mod digests {
                     items::read_counts(&rows, &scope).unwrap()
                 );
                 prop_assert_eq!(
+                    drift::stability::startup_seen(&file, &scope).unwrap(),
+                    drift::stability::startup_seen(&rows, &scope).unwrap()
+                );
+                prop_assert_eq!(
                     items::read_pair(&file, &scope, wa, wb).unwrap(),
                     items::read_pair(&rows, &scope, wa, wb).unwrap()
                 );

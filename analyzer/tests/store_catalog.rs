@@ -156,7 +156,8 @@ fn a_bundle_is_queried_where_it_lies_and_a_store_file_links_not_copies() {
     drop(store);
 
     // The store's own directory holds the very same files (hard links), and the DuckDB file
-    // only the catalog.
+    // only the catalog and the drift digests merging made (a few DuckDB blocks per table,
+    // whatever the rows).
     let own = owned_dir(&store_path);
     let inodes = |fs: &[PathBuf]| -> Vec<u64> {
         let mut v: Vec<u64> = fs.iter().map(|f| f.metadata().unwrap().ino()).collect();
@@ -166,7 +167,10 @@ fn a_bundle_is_queried_where_it_lies_and_a_store_file_links_not_copies() {
     assert_eq!(inodes(&parquet_files(&own)), inodes(&files));
     let rows_bytes: u64 = files.iter().map(|f| f.metadata().unwrap().len()).sum();
     let store_bytes = store_path.metadata().unwrap().len();
-    assert!(store_bytes < 2 * 1024 * 1024, "{store_bytes} bytes");
+    assert!(
+        store_bytes < 4 * 1024 * 1024,
+        "{store_bytes} bytes, rows {rows_bytes}"
+    );
     assert!(rows_bytes > 0);
 
     // The bundle can go: the store still answers, the same.

@@ -127,7 +127,11 @@ impl MergeBar {
                 .unwrap_or_else(|_| ProgressStyle::default_bar());
             ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(style)
         });
-        if p.rows_total == 0 {
+        if p.digesting {
+            b.set_message("digesting items");
+            b.set_length(1);
+            b.set_position(0);
+        } else if p.rows_total == 0 {
             b.set_message("checking files");
             b.set_length(p.segments as u64);
             b.set_position(p.checked as u64);

@@ -19,7 +19,7 @@ use crate::recommend::generalise::GeneraliseOptions;
 use crate::recommend::WorkloadId;
 use crate::simulate::{Decision, SimReport};
 
-use super::generalised::{fold, Coverage, Folded};
+use super::generalised::{fold, fold_with, Coverage, Folded, Shapes};
 use super::items::{Category, Group, Items, RawItem};
 
 const HOUR_NS: f64 = 3_600_000_000_000.0;
@@ -168,10 +168,17 @@ pub fn diff(baseline: &Items, current: &Items, opts: &DiffOptions) -> DiffReport
     ids.sort_by_key(|id| (id.is_host(), (*id).clone()));
     let (base_hours, cur_hours) = (hours(baseline), hours(current));
     let empty: Vec<RawItem> = Vec::new();
+    let shapes = Shapes::of(
+        baseline
+            .by_workload
+            .values()
+            .chain(current.by_workload.values())
+            .flatten(),
+    );
     let per_workload = super::par_map(&ids, |id| {
         let base = baseline.by_workload.get(*id).unwrap_or(&empty);
         let cur = current.by_workload.get(*id).unwrap_or(&empty);
-        compare(id, base, cur, (base_hours, cur_hours), opts)
+        compare(id, base, cur, (base_hours, cur_hours), opts, &shapes)
     });
     let mut changes: Vec<Change> = per_workload.into_iter().flatten().collect();
     sort(&mut changes);
@@ -189,10 +196,11 @@ fn compare(
     cur: &[RawItem],
     (base_hours, cur_hours): (f64, f64),
     opts: &DiffOptions,
+    shapes: &Shapes,
 ) -> Vec<Change> {
     let mut changes = Vec::new();
-    let base_folded = fold(base, &opts.generalise);
-    let cur_folded = fold(cur, &opts.generalise);
+    let base_folded = fold_with(base, &opts.generalise, shapes);
+    let cur_folded = fold_with(cur, &opts.generalise, shapes);
     let base_cov = Coverage::new(&base_folded);
     let cur_cov = Coverage::new(&cur_folded);
 
@@ -210,10 +218,10 @@ fn compare(
         .filter(|r| cur_cov.covering(r).is_none())
         .cloned()
         .collect();
-    for f in fold(&new_raw, &opts.generalise) {
+    for f in fold_with(&new_raw, &opts.generalise, shapes) {
         changes.push(change(id, ChangeKind::New, f, 0));
     }
-    for f in fold(&gone_raw, &opts.generalise) {
+    for f in fold_with(&gone_raw, &opts.generalise, shapes) {
         changes.push(change(id, ChangeKind::Gone, f, 0));
     }
     for f in &base_folded {

@@ -23,6 +23,7 @@ use duckdb::params;
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{AnalyzerError, Result};
+use crate::recommend::noise::PROBE_MIN_RUNS;
 use crate::store::{parquet_select, Store};
 
 /// The columns of an item row, computed from a row of `events` (fixed SQL, `{keys}`,
@@ -99,13 +100,20 @@ const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS item_text (id BIGINT NOT NULL, s VARCHAR NOT NULL);
     CREATE TABLE IF NOT EXISTS item_digest (
         fid BIGINT NOT NULL, kid BIGINT NOT NULL, c UBIGINT, t0 BIGINT, t1 BIGINT,
-        intro BIGINT, first_pod BIGINT, t0_max BIGINT, t1_min BIGINT);";
+        intro BIGINT, first_pod BIGINT, t0_max BIGINT, t1_min BIGINT);
+    CREATE TABLE IF NOT EXISTS startup_key (
+        id BIGINT NOT NULL, namespace VARCHAR, workload_kind VARCHAR, workload VARCHAR,
+        pod VARCHAR, k_ns VARCHAR, k_kind VARCHAR, k_name VARCHAR, c VARCHAR NOT NULL,
+        process VARCHAR NOT NULL, args VARCHAR NOT NULL);
+    CREATE TABLE IF NOT EXISTS startup_digest (
+        fid BIGINT NOT NULL, sid BIGINT NOT NULL, t0 BIGINT, parent VARCHAR, pids INTEGER[]);";
 
 /// Drops every digest table (a digest made by other SQL is of no use).
 const DROP: &str = "
     DROP TABLE IF EXISTS item_digest; DROP TABLE IF EXISTS item_key;
     DROP TABLE IF EXISTS item_text; DROP TABLE IF EXISTS item_digested;
-    DROP TABLE IF EXISTS item_digest_version; DROP SEQUENCE IF EXISTS item_file_ids;";
+    DROP TABLE IF EXISTS item_digest_version; DROP SEQUENCE IF EXISTS item_file_ids;
+    DROP TABLE IF EXISTS startup_digest; DROP TABLE IF EXISTS startup_key;";
 
 /// The columns of `item_key` that make an item's identity.
 const KEY_COLS: [&str; 13] = [
@@ -332,9 +340,14 @@ fn build(store: &Store, sql: &ItemSql, paths: &[String], prune: bool) -> Result<
          DELETE FROM item_digested WHERE sha256 NOT IN (SELECT sha256 FROM files);",
     )
     .map_err(AnalyzerError::store(ctx))?;
+    conn.execute_batch(
+        "DELETE FROM startup_digest WHERE fid NOT IN (SELECT fid FROM item_digested);",
+    )
+    .map_err(AnalyzerError::store(ctx))?;
     if prune {
         conn.execute_batch(
-            "DELETE FROM item_key WHERE id NOT IN (SELECT DISTINCT kid FROM item_digest);
+            "DELETE FROM startup_key WHERE id NOT IN (SELECT DISTINCT sid FROM startup_digest);
+             DELETE FROM item_key WHERE id NOT IN (SELECT DISTINCT kid FROM item_digest);
              DELETE FROM item_text WHERE id NOT IN
                  (SELECT intro FROM item_digest UNION SELECT first_pod FROM item_digest);",
         )
@@ -419,6 +432,7 @@ fn build(store: &Store, sql: &ItemSql, paths: &[String], prune: bool) -> Result<
          DROP TABLE digest_rows;"
     ))
     .map_err(AnalyzerError::store(ctx))?;
+    build_startup(store, keys, &rows)?;
     // A file's span is that of its digested rows: a window that takes them all is answered
     // by the digest exactly, whatever it does to rows the digest leaves out.
     conn.execute_batch(
@@ -434,6 +448,138 @@ fn build(store: &Store, sql: &ItemSql, paths: &[String], prune: bool) -> Result<
     Ok(())
 }
 
+/// The start-up columns of a process row of `events` (fixed SQL, `{keys}` filled in): the
+/// columns a scope selects container rows on, the workload key, the container, the executed
+/// process, its arguments and parent, pid and time.
+const STARTUP_ROW_SQL: &str = "namespace, workload_kind, workload,
+    CASE WHEN workload IS NULL THEN pod END AS pod, {keys},
+    coalesce(container_id, pod, '') AS c, coalesce(process, '') AS process,
+    coalesce(args, '') AS args, coalesce(parent_process, '') AS parent, pid,
+    epoch_ns(ts_first) AS t";
+
+/// The columns of `startup_key` that make a start-up key's identity.
+const STARTUP_KEY_COLS: [&str; 10] = [
+    "namespace",
+    "workload_kind",
+    "workload",
+    "pod",
+    "k_ns",
+    "k_kind",
+    "k_name",
+    "c",
+    "process",
+    "args",
+];
+
+/// The start-up digest of the files in `digest_new` (their rows are `rows`, with
+/// `filename`): per file and (container, process, arguments), its earliest time and the
+/// parent at that time, and up to [`PROBE_MIN_RUNS`] of its distinct pids. Folded across
+/// files that answers [`super::stability::startup_seen`] exactly: each container's earliest
+/// process is the earliest of its per-file earliest, and a count of distinct pids under
+/// `PROBE_MIN_RUNS` is exact when each file keeps that many (a file with more keeps enough to
+/// reach it).
+fn build_startup(store: &Store, keys: &str, rows: &str) -> Result<()> {
+    let conn = store.conn();
+    let ctx = "compute start-up digests";
+    let cols = STARTUP_ROW_SQL.replace("{keys}", keys);
+    let key_list = STARTUP_KEY_COLS.join(", ");
+    let row_keys = STARTUP_KEY_COLS
+        .iter()
+        .map(|c| format!("r.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let same_key = STARTUP_KEY_COLS
+        .iter()
+        .map(|c| format!("k.{c} IS NOT DISTINCT FROM r.{c}"))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    conn.execute_batch(&format!(
+        "CREATE OR REPLACE TEMP TABLE startup_rows AS
+         SELECT d.fid, {row_keys}, min(r.t) AS t0, arg_min(r.parent, r.t) AS parent,
+                list(DISTINCT r.pid ORDER BY r.pid) FILTER (WHERE r.pid IS NOT NULL) AS pids
+         FROM (SELECT filename, {cols}
+               FROM ({rows})
+               WHERE op = 'process' AND NOT host AND coalesce(action, '') <> 'Block') r
+         JOIN files f ON f.path = r.filename
+         JOIN item_digested d ON d.sha256 = f.sha256
+         GROUP BY d.fid, {row_keys};
+         INSERT INTO startup_key
+         SELECT (SELECT coalesce(max(id), 0) FROM startup_key) + row_number() OVER (), *
+         FROM (SELECT DISTINCT {key_list} FROM startup_rows r
+               WHERE NOT EXISTS (SELECT 1 FROM startup_key k WHERE {same_key}));
+         INSERT INTO startup_digest
+         SELECT r.fid, k.id, r.t0, r.parent, coalesce(r.pids, [])[1:{PROBE_MIN_RUNS}]
+         FROM startup_rows r JOIN startup_key k ON {same_key};
+         DROP TABLE startup_rows;"
+    ))
+    .map_err(AnalyzerError::store(ctx))?;
+    Ok(())
+}
+
+/// Start-up of every container workload `where_sql` (a scope's condition on `events`
+/// without times or filter; its placeholders are `params`') selects, from the digests of every
+/// listed file: per workload and container, the parent of its earliest process and how many
+/// distinct pids ran that process with those arguments in that container (at least
+/// [`PROBE_MIN_RUNS`] when there were that many). `None` when the digests cannot answer (a
+/// store in memory, or live rows).
+pub(crate) fn startup(
+    store: &Store,
+    sql: &ItemSql,
+    where_sql: &str,
+    params: &[crate::filter::Param],
+) -> Result<Option<Vec<(crate::recommend::WorkloadId, String, i64)>>> {
+    if !store.is_persistent() || store.has_live_rows()? {
+        return Ok(None);
+    }
+    ensure(store, sql)?;
+    let query = format!(
+        "WITH k AS (SELECT * FROM (SELECT *, FALSE AS host, NULL::VARCHAR AS node,
+                                          NULL::VARCHAR AS action FROM startup_key)
+                    WHERE {where_sql}),
+              d AS (SELECT * FROM startup_digest WHERE sid IN (SELECT id FROM k)),
+              g AS (SELECT sid, min(t0) AS t0, arg_min(parent, t0) AS parent
+                    FROM d GROUP BY sid),
+              firsts AS (SELECT k.k_ns, k.k_kind, k.k_name, k.c,
+                                arg_min(k.process, g.t0) AS process,
+                                arg_min(k.args, g.t0) AS args,
+                                arg_min(g.parent, g.t0) AS parent
+                         FROM g JOIN k ON k.id = g.sid
+                         GROUP BY k.k_ns, k.k_kind, k.k_name, k.c),
+              wanted AS (SELECT DISTINCT k.id, k.c, k.process, k.args
+                         FROM k JOIN firsts f
+                           ON f.c = k.c AND f.process = k.process AND f.args = k.args),
+              starts AS (SELECT w.c, w.process, w.args, count(DISTINCT p) AS n
+                         FROM (SELECT sid, unnest(pids) AS p FROM d
+                               WHERE sid IN (SELECT id FROM wanted)) u
+                         JOIN wanted w ON w.id = u.sid
+                         GROUP BY w.c, w.process, w.args)
+         SELECT f.k_ns, f.k_kind, f.k_name, f.parent, coalesce(s.n, 0)
+         FROM firsts f LEFT JOIN starts s
+           ON s.c = f.c AND s.process = f.process AND s.args = f.args"
+    );
+    let ctx = "read start-up digests";
+    let mut stmt = store
+        .conn()
+        .prepare(&query)
+        .map_err(AnalyzerError::store(ctx))?;
+    let rows = stmt
+        .query_map(duckdb::params_from_iter(params.iter()), |r| {
+            Ok((
+                crate::recommend::WorkloadId {
+                    namespace: r.get(0)?,
+                    kind: r.get(1)?,
+                    name: r.get(2)?,
+                },
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
+            ))
+        })
+        .map_err(AnalyzerError::store(ctx))?;
+    rows.collect::<std::result::Result<Vec<_>, _>>()
+        .map(Some)
+        .map_err(AnalyzerError::store(ctx))
+}
+
 /// The digest version: a hash of the SQL that makes an item and of the digest tables'
 /// layout, so that changing either makes new digests.
 fn version(sql: &ItemSql) -> String {
@@ -445,6 +591,8 @@ fn version(sql: &ItemSql) -> String {
         &sql.writes,
         sql.intro,
         SCHEMA,
+        STARTUP_ROW_SQL,
+        &PROBE_MIN_RUNS.to_string(),
     ] {
         h.update(part.as_bytes());
         h.update([0]);
@@ -519,6 +667,11 @@ mod tests {
         };
         let store = Store::open(&path).unwrap();
         store.merge_bundle(&dir.path().join("a")).unwrap();
+        // Merging made the digests, before any query: the file's, its two items (the exec,
+        // the read), and its one (container, process, args) start-up row.
+        assert_eq!(count(&store, "SELECT count(*) FROM item_digested"), 1);
+        assert_eq!(count(&store, "SELECT count(*) FROM item_digest"), 2);
+        assert_eq!(count(&store, "SELECT count(*) FROM startup_digest"), 1);
         assert_eq!(exes(&store), ["/app/a"]);
         assert_eq!(count(&store, "SELECT count(*) FROM item_digested"), 1);
         // Two items (the exec, the read) in one file.
@@ -560,6 +713,15 @@ mod tests {
             count(
                 &store,
                 "SELECT count(*) FROM item_key WHERE item = '/app/b'"
+            ),
+            0
+        );
+        // And so did its start-up rows and key.
+        assert_eq!(count(&store, "SELECT count(*) FROM startup_digest"), 1);
+        assert_eq!(
+            count(
+                &store,
+                "SELECT count(*) FROM startup_key WHERE process = '/app/b'"
             ),
             0
         );

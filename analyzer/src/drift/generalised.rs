@@ -4,11 +4,14 @@
 //! thresholds, `/tmp/` and friends at 1), executables through segment patterns only; other
 //! categories are exact.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::Serialize;
 
-use crate::recommend::generalise::{glob_matches, place_paths, GeneraliseOptions, Target};
+use crate::recommend::generalise::{
+    glob_matches, place_patterned, segment_pattern, GeneraliseOptions, Patterned, Placement,
+    SegmentReason, Target,
+};
 
 use super::items::{Category, Group, RawItem};
 
@@ -48,45 +51,92 @@ impl Folded {
     }
 }
 
+/// Segment patterns of the paths a drift query folds, each distinct path's computed once:
+/// every workload, side and group folds the same few thousand paths again.
+#[derive(Debug, Default)]
+pub struct Shapes {
+    by_path: HashMap<String, (String, BTreeSet<SegmentReason>)>,
+}
+
+impl Shapes {
+    /// The patterns of every file and executable path among `items`, computed on every core.
+    pub fn of<'a>(items: impl IntoIterator<Item = &'a RawItem>) -> Self {
+        let distinct: HashSet<&str> = items
+            .into_iter()
+            .filter(|r| {
+                matches!(r.group.category, Category::Files | Category::Executables)
+                    && r.item.starts_with('/')
+            })
+            .map(|r| r.item.as_str())
+            .collect();
+        let paths: Vec<&str> = distinct.into_iter().collect();
+        let patterns = super::par_map(&paths, |p| segment_pattern(p));
+        Shapes {
+            by_path: paths
+                .into_iter()
+                .map(str::to_string)
+                .zip(patterns)
+                .collect(),
+        }
+    }
+
+    /// The segment pattern of `path`, if it was among the items.
+    fn pattern(&self, path: &str) -> Option<&(String, BTreeSet<SegmentReason>)> {
+        self.by_path.get(path)
+    }
+}
+
 /// Folds one workload's raw items (any order) into generalised items, per group.
 pub fn fold(items: &[RawItem], opts: &GeneraliseOptions) -> Vec<Folded> {
+    fold_with(items, opts, &Shapes::default())
+}
+
+/// [`fold`] with the paths' segment patterns known in advance.
+pub fn fold_with(items: &[RawItem], opts: &GeneraliseOptions, shapes: &Shapes) -> Vec<Folded> {
     let mut groups: BTreeMap<&Group, Vec<&RawItem>> = BTreeMap::new();
     for i in items {
         groups.entry(&i.group).or_default().push(i);
     }
     let mut out = Vec::new();
     for (group, raws) in groups {
-        let placed: BTreeMap<String, (Target, Vec<String>)> = match group.category {
-            Category::Files | Category::Executables => {
-                let paths: BTreeSet<String> = raws
-                    .iter()
-                    .filter(|r| r.item.starts_with('/'))
-                    .map(|r| r.item.clone())
-                    .collect();
-                let collapse = group.category == Category::Files;
-                place_paths(&paths, opts, collapse, None)
-                    .into_iter()
-                    .map(|(p, place)| (p, (place.target, place.why)))
-                    .collect()
-            }
-            _ => BTreeMap::new(),
+        let paths_fold = matches!(group.category, Category::Files | Category::Executables);
+        let placed: BTreeMap<String, Placement> = if paths_fold {
+            let paths = || raws.iter().filter(|r| r.item.starts_with('/'));
+            // Paths the shapes do not know are patterned now.
+            let misses: HashMap<&str, (String, BTreeSet<SegmentReason>)> = paths()
+                .filter(|r| shapes.pattern(&r.item).is_none())
+                .map(|r| (r.item.as_str(), segment_pattern(&r.item)))
+                .collect();
+            let patterned: Patterned = paths()
+                .filter_map(|r| {
+                    let (shape, why) = shapes
+                        .pattern(&r.item)
+                        .or_else(|| misses.get(r.item.as_str()))?;
+                    Some((r.item.as_str(), (shape.as_str(), why)))
+                })
+                .collect();
+            let collapse = group.category == Category::Files;
+            place_patterned(&patterned, opts, collapse, None, &|_| false)
+        } else {
+            BTreeMap::new()
         };
-        let mut by_target: BTreeMap<(String, &'static str), Folded> = BTreeMap::new();
+        // Targets in order of first appearance, then sorted by (text, shape).
+        let mut index: HashMap<(&str, &'static str), usize> = HashMap::new();
+        let mut folded: Vec<Folded> = Vec::new();
         for r in raws {
-            let (text, shape, why) = match placed.get(&r.item) {
-                Some((Target::Path(p), why)) => (p.clone(), "path", why.clone()),
-                Some((Target::Directory(d), why)) => (d.clone(), "directory", why.clone()),
-                Some((Target::Pattern(g), why)) => (g.clone(), "pattern", why.clone()),
-                None if matches!(group.category, Category::Files | Category::Executables) => {
-                    (r.item.clone(), "path", Vec::new())
-                }
-                None => (r.item.clone(), "exact", Vec::new()),
+            let (text, shape, why): (&str, &'static str, &[String]) = match placed.get(&r.item) {
+                Some(p) => match &p.target {
+                    Target::Path(t) => (t, "path", &p.why),
+                    Target::Directory(d) => (d, "directory", &p.why),
+                    Target::Pattern(g) => (g, "pattern", &p.why),
+                },
+                None if paths_fold => (&r.item, "path", &[]),
+                None => (&r.item, "exact", &[]),
             };
-            let f = by_target
-                .entry((text.clone(), shape))
-                .or_insert_with(|| Folded {
+            let at = *index.entry((text, shape)).or_insert_with(|| {
+                folded.push(Folded {
                     group: group.clone(),
-                    target: text,
+                    target: text.to_string(),
                     shape,
                     why: Vec::new(),
                     absorbed: Vec::new(),
@@ -96,21 +146,25 @@ pub fn fold(items: &[RawItem], opts: &GeneraliseOptions) -> Vec<Folded> {
                     introduced_by: String::new(),
                     pod: String::new(),
                 });
+                folded.len() - 1
+            });
+            let f = &mut folded[at];
             for w in why {
-                if !f.why.contains(&w) {
-                    f.why.push(w);
+                if !f.why.contains(w) {
+                    f.why.push(w.clone());
                 }
             }
             f.absorbed.push(r.item.clone());
             f.count += r.count;
             if r.first_ns < f.first_ns {
                 f.first_ns = r.first_ns;
-                f.introduced_by = r.introduced_by.clone();
-                f.pod = r.pod.clone();
+                f.introduced_by.clone_from(&r.introduced_by);
+                f.pod.clone_from(&r.pod);
             }
             f.last_ns = f.last_ns.max(r.last_ns);
         }
-        out.extend(by_target.into_values());
+        folded.sort_by(|a, b| (a.target.as_str(), a.shape).cmp(&(b.target.as_str(), b.shape)));
+        out.extend(folded);
     }
     out
 }

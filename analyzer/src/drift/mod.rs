@@ -18,6 +18,16 @@ pub use diff::{diff, policy_baseline, Change, ChangeKind, DiffOptions, DiffRepor
 pub use items::{Category, Group, Items, RawItem};
 pub use stability::{stability, Stability, StabilityOptions, Verdict};
 
+/// Makes the item and start-up digests of every file a store file lists that has none yet
+/// (merging does this, so that the first `coverage` or `diff` need not); a store in memory
+/// keeps none.
+pub fn keep_digests(store: &crate::Store) -> crate::error::Result<()> {
+    if store.is_persistent() {
+        digest::ensure(store, &items::item_sql())?;
+    }
+    Ok(())
+}
+
 /// `f` over `items` on as many threads as there are cores (at most 8), results in order.
 /// Workloads are independent, so folding and comparing them runs in parallel.
 pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {

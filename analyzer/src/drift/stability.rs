@@ -22,7 +22,7 @@ use crate::recommend::noise::{is_runtime, PROBE_MIN_RUNS};
 use crate::recommend::{Scope, WorkloadId};
 use crate::store::Store;
 
-use super::generalised::fold;
+use super::generalised::{fold_with, Shapes};
 use super::items::{self, Category, Items};
 
 const HOUR_NS: i64 = 3_600_000_000_000;
@@ -207,9 +207,10 @@ pub fn assess(
     let mut ids: Vec<&WorkloadId> = items.span.keys().collect();
     ids.sort_by_key(|id| (id.is_host(), (*id).clone()));
     // Folding is the costly part, and workloads are independent.
+    let shapes = Shapes::of(items.by_workload.values().flatten());
     let folds = super::par_map(&ids, |id| {
         let raws = items.by_workload.get(*id).map(Vec::as_slice).unwrap_or(&[]);
-        fold(raws, &opts.generalise)
+        fold_with(raws, &opts.generalise, &shapes)
     });
     for (id, folded) in ids.into_iter().zip(folds) {
         let (first, last) = items.span[id];
@@ -304,8 +305,36 @@ pub fn human(s: i64) -> String {
 /// Per container workload: whether every container's first process in scope is one the
 /// runtime started once (its entrypoint), not a probe or a process of a container already
 /// running when the data begins.
+///
+/// A store file answers from its files' start-up digests when the scope has no times and no
+/// filter (a digest holds whole files); otherwise the process rows are read.
 pub fn startup_seen(store: &Store, scope: &Scope) -> Result<BTreeMap<WorkloadId, bool>> {
     let (where_sql, params) = scope.sql();
+    let whole = scope.since_ns.is_none() && scope.until_ns.is_none() && scope.filter.is_none();
+    let firsts = match whole {
+        true => super::digest::startup(store, &items::item_sql(), &where_sql, &params)?,
+        false => None,
+    };
+    let firsts = match firsts {
+        Some(f) => f,
+        None => startup_rows(store, &where_sql, &params)?,
+    };
+    let mut out: BTreeMap<WorkloadId, bool> = BTreeMap::new();
+    for (id, parent, starts) in firsts {
+        let seen = is_runtime(&parent) && (starts as usize) < PROBE_MIN_RUNS;
+        let e = out.entry(id).or_insert(true);
+        *e = *e && seen;
+    }
+    Ok(out)
+}
+
+/// [`startup_seen`] read from the process rows: per workload and container, the parent of its
+/// earliest process and how many distinct pids ran that process with those arguments.
+fn startup_rows(
+    store: &Store,
+    where_sql: &str,
+    params: &[crate::filter::Param],
+) -> Result<Vec<(WorkloadId, String, i64)>> {
     let sql = format!(
         "WITH p AS (
             SELECT {keys},
@@ -341,14 +370,8 @@ pub fn startup_seen(store: &Store, scope: &Scope) -> Result<BTreeMap<WorkloadId,
             ))
         })
         .map_err(AnalyzerError::store("run the start-up query"))?;
-    let mut out: BTreeMap<WorkloadId, bool> = BTreeMap::new();
-    for row in rows {
-        let (id, parent, starts) = row.map_err(AnalyzerError::store("read the start-up query"))?;
-        let seen = is_runtime(&parent) && (starts as usize) < PROBE_MIN_RUNS;
-        let e = out.entry(id).or_insert(true);
-        *e = *e && seen;
-    }
-    Ok(out)
+    rows.collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(AnalyzerError::store("read the start-up query"))
 }
 
 #[cfg(test)]

@@ -268,11 +268,29 @@ pub fn place_paths_except(
     forbid: &dyn Fn(&str) -> bool,
 ) -> BTreeMap<String, Placement> {
     // Step 1.
-    let mut patterned: BTreeMap<String, (String, BTreeSet<SegmentReason>)> = BTreeMap::new();
-    for p in paths {
-        patterned.insert(p.clone(), segment_pattern(p));
-    }
-    let shapes: BTreeSet<&str> = patterned.values().map(|(s, _)| s.as_str()).collect();
+    let owned: Vec<(String, BTreeSet<SegmentReason>)> =
+        paths.iter().map(|p| segment_pattern(p)).collect();
+    let patterned: Patterned = paths
+        .iter()
+        .zip(&owned)
+        .map(|(p, (shape, why))| (p.as_str(), (shape.as_str(), why)))
+        .collect();
+    place_patterned(&patterned, opts, collapse_dirs, bound, forbid)
+}
+
+/// Paths with their segment patterns and the reasons ([`segment_pattern`]), borrowed.
+pub type Patterned<'a> = BTreeMap<&'a str, (&'a str, &'a BTreeSet<SegmentReason>)>;
+
+/// [`place_paths_except`] of paths whose segment patterns are already known (drift computes
+/// each distinct path's pattern once for every workload and side it folds).
+pub fn place_patterned(
+    patterned: &Patterned<'_>,
+    opts: &GeneraliseOptions,
+    collapse_dirs: bool,
+    bound: Option<Bound>,
+    forbid: &dyn Fn(&str) -> bool,
+) -> BTreeMap<String, Placement> {
+    let shapes: BTreeSet<&str> = patterned.values().map(|&(s, _)| s).collect();
 
     // Step 2: children per directory prefix, over the shapes.
     let mut children: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -316,7 +334,7 @@ pub fn place_paths_except(
         // --max-rules: collapse the widest remaining directory until the targets fit.
         if let Some(Bound { targets, max_rules }) = bound {
             loop {
-                let count = count_targets(&patterned, &collapsed);
+                let count = count_targets(patterned, &collapsed);
                 if count <= targets {
                     break;
                 }
@@ -353,7 +371,7 @@ pub fn place_paths_except(
         })
         .collect();
     let mut out = BTreeMap::new();
-    for (path, (shape, reasons)) in &patterned {
+    for (&path, &(shape, reasons)) in patterned {
         let mut why: Vec<String> = Vec::new();
         if !reasons.is_empty() {
             why.push(format!(
@@ -379,7 +397,7 @@ pub fn place_paths_except(
                     Target::Directory(dir.clone())
                 }
             }
-            None if shape != path => Target::Pattern(shape.clone()),
+            None if shape != path => Target::Pattern(shape.to_string()),
             None if path.len() > MAX_PATH_LEN => {
                 let dir = parent_dir(path);
                 why.push(format!(
@@ -387,9 +405,9 @@ pub fn place_paths_except(
                 ));
                 Target::Directory(dir)
             }
-            None => Target::Path(path.clone()),
+            None => Target::Path(path.to_string()),
         };
-        out.insert(path.clone(), Placement { target, why });
+        out.insert(path.to_string(), Placement { target, why });
     }
     out
 }
@@ -407,15 +425,12 @@ fn inside_any(dir: &str, collapsed: &BTreeMap<String, String>) -> bool {
         .any(|c| dir.len() > c.len() && dir.starts_with(c.as_str()))
 }
 
-fn count_targets(
-    patterned: &BTreeMap<String, (String, BTreeSet<SegmentReason>)>,
-    collapsed: &BTreeMap<String, String>,
-) -> usize {
-    let mut targets = BTreeSet::new();
-    for (shape, _) in patterned.values() {
+fn count_targets(patterned: &Patterned<'_>, collapsed: &BTreeMap<String, String>) -> usize {
+    let mut targets: BTreeSet<&str> = BTreeSet::new();
+    for &(shape, _) in patterned.values() {
         match collapsed.keys().find(|d| shape.starts_with(d.as_str())) {
-            Some(d) => targets.insert(d.clone()),
-            None => targets.insert(shape.clone()),
+            Some(d) => targets.insert(d.as_str()),
+            None => targets.insert(shape),
         };
     }
     targets.len()

@@ -58,6 +58,8 @@ pub struct MergeProgress {
     pub rows_done: u64,
     /// Rows to compact or list (known once every file is checked; 0 before).
     pub rows_total: u64,
+    /// A store file is making the item digests of the files merged (after the rows).
+    pub digesting: bool,
 }
 
 /// A file of the bundle that passed its checks.

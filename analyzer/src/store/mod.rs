@@ -211,7 +211,23 @@ impl Store {
         progress: &mut dyn FnMut(&MergeProgress),
     ) -> Result<MergeReport> {
         let source = BundleSource::open(root)?;
-        let report = merge::merge(self, &source, progress)?;
+        let mut report = merge::merge(self, &source, progress)?;
+        if self.is_persistent() && !report.merged.is_empty() {
+            // A store file keeps the item and start-up digests of the files it holds: make
+            // them now, so that the first `coverage` or `diff` does not pay for every file.
+            progress(&MergeProgress {
+                digesting: true,
+                ..MergeProgress::default()
+            });
+            if let Err(e) = crate::drift::keep_digests(self) {
+                report.problems.push((
+                    root.to_path_buf(),
+                    format!(
+                        "merged, but the item digests drift queries read were not kept ({e}); the next coverage or diff makes them"
+                    ),
+                ));
+            }
+        }
         if self.owned_dir.is_none()
             && source.is_archive()
             && !(report.merged.is_empty() && report.pods_merged.is_empty())
