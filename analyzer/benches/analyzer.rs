@@ -162,7 +162,9 @@ fn main() {
         ));
         drop(store);
         drop(sqlite);
-        let _ = std::fs::remove_dir_all(&dir);
+        if std::env::var_os("KARMOR_BENCH_KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
     }
 
     println!();
