@@ -10,7 +10,8 @@
 //! any compaction and the `observe pods -n NS` summary, all included.
 //!
 //! `cargo bench -p karmor-analyzer --bench analyzer` (or `scripts/bench-analyzer.sh`).
-//! `KARMOR_BENCH_ROWS=1000000,10000000` picks the sizes; `KARMOR_BENCH_DIR` the scratch dir.
+//! `KARMOR_BENCH_ROWS=1000000,10000000` picks the sizes; `KARMOR_BENCH_DIR` the scratch dir;
+//! `KARMOR_BENCH_KEEP=1` keeps it (its files, to query by hand).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -161,7 +162,9 @@ fn main() {
         ));
         drop(store);
         drop(sqlite);
-        let _ = std::fs::remove_dir_all(&dir);
+        if std::env::var_os("KARMOR_BENCH_KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
     }
 
     println!();
@@ -197,6 +200,10 @@ struct Scratch(PathBuf);
 
 impl Drop for Scratch {
     fn drop(&mut self) {
+        if std::env::var_os("KARMOR_BENCH_KEEP").is_some() {
+            eprintln!("kept {}", self.0.display());
+            return;
+        }
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }

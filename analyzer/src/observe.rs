@@ -550,7 +550,7 @@ pub fn summarize(store: &Store, q: &ObserveQuery) -> Result<Summary> {
     }
     if q.wants(Op::Network) {
         let (sql, params) = section_sql(q, Op::Network, &[]);
-        let sql = format!("{sql} ORDER BY 1 NULLS FIRST, 2, 3, 8 DESC, 6, 7");
+        let sql = format!("{sql} ORDER BY 1 NULLS FIRST, 2, 3, 8 DESC, 6, 7, 4, 5");
         let types = columns(&[Text, Text, Text, Text, Text, Text, U16], q.wide);
         out.network = Some(query_columns(store, &sql, &params, &types, |c, i| {
             NetworkRow {

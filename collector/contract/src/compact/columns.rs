@@ -10,12 +10,13 @@
 //! [`Event`]: crate::schema::Event
 //! [`identity_order`]: super::identity_order
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use arrow_array::{
-    Array, ArrayRef, RecordBatch, StringArray, TimestampNanosecondArray, UInt32Array, UInt64Array,
-    UInt8Array,
+    Array, ArrayRef, ListArray, RecordBatch, StringArray, TimestampNanosecondArray, UInt32Array,
+    UInt64Array, UInt8Array,
 };
 use arrow_row::{RowConverter, SortField};
 use arrow_schema::DataType;
@@ -167,7 +168,7 @@ fn fold(columns: &[ArrayRef]) -> Result<RecordBatch, arrow_schema::ArrowError> {
         keys.push(match name {
             "op" => enum_order::<Op>(array, |op| op as u8)?,
             "source" => enum_order::<Source>(array, |s| s as u8)?,
-            _ => Arc::clone(array),
+            _ => ranked(array),
         });
     }
     let converter = RowConverter::new(
@@ -231,6 +232,60 @@ fn fold(columns: &[ArrayRef]) -> Result<RecordBatch, arrow_schema::ArrowError> {
         });
     }
     RecordBatch::try_new(schema, out)
+}
+
+/// A string or string-list column as the ranks of its values among the column's distinct values
+/// (null 0, then 1.. in the values' order: a list compares element by element, a prefix first),
+/// so that row keys are fixed-width integers instead of the strings themselves: the same order
+/// and the same equalities, at a fraction of the cost to encode and compare (many columns repeat
+/// long values, such as a workload's labels, on every row). Other columns are kept as they are.
+fn ranked(array: &ArrayRef) -> ArrayRef {
+    if let Some(strings) = array.as_any().downcast_ref::<StringArray>() {
+        let values: Vec<Option<&str>> = strings.iter().collect();
+        return Arc::new(ranks(&values));
+    }
+    if let Some(lists) = array.as_any().downcast_ref::<ListArray>() {
+        if let Some(items) = lists.values().as_any().downcast_ref::<StringArray>() {
+            let offsets = lists.value_offsets();
+            let values: Vec<Option<Vec<Option<&str>>>> = (0..lists.len())
+                .map(|row| {
+                    lists.is_valid(row).then(|| {
+                        let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
+                        (start..end)
+                            .map(|i| items.is_valid(i).then(|| items.value(i)))
+                            .collect()
+                    })
+                })
+                .collect();
+            return Arc::new(ranks(&values));
+        }
+    }
+    Arc::clone(array)
+}
+
+/// Each value's rank among the distinct values (`None` is 0, the smallest value 1).
+fn ranks<T: Ord + std::hash::Hash>(values: &[Option<T>]) -> UInt32Array {
+    // Each row's value as the order in which values were first seen, then that order as ranks.
+    let mut distinct: HashMap<&T, u32> = HashMap::new();
+    let seen: Vec<Option<u32>> = values
+        .iter()
+        .map(|v| {
+            v.as_ref().map(|v| {
+                let next = distinct.len() as u32;
+                *distinct.entry(v).or_insert(next)
+            })
+        })
+        .collect();
+    let mut sorted: Vec<(&T, u32)> = distinct.into_iter().collect();
+    sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let mut rank_of = vec![0u32; sorted.len()];
+    for (rank, (_, first_seen)) in sorted.iter().enumerate() {
+        rank_of[*first_seen as usize] = rank as u32 + 1;
+    }
+    seen.iter()
+        .map(|s| s.map_or(0, |s| rank_of[s as usize]))
+        .collect::<Vec<u32>>()
+        .into()
 }
 
 /// The first value of a string column of enum names that the enum does not know: its row and

@@ -340,3 +340,62 @@ fn a_corrupt_input_fails_the_compaction_without_a_partial_output() {
     assert!(!out.exists());
     assert!(!tmp_path(&out).exists());
 }
+
+#[test]
+fn the_column_path_orders_nulls_empty_values_prefixes_and_label_lists_as_the_row_path() {
+    // The column path sorts on ranks of each column's distinct values: they must order and
+    // group exactly as identity_order does, also where it is subtle.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let labels: [&[&str]; 5] = [&[], &["a"], &["a", "b"], &["a=1", "b"], &["b"]];
+    let pods = [None, Some(""), Some("a"), Some("Z"), Some("é")];
+    let mut events = Vec::new();
+    for (i, l) in labels.iter().enumerate() {
+        for (j, pod) in pods.iter().enumerate() {
+            events.push(Event {
+                ts_first: (i * 10 + j) as i64,
+                ts_last: (i * 10 + j) as i64 + 5,
+                count: 1 + j as u64,
+                node: "node-a".into(),
+                namespace: Some("shop".into()),
+                pod: pod.map(str::to_string),
+                labels: l.iter().map(|s| s.to_string()).collect(),
+                process: Some(format!("/bin/p{}", (i + j) % 3)),
+                op: Op::Process,
+                source: Source::Ebpf,
+                ..Event::default()
+            });
+        }
+    }
+    // Two windows that repeat every behaviour, in opposite orders.
+    let mut inputs = Vec::new();
+    for (w, mut rows) in [events.clone(), events.iter().rev().cloned().collect()]
+        .into_iter()
+        .enumerate()
+    {
+        let meta = SegmentMeta {
+            schema_version: schema_version(),
+            node: "node-a".into(),
+            windows: 1,
+            ..SegmentMeta::default()
+        };
+        let path = dir.path().join(format!("w{w}.parquet"));
+        write_segment(&path, &mut rows, &meta).expect("segment");
+        inputs.push(path);
+    }
+    let rows = dir.path().join("rows.parquet");
+    let columns = dir.path().join("columns.parquet");
+    compact(&inputs, &rows, &small(dir.path())).expect("row path");
+    compact(&inputs, &columns, &in_memory(dir.path())).expect("column path");
+    let by_rows = read_segment(&rows).expect("rows").1;
+    let by_columns = read_segment(&columns).expect("columns").1;
+    assert_eq!(by_columns.len(), events.len(), "every behaviour once");
+    assert_eq!(by_rows, by_columns);
+    for pair in by_columns.windows(2) {
+        assert_eq!(
+            identity_order(&pair[0], &pair[1]),
+            Ordering::Less,
+            "{pair:?}"
+        );
+    }
+    assert!(by_columns.iter().all(|e| e.count % 2 == 0), "both windows folded");
+}
