@@ -397,5 +397,8 @@ fn the_column_path_orders_nulls_empty_values_prefixes_and_label_lists_as_the_row
             "{pair:?}"
         );
     }
-    assert!(by_columns.iter().all(|e| e.count % 2 == 0), "both windows folded");
+    assert!(
+        by_columns.iter().all(|e| e.count % 2 == 0),
+        "both windows folded"
+    );
 }
