@@ -194,6 +194,19 @@ fn service_key(meta: &ObjectMeta) -> Option<String> {
     }
 }
 
+/// One kind the book is kept from: how its objects are named in logs, keyed in the book,
+/// written into it, and which flag says its first list is in.
+struct Watched<K> {
+    plural: &'static str,
+    /// The prefix of its keys: a relist closes only this kind's spans.
+    prefix: &'static str,
+    key: fn(&ObjectMeta) -> Option<String>,
+    apply: fn(&KubeServices, &K, &str),
+    synced: fn(&KubeServices) -> &AtomicBool,
+    /// What the book no longer records if the watch ends.
+    lost: &'static str,
+}
+
 /// The cluster's Services and the spans of their cluster IPs, kept current by
 /// [`KubeServices::watch`].
 #[derive(Debug, Default)]
@@ -270,86 +283,73 @@ impl KubeServices {
     /// Watches every EndpointSlice and keeps the book's endpoint rows current; runs until the
     /// task is dropped. Errors are logged and the watch resumes with back-off.
     pub async fn watch_slices(self: std::sync::Arc<Self>, client: Client, node: String) {
-        let api: Api<DynamicObject> =
-            Api::all_with(client, &ApiResource::erase::<EndpointSlice>(&()));
-        let mut events = std::pin::pin!(watcher(api, watcher::Config::default()).default_backoff());
-        let mut listed: Option<HashSet<String>> = None;
-        while let Some(event) = events.next().await {
-            match event {
-                Err(e) => log::warn!("watching endpointslices: {e} (retrying)"),
-                Ok(Event::Init) => listed = Some(HashSet::new()),
-                Ok(Event::InitApply(obj)) => {
-                    if let Some(key) = self.on_apply_slice(obj, &node) {
-                        listed.get_or_insert_with(HashSet::new).insert(key);
-                    }
-                }
-                Ok(Event::InitDone) => {
-                    let listed = listed.take().unwrap_or_default();
-                    let mut book = self.book();
-                    // Only the slices' keys: the Services' spans are the other watch's.
-                    let gone: Vec<String> = book
-                        .open_keys()
-                        .filter(|k| k.starts_with("endpointslice/") && !listed.contains(*k))
-                        .map(str::to_string)
-                        .collect();
-                    let now = now_ns();
-                    for k in gone {
-                        book.delete(&k, now);
-                    }
-                    drop(book);
-                    if !self.slices_synced.swap(true, Ordering::AcqRel) {
-                        log::info!("endpointslice watch synced");
-                    }
-                }
-                Ok(Event::Apply(obj)) => {
-                    self.on_apply_slice(obj, &node);
-                }
-                Ok(Event::Delete(obj)) => {
-                    if let Some(key) = slice_key(&obj.metadata) {
-                        self.book().delete(&key, now_ns());
-                    }
-                }
-            }
-        }
-        log::error!("the watch of endpointslices ended: endpoints are no longer recorded");
-    }
-
-    fn on_apply_slice(&self, obj: DynamicObject, node: &str) -> Option<String> {
-        let key = slice_key(&obj.metadata);
-        let what = format!(
-            "{}/{}",
-            obj.metadata.namespace.as_deref().unwrap_or("?"),
-            obj.metadata.name.as_deref().unwrap_or("?")
-        );
-        match obj.try_parse::<EndpointSlice>() {
-            Ok(slice) => self.apply_slice(&slice, node),
-            Err(e) => log::warn!("skipping endpointslice {what}: it does not parse: {e}"),
-        }
-        key
+        const SLICES: Watched<EndpointSlice> = Watched {
+            plural: "endpointslices",
+            prefix: "endpointslice/",
+            key: slice_key,
+            apply: KubeServices::apply_slice,
+            synced: |s| &s.slices_synced,
+            lost: "endpoints",
+        };
+        self.watch_kind(client, node, SLICES).await
     }
 
     /// Watches every Service and keeps the book current; runs until the task is dropped.
     /// Errors are logged and the watch resumes with back-off.
     pub async fn watch(self: std::sync::Arc<Self>, client: Client, node: String) {
-        let api: Api<DynamicObject> = Api::all_with(client, &ApiResource::erase::<Service>(&()));
+        const SERVICES: Watched<Service> = Watched {
+            plural: "services",
+            prefix: "service/",
+            key: service_key,
+            apply: KubeServices::apply,
+            synced: |s| &s.synced,
+            lost: "cluster IPs",
+        };
+        self.watch_kind(client, node, SERVICES).await
+    }
+
+    /// The watch of one kind: its first list (and every relist) closes the spans of the
+    /// objects of that kind it no longer holds; objects are parsed one by one, so one that
+    /// does not parse is logged and skipped (its key still counts as listed).
+    async fn watch_kind<K>(
+        self: std::sync::Arc<Self>,
+        client: Client,
+        node: String,
+        kind: Watched<K>,
+    ) where
+        K: kube::Resource<DynamicType = ()> + k8s_openapi::serde::de::DeserializeOwned,
+    {
+        let api: Api<DynamicObject> = Api::all_with(client, &ApiResource::erase::<K>(&()));
         let mut events = std::pin::pin!(watcher(api, watcher::Config::default()).default_backoff());
         let mut listed: Option<HashSet<String>> = None;
+        let on_apply = |obj: DynamicObject| -> Option<String> {
+            let key = (kind.key)(&obj.metadata);
+            let what = format!(
+                "{}/{}",
+                obj.metadata.namespace.as_deref().unwrap_or("?"),
+                obj.metadata.name.as_deref().unwrap_or("?")
+            );
+            match obj.try_parse::<K>() {
+                Ok(parsed) => (kind.apply)(&self, &parsed, &node),
+                Err(e) => log::warn!("skipping {} {what}: it does not parse: {e}", kind.plural),
+            }
+            key
+        };
         while let Some(event) = events.next().await {
             match event {
-                Err(e) => log::warn!("watching services: {e} (retrying)"),
+                Err(e) => log::warn!("watching {}: {e} (retrying)", kind.plural),
                 Ok(Event::Init) => listed = Some(HashSet::new()),
                 Ok(Event::InitApply(obj)) => {
-                    if let Some(key) = self.on_apply(obj, &node) {
+                    if let Some(key) = on_apply(obj) {
                         listed.get_or_insert_with(HashSet::new).insert(key);
                     }
                 }
                 Ok(Event::InitDone) => {
                     let listed = listed.take().unwrap_or_default();
                     let mut book = self.book();
-                    // Only the Services' keys: the slices' spans are the other watch's.
                     let gone: Vec<String> = book
                         .open_keys()
-                        .filter(|k| k.starts_with("service/") && !listed.contains(*k))
+                        .filter(|k| k.starts_with(kind.prefix) && !listed.contains(*k))
                         .map(str::to_string)
                         .collect();
                     let now = now_ns();
@@ -357,32 +357,24 @@ impl KubeServices {
                         book.delete(&k, now);
                     }
                     drop(book);
-                    if !self.synced.swap(true, Ordering::AcqRel) {
-                        log::info!("service watch synced");
+                    if !(kind.synced)(&self).swap(true, Ordering::AcqRel) {
+                        log::info!("{} watch synced", kind.plural);
                     }
                 }
                 Ok(Event::Apply(obj)) => {
-                    self.on_apply(obj, &node);
+                    on_apply(obj);
                 }
-                Ok(Event::Delete(obj)) => self.delete(&obj.metadata),
+                Ok(Event::Delete(obj)) => {
+                    if let Some(key) = (kind.key)(&obj.metadata) {
+                        self.book().delete(&key, now_ns());
+                    }
+                }
             }
         }
-        log::error!("the watch of services ended: cluster IPs are no longer recorded");
-    }
-
-    /// Records one Service from the watch; returns its key (also when it does not parse, so
-    /// that a relist does not count it as deleted).
-    fn on_apply(&self, obj: DynamicObject, node: &str) -> Option<String> {
-        let key = service_key(&obj.metadata);
-        let what = format!(
-            "{}/{}",
-            obj.metadata.namespace.as_deref().unwrap_or("?"),
-            obj.metadata.name.as_deref().unwrap_or("?")
+        log::error!(
+            "the watch of {} ended: {} are no longer recorded",
+            kind.plural,
+            kind.lost
         );
-        match obj.try_parse::<Service>() {
-            Ok(svc) => self.apply(&svc, node),
-            Err(e) => log::warn!("skipping service {what}: it does not parse: {e}"),
-        }
-        key
     }
 }

@@ -920,14 +920,13 @@ fn file_rules(
         }
     }
     for ((proc_, _), paths) in groups.iter().filter(|((_, w), _)| !*w) {
-        // Reads already covered by a writable rule of the same process need no rule.
+        // Reads already covered by a writable rule of the same process need no rule: also a
+        // path it both read and wrote, which would otherwise get a second, read-only rule on
+        // the same path (and KubeArmor's readOnly would deny the writes the first allows).
         let mine = writable.get(proc_).map(Vec::as_slice).unwrap_or_default();
         let mut rest = BTreeSet::new();
         for path in paths {
-            match mine
-                .iter()
-                .find(|t| !matches!(t, Target::Path(_)) && covers(t, path))
-            {
+            match mine.iter().find(|t| covers(t, path)) {
                 Some(t) => {
                     add(
                         &mut narrowed,
@@ -936,7 +935,9 @@ fn file_rules(
                         &BTreeSet::from([path.clone()]),
                         &[],
                     );
-                    *reads_covered.entry((t.clone(), false)).or_default() += 1;
+                    if !matches!(t, Target::Path(_)) {
+                        *reads_covered.entry((t.clone(), false)).or_default() += 1;
+                    }
                 }
                 None => {
                     rest.insert(path.clone());
