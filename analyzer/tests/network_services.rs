@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use karmor_analyzer::network::draft::{yaml, DraftPeer, NetworkFormat};
+use karmor_analyzer::network::draft::{yaml, DraftPeer, NetworkDraft, NetworkFormat};
 use karmor_analyzer::network::{
     parse_policies, recommend_network, simulate_network, NetDecision, Peer, PeerIndex,
 };
@@ -171,6 +171,22 @@ fn scope() -> Scope {
     }
 }
 
+/// A draft's egress rules as (peer, `PROTO/PORT` strings; port 0 for any).
+fn egress_of(draft: &NetworkDraft) -> Vec<(DraftPeer, Vec<String>)> {
+    draft
+        .egress
+        .iter()
+        .map(|r| {
+            let ports = r
+                .ports
+                .iter()
+                .map(|(p, n)| format!("{p}/{}", n.unwrap_or(0)))
+                .collect();
+            (r.peer.clone(), ports)
+        })
+        .collect()
+}
+
 fn labels(kv: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
     kv.iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -236,19 +252,7 @@ fn connections_to_cluster_ips_reach_the_services_pods_by_their_selectors() {
         .iter()
         .find(|d| d.workload.name == "web")
         .expect("a draft for web");
-    let egress: Vec<(DraftPeer, Vec<String>)> = web
-        .egress
-        .iter()
-        .map(|r| {
-            (
-                r.peer.clone(),
-                r.ports
-                    .iter()
-                    .map(|(p, n)| format!("{p}/{}", n.map_or(0, |n| n)))
-                    .collect(),
-            )
-        })
-        .collect();
+    let egress = egress_of(web);
     assert_eq!(
         egress,
         vec![
@@ -395,19 +399,7 @@ fn a_service_without_a_selector_reaches_its_endpoints_the_kubernetes_service_the
         .iter()
         .find(|d| d.workload.name == "web")
         .expect("a draft for web");
-    let egress: Vec<(DraftPeer, Vec<String>)> = web
-        .egress
-        .iter()
-        .map(|r| {
-            (
-                r.peer.clone(),
-                r.ports
-                    .iter()
-                    .map(|(p, n)| format!("{p}/{}", n.map_or(0, |n| n)))
-                    .collect(),
-            )
-        })
-        .collect();
+    let egress = egress_of(web);
     assert_eq!(
         egress,
         vec![
