@@ -30,6 +30,25 @@ static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/ka
 #[cfg(not(karmor_probes))]
 static OBJECT: &[u8] = &[];
 
+/// The same programs on the same hooks, each returning at once (`bpf/karmor_empty.bpf.c`):
+/// what the kernel charges for any program there, the floor under [`OBJECT`]'s cost.
+#[cfg(karmor_probes)]
+static EMPTY_OBJECT: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/karmor_empty.bpf.o"));
+#[cfg(not(karmor_probes))]
+static EMPTY_OBJECT: &[u8] = &[];
+
+/// Which programs [`Probes::load`] attaches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ProbeSet {
+    /// The sensors (`bpf/karmor.bpf.c`).
+    #[default]
+    Sensors,
+    /// Empty programs on the same hooks (`bpf/karmor_empty.bpf.c`), for measuring the hooks'
+    /// floor: they record nothing.
+    Empty,
+}
+
 /// True when this build carries the eBPF probes.
 pub fn built_with_probes() -> bool {
     !OBJECT.is_empty()
@@ -141,19 +160,31 @@ pub fn ensure_tracefs() {
 }
 
 impl Probes {
-    /// Loads the object, attaches every probe it can except the programs named in `skip`
-    /// (e.g. `sys_enter`, `cap_capable`), and returns the ring buffer to read.
+    /// Loads the sensors' object, attaches every probe it can except the programs named in
+    /// `skip` (e.g. `sys_enter`, `cap_capable`), and returns the ring buffer to read.
     pub fn load(skip: &[&str]) -> Result<(Probes, RingBuf<MapData>), ProbeError> {
+        Self::load_set(ProbeSet::Sensors, skip)
+    }
+
+    /// [`Probes::load`] of either object: the sensors, or empty programs on the same hooks.
+    pub fn load_set(
+        set: ProbeSet,
+        skip: &[&str],
+    ) -> Result<(Probes, RingBuf<MapData>), ProbeError> {
         if !built_with_probes() {
             return Err(ProbeError::NotBuilt);
         }
+        let object = match set {
+            ProbeSet::Sensors => OBJECT,
+            ProbeSet::Empty => EMPTY_OBJECT,
+        };
         ensure_tracefs();
         let btf = Btf::from_sys_fs().map_err(|e| ProbeError::Btf(e.to_string()))?;
         let me = std::process::id();
         let mut bpf = EbpfLoader::new()
             .btf(Some(&btf))
             .override_global("self_tgid", &me, true)
-            .load(OBJECT)
+            .load(object)
             .map_err(|e| ProbeError::Load(e.to_string()))?;
         let mut attached = Vec::new();
         let mut failed = Vec::new();

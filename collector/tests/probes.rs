@@ -652,3 +652,30 @@ fail(lambda: os.open('x', os.O_RDONLY))
         5 * N
     );
 }
+
+/// The floor the collector bench sets beside the probes (`--source empty-probes`) must stand
+/// on exactly the sensors' hooks, or it measures some other kernel path; and its programs must
+/// do nothing (no record, whatever runs meanwhile).
+#[test]
+#[ignore = "needs root, BPF, probes built (clang, bpftool, libbpf-dev, BTF) and cgroup v2"]
+fn empty_programs_attach_the_sensors_hooks_and_record_nothing() {
+    use karmor_collector::probes::{ProbeSet, Probes};
+    if let Some(why) = missing_precondition() {
+        panic!("the probes test cannot run here: {why}");
+    }
+    for skip in [&[][..], &["sys_enter", "cap_capable"][..]] {
+        let (sensors, _ring) = Probes::load(skip).expect("sensors load");
+        let (hooks, attached) = (sensors.hooks.clone(), sensors.attached.clone());
+        drop(sensors);
+        let (empty, mut ring) = Probes::load_set(ProbeSet::Empty, skip).expect("empty load");
+        assert_eq!(empty.hooks, hooks, "skipping {skip:?}");
+        assert_eq!(empty.attached, attached, "skipping {skip:?}");
+        assert!(
+            hooks.iter().any(|(h, _)| h == "syscalls:sys_exit_openat"),
+            "{hooks:?}"
+        );
+        let cg = TestCgroup::create();
+        cg.run("exec cat /etc/hostname > /dev/null");
+        assert!(ring.next().is_none(), "an empty program sent a record");
+    }
+}
