@@ -74,40 +74,322 @@ pub enum ProbeError {
     Attach(String),
 }
 
-/// Program name in the object → the tracepoint it attaches to. Syscalls are seen at exit;
-/// their arguments are read from the task's saved registers.
-const PROGRAMS: &[(&str, &str, &str)] = &[
-    ("handle_exec", "sched", "sched_process_exec"),
-    ("handle_exit", "sched", "sched_process_exit"),
-    ("openat_exit", "syscalls", "sys_exit_openat"),
-    ("openat2_exit", "syscalls", "sys_exit_openat2"),
-    ("open_exit_tp", "syscalls", "sys_exit_open"),
-    ("creat_exit", "syscalls", "sys_exit_creat"),
-    ("unlink_exit", "syscalls", "sys_exit_unlink"),
-    ("unlinkat_exit", "syscalls", "sys_exit_unlinkat"),
-    ("rmdir_exit", "syscalls", "sys_exit_rmdir"),
-    ("rename_exit_tp", "syscalls", "sys_exit_rename"),
-    ("renameat_exit", "syscalls", "sys_exit_renameat"),
-    ("renameat2_exit", "syscalls", "sys_exit_renameat2"),
-    ("chmod_exit", "syscalls", "sys_exit_chmod"),
-    ("fchmodat_exit", "syscalls", "sys_exit_fchmodat"),
-    ("fchmodat2_exit", "syscalls", "sys_exit_fchmodat2"),
-    ("fchmod_exit", "syscalls", "sys_exit_fchmod"),
-    ("chown_exit", "syscalls", "sys_exit_chown"),
-    ("lchown_exit", "syscalls", "sys_exit_lchown"),
-    ("fchownat_exit", "syscalls", "sys_exit_fchownat"),
-    ("fchown_exit", "syscalls", "sys_exit_fchown"),
-    ("connect_exit", "syscalls", "sys_exit_connect"),
-    ("bind_exit", "syscalls", "sys_exit_bind"),
-    ("listen_exit", "syscalls", "sys_exit_listen"),
-    ("accept_exit_tp", "syscalls", "sys_exit_accept"),
-    ("accept4_exit", "syscalls", "sys_exit_accept4"),
-    ("sendto_enter", "syscalls", "sys_enter_sendto"),
-    ("sendmsg_enter", "syscalls", "sys_enter_sendmsg"),
-    ("socket_enter", "syscalls", "sys_enter_socket"),
-    ("sys_enter", "raw_syscalls", "sys_enter"),
-    ("cap_capable", "capability", "cap_capable"),
+/// The sensors, as the collector reports which hooks each one stands on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Sensor {
+    /// Process execs and exits.
+    Exec,
+    /// File opens, removals, renames, mode and owner changes.
+    Files,
+    /// Connections, binds, listens, accepts, UDP sends, raw sockets.
+    Network,
+    /// System call counts (`--no-syscalls` turns it off).
+    Syscalls,
+    /// Capability check counts (`--no-capabilities` turns it off).
+    Capabilities,
+}
+
+impl Sensor {
+    /// Every sensor, in the order reports list them.
+    pub const ALL: [Sensor; 5] = [
+        Sensor::Files,
+        Sensor::Exec,
+        Sensor::Network,
+        Sensor::Syscalls,
+        Sensor::Capabilities,
+    ];
+
+    /// Its name in Health and `/metrics`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Sensor::Exec => "exec",
+            Sensor::Files => "files",
+            Sensor::Network => "network",
+            Sensor::Syscalls => "syscalls",
+            Sensor::Capabilities => "capabilities",
+        }
+    }
+
+    /// Why it stands on the hooks it does, on this build (tracepoints only: see
+    /// `bpf/karmor.bpf.c`).
+    fn why(self) -> &'static str {
+        match self {
+            Sensor::Exec => "sched tracepoints: off the system call path, nothing cheaper exists",
+            Sensor::Files => {
+                "system call exit tracepoints: fentry and BPF-LSM hooks are not used (they \
+                 fail to load under kernel lockdown, and kprobes may not be built), so file \
+                 operations are seen where the kernel traces system calls"
+            }
+            Sensor::Network => {
+                "system call tracepoints (connect, bind, listen, accept exits; sendto, sendmsg, \
+                 socket entries): they give the calling process and the addresses as the call \
+                 made them"
+            }
+            Sensor::Syscalls => {
+                "raw_syscalls:sys_enter: one tracepoint for every system call, counted in the \
+                 kernel"
+            }
+            Sensor::Capabilities => {
+                "capability:cap_capable: every capability check, counted in the kernel"
+            }
+        }
+    }
+}
+
+/// One program of the object and the tracepoint it attaches to.
+#[derive(Debug, Clone, Copy)]
+pub struct Program {
+    /// Its name in the object.
+    pub name: &'static str,
+    /// Tracepoint category.
+    pub category: &'static str,
+    /// Tracepoint event.
+    pub event: &'static str,
+    /// The sensor it serves.
+    pub sensor: Sensor,
+}
+
+/// Every program of the object. Syscalls are seen at exit; their arguments are read from the
+/// task's saved registers.
+pub const PROGRAMS: &[Program] = &[
+    Program {
+        name: "handle_exec",
+        category: "sched",
+        event: "sched_process_exec",
+        sensor: Sensor::Exec,
+    },
+    Program {
+        name: "handle_exit",
+        category: "sched",
+        event: "sched_process_exit",
+        sensor: Sensor::Exec,
+    },
+    Program {
+        name: "openat_exit",
+        category: "syscalls",
+        event: "sys_exit_openat",
+        sensor: Sensor::Files,
+    },
+    Program {
+        name: "openat2_exit",
+        category: "syscalls",
+        event: "sys_exit_openat2",
+        sensor: Sensor::Files,
+    },
+    Program {
+        name: "open_exit_tp",
+        category: "syscalls",
+        event: "sys_exit_open",
+        sensor: Sensor::Files,
+    },
+    Program {
+        name: "creat_exit",
+        category: "syscalls",
+        event: "sys_exit_creat",
+        sensor: Sensor::Files,
+    },
+    Program {
+        name: "unlink_exit",
+        category: "syscalls",
+        event: "sys_exit_unlink",
+        sensor: Sensor::Files,
+    },
+    Program {
+        name: "unlinkat_exit",
+        category: "syscalls",
+        event: "sys_exit_unlinkat",
+        sensor: Sensor::Files,
+    },
+    Program {
+        name: "rmdir_exit",
+        category: "syscalls",
+        event: "sys_exit_rmdir",
+        sensor: Sensor::Files,
+    },
+    Program {
+        name: "rename_exit_tp",
+        category: "syscalls",
+        event: "sys_exit_rename",
+        sensor: Sensor::Files,
+    },
+    Program {
+        name: "renameat_exit",
+        category: "syscalls",
+        event: "sys_exit_renameat",
+        sensor: Sensor::Files,
+    },
+    Program {
+        name: "renameat2_exit",
+        category: "syscalls",
+        event: "sys_exit_renameat2",
+        sensor: Sensor::Files,
+    },
+    Program {
+        name: "chmod_exit",
+        category: "syscalls",
+        event: "sys_exit_chmod",
+        sensor: Sensor::Files,
+    },
+    Program {
+        name: "fchmodat_exit",
+        category: "syscalls",
+        event: "sys_exit_fchmodat",
+        sensor: Sensor::Files,
+    },
+    Program {
+        name: "fchmodat2_exit",
+        category: "syscalls",
+        event: "sys_exit_fchmodat2",
+        sensor: Sensor::Files,
+    },
+    Program {
+        name: "fchmod_exit",
+        category: "syscalls",
+        event: "sys_exit_fchmod",
+        sensor: Sensor::Files,
+    },
+    Program {
+        name: "chown_exit",
+        category: "syscalls",
+        event: "sys_exit_chown",
+        sensor: Sensor::Files,
+    },
+    Program {
+        name: "lchown_exit",
+        category: "syscalls",
+        event: "sys_exit_lchown",
+        sensor: Sensor::Files,
+    },
+    Program {
+        name: "fchownat_exit",
+        category: "syscalls",
+        event: "sys_exit_fchownat",
+        sensor: Sensor::Files,
+    },
+    Program {
+        name: "fchown_exit",
+        category: "syscalls",
+        event: "sys_exit_fchown",
+        sensor: Sensor::Files,
+    },
+    Program {
+        name: "connect_exit",
+        category: "syscalls",
+        event: "sys_exit_connect",
+        sensor: Sensor::Network,
+    },
+    Program {
+        name: "bind_exit",
+        category: "syscalls",
+        event: "sys_exit_bind",
+        sensor: Sensor::Network,
+    },
+    Program {
+        name: "listen_exit",
+        category: "syscalls",
+        event: "sys_exit_listen",
+        sensor: Sensor::Network,
+    },
+    Program {
+        name: "accept_exit_tp",
+        category: "syscalls",
+        event: "sys_exit_accept",
+        sensor: Sensor::Network,
+    },
+    Program {
+        name: "accept4_exit",
+        category: "syscalls",
+        event: "sys_exit_accept4",
+        sensor: Sensor::Network,
+    },
+    Program {
+        name: "sendto_enter",
+        category: "syscalls",
+        event: "sys_enter_sendto",
+        sensor: Sensor::Network,
+    },
+    Program {
+        name: "sendmsg_enter",
+        category: "syscalls",
+        event: "sys_enter_sendmsg",
+        sensor: Sensor::Network,
+    },
+    Program {
+        name: "socket_enter",
+        category: "syscalls",
+        event: "sys_enter_socket",
+        sensor: Sensor::Network,
+    },
+    Program {
+        name: "sys_enter",
+        category: "raw_syscalls",
+        event: "sys_enter",
+        sensor: Sensor::Syscalls,
+    },
+    Program {
+        name: "cap_capable",
+        category: "capability",
+        event: "cap_capable",
+        sensor: Sensor::Capabilities,
+    },
 ];
+
+/// Which hooks a sensor stands on, and why: reported in Health and `/metrics`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookChoice {
+    /// The sensor ([`Sensor::name`]).
+    pub sensor: &'static str,
+    /// The hooks attached for it (`category:event`); empty when it is off.
+    pub hooks: Vec<String>,
+    /// Hooks that failed to attach, with the kernel's error.
+    pub failed: Vec<String>,
+    /// Why these hooks, or why it is off.
+    pub why: String,
+}
+
+/// The hook choice of every sensor, from what [`Probes::load`] attached and failed and the
+/// programs it was told to skip.
+pub fn hook_choices(
+    set: ProbeSet,
+    skip: &[&str],
+    attached: &[&'static str],
+    failed: &[(&'static str, String)],
+) -> Vec<HookChoice> {
+    Sensor::ALL
+        .iter()
+        .map(|&sensor| {
+            let programs: Vec<&Program> = PROGRAMS.iter().filter(|p| p.sensor == sensor).collect();
+            let hook = |p: &Program| format!("{}:{}", p.category, p.event);
+            let hooks: Vec<String> = programs
+                .iter()
+                .filter(|p| attached.contains(&p.name))
+                .map(|p| hook(p))
+                .collect();
+            let failed: Vec<String> = programs
+                .iter()
+                .filter_map(|p| {
+                    let (_, why) = failed.iter().find(|(n, _)| *n == p.name)?;
+                    Some(format!("{}: {why}", hook(p)))
+                })
+                .collect();
+            let why = if programs.iter().all(|p| skip.contains(&p.name)) {
+                "off (turned off by a flag)".to_string()
+            } else if hooks.is_empty() {
+                "off: no hook attached".to_string()
+            } else if set == ProbeSet::Empty {
+                format!("empty programs (--source empty-probes); {}", sensor.why())
+            } else {
+                sensor.why().to_string()
+            };
+            HookChoice {
+                sensor: sensor.name(),
+                hooks,
+                failed,
+                why,
+            }
+        })
+        .collect()
+}
 
 /// Value of the kernel's `dedup` map: repeats not sent, and the time of the last one.
 type DedupVal = [u64; 2];
@@ -146,6 +428,8 @@ pub struct Probes {
     pub hooks: Vec<(String, bool)>,
     /// Programs that could not be attached, with the reason (e.g. no IPv6 in this kernel).
     pub failed: Vec<(&'static str, String)>,
+    /// Per sensor, the hooks attached and why ([`hook_choices`]).
+    pub choices: Vec<HookChoice>,
 }
 
 /// Mounts tracefs at /sys/kernel/tracing when nothing is there (tracepoints need it).
@@ -189,17 +473,18 @@ impl Probes {
         let mut attached = Vec::new();
         let mut failed = Vec::new();
         let mut hooks = Vec::new();
-        for (name, category, event) in PROGRAMS {
-            if skip.contains(name) {
+        for p in PROGRAMS {
+            if skip.contains(&p.name) {
                 continue;
             }
-            let result = attach(&mut bpf, name, category, event);
-            hooks.push((format!("{category}:{event}"), result.is_ok()));
+            let result = attach(&mut bpf, p.name, p.category, p.event);
+            hooks.push((format!("{}:{}", p.category, p.event), result.is_ok()));
             match result {
-                Ok(()) => attached.push(*name),
-                Err(e) => failed.push((*name, e)),
+                Ok(()) => attached.push(p.name),
+                Err(e) => failed.push((p.name, e)),
             }
         }
+        let choices = hook_choices(set, skip, &attached, &failed);
         if attached.is_empty() {
             let why = failed
                 .iter()
@@ -233,6 +518,7 @@ impl Probes {
                 attached,
                 hooks,
                 failed,
+                choices,
             },
             ring,
         ))
@@ -363,4 +649,58 @@ fn attach(bpf: &mut Ebpf, name: &str, category: &str, event: &str) -> Result<(),
     p.load().map_err(|e| e.to_string())?;
     p.attach(category, event).map_err(|e| e.to_string())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_sensor_reports_its_hooks_and_why_and_a_flag_turns_one_off() {
+        let attached: Vec<&'static str> = PROGRAMS
+            .iter()
+            .map(|p| p.name)
+            .filter(|n| *n != "sys_enter" && *n != "fchmodat2_exit")
+            .collect();
+        let failed = vec![("fchmodat2_exit", "No such file or directory".to_string())];
+        let choices = hook_choices(ProbeSet::Sensors, &["sys_enter"], &attached, &failed);
+        let by = |s: &str| choices.iter().find(|h| h.sensor == s).expect(s);
+        assert_eq!(
+            choices.iter().map(|h| h.sensor).collect::<Vec<_>>(),
+            ["files", "exec", "network", "syscalls", "capabilities"]
+        );
+        let files = by("files");
+        assert!(files
+            .hooks
+            .contains(&"syscalls:sys_exit_openat".to_string()));
+        assert!(!files
+            .hooks
+            .contains(&"syscalls:sys_exit_fchmodat2".to_string()));
+        assert_eq!(
+            files.failed,
+            ["syscalls:sys_exit_fchmodat2: No such file or directory"]
+        );
+        assert!(files.why.contains("fentry"), "{}", files.why);
+        assert_eq!(
+            by("exec").hooks,
+            ["sched:sched_process_exec", "sched:sched_process_exit"]
+        );
+        assert!(by("network")
+            .hooks
+            .contains(&"syscalls:sys_exit_connect".to_string()));
+        let syscalls = by("syscalls");
+        assert!(syscalls.hooks.is_empty());
+        assert!(syscalls.why.starts_with("off"), "{}", syscalls.why);
+        assert_eq!(by("capabilities").hooks, ["capability:cap_capable"]);
+
+        // Every program is some sensor's hook, listed once.
+        let all: Vec<&'static str> = PROGRAMS.iter().map(|p| p.name).collect();
+        let listed: usize = hook_choices(ProbeSet::Sensors, &[], &all, &[])
+            .iter()
+            .map(|h| h.hooks.len())
+            .sum();
+        assert_eq!(listed, PROGRAMS.len());
+        let empty = hook_choices(ProbeSet::Empty, &[], &all, &[]);
+        assert!(empty.iter().all(|h| h.why.starts_with("empty programs")));
+    }
 }

@@ -426,6 +426,10 @@ pub async fn run_with_feeds(
                 .store(probes.attached.len() as u64, Ordering::Relaxed);
             summary.failed = probes.failed.clone();
             let _ = counters.hooks.set(probes.hooks.clone());
+            let _ = counters.hook_choices.set(probes.choices.clone());
+            for c in &probes.choices {
+                log::info!("sensor {}: {} ({})", c.sensor, c.hooks.join(", "), c.why);
+            }
             // SAFETY: the ring buffer owns its map fd, which stays open and the same until the
             // RingBuf (moved into the AsyncFd) is dropped with it.
             let mut ring =
