@@ -14,6 +14,7 @@ use std::process::Command;
 fn main() {
     println!("cargo:rustc-check-cfg=cfg(karmor_probes)");
     println!("cargo:rerun-if-changed=bpf/karmor.bpf.c");
+    println!("cargo:rerun-if-changed=bpf/karmor_empty.bpf.c");
     for var in [
         "CLANG",
         "BPFTOOL",
@@ -35,6 +36,7 @@ fn main() {
         Err(Missing::Tool(why)) => {
             println!("cargo:warning=karmor-collector is built without eBPF probes: {why}");
             let _ = std::fs::write(&obj, b"");
+            let _ = std::fs::write(out.join("karmor_empty.bpf.o"), b"");
         }
     }
 }
@@ -91,12 +93,26 @@ fn build_probes(out: &Path, obj: &Path) -> Result<(), Missing> {
             "libbpf's bpf_helpers.h is not installed; install libbpf-dev".into(),
         ));
     }
-    let status = Command::new(&clang)
+    compile(&clang, arch, out, "bpf/karmor.bpf.c", obj)?;
+    // The same hooks with empty programs: the floor a benchmark sets beside the probes.
+    compile(
+        &clang,
+        arch,
+        out,
+        "bpf/karmor_empty.bpf.c",
+        &out.join("karmor_empty.bpf.o"),
+    )?;
+    write_c_layout(&bpftool, obj, &out.join("c_layout.rs"))
+}
+
+/// Compiles one BPF source into `obj` (CO-RE, against `out`'s vmlinux.h).
+fn compile(clang: &str, arch: &str, out: &Path, src: &str, obj: &Path) -> Result<(), Missing> {
+    let status = Command::new(clang)
         .args(["-O2", "-g", "-target", "bpf", "-Wall", "-Werror"])
         .arg(format!("-D__TARGET_ARCH_{arch}"))
         .arg("-I")
         .arg(out)
-        .args(["-c", "bpf/karmor.bpf.c", "-o"])
+        .args(["-c", src, "-o"])
         .arg(obj)
         .status()
         .map_err(|e| {
@@ -106,10 +122,10 @@ fn build_probes(out: &Path, obj: &Path) -> Result<(), Missing> {
         })?;
     if !status.success() {
         return Err(Missing::Broken(format!(
-            "{clang} failed to compile bpf/karmor.bpf.c (its errors are above)"
+            "{clang} failed to compile {src} (its errors are above)"
         )));
     }
-    write_c_layout(&bpftool, obj, &out.join("c_layout.rs"))
+    Ok(())
 }
 
 /// The structs whose layout src/raw.rs decodes by hand.

@@ -5,9 +5,14 @@
 //! 2. resident memory of the collector binary with 500 containers, and bytes on disk per raw
 //!    event for a repetitive workload;
 //! 3. the throughput of syscall-heavy loops (open/close, fork+exec, loopback TCP connect) with
-//!    and without the eBPF probes attached, in interleaved rounds (without, then with) so that
-//!    other load on the machine falls on both sides; medians of wall-clock rates and of rates
-//!    per CPU-second of the loop are reported (root and BPF needed); in the same rounds, two
+//!    and without the eBPF probes attached, in interleaved rounds (every side in turn) so that
+//!    other load on the machine falls on every side; medians of wall-clock rates and of rates
+//!    per CPU-second of the loop are reported (root and BPF needed). Each probe set (file,
+//!    process and network probes; all probes) runs next to its floor: the collector with
+//!    empty programs on the same hooks (`--source empty-probes`), so that each loss splits
+//!    into the kernel's part (what any program on those hooks costs, e.g. the syscall
+//!    tracepoints' slow path) and the points above it that our programs cost; in the same
+//!    rounds, two
 //!    realistic workloads (`workloads`): `make -j2` of a generated 120-file C project and `tar`
 //!    create + extract + list of a generated 20,000-file tree, wall and CPU time and their loss
 //!    (on tmpfs, or in `KARMOR_BENCH_WORKDIR`);
@@ -21,7 +26,9 @@
 //! `cargo bench -p karmor-collector --bench collector` (or `scripts/bench-collector.sh`);
 //! `… -- pipeline` runs only parts 1 and 2, `… -- probes` only part 3, `… -- compaction` only
 //! part 4 (`KARMOR_BENCH_ROWS` for another size than 1M, `KARMOR_BENCH_DIR` for where it goes), `KARMOR_BENCH_ROUNDS` sets its rounds (default 5) and
-//! `KARMOR_COLLECTOR_BIN` runs another collector build (a baseline) against the same loops.
+//! `KARMOR_COLLECTOR_BIN` runs another collector build against the same loops, and
+//! `KARMOR_BASELINE_BIN` adds a side with all the probes of another build (a before → after
+//! in the same rounds).
 
 use std::fs;
 use std::net::{TcpListener, TcpStream};
@@ -382,12 +389,12 @@ fn free_port() -> Result<u16, String> {
         .map_err(|e| format!("no free loopback port: {e}"))
 }
 
-/// Starts the collector with its eBPF probes (`extra` flags, e.g. `--no-syscalls`), without
-/// its gRPC service and with its metrics on a free port, and waits until they are attached.
-/// Returns the child and its metrics port.
-fn start_collector(dir: &Path, extra: &[&str]) -> Result<(Child, u16), String> {
+/// Starts the collector `bin` with its eBPF probes (`extra` flags, e.g. `--no-syscalls`),
+/// without its gRPC service and with its metrics on a free port, and waits until they are
+/// attached. Returns the child and its metrics port.
+fn start_collector(bin: &str, dir: &Path, extra: &[&str]) -> Result<(Child, u16), String> {
     let port = free_port()?;
-    let mut child = Command::new(bin())
+    let mut child = Command::new(bin)
         .args(["--no-kube", "--no-listen", "--node-name", "bench"])
         .arg("--metrics-addr")
         .arg(format!("127.0.0.1:{port}"))
@@ -414,19 +421,65 @@ fn start_collector(dir: &Path, extra: &[&str]) -> Result<(Child, u16), String> {
     Ok((child, port))
 }
 
-/// The probe sets measured side by side: none, the collector without its system call and
-/// capability counts (`--no-syscalls --no-capabilities`: the file, process and network probes
-/// alone), and the collector with all its probes.
-const PROBE_SETS: [(&str, Option<&[&str]>); 3] = [
-    ("no probes", None),
-    (
-        "files, processes, network",
-        Some(&["--no-syscalls", "--no-capabilities"]),
-    ),
-    ("all probes (+ syscall and capability counts)", Some(&[])),
-];
+/// Flags of the file, process and network probes alone (no system call or capability counts).
+const FPN: &[&str] = &["--no-syscalls", "--no-capabilities"];
+/// Flags of empty programs on the same hooks as the sensors (`karmor_empty.bpf.c`).
+const EMPTY: &[&str] = &["--source", "empty-probes"];
 
-/// Rounds of each probe set in turn, interleaved so that load from other processes on the
+/// One side of the comparison: a name, and the collector (binary and flags) running during
+/// the loops and workloads, or none.
+struct Side {
+    name: String,
+    run: Option<(String, Vec<&'static str>)>,
+    /// The side whose loss is this one's floor (empty programs on the same hooks).
+    floor: Option<usize>,
+}
+
+/// The sides measured in turn: none; empty programs on the hooks of the file, process and
+/// network probes, then those probes; empty programs on all the hooks, then all the probes
+/// (each probe set next to its floor: what any program on those hooks costs on this kernel);
+/// and, with `KARMOR_BASELINE_BIN`, all the probes of that build (a before → after in the
+/// same rounds).
+fn sides() -> Vec<Side> {
+    let me = bin();
+    let with = |name: &str, flags: &[&'static str], floor: Option<usize>| Side {
+        name: name.into(),
+        run: Some((me.clone(), [EMPTY, flags].concat().to_vec())),
+        floor,
+    };
+    let mut v = vec![
+        Side {
+            name: "no probes".into(),
+            run: None,
+            floor: None,
+        },
+        with("empty programs, file/process/network hooks", FPN, None),
+        Side {
+            name: "files, processes, network".into(),
+            run: Some((me.clone(), FPN.to_vec())),
+            floor: Some(1),
+        },
+        with("empty programs, all hooks", &[], None),
+        Side {
+            name: "all probes (+ syscall and capability counts)".into(),
+            run: Some((me.clone(), Vec::new())),
+            floor: Some(3),
+        },
+    ];
+    if let Ok(base) = std::env::var("KARMOR_BASELINE_BIN") {
+        v.push(Side {
+            name: format!("all probes, baseline {base}"),
+            run: Some((base, Vec::new())),
+            floor: Some(3),
+        });
+    }
+    v
+}
+
+/// The side whose events are counted in the summary: all the probes of this build.
+const COUNTED_SIDE: usize = 4;
+
+/// Rounds of each side in turn, interleaved so that load from other processes on the
 /// machine falls on every side; medians are reported (`KARMOR_BENCH_ROUNDS`, default 5).
 fn probe_overhead(rows: &mut Vec<[String; 3]>) {
     // SAFETY: geteuid has no preconditions.
@@ -459,25 +512,26 @@ fn probe_overhead(rows: &mut Vec<[String; 3]>) {
     if let Err(why) = realistic(&work) {
         return skip(rows, why);
     }
-    // [probe set][loop] → one rate per round; [probe set][workload] → one time per round.
-    let mut rates: Vec<[Vec<Rate>; 3]> = PROBE_SETS.iter().map(|_| Default::default()).collect();
-    let mut times: Vec<[Vec<Timed>; 2]> = PROBE_SETS.iter().map(|_| Default::default()).collect();
+    let sides = sides();
+    // [side][loop] → one rate per round; [side][workload] → one time per round.
+    let mut rates: Vec<[Vec<Rate>; 3]> = sides.iter().map(|_| Default::default()).collect();
+    let mut times: Vec<[Vec<Timed>; 2]> = sides.iter().map(|_| Default::default()).collect();
     let (mut seen, mut dropped) = (0u64, 0u64);
     for round in 0..rounds {
         let mut line = format!("round {round}:");
-        for (set, (name, flags)) in PROBE_SETS.iter().enumerate() {
+        for (set, side) in sides.iter().enumerate() {
             let dir = tempfile::tempdir().expect("tmp");
-            let mut child = match flags {
+            let mut child = match &side.run {
                 None => None,
-                Some(flags) => match start_collector(dir.path(), flags) {
+                Some((bin, flags)) => match start_collector(bin, dir.path(), flags) {
                     Ok(c) => Some(c),
-                    Err(why) => return skip(rows, why),
+                    Err(why) => return skip(rows, format!("{}: {why}", side.name)),
                 },
             };
             let r = loops();
             let w = realistic(&work);
             if let Some((child, port)) = child.as_mut() {
-                if set == PROBE_SETS.len() - 1 {
+                if set == COUNTED_SIDE {
                     dropped += scrape(*port, "karmor_events_dropped_total").unwrap_or(0);
                     seen += scrape(*port, "karmor_events_seen_total").unwrap_or(0);
                 }
@@ -488,8 +542,8 @@ fn probe_overhead(rows: &mut Vec<[String; 3]>) {
                 Err(why) => return skip(rows, why),
             };
             line += &format!(
-                " {name}: {:.0} / {:.0} / {:.0} ops/s, make {:.2} s, tar {:.2} s;",
-                r[0].wall, r[1].wall, r[2].wall, w[0].wall, w[1].wall
+                " {}: {:.0} / {:.0} / {:.0} ops/s, make {:.2} s, tar {:.2} s;",
+                side.name, r[0].wall, r[1].wall, r[2].wall, w[0].wall, w[1].wall
             );
             for (i, rate) in r.into_iter().enumerate() {
                 rates[set][i].push(rate);
@@ -500,7 +554,15 @@ fn probe_overhead(rows: &mut Vec<[String; 3]>) {
         }
         eprintln!("{line}");
     }
+    // Loops: the change of rate, (with / without - 1), negative when slower (as before);
+    // workloads: the extra time, (with / without - 1). "Above its floor": the points of loss
+    // beyond that of empty programs on the same hooks, i.e. what our programs themselves cost.
     let pct = |a: f64, b: f64| (b / a - 1.0) * 100.0;
+    let above = |points: f64, side: &Side| {
+        side.floor
+            .map(|_| format!("; {points:+.1} points above its floor"))
+            .unwrap_or_default()
+    };
     for (i, name) in ["open+close", "fork+exec /bin/true", "loopback TCP connect"]
         .iter()
         .enumerate()
@@ -508,26 +570,30 @@ fn probe_overhead(rows: &mut Vec<[String; 3]>) {
         let wall = |v: &[Rate]| median(v.iter().map(|r| r.wall).collect());
         let cpu = |v: &[Rate]| median(v.iter().map(|r| r.cpu).collect());
         let (w0, c0) = (wall(&rates[0][i]), cpu(&rates[0][i]));
-        let sides: Vec<String> = PROBE_SETS
+        let change: Vec<f64> = rates.iter().map(|r| pct(w0, wall(&r[i]))).collect();
+        let parts: Vec<String> = sides
             .iter()
             .enumerate()
             .skip(1)
-            .map(|(set, (set_name, _))| {
+            .map(|(set, side)| {
                 let (w, c) = (wall(&rates[set][i]), cpu(&rates[set][i]));
+                let floor = change[side.floor.unwrap_or(set)];
                 format!(
-                    "{set_name}: {w:.0} ({:+.1} %), per CPU-s {c:.0} ({:+.1} %)",
-                    pct(w0, w),
+                    "{}: {w:.0} ({:+.1} %{}), per CPU-s {c:.0} ({:+.1} %)",
+                    side.name,
+                    change[set],
+                    above(floor - change[set], side),
                     pct(c0, c)
                 )
             })
             .collect();
         rows.push([
-            format!("{name} loop: ops/s (median of {rounds} interleaved rounds)"),
+            format!("{name} loop: ops/s (median of {rounds} interleaved rounds; change of rate)"),
             format!(
                 "no probes: {w0:.0}, per CPU-s {c0:.0}; {}",
-                sides.join("; ")
+                parts.join("; ")
             ),
-            "<= 5 % loss".into(),
+            "<= 5 points above the floor; fork+exec, connect <= 5 % in total".into(),
         ]);
     }
     let at = work.path().display();
@@ -545,23 +611,26 @@ fn probe_overhead(rows: &mut Vec<[String; 3]>) {
         let wall = |v: &[Timed]| median(v.iter().map(|t| t.wall).collect());
         let cpu = |v: &[Timed]| median(v.iter().map(|t| t.cpu).collect());
         let (w0, c0) = (wall(&times[0][i]), cpu(&times[0][i]));
-        // Loss is the extra time: (with / without - 1), so +5 % is the target's edge.
-        let sides: Vec<String> = PROBE_SETS
+        let losses: Vec<f64> = times.iter().map(|t| pct(w0, wall(&t[i]))).collect();
+        let parts: Vec<String> = sides
             .iter()
             .enumerate()
             .skip(1)
-            .map(|(set, (set_name, _))| {
+            .map(|(set, side)| {
                 let (w, c) = (wall(&times[set][i]), cpu(&times[set][i]));
+                let floor = losses[side.floor.unwrap_or(set)];
                 format!(
-                    "{set_name}: {w:.2} s ({:+.1} %), CPU {c:.2} s ({:+.1} %)",
-                    pct(w0, w),
+                    "{}: {w:.2} s ({:+.1} %{}), CPU {c:.2} s ({:+.1} %)",
+                    side.name,
+                    losses[set],
+                    above(losses[set] - floor, side),
                     pct(c0, c)
                 )
             })
             .collect();
         rows.push([
             format!("{name}: seconds (median of {rounds} interleaved rounds; loss = extra time)"),
-            format!("no probes: {w0:.2} s, CPU {c0:.2} s; {}", sides.join("; ")),
+            format!("no probes: {w0:.2} s, CPU {c0:.2} s; {}", parts.join("; ")),
             "<= 5 % in total".into(),
         ]);
     }

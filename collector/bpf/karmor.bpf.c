@@ -14,7 +14,8 @@
 // Cost control, in the order a probe runs:
 //  1. the collector's own pid is skipped first;
 //  2. in-kernel de-duplication: a repeated behaviour (same process image, cgroup, opened
-//     file, name as given or address, access, result) in the current generation is counted
+//     file, name as given or address, access, result; for an exec, the same image, filename
+//     and arguments run by the same parent image) in the current generation is counted
 //     in the `dedup` hash map and not emitted; "seen before" is decided before the path walk,
 //     the record and the ring-buffer write, which happen only for the first one. User space bumps the generation at each window flush, waits for running
 //     probes to finish (synchronize_rcu through membarrier), and adds the counts of the
@@ -161,12 +162,14 @@ struct karmor_event {
 	__u16 sys;              // enum karmor_sys
 	__u16 dedup;            // 1: repeats of `key` are counted in the dedup map
 	struct dedup_key key;
-	__u64 exe;              // exec: the new image's executable (exe_id), which names the
-	                        // `counts` map's keys in user space
+	__u64 exe;              // the task's executable (exe_id; exec: the new image's), which
+	                        // names the `counts` map's keys and the processes whose exec was
+	                        // counted, not sent, in user space
+	__u64 pexe;             // the parent's executable (exe_id)
 	char data[DATA_SIZE];   // cgroup names | name | args | components
 };
 
-#define HDR_SIZE 208
+#define HDR_SIZE 216
 // collector/src/raw.rs decodes at these offsets.
 _Static_assert(__builtin_offsetof(struct karmor_event, data) == HDR_SIZE, "header size");
 _Static_assert(sizeof(struct dedup_key) == 80, "dedup_key size");
@@ -176,6 +179,7 @@ _Static_assert(__builtin_offsetof(struct karmor_event, comm) == 84, "comm offset
 _Static_assert(__builtin_offsetof(struct karmor_event, ncomps) == 100, "ncomps offset");
 _Static_assert(__builtin_offsetof(struct karmor_event, sys) == 116, "sys offset");
 _Static_assert(__builtin_offsetof(struct karmor_event, exe) == 200, "exe offset");
+_Static_assert(__builtin_offsetof(struct karmor_event, pexe) == 208, "pexe offset");
 
 // System calls and capability checks are not sent as records: they are counted in the
 // `counts` map per (generation, cgroup, executable, item), and user space reads and deletes
@@ -274,6 +278,20 @@ struct {
 	__type(value, struct name_buf);
 } name_scratch SEC(".maps");
 
+// An exec's filename and arguments, read before its record is built, per CPU: hashed into
+// the de-duplication key, and copied into the record only when the exec is new.
+struct exec_buf {
+	struct name_buf file;
+	struct name_buf args; // ARGS_MAX_LEN == PATH_MAX_LEN
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct exec_buf);
+} exec_scratch SEC(".maps");
+
 // Set by the loader: the collector's own pid, whose activity is not recorded.
 const volatile __u32 self_tgid = 0;
 // Time of the last forced wake-up of the reader.
@@ -304,16 +322,12 @@ static __always_inline void count_drop(void)
 }
 
 // The executable of the task's image: the inode of mm->exe_file, read with direct BTF loads
-// (no helper call). 0 for kernel threads.
+// (no helper call). 0 for kernel threads: a BTF load through a NULL pointer reads 0, so no
+// branch is needed, and none is taken (a branch here, inlined into every record's start(),
+// multiplied the verifier's paths: loading took three times as long).
 static __always_inline __u64 exe_id(struct task_struct *t)
 {
-	struct mm_struct *mm = t->mm;
-	if (!mm)
-		return 0;
-	struct file *f = mm->exe_file;
-	if (!f)
-		return 0;
-	return (__u64)f->f_inode;
+	return (__u64)t->mm->exe_file->f_inode;
 }
 
 // The task's cgroup v2 id, as bpf_get_current_cgroup_id() gives it, by direct BTF loads:
@@ -433,6 +447,8 @@ static __always_inline struct karmor_event *start(__u32 kind, __u32 gen)
 	e->ppid = task->real_parent->tgid;
 	e->uid = (__u32)bpf_get_current_uid_gid();
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	e->exe = exe_id(task);
+	e->pexe = exe_id(task->real_parent);
 	if (kind != EV_EXIT) {
 		__u32 *sent = bpf_map_lookup_elem(&cg_sent, &e->cgroup_id);
 		if (!sent || *sent != gen) {
@@ -525,23 +541,54 @@ static __always_inline struct pt_regs *user_regs(void)
 	return (struct pt_regs *)bpf_task_pt_regs(task);
 }
 
+// A 64-bit hash of the first `n` bytes (at most 256) of `s`, a per-CPU buffer (the bytes
+// after them are left from earlier names and are masked out).
+static __always_inline __u64 bytes_hash(const char *s, long n)
+{
+	__u64 h = 0x9e3779b97f4a7c15ull ^ (__u64)n;
+	for (int i = 0; i < PATH_MAX_LEN / 8; i++) {
+		long left = n - i * 8;
+		if (left <= 0)
+			break;
+		__u64 w = 0;
+		__builtin_memcpy(&w, &s[i * 8], 8);
+		if (left < 8)
+			w &= (1ull << (left * 8)) - 1;
+		h = (h ^ w) * 0xff51afd7ed558ccdull;
+		h ^= h >> 32;
+	}
+	return h;
+}
+
+// bytes_hash of a per-CPU name buffer, as a global function: the verifier checks its loop
+// once, not again on every path of its callers (inlined into handle_exec, the two loops made
+// loading take seconds more on this kernel).
+__noinline __u64 buf_hash(struct name_buf *buf, long n)
+{
+	if (!buf)
+		return 0;
+	return bytes_hash(buf->s, n);
+}
+
 // ---- processes ------------------------------------------------------------------------------
 
+// An exec is de-duplicated like a file event, on what makes its row: the new image (and the
+// filename it was run by), its arguments, the parent's image, the cgroup and the uid; not on
+// the pid, which is new at every fork. A repeat only bumps the count of the first exec's key
+// (a build's or a shell loop's `sh -c …`, `/bin/true`…), before any record is built; user
+// space still names the repeat's pid, when one of its records comes, from the `exe` every
+// record carries (collector/src/pipeline.rs).
 SEC("tp/sched/sched_process_exec")
 int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
 {
 	if (is_self())
 		return 0;
-	struct karmor_event *e = start(EV_EXEC, current_gen());
-	if (!e)
+	__u32 zero = 0;
+	struct exec_buf *b = bpf_map_lookup_elem(&exec_scratch, &zero);
+	if (!b)
 		return 0;
-	__u32 off = e->cg_len;
 	unsigned int loc = ctx->__data_loc_filename & 0xFFFF;
-	long n = bpf_probe_read_kernel_str(&e->data[off & DATA_MASK], PATH_MAX_LEN, (void *)ctx + loc);
-	if (n > 0) {
-		e->path_len = n;
-		off += n;
-	}
+	long n = bpf_probe_read_kernel_str(b->file.s, PATH_MAX_LEN, (void *)ctx + loc);
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
 	unsigned long start_ = BPF_CORE_READ(task, mm, arg_start);
 	unsigned long end = BPF_CORE_READ(task, mm, arg_end);
@@ -549,10 +596,38 @@ int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
 	if (len >= ARGS_MAX_LEN)
 		len = ARGS_MAX_LEN - 1;
 	len &= ARGS_MAX_LEN - 1; // a bound the verifier can see
-	if (len > 0 && bpf_probe_read_user(&e->data[off & DATA_MASK], len, (void *)start_) == 0)
-		e->args_len = len;
-	e->exe = exe_id(task);
-	emit(e);
+	long a = 0;
+	if (len > 0 && bpf_probe_read_user(b->args.s, len, (void *)start_) == 0)
+		a = len;
+	__u32 gen = current_gen();
+	struct dedup_key k = {};
+	k.cgroup_id = task_cgroup_id(task);
+	k.obj[0] = exe_id(task);
+	k.obj[1] = exe_id(task->real_parent);
+	k.obj[2] = n > 0 ? buf_hash(&b->file, n) : 0;
+	k.obj[3] = a > 0 ? buf_hash(&b->args, a) : 0;
+	k.gen = gen;
+	k.uid = task_uid(task);
+	k.kind = EV_EXEC;
+	if (repeat(&k))
+		return 0;
+	struct karmor_event *e = start(EV_EXEC, gen);
+	if (!e)
+		return 0;
+	__u32 off = e->cg_len;
+	if (n > 0) {
+		__u32 sz = n;
+		if (sz > PATH_MAX_LEN)
+			sz = PATH_MAX_LEN;
+		if (bpf_probe_read_kernel(&e->data[off & DATA_MASK], sz, b->file.s) == 0) {
+			e->path_len = sz;
+			off += sz;
+		}
+	}
+	__u32 as = a & (ARGS_MAX_LEN - 1);
+	if (as > 0 && bpf_probe_read_kernel(&e->data[off & DATA_MASK], as, b->args.s) == 0)
+		e->args_len = as;
+	emit_first(e, &k);
 	return 0;
 }
 
@@ -739,23 +814,10 @@ static __always_inline int fd_facts(int fd, struct file_facts *ff)
 	return 1;
 }
 
-// A 64-bit hash of the `n` bytes of a name read into `buf` (NUL included; the bytes after it
-// are left from earlier names and are masked out).
+// The hash of the `n` bytes of a name read into `buf` (NUL included).
 static __always_inline __u64 name_hash(struct name_buf *buf, long n)
 {
-	__u64 h = 0x9e3779b97f4a7c15ull ^ (__u64)n;
-	for (int i = 0; i < PATH_MAX_LEN / 8; i++) {
-		long left = n - i * 8;
-		if (left <= 0)
-			break;
-		__u64 w = 0;
-		__builtin_memcpy(&w, &buf->s[i * 8], 8);
-		if (left < 8)
-			w &= (1ull << (left * 8)) - 1;
-		h = (h ^ w) * 0xff51afd7ed558ccdull;
-		h ^= h >> 32;
-	}
-	return h;
+	return bytes_hash(buf->s, n);
 }
 
 // A name as given by the process, read into the per-CPU name buffer, and its part of the

@@ -34,6 +34,9 @@ enum Source {
     Both,
     /// A synthetic load (benchmarks, crash tests); no kernel access needed.
     Synthetic,
+    /// Empty eBPF programs on the hooks the sensors use (benchmarks: the kernel's floor under
+    /// the probes' cost); records nothing.
+    EmptyProbes,
 }
 
 /// Records, per container, the processes executed, files accessed and network connections
@@ -177,7 +180,11 @@ fn real_main() -> Result<()> {
             .map(|h| h.trim().to_string())
             .context("no --node-name/NODE_NAME and the hostname is unreadable")?,
     };
-    if matches!(args.source, Source::Ebpf | Source::Both) && !built_with_probes() {
+    if matches!(
+        args.source,
+        Source::Ebpf | Source::Both | Source::EmptyProbes
+    ) && !built_with_probes()
+    {
         bail!("this karmor-collector was built without eBPF probes (clang, bpftool and kernel BTF are needed at build time); use --source synthetic or rebuild");
     }
     if !args.rotate_seconds.is_finite() || args.rotate_seconds <= 0.0 {
@@ -210,6 +217,7 @@ fn real_main() -> Result<()> {
         capabilities: !args.no_capabilities,
         source: match args.source {
             Source::Ebpf | Source::Both => SensorSource::Ebpf,
+            Source::EmptyProbes => SensorSource::EmptyProbes,
             Source::Kubearmor => SensorSource::Feeds,
             Source::Synthetic => SensorSource::Synthetic {
                 rate: args.synthetic_rate,
@@ -322,6 +330,7 @@ fn source_names(source: Source) -> Vec<String> {
         Source::Kubearmor => &["kubearmor"],
         Source::Both => &["ebpf", "kubearmor"],
         Source::Synthetic => &["synthetic"],
+        Source::EmptyProbes => &["empty-probes"],
     };
     names.iter().map(|s| s.to_string()).collect()
 }

@@ -9,6 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use crate::kubearmor_source::KubeArmorStats;
+use crate::probes::HookChoice;
 
 /// The collector's counters (monotonic, process lifetime).
 #[derive(Debug, Default)]
@@ -57,6 +58,8 @@ pub struct Counters {
     /// The eBPF source's hooks (`category:event`) and whether each attached (set once at
     /// start).
     pub hooks: OnceLock<Vec<(String, bool)>>,
+    /// Per sensor, the hooks attached and why (set once at start; Health reports it too).
+    pub hook_choices: OnceLock<Vec<HookChoice>>,
 }
 
 impl Counters {
@@ -200,6 +203,21 @@ impl Counters {
                 );
             }
         }
+        if let Some(choices) = self.hook_choices.get() {
+            let _ = writeln!(
+                out,
+                "# HELP karmor_probe_sensor_hooks Hooks attached per sensor (0: off), and why those.\n# TYPE karmor_probe_sensor_hooks gauge"
+            );
+            for c in choices {
+                let _ = writeln!(
+                    out,
+                    "karmor_probe_sensor_hooks{{sensor=\"{}\",why=\"{}\"}} {}",
+                    c.sensor,
+                    label_value(&c.why),
+                    c.hooks.len()
+                );
+            }
+        }
         if let Some(k) = self.kubearmor.get() {
             let rows: [(&str, &str, &AtomicU64); 5] = [
                 (
@@ -249,6 +267,13 @@ fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
         out,
         "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
     );
+}
+
+/// A Prometheus label value: backslash, double quote and newline escaped.
+fn label_value(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// Serves `GET /metrics` (and `/healthz`) on `addr` until the task is dropped.
@@ -331,6 +356,43 @@ mod tests {
         );
         assert!(
             body.contains("karmor_probe_hook{hook=\"capability:cap_capable\"} 0"),
+            "{body}"
+        );
+    }
+
+    #[test]
+    fn each_sensors_hook_choice_is_rendered_with_its_reason() {
+        let counters = Counters::default();
+        let _ = counters.hook_choices.set(vec![
+            HookChoice {
+                sensor: "files",
+                hooks: vec![
+                    "syscalls:sys_exit_openat".into(),
+                    "syscalls:sys_exit_open".into(),
+                ],
+                failed: Vec::new(),
+                why: "system call \"exit\" tracepoints".into(),
+            },
+            HookChoice {
+                sensor: "syscalls",
+                hooks: Vec::new(),
+                failed: Vec::new(),
+                why: "off".into(),
+            },
+        ]);
+        let body = counters.render();
+        assert!(
+            body.contains("# TYPE karmor_probe_sensor_hooks gauge"),
+            "{body}"
+        );
+        assert!(
+            body.contains(
+                "karmor_probe_sensor_hooks{sensor=\"files\",why=\"system call \\\"exit\\\" tracepoints\"} 2"
+            ),
+            "{body}"
+        );
+        assert!(
+            body.contains("karmor_probe_sensor_hooks{sensor=\"syscalls\",why=\"off\"} 0"),
             "{body}"
         );
     }

@@ -310,6 +310,43 @@ impl Pipeline {
         self.window_start_mono
     }
 
+    /// The executable of `pid`, whose image the kernel identifies as `exe_id` (0: unknown).
+    /// The kernel sends an exec only the first time in a window that a parent image runs an
+    /// image with the same arguments in a cgroup, so a pid may not have an exec record of its
+    /// own: then (or when the pid's learnt image is another one, an exec without a record) the
+    /// image is named by the exec record that identified `exe_id`, before `/proc`.
+    fn exe_of(&mut self, pid: u32, ppid: u32, comm: &[u8], exe_id: u64) -> Arc<str> {
+        if let Some((exe, id)) = self.procs.known(pid) {
+            if exe_id == 0 || id == 0 || id == exe_id {
+                return self.intern(&exe);
+            }
+        }
+        if let Some(exe) = self.exe_ids.get(&exe_id).cloned() {
+            self.procs.exec_id(pid, ppid, exe.clone(), exe_id);
+            return exe;
+        }
+        let exe = self.procs.exe(pid, ppid, comm);
+        self.intern(&exe)
+    }
+
+    /// The executable of the parent `ppid`, whose image the kernel identifies as `exe_id`
+    /// (0: unknown), named as [`Pipeline::exe_of`] names a process.
+    fn parent_of(&mut self, ppid: u32, exe_id: u64) -> Option<Arc<str>> {
+        if ppid == 0 {
+            return None;
+        }
+        if let Some((exe, id)) = self.procs.known(ppid) {
+            if exe_id == 0 || id == 0 || id == exe_id {
+                return Some(self.intern(&exe));
+            }
+        }
+        if let Some(exe) = self.exe_ids.get(&exe_id).cloned() {
+            self.procs.exec_id(ppid, 0, exe.clone(), exe_id);
+            return Some(exe);
+        }
+        self.procs.parent_exe(ppid).map(|p| self.intern(&p))
+    }
+
     fn intern(&mut self, s: &str) -> Arc<str> {
         if let Some(a) = self.exes.get(s) {
             return a.clone();
@@ -338,8 +375,8 @@ impl Pipeline {
         let (exe, parent) = if ev.kind == Kind::Exec {
             let path = String::from_utf8_lossy(ev.path);
             let exe = self.intern(&path);
-            let parent = self.procs.parent_exe(ev.ppid).map(|p| self.intern(&p));
-            self.procs.exec(ev.pid, ev.ppid, exe.clone());
+            let parent = self.parent_of(ev.ppid, ev.parent_exe_id);
+            self.procs.exec_id(ev.pid, ev.ppid, exe.clone(), ev.exe_id);
             if ev.exe_id != 0 {
                 if self.exe_ids.len() >= EXE_IDS {
                     self.exe_ids.clear();
@@ -349,9 +386,8 @@ impl Pipeline {
             }
             (exe, parent)
         } else {
-            let exe = self.procs.exe(ev.pid, ev.ppid, ev.comm);
-            let exe = self.intern(&exe);
-            let parent = self.procs.parent_exe(ev.ppid).map(|p| self.intern(&p));
+            let exe = self.exe_of(ev.pid, ev.ppid, ev.comm, ev.exe_id);
+            let parent = self.parent_of(ev.ppid, ev.parent_exe_id);
             (exe, parent)
         };
 

@@ -8,7 +8,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Size of the fixed header of a record (`offsetof(struct karmor_event, data)`).
-pub const HEADER_SIZE: usize = 208;
+pub const HEADER_SIZE: usize = 216;
 /// Size of `struct dedup_key`: the identity under which the kernel counts repeats.
 pub const KEY_SIZE: usize = 80;
 /// The kernel's de-duplication key of an event, as bytes (`struct dedup_key`).
@@ -43,6 +43,7 @@ const OFF_SYS: usize = 116;
 const OFF_DEDUP: usize = 118;
 const OFF_KEY: usize = 120;
 const OFF_EXE: usize = 200;
+const OFF_PEXE: usize = 208;
 /// Offset of the generation inside a [`KernelKey`].
 pub const KEY_OFF_GEN: usize = 48;
 /// Path components the kernel records per event.
@@ -99,6 +100,7 @@ const _: () = {
         OFF_DEDUP => e::DEDUP,
         OFF_KEY => e::KEY,
         OFF_EXE => e::EXE,
+        OFF_PEXE => e::PEXE,
         HEADER_SIZE => e::DATA,
         KEY_SIZE => k::SIZE,
         KEY_OFF_GEN => k::GEN,
@@ -252,8 +254,11 @@ pub struct RawEvent<'a> {
     /// When set, the kernel counts later repeats of this event under this key instead of
     /// sending them; user space adds the count at the window flush.
     pub dedup: Option<&'a KernelKey>,
-    /// exec: the new image's executable as the kernel identifies it in [`CountKey::exe`].
+    /// The task's executable as the kernel identifies it in [`CountKey::exe`] (exec: the
+    /// new image's); 0 for kernel threads and records of older probes.
     pub exe_id: u64,
+    /// The parent's executable, identified the same way.
+    pub parent_exe_id: u64,
 }
 
 fn u16_at(b: &[u8], at: usize) -> u16 {
@@ -339,6 +344,7 @@ pub fn decode(b: &[u8]) -> Result<RawEvent<'_>, DecodeError> {
         sys: u16_at(b, OFF_SYS),
         dedup,
         exe_id: u64_at(b, OFF_EXE),
+        parent_exe_id: u64_at(b, OFF_PEXE),
     })
 }
 
@@ -367,6 +373,7 @@ pub fn encode(e: &RawEvent<'_>) -> Vec<u8> {
     b[OFF_GEN..OFF_GEN + 4].copy_from_slice(&e.gen.to_le_bytes());
     b[OFF_SYS..OFF_SYS + 2].copy_from_slice(&e.sys.to_le_bytes());
     b[OFF_EXE..OFF_EXE + 8].copy_from_slice(&e.exe_id.to_le_bytes());
+    b[OFF_PEXE..OFF_PEXE + 8].copy_from_slice(&e.parent_exe_id.to_le_bytes());
     if let Some(k) = e.dedup {
         b[OFF_DEDUP..OFF_DEDUP + 2].copy_from_slice(&1u16.to_le_bytes());
         b[OFF_KEY..OFF_KEY + KEY_SIZE].copy_from_slice(k);
@@ -672,6 +679,7 @@ impl<'a> RawEvent<'a> {
             sys: 0,
             dedup: None,
             exe_id: 0,
+            parent_exe_id: 0,
         }
     }
 }
@@ -768,8 +776,11 @@ mod tests {
     fn exec_records_carry_the_executable_identity() {
         let mut e = RawEvent::empty(Kind::Exec);
         e.exe_id = 0xffff_8880_dead_beef;
+        e.parent_exe_id = 0xffff_8880_0bad_cafe;
         e.path = b"/bin/true";
-        assert_eq!(decode(&encode(&e)).unwrap().exe_id, e.exe_id);
+        let b = encode(&e);
+        let d = decode(&b).unwrap();
+        assert_eq!((d.exe_id, d.parent_exe_id), (e.exe_id, e.parent_exe_id));
     }
 
     #[test]

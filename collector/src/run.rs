@@ -17,7 +17,7 @@ use crate::datadir::{DataDir, Retention};
 use crate::kubearmor_source::{run_feed_window, FeedItem, FeedWindowConfig};
 use crate::metrics::{self, Counters};
 use crate::pipeline::{DrainedWindow, Pipeline, PipelineConfig};
-use crate::probes::{ProbeError, Probes};
+use crate::probes::{ProbeError, ProbeSet, Probes};
 use crate::raw::decode;
 use crate::synthetic::SyntheticFeed;
 use crate::tiers::CompactionPolicy;
@@ -39,6 +39,9 @@ pub enum SensorSource {
     },
     /// No sensor of its own: only the feeds given to [`run_with_feeds`] (e.g. KubeArmor).
     Feeds,
+    /// Empty programs on the kernel probes' hooks ([`ProbeSet::Empty`]): the floor a
+    /// benchmark measures beside [`SensorSource::Ebpf`]; no events.
+    EmptyProbes,
 }
 
 /// Collector settings.
@@ -403,7 +406,12 @@ pub async fn run_with_feeds(
     tokio::pin!(shutdown);
 
     match cfg.source.clone() {
-        SensorSource::Ebpf => {
+        SensorSource::Ebpf | SensorSource::EmptyProbes => {
+            let set = if cfg.source == SensorSource::EmptyProbes {
+                ProbeSet::Empty
+            } else {
+                ProbeSet::Sensors
+            };
             let mut skip = Vec::new();
             if !cfg.syscalls {
                 skip.push("sys_enter");
@@ -411,13 +419,17 @@ pub async fn run_with_feeds(
             if !cfg.capabilities {
                 skip.push("cap_capable");
             }
-            let (mut probes, ring) = Probes::load(&skip)?;
+            let (mut probes, ring) = Probes::load_set(set, &skip)?;
             summary.attached = probes.attached.clone();
             counters
                 .probes_attached
                 .store(probes.attached.len() as u64, Ordering::Relaxed);
             summary.failed = probes.failed.clone();
             let _ = counters.hooks.set(probes.hooks.clone());
+            let _ = counters.hook_choices.set(probes.choices.clone());
+            for c in &probes.choices {
+                log::info!("sensor {}: {} ({})", c.sensor, c.hooks.join(", "), c.why);
+            }
             // SAFETY: the ring buffer owns its map fd, which stays open and the same until the
             // RingBuf (moved into the AsyncFd) is dropped with it.
             let mut ring =

@@ -22,7 +22,8 @@
 //!   a cursor of another run starts from the beginning, so across restarts a client sees
 //!   segments again, never misses one, and drops repeats by sha256. Rows are fetched with
 //!   FetchSegment: they reach a follower one rotation interval after they happen.
-//! - **Health**: the run's counters, the data directory's size, the KubeArmor feed's state.
+//! - **Health**: the run's counters, the data directory's size, the KubeArmor feed's state,
+//!   and the hooks each eBPF sensor stands on, with why.
 //!
 //! Serve it on 127.0.0.1 (the default): access is then what Kubernetes RBAC allows on
 //! `pods/portforward` of the collector pods.
@@ -555,6 +556,21 @@ impl Collector for CollectorService {
             kubearmor_duplicates: ka_count(|k| &k.duplicates),
             kubearmor_connects: ka_count(|k| &k.connects),
             kubearmor_failures: ka_count(|k| &k.failures),
+            probe_hooks: c
+                .hook_choices
+                .get()
+                .map(|choices| {
+                    choices
+                        .iter()
+                        .map(|h| pb::SensorHooks {
+                            sensor: h.sensor.to_string(),
+                            hooks: h.hooks.clone(),
+                            failed: h.failed.clone(),
+                            why: h.why.clone(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
         }))
     }
 }

@@ -652,3 +652,108 @@ fail(lambda: os.open('x', os.O_RDONLY))
         5 * N
     );
 }
+
+/// The floor the collector bench sets beside the probes (`--source empty-probes`) must stand
+/// on exactly the sensors' hooks, or it measures some other kernel path; and its programs must
+/// do nothing (no record, whatever runs meanwhile).
+#[test]
+#[ignore = "needs root, BPF, probes built (clang, bpftool, libbpf-dev, BTF) and cgroup v2"]
+fn empty_programs_attach_the_sensors_hooks_and_record_nothing() {
+    use karmor_collector::probes::{ProbeSet, Probes};
+    if let Some(why) = missing_precondition() {
+        panic!("the probes test cannot run here: {why}");
+    }
+    for skip in [&[][..], &["sys_enter", "cap_capable"][..]] {
+        let (sensors, _ring) = Probes::load(skip).expect("sensors load");
+        let (hooks, attached) = (sensors.hooks.clone(), sensors.attached.clone());
+        drop(sensors);
+        let (empty, mut ring) = Probes::load_set(ProbeSet::Empty, skip).expect("empty load");
+        assert_eq!(empty.hooks, hooks, "skipping {skip:?}");
+        assert_eq!(empty.attached, attached, "skipping {skip:?}");
+        assert!(
+            hooks.iter().any(|(h, _)| h == "syscalls:sys_exit_openat"),
+            "{hooks:?}"
+        );
+        let cg = TestCgroup::create();
+        cg.run("exec cat /etc/hostname > /dev/null");
+        assert!(ring.next().is_none(), "an empty program sent a record");
+    }
+}
+
+/// Execs of one image with the same arguments by the same parent image in one cgroup are
+/// counted in the kernel, as repeated opens are: one record per window, and every exec in the
+/// row's count. The processes whose exec was only counted are still named by their own
+/// records (each `cat` opens a file: every open is the `/bin/cat` of the exec row, not the
+/// bare command name a dead process leaves).
+#[test]
+#[ignore = "needs root, BPF, probes built (clang, bpftool, libbpf-dev, BTF) and cgroup v2"]
+fn repeated_execs_are_counted_in_the_kernel_and_their_processes_still_named() {
+    use karmor_collector::pipeline::{Pipeline, PipelineConfig};
+    use karmor_collector::probes::Probes;
+    use karmor_collector::raw::{decode, Kind};
+    use std::os::unix::fs::MetadataExt;
+    const EXECS: u64 = 300;
+    if let Some(why) = missing_precondition() {
+        panic!("the probes test cannot run here: {why}");
+    }
+    let work = tempfile::tempdir().unwrap();
+    let note = work.path().join("note.txt");
+    fs::write(&note, b"x").unwrap();
+    let (mut probes, mut ring) = Probes::load(&["sys_enter", "cap_capable"]).expect("probes");
+    let container = "e8ec0de0e8ec0de0e8ec0de0e8ec0de0e8ec0de0e8ec0de0e8ec0de0e8ec0de0";
+    let cg = TestCgroup::create_for(container, "e8ec0de0-0000-4000-8000-000000000001");
+    let cgroup_id = fs::metadata(&cg.leaf).unwrap().ino();
+    cg.run(&format!(
+        "for i in $(seq {EXECS}); do /bin/cat {}; done > /dev/null",
+        note.display()
+    ));
+    let mut pipeline = Pipeline::new(PipelineConfig {
+        node: "probe-test".into(),
+        cluster: None,
+        record_args: true,
+        process_capacity: 65_536,
+    });
+    let mut exec_records = 0;
+    while let Some(item) = ring.next() {
+        let ev = decode(&item).expect("record");
+        if ev.kind == Kind::Exec && ev.cgroup_id == cgroup_id && ev.path == b"/bin/cat" {
+            exec_records += 1;
+        }
+        pipeline.handle(&ev);
+    }
+    let settled = probes.settle(&mut ring, &mut pipeline);
+    let rows = pipeline.drain(0, &NoPods);
+    assert_eq!(probes.dropped(), 0, "records lost: the test saw only part");
+    assert_eq!(
+        exec_records, 1,
+        "every exec of /bin/cat was sent, not counted"
+    );
+    assert!(settled.repeats >= EXECS - 1, "{settled:?}");
+    let ours: Vec<&Event> = rows
+        .iter()
+        .filter(|e| e.container_id.as_deref() == Some(container))
+        .collect();
+    let execs: Vec<&&Event> = ours
+        .iter()
+        .filter(|e| e.op == Op::Process && e.process.as_deref() == Some("/bin/cat"))
+        .collect();
+    assert_eq!(execs.len(), 1, "{execs:#?}");
+    assert_eq!(execs[0].count, EXECS);
+    assert!(
+        execs[0]
+            .parent_process
+            .as_deref()
+            .is_some_and(|p| p.ends_with("sh")),
+        "{:?}",
+        execs[0]
+    );
+    let path = note.display().to_string();
+    let opens: Vec<&&Event> = ours
+        .iter()
+        .filter(|e| e.op == Op::File && e.path.as_deref() == Some(path.as_str()))
+        .collect();
+    assert_eq!(opens.iter().map(|e| e.count).sum::<u64>(), EXECS);
+    for o in &opens {
+        assert_eq!(o.process.as_deref(), Some("/bin/cat"), "{o:?}");
+    }
+}

@@ -168,6 +168,9 @@ pub struct ProcInfo {
     pub exe: Arc<str>,
     /// Parent pid.
     pub ppid: u32,
+    /// The kernel's identity of the executable (records' `exe_id`), 0 when not known (learnt
+    /// from `/proc`, or from a caller that did not give it).
+    pub exe_id: u64,
 }
 
 /// Executables of live processes, learnt from exec events, with `/proc` as a fallback for
@@ -197,6 +200,11 @@ impl ProcessTable {
 
     /// Records an exec.
     pub fn exec(&mut self, pid: u32, ppid: u32, exe: Arc<str>) {
+        self.exec_id(pid, ppid, exe, 0);
+    }
+
+    /// Records an exec whose executable the kernel identifies as `exe_id` (0: unknown).
+    pub fn exec_id(&mut self, pid: u32, ppid: u32, exe: Arc<str>, exe_id: u64) {
         if self.procs.len() >= self.capacity && !self.procs.contains_key(&pid) {
             // Forget an arbitrary half; /proc fills the gaps for processes still alive.
             let drop: Vec<u32> = self.procs.keys().step_by(2).copied().collect();
@@ -205,7 +213,7 @@ impl ProcessTable {
             }
         }
         self.missing.remove(&pid);
-        self.procs.insert(pid, ProcInfo { exe, ppid });
+        self.procs.insert(pid, ProcInfo { exe, ppid, exe_id });
     }
 
     /// Forgets an exited process.
@@ -227,6 +235,11 @@ impl ProcessTable {
     /// True when empty.
     pub fn is_empty(&self) -> bool {
         self.procs.is_empty()
+    }
+
+    /// The executable `pid` was learnt with, and its kernel identity (0: unknown).
+    pub fn known(&self, pid: u32) -> Option<(Arc<str>, u64)> {
+        self.procs.get(&pid).map(|p| (p.exe.clone(), p.exe_id))
     }
 
     /// The executable of `pid`: learnt, else `/proc/<pid>/exe`, else the command name.
