@@ -69,6 +69,9 @@ impl Ui {
                 scope: "test".into(),
                 no_color,
                 rows: height.saturating_sub(8),
+                // Every view is prepared when idle (the demo's are small): the tests read
+                // kept sort orders and the index as well as top-N pages.
+                prepare_rows: 0,
             },
         )
         .expect("open the UI");
@@ -810,4 +813,85 @@ fn a_filter_on_the_views_own_columns_narrows_to_exactly_observe_f_rows() {
     ui.keys(&vec![KeyCode::Backspace; text.len()]);
     let screen = ui.key(KeyCode::Enter);
     assert_eq!(header_rows(&screen), all, "{screen}");
+}
+
+#[test]
+fn kept_sort_orders_and_the_index_read_the_same_pages_as_top_n_queries() {
+    use karmor_analyzer::browse::{self, Arrangement, TimeRange};
+    let store = demo_store();
+    let q = pods_query();
+    let range = browse::data_range(&store).unwrap().unwrap_or(TimeRange {
+        first_ns: 0,
+        last_ns: 0,
+    });
+    let total = browse::build_view(&store, 4, &q, Op::File, range).unwrap();
+    let columns = browse::columns(&q, Op::File);
+    let sortable: Vec<usize> = (0..columns.len())
+        .filter(|i| columns[*i].order.is_some())
+        .collect();
+    assert!(sortable.len() >= 8, "{columns:?}");
+    let sorts: Vec<Option<(usize, bool)>> = std::iter::once(None)
+        .chain(
+            sortable
+                .iter()
+                .flat_map(|i| [Some((*i, false)), Some((*i, true))]),
+        )
+        .collect();
+    // Every order read by top-N queries, the view as built (no index, no kept orders).
+    let mut expected = Vec::new();
+    for sort in &sorts {
+        let how = Arrangement {
+            sort: *sort,
+            search: None,
+        };
+        let a = browse::arrange(&store, 4, &q, Op::File, &how).unwrap();
+        assert!(!a.ranked() && !a.indexed());
+        expected.push(browse::page(&store, &a, Op::File, 0, total).unwrap());
+    }
+    // Then with the index and every kept order: the same rows in the same order, whole and
+    // by windows from anywhere; a detail is the row at its number.
+    browse::index_view(&store, 4).unwrap();
+    for (sort, all) in sorts.iter().zip(&expected) {
+        if let Some(sort) = sort {
+            browse::rank_view(&store, 4, &q, Op::File, *sort).unwrap();
+        }
+        let how = Arrangement {
+            sort: *sort,
+            search: None,
+        };
+        let a = browse::arrange(&store, 4, &q, Op::File, &how).unwrap();
+        assert!(a.indexed());
+        assert_eq!(a.ranked(), sort.is_some(), "{sort:?}");
+        assert_eq!(&browse::page(&store, &a, Op::File, 0, total).unwrap(), all);
+        for offset in [0, 1, total / 2, total - 7, total - 1] {
+            let got = browse::page(&store, &a, Op::File, offset, 5).unwrap();
+            let end = (offset + 5).min(total) as usize;
+            assert_eq!(got, all[offset as usize..end], "{sort:?} offset {offset}");
+        }
+        let d = browse::detail(&store, &a, &q, Op::File, total).unwrap();
+        assert_eq!(d.count, all[total as usize - 1].count, "{sort:?}");
+        // A quick search is not a kept order: top-N over the rows it keeps.
+        let searched = Arrangement {
+            sort: *sort,
+            search: Some("etc".into()),
+        };
+        let s = browse::arrange(&store, 4, &q, Op::File, &searched).unwrap();
+        assert!(!s.ranked());
+        let rows = browse::page(&store, &s, Op::File, 0, s.total).unwrap();
+        let kept: Vec<_> = all
+            .iter()
+            .filter(|r| {
+                rows.iter()
+                    .any(|k| k.keys == r.keys && k.resource == r.resource)
+            })
+            .map(|r| (&r.resource, &r.keys))
+            .collect();
+        let got: Vec<_> = rows.iter().map(|r| (&r.resource, &r.keys)).collect();
+        assert_eq!(got, kept, "{sort:?}");
+    }
+    // A view built again drops its kept orders (they would number other rows).
+    browse::build_view(&store, 4, &q, Op::File, range).unwrap();
+    let sort = Some((sortable[0], false));
+    let a = browse::arrange(&store, 4, &q, Op::File, &Arrangement { sort, search: None }).unwrap();
+    assert!(!a.ranked() && !a.indexed());
 }

@@ -15,7 +15,7 @@ use karmor_analyzer::observe::{NamespaceScope, ObserveQuery, ResourceKind};
 use karmor_analyzer::store::DataHealth;
 use karmor_contract::Op;
 
-use super::worker::{Coverage, Graph, Request, Response, ViewRequest};
+use super::worker::{Coverage, Graph, Request, RequestSender, Response, ViewRequest};
 use super::Msg;
 
 /// One drill-down level: a table of behaviours grouped by one resource kind.
@@ -300,7 +300,7 @@ pub struct Info {
 
 /// The UI.
 pub struct App {
-    tx: Sender<Request>,
+    tx: RequestSender,
     rx: Receiver<Msg>,
     back: Sender<Msg>,
     seq: u64,
@@ -352,7 +352,7 @@ pub struct Start {
 impl App {
     /// A UI over a worker reached by `tx`, whose answers (and keys) arrive on `rx`; `back`
     /// is a sender of `rx` (kept so the channel stays open).
-    pub fn new(start: Start, tx: Sender<Request>, rx: Receiver<Msg>, back: Sender<Msg>) -> Self {
+    pub fn new(start: Start, tx: RequestSender, rx: Receiver<Msg>, back: Sender<Msg>) -> Self {
         let op = start
             .query
             .operations
@@ -402,6 +402,12 @@ impl App {
     /// A sender of the UI's message channel (for the key reader).
     pub fn sender(&self) -> Sender<Msg> {
         self.back.clone()
+    }
+
+    /// Asks the worker to prepare the shown view now (its index and sort orders), as it does
+    /// when idle; [`App::settle`] then waits for it (benches and tests).
+    pub fn prepare(&mut self) {
+        self.send(|seq| Request::Prepare { seq });
     }
 
     /// True while a request has no answer yet.
@@ -627,6 +633,7 @@ impl App {
                 self.refresh(false);
             }
             Response::Coverage(_, c) => self.info.coverage = Some(c),
+            Response::Prepared(..) => {}
             Response::Detail(seq, d) => {
                 if let Some(view) = self.detail.as_mut().filter(|v| v.seq == seq) {
                     view.detail = Some(*d);
@@ -902,13 +909,9 @@ impl App {
             self.status = Some((format!("{} cannot be sorted", col.title), true));
             return;
         }
-        let numeric = matches!(
-            col.title.as_str(),
-            "COUNT" | "FIRST SEEN" | "LAST SEEN" | "RESULT"
-        );
         let sort = match level.sort {
             Some((c, desc)) if c == column => Some((c, !desc)),
-            _ => Some((column, numeric)),
+            _ => Some((column, col.descending_first)),
         };
         let level = self.level_mut();
         level.sort = sort;
