@@ -268,14 +268,14 @@ fn main() {
             "≤ 100 ms",
             median(sorts),
         );
-        // What the worker does while the user reads the screen (its index by row number,
-        // then the kept sort orders), run at once here; then sorts read kept orders.
+        // What the worker does while the user reads the screen (the view's sort orders, kept
+        // as tables of row numbers), run at once here; then sorts read kept orders.
         let t = Instant::now();
         ui.app.prepare();
         ui.draw();
         record(
             &ui,
-            "files: idle preparation (index + sort orders)",
+            "files: idle preparation (sort orders)",
             "-",
             t.elapsed(),
         );

@@ -2,16 +2,16 @@
 //! pages, graphs, details, exports, drafts) runs here, never on the UI thread. Requests that a
 //! newer view request makes useless (a key held down) are answered `Superseded` unrun.
 //!
-//! When no request waits, the worker prepares the last view shown, if it has at least
-//! [`Worker::prepare_rows`] rows: its index by row number ([`browse::index_view`]), then its
-//! sort orders ([`browse::rank_view`]: the current sort and its reverse, each column's first
-//! sort, COUNT first), one statement at a time. A request that arrives meanwhile interrupts
-//! that statement ([`RequestSender`]), which runs again at the next idle moment, so a key is
-//! never kept waiting by this work; a sort pressed before its order is kept reads a top-N.
+//! A view of at least [`Worker::prepare_rows`] rows is indexed by row number as it is built
+//! ([`browse::index_view`]). When no request has come for [`IDLE_AFTER`], the worker prepares
+//! the last view shown: its sort orders ([`browse::rank_view`]: the current sort and its
+//! reverse, COUNT both ways, each column's first sort), one statement at a time. A request
+//! that arrives meanwhile interrupts that statement ([`RequestSender`]), which runs again at
+//! the next idle moment; a sort pressed before its order is kept reads a top-N.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::mpsc::{Receiver, SendError, Sender, TryRecvError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SendError, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -66,6 +66,9 @@ const REFINED: usize = 1 << 16;
 /// Views of at least this many rows are prepared when the worker is idle (smaller ones
 /// sort fast enough by a top-N query).
 pub const PREPARE_ROWS: u64 = 100_000;
+
+/// How long no request must arrive before idle work starts.
+pub const IDLE_AFTER: Duration = Duration::from_millis(250);
 
 /// Whether the worker runs idle work now, and how to interrupt it.
 struct Preemption {
@@ -348,12 +351,20 @@ impl Worker {
                 Ok(req) => req,
                 Err(TryRecvError::Disconnected) => return,
                 Err(TryRecvError::Empty) => {
-                    if self.idle_step() {
-                        continue;
-                    }
-                    match rx.recv() {
+                    // Idle work starts once keys pause (keys in quick succession never wait
+                    // for an interruption).
+                    match rx.recv_timeout(IDLE_AFTER) {
                         Ok(req) => req,
-                        Err(_) => return,
+                        Err(RecvTimeoutError::Disconnected) => return,
+                        Err(RecvTimeoutError::Timeout) => {
+                            if self.idle_step() {
+                                continue;
+                            }
+                            match rx.recv() {
+                                Ok(req) => req,
+                                Err(_) => return,
+                            }
+                        }
                     }
                 }
             };
@@ -509,6 +520,11 @@ impl Worker {
             state.view = None;
             state.refined = None;
             state.view_rows = browse::build_view(&self.store, v.slot, base, v.op, self.range)?;
+            if state.view_rows >= self.prepare_rows {
+                // Part of building a large view (about 4 % of its time): without it a page of
+                // any order but observe's scans the whole view for its rows.
+                browse::index_view(&self.store, v.slot)?;
+            }
             state.view = Some(base_key.clone());
             self.failed.clear();
         }
@@ -520,6 +536,9 @@ impl Worker {
                     state.refined = None;
                     state.refined_rows =
                         browse::refine_view(&self.store, v.slot + REFINED, v.slot, filter)?;
+                    if state.refined_rows >= self.prepare_rows {
+                        browse::index_view(&self.store, v.slot + REFINED)?;
+                    }
                     state.refined = Some(key.clone());
                     self.failed.clear();
                 }
