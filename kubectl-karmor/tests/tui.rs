@@ -895,3 +895,132 @@ fn kept_sort_orders_and_the_index_read_the_same_pages_as_top_n_queries() {
     let a = browse::arrange(&store, 4, &q, Op::File, &Arrangement { sort, search: None }).unwrap();
     assert!(!a.ranked() && !a.indexed());
 }
+
+/// `coverage -n NAMESPACE` on the demo: (start-up not seen, container workloads).
+fn coverage_startup_in(namespace: &str) -> (usize, usize) {
+    let out = Command::new(BIN)
+        .args(["coverage", "-n", namespace, "--bundle"])
+        .arg(demo())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|c| c.len() > 4 && ["partial", "learning", "stable"].contains(&c[1]))
+        .collect();
+    let unseen = rows.iter().filter(|c| c[3] == "not").count();
+    let workloads = rows
+        .iter()
+        .filter(|c| matches!(c[3], "not" | "seen"))
+        .count();
+    (unseen, workloads)
+}
+
+/// The header's start-up verdict: `Some((unseen, workloads))` when partial for start-up.
+fn header_startup(screen: &str) -> Option<(usize, usize)> {
+    let at = screen.find("start-up not seen for ")? + "start-up not seen for ".len();
+    let words: Vec<&str> = screen[at..].split_whitespace().take(3).collect();
+    Some((words[0].parse().ok()?, words[2].parse().ok()?))
+}
+
+#[test]
+fn the_health_verdict_follows_the_drill_down_scope() {
+    let mut ui = Ui::open(namespaces_query(), 200, 40);
+    let screen = ui.draw();
+    let (unseen, workloads) = coverage_startup();
+    assert_eq!(
+        header_startup(&screen),
+        Some((unseen, workloads)),
+        "{screen}"
+    );
+    // Into each namespace: that namespace's verdict, as `coverage -n` gives it; back: the
+    // whole scope's again.
+    for ns in ["wordpress-mysql", "kube-system"] {
+        let expected = coverage_startup_in(ns);
+        assert!(expected.1 > 0, "{ns}: {expected:?}");
+        assert_ne!(expected, (unseen, workloads), "{ns} tells nothing apart");
+        ui.key(KeyCode::Home);
+        let mut screen = ui.screen();
+        for _ in 0..header_rows(&screen) {
+            if ui.app.level().current().is_some_and(|r| r.resource == ns) {
+                break;
+            }
+            screen = ui.key(KeyCode::Down);
+        }
+        assert_eq!(
+            ui.app.level().current().map(|r| r.resource.as_str()),
+            Some(ns)
+        );
+        let screen = ui.key(KeyCode::Enter);
+        assert!(screen.contains(&format!("namespace {ns}")), "{screen}");
+        match expected {
+            (0, _) => {
+                assert_eq!(header_startup(&screen), None, "{screen}");
+                assert!(screen.contains("health: complete"), "{screen}");
+            }
+            _ => assert_eq!(header_startup(&screen), Some(expected), "{screen}"),
+        }
+        let screen = ui.key(KeyCode::Esc);
+        assert_eq!(
+            header_startup(&screen),
+            Some((unseen, workloads)),
+            "{screen}"
+        );
+    }
+}
+
+#[test]
+fn live_the_health_verdict_is_of_the_rows_received_so_far() {
+    use karmor_analyzer::drift::stability::startup_seen;
+    use karmor_analyzer::recommend::{Scope, WorkloadSelect};
+    use karmor_testdata::demo;
+    use kubectl_karmor::tui::LiveEvent;
+    let events = demo::events();
+    let noon = demo::at(11, 0, 0, 0);
+    let (early, late): (Vec<_>, Vec<_>) = events.iter().cloned().partition(|e| e.ts_first < noon);
+    // What coverage says of the rows received after each batch.
+    let verdict = |rows: &[karmor_contract::Event]| {
+        let store = Store::in_memory().unwrap();
+        store.append_live(rows).unwrap();
+        let scope = Scope {
+            workloads: Some(WorkloadSelect::default()),
+            ..Scope::default()
+        };
+        let seen = startup_seen(&store, &scope).unwrap();
+        (seen.values().filter(|s| !**s).count(), seen.len())
+    };
+    let mut ui = Ui::open_store(
+        Store::in_memory().unwrap(),
+        namespaces_query(),
+        200,
+        30,
+        true,
+    );
+    for (batch, received) in [(early.clone(), early.len()), (late, events.len())] {
+        ui.app.handle(Msg::Live(LiveEvent::Rows(batch)));
+        let screen = ui.draw();
+        assert!(
+            screen.contains(&format!("live: {received} rows received")),
+            "{screen}"
+        );
+        let expected = verdict(if received == events.len() {
+            &events
+        } else {
+            &early
+        });
+        assert!(expected.1 > 0, "{expected:?}");
+        match expected {
+            (0, _) => assert!(screen.contains("health: live, complete"), "{screen}"),
+            _ => {
+                assert!(screen.contains("health: live, partial"), "{screen}");
+                assert_eq!(header_startup(&screen), Some(expected), "{screen}");
+            }
+        }
+    }
+}

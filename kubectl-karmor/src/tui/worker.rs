@@ -21,7 +21,7 @@ use karmor_analyzer::filter::SqlFilter;
 use karmor_analyzer::observe::{summarize, NamespaceScope, ObserveQuery};
 use karmor_analyzer::recommend::report::workload_yaml;
 use karmor_analyzer::recommend::{recommend, RecommendOptions, Scope, WorkloadSelect};
-use karmor_analyzer::store::Interrupter;
+use karmor_analyzer::store::{DataHealth, Interrupter};
 use karmor_analyzer::Store;
 use karmor_contract::Op;
 
@@ -144,8 +144,9 @@ pub enum Request {
         /// The rows under the cursor.
         query: ObserveQuery,
     },
-    /// `coverage`'s start-up check over `query`'s scope (namespace and time; its container
-    /// workloads): how many are partial because their start-up is not in the data.
+    /// `coverage`'s start-up check over `query`'s scope (namespace, time and filter, a
+    /// drill-down's; its container workloads): how many are partial because their start-up is
+    /// not in the data.
     Coverage {
         /// Sequence number.
         seq: u64,
@@ -232,8 +233,8 @@ pub enum Response {
     Policy(u64, String, String),
     /// The scope's start-up coverage.
     Coverage(u64, Coverage),
-    /// Rows appended (how many, the data's new time range).
-    Appended(u64, usize, Option<TimeRange>),
+    /// Rows appended (how many, the data's new time range, its new counters).
+    Appended(u64, usize, Option<TimeRange>, DataHealth),
     /// The last view shown is prepared (statements run).
     Prepared(u64, usize),
     /// The request failed.
@@ -250,7 +251,7 @@ impl Response {
             | Response::Detail(s, _)
             | Response::Exported(s, _, _)
             | Response::Policy(s, _, _)
-            | Response::Appended(s, _, _)
+            | Response::Appended(s, _, _, _)
             | Response::Prepared(s, _)
             | Response::Coverage(s, _)
             | Response::Error(s, _)
@@ -506,7 +507,7 @@ impl Worker {
             Request::Prepare { .. } => self.prepare_now().map(|n| Response::Prepared(seq, n)),
             Request::Append { rows, .. } => self
                 .append(&rows)
-                .map(|range| Response::Appended(seq, rows.len(), range)),
+                .map(|(range, health)| Response::Appended(seq, rows.len(), range, health)),
         };
         result.unwrap_or_else(|e| Response::Error(seq, crate::tui::error_text(&e)))
     }
@@ -625,6 +626,7 @@ impl Worker {
                 namespace,
                 ..WorkloadSelect::default()
             }),
+            filter: query.filter.clone(),
             ..Scope::default()
         };
         let seen = startup_seen(&self.store, &scope)?;
@@ -634,7 +636,10 @@ impl Worker {
         })
     }
 
-    fn append(&mut self, rows: &[karmor_contract::Event]) -> anyhow::Result<Option<TimeRange>> {
+    fn append(
+        &mut self,
+        rows: &[karmor_contract::Event],
+    ) -> anyhow::Result<(Option<TimeRange>, DataHealth)> {
         self.store
             .append_live(rows)
             .map_err(|e| anyhow::anyhow!("cannot add the received rows to the store: {e}"))?;
@@ -645,7 +650,7 @@ impl Worker {
         if let Some(r) = range {
             self.range = r;
         }
-        Ok(range)
+        Ok((range, self.store.health()?))
     }
 
     fn export(
