@@ -101,8 +101,8 @@ pub struct RequestSender {
 
 impl RequestSender {
     /// Sends `req` to the worker, interrupting its idle work.
-    pub fn send(&self, req: Request) -> Result<(), SendError<Request>> {
-        self.tx.send(req)?;
+    pub fn send(&self, req: Request) -> Result<(), Box<SendError<Request>>> {
+        self.tx.send(req).map_err(Box::new)?;
         self.preemption.preempt();
         Ok(())
     }
