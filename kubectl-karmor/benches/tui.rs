@@ -135,6 +135,7 @@ fn main() {
                 scope: "pods -A".into(),
                 no_color: false,
                 rows: 42,
+                prepare_rows: tui::worker::PREPARE_ROWS,
             },
         )
         .expect("open the UI");
@@ -261,7 +262,59 @@ fn main() {
         let sorts: Vec<Duration> = (0..REPEAT)
             .map(|_| ui.press(&[KeyCode::Char('s')]))
             .collect();
-        record(&ui, "files: sort s on COUNT", "≤ 100 ms", median(sorts));
+        record(
+            &ui,
+            "files: sort s on COUNT (top-N, before idle preparation)",
+            "≤ 100 ms",
+            median(sorts),
+        );
+        // What the worker does while the user reads the screen (the view's sort orders, kept
+        // as tables of row numbers), run at once here; then sorts read kept orders.
+        let t = Instant::now();
+        ui.app.prepare();
+        ui.draw();
+        record(
+            &ui,
+            "files: idle preparation (sort orders)",
+            "-",
+            t.elapsed(),
+        );
+        let sorts: Vec<Duration> = (0..REPEAT)
+            .map(|_| ui.press(&[KeyCode::Char('s')]))
+            .collect();
+        record(
+            &ui,
+            "files: sort s on COUNT (kept orders)",
+            "≤ 100 ms",
+            median(sorts),
+        );
+        let down: Vec<Duration> = (0..REPEAT)
+            .map(|_| ui.press(&[KeyCode::PageDown]))
+            .collect();
+        record(&ui, "files: sorted, PgDn", "≤ 100 ms", median(down));
+        let ends: Vec<Duration> = (0..REPEAT)
+            .flat_map(|_| [ui.press(&[KeyCode::End]), ui.press(&[KeyCode::Home])])
+            .collect();
+        record(&ui, "files: sorted, End / Home", "≤ 100 ms", median(ends));
+        let path_col = ui
+            .app
+            .columns()
+            .iter()
+            .position(|c| c.title == "PATH")
+            .expect("PATH column");
+        ui.press(&vec![KeyCode::Left; count_col - path_col]);
+        let sorts: Vec<Duration> = (0..REPEAT)
+            .map(|_| ui.press(&[KeyCode::Char('s')]))
+            .collect();
+        record(
+            &ui,
+            "files: sort s on PATH (kept orders)",
+            "≤ 100 ms",
+            median(sorts),
+        );
+        // Back to COUNT, largest first, as the filters below were measured before.
+        ui.press(&vec![KeyCode::Right; count_col - path_col]);
+        ui.press(&[KeyCode::Char('s')]);
         let filters: Vec<Duration> = (0..REPEAT)
             .map(|_| {
                 let t = ui.press(&typed('f', "path=/etc/*"));

@@ -69,6 +69,9 @@ impl Ui {
                 scope: "test".into(),
                 no_color,
                 rows: height.saturating_sub(8),
+                // Every view is prepared when idle (the demo's are small): the tests read
+                // kept sort orders and the index as well as top-N pages.
+                prepare_rows: 0,
             },
         )
         .expect("open the UI");
@@ -810,4 +813,214 @@ fn a_filter_on_the_views_own_columns_narrows_to_exactly_observe_f_rows() {
     ui.keys(&vec![KeyCode::Backspace; text.len()]);
     let screen = ui.key(KeyCode::Enter);
     assert_eq!(header_rows(&screen), all, "{screen}");
+}
+
+#[test]
+fn kept_sort_orders_and_the_index_read_the_same_pages_as_top_n_queries() {
+    use karmor_analyzer::browse::{self, Arrangement, TimeRange};
+    let store = demo_store();
+    let q = pods_query();
+    let range = browse::data_range(&store).unwrap().unwrap_or(TimeRange {
+        first_ns: 0,
+        last_ns: 0,
+    });
+    let total = browse::build_view(&store, 4, &q, Op::File, range).unwrap();
+    let columns = browse::columns(&q, Op::File);
+    let sortable: Vec<usize> = (0..columns.len())
+        .filter(|i| columns[*i].order.is_some())
+        .collect();
+    assert!(sortable.len() >= 8, "{columns:?}");
+    let sorts: Vec<Option<(usize, bool)>> = std::iter::once(None)
+        .chain(
+            sortable
+                .iter()
+                .flat_map(|i| [Some((*i, false)), Some((*i, true))]),
+        )
+        .collect();
+    // Every order read by top-N queries, the view as built (no index, no kept orders).
+    let mut expected = Vec::new();
+    for sort in &sorts {
+        let how = Arrangement {
+            sort: *sort,
+            search: None,
+        };
+        let a = browse::arrange(&store, 4, &q, Op::File, &how).unwrap();
+        assert!(!a.ranked() && !a.indexed());
+        expected.push(browse::page(&store, &a, Op::File, 0, total).unwrap());
+    }
+    // Then with the index and every kept order: the same rows in the same order, whole and
+    // by windows from anywhere; a detail is the row at its number.
+    browse::index_view(&store, 4).unwrap();
+    for (sort, all) in sorts.iter().zip(&expected) {
+        if let Some(sort) = sort {
+            browse::rank_view(&store, 4, &q, Op::File, *sort).unwrap();
+        }
+        let how = Arrangement {
+            sort: *sort,
+            search: None,
+        };
+        let a = browse::arrange(&store, 4, &q, Op::File, &how).unwrap();
+        assert!(a.indexed());
+        assert_eq!(a.ranked(), sort.is_some(), "{sort:?}");
+        assert_eq!(&browse::page(&store, &a, Op::File, 0, total).unwrap(), all);
+        for offset in [0, 1, total / 2, total - 7, total - 1] {
+            let got = browse::page(&store, &a, Op::File, offset, 5).unwrap();
+            let end = (offset + 5).min(total) as usize;
+            assert_eq!(got, all[offset as usize..end], "{sort:?} offset {offset}");
+        }
+        let d = browse::detail(&store, &a, &q, Op::File, total).unwrap();
+        assert_eq!(d.count, all[total as usize - 1].count, "{sort:?}");
+        // A quick search is not a kept order: top-N over the rows it keeps.
+        let searched = Arrangement {
+            sort: *sort,
+            search: Some("etc".into()),
+        };
+        let s = browse::arrange(&store, 4, &q, Op::File, &searched).unwrap();
+        assert!(!s.ranked());
+        let rows = browse::page(&store, &s, Op::File, 0, s.total).unwrap();
+        let kept: Vec<_> = all
+            .iter()
+            .filter(|r| {
+                rows.iter()
+                    .any(|k| k.keys == r.keys && k.resource == r.resource)
+            })
+            .map(|r| (&r.resource, &r.keys))
+            .collect();
+        let got: Vec<_> = rows.iter().map(|r| (&r.resource, &r.keys)).collect();
+        assert_eq!(got, kept, "{sort:?}");
+    }
+    // A view built again drops its kept orders (they would number other rows).
+    browse::build_view(&store, 4, &q, Op::File, range).unwrap();
+    let sort = Some((sortable[0], false));
+    let a = browse::arrange(&store, 4, &q, Op::File, &Arrangement { sort, search: None }).unwrap();
+    assert!(!a.ranked() && !a.indexed());
+}
+
+/// `coverage -n NAMESPACE` on the demo: (start-up not seen, container workloads).
+fn coverage_startup_in(namespace: &str) -> (usize, usize) {
+    let out = Command::new(BIN)
+        .args(["coverage", "-n", namespace, "--bundle"])
+        .arg(demo())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|c| c.len() > 4 && ["partial", "learning", "stable"].contains(&c[1]))
+        .collect();
+    let unseen = rows.iter().filter(|c| c[3] == "not").count();
+    let workloads = rows
+        .iter()
+        .filter(|c| matches!(c[3], "not" | "seen"))
+        .count();
+    (unseen, workloads)
+}
+
+/// The header's start-up verdict: `Some((unseen, workloads))` when partial for start-up.
+fn header_startup(screen: &str) -> Option<(usize, usize)> {
+    let at = screen.find("start-up not seen for ")? + "start-up not seen for ".len();
+    let words: Vec<&str> = screen[at..].split_whitespace().take(3).collect();
+    Some((words[0].parse().ok()?, words[2].parse().ok()?))
+}
+
+#[test]
+fn the_health_verdict_follows_the_drill_down_scope() {
+    let mut ui = Ui::open(namespaces_query(), 200, 40);
+    let screen = ui.draw();
+    let (unseen, workloads) = coverage_startup();
+    assert_eq!(
+        header_startup(&screen),
+        Some((unseen, workloads)),
+        "{screen}"
+    );
+    // Into each namespace: that namespace's verdict, as `coverage -n` gives it; back: the
+    // whole scope's again.
+    for ns in ["wordpress-mysql", "kube-system"] {
+        let expected = coverage_startup_in(ns);
+        assert!(expected.1 > 0, "{ns}: {expected:?}");
+        assert_ne!(expected, (unseen, workloads), "{ns} tells nothing apart");
+        ui.key(KeyCode::Home);
+        let mut screen = ui.screen();
+        for _ in 0..header_rows(&screen) {
+            if ui.app.level().current().is_some_and(|r| r.resource == ns) {
+                break;
+            }
+            screen = ui.key(KeyCode::Down);
+        }
+        assert_eq!(
+            ui.app.level().current().map(|r| r.resource.as_str()),
+            Some(ns)
+        );
+        let screen = ui.key(KeyCode::Enter);
+        assert!(screen.contains(&format!("namespace {ns}")), "{screen}");
+        match expected {
+            (0, _) => {
+                assert_eq!(header_startup(&screen), None, "{screen}");
+                assert!(screen.contains("health: complete"), "{screen}");
+            }
+            _ => assert_eq!(header_startup(&screen), Some(expected), "{screen}"),
+        }
+        let screen = ui.key(KeyCode::Esc);
+        assert_eq!(
+            header_startup(&screen),
+            Some((unseen, workloads)),
+            "{screen}"
+        );
+    }
+}
+
+#[test]
+fn live_the_health_verdict_is_of_the_rows_received_so_far() {
+    use karmor_analyzer::drift::stability::startup_seen;
+    use karmor_analyzer::recommend::{Scope, WorkloadSelect};
+    use karmor_testdata::demo;
+    use kubectl_karmor::tui::LiveEvent;
+    let events = demo::events();
+    let noon = demo::at(11, 0, 0, 0);
+    let (early, late): (Vec<_>, Vec<_>) = events.iter().cloned().partition(|e| e.ts_first < noon);
+    // What coverage says of the rows received after each batch.
+    let verdict = |rows: &[karmor_contract::Event]| {
+        let store = Store::in_memory().unwrap();
+        store.append_live(rows).unwrap();
+        let scope = Scope {
+            workloads: Some(WorkloadSelect::default()),
+            ..Scope::default()
+        };
+        let seen = startup_seen(&store, &scope).unwrap();
+        (seen.values().filter(|s| !**s).count(), seen.len())
+    };
+    let mut ui = Ui::open_store(
+        Store::in_memory().unwrap(),
+        namespaces_query(),
+        200,
+        30,
+        true,
+    );
+    for (batch, received) in [(early.clone(), early.len()), (late, events.len())] {
+        ui.app.handle(Msg::Live(LiveEvent::Rows(batch)));
+        let screen = ui.draw();
+        assert!(
+            screen.contains(&format!("live: {received} rows received")),
+            "{screen}"
+        );
+        let expected = verdict(if received == events.len() {
+            &events
+        } else {
+            &early
+        });
+        assert!(expected.1 > 0, "{expected:?}");
+        match expected {
+            (0, _) => assert!(screen.contains("health: live, complete"), "{screen}"),
+            _ => {
+                assert!(screen.contains("health: live, partial"), "{screen}");
+                assert_eq!(header_startup(&screen), Some(expected), "{screen}");
+            }
+        }
+    }
 }

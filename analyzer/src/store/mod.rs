@@ -75,6 +75,25 @@ impl CompactionDir {
     }
 }
 
+/// Stops the query running on a store's connection from another thread: the query fails with
+/// an interruption error, and the next query runs normally (DuckDB clears the flag when a
+/// query starts). Nothing happens when no query runs.
+#[derive(Clone)]
+pub struct Interrupter(std::sync::Arc<duckdb::InterruptHandle>);
+
+impl Interrupter {
+    /// Interrupts the query running now, if any.
+    pub fn interrupt(&self) {
+        self.0.interrupt();
+    }
+}
+
+impl std::fmt::Debug for Interrupter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Interrupter")
+    }
+}
+
 /// Counters that tell whether the evidence is complete.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DataHealth {
@@ -194,6 +213,12 @@ impl Store {
     /// The DuckDB connection, for the query modules of this crate.
     pub(crate) fn conn(&self) -> &Connection {
         &self.conn
+    }
+
+    /// A handle that stops the query running on this store, from any thread (see
+    /// [`Interrupter`]).
+    pub fn interrupter(&self) -> Interrupter {
+        Interrupter(self.conn.interrupt_handle())
     }
 
     /// Merges every file of the bundle at `root` (a directory, or a `.tar` of one). Fails

@@ -15,7 +15,7 @@ use karmor_analyzer::observe::{NamespaceScope, ObserveQuery, ResourceKind};
 use karmor_analyzer::store::DataHealth;
 use karmor_contract::Op;
 
-use super::worker::{Coverage, Graph, Request, Response, ViewRequest};
+use super::worker::{Coverage, Graph, Request, RequestSender, Response, ViewRequest};
 use super::Msg;
 
 /// One drill-down level: a table of behaviours grouped by one resource kind.
@@ -63,6 +63,11 @@ pub struct Level {
     stale: bool,
     /// Whether `ops` came from the data (asked once per level, and after new rows).
     ops_known: bool,
+    /// `coverage`'s start-up check of the level's scope (its namespace and drill-downs),
+    /// once answered; asked again after new rows.
+    pub coverage: Option<Coverage>,
+    /// The coverage request in flight, if any.
+    coverage_asked: Option<u64>,
 }
 
 impl Level {
@@ -89,6 +94,8 @@ impl Level {
             query_time: None,
             stale: false,
             ops_known: false,
+            coverage: None,
+            coverage_asked: None,
         }
     }
 
@@ -294,13 +301,11 @@ pub struct Info {
     pub health: DataHealth,
     /// `--live`: rows received so far, when live.
     pub live_rows: Option<u64>,
-    /// `coverage`'s start-up check of the scope's container workloads, once answered.
-    pub coverage: Option<Coverage>,
 }
 
 /// The UI.
 pub struct App {
-    tx: Sender<Request>,
+    tx: RequestSender,
     rx: Receiver<Msg>,
     back: Sender<Msg>,
     seq: u64,
@@ -352,7 +357,7 @@ pub struct Start {
 impl App {
     /// A UI over a worker reached by `tx`, whose answers (and keys) arrive on `rx`; `back`
     /// is a sender of `rx` (kept so the channel stays open).
-    pub fn new(start: Start, tx: Sender<Request>, rx: Receiver<Msg>, back: Sender<Msg>) -> Self {
+    pub fn new(start: Start, tx: RequestSender, rx: Receiver<Msg>, back: Sender<Msg>) -> Self {
         let op = start
             .query
             .operations
@@ -382,7 +387,6 @@ impl App {
                 range: start.range,
                 health: start.health,
                 live_rows: None,
-                coverage: None,
             },
             graph_on: false,
             status: None,
@@ -394,14 +398,35 @@ impl App {
             pending_export: None,
         };
         app.refresh(true);
-        let query = app.base.clone();
-        app.send(|seq| Request::Coverage { seq, query });
+        app.ask_coverage();
         app
+    }
+
+    /// Asks for `coverage`'s start-up check of the shown level's scope (the command line's
+    /// namespace and times, the level's namespace and drill-downs; not the `f` filter, which
+    /// would make a container's first process whatever it keeps), unless it is known or
+    /// asked.
+    fn ask_coverage(&mut self) {
+        let level = self.level();
+        if level.coverage.is_some() || level.coverage_asked.is_some() {
+            return;
+        }
+        let mut query = self.base.clone();
+        query.namespace = level.namespace.clone();
+        query.filter = SqlFilter::all(level.drills.iter().cloned());
+        let seq = self.send(|seq| Request::Coverage { seq, query });
+        self.level_mut().coverage_asked = Some(seq);
     }
 
     /// A sender of the UI's message channel (for the key reader).
     pub fn sender(&self) -> Sender<Msg> {
         self.back.clone()
+    }
+
+    /// Asks the worker to prepare the shown view now (its index and sort orders), as it does
+    /// when idle; [`App::settle`] then waits for it (benches and tests).
+    pub fn prepare(&mut self) {
+        self.send(|seq| Request::Prepare { seq });
     }
 
     /// True while a request has no answer yet.
@@ -626,7 +651,17 @@ impl App {
                 }
                 self.refresh(false);
             }
-            Response::Coverage(_, c) => self.info.coverage = Some(c),
+            Response::Coverage(seq, c) => {
+                if let Some(level) = self
+                    .levels
+                    .iter_mut()
+                    .find(|l| l.coverage_asked == Some(seq))
+                {
+                    level.coverage_asked = None;
+                    level.coverage = Some(c);
+                }
+            }
+            Response::Prepared(..) => {}
             Response::Detail(seq, d) => {
                 if let Some(view) = self.detail.as_mut().filter(|v| v.seq == seq) {
                     view.detail = Some(*d);
@@ -650,24 +685,32 @@ impl App {
                     };
                 }
             }
-            Response::Appended(_, n, range) => {
+            Response::Appended(_, n, range, health) => {
                 if let Some(r) = range {
                     self.info.range = Some(r);
                 }
+                self.info.health = health;
                 *self.info.live_rows.get_or_insert(0) += n as u64;
                 // Every level reads its rows again, keeping cursor, scroll and sort.
                 for level in &mut self.levels {
                     level.stale = true;
                     level.ops_known = false;
                     level.graph = None;
+                    // The verdict is the new rows' too (an answer in flight is of the old).
+                    level.coverage = None;
+                    level.coverage_asked = None;
                 }
                 self.refresh(true);
+                self.ask_coverage();
             }
             Response::Error(seq, message) => {
                 for level in &mut self.levels {
                     if level.in_flight == Some(seq) {
                         level.in_flight = None;
                         level.total.get_or_insert(0);
+                    }
+                    if level.coverage_asked == Some(seq) {
+                        level.coverage_asked = None;
                     }
                 }
                 if let Some(view) = self.detail.as_mut().filter(|v| v.seq == seq) {
@@ -902,13 +945,9 @@ impl App {
             self.status = Some((format!("{} cannot be sorted", col.title), true));
             return;
         }
-        let numeric = matches!(
-            col.title.as_str(),
-            "COUNT" | "FIRST SEEN" | "LAST SEEN" | "RESULT"
-        );
         let sort = match level.sort {
             Some((c, desc)) if c == column => Some((c, !desc)),
-            _ => Some((column, numeric)),
+            _ => Some((column, col.descending_first)),
         };
         let level = self.level_mut();
         level.sort = sort;
@@ -985,6 +1024,7 @@ impl App {
         next.ops = level.ops.clone();
         self.levels.push(next);
         self.refresh(true);
+        self.ask_coverage();
     }
 
     fn open_detail(&mut self, row: &BrowseRow) {
@@ -1023,6 +1063,7 @@ impl App {
             // arrived meanwhile.
             let stale = self.level().stale;
             self.refresh(stale);
+            self.ask_coverage();
         } else if self.level().search.is_some() {
             let level = self.level_mut();
             level.search = None;

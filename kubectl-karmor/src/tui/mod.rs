@@ -67,6 +67,9 @@ pub struct Options {
     pub no_color: bool,
     /// Table rows the first screen shows.
     pub rows: u16,
+    /// Views of at least this many rows are indexed and their sort orders kept while the UI
+    /// waits for keys ([`worker::PREPARE_ROWS`] in the command).
+    pub prepare_rows: u64,
 }
 
 /// Whether `NO_COLOR` asks for no colours (set and not empty, as no-color.org says).
@@ -97,7 +100,8 @@ pub fn open(store: Store, query: ObserveQuery, opts: Options) -> Result<App> {
     let health = store.health()?;
     let (req_tx, req_rx) = mpsc::channel();
     let (msg_tx, msg_rx) = mpsc::channel();
-    let worker = Worker::new(store, range);
+    let worker = Worker::new(store, range, opts.prepare_rows);
+    let req_tx = worker.sender(req_tx);
     let to_ui = msg_tx.clone();
     std::thread::Builder::new()
         .name("karmor-tui-queries".into())
@@ -170,6 +174,7 @@ pub fn run(store: Store, query: ObserveQuery, scope: String, live: Option<LiveFe
             scope,
             no_color: no_color_env(),
             rows: height.saturating_sub(8).max(1),
+            prepare_rows: worker::PREPARE_ROWS,
         },
     )?;
 

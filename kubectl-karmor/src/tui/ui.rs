@@ -250,19 +250,28 @@ fn draw_header(f: &mut Frame, app: &App, st: &Styles, area: Rect) {
             h.events_seen + h.events_dropped
         ));
     }
-    if let Some(c) = app.info.coverage.filter(|c| c.startup_unseen > 0) {
+    if let Some(c) = level.coverage.filter(|c| c.startup_unseen > 0) {
         partial.push(format!(
             "start-up not seen for {} of {} workloads",
             c.startup_unseen, c.workloads
         ));
     }
-    let health = if app.info.live_rows.is_some() {
-        Span::raw("health: live (the relay's rows, in memory)")
-    } else if !partial.is_empty() {
+    // The verdict of the shown level's scope; live, of the rows received so far.
+    let live = if app.info.live_rows.is_some() {
+        "live, "
+    } else {
+        ""
+    };
+    let health = if !partial.is_empty() {
         Span::styled(
-            format!("health: partial ({})", partial.join(", ")),
+            format!("health: {live}partial ({})", partial.join(", ")),
             st.error(),
         )
+    } else if app.info.live_rows.is_some() {
+        Span::raw(format!(
+            "health: live, complete ({} events received)",
+            h.events_seen
+        ))
     } else {
         Span::raw(format!(
             "health: complete ({} events, {} files)",

@@ -1,10 +1,18 @@
 //! The thread that owns the store: every DuckDB query of the UI (aggregation, filter, sort,
 //! pages, graphs, details, exports, drafts) runs here, never on the UI thread. Requests that a
 //! newer view request makes useless (a key held down) are answered `Superseded` unrun.
+//!
+//! A view of at least [`Worker::prepare_rows`] rows is indexed by row number as it is built
+//! ([`browse::index_view`]). When no request has come for [`IDLE_AFTER`], the worker prepares
+//! the last view shown: its sort orders ([`browse::rank_view`]: the current sort and its
+//! reverse, COUNT both ways, each column's first sort), one statement at a time. A request
+//! that arrives meanwhile interrupts that statement ([`RequestSender`]), which runs again at
+//! the next idle moment; a sort pressed before its order is kept reads a top-N.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SendError, Sender, TryRecvError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use karmor_analyzer::browse::{self, Arranged, Arrangement, BrowseRow, Detail, TimeRange};
@@ -13,6 +21,7 @@ use karmor_analyzer::filter::SqlFilter;
 use karmor_analyzer::observe::{summarize, NamespaceScope, ObserveQuery};
 use karmor_analyzer::recommend::report::workload_yaml;
 use karmor_analyzer::recommend::{recommend, RecommendOptions, Scope, WorkloadSelect};
+use karmor_analyzer::store::{DataHealth, Interrupter};
 use karmor_analyzer::Store;
 use karmor_contract::Op;
 
@@ -54,6 +63,51 @@ pub struct ViewRequest {
 /// Slots of refined views ([`ViewRequest::refine`]): the level's slot plus this.
 const REFINED: usize = 1 << 16;
 
+/// Views of at least this many rows are prepared when the worker is idle (smaller ones
+/// sort fast enough by a top-N query).
+pub const PREPARE_ROWS: u64 = 100_000;
+
+/// How long no request must arrive before idle work starts.
+pub const IDLE_AFTER: Duration = Duration::from_millis(250);
+
+/// Whether the worker runs idle work now, and how to interrupt it.
+struct Preemption {
+    idle_work: Mutex<bool>,
+    interrupter: Interrupter,
+}
+
+impl Preemption {
+    /// Interrupts the idle work running now, if any (never a request's query: the flag is
+    /// set only around idle work, under the same lock).
+    fn preempt(&self) {
+        let running = self.idle_work.lock().unwrap_or_else(|e| e.into_inner());
+        if *running {
+            self.interrupter.interrupt();
+        }
+    }
+
+    fn set(&self, running: bool) {
+        *self.idle_work.lock().unwrap_or_else(|e| e.into_inner()) = running;
+    }
+}
+
+/// The UI's end of the request channel: sending a request interrupts the worker's idle work
+/// so that the request runs at once.
+#[derive(Clone)]
+pub struct RequestSender {
+    tx: Sender<Request>,
+    preemption: Arc<Preemption>,
+}
+
+impl RequestSender {
+    /// Sends `req` to the worker, interrupting its idle work.
+    pub fn send(&self, req: Request) -> Result<(), Box<SendError<Request>>> {
+        self.tx.send(req).map_err(Box::new)?;
+        self.preemption.preempt();
+        Ok(())
+    }
+}
+
 /// A request to the worker; `seq` ties it to its response.
 #[derive(Debug, Clone)]
 pub enum Request {
@@ -90,13 +144,21 @@ pub enum Request {
         /// The rows under the cursor.
         query: ObserveQuery,
     },
-    /// `coverage`'s start-up check over `query`'s scope (namespace and time; its container
-    /// workloads): how many are partial because their start-up is not in the data.
+    /// `coverage`'s start-up check over `query`'s scope (namespace, time and filter, a
+    /// drill-down's; its container workloads): how many are partial because their start-up is
+    /// not in the data.
     Coverage {
         /// Sequence number.
         seq: u64,
         /// The command line's question.
         query: ObserveQuery,
+    },
+    /// Prepares the last view shown now (its index and sort orders, as idle work would),
+    /// uninterrupted; answered when done (benches and tests: the state a user reaches after
+    /// a moment's reading).
+    Prepare {
+        /// Sequence number.
+        seq: u64,
     },
     /// `--live`: appends rows to the in-memory store (every view is stale afterwards).
     Append {
@@ -115,6 +177,7 @@ impl Request {
             | Request::Export { seq, .. }
             | Request::Policy { seq, .. }
             | Request::Coverage { seq, .. }
+            | Request::Prepare { seq }
             | Request::Append { seq, .. } => *seq,
         }
     }
@@ -170,8 +233,10 @@ pub enum Response {
     Policy(u64, String, String),
     /// The scope's start-up coverage.
     Coverage(u64, Coverage),
-    /// Rows appended (how many, the data's new time range).
-    Appended(u64, usize, Option<TimeRange>),
+    /// Rows appended (how many, the data's new time range, its new counters).
+    Appended(u64, usize, Option<TimeRange>, DataHealth),
+    /// The last view shown is prepared (statements run).
+    Prepared(u64, usize),
     /// The request failed.
     Error(u64, String),
     /// A newer view request replaced this one before it ran.
@@ -186,7 +251,8 @@ impl Response {
             | Response::Detail(s, _)
             | Response::Exported(s, _, _)
             | Response::Policy(s, _, _)
-            | Response::Appended(s, _, _)
+            | Response::Appended(s, _, _, _)
+            | Response::Prepared(s, _)
             | Response::Coverage(s, _)
             | Response::Error(s, _)
             | Response::Superseded(s) => *s,
@@ -198,10 +264,35 @@ impl Response {
 #[derive(Default)]
 struct SlotState {
     view: Option<String>,
+    /// Rows of the view and of the refined view.
+    view_rows: u64,
+    refined_rows: u64,
     refined: Option<String>,
     arranged: Option<(String, Arranged)>,
+    /// The view gained an index or a sort order since `arranged` was made (it still reads
+    /// the right rows, the slow way; the next view request arranges again).
+    arranged_stale: bool,
     graph: Option<(String, Graph)>,
     operations: Option<(String, Vec<Op>)>,
+}
+
+/// The view idle work prepares: the last one shown.
+#[derive(Clone)]
+struct Target {
+    /// The level's slot (whose cached arrangement a new sort order makes stale).
+    slot: usize,
+    /// The view's table slot (the level's, or its refined view's).
+    table: usize,
+    query: ObserveQuery,
+    op: Op,
+    sort: Option<(usize, bool)>,
+}
+
+/// One statement of idle work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Job {
+    Index(usize),
+    Rank(usize, (usize, bool)),
 }
 
 /// The worker's state: the store and what each slot holds.
@@ -209,11 +300,22 @@ pub struct Worker {
     store: Store,
     range: TimeRange,
     slots: HashMap<usize, SlotState>,
+    preemption: Arc<Preemption>,
+    /// Views of fewer rows are not prepared.
+    prepare_rows: u64,
+    target: Option<Target>,
+    /// Idle work that failed other than by an interruption (not tried again for the view).
+    failed: HashSet<Job>,
 }
 
 impl Worker {
-    /// A worker over `store`; `range` (the data's) buckets every activity column.
-    pub fn new(store: Store, range: Option<TimeRange>) -> Self {
+    /// A worker over `store`; `range` (the data's) buckets every activity column; views of
+    /// at least `prepare_rows` rows are prepared when idle.
+    pub fn new(store: Store, range: Option<TimeRange>, prepare_rows: u64) -> Self {
+        let preemption = Arc::new(Preemption {
+            idle_work: Mutex::new(false),
+            interrupter: store.interrupter(),
+        });
         Worker {
             store,
             range: range.unwrap_or(TimeRange {
@@ -221,12 +323,52 @@ impl Worker {
                 last_ns: 0,
             }),
             slots: HashMap::new(),
+            preemption,
+            prepare_rows,
+            target: None,
+            failed: HashSet::new(),
         }
     }
 
-    /// Answers requests from `rx` on `tx` until either side hangs up.
+    /// The sending end of a request channel whose receiver `serve` reads: sending interrupts
+    /// idle work.
+    pub fn sender(&self, tx: Sender<Request>) -> RequestSender {
+        RequestSender {
+            tx,
+            preemption: self.preemption.clone(),
+        }
+    }
+
+    /// Views of at least this many rows are prepared when idle.
+    pub fn prepare_rows(&self) -> u64 {
+        self.prepare_rows
+    }
+
+    /// Answers requests from `rx` on `tx` until either side hangs up; prepares the last view
+    /// shown while none waits.
     pub fn serve(mut self, rx: Receiver<Request>, tx: Sender<Msg>) {
-        while let Ok(first) = rx.recv() {
+        loop {
+            let first = match rx.try_recv() {
+                Ok(req) => req,
+                Err(TryRecvError::Disconnected) => return,
+                Err(TryRecvError::Empty) => {
+                    // Idle work starts once keys pause (keys in quick succession never wait
+                    // for an interruption).
+                    match rx.recv_timeout(IDLE_AFTER) {
+                        Ok(req) => req,
+                        Err(RecvTimeoutError::Disconnected) => return,
+                        Err(RecvTimeoutError::Timeout) => {
+                            if self.idle_step() {
+                                continue;
+                            }
+                            match rx.recv() {
+                                Ok(req) => req,
+                                Err(_) => return,
+                            }
+                        }
+                    }
+                }
+            };
             let mut batch = vec![first];
             batch.extend(rx.try_iter());
             // Only the newest view request is worth running.
@@ -242,6 +384,96 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// The next statement that would prepare the target view, if any.
+    fn next_job(&self) -> anyhow::Result<Option<Job>> {
+        let Some(t) = &self.target else {
+            return Ok(None);
+        };
+        let (indexed, _) = browse::view_aids(&self.store, t.table, None)?;
+        if !indexed {
+            let job = Job::Index(t.table);
+            return Ok((!self.failed.contains(&job)).then_some(job));
+        }
+        let columns = browse::columns(&t.query, t.op);
+        let mut sorts = Vec::new();
+        if let Some((c, desc)) = t.sort {
+            sorts.push((c, desc));
+            sorts.push((c, !desc));
+        }
+        // COUNT first (the sort most asked for), then every column's first sort.
+        let firsts = columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.order.is_some())
+            .map(|(i, c)| (i, c.descending_first));
+        let (count, rest): (Vec<_>, Vec<_>) =
+            firsts.partition(|(i, _)| columns[*i].title == "COUNT");
+        sorts.extend(count.into_iter().flat_map(|(i, d)| [(i, d), (i, !d)]));
+        sorts.extend(rest);
+        for sort in sorts {
+            let job = Job::Rank(t.table, sort);
+            if self.failed.contains(&job) {
+                continue;
+            }
+            if !browse::view_aids(&self.store, t.table, Some(sort))?.1 {
+                return Ok(Some(job));
+            }
+        }
+        Ok(None)
+    }
+
+    fn run_job(&self, job: Job) -> karmor_analyzer::Result<()> {
+        match (job, &self.target) {
+            (Job::Index(table), _) => browse::index_view(&self.store, table),
+            (Job::Rank(table, sort), Some(t)) => {
+                browse::rank_view(&self.store, table, &t.query, t.op, sort)
+            }
+            (Job::Rank(..), None) => Ok(()),
+        }
+    }
+
+    /// Runs one statement of idle work (interruptible); false when there is none.
+    fn idle_step(&mut self) -> bool {
+        let job = match self.next_job() {
+            Ok(Some(job)) => job,
+            Ok(None) | Err(_) => return false,
+        };
+        self.preemption.set(true);
+        let done = self.run_job(job);
+        self.preemption.set(false);
+        self.finish_job(job, done, true);
+        true
+    }
+
+    /// Records a job's outcome: a done one makes the target's cached arrangement stale (it
+    /// may read the new sort order); an interrupted one runs again later.
+    fn finish_job(&mut self, job: Job, done: karmor_analyzer::Result<()>, interruptible: bool) {
+        match done {
+            Ok(()) => {
+                if let Some(t) = &self.target {
+                    if let Some(state) = self.slots.get_mut(&t.slot) {
+                        state.arranged_stale = true;
+                    }
+                }
+            }
+            Err(e) if interruptible && e.to_string().contains("nterrupt") => {}
+            Err(_) => {
+                self.failed.insert(job);
+            }
+        }
+    }
+
+    /// Prepares the target view at once, uninterrupted.
+    fn prepare_now(&mut self) -> anyhow::Result<usize> {
+        let mut n = 0;
+        while let Some(job) = self.next_job()? {
+            let done = self.run_job(job);
+            self.finish_job(job, done, false);
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// Answers one request.
@@ -272,9 +504,10 @@ impl Worker {
             Request::Coverage { query, .. } => {
                 self.coverage(&query).map(|c| Response::Coverage(seq, c))
             }
+            Request::Prepare { .. } => self.prepare_now().map(|n| Response::Prepared(seq, n)),
             Request::Append { rows, .. } => self
                 .append(&rows)
-                .map(|range| Response::Appended(seq, rows.len(), range)),
+                .map(|(range, health)| Response::Appended(seq, rows.len(), range, health)),
         };
         result.unwrap_or_else(|e| Response::Error(seq, crate::tui::error_text(&e)))
     }
@@ -287,8 +520,14 @@ impl Worker {
         if state.view.as_deref() != Some(base_key.as_str()) {
             state.view = None;
             state.refined = None;
-            browse::build_view(&self.store, v.slot, base, v.op, self.range)?;
+            state.view_rows = browse::build_view(&self.store, v.slot, base, v.op, self.range)?;
+            if state.view_rows >= self.prepare_rows {
+                // Part of building a large view (about 4 % of its time): without it a page of
+                // any order but observe's scans the whole view for its rows.
+                browse::index_view(&self.store, v.slot)?;
+            }
             state.view = Some(base_key.clone());
+            self.failed.clear();
         }
         let (table, view_key) = match &v.refine {
             None => (v.slot, base_key),
@@ -296,19 +535,30 @@ impl Worker {
                 let key = format!("{base_key}|{filter:?}");
                 if state.refined.as_deref() != Some(key.as_str()) {
                     state.refined = None;
-                    browse::refine_view(&self.store, v.slot + REFINED, v.slot, filter)?;
+                    state.refined_rows =
+                        browse::refine_view(&self.store, v.slot + REFINED, v.slot, filter)?;
+                    if state.refined_rows >= self.prepare_rows {
+                        browse::index_view(&self.store, v.slot + REFINED)?;
+                    }
                     state.refined = Some(key.clone());
+                    self.failed.clear();
                 }
                 (v.slot + REFINED, key)
             }
         };
         let arranged_key = format!("{view_key}|{:?}", v.arrangement);
         let arranged = match state.arranged.take() {
-            Some((key, a)) if key == arranged_key => a,
+            Some((key, a)) if key == arranged_key && !state.arranged_stale => a,
             _ => browse::arrange(&self.store, table, &v.query, v.op, &v.arrangement)?,
         };
+        state.arranged_stale = false;
         let arranged = &state.arranged.insert((arranged_key.clone(), arranged)).1;
         let total = arranged.total;
+        let table_rows = if table == v.slot {
+            state.view_rows
+        } else {
+            state.refined_rows
+        };
         let offset = v.offset.min(total);
         let rows = browse::page(&self.store, arranged, v.op, offset, v.limit)?;
         let graph = if v.graph {
@@ -347,6 +597,13 @@ impl Worker {
         } else {
             None
         };
+        self.target = (table_rows >= self.prepare_rows).then(|| Target {
+            slot: v.slot,
+            table,
+            query: v.query.clone(),
+            op: v.op,
+            sort: v.arrangement.sort,
+        });
         Ok(ViewAnswer {
             slot: v.slot,
             total,
@@ -369,6 +626,7 @@ impl Worker {
                 namespace,
                 ..WorkloadSelect::default()
             }),
+            filter: query.filter.clone(),
             ..Scope::default()
         };
         let seen = startup_seen(&self.store, &scope)?;
@@ -378,17 +636,21 @@ impl Worker {
         })
     }
 
-    fn append(&mut self, rows: &[karmor_contract::Event]) -> anyhow::Result<Option<TimeRange>> {
+    fn append(
+        &mut self,
+        rows: &[karmor_contract::Event],
+    ) -> anyhow::Result<(Option<TimeRange>, DataHealth)> {
         self.store
             .append_live(rows)
             .map_err(|e| anyhow::anyhow!("cannot add the received rows to the store: {e}"))?;
         // Every view, arrangement and graph is stale; the activity buckets follow the range.
         self.slots.clear();
+        self.target = None;
         let range = browse::data_range(&self.store)?;
         if let Some(r) = range {
             self.range = r;
         }
-        Ok(range)
+        Ok((range, self.store.health()?))
     }
 
     fn export(
