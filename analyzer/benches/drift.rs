@@ -3,7 +3,8 @@
 //! replicas over 7 days) written as a bundle and merged into a DuckDB file; then, three times
 //! each, `coverage` (stability of every workload) and `diff` of the first half of the week
 //! against the second (synthetic timestamps are uniform over the week, so each window holds
-//! about half the rows; items of both windows are read, folded and compared). Prints the median and the slowest run, and what was found.
+//! about half the rows; items of both windows are read, folded and compared). Prints the median and the slowest run, and what was found,
+//! and the floor: what DuckDB alone takes to scan and group the digest rows those answers need.
 //!
 //! `cargo bench -p karmor-analyzer --bench drift` (or `scripts/bench-analyzer.sh`).
 //! `KARMOR_BENCH_ROWS=1000000,10000000` picks the sizes; `KARMOR_BENCH_DIR` the scratch dir;
@@ -40,10 +41,45 @@ struct Line {
     /// digests cannot answer: what every query paid before digests).
     rows_all: Duration,
     rows_windows: Duration,
-    /// Coverage's item query, start-up query and fold; diff's comparison of two windows'
-    /// items (one run each): wall time and the process's CPU time (every thread, DuckDB's
+    /// Coverage's item query, start-up query and fold; diff's item query of both windows and
+    /// its comparison of their items (one run each): wall time and the process's CPU time (every thread, DuckDB's
     /// too), which says more than wall time on a machine others load.
-    phases: [(Duration, Duration); 4],
+    phases: [(Duration, Duration); 5],
+    /// What DuckDB alone takes, on the same store: a scan of the digest columns the answers
+    /// need, coverage's grouping of them per item, and diff's per item and window (results
+    /// reduced to one row, so nothing is transferred or built).
+    floor: [(Duration, Duration); 3],
+}
+
+/// The floor of the item queries on the bench's store (see [`Line::floor`]).
+fn floor(store: &Path, mid: i64) -> [(Duration, Duration); 3] {
+    let conn = duckdb::Connection::open(store).expect("store");
+    let run = |sql: &str| timed(|| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).expect(sql)).1;
+    let side = |i: usize| {
+        format!(
+            "sum(c) FILTER (WHERE in_{i}) AS c_{i}, min(t0) FILTER (WHERE in_{i}) AS t0_{i},
+             max(t1) FILTER (WHERE in_{i}) AS t1_{i},
+             arg_min(intro, t0) FILTER (WHERE in_{i}) AS i_{i},
+             arg_min(first_pod, t0) FILTER (WHERE in_{i}) AS p_{i}"
+        )
+    };
+    [
+        run("SELECT count(*) + sum(kid) + min(t0) + max(t1) + CAST(sum(c) AS BIGINT) FROM item_digest"),
+        run("SELECT count(*) + min(t0_) + max(t1_) + CAST(sum(c_) AS BIGINT)
+             FROM (SELECT kid, sum(c) AS c_, min(t0) AS t0_, max(t1) AS t1_
+                   FROM item_digest GROUP BY kid)"),
+        run(&format!(
+            "SELECT count(*) + min(t0_0) + max(t1_1) + CAST(sum(c_0) + sum(c_1) AS BIGINT)
+                    + max(i_0) + max(p_0) + max(i_1) + max(p_1)
+             FROM (SELECT kid, {}, {}
+                   FROM item_digest JOIN (SELECT fid, first_max < {mid} AS in_0,
+                                                 last_min >= {mid} AS in_1
+                                          FROM item_digested) USING (fid)
+                   GROUP BY kid)",
+            side(0),
+            side(1)
+        )),
+    ]
 }
 
 /// CPU time of this process so far (user + system, every thread), from /proc/self/stat.
@@ -123,9 +159,9 @@ fn main() {
         let t = Instant::now();
         let _ = items::read_counts(&store, &all).expect("items");
         let query_all = t.elapsed();
-        let t = Instant::now();
-        let pair = items::read_pair(&store, &all, windows.0, windows.1).expect("items");
-        let query_windows = t.elapsed();
+        let (pair, phase_pair) =
+            timed(|| items::read_pair(&store, &all, windows.0, windows.1).expect("items"));
+        let query_windows = phase_pair.0;
         // Side by side: the rows read in place, as a filtered scope (every row passes the
         // filter) still reads them. `KARMOR_BENCH_PHASES=1` leaves this and the repeated
         // runs out (the phase table only, for profiling).
@@ -174,6 +210,8 @@ fn main() {
             diff.push(t.elapsed());
             changes = r.changes.len();
         }
+        drop(store);
+        let floor = floor(&store_path, mid);
         lines.push(Line {
             rows: n,
             merge,
@@ -186,7 +224,14 @@ fn main() {
             query_windows,
             rows_all,
             rows_windows,
-            phases: [phase_items, phase_startup, phase_fold, phase_compare],
+            phases: [
+                phase_items,
+                phase_startup,
+                phase_fold,
+                phase_pair,
+                phase_compare,
+            ],
+            floor,
         });
         if !reuse {
             let _ = std::fs::remove_dir_all(&dir);
@@ -218,11 +263,24 @@ fn main() {
         );
     }
     println!("\nwhere the time goes (one run each): coverage = item query + start-up query + fold; diff = item query (both windows) + compare");
-    println!("| rows | coverage: item query s (CPU s) | start-up query s (CPU s) | fold s (CPU s) | diff: compare s (CPU s) |");
-    println!("|---:|---:|---:|---:|---:|");
+    println!("| rows | coverage: item query s (CPU s) | start-up query s (CPU s) | fold s (CPU s) | diff: item query s (CPU s) | compare s (CPU s) |");
+    println!("|---:|---:|---:|---:|---:|---:|");
     for l in &lines {
         let cells: Vec<String> = l
             .phases
+            .iter()
+            .map(|&(wall, cpu)| format!("{} ({})", secs(wall), secs(cpu)))
+            .collect();
+        println!("| {} | {} |", l.rows, cells.join(" | "));
+    }
+    println!("\nthe floor: DuckDB alone on the same store (the digest columns scanned; grouped per item as coverage groups them; per item and window as diff does), results reduced to one row");
+    println!(
+        "| rows | scan s (CPU s) | coverage's grouping s (CPU s) | diff's grouping s (CPU s) |"
+    );
+    println!("|---:|---:|---:|---:|");
+    for l in &lines {
+        let cells: Vec<String> = l
+            .floor
             .iter()
             .map(|&(wall, cpu)| format!("{} ({})", secs(wall), secs(cpu)))
             .collect();

@@ -44,6 +44,11 @@ pub(crate) struct Columns {
 }
 
 impl Columns {
+    /// Rows in this batch.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
     /// Text at (`col`, `row`); `None` for NULL.
     pub fn text(&self, col: usize, row: usize) -> Option<String> {
         self.str(col, row).map(str::to_string)
@@ -107,6 +112,20 @@ pub(crate) fn query_columns<T: Send, P: ToSql>(
     types: &[Col],
     map: impl Fn(&Columns, usize) -> T + Sync,
 ) -> Result<Vec<T>> {
+    let parts = query_batches(store, sql, params, types)?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    Ok(build_rows(&parts, threads, &map))
+}
+
+/// Runs `sql` with `params` and returns its result as batches whose columns are cast to
+/// `types` (one entry per selected column), for a caller that reads them in place (borrowing
+/// their text instead of copying it).
+pub(crate) fn query_batches<P: ToSql>(
+    store: &Store,
+    sql: &str,
+    params: &[P],
+    types: &[Col],
+) -> Result<Vec<Columns>> {
     let mut stmt = store
         .conn()
         .prepare(sql)
@@ -135,8 +154,7 @@ pub(crate) fn query_columns<T: Send, P: ToSql>(
             rows: batch.num_rows(),
         });
     }
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    Ok(build_rows(&parts, threads, &map))
+    Ok(parts)
 }
 
 /// The rows of `parts`, in order, built on up to `threads` threads.

@@ -8,7 +8,7 @@
 //! baseline item, events per hour on each side. A policy can be the baseline instead
 //! ([`policy_baseline`]): what the simulator would not allow is new.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use karmor_contract::bundle::{format_ts, parse_ts};
 use karmor_contract::Op;
@@ -19,7 +19,7 @@ use crate::recommend::generalise::GeneraliseOptions;
 use crate::recommend::WorkloadId;
 use crate::simulate::{Decision, SimReport};
 
-use super::generalised::{fold, fold_with, Coverage, Folded, Shapes};
+use super::generalised::{fold, fold_refs, fold_with, Coverage, Folded, Shapes};
 use super::items::{Category, Group, Items, RawItem};
 
 const HOUR_NS: f64 = 3_600_000_000_000.0;
@@ -204,28 +204,32 @@ fn compare(
     let base_cov = Coverage::new(&base_folded);
     let cur_cov = Coverage::new(&cur_folded);
 
-    // Current events per baseline item, for volume.
-    let mut now_events: BTreeMap<(&Group, &str), u64> = BTreeMap::new();
-    let mut new_raw = Vec::new();
-    for r in cur {
-        match base_cov.covering(r) {
-            Some(f) => *now_events.entry((&f.group, f.target.as_str())).or_default() += r.count,
-            None => new_raw.push(r.clone()),
+    // Current events per baseline item (by its address in `base_folded`), for volume.
+    let mut now_events: HashMap<*const Folded, u64> = HashMap::new();
+    let mut new_raw: Vec<&RawItem> = Vec::new();
+    // Items come sorted by group: each run of one group looks the group up once.
+    for run in cur.chunk_by(|a, b| a.group == b.group) {
+        let cover = base_cov.of_group(&run[0].group);
+        for r in run {
+            match cover.covering(&r.item) {
+                Some(f) => *now_events.entry(std::ptr::from_ref(f)).or_default() += r.count,
+                None => new_raw.push(r),
+            }
         }
     }
-    let gone_raw: Vec<RawItem> = base
-        .iter()
-        .filter(|r| cur_cov.covering(r).is_none())
-        .cloned()
-        .collect();
-    for f in fold_with(&new_raw, &opts.generalise, shapes) {
+    let mut gone_raw: Vec<&RawItem> = Vec::new();
+    for run in base.chunk_by(|a, b| a.group == b.group) {
+        let cover = cur_cov.of_group(&run[0].group);
+        gone_raw.extend(run.iter().filter(|r| cover.covering(&r.item).is_none()));
+    }
+    for f in fold_refs(new_raw, &opts.generalise, shapes) {
         changes.push(change(id, ChangeKind::New, f, 0));
     }
-    for f in fold_with(&gone_raw, &opts.generalise, shapes) {
+    for f in fold_refs(gone_raw, &opts.generalise, shapes) {
         changes.push(change(id, ChangeKind::Gone, f, 0));
     }
     for f in &base_folded {
-        let Some(&now) = now_events.get(&(&f.group, f.target.as_str())) else {
+        let Some(&now) = now_events.get(&std::ptr::from_ref(f)) else {
             continue;
         };
         let (before_rate, now_rate) = (f.count as f64 / base_hours, now as f64 / cur_hours);

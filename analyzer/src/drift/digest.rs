@@ -276,7 +276,10 @@ pub(crate) fn sides(
 /// placeholders those of `where_sql`): `k_ns, k_kind, k_name, op, item, actor, writes`, then
 /// per window `count, first, last, introducing process, pod` as [`super::items`] reads them
 /// (`NULL` count: not in that window). `where_sql` is a scope's condition on `events`; it is
-/// applied to the item keys, which keep the columns a scope selects on under their names.
+/// applied to the item keys, which keep the columns a scope selects on under their names,
+/// after grouping: the join of the groups with the keys in scope selects them (a semi-join of
+/// every digest row with the keys first cost more than grouping the rows it left out: 4.6 s
+/// against 2.0 s for the bench's two windows on 10M rows).
 pub(crate) fn aggregated_sql(where_sql: &str, windows: usize, detail: bool) -> String {
     let aggs: Vec<String> = (0..windows)
         .map(|i| {
@@ -320,7 +323,6 @@ pub(crate) fn aggregated_sql(where_sql: &str, windows: usize, detail: bool) -> S
                     WHERE {where_sql}),
               g AS (SELECT kid, {aggs}
                     FROM item_digest d JOIN drift_sides s USING (fid)
-                    WHERE kid IN (SELECT id FROM k)
                     GROUP BY kid)
          SELECT k.k_ns, k.k_kind, k.k_name, k.op, k.item, k.actor, k.writes, {outs}
          FROM g JOIN k ON k.id = g.kid{joins}",

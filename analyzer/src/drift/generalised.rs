@@ -4,13 +4,14 @@
 //! thresholds, `/tmp/` and friends at 1), executables through segment patterns only; other
 //! categories are exact.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::Serialize;
 
 use crate::recommend::generalise::{
-    glob_matches, place_patterned, segment_pattern, GeneraliseOptions, Patterned, Placement,
-    SegmentReason, Target,
+    became_text, glob_matches, segment_pattern, too_long_text, Collapse, GeneraliseOptions,
+    Patterned, SegmentReason, TargetKind,
 };
 
 use super::items::{Category, Group, RawItem};
@@ -93,51 +94,27 @@ pub fn fold(items: &[RawItem], opts: &GeneraliseOptions) -> Vec<Folded> {
 
 /// [`fold`] with the paths' segment patterns known in advance.
 pub fn fold_with(items: &[RawItem], opts: &GeneraliseOptions, shapes: &Shapes) -> Vec<Folded> {
-    let mut groups: BTreeMap<&Group, Vec<&RawItem>> = BTreeMap::new();
-    for i in items {
-        groups.entry(&i.group).or_default().push(i);
-    }
+    fold_refs(items, opts, shapes)
+}
+
+/// [`fold_with`] of borrowed raw items.
+pub(crate) fn fold_refs<'i>(
+    items: impl IntoIterator<Item = &'i RawItem>,
+    opts: &GeneraliseOptions,
+    shapes: &'i Shapes,
+) -> Vec<Folded> {
     let mut out = Vec::new();
-    for (group, raws) in groups {
-        let paths_fold = matches!(group.category, Category::Files | Category::Executables);
-        let placed: BTreeMap<String, Placement> = if paths_fold {
-            let paths = || raws.iter().filter(|r| r.item.starts_with('/'));
-            // Paths the shapes do not know are patterned now.
-            let misses: HashMap<&str, (String, BTreeSet<SegmentReason>)> = paths()
-                .filter(|r| shapes.pattern(&r.item).is_none())
-                .map(|r| (r.item.as_str(), segment_pattern(&r.item)))
-                .collect();
-            let patterned: Patterned = paths()
-                .filter_map(|r| {
-                    let (shape, why) = shapes
-                        .pattern(&r.item)
-                        .or_else(|| misses.get(r.item.as_str()))?;
-                    Some((r.item.as_str(), (shape.as_str(), why)))
-                })
-                .collect();
-            let collapse = group.category == Category::Files;
-            place_patterned(&patterned, opts, collapse, None, &|_| false)
-        } else {
-            BTreeMap::new()
-        };
+    placed_groups(items, opts, shapes, |group, placed| {
         // Targets in order of first appearance, then sorted by (text, shape).
         let mut index: HashMap<(&str, &'static str), usize> = HashMap::new();
         let mut folded: Vec<Folded> = Vec::new();
-        for r in raws {
-            let (text, shape, why): (&str, &'static str, &[String]) = match placed.get(&r.item) {
-                Some(p) => match &p.target {
-                    Target::Path(t) => (t, "path", &p.why),
-                    Target::Directory(d) => (d, "directory", &p.why),
-                    Target::Pattern(g) => (g, "pattern", &p.why),
-                },
-                None if paths_fold => (&r.item, "path", &[]),
-                None => (&r.item, "exact", &[]),
-            };
-            let at = *index.entry((text, shape)).or_insert_with(|| {
+        for p in placed {
+            let r = p.raw;
+            let at = *index.entry((p.text.as_ref(), p.shape)).or_insert_with(|| {
                 folded.push(Folded {
                     group: group.clone(),
-                    target: text.to_string(),
-                    shape,
+                    target: p.text.to_string(),
+                    shape: p.shape,
                     why: Vec::new(),
                     absorbed: Vec::new(),
                     count: 0,
@@ -149,9 +126,22 @@ pub fn fold_with(items: &[RawItem], opts: &GeneraliseOptions, shapes: &Shapes) -
                 folded.len() - 1
             });
             let f = &mut folded[at];
-            for w in why {
-                if !f.why.contains(w) {
-                    f.why.push(w.clone());
+            // Why, in the order `place_patterned` gives a path's reasons.
+            if let Some(reasons) = p.reasons {
+                let text = became_text(reasons);
+                if !f.why.contains(&text) {
+                    f.why.push(text);
+                }
+            }
+            if let Some(reason) = p.collapsed_by {
+                if !f.why.iter().any(|w| w == reason) {
+                    f.why.push(reason.to_string());
+                }
+            }
+            if p.too_long {
+                let text = too_long_text();
+                if !f.why.contains(&text) {
+                    f.why.push(text);
                 }
             }
             f.absorbed.push(r.item.clone());
@@ -165,8 +155,128 @@ pub fn fold_with(items: &[RawItem], opts: &GeneraliseOptions, shapes: &Shapes) -
         }
         folded.sort_by(|a, b| (a.target.as_str(), a.shape).cmp(&(b.target.as_str(), b.shape)));
         out.extend(folded);
-    }
+    });
     out
+}
+
+/// The category and first-seen time of each generalised item [`fold_with`] makes of
+/// `items` (in no particular order): what stability counts, without collecting what each
+/// absorbed.
+pub fn first_seen(
+    items: &[RawItem],
+    opts: &GeneraliseOptions,
+    shapes: &Shapes,
+) -> Vec<(Category, i64)> {
+    let mut out = Vec::new();
+    placed_groups(items, opts, shapes, |group, placed| {
+        let mut firsts: HashMap<(&str, &'static str), i64> = HashMap::new();
+        for p in placed {
+            let t = firsts.entry((p.text.as_ref(), p.shape)).or_insert(i64::MAX);
+            *t = (*t).min(p.raw.first_ns);
+        }
+        out.extend(firsts.into_values().map(|t| (group.category, t)));
+    });
+    out
+}
+
+/// A raw item and where its group's fold puts it.
+struct PlacedRaw<'s> {
+    raw: &'s RawItem,
+    /// The target's text.
+    text: Cow<'s, str>,
+    /// `path`, `directory`, `pattern` or `exact`.
+    shape: &'static str,
+    /// Why its segments became `*` (none: they did not).
+    reasons: Option<&'s BTreeSet<SegmentReason>>,
+    /// Why its directory collapsed, when it did.
+    collapsed_by: Option<&'s str>,
+    /// Whether it was too long for the CRD.
+    too_long: bool,
+}
+
+/// Groups `items` by [`Group`] and places each group's raw items as drafts place paths (file
+/// paths patterned and collapsed, executables patterned, other categories exact), calling
+/// `each` once per group, in group order, with its raw items in input order.
+fn placed_groups<'i>(
+    items: impl IntoIterator<Item = &'i RawItem>,
+    opts: &GeneraliseOptions,
+    shapes: &'i Shapes,
+    mut each: impl FnMut(&'i Group, &[PlacedRaw<'_>]),
+) {
+    // Items usually come sorted by group (as `items` reads them): then each group is a run
+    // of them, found without comparing every item's group with a map's keys.
+    let items: Vec<&RawItem> = items.into_iter().collect();
+    let groups: Vec<(&Group, Vec<&RawItem>)> = if items.is_sorted_by(|a, b| a.group <= b.group) {
+        items
+            .chunk_by(|a, b| a.group == b.group)
+            .map(|run| (&run[0].group, run.to_vec()))
+            .collect()
+    } else {
+        let mut groups: BTreeMap<&Group, Vec<&RawItem>> = BTreeMap::new();
+        for i in items {
+            groups.entry(&i.group).or_default().push(i);
+        }
+        groups.into_iter().collect()
+    };
+    for (group, raws) in groups {
+        let exact = |r: &'i RawItem, shape| PlacedRaw {
+            raw: r,
+            text: Cow::Borrowed(r.item.as_str()),
+            shape,
+            reasons: None,
+            collapsed_by: None,
+            too_long: false,
+        };
+        let paths_fold = matches!(group.category, Category::Files | Category::Executables);
+        if !paths_fold {
+            let placed: Vec<PlacedRaw> = raws.iter().map(|r| exact(r, "exact")).collect();
+            each(group, &placed);
+            continue;
+        }
+        // Paths the shapes do not know are patterned now.
+        let misses: HashMap<&str, (String, BTreeSet<SegmentReason>)> = raws
+            .iter()
+            .filter(|r| r.item.starts_with('/') && shapes.pattern(&r.item).is_none())
+            .map(|r| (r.item.as_str(), segment_pattern(&r.item)))
+            .collect();
+        let pattern_of = |item: &str| {
+            if !item.starts_with('/') {
+                return None;
+            }
+            shapes.pattern(item).or_else(|| misses.get(item))
+        };
+        let patterned: Patterned = raws
+            .iter()
+            .filter_map(|r| {
+                let (shape, why) = pattern_of(&r.item)?;
+                Some((r.item.as_str(), (shape.as_str(), why)))
+            })
+            .collect();
+        let collapse = group.category == Category::Files;
+        let plan = Collapse::plan(&patterned, opts, collapse, None, &|_| false);
+        let placed: Vec<PlacedRaw> = raws
+            .iter()
+            .map(|r| match pattern_of(&r.item) {
+                Some((shape, reasons)) => {
+                    let p = plan.place(&r.item, shape);
+                    PlacedRaw {
+                        raw: r,
+                        text: p.text,
+                        shape: match p.kind {
+                            TargetKind::Path => "path",
+                            TargetKind::Directory => "directory",
+                            TargetKind::Pattern => "pattern",
+                        },
+                        reasons: (!reasons.is_empty()).then_some(reasons),
+                        collapsed_by: p.collapsed_by,
+                        too_long: p.too_long,
+                    }
+                }
+                None => exact(r, "path"),
+            })
+            .collect();
+        each(group, &placed);
+    }
 }
 
 /// Generalised items indexed by group, to ask whether a raw item is covered: exact targets
@@ -201,21 +311,46 @@ impl<'a> Coverage<'a> {
     /// The generalised item that covers a raw item, if any. A read is also covered by what
     /// the same process may write (a rule without `readOnly` allows reads).
     pub fn covering(&self, raw: &RawItem) -> Option<&'a Folded> {
-        let find = |g: &Group| {
-            let idx = self.by_group.get(g)?;
-            idx.exact
-                .get(raw.item.as_str())
-                .copied()
-                .or_else(|| idx.wide.iter().copied().find(|f| f.covers(&raw.item)))
-        };
-        find(&raw.group).or_else(|| {
-            (raw.group.category == Category::Files && !raw.group.writes)
-                .then(|| Group {
+        self.of_group(&raw.group).covering(&raw.item)
+    }
+
+    /// What covers the raw items of `group` ([`Coverage::covering`] for many items of one
+    /// group, looking the group up once).
+    pub(crate) fn of_group(&self, group: &Group) -> GroupCoverage<'_, 'a> {
+        let writes = (group.category == Category::Files && !group.writes)
+            .then(|| {
+                self.by_group.get(&Group {
                     writes: true,
-                    ..raw.group.clone()
+                    ..group.clone()
                 })
-                .and_then(|g| find(&g))
-        })
+            })
+            .flatten();
+        GroupCoverage {
+            own: self.by_group.get(group),
+            writes,
+        }
+    }
+}
+
+/// The generalised items that may cover raw items of one group: the group's own and, for
+/// reads, those of the same process's writes.
+pub(crate) struct GroupCoverage<'c, 'a> {
+    own: Option<&'c GroupIndex<'a>>,
+    writes: Option<&'c GroupIndex<'a>>,
+}
+
+impl<'a> GroupCoverage<'_, 'a> {
+    /// The generalised item that covers the raw item `item` of this group, if any.
+    pub(crate) fn covering(&self, item: &str) -> Option<&'a Folded> {
+        let find = |idx: &GroupIndex<'a>| {
+            idx.exact
+                .get(item)
+                .copied()
+                .or_else(|| idx.wide.iter().copied().find(|f| f.covers(item)))
+        };
+        self.own
+            .and_then(find)
+            .or_else(|| self.writes.and_then(find))
     }
 }
 
@@ -237,6 +372,78 @@ mod tests {
             introduced_by: actor.into(),
             pod: "p".into(),
         }
+    }
+
+    /// Items of two processes, exact, patterned, collapsed and too long, reads and writes.
+    fn mixed() -> Vec<RawItem> {
+        let long = format!("/srv/{}/x", "d".repeat(210));
+        let mut items = vec![
+            file("/bin/sh", "/tmp/a1", 7),
+            file("/bin/sh", "/tmp/b2", 2),
+            file("/bin/sh", "/proc/4242/status", 9),
+            file("/bin/sh", "/proc/77/status", 4),
+            file("/bin/sh", "/srv/uploads/2026/11/f", 5),
+            file("/bin/sh", &long, 6),
+            file("/usr/bin/php", "/etc/hosts", 3),
+            file(
+                "/usr/bin/php",
+                "/tmp/sess_3f2a9c0d1e4b5a6f7c8d9e0a1b2c3d4e",
+                1,
+            ),
+            file("/usr/bin/php", "relative/path", 8),
+        ];
+        for (i, name) in ["a", "b", "c", "d", "e", "f", "g"].iter().enumerate() {
+            items.push(file(
+                "/usr/bin/php",
+                &format!("/var/lib/app/{name}.db"),
+                20 + i as i64,
+            ));
+        }
+        let mut read = file("/usr/bin/php", "/etc/hosts", 2);
+        read.group.writes = false;
+        items.push(read);
+        let mut exe = file("/bin/sh", "/usr/bin/curl", 11);
+        exe.group.category = Category::Executables;
+        items.push(exe);
+        items
+    }
+
+    #[test]
+    fn first_seen_counts_what_fold_makes() {
+        let opts = GeneraliseOptions::default();
+        let items = mixed();
+        let folded = fold(&items, &opts);
+        assert!(folded.iter().any(|f| f.shape == "directory"), "{folded:?}");
+        assert!(folded.iter().any(|f| f.shape == "pattern"), "{folded:?}");
+        let mut from_fold: Vec<(Category, i64)> = folded
+            .iter()
+            .map(|f| (f.group.category, f.first_ns))
+            .collect();
+        let mut seen = first_seen(&items, &opts, &Shapes::default());
+        from_fold.sort();
+        seen.sort();
+        assert_eq!(seen, from_fold);
+    }
+
+    #[test]
+    fn fold_does_not_depend_on_the_order_of_its_items() {
+        let opts = GeneraliseOptions::default();
+        let mut items = mixed();
+        items.sort_by(|a, b| (&a.group, &a.item).cmp(&(&b.group, &b.item)));
+        let sorted = fold(&items, &opts);
+        // Groups interleaved (not sorted): folded through the map, same answer.
+        items.reverse();
+        assert_eq!(fold(&items, &opts), {
+            let mut reversed_within = sorted.clone();
+            // Within a target, raw items are absorbed in input order.
+            for f in &mut reversed_within {
+                f.absorbed.reverse();
+            }
+            reversed_within
+        });
+        // Shapes known in advance change nothing.
+        let shapes = Shapes::of(&items);
+        assert_eq!(fold_with(&items, &opts, &shapes), fold(&items, &opts));
     }
 
     #[test]

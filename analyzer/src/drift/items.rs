@@ -5,7 +5,7 @@
 //! capability and its process, a system call. The query returns raw items (paths as recorded);
 //! [`super::generalised`] folds them as drafts do.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
@@ -13,7 +13,7 @@ use crate::error::{AnalyzerError, Result};
 use crate::filter::Param;
 use crate::recommend::evidence::WRITE_ACCESSES;
 use crate::recommend::{Scope, WorkloadId};
-use crate::result_columns::{query_columns, Col};
+use crate::result_columns::{query_batches, Col, Columns};
 use crate::store::Store;
 
 use super::digest;
@@ -122,68 +122,6 @@ pub struct Items {
     pub by_workload: BTreeMap<WorkloadId, Vec<RawItem>>,
     /// (first, last) behaviour per workload (ns).
     pub span: BTreeMap<WorkloadId, (i64, i64)>,
-}
-
-/// An item row: workload, category, item, actor, writes, and per side its aggregate.
-type ItemRow = (
-    WorkloadId,
-    Option<Category>,
-    String,
-    String,
-    bool,
-    Vec<Option<Side>>,
-);
-
-/// The item query's rows through DuckDB's row API (`n` sides).
-fn read_rows(store: &Store, sql: &str, params: &[Param], n: usize) -> Result<Vec<ItemRow>> {
-    let mut stmt = store
-        .conn()
-        .prepare(sql)
-        .map_err(AnalyzerError::store("prepare the item query"))?;
-    let rows = stmt
-        .query_map(duckdb::params_from_iter(params.iter()), |r| {
-            let id = WorkloadId {
-                namespace: r.get(0)?,
-                kind: r.get(1)?,
-                name: r.get(2)?,
-            };
-            let op: String = r.get(3)?;
-            let mut per_side = Vec::with_capacity(n);
-            for i in 0..n {
-                let base = 7 + 5 * i;
-                let count: Option<u64> = r.get(base)?;
-                per_side.push(match count {
-                    Some(count) => Some(Side {
-                        count,
-                        first_ns: r.get(base + 1)?,
-                        last_ns: r.get(base + 2)?,
-                        introduced_by: r.get(base + 3)?,
-                        pod: r.get(base + 4)?,
-                    }),
-                    None => None,
-                });
-            }
-            Ok((
-                id,
-                Category::of_op(&op),
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-                per_side,
-            ))
-        })
-        .map_err(AnalyzerError::store("run the item query"))?;
-    rows.collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(AnalyzerError::store("read the item query"))
-}
-
-/// One side's aggregate of an item row.
-struct Side {
-    count: u64,
-    first_ns: i64,
-    last_ns: i64,
-    introduced_by: String,
-    pod: String,
 }
 
 /// The workload key columns, named (same keys as `recommend`).
@@ -384,79 +322,91 @@ fn query(store: &Store, common: &Scope, windows: &[Window], detail: bool) -> Res
     for _ in 0..n {
         types.extend([Col::U64, Col::I64, Col::I64, Col::Text, Col::Text]);
     }
-    // Without detail (coverage), read as Arrow batches, each row built on every core; with
-    // detail (diff: two text columns more per side) the row API measured faster.
-    let rows = if detail {
-        read_rows(store, &sql, &all, n)?
-    } else {
-        query_columns(store, &sql, &all, &types, |c, r| {
-            let id = WorkloadId {
-                namespace: c.text(0, r),
-                kind: c.text(1, r).unwrap_or_default(),
-                name: c.text(2, r).unwrap_or_default(),
+    let parts = query_batches(store, &sql, &all, &types)?;
+    Ok(collect(&parts, n))
+}
+
+/// The item query's result as `n` sides' items. Its text is read in place: each row's
+/// workload is found by the borrowed key columns (one hash look-up, no copy), and only the
+/// item's own texts are copied, once per side it appears in.
+fn collect(parts: &[Columns], n: usize) -> Vec<Items> {
+    type Key<'a> = (Option<&'a str>, &'a str, &'a str);
+    let mut index: HashMap<Key<'_>, usize> = HashMap::new();
+    let mut ids: Vec<WorkloadId> = Vec::new();
+    // Per side, per workload (by index): its raw items and its span.
+    let mut lists: Vec<Vec<Vec<RawItem>>> = vec![Vec::new(); n];
+    let mut spans: Vec<Vec<Option<(i64, i64)>>> = vec![Vec::new(); n];
+    for c in parts {
+        for r in 0..c.rows() {
+            let Some(category) = c.str(3, r).and_then(Category::of_op) else {
+                continue;
             };
-            let category = c.str(3, r).and_then(Category::of_op);
-            let item = c.text(4, r).unwrap_or_default();
-            let actor = c.text(5, r).unwrap_or_default();
+            let key: Key<'_> = (
+                c.str(0, r),
+                c.str(1, r).unwrap_or_default(),
+                c.str(2, r).unwrap_or_default(),
+            );
+            let w = *index.entry(key).or_insert_with(|| {
+                ids.push(WorkloadId {
+                    namespace: key.0.map(str::to_string),
+                    kind: key.1.to_string(),
+                    name: key.2.to_string(),
+                });
+                for side in 0..n {
+                    lists[side].push(Vec::new());
+                    spans[side].push(None);
+                }
+                ids.len() - 1
+            });
+            let item = c.str(4, r).unwrap_or_default();
+            let actor = c.str(5, r).unwrap_or_default();
             let writes = c.bool(6, r);
-            let per_side: Vec<Option<Side>> = (0..n)
-                .map(|i| {
-                    let base = 7 + 5 * i;
-                    (!c.is_null(base, r)).then(|| Side {
-                        count: c.u64(base, r),
-                        first_ns: c.i64(base + 1, r),
-                        last_ns: c.i64(base + 2, r),
-                        introduced_by: c.text(base + 3, r).unwrap_or_default(),
-                        pod: c.text(base + 4, r).unwrap_or_default(),
-                    })
-                })
-                .collect();
-            (id, category, item, actor, writes, per_side)
-        })?
-    };
-    let mut out: Vec<Items> = (0..n).map(|_| Items::default()).collect();
-    for (id, category, item, actor, writes, per_side) in rows {
-        let Some(category) = category else {
-            continue;
-        };
-        for (side, values) in out.iter_mut().zip(per_side) {
-            let Some(v) = values else {
-                continue;
-            };
-            let span = match side.span.get_mut(&id) {
-                Some(span) => span,
-                None => side.span.entry(id.clone()).or_insert((i64::MAX, i64::MIN)),
-            };
-            span.0 = span.0.min(v.first_ns);
-            span.1 = span.1.max(v.last_ns);
-            if item.is_empty() {
-                continue;
+            for side in 0..n {
+                let base = 7 + 5 * side;
+                if c.is_null(base, r) {
+                    continue;
+                }
+                let (first_ns, last_ns) = (c.i64(base + 1, r), c.i64(base + 2, r));
+                let span = spans[side][w].get_or_insert((i64::MAX, i64::MIN));
+                span.0 = span.0.min(first_ns);
+                span.1 = span.1.max(last_ns);
+                if item.is_empty() {
+                    continue;
+                }
+                lists[side][w].push(RawItem {
+                    group: Group {
+                        category,
+                        actor: actor.to_string(),
+                        writes,
+                    },
+                    item: item.to_string(),
+                    count: c.u64(base, r),
+                    first_ns,
+                    last_ns,
+                    introduced_by: c.str(base + 3, r).unwrap_or_default().to_string(),
+                    pod: c.str(base + 4, r).unwrap_or_default().to_string(),
+                });
             }
-            let raw = RawItem {
-                group: Group {
-                    category,
-                    actor: actor.clone(),
-                    writes,
-                },
-                item: item.clone(),
-                count: v.count,
-                first_ns: v.first_ns,
-                last_ns: v.last_ns,
-                introduced_by: v.introduced_by,
-                pod: v.pod,
-            };
-            match side.by_workload.get_mut(&id) {
-                Some(list) => list.push(raw),
-                None => {
-                    side.by_workload.insert(id.clone(), vec![raw]);
+        }
+    }
+    lists
+        .into_iter()
+        .zip(spans)
+        .map(|(lists, spans)| {
+            // Each workload's items in (group, item) order, sorted on every core.
+            let sorted = super::par_map_owned(lists, |mut items| {
+                items.sort_by(|a, b| (&a.group, &a.item).cmp(&(&b.group, &b.item)));
+                items
+            });
+            let mut side = Items::default();
+            for ((id, items), span) in ids.iter().zip(sorted).zip(spans) {
+                let Some(span) = span else { continue };
+                side.span.insert(id.clone(), span);
+                if !items.is_empty() {
+                    side.by_workload.insert(id.clone(), items);
                 }
             }
-        }
-    }
-    for side in &mut out {
-        for items in side.by_workload.values_mut() {
-            items.sort_by(|a, b| (&a.group, &a.item).cmp(&(&b.group, &b.item)));
-        }
-    }
-    Ok(out)
+            side
+        })
+        .collect()
 }

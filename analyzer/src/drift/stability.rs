@@ -22,7 +22,7 @@ use crate::recommend::noise::{is_runtime, PROBE_MIN_RUNS};
 use crate::recommend::{Scope, WorkloadId};
 use crate::store::Store;
 
-use super::generalised::{fold_with, Shapes};
+use super::generalised::{first_seen, Shapes};
 use super::items::{self, Category, Items};
 
 const HOUR_NS: i64 = 3_600_000_000_000;
@@ -210,7 +210,7 @@ pub fn assess(
     let shapes = Shapes::of(items.by_workload.values().flatten());
     let folds = super::par_map(&ids, |id| {
         let raws = items.by_workload.get(*id).map(Vec::as_slice).unwrap_or(&[]);
-        fold_with(raws, &opts.generalise, &shapes)
+        first_seen(raws, &opts.generalise, &shapes)
     });
     for (id, folded) in ids.into_iter().zip(folds) {
         let (first, last) = items.span[id];
@@ -219,8 +219,8 @@ pub fn assess(
         for c in Category::ALL {
             let mine: Vec<i64> = folded
                 .iter()
-                .filter(|f| f.group.category == c)
-                .map(|f| f.first_ns)
+                .filter(|&&(category, _)| category == c)
+                .map(|&(_, first_ns)| first_ns)
                 .collect();
             if mine.is_empty() && c == Category::Syscalls {
                 continue;

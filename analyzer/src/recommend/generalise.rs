@@ -290,34 +290,121 @@ pub fn place_patterned(
     bound: Option<Bound>,
     forbid: &dyn Fn(&str) -> bool,
 ) -> BTreeMap<String, Placement> {
-    let shapes: BTreeSet<&str> = patterned.values().map(|&(s, _)| s).collect();
-
-    // Step 2: children per directory prefix, over the shapes.
-    let mut children: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for shape in &shapes {
-        let segs: Vec<&str> = shape.split('/').collect();
-        // segs[0] is "" (absolute path); directories are prefixes of 1..len-1 segments.
-        for cut in 1..segs.len() {
-            let dir = format!("{}/", segs[..cut].join("/"));
-            children
-                .entry(dir)
-                .or_default()
-                .insert(segs[cut].to_string());
+    let plan = Collapse::plan(patterned, opts, collapse_dirs, bound, forbid);
+    let mut out = BTreeMap::new();
+    for (&path, &(shape, reasons)) in patterned {
+        let placed = plan.place(path, shape);
+        let mut why: Vec<String> = Vec::new();
+        if !reasons.is_empty() {
+            why.push(became_text(reasons));
         }
+        if let Some(reason) = placed.collapsed_by {
+            why.push(reason.to_string());
+        }
+        if placed.too_long {
+            why.push(too_long_text());
+        }
+        let text = placed.text.into_owned();
+        let target = match placed.kind {
+            TargetKind::Path => Target::Path(text),
+            TargetKind::Directory => Target::Directory(text),
+            TargetKind::Pattern => Target::Pattern(text),
+        };
+        out.insert(path.to_string(), Placement { target, why });
     }
-    let mut collapsed: BTreeMap<String, String> = BTreeMap::new();
-    if collapse_dirs {
-        // Shallowest first, so that a collapsing directory absorbs its subdirectories.
-        let mut dirs: Vec<(&String, &BTreeSet<String>)> = children.iter().collect();
-        dirs.sort_by_key(|(d, _)| (depth(d), (*d).clone()));
-        for (dir, kids) in dirs {
-            if dir == "/" || inside_any(dir, &collapsed) || forbid(dir) {
-                continue;
+    out
+}
+
+/// Why a patterned path's segments became `*` (its reasons, which must not be empty).
+pub fn became_text(reasons: &BTreeSet<SegmentReason>) -> String {
+    format!(
+        "{} became *",
+        reasons
+            .iter()
+            .map(|r| r.text())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// Why a path too long for the CRD became its directory.
+pub(crate) fn too_long_text() -> String {
+    format!("the path is longer than the CRD's {MAX_PATH_LEN} characters: its directory is used")
+}
+
+/// The kind of a [`Target`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TargetKind {
+    /// An exact path.
+    Path,
+    /// A directory.
+    Directory,
+    /// A glob.
+    Pattern,
+}
+
+/// Where one path goes under a [`Collapse`], its text borrowed where it can be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placed<'a> {
+    /// Path, directory or pattern.
+    pub kind: TargetKind,
+    /// The target's text.
+    pub text: std::borrow::Cow<'a, str>,
+    /// Why its directory collapsed, when it did.
+    pub collapsed_by: Option<&'a str>,
+    /// Whether the path was too long for the CRD and its directory is used.
+    pub too_long: bool,
+}
+
+/// The directories that collapse among a set of patterned paths (step 2), decided once, so
+/// that each path can then be placed without copying ([`Collapse::place`]);
+/// [`place_patterned`] is this plan applied to every path.
+#[derive(Debug, Clone, Default)]
+pub struct Collapse<'a> {
+    collapsed: BTreeMap<&'a str, String>,
+    deep: BTreeSet<&'a str>,
+}
+
+impl<'a> Collapse<'a> {
+    /// Decides which directories of `patterned`'s shapes collapse (as [`place_patterned`]).
+    pub fn plan(
+        patterned: &Patterned<'a>,
+        opts: &GeneraliseOptions,
+        collapse_dirs: bool,
+        bound: Option<Bound>,
+        forbid: &dyn Fn(&str) -> bool,
+    ) -> Self {
+        let shapes: BTreeSet<&'a str> = patterned.values().map(|&(s, _)| s).collect();
+
+        // Step 2: children per directory prefix, over the shapes. A directory is the shape's
+        // text up to and including a `/`, and a child the segment after it: both are borrowed.
+        let mut children: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for &shape in &shapes {
+            // Each `/` ends a directory (the first one `/` itself for an absolute path); the
+            // segment after it, up to the next `/` or the end, is that directory's child.
+            let mut slashes = shape.match_indices('/').map(|(i, _)| i).peekable();
+            while let Some(at) = slashes.next() {
+                let end = slashes.peek().copied().unwrap_or(shape.len());
+                children
+                    .entry(&shape[..=at])
+                    .or_default()
+                    .insert(&shape[at + 1..end]);
             }
-            if let Some(limit) = opts.threshold(dir) {
-                if kids.len() > limit {
-                    collapsed.insert(
-                        dir.clone(),
+        }
+        let mut collapsed: BTreeMap<&str, String> = BTreeMap::new();
+        if collapse_dirs {
+            // Shallowest first, so that a collapsing directory absorbs its subdirectories.
+            let mut dirs: Vec<(&str, &BTreeSet<&str>)> =
+                children.iter().map(|(d, k)| (*d, k)).collect();
+            dirs.sort_by_key(|&(d, _)| (depth(d), d));
+            for (dir, kids) in dirs {
+                if dir == "/" || inside_any(dir, &collapsed) || forbid(dir) {
+                    continue;
+                }
+                if let Some(limit) = opts.threshold(dir) {
+                    if kids.len() > limit {
+                        collapsed.insert(
+                        dir,
                         format!(
                             "more than {limit} distinct children seen in {dir} ({}; threshold {limit}{})",
                             kids.len(),
@@ -328,108 +415,116 @@ pub fn place_patterned(
                             }
                         ),
                     );
+                    }
                 }
             }
-        }
-        // --max-rules: collapse the widest remaining directory until the targets fit.
-        if let Some(Bound { targets, max_rules }) = bound {
-            loop {
-                let count = count_targets(patterned, &collapsed);
-                if count <= targets {
-                    break;
-                }
-                let candidate = children
-                    .iter()
-                    .filter(|(d, kids)| {
-                        d.as_str() != "/"
-                            && !forbid(d)
-                            && kids.len() >= 2
-                            && !inside_any(d, &collapsed)
-                            && !collapsed.contains_key(d.as_str())
-                    })
-                    .max_by_key(|(d, kids)| (kids.len(), depth(d)));
-                let Some((dir, kids)) = candidate else { break };
-                let dir = dir.clone();
-                let n = kids.len();
-                collapsed.retain(|d, _| !d.starts_with(dir.as_str()));
-                collapsed.insert(
-                    dir.clone(),
+            // --max-rules: collapse the widest remaining directory until the targets fit.
+            if let Some(Bound { targets, max_rules }) = bound {
+                loop {
+                    let count = count_targets(patterned, &collapsed);
+                    if count <= targets {
+                        break;
+                    }
+                    let candidate = children
+                        .iter()
+                        .filter(|&(&d, kids)| {
+                            d != "/"
+                                && !forbid(d)
+                                && kids.len() >= 2
+                                && !inside_any(d, &collapsed)
+                                && !collapsed.contains_key(d)
+                        })
+                        .max_by_key(|&(&d, kids)| (kids.len(), depth(d)));
+                    let Some((&dir, kids)) = candidate else { break };
+                    let n = kids.len();
+                    collapsed.retain(|d, _| !d.starts_with(dir));
+                    collapsed.insert(
+                    dir,
                     format!("collapsed to stay within --max-rules {max_rules} ({n} distinct children seen in {dir})"),
                 );
-            }
-        }
-    }
-
-    // A collapsed directory that holds a `*` becomes `dir/*`, or `dir/**` when anything
-    // deeper than its children was seen.
-    let deep: BTreeSet<&String> = collapsed
-        .keys()
-        .filter(|d| {
-            shapes
-                .iter()
-                .any(|s| s.starts_with(d.as_str()) && s[d.len()..].contains('/'))
-        })
-        .collect();
-    let mut out = BTreeMap::new();
-    for (&path, &(shape, reasons)) in patterned {
-        let mut why: Vec<String> = Vec::new();
-        if !reasons.is_empty() {
-            why.push(format!(
-                "{} became *",
-                reasons
-                    .iter()
-                    .map(|r| r.text())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
-        let target = match collapsed
-            .iter()
-            .filter(|(d, _)| shape.starts_with(d.as_str()))
-            .min_by_key(|(d, _)| d.len())
-        {
-            Some((dir, reason)) => {
-                why.push(reason.clone());
-                if dir.contains('*') {
-                    let glob = if deep.contains(dir) { "**" } else { "*" };
-                    Target::Pattern(format!("{dir}{glob}"))
-                } else {
-                    Target::Directory(dir.clone())
                 }
             }
-            None if shape != path => Target::Pattern(shape.to_string()),
-            None if path.len() > MAX_PATH_LEN => {
-                let dir = parent_dir(path);
-                why.push(format!(
-                    "the path is longer than the CRD's {MAX_PATH_LEN} characters: its directory is used"
-                ));
-                Target::Directory(dir)
-            }
-            None => Target::Path(path.to_string()),
+        }
+
+        // A collapsed directory that holds a `*` becomes `dir/*`, or `dir/**` when anything
+        // deeper than its children was seen.
+        let deep: BTreeSet<&str> = collapsed
+            .keys()
+            .copied()
+            .filter(|d| {
+                shapes
+                    .iter()
+                    .any(|s| s.starts_with(d) && s[d.len()..].contains('/'))
+            })
+            .collect();
+        Collapse { collapsed, deep }
+    }
+
+    /// Where the path `path`, of segment pattern `shape`, goes: into the shallowest collapsed
+    /// directory holding its shape, else its pattern when it has one, else its directory when
+    /// it is too long for the CRD, else itself.
+    pub fn place<'s>(&'s self, path: &'s str, shape: &'s str) -> Placed<'s> {
+        use std::borrow::Cow;
+        let placed = |kind, text, collapsed_by, too_long| Placed {
+            kind,
+            text,
+            collapsed_by,
+            too_long,
         };
-        out.insert(path.to_string(), Placement { target, why });
+        match self
+            .collapsed
+            .iter()
+            .filter(|(d, _)| shape.starts_with(**d))
+            .min_by_key(|(d, _)| d.len())
+        {
+            Some((&dir, reason)) => {
+                if dir.contains('*') {
+                    let glob = if self.deep.contains(dir) { "**" } else { "*" };
+                    placed(
+                        TargetKind::Pattern,
+                        Cow::Owned(format!("{dir}{glob}")),
+                        Some(reason.as_str()),
+                        false,
+                    )
+                } else {
+                    placed(
+                        TargetKind::Directory,
+                        Cow::Borrowed(dir),
+                        Some(reason.as_str()),
+                        false,
+                    )
+                }
+            }
+            None if shape != path => placed(TargetKind::Pattern, Cow::Borrowed(shape), None, false),
+            None if path.len() > MAX_PATH_LEN => placed(
+                TargetKind::Directory,
+                Cow::Borrowed(parent_dir(path)),
+                None,
+                true,
+            ),
+            None => placed(TargetKind::Path, Cow::Borrowed(path), None, false),
+        }
     }
-    out
 }
 
-fn parent_dir(path: &str) -> String {
+fn parent_dir(path: &str) -> &str {
     match path.rfind('/') {
-        Some(i) => path[..=i].to_string(),
-        None => "/".into(),
+        Some(i) => &path[..=i],
+        None => "/",
     }
 }
 
-fn inside_any(dir: &str, collapsed: &BTreeMap<String, String>) -> bool {
+fn inside_any(dir: &str, collapsed: &BTreeMap<&str, String>) -> bool {
     collapsed
         .keys()
-        .any(|c| dir.len() > c.len() && dir.starts_with(c.as_str()))
+        .any(|c| dir.len() > c.len() && dir.starts_with(c))
 }
 
-fn count_targets(patterned: &Patterned<'_>, collapsed: &BTreeMap<String, String>) -> usize {
+fn count_targets(patterned: &Patterned<'_>, collapsed: &BTreeMap<&str, String>) -> usize {
     let mut targets: BTreeSet<&str> = BTreeSet::new();
     for &(shape, _) in patterned.values() {
-        match collapsed.keys().find(|d| shape.starts_with(d.as_str())) {
-            Some(d) => targets.insert(d.as_str()),
+        match collapsed.keys().find(|d| shape.starts_with(**d)) {
+            Some(d) => targets.insert(d),
             None => targets.insert(shape),
         };
     }
