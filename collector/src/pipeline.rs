@@ -103,9 +103,16 @@ pub struct Pipeline {
     procs: ProcessTable,
     exes: HashSet<Arc<str>>,
     cgroups: HashMap<u64, Arc<CgroupIdentity>>,
-    /// The kernel's executable identity (exec records' `exe_id`) → its path, which names the
-    /// kernel's system call and capability counts.
-    exe_ids: HashMap<u64, Arc<str>>,
+    /// (cgroup, the kernel's executable identity: exec records' `exe_id`) → the path that
+    /// cgroup's exec record named it by, which names the processes of its counted execs and
+    /// the kernel's system call and capability counts. Per cgroup, because the kernel counts
+    /// repeated execs per cgroup, and one file has several paths (`/bin/cat` is
+    /// `/usr/bin/cat`): another container's, or the host's, exec of the same file must not
+    /// rename this container's processes.
+    exe_ids: HashMap<(u64, u64), Arc<str>>,
+    /// `exe_id` → the path its latest exec record named, in any cgroup: the fallback for a
+    /// cgroup that has no exec record of its own for the image (a parent exec'd outside it).
+    any_exe_ids: HashMap<u64, Arc<str>>,
     /// (pid, executable identity) → the path that pid exec'd, for this window and the one
     /// before: names a count by its first caller's exec as the exec row names it (another
     /// path to the same file, `/bin/cat` and `/usr/bin/cat`, may be in `exe_ids`).
@@ -137,6 +144,7 @@ impl Pipeline {
             exes: HashSet::new(),
             cgroups: HashMap::new(),
             exe_ids: HashMap::new(),
+            any_exe_ids: HashMap::new(),
             pid_exes: Default::default(),
             cgroups_not_found: HashSet::new(),
             window: HashMap::new(),
@@ -231,7 +239,7 @@ impl Pipeline {
             let by_pid = self.pid_exes[0]
                 .get(&(c.pid, c.exe_id))
                 .or_else(|| self.pid_exes[1].get(&(c.pid, c.exe_id)));
-            let exe = match by_pid.or_else(|| self.exe_ids.get(&c.exe_id)) {
+            let exe = match by_pid.or_else(|| self.exe_named(c.cgroup_id, c.exe_id)) {
                 Some(e) => e.clone(),
                 None => {
                     let e = self.procs.exe(c.pid, c.ppid, c.comm);
@@ -315,13 +323,13 @@ impl Pipeline {
     /// image with the same arguments in a cgroup, so a pid may not have an exec record of its
     /// own: then (or when the pid's learnt image is another one, an exec without a record) the
     /// image is named by the exec record that identified `exe_id`, before `/proc`.
-    fn exe_of(&mut self, pid: u32, ppid: u32, comm: &[u8], exe_id: u64) -> Arc<str> {
+    fn exe_of(&mut self, cgroup: u64, pid: u32, ppid: u32, comm: &[u8], exe_id: u64) -> Arc<str> {
         if let Some((exe, id)) = self.procs.known(pid) {
             if exe_id == 0 || id == 0 || id == exe_id {
                 return self.intern(&exe);
             }
         }
-        if let Some(exe) = self.exe_ids.get(&exe_id).cloned() {
+        if let Some(exe) = self.exe_named(cgroup, exe_id).cloned() {
             self.procs.exec_id(pid, ppid, exe.clone(), exe_id);
             return exe;
         }
@@ -331,7 +339,7 @@ impl Pipeline {
 
     /// The executable of the parent `ppid`, whose image the kernel identifies as `exe_id`
     /// (0: unknown), named as [`Pipeline::exe_of`] names a process.
-    fn parent_of(&mut self, ppid: u32, exe_id: u64) -> Option<Arc<str>> {
+    fn parent_of(&mut self, cgroup: u64, ppid: u32, exe_id: u64) -> Option<Arc<str>> {
         if ppid == 0 {
             return None;
         }
@@ -340,11 +348,18 @@ impl Pipeline {
                 return Some(self.intern(&exe));
             }
         }
-        if let Some(exe) = self.exe_ids.get(&exe_id).cloned() {
+        if let Some(exe) = self.exe_named(cgroup, exe_id).cloned() {
             self.procs.exec_id(ppid, 0, exe.clone(), exe_id);
             return Some(exe);
         }
         self.procs.parent_exe(ppid).map(|p| self.intern(&p))
+    }
+
+    /// The path an exec record named the image `exe_id` by: in `cgroup`, else anywhere.
+    fn exe_named(&self, cgroup: u64, exe_id: u64) -> Option<&Arc<str>> {
+        self.exe_ids
+            .get(&(cgroup, exe_id))
+            .or_else(|| self.any_exe_ids.get(&exe_id))
     }
 
     fn intern(&mut self, s: &str) -> Arc<str> {
@@ -375,19 +390,21 @@ impl Pipeline {
         let (exe, parent) = if ev.kind == Kind::Exec {
             let path = String::from_utf8_lossy(ev.path);
             let exe = self.intern(&path);
-            let parent = self.parent_of(ev.ppid, ev.parent_exe_id);
+            let parent = self.parent_of(ev.cgroup_id, ev.ppid, ev.parent_exe_id);
             self.procs.exec_id(ev.pid, ev.ppid, exe.clone(), ev.exe_id);
             if ev.exe_id != 0 {
                 if self.exe_ids.len() >= EXE_IDS {
                     self.exe_ids.clear();
+                    self.any_exe_ids.clear();
                 }
-                self.exe_ids.insert(ev.exe_id, exe.clone());
+                self.exe_ids.insert((ev.cgroup_id, ev.exe_id), exe.clone());
+                self.any_exe_ids.insert(ev.exe_id, exe.clone());
                 self.pid_exes[0].insert((ev.pid, ev.exe_id), exe.clone());
             }
             (exe, parent)
         } else {
-            let exe = self.exe_of(ev.pid, ev.ppid, ev.comm, ev.exe_id);
-            let parent = self.parent_of(ev.ppid, ev.parent_exe_id);
+            let exe = self.exe_of(ev.cgroup_id, ev.pid, ev.ppid, ev.comm, ev.exe_id);
+            let parent = self.parent_of(ev.cgroup_id, ev.ppid, ev.parent_exe_id);
             (exe, parent)
         };
 
@@ -1294,6 +1311,54 @@ mod tests {
         if cgroup_id.is_some() {
             assert_eq!(p.unknown_cgroups(), 0, "the cgroup was found by its id");
         }
+    }
+
+    /// A process whose exec the kernel only counted is named by its own container's exec
+    /// record of the image, even when the host then runs the same file by another path
+    /// (`/usr/bin/cat` is `/bin/cat`): CI's shell did exactly that during the probe test.
+    #[test]
+    fn counted_execs_are_named_by_their_own_cgroups_exec_record() {
+        let mut p = Pipeline::new(cfg());
+        let mut exec = container_event(Kind::Exec);
+        exec.path = b"/bin/cat";
+        exec.exe_id = 0xffff_8880_0000_0c47;
+        p.handle(&exec);
+        let mut host = RawEvent::empty(Kind::Exec);
+        host.cgroup_id = 1;
+        host.pid = 77;
+        host.ppid = 1;
+        host.path = b"/usr/bin/cat";
+        host.exe_id = exec.exe_id;
+        p.handle(&host);
+        // Another cat in the container, whose exec was only counted, reads a file.
+        let mut read = container_event(Kind::File);
+        read.pid = 4_000_002;
+        read.exe_id = exec.exe_id;
+        read.path = b"/etc/note";
+        p.handle(&read);
+        // A cgroup with no exec record of its own falls back to the latest name.
+        let mut other = RawEvent::empty(Kind::File);
+        other.cgroup_id = 2;
+        other.pid = 88;
+        other.exe_id = exec.exe_id;
+        other.path = b"/etc/other";
+        p.handle(&other);
+        let rows = p.drain(1_000, &OnePod);
+        let by_path = |path: &str| {
+            rows.iter()
+                .find(|e| e.path.as_deref() == Some(path))
+                .and_then(|e| e.process.clone())
+        };
+        assert_eq!(
+            by_path("/etc/note").as_deref(),
+            Some("/bin/cat"),
+            "{rows:#?}"
+        );
+        assert_eq!(
+            by_path("/etc/other").as_deref(),
+            Some("/usr/bin/cat"),
+            "{rows:#?}"
+        );
     }
 
     #[test]
