@@ -35,7 +35,8 @@ fn karmor(endpoint: &str, home: &Path, args: &[&str]) -> Output {
 fn ok(o: &Output) -> String {
     assert!(
         o.status.success(),
-        "{}\n{}",
+        "{}\n{}\n{}",
+        o.status,
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     );
