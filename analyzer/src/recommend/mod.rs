@@ -395,29 +395,7 @@ fn draft_all(
     workloads: &BTreeMap<WorkloadId, evidence::Evidence>,
     opts: &DraftOptions,
 ) -> Vec<Draft> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 8);
-    let chunk = ids.len().div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = ids
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|id| draft::draft(id, &workloads[*id], opts))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| match h.join() {
-                Ok(v) => v,
-                Err(panic) => std::panic::resume_unwind(panic),
-            })
-            .collect()
-    })
+    crate::drift::par_map(ids, |id| draft::draft(id, &workloads[*id], opts))
 }
 
 /// Parses a `--since`/`--until` value: an RFC 3339 instant (`2026-11-20T12:00:00Z`) or a
