@@ -875,6 +875,23 @@ fn kept_sort_orders_and_the_index_read_the_same_pages_as_top_n_queries() {
         assert!(!a.ranked() && !a.indexed());
         expected.push(browse::page(&store, &a, Op::File, 0, total).unwrap());
     }
+    // With the heads of every sort: the same rows, whole (the demo's view is shorter than a
+    // head) and by windows.
+    browse::head_view(&store, 4, &q, Op::File).unwrap();
+    for (sort, all) in sorts.iter().zip(&expected) {
+        let how = Arrangement {
+            sort: *sort,
+            search: None,
+        };
+        let a = browse::arrange(&store, 4, &q, Op::File, &how).unwrap();
+        assert_eq!(a.headed(), sort.is_some(), "{sort:?}");
+        assert_eq!(&browse::page(&store, &a, Op::File, 0, total).unwrap(), all);
+        for offset in [0, 1, total / 2, total - 7, total - 1] {
+            let got = browse::page(&store, &a, Op::File, offset, 5).unwrap();
+            let end = (offset + 5).min(total) as usize;
+            assert_eq!(got, all[offset as usize..end], "{sort:?} offset {offset}");
+        }
+    }
     // Then with the index and every kept order: the same rows in the same order, whole and
     // by windows from anywhere; a detail is the row at its number.
     browse::index_view(&store, 4).unwrap();
@@ -889,6 +906,7 @@ fn kept_sort_orders_and_the_index_read_the_same_pages_as_top_n_queries() {
         let a = browse::arrange(&store, 4, &q, Op::File, &how).unwrap();
         assert!(a.indexed());
         assert_eq!(a.ranked(), sort.is_some(), "{sort:?}");
+        assert!(!a.headed(), "a kept order is read whole");
         assert_eq!(&browse::page(&store, &a, Op::File, 0, total).unwrap(), all);
         for offset in [0, 1, total / 2, total - 7, total - 1] {
             let got = browse::page(&store, &a, Op::File, offset, 5).unwrap();
@@ -920,7 +938,7 @@ fn kept_sort_orders_and_the_index_read_the_same_pages_as_top_n_queries() {
     browse::build_view(&store, 4, &q, Op::File, range).unwrap();
     let sort = Some((sortable[0], false));
     let a = browse::arrange(&store, 4, &q, Op::File, &Arrangement { sort, search: None }).unwrap();
-    assert!(!a.ranked() && !a.indexed());
+    assert!(!a.ranked() && !a.indexed() && !a.headed());
 }
 
 /// `coverage -n NAMESPACE` on the demo: (start-up not seen, container workloads).

@@ -668,6 +668,9 @@ impl Worker {
                 // Part of building a large view (about 4 % of its time): without it a page of
                 // any order but observe's scans the whole view for its rows.
                 browse::index_view(&self.store, v.slot)?;
+                // The first pages of every sort, read at once by a sort pressed before idle
+                // work keeps its whole order.
+                browse::head_view(&self.store, v.slot, base, v.op)?;
             }
             state.view = Some(base_key.clone());
             self.failed.clear();
@@ -682,6 +685,7 @@ impl Worker {
                         browse::refine_view(&self.store, v.slot + REFINED, v.slot, filter)?;
                     if state.refined_rows >= self.prepare_rows {
                         browse::index_view(&self.store, v.slot + REFINED)?;
+                        browse::head_view(&self.store, v.slot + REFINED, &v.query, v.op)?;
                     }
                     state.refined = Some(key.clone());
                     self.failed.clear();
