@@ -514,11 +514,15 @@ fn activity_names() -> Vec<String> {
     (0..ACTIVITY_BUCKETS).map(|i| format!("a{i}")).collect()
 }
 
-/// The aggregates a view adds to `observe`'s section: the worst outcome and the events per
-/// activity bucket of `range` (named by `names`, [`activity_names`]).
-fn view_aggregates(range: TimeRange, names: &[String]) -> Vec<(&str, String)> {
+/// The columns a `kind` view adds to `observe`'s section: the worst outcome, the events per
+/// activity bucket of `range` (named by `names`, [`activity_names`]) and the columns its
+/// resource determines ([`resource_columns`], grouping keys that split no row).
+fn view_aggregates(kind: ResourceKind, range: TimeRange, names: &[String]) -> Vec<(&str, String)> {
     let bucket = range.bucket_sql(ACTIVITY_BUCKETS);
     let mut extra = vec![("outcome", OUTCOME_SQL.to_string())];
+    for (_, col) in resource_columns(kind) {
+        extra.push((col, col.to_string()));
+    }
     for (i, name) in names.iter().enumerate() {
         extra.push((
             name.as_str(),
@@ -582,7 +586,7 @@ pub fn preview(
             .map_err(AnalyzerError::store("read a preview's resources"))?
     };
     let names = activity_names();
-    let extra = view_aggregates(range, &names);
+    let extra = view_aggregates(q.kind, range, &names);
     let order = order_sql(&default_order(op), false);
     let cols = page_columns(op);
     let mut out: Vec<BrowseRow> = Vec::new();
@@ -640,7 +644,7 @@ pub fn build_view(
     range: TimeRange,
 ) -> Result<u64> {
     let names = activity_names();
-    let (sql, params) = observe::section_sql(q, op, &view_aggregates(range, &names));
+    let (sql, params) = observe::section_sql(q, op, &view_aggregates(q.kind, range, &names));
     let table = view_table(slot);
     // Stored in `observe`'s order and numbered by it (`rn0`): a window of that order is a
     // range of `rn0` (row groups outside it are skipped by their statistics), and any other
@@ -659,16 +663,39 @@ pub fn build_view(
     count_rows(store, &table)
 }
 
-/// The filter fields whose columns `op`'s view holds under the same name and as they are in
-/// `events` (grouping columns, so constant within a row of the view): a filter on these alone
-/// keeps the same rows of the view as of `events` (see [`refine_view`]).
-pub fn grouping_fields(op: Op) -> &'static [Field] {
-    match op {
+/// The columns of `events` (with their filter fields) that a view of `kind` keeps beside its
+/// resource: the resource's key determines them, so they are constant within each row of the
+/// view and grouping by them too changes no row. (The keys' placeholders, `(none)`, `(host)`,
+/// `?`, are no valid Kubernetes names, so no named resource shares a row with unnamed ones.)
+fn resource_columns(kind: ResourceKind) -> &'static [(Field, &'static str)] {
+    match kind {
+        ResourceKind::Namespace => &[(Field::Namespace, "namespace")],
+        ResourceKind::Workload | ResourceKind::Deployment => &[
+            (Field::Namespace, "namespace"),
+            (Field::Workload, "workload"),
+        ],
+        ResourceKind::Pod | ResourceKind::Container => {
+            &[(Field::Namespace, "namespace"), (Field::Pod, "pod")]
+        }
+        ResourceKind::Node => &[(Field::Node, "node")],
+    }
+}
+
+/// The filter fields whose columns a `kind` view of `op` holds under the same name and as
+/// they are in `events` (grouping columns, so constant within a row of the view: the
+/// section's own, and those its resource determines): a filter on these alone keeps the same
+/// rows of the view as of `events` (see [`refine_view`]).
+pub fn grouping_fields(kind: ResourceKind, op: Op) -> Vec<Field> {
+    let own: &[Field] = match op {
         Op::Process | Op::Syscall => &[Field::Process],
         Op::File => &[Field::Process, Field::Path],
         Op::Network => &[Field::Process, Field::Proto, Field::Direction],
         Op::Capability => &[Field::Process, Field::Capability],
-    }
+    };
+    own.iter()
+        .copied()
+        .chain(resource_columns(kind).iter().map(|(f, _)| *f))
+        .collect()
 }
 
 /// Materialises view `slot` as the rows of view `from` that `filter` keeps, without reading

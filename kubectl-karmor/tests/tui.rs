@@ -1149,3 +1149,65 @@ fn a_large_view_shows_its_first_screen_while_it_is_built() {
         ui.key(KeyCode::Home);
     }
 }
+
+#[test]
+fn a_filter_on_the_resources_columns_narrows_the_view_to_exactly_the_rows_of_events() {
+    use karmor_analyzer::browse::{self, Arrangement, TimeRange};
+    let store = demo_store();
+    let range = browse::data_range(&store).unwrap().unwrap_or(TimeRange {
+        first_ns: 0,
+        last_ns: 0,
+    });
+    let all = |kind| {
+        let mut q = ObserveQuery::new(kind);
+        q.namespace = NamespaceScope::All;
+        q
+    };
+    let cases = [
+        (all(ResourceKind::Pod), "namespace=wordpress-mysql"),
+        (all(ResourceKind::Pod), "pod=mysql-*||namespace=kube-system"),
+        (all(ResourceKind::Pod), "pod!=mysql-*&&path=/etc/*"),
+        (all(ResourceKind::Container), "pod=wordpress-*"),
+        (
+            all(ResourceKind::Workload),
+            "workload=wordpress||workload=mysql",
+        ),
+        (namespaces_query(), "namespace!=kube-system"),
+        (ObserveQuery::new(ResourceKind::Node), "node=*"),
+    ];
+    let read = |slot: usize, q: &ObserveQuery, op: Op| {
+        let a = browse::arrange(&store, slot, q, op, &Arrangement::default()).unwrap();
+        browse::page(&store, &a, op, 0, a.total).unwrap()
+    };
+    let mut narrowed = 0;
+    for (q, text) in cases {
+        let f = filter::compile(text).unwrap();
+        let fields = filter::parse(text).unwrap().fields();
+        for op in [Op::Process, Op::File, Op::Network] {
+            let grouping = browse::grouping_fields(q.kind, op);
+            if !fields.iter().all(|f| grouping.contains(f)) {
+                // path is a column of the files view only.
+                assert!(text.contains("path") && op != Op::File, "{text} {op:?}");
+                continue;
+            }
+            // The view of every row, narrowed by the filter…
+            let total = browse::build_view(&store, 6, &q, op, range).unwrap();
+            let kept = browse::refine_view(&store, 7, 6, &f).unwrap();
+            // …holds exactly the rows (counts, outcomes, activity) of the filtered events.
+            let mut fq = q.clone();
+            fq.filter = Some(f.clone());
+            let want = browse::build_view(&store, 8, &fq, op, range).unwrap();
+            assert_eq!(kept, want, "{:?} {op:?} {text}", q.kind);
+            assert_eq!(
+                read(7, &fq, op),
+                read(8, &fq, op),
+                "{:?} {op:?} {text}",
+                q.kind
+            );
+            if kept > 0 && kept < total {
+                narrowed += 1;
+            }
+        }
+    }
+    assert!(narrowed >= 8, "{narrowed}");
+}

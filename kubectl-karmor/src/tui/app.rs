@@ -463,7 +463,7 @@ impl App {
         let (text, compiled) = self.filter.as_ref()?;
         let level = self.level();
         let fields = filter::parse(text).ok()?.fields();
-        let grouping = browse::grouping_fields(level.op);
+        let grouping = browse::grouping_fields(level.kind, level.op);
         if fields.iter().all(|f| grouping.contains(f)) {
             Some((self.query_with(level, false), compiled.clone()))
         } else {
