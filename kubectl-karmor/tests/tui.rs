@@ -1211,3 +1211,33 @@ fn a_filter_on_the_resources_columns_narrows_the_view_to_exactly_the_rows_of_eve
     }
     assert!(narrowed >= 8, "{narrowed}");
 }
+
+#[test]
+fn a_key_while_a_view_is_built_gets_its_own_answer_and_no_error() {
+    let mut q = pods_query();
+    q.namespace = NamespaceScope::All;
+    let store = demo_store();
+    let mut ui = Ui::open_previewing(q.clone(), 220, 18);
+    // Files, then at once Network (the files view is being built, or not yet): whatever
+    // the build was doing, the network view is the one shown, whole, without an error.
+    for _ in 0..3 {
+        ui.app
+            .handle(Msg::Key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE)));
+        ui.app
+            .handle(Msg::Key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE)));
+        ui.draw();
+        let screen = ui.built();
+        let op = ui.app.level().op;
+        let mut q1 = q.clone();
+        q1.operations = vec![op];
+        let s = summarize(&store, &q1).unwrap();
+        let rows = s.processes.map_or(0, |v| v.len())
+            + s.files.map_or(0, |v| v.len())
+            + s.network.map_or(0, |v| v.len());
+        assert_eq!(header_rows(&screen), rows as u64, "{op:?} {screen}");
+        assert!(
+            !screen.contains("nterrupt") && !screen.contains("DuckDB"),
+            "{screen}"
+        );
+    }
+}

@@ -18,6 +18,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SendError, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -84,6 +85,10 @@ pub const IDLE_AFTER: Duration = Duration::from_millis(250);
 /// Whether the worker runs idle work now, and how to interrupt it.
 struct Preemption {
     idle_work: Mutex<bool>,
+    /// Requests sent so far, counted once in the channel: a build of several statements
+    /// checks between them whether one came (an interruption between two statements is
+    /// lost: DuckDB clears it when the next one starts).
+    sent: AtomicU64,
     interrupter: Interrupter,
 }
 
@@ -114,6 +119,7 @@ impl RequestSender {
     /// Sends `req` to the worker, interrupting its idle work.
     pub fn send(&self, req: Request) -> Result<(), Box<SendError<Request>>> {
         self.tx.send(req).map_err(Box::new)?;
+        self.preemption.sent.fetch_add(1, Ordering::SeqCst);
         self.preemption.preempt();
         Ok(())
     }
@@ -325,6 +331,9 @@ pub struct Worker {
     preview_rows: u64,
     /// The view request answered by a preview, whose view is to be built next.
     pending: Option<(u64, ViewRequest)>,
+    /// While a preview's view is built: the requests sent before it started (a newer one
+    /// stops it between statements).
+    building_since: Option<u64>,
 }
 
 impl Worker {
@@ -333,6 +342,7 @@ impl Worker {
     pub fn new(store: Store, range: Option<TimeRange>, prepare_rows: u64) -> Self {
         let preemption = Arc::new(Preemption {
             idle_work: Mutex::new(false),
+            sent: AtomicU64::new(0),
             interrupter: store.interrupter(),
         });
         Worker {
@@ -348,6 +358,7 @@ impl Worker {
             failed: HashSet::new(),
             preview_rows: PREVIEW_ROWS,
             pending: None,
+            building_since: None,
         }
     }
 
@@ -376,11 +387,13 @@ impl Worker {
     /// shown while none waits.
     pub fn serve(mut self, rx: Receiver<Request>, tx: Sender<Msg>) {
         loop {
+            // Requests counted here are in the channel already (counted once sent).
+            let seen = self.preemption.sent.load(Ordering::SeqCst);
             let first = match rx.try_recv() {
                 Ok(req) => req,
                 Err(TryRecvError::Disconnected) => return,
                 Err(TryRecvError::Empty) if self.pending.is_some() => {
-                    if let Some(response) = self.build_pending() {
+                    if let Some(response) = self.build_pending(seen) {
                         if tx.send(Msg::Worker(response)).is_err() {
                             return;
                         }
@@ -425,11 +438,13 @@ impl Worker {
     /// Builds the view a preview stood for and answers its request again, with the whole
     /// view; interruptible by a new request (the build is then kept pending: it starts again
     /// once the requests waiting are answered, unless a newer view request replaces it).
-    fn build_pending(&mut self) -> Option<Response> {
+    fn build_pending(&mut self, seen: u64) -> Option<Response> {
         let (seq, v) = self.pending.take()?;
+        self.building_since = Some(seen);
         self.preemption.set(true);
         let done = self.view(&v, false);
         self.preemption.set(false);
+        self.building_since = None;
         match done {
             Ok(a) => Some(Response::View(seq, Box::new(a))),
             Err(e) if e.to_string().contains("nterrupt") => {
@@ -663,11 +678,14 @@ impl Worker {
         if state.view.as_deref() != Some(base_key.as_str()) {
             state.view = None;
             state.refined = None;
+            preempted(&self.preemption, self.building_since)?;
             state.view_rows = browse::build_view(&self.store, v.slot, base, v.op, self.range)?;
             if state.view_rows >= self.prepare_rows {
+                preempted(&self.preemption, self.building_since)?;
                 // Part of building a large view (about 4 % of its time): without it a page of
                 // any order but observe's scans the whole view for its rows.
                 browse::index_view(&self.store, v.slot)?;
+                preempted(&self.preemption, self.building_since)?;
                 // The first pages of every sort, read at once by a sort pressed before idle
                 // work keeps its whole order.
                 browse::head_view(&self.store, v.slot, base, v.op)?;
@@ -860,5 +878,17 @@ impl Worker {
             _ => format!("recommend {kind}/{name}"),
         };
         Ok((title, yaml))
+    }
+}
+
+/// Fails (as an interruption) when a preview's view is being built (`building_since`: the
+/// requests sent before it started) and a request has come since: checked between the
+/// build's statements.
+fn preempted(preemption: &Preemption, building_since: Option<u64>) -> anyhow::Result<()> {
+    match building_since {
+        Some(seen) if preemption.sent.load(Ordering::SeqCst) > seen => {
+            anyhow::bail!("interrupted: a request came")
+        }
+        _ => Ok(()),
     }
 }
