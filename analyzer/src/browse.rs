@@ -550,8 +550,9 @@ pub fn event_rows(store: &Store, q: &ObserveQuery, op: Op) -> Result<u64> {
 /// The first `limit` rows of `q`'s `op` view in `observe`'s order, as [`page`] reads them
 /// from [`build_view`]'s table, without building it: `observe`'s order begins with the
 /// namespace and the resource, so the first rows are those of the first resources, and each
-/// resource's rows are grouped from its own events alone (the store's files are sorted by
-/// namespace and pod: a scan reads a few row groups). Resources are taken in order, one, then
+/// resource's rows are grouped from its own events alone (the scan filters the rest out
+/// before grouping; row groups of other namespaces are skipped by their statistics where a
+/// file holds several). Resources are taken in order, one, then
 /// twice as many each round, until `limit` rows are found. A tab of millions of rows shows
 /// its first screen in a fraction of a second while the view is built.
 pub fn preview(
