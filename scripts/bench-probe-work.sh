@@ -12,6 +12,8 @@
 # embedded in its files_struct (fewer than 64 descriptors ever open: the common case), the
 # same with an fd above 63 open (a grown table: the probe-read path), open and unlink of a
 # missing file, chmod by name and fchmod of an open file.
+# Then a tar -c and -x of 2,000 new files in 20 directories: no call repeats, so every open,
+# create, fchown and fchmod is a record with its path (the walk, the directory cache).
 #
 # `ROUNDS=5 CPU=1 BASE=main scripts/bench-probe-work.sh`. Needs root, clang, gcc,
 # libbpf-dev and bpftool.
@@ -125,6 +127,16 @@ gcc -O2 -o loops loops.c
 # loop:program it exercises
 loops=(open:openat_exit open-grown:openat_exit open-fail:openat_exit unlink-fail:unlink_exit
     chmod:chmod_exit fchmod:fchmod_exit)
+# A tar of new files: none is a repeat, so every open (tar -c), create, fchown and fchmod
+# (tar -x as root) is a record with its path. 2,000 files in 20 directories, 4 levels down.
+mkdir -p tartree/a/b/tree
+for d in $(seq 0 19); do
+    mkdir -p "tartree/a/b/tree/d$d"
+    for f in $(seq 0 99); do echo "file $d $f" >"tartree/a/b/tree/d$d/f$f.txt"; done
+done
+tar_progs=(openat_exit fchown_exit fchmod_exit)
+tar_cmd="rm -rf tarout tar.tar && mkdir tarout && taskset -c $cpu tar -cf tar.tar -C tartree a && taskset -c $cpu tar -xf tar.tar -C tarout"
+
 stats_was="$(sysctl -n kernel.bpf_stats_enabled)"
 sysctl -q kernel.bpf_stats_enabled=1
 trap 'sysctl -q kernel.bpf_stats_enabled="$stats_was"; rm -rf "$work"' EXIT
@@ -135,6 +147,11 @@ for _ in $(seq "$rounds"); do
         for v in before after; do
             out="$(./run "$v.o" "taskset -c $cpu ./loops $l >loop.txt" "${lp#*:}")"
             echo "$v $l $(cat loop.txt) $out"
+        done
+    done
+    for p in "${tar_progs[@]}"; do
+        for v in before after; do
+            echo "$v tar:$p - $(./run "$v.o" "$tar_cmd" "$p")"
         done
     done
 done >runs.txt
@@ -154,6 +171,14 @@ for lp in "${loops[@]}"; do
     b="$(median before "$l" 3)"
     a="$(median after "$l" 3)"
     echo "| $l | ${lp#*:} | $(median before "$l" 4) | $(median after "$l" 4) | $n | $b ($(loss "$b" "$n")) | $a ($(loss "$a" "$n")) |"
+done
+echo
+echo "tar -c and -x of 2,000 new files (each program attached alone; every call a new record):"
+echo
+echo "| program | before: ns/run | after: ns/run |"
+echo "|---|---:|---:|"
+for p in "${tar_progs[@]}"; do
+    echo "| $p | $(median before "tar:$p" 4) | $(median after "tar:$p" 4) |"
 done
 echo
 echo "- kernel $(uname -r), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg) (a shared machine: compare rows of one run)"

@@ -4,7 +4,9 @@
 //! each, `coverage` (stability of every workload) and `diff` of the first half of the week
 //! against the second (synthetic timestamps are uniform over the week, so each window holds
 //! about half the rows; items of both windows are read, folded and compared). Prints the median and the slowest run, and what was found,
-//! and the floor: what DuckDB alone takes to scan and group the digest rows those answers need.
+//! and DuckDB alone on the digest rows those answers need: their scan (the floor of reading
+//! them) and their grouping per item (what the queries paid before they folded the digests in
+//! Rust and kept a roll-up per item).
 //!
 //! `cargo bench -p karmor-analyzer --bench drift` (or `scripts/bench-analyzer.sh`).
 //! `KARMOR_BENCH_ROWS=1000000,10000000` picks the sizes; `KARMOR_BENCH_DIR` the scratch dir;
@@ -273,7 +275,7 @@ fn main() {
             .collect();
         println!("| {} | {} |", l.rows, cells.join(" | "));
     }
-    println!("\nthe floor: DuckDB alone on the same store (the digest columns scanned; grouped per item as coverage groups them; per item and window as diff does), results reduced to one row");
+    println!("\nDuckDB alone on the same store (the digest columns scanned; grouped per item as coverage once grouped them; per item and window as diff did; the queries now fold them in Rust), results reduced to one row");
     println!(
         "| rows | scan s (CPU s) | coverage's grouping s (CPU s) | diff's grouping s (CPU s) |"
     );

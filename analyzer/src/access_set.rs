@@ -46,9 +46,14 @@ pub(crate) fn bits_sql() -> String {
 
 /// Aggregate SQL for the distinct accesses outside the known names, sorted and
 /// comma-separated (NULL when there are none).
+///
+/// A plain `list` made distinct afterwards, not `list(DISTINCT …)`: DuckDB plans a DISTINCT
+/// aggregate as a second hash aggregation over the group's columns plus `access`, joined
+/// back to the first, which doubled the cost of grouping the file rows (10M rows: 2.4M
+/// groups hashed twice and joined); the filtered list is nearly always empty.
 pub(crate) fn others_sql() -> String {
     format!(
-        "array_to_string(list_sort(list(DISTINCT access) FILTER (WHERE access NOT IN {})), ',')",
+        "array_to_string(list_sort(list_distinct(list(access) FILTER (WHERE access NOT IN {}))), ',')",
         sql_names()
     )
 }

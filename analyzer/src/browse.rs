@@ -336,6 +336,15 @@ fn rank_table(slot: usize, sort: (usize, bool)) -> String {
     )
 }
 
+/// The table of view `slot`'s sort heads ([`head_view`]); named as a sort order, so that
+/// building the view again drops it with them.
+fn head_table(slot: usize) -> String {
+    format!("karmor_rank_{slot}_heads")
+}
+
+/// Rows of each sort head ([`head_view`]): the first pages of any sort.
+pub const HEAD_ROWS: u64 = 1000;
+
 fn rank_prefix(slot: usize) -> String {
     format!("karmor_rank_{slot}_")
 }
@@ -435,6 +444,41 @@ pub fn rank_view(
     )
 }
 
+/// Keeps the first [`HEAD_ROWS`] `rn0`s of every sort of view `slot` (each column of
+/// [`columns`] that sorts, both ways, then `rn0`): one top-N query per sort, over only the
+/// sort's column and `rn0`. A sort pressed before its whole order is kept ([`rank_view`],
+/// idle work) then reads its first pages from its head, a range of a small table, instead of
+/// a top-N query over the whole view. Made with a large view (a fraction of its build time).
+pub fn head_view(store: &Store, slot: usize, q: &ObserveQuery, op: Op) -> Result<()> {
+    let cols = columns(q, op);
+    let mut parts = Vec::new();
+    for (i, col) in cols.iter().enumerate() {
+        let Some(c) = col.order else { continue };
+        for desc in [false, true] {
+            let order = order_sql(&sort_order(q, op, Some((i, desc)))?, false);
+            parts.push(format!(
+                "SELECT {i}::USMALLINT AS col, {desc} AS dsc,
+                        row_number() OVER (ORDER BY {order}) AS pos, CAST(rn0 AS UINTEGER) AS rn0
+                 FROM (SELECT rn0, {c} FROM {} ORDER BY {order} LIMIT {HEAD_ROWS})",
+                view_table(slot)
+            ));
+        }
+    }
+    if parts.is_empty() {
+        return Ok(());
+    }
+    run(
+        store,
+        &format!(
+            "CREATE OR REPLACE TEMP TABLE {} AS {} ORDER BY col, dsc, pos",
+            head_table(slot),
+            parts.join(" UNION ALL ")
+        ),
+        &[],
+        "keep the heads of sort orders",
+    )
+}
+
 /// Whether view `slot` has its index ([`index_view`]) and the sort order `sort`
 /// ([`rank_view`]).
 pub fn view_aids(store: &Store, slot: usize, sort: Option<(usize, bool)>) -> Result<(bool, bool)> {
@@ -465,6 +509,132 @@ fn count_rows(store: &Store, table: &str) -> Result<u64> {
         .map_err(AnalyzerError::store("count view rows"))
 }
 
+/// Names of the activity columns (`a0`, `a1`, …).
+fn activity_names() -> Vec<String> {
+    (0..ACTIVITY_BUCKETS).map(|i| format!("a{i}")).collect()
+}
+
+/// The columns a `kind` view adds to `observe`'s section: the worst outcome, the events per
+/// activity bucket of `range` (named by `names`, [`activity_names`]) and the columns its
+/// resource determines ([`resource_columns`], grouping keys that split no row).
+fn view_aggregates(kind: ResourceKind, range: TimeRange, names: &[String]) -> Vec<(&str, String)> {
+    let bucket = range.bucket_sql(ACTIVITY_BUCKETS);
+    let mut extra = vec![("outcome", OUTCOME_SQL.to_string())];
+    for (_, col) in resource_columns(kind) {
+        extra.push((col, col.to_string()));
+    }
+    for (i, name) in names.iter().enumerate() {
+        extra.push((
+            name.as_str(),
+            format!("CAST(coalesce(sum(count) FILTER (WHERE {bucket} = {i}), 0) AS UBIGINT)"),
+        ));
+    }
+    extra
+}
+
+/// Rows of `events` that `q`'s `op` section groups: a bound of its view's rows, read in a
+/// fraction of the time a view takes to build (one column scanned).
+pub fn event_rows(store: &Store, q: &ObserveQuery, op: Op) -> Result<u64> {
+    let (scope, params) = q.scope();
+    store
+        .conn()
+        .prepare(&format!(
+            "SELECT count(*) FROM events WHERE op = '{}' AND {scope}",
+            op.as_str()
+        ))
+        .and_then(|mut s| s.query_row(params_from_iter(params.iter()), |r| r.get::<_, i64>(0)))
+        .map(|n| n.max(0) as u64)
+        .map_err(AnalyzerError::store("count a section's rows"))
+}
+
+/// The first `limit` rows of `q`'s `op` view in `observe`'s order, as [`page`] reads them
+/// from [`build_view`]'s table, without building it: `observe`'s order begins with the
+/// namespace and the resource, so the first rows are those of the first resources, and each
+/// resource's rows are grouped from its own events alone (the scan filters the rest out
+/// before grouping; row groups of other namespaces are skipped by their statistics where a
+/// file holds several). Resources are taken in order, one, then
+/// twice as many each round, until `limit` rows are found. A tab of millions of rows shows
+/// its first screen in a fraction of a second while the view is built.
+pub fn preview(
+    store: &Store,
+    q: &ObserveQuery,
+    op: Op,
+    range: TimeRange,
+    limit: u64,
+) -> Result<Vec<BrowseRow>> {
+    let (scope, params) = q.scope();
+    let ns = if q.kind.namespaced() {
+        "namespace"
+    } else {
+        "CAST(NULL AS VARCHAR)"
+    };
+    let resources: Vec<(Option<String>, Option<String>)> = {
+        let mut stmt = store
+            .conn()
+            .prepare(&format!(
+                "SELECT DISTINCT {ns} AS ns, {} AS resource FROM events
+                 WHERE op = '{}' AND {scope} ORDER BY ns ASC NULLS FIRST, resource ASC NULLS LAST",
+                q.kind.key_sql(),
+                op.as_str()
+            ))
+            .map_err(AnalyzerError::store("prepare a preview's resources"))?;
+        let rows = stmt
+            .query_map(params_from_iter(params.iter()), |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .map_err(AnalyzerError::store("read a preview's resources"))?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(AnalyzerError::store("read a preview's resources"))?
+    };
+    let names = activity_names();
+    let extra = view_aggregates(q.kind, range, &names);
+    let order = order_sql(&default_order(op), false);
+    let cols = page_columns(op);
+    let mut out: Vec<BrowseRow> = Vec::new();
+    let (mut at, mut take) = (0, 1);
+    while at < resources.len() && (out.len() as u64) < limit {
+        // A resource without a name (a node-less row of a node view) cannot be bound as a
+        // parameter: the preview ends before it (its rows are still a prefix of the view).
+        let parts: Vec<SqlFilter> = resources[at..(at + take).min(resources.len())]
+            .iter()
+            .map_while(|(ns, r)| {
+                r.as_deref()
+                    .map(|r| resource_filter(q.kind, ns.as_deref(), r))
+            })
+            .collect();
+        if parts.is_empty() {
+            break;
+        }
+        at += parts.len();
+        take *= 2;
+        let mut chunk_q = q.clone();
+        chunk_q.filter = SqlFilter::all(
+            q.filter.iter().cloned().chain([SqlFilter {
+                sql: parts
+                    .iter()
+                    .map(|p| format!("({})", p.sql))
+                    .collect::<Vec<_>>()
+                    .join(" OR "),
+                params: parts.into_iter().flat_map(|p| p.params).collect(),
+            }]),
+        );
+        let (sql, params) = observe::section_sql(&chunk_q, op, &extra);
+        let want = limit - out.len() as u64;
+        let rows = read_rows(
+            store,
+            &format!("SELECT {cols} FROM ({sql}) ORDER BY {order} LIMIT {want}"),
+            &params,
+            op,
+        )?;
+        out.extend(rows);
+    }
+    Ok(out
+        .into_iter()
+        .zip(1..)
+        .map(|(row, rn)| BrowseRow { rn, ..row })
+        .collect())
+}
+
 /// Materialises `q`'s `op` section into view `slot` (replacing what it held), with each row's
 /// worst outcome and its activity over `range`. Returns its rows.
 pub fn build_view(
@@ -474,16 +644,8 @@ pub fn build_view(
     op: Op,
     range: TimeRange,
 ) -> Result<u64> {
-    let bucket = range.bucket_sql(ACTIVITY_BUCKETS);
-    let mut extra = vec![("outcome", OUTCOME_SQL.to_string())];
-    let names: Vec<String> = (0..ACTIVITY_BUCKETS).map(|i| format!("a{i}")).collect();
-    for (i, name) in names.iter().enumerate() {
-        extra.push((
-            name.as_str(),
-            format!("CAST(coalesce(sum(count) FILTER (WHERE {bucket} = {i}), 0) AS UBIGINT)"),
-        ));
-    }
-    let (sql, params) = observe::section_sql(q, op, &extra);
+    let names = activity_names();
+    let (sql, params) = observe::section_sql(q, op, &view_aggregates(q.kind, range, &names));
     let table = view_table(slot);
     // Stored in `observe`'s order and numbered by it (`rn0`): a window of that order is a
     // range of `rn0` (row groups outside it are skipped by their statistics), and any other
@@ -502,16 +664,39 @@ pub fn build_view(
     count_rows(store, &table)
 }
 
-/// The filter fields whose columns `op`'s view holds under the same name and as they are in
-/// `events` (grouping columns, so constant within a row of the view): a filter on these alone
-/// keeps the same rows of the view as of `events` (see [`refine_view`]).
-pub fn grouping_fields(op: Op) -> &'static [Field] {
-    match op {
+/// The columns of `events` (with their filter fields) that a view of `kind` keeps beside its
+/// resource: the resource's key determines them, so they are constant within each row of the
+/// view and grouping by them too changes no row. (The keys' placeholders, `(none)`, `(host)`,
+/// `?`, are no valid Kubernetes names, so no named resource shares a row with unnamed ones.)
+fn resource_columns(kind: ResourceKind) -> &'static [(Field, &'static str)] {
+    match kind {
+        ResourceKind::Namespace => &[(Field::Namespace, "namespace")],
+        ResourceKind::Workload | ResourceKind::Deployment => &[
+            (Field::Namespace, "namespace"),
+            (Field::Workload, "workload"),
+        ],
+        ResourceKind::Pod | ResourceKind::Container => {
+            &[(Field::Namespace, "namespace"), (Field::Pod, "pod")]
+        }
+        ResourceKind::Node => &[(Field::Node, "node")],
+    }
+}
+
+/// The filter fields whose columns a `kind` view of `op` holds under the same name and as
+/// they are in `events` (grouping columns, so constant within a row of the view: the
+/// section's own, and those its resource determines): a filter on these alone keeps the same
+/// rows of the view as of `events` (see [`refine_view`]).
+pub fn grouping_fields(kind: ResourceKind, op: Op) -> Vec<Field> {
+    let own: &[Field] = match op {
         Op::Process | Op::Syscall => &[Field::Process],
         Op::File => &[Field::Process, Field::Path],
         Op::Network => &[Field::Process, Field::Proto, Field::Direction],
         Op::Capability => &[Field::Process, Field::Capability],
-    }
+    };
+    own.iter()
+        .copied()
+        .chain(resource_columns(kind).iter().map(|(f, _)| *f))
+        .collect()
 }
 
 /// Materialises view `slot` as the rows of view `from` that `filter` keeps, without reading
@@ -573,6 +758,9 @@ pub struct Arranged {
     params: Vec<Param>,
     /// The kept sort order this arrangement reads ([`rank_view`]), when there is one.
     rank: Option<String>,
+    /// Else the kept head of its sort ([`head_view`]): the sort's column and direction and
+    /// the table, when there is one.
+    head: Option<(usize, bool, String)>,
     /// Whether the view has its index by `rn0` ([`index_view`]).
     indexed: bool,
     /// Rows kept.
@@ -583,6 +771,11 @@ impl Arranged {
     /// Whether a page reads a kept sort order ([`rank_view`]) rather than a top-N query.
     pub fn ranked(&self) -> bool {
         self.rank.is_some()
+    }
+
+    /// Whether a page near the start reads the kept head of its sort ([`head_view`]).
+    pub fn headed(&self) -> bool {
+        self.head.is_some()
     }
 
     /// Whether the view's rows are fetched through its index ([`index_view`]).
@@ -638,6 +831,13 @@ pub fn arrange(
     let searching = how.search.as_deref().is_some_and(|s| !s.is_empty());
     let dense = how.sort.is_none() && !searching;
     let (indexed, ranked) = view_aids(store, slot, how.sort)?;
+    let head = match how.sort {
+        Some((c, desc)) if !ranked && !searching => {
+            let table = head_table(slot);
+            exists(store, "duckdb_tables", &table)?.then_some((c, desc, table))
+        }
+        _ => None,
+    };
     let rank = match how.sort {
         Some(sort) if ranked && !searching => Some(rank_table(slot, sort)),
         _ => None,
@@ -678,6 +878,7 @@ pub fn arrange(
         filter,
         params,
         rank,
+        head,
         indexed,
         total,
     })
@@ -717,6 +918,19 @@ fn window_ids(store: &Store, a: &Arranged, offset: u64, limit: u64) -> Result<Ve
             ),
             &[],
         );
+    }
+    if let Some((col, desc, head)) = &a.head {
+        if offset + limit <= HEAD_ROWS.min(a.total) {
+            // Positions of a head count from 1.
+            return read(
+                &format!(
+                    "SELECT rn0 FROM {head} WHERE col = {col} AND dsc = {desc}
+                     AND pos > {offset} AND pos <= {} ORDER BY pos",
+                    offset + limit
+                ),
+                &[],
+            );
+        }
     }
     let reverse = offset.saturating_add(limit / 2) > a.total / 2;
     let from = if reverse {
@@ -783,33 +997,26 @@ fn key_select(op: Op) -> String {
         .join(", ")
 }
 
-/// Rows `offset + 1 ..= offset + limit` of an arrangement: one top-N query over the view.
-pub fn page(
-    store: &Store,
-    a: &Arranged,
-    op: Op,
-    offset: u64,
-    limit: u64,
-) -> Result<Vec<BrowseRow>> {
-    let activity: Vec<String> = (0..ACTIVITY_BUCKETS).map(|i| format!("a{i}")).collect();
-    let cols = format!(
+/// The columns [`read_rows`] reads, in its order.
+fn page_columns(op: Op) -> String {
+    format!(
         "ns, resource, outcome, seen_count, seen_first, seen_last, {}, {}",
-        activity.join(", "),
+        activity_names().join(", "),
         key_select(op),
-    );
-    let ids = window_ids(store, a, offset, limit)?;
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let sql = rows_sql(a, &cols, &ids);
+    )
+}
+
+/// The rows `sql` selects ([`page_columns`] of a view or of a section), in its order,
+/// numbered 0 (callers number them).
+fn read_rows(store: &Store, sql: &str, params: &[Param], op: Op) -> Result<Vec<BrowseRow>> {
     let nkeys = key_columns(op).len();
     let is_file = op == Op::File;
     let mut stmt = store
         .conn()
-        .prepare(&sql)
+        .prepare(sql)
         .map_err(AnalyzerError::store("prepare a page"))?;
     let rows = stmt
-        .query_map([], |r| {
+        .query_map(params_from_iter(params.iter()), |r| {
             let base = 6 + ACTIVITY_BUCKETS;
             let mut keys = Vec::with_capacity(nkeys);
             let mut at = base;
@@ -842,9 +1049,25 @@ pub fn page(
             })
         })
         .map_err(AnalyzerError::store("read a page"))?;
-    let rows = rows
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(AnalyzerError::store("read a page"))?;
+    rows.collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(AnalyzerError::store("read a page"))
+}
+
+/// Rows `offset + 1 ..= offset + limit` of an arrangement: their numbers ([`window_ids`]),
+/// then those rows.
+pub fn page(
+    store: &Store,
+    a: &Arranged,
+    op: Op,
+    offset: u64,
+    limit: u64,
+) -> Result<Vec<BrowseRow>> {
+    let ids = window_ids(store, a, offset, limit)?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = rows_sql(a, &page_columns(op), &ids);
+    let rows = read_rows(store, &sql, &[], op)?;
     Ok(rows
         .into_iter()
         .zip(offset + 1..)

@@ -203,6 +203,8 @@ fn file_rows_list_every_distinct_access_and_say_written_when_one_writes() {
         ("/data/a", Some("truncate")),
         ("/data/a", Some("append")),
         ("/data/a", Some("exec")),
+        // Twice in one row: listed once.
+        ("/data/a", Some("truncate")),
         ("/data/b", Some("append")),
         ("/data/c", None),
         ("/data/c", Some("chmod")),

@@ -425,6 +425,8 @@ fn start_collector(bin: &str, dir: &Path, extra: &[&str]) -> Result<(Child, u16)
 const FPN: &[&str] = &["--no-syscalls", "--no-capabilities"];
 /// Flags of empty programs on the same hooks as the sensors (`karmor_empty.bpf.c`).
 const EMPTY: &[&str] = &["--source", "empty-probes"];
+/// Flags of the file sensor's hooks alone (its system call exit tracepoints).
+const FILES_ONLY: &[&str] = &["--sensors", "files"];
 
 /// One side of the comparison: a name, and the collector (binary and flags) running during
 /// the loops and workloads, or none.
@@ -435,8 +437,9 @@ struct Side {
     floor: Option<usize>,
 }
 
-/// The sides measured in turn: none; empty programs on the hooks of the file, process and
-/// network probes, then those probes; empty programs on all the hooks, then all the probes
+/// The sides measured in turn: none; empty programs on the file sensor's hooks alone (the
+/// kernel's syscall tracepoint slow path, with the fewest programs); empty programs on the
+/// hooks of the file, process and network probes, then those probes; empty programs on all the hooks, then all the probes
 /// (each probe set next to its floor: what any program on those hooks costs on this kernel);
 /// and, with `KARMOR_BASELINE_BIN`, all the probes of that build (a before → after in the
 /// same rounds).
@@ -453,31 +456,34 @@ fn sides() -> Vec<Side> {
             run: None,
             floor: None,
         },
+        with("empty programs, file hooks only", FILES_ONLY, None),
         with("empty programs, file/process/network hooks", FPN, None),
         Side {
             name: "files, processes, network".into(),
             run: Some((me.clone(), FPN.to_vec())),
-            floor: Some(1),
+            floor: Some(2),
         },
         with("empty programs, all hooks", &[], None),
         Side {
             name: "all probes (+ syscall and capability counts)".into(),
             run: Some((me.clone(), Vec::new())),
-            floor: Some(3),
+            floor: Some(EMPTY_ALL),
         },
     ];
     if let Ok(base) = std::env::var("KARMOR_BASELINE_BIN") {
         v.push(Side {
             name: format!("all probes, baseline {base}"),
             run: Some((base, Vec::new())),
-            floor: Some(3),
+            floor: Some(EMPTY_ALL),
         });
     }
     v
 }
 
+/// The side of empty programs on all the hooks.
+const EMPTY_ALL: usize = 4;
 /// The side whose events are counted in the summary: all the probes of this build.
-const COUNTED_SIDE: usize = 4;
+const COUNTED_SIDE: usize = 5;
 
 /// Rounds of each side in turn, interleaved so that load from other processes on the
 /// machine falls on every side; medians are reported (`KARMOR_BENCH_ROUNDS`, default 5).
@@ -558,6 +564,9 @@ fn probe_overhead(rows: &mut Vec<[String; 3]>) {
     // workloads: the extra time, (with / without - 1). "Above its floor": the points of loss
     // beyond that of empty programs on the same hooks, i.e. what our programs themselves cost.
     let pct = |a: f64, b: f64| (b / a - 1.0) * 100.0;
+    // The floor table: per loop and workload, each side's loss in wall time and in CPU
+    // seconds (loops: the drop of the rate; workloads: the extra time).
+    let mut floors: Vec<(String, Vec<String>)> = Vec::new();
     let above = |points: f64, side: &Side| {
         side.floor
             .map(|_| format!("; {points:+.1} points above its floor"))
@@ -587,6 +596,19 @@ fn probe_overhead(rows: &mut Vec<[String; 3]>) {
                 )
             })
             .collect();
+        floors.push((
+            name.to_string(),
+            (1..sides.len())
+                .map(|set| {
+                    let loss = |a: f64, b: f64| -pct(a, b);
+                    format!(
+                        "{:.1} % / {:.1} %",
+                        loss(w0, wall(&rates[set][i])),
+                        loss(c0, cpu(&rates[set][i]))
+                    )
+                })
+                .collect(),
+        ));
         rows.push([
             format!("{name} loop: ops/s (median of {rounds} interleaved rounds; change of rate)"),
             format!(
@@ -628,11 +650,32 @@ fn probe_overhead(rows: &mut Vec<[String; 3]>) {
                 )
             })
             .collect();
+        floors.push((
+            ["make -j2", "tar c+x+t"][i].to_string(),
+            (1..sides.len())
+                .map(|set| {
+                    format!(
+                        "{:.1} % / {:.1} %",
+                        pct(w0, wall(&times[set][i])),
+                        pct(c0, cpu(&times[set][i]))
+                    )
+                })
+                .collect(),
+        ));
         rows.push([
             format!("{name}: seconds (median of {rounds} interleaved rounds; loss = extra time)"),
             format!("no probes: {w0:.2} s, CPU {c0:.2} s; {}", parts.join("; ")),
             "<= 5 % in total".into(),
         ]);
+    }
+    println!();
+    println!("Loss against no probes, wall / CPU seconds (medians of {rounds} interleaved rounds; loops: the drop of the rate, workloads: the extra time):");
+    println!();
+    let names: Vec<&str> = sides.iter().skip(1).map(|s| s.name.as_str()).collect();
+    println!("| measure | {} |", names.join(" | "));
+    println!("|---|{}", "---:|".repeat(names.len()));
+    for (name, cells) in &floors {
+        println!("| {name} | {} |", cells.join(" | "));
     }
     rows.push([
         "events seen (records, kernel-counted repeats, system calls and capability checks) / dropped, all-probes loops and workloads (all rounds)".into(),

@@ -273,6 +273,7 @@ async fn kubearmor_ingest(table: &mut Vec<[String; 4]>) {
         record_args: true,
         syscalls: true,
         capabilities: true,
+        only_sensors: Vec::new(),
         source: SensorSource::Feeds,
         metrics_addr: None,
         compaction: None,

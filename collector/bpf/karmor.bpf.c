@@ -46,6 +46,11 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define MAX_COMPS 24
 #define COMP_LEN 128
 #define COMPS_TRUNCATED 0x80000000u
+// The components are the leaf's alone, followed by those of directory `dir`, which an earlier
+// record of this generation defined (see struct dir_key).
+#define COMPS_DIR_REF 0x40000000u
+// The components after the first are the path of directory `dir`, sent once per generation.
+#define COMPS_DIR_DEF 0x20000000u
 // Data area: strings are written at offsets masked with DATA_MASK (so the verifier sees them
 // in bounds); no single write is longer than DATA_SLACK, and the writers stop at DATA_BUDGET.
 #define DATA_MASK 2047
@@ -114,6 +119,20 @@ enum karmor_sys {
 	SYS_FCHMODAT2_ = 18,
 };
 
+// A directory whose path user space holds: the path walk of a later file in it stops at its
+// leaf, and the record names the directory by the id its first record defined. The directory
+// is its dentry with its mount, parent and name hash (so that a freed and reused dentry is not
+// mistaken for it), in one generation and rename epoch (renaming a directory moves the ones
+// below it).
+struct dir_key {
+	__u64 dentry;
+	__u64 mnt;
+	__u64 parent;
+	__u64 hash_len;
+	__u32 gen;
+	__u32 epoch;
+};
+
 // What makes two events of one process the same behaviour, for in-kernel de-duplication.
 // For a file: the dentry with its mount, parent and name hash (a renamed file gets another
 // key), and the rename epoch (a renamed directory moves the files below it).
@@ -153,7 +172,7 @@ struct karmor_event {
 	__u8 laddr[16];
 	__u8 raddr[16];
 	char comm[16];
-	__u32 ncomps;           // path components in the data (| COMPS_TRUNCATED)
+	__u32 ncomps;           // path components in the data (| COMPS_TRUNCATED, COMPS_DIR_*)
 	__u32 gen;              // generation when the probe ran
 	__u16 cg_len;           // bytes of "leaf\0parent\0" in data; 0: cgroup already sent
 	__u16 path_len;         // bytes of the name (exec: filename; failed open: as given)
@@ -166,10 +185,12 @@ struct karmor_event {
 	                        // names the `counts` map's keys and the processes whose exec was
 	                        // counted, not sent, in user space
 	__u64 pexe;             // the parent's executable (exe_id)
+	__u64 dir;              // COMPS_DIR_REF / COMPS_DIR_DEF: the directory's id
 	char data[DATA_SIZE];   // cgroup names | name | args | components
+	struct dir_key dkey;    // not sent: the directory a COMPS_DIR_DEF record defines
 };
 
-#define HDR_SIZE 216
+#define HDR_SIZE 224
 // collector/src/raw.rs decodes at these offsets.
 _Static_assert(__builtin_offsetof(struct karmor_event, data) == HDR_SIZE, "header size");
 _Static_assert(sizeof(struct dedup_key) == 80, "dedup_key size");
@@ -180,6 +201,7 @@ _Static_assert(__builtin_offsetof(struct karmor_event, ncomps) == 100, "ncomps o
 _Static_assert(__builtin_offsetof(struct karmor_event, sys) == 116, "sys offset");
 _Static_assert(__builtin_offsetof(struct karmor_event, exe) == 200, "exe offset");
 _Static_assert(__builtin_offsetof(struct karmor_event, pexe) == 208, "pexe offset");
+_Static_assert(__builtin_offsetof(struct karmor_event, dir) == 216, "dir offset");
 
 // System calls and capability checks are not sent as records: they are counted in the
 // `counts` map per (generation, cgroup, executable, item), and user space reads and deletes
@@ -257,6 +279,15 @@ struct {
 	__type(value, struct count_val);
 } counts SEC(".maps");
 
+// Directories whose path was sent in this generation → the id their records name them by.
+// LRU: an evicted directory is only walked and sent again.
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct dir_key);
+	__type(value, __u64);
+} dir_sent SEC(".maps");
+
 // cgroup id → generation in which its names were last sent.
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -300,6 +331,8 @@ __u64 last_wake = 0;
 // renaming a directory changes the paths below it without changing their dentries, so after
 // any rename the next open of each file is sent again with its path.
 __u64 rename_epoch = 0;
+// Ids of directories sent (dir_sent's values).
+__u64 dir_seq = 0;
 
 static __always_inline int is_self(void)
 {
@@ -474,8 +507,8 @@ static __always_inline __u32 data_used(struct karmor_event *e)
 static __always_inline int emit(struct karmor_event *e)
 {
 	__u64 len = HDR_SIZE + data_used(e);
-	if (len > sizeof(*e))
-		len = sizeof(*e);
+	if (len > HDR_SIZE + DATA_SIZE)
+		len = HDR_SIZE + DATA_SIZE;
 	__u64 flags = BPF_RB_NO_WAKEUP;
 	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= WAKE_BYTES ||
 	    e->ts_ns - last_wake >= WAKE_NS) {
@@ -490,6 +523,9 @@ static __always_inline int emit(struct karmor_event *e)
 		__u32 gen = e->gen;
 		bpf_map_update_elem(&cg_sent, &e->cgroup_id, &gen, BPF_ANY);
 	}
+	// After the record: a later one that names the directory is behind it in the ring.
+	if (e->ncomps & COMPS_DIR_DEF)
+		bpf_map_update_elem(&dir_sent, &e->dkey, &e->dir, BPF_ANY);
 	return 0;
 }
 
@@ -650,12 +686,50 @@ int handle_exit(void *ctx)
 // Components of a path, leaf first, crossing mounts up to the root of the task's mount
 // namespace, appended to the data. User space joins them in reverse. The counts live in the
 // record (map memory, which the verifier does not track), so that the loop's states prune.
+//
+// The leaf's directory is looked up in `dir_sent` first: when user space has its path from an
+// earlier record of this generation, only the leaf is sent, with the directory's id
+// (COMPS_DIR_REF); else the whole path is, and, unless it was cut short, the record defines
+// an id for the directory (COMPS_DIR_DEF; emit() adds it to `dir_sent` once it is sent). A
+// tar, a build or a package install touches many files of one directory: their walks stop at
+// the leaf.
 static __always_inline void walk_path(struct karmor_event *e, struct dentry *d, struct vfsmount *vfsmnt)
 {
 	__u64 moff = bpf_core_field_offset(struct mount, mnt);
 	struct mount *mnt = (struct mount *)((char *)vfsmnt - moff);
 	e->ncomps = 0;
 	e->comps_len = 0;
+	e->dir = 0;
+	int define = 0;
+	struct dentry *root = BPF_CORE_READ(vfsmnt, mnt_root);
+	struct dentry *up = BPF_CORE_READ(d, d_parent);
+	if (d != root && d != up && up != root) {
+		// The leaf, then its directory (not a mount's root: its path crosses a mount).
+		__u32 at = data_used(e);
+		const unsigned char *name = BPF_CORE_READ(d, d_name.name);
+		long len = bpf_probe_read_kernel_str(&e->data[at & DATA_MASK], COMP_LEN, name);
+		if (len <= 0) {
+			e->data[at & DATA_MASK] = 0;
+			len = 1;
+		}
+		e->comps_len += len;
+		e->ncomps = 1;
+		d = up;
+		struct dir_key *dk = &e->dkey;
+		dk->dentry = (__u64)d;
+		dk->mnt = (__u64)vfsmnt;
+		dk->parent = (__u64)BPF_CORE_READ(d, d_parent);
+		dk->hash_len = BPF_CORE_READ(d, d_name.hash_len);
+		dk->gen = e->gen;
+		dk->epoch = (__u32)rename_epoch;
+		__u64 *id = bpf_map_lookup_elem(&dir_sent, dk);
+		if (id) {
+			e->dir = *id;
+			e->ncomps |= COMPS_DIR_REF;
+			return;
+		}
+		define = 1;
+	}
 #pragma unroll
 	for (int i = 0; i < MAX_COMPS + 4; i++) {
 		struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
@@ -685,6 +759,10 @@ static __always_inline void walk_path(struct karmor_event *e, struct dentry *d, 
 		e->comps_len += len;
 		e->ncomps += 1;
 		d = parent;
+	}
+	if (define && !(e->ncomps & COMPS_TRUNCATED)) {
+		e->dir = __sync_fetch_and_add(&dir_seq, 1) + 1;
+		e->ncomps |= COMPS_DIR_DEF;
 	}
 }
 

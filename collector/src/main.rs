@@ -20,7 +20,7 @@ use karmor_collector::kube_pods::{self, KubePods};
 use karmor_collector::kube_services::KubeServices;
 use karmor_collector::kubearmor_source::{run_source, KubeArmorSourceConfig, KubeArmorStats};
 use karmor_collector::metrics::Counters;
-use karmor_collector::probes::built_with_probes;
+use karmor_collector::probes::{built_with_probes, Sensor};
 use karmor_collector::run::{run_with_feeds, CollectorConfig, SensorSource};
 use karmor_collector::service::{serve_listener, CollectorService, ServiceConfig};
 
@@ -105,6 +105,11 @@ struct Args {
     /// the `capability:cap_capable` probe).
     #[arg(long, env = "KARMOR_NO_CAPABILITIES")]
     no_capabilities: bool,
+    /// Attach only these sensors' probes (comma-separated: files, exec, network, syscalls,
+    /// capabilities); every sensor's by default. With `--source empty-probes`, it measures
+    /// the floor of one sensor's hooks alone.
+    #[arg(long, env = "KARMOR_SENSORS", value_delimiter = ',')]
+    sensors: Vec<String>,
     /// Run without Kubernetes: host processes as host, containers named from their runtime's
     /// state (see --docker-root). Otherwise pods are attributed through a watch of this node's
     /// pods (in-cluster service account, or KUBECONFIG), which needs get/list/watch on pods,
@@ -187,6 +192,17 @@ fn real_main() -> Result<()> {
     {
         bail!("this karmor-collector was built without eBPF probes (clang, bpftool and kernel BTF are needed at build time); use --source synthetic or rebuild");
     }
+    let only_sensors = args
+        .sensors
+        .iter()
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            Sensor::from_name(s).with_context(|| {
+                let names: Vec<&str> = Sensor::ALL.iter().map(|s| s.name()).collect();
+                format!("--sensors: no sensor {s:?} (sensors: {})", names.join(", "))
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     if !args.rotate_seconds.is_finite() || args.rotate_seconds <= 0.0 {
         bail!("--rotate-seconds must be positive");
     }
@@ -215,6 +231,7 @@ fn real_main() -> Result<()> {
         record_args: !args.no_args,
         syscalls: !args.no_syscalls,
         capabilities: !args.no_capabilities,
+        only_sensors,
         source: match args.source {
             Source::Ebpf | Source::Both => SensorSource::Ebpf,
             Source::EmptyProbes => SensorSource::EmptyProbes,

@@ -27,7 +27,7 @@ use crate::attribution::{
 use crate::datadir::{DataDir, WriteOutcome};
 use crate::raw::{
     capability_name, decode, ip, syscall_name, syscall_nr_name, Counted, CountedItem, KernelKey,
-    Kind, RawEvent,
+    Kind, RawEvent, COMPS_DIR_DEF, COMPS_DIR_REF, COMPS_TRUNCATED,
 };
 use karmor_contract::error::ContractError;
 use karmor_contract::schema::{Event, Op, Source};
@@ -127,6 +127,14 @@ pub struct Pipeline {
     deferred: Vec<Vec<u8>>,
     /// Events without cgroup names whose cgroup was unknown (attributed as host).
     unknown_cgroups: u64,
+    /// Directories the kernel sent in this generation ([`COMPS_DIR_DEF`]): id → their path
+    /// components (leaf first, NUL-terminated, as the kernel writes them) and their count.
+    dirs: HashMap<u64, (Box<[u8]>, u32)>,
+    /// File events that named a directory no record had defined (its record was lost): their
+    /// paths start with `/…/`.
+    unknown_dirs: u64,
+    /// Reused for the components of an event whose directory is joined to its leaf.
+    comps_buf: Vec<u8>,
     hasher: std::collections::hash_map::RandomState,
     raw_in_window: u64,
     window_start_mono: Option<u64>,
@@ -151,6 +159,9 @@ impl Pipeline {
             kernel_keys: HashMap::new(),
             deferred: Vec::new(),
             unknown_cgroups: 0,
+            dirs: HashMap::new(),
+            unknown_dirs: 0,
+            comps_buf: Vec::new(),
             hasher: Default::default(),
             raw_in_window: 0,
             window_start_mono: None,
@@ -188,6 +199,12 @@ impl Pipeline {
     /// names were in a record that was lost), since start.
     pub fn unknown_cgroups(&self) -> u64 {
         self.unknown_cgroups
+    }
+
+    /// File events whose directory was named by an id no record had defined (that record was
+    /// lost), since start: their paths start with `/…/`.
+    pub fn unknown_dirs(&self) -> u64 {
+        self.unknown_dirs
     }
 
     /// Adds `count` repeats the kernel counted under `key` (last one at `last_mono_ns`) to
@@ -378,8 +395,46 @@ impl Pipeline {
         self.hasher.hash_one(b)
     }
 
-    /// Takes one raw event.
+    /// Takes one raw event. A file event's path may come in two parts (see `walk_path` in
+    /// `bpf/karmor.bpf.c`): a record that defines a directory id carries the whole path, and
+    /// the directory's components are kept for the generation; a later record that names the
+    /// id carries only its leaf, and the directory's components are joined to it here, so
+    /// that everything after sees the components a whole walk gives.
     pub fn handle(&mut self, ev: &RawEvent<'_>) {
+        if !ev.kind.is_file() || ev.ncomps & (COMPS_DIR_DEF | COMPS_DIR_REF) == 0 {
+            return self.handle_whole(ev);
+        }
+        let own = ev.comps_count();
+        let mut e = *ev;
+        if ev.ncomps & COMPS_DIR_DEF != 0 {
+            e.ncomps &= !COMPS_DIR_DEF;
+            let first = ev.comps.iter().position(|&c| c == 0);
+            if let (Some(i), true) = (first, own > 0) {
+                self.dirs
+                    .insert(ev.dir, (ev.comps[i + 1..].into(), own - 1));
+            }
+            return self.handle_whole(&e);
+        }
+        let mut buf = std::mem::take(&mut self.comps_buf);
+        buf.clear();
+        buf.extend_from_slice(ev.comps);
+        match self.dirs.get(&ev.dir) {
+            Some((comps, n)) => {
+                buf.extend_from_slice(comps);
+                e.ncomps = own + n;
+            }
+            None => {
+                self.unknown_dirs += 1;
+                e.ncomps = own | COMPS_TRUNCATED;
+            }
+        }
+        e.comps = &buf;
+        self.handle_whole(&e);
+        self.comps_buf = buf;
+    }
+
+    /// [`Pipeline::handle`] of an event whose components are whole.
+    fn handle_whole(&mut self, ev: &RawEvent<'_>) {
         if ev.kind == Kind::Exit {
             self.procs.exit(ev.pid);
             return;
@@ -580,6 +635,9 @@ impl Pipeline {
         self.kernel_keys.clear();
         self.pid_exes[1] = std::mem::take(&mut self.pid_exes[0]);
         self.procs.forget_missing();
+        // Directory ids are per generation: the next one's records define their own (the
+        // deferred records below included).
+        self.dirs.clear();
         // The kernel sends a cgroup's names again in each generation: the cache can restart.
         if self.cgroups.len() > 65_536 {
             self.cgroups.clear();
@@ -1449,6 +1507,51 @@ mod tests {
         let mut v: Vec<String> = rows.iter().map(|e| format!("{e:?}")).collect();
         v.sort();
         v
+    }
+
+    /// Paths sent in two parts (a directory defined by one record, named by id in later ones)
+    /// give the rows whole paths give; a directory is forgotten with its generation, and a
+    /// record that names one no record defined keeps its leaf under `/…/`.
+    #[test]
+    fn directories_sent_once_give_the_rows_whole_paths_give() {
+        let paths = [
+            "/srv/data/a.txt",
+            "/srv/data/b.txt",
+            "/srv/data/c.txt",
+            "/srv/x",
+        ];
+        let whole: Vec<(u32, Vec<u8>)> = paths.iter().map(|p| crate::raw::comps_of(p)).collect();
+        let event = |ncomps: u32, comps: &'static [u8], dir: u64, ts: u64| {
+            let mut f = container_event(Kind::Chmod);
+            f.ncomps = ncomps;
+            f.comps = comps;
+            f.dir = dir;
+            f.ts_mono_ns = ts;
+            f
+        };
+        let leak = |v: Vec<u8>| -> &'static [u8] { Box::leak(v.into_boxed_slice()) };
+        let mut every = Pipeline::new(cfg());
+        for (i, (n, c)) in whole.iter().enumerate() {
+            every.handle(&event(*n, leak(c.clone()), 0, 100 + i as u64));
+        }
+        let mut split = Pipeline::new(cfg());
+        // The first file defines /srv/data as directory 7; the next two send their leaves.
+        let (n, c) = &whole[0];
+        split.handle(&event(n | COMPS_DIR_DEF, leak(c.clone()), 7, 100));
+        split.handle(&event(1 | COMPS_DIR_REF, b"b.txt\0", 7, 101));
+        split.handle(&event(1 | COMPS_DIR_REF, b"c.txt\0", 7, 102));
+        let (n, c) = &whole[3];
+        split.handle(&event(*n, leak(c.clone()), 0, 103));
+        assert_eq!(split.unknown_dirs(), 0);
+        let (a, b) = (every.drain(5, &OnePod), split.drain(5, &OnePod));
+        assert_eq!(a.len(), 4);
+        assert_eq!(sorted(a), sorted(b));
+        // The next generation: directory 7 is unknown there.
+        split.handle(&event(1 | COMPS_DIR_REF, b"d.txt\0", 7, 200));
+        assert_eq!(split.unknown_dirs(), 1);
+        let rows = split.drain(5, &OnePod);
+        let paths: Vec<_> = rows.iter().map(|e| e.path.as_deref()).collect();
+        assert_eq!(paths, [Some("/\u{2026}/d.txt")]);
     }
 
     #[test]

@@ -102,6 +102,11 @@ impl Sensor {
         Sensor::Capabilities,
     ];
 
+    /// The sensor of a [`Sensor::name`].
+    pub fn from_name(name: &str) -> Option<Sensor> {
+        Sensor::ALL.into_iter().find(|s| s.name() == name)
+    }
+
     /// Its name in Health and `/metrics`.
     pub fn name(self) -> &'static str {
         match self {
@@ -336,6 +341,20 @@ pub const PROGRAMS: &[Program] = &[
         sensor: Sensor::Capabilities,
     },
 ];
+
+/// The programs not to attach: `sys_enter` without system call counts, `cap_capable` without
+/// capability counts, and, when `only` names sensors, every program of the others.
+pub fn skipped(syscalls: bool, capabilities: bool, only: &[Sensor]) -> Vec<&'static str> {
+    PROGRAMS
+        .iter()
+        .filter(|p| {
+            (p.sensor == Sensor::Syscalls && !syscalls)
+                || (p.sensor == Sensor::Capabilities && !capabilities)
+                || (!only.is_empty() && !only.contains(&p.sensor))
+        })
+        .map(|p| p.name)
+        .collect()
+}
 
 /// Which hooks a sensor stands on, and why: reported in Health and `/metrics`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -776,6 +795,29 @@ fn attach(bpf: &mut Ebpf, name: &str, category: &str, event: &str) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `--sensors files` leaves exactly the file sensor's programs, which Health then reports
+    /// as the only sensor on; the two counting flags still turn their program off.
+    #[test]
+    fn only_named_sensors_attach() {
+        let skip = skipped(true, true, &[Sensor::Files]);
+        let left: Vec<&Program> = PROGRAMS
+            .iter()
+            .filter(|p| !skip.contains(&p.name))
+            .collect();
+        assert!(!left.is_empty());
+        assert!(left.iter().all(|p| p.sensor == Sensor::Files), "{left:?}");
+        let attached: Vec<&'static str> = left.iter().map(|p| p.name).collect();
+        for c in hook_choices(ProbeSet::Empty, &skip, &attached, &[]) {
+            assert_eq!(c.hooks.is_empty(), c.sensor != "files", "{c:?}");
+        }
+        assert_eq!(skipped(false, false, &[]), ["sys_enter", "cap_capable"]);
+        assert!(skipped(true, true, &[]).is_empty());
+        for s in Sensor::ALL {
+            assert_eq!(Sensor::from_name(s.name()), Some(s));
+        }
+        assert_eq!(Sensor::from_name("file"), None);
+    }
 
     #[test]
     fn each_sensor_reports_its_hooks_and_why_and_a_flag_turns_one_off() {

@@ -8,7 +8,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Size of the fixed header of a record (`offsetof(struct karmor_event, data)`).
-pub const HEADER_SIZE: usize = 216;
+pub const HEADER_SIZE: usize = 224;
 /// Size of `struct dedup_key`: the identity under which the kernel counts repeats.
 pub const KEY_SIZE: usize = 80;
 /// The kernel's de-duplication key of an event, as bytes (`struct dedup_key`).
@@ -44,13 +44,23 @@ const OFF_DEDUP: usize = 118;
 const OFF_KEY: usize = 120;
 const OFF_EXE: usize = 200;
 const OFF_PEXE: usize = 208;
+const OFF_DIR: usize = 216;
 /// Offset of the generation inside a [`KernelKey`].
 pub const KEY_OFF_GEN: usize = 48;
 /// Path components the kernel records per event.
 pub const MAX_COMPS: usize = 24;
 /// Bytes per path component (including the NUL).
 pub const COMP_LEN: usize = 128;
-const COMPS_TRUNCATED: u32 = 0x8000_0000;
+/// `ncomps` flag: the path was deeper than the kernel records (it starts with `/…/`).
+pub const COMPS_TRUNCATED: u32 = 0x8000_0000;
+/// `ncomps` flag: the components are the leaf's alone; the directory's follow in user space,
+/// from the record that defined [`RawEvent::dir`] earlier in the generation.
+pub const COMPS_DIR_REF: u32 = 0x4000_0000;
+/// `ncomps` flag: the components after the first are the path of directory
+/// [`RawEvent::dir`], which later records of the generation name by that id alone.
+pub const COMPS_DIR_DEF: u32 = 0x2000_0000;
+/// The bits of `ncomps` that count components.
+const COMPS_COUNT: u32 = !(COMPS_TRUNCATED | COMPS_DIR_REF | COMPS_DIR_DEF);
 const CG_LEN: usize = 96;
 const PATH_LEN: usize = 256;
 const ARGS_LEN: usize = 256;
@@ -101,6 +111,7 @@ const _: () = {
         OFF_KEY => e::KEY,
         OFF_EXE => e::EXE,
         OFF_PEXE => e::PEXE,
+        OFF_DIR => e::DIR,
         HEADER_SIZE => e::DATA,
         KEY_SIZE => k::SIZE,
         KEY_OFF_GEN => k::GEN,
@@ -259,6 +270,9 @@ pub struct RawEvent<'a> {
     pub exe_id: u64,
     /// The parent's executable, identified the same way.
     pub parent_exe_id: u64,
+    /// With [`COMPS_DIR_DEF`] or [`COMPS_DIR_REF`] in `ncomps`: the id of the directory the
+    /// record defines or names (see `Pipeline::handle`); else 0.
+    pub dir: u64,
 }
 
 fn u16_at(b: &[u8], at: usize) -> u16 {
@@ -345,6 +359,7 @@ pub fn decode(b: &[u8]) -> Result<RawEvent<'_>, DecodeError> {
         dedup,
         exe_id: u64_at(b, OFF_EXE),
         parent_exe_id: u64_at(b, OFF_PEXE),
+        dir: u64_at(b, OFF_DIR),
     })
 }
 
@@ -374,6 +389,7 @@ pub fn encode(e: &RawEvent<'_>) -> Vec<u8> {
     b[OFF_SYS..OFF_SYS + 2].copy_from_slice(&e.sys.to_le_bytes());
     b[OFF_EXE..OFF_EXE + 8].copy_from_slice(&e.exe_id.to_le_bytes());
     b[OFF_PEXE..OFF_PEXE + 8].copy_from_slice(&e.parent_exe_id.to_le_bytes());
+    b[OFF_DIR..OFF_DIR + 8].copy_from_slice(&e.dir.to_le_bytes());
     if let Some(k) = e.dedup {
         b[OFF_DEDUP..OFF_DEDUP + 2].copy_from_slice(&1u16.to_le_bytes());
         b[OFF_KEY..OFF_KEY + KEY_SIZE].copy_from_slice(k);
@@ -624,7 +640,7 @@ impl<'a> RawEvent<'a> {
     /// name given relative to a directory, that name under the directory the components give.
     /// A path deeper than the kernel records starts with `/…/`.
     pub fn file_path(&self) -> String {
-        let n = ((self.ncomps & !COMPS_TRUNCATED) as usize).min(MAX_COMPS);
+        let n = ((self.ncomps & COMPS_COUNT) as usize).min(MAX_COMPS);
         let parts: Vec<&[u8]> = self.comps.split(|&c| c == 0).take(n).collect();
         let mut out = String::new();
         if self.ncomps & COMPS_TRUNCATED != 0 {
@@ -680,7 +696,13 @@ impl<'a> RawEvent<'a> {
             dedup: None,
             exe_id: 0,
             parent_exe_id: 0,
+            dir: 0,
         }
+    }
+
+    /// The number of path components in `comps` (without the flags of `ncomps`).
+    pub fn comps_count(&self) -> u32 {
+        self.ncomps & COMPS_COUNT
     }
 }
 

@@ -69,6 +69,9 @@ pub struct CollectorConfig {
     /// Count capability checks per container and executable (the `capability:cap_capable`
     /// probe).
     pub capabilities: bool,
+    /// Only these sensors' probes are attached; empty: every sensor's (`--sensors`, which
+    /// benchmarks use to measure one sensor's hooks alone).
+    pub only_sensors: Vec<crate::probes::Sensor>,
     /// Sensor.
     pub source: SensorSource,
     /// Prometheus endpoint address.
@@ -413,13 +416,7 @@ pub async fn run_with_feeds(
             } else {
                 ProbeSet::Sensors
             };
-            let mut skip = Vec::new();
-            if !cfg.syscalls {
-                skip.push("sys_enter");
-            }
-            if !cfg.capabilities {
-                skip.push("cap_capable");
-            }
+            let skip = crate::probes::skipped(cfg.syscalls, cfg.capabilities, &cfg.only_sensors);
             let (mut probes, ring) = Probes::load_set(set, &skip)?;
             summary.attached = probes.attached.clone();
             counters
@@ -695,6 +692,7 @@ mod tests {
             record_args: true,
             syscalls: true,
             capabilities: true,
+            only_sensors: Vec::new(),
             // About 70k distinct rows: at least two windows closed by size, and the last one.
             source: SensorSource::Synthetic {
                 rate: 100_000,

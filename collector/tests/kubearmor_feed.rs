@@ -214,6 +214,7 @@ async fn collect(addr: SocketAddr, expect: u64) -> (Vec<String>, Arc<KubeArmorSt
         record_args: true,
         syscalls: true,
         capabilities: true,
+        only_sensors: Vec::new(),
         source: SensorSource::Feeds,
         metrics_addr: None,
         compaction: None,

@@ -356,6 +356,7 @@ impl Collector {
             record_args: true,
             syscalls: true,
             capabilities: true,
+            only_sensors: Vec::new(),
             source: SensorSource::Ebpf,
             metrics_addr: None,
             compaction: None,

@@ -6,7 +6,8 @@
 //! §4, the layout §8's targets assume), and merged into a store file; the UI is opened on `observe pods -A` and drawn on
 //! ratatui's `TestBackend` (200×50). Each measurement is the time from handing the UI a key
 //! to the end of the draw that shows its answer (the worker's DuckDB queries included),
-//! median of several presses; it also reports how many rows the UI holds (the screen plus
+//! median of several presses (a view shown as a preview while it is built: the first
+//! screen, and the time until the whole view is there); it also reports how many rows the UI holds (the screen plus
 //! one page) against the rows of the view.
 //!
 //! `cargo bench -p kubectl-karmor --bench tui`. `KARMOR_BENCH_ROWS=1000000,10000000` picks
@@ -136,6 +137,7 @@ fn main() {
                 no_color: false,
                 rows: 42,
                 prepare_rows: tui::worker::PREPARE_ROWS,
+                preview_rows: tui::worker::PREVIEW_ROWS,
             },
         )
         .expect("open the UI");
@@ -234,9 +236,17 @@ fn main() {
             .collect();
         record(&ui, "back: Esc", "≤ 100 ms", median(backs));
 
-        // The files tab: the largest view.
-        let t = ui.press(&[KeyCode::Tab]);
-        record(&ui, "tab: files view (aggregation)", "-", t);
+        // The files tab: the largest view. Its first screen is read from the first pods'
+        // events while the view is built; then the whole view.
+        let t = Instant::now();
+        ui.press(&[KeyCode::Tab]);
+        record(&ui, "tab: files view, first screen", "-", t.elapsed());
+        while ui.app.level().building {
+            let msg = ui.app.next().expect("the worker answers");
+            ui.app.handle(msg);
+        }
+        ui.draw();
+        record(&ui, "tab: files view built (aggregation)", "-", t.elapsed());
         let down: Vec<Duration> = (0..REPEAT * 4)
             .map(|_| ui.press(&[KeyCode::PageDown]))
             .collect();
@@ -326,6 +336,23 @@ fn main() {
         record(
             &ui,
             "files: new filter path=/etc/*",
+            "≤ 0.5 s",
+            median(filters),
+        );
+        ui.press(&clear_filter());
+        // A filter on a column the resource determines (the namespace of a pod).
+        // (3 presses: before this filter narrowed the view, each one grouped `events` again.)
+        let filters: Vec<Duration> = (0..3)
+            .map(|_| {
+                let t = ui.press(&typed('f', "namespace=storefront"));
+                ui.press(&clear_filter());
+                t
+            })
+            .collect();
+        let _ = ui.press(&typed('f', "namespace=storefront"));
+        record(
+            &ui,
+            "files: new filter namespace=storefront",
             "≤ 0.5 s",
             median(filters),
         );

@@ -62,6 +62,22 @@ impl Ui {
         height: u16,
         no_color: bool,
     ) -> Ui {
+        Ui::open_options(store, query, width, height, no_color, u64::MAX)
+    }
+
+    /// Every view shows a preview of its first screen while it is built.
+    fn open_previewing(query: ObserveQuery, width: u16, height: u16) -> Ui {
+        Ui::open_options(demo_store(), query, width, height, true, 0)
+    }
+
+    fn open_options(
+        store: Store,
+        query: ObserveQuery,
+        width: u16,
+        height: u16,
+        no_color: bool,
+        preview_rows: u64,
+    ) -> Ui {
         let app = tui::open(
             store,
             query,
@@ -72,6 +88,7 @@ impl Ui {
                 // Every view is prepared when idle (the demo's are small): the tests read
                 // kept sort orders and the index as well as top-N pages.
                 prepare_rows: 0,
+                preview_rows,
             },
         )
         .expect("open the UI");
@@ -92,6 +109,15 @@ impl Ui {
             }
         }
         self.screen()
+    }
+
+    /// Waits until the shown view is built (it showed a preview), then draws.
+    fn built(&mut self) -> String {
+        while self.app.level().building {
+            let msg = self.app.next().expect("the worker answers");
+            self.app.handle(msg);
+        }
+        self.draw()
     }
 
     fn screen(&self) -> String {
@@ -195,11 +221,12 @@ fn coverage_startup() -> (usize, usize) {
 
 fn header_rows(screen: &str) -> u64 {
     let at = screen.find("rows: ").expect("rows in the header") + 6;
-    screen[at..]
-        .split_whitespace()
-        .next()
-        .and_then(|n| n.parse().ok())
-        .expect("a row count")
+    // `84+ (building the view…)` while a preview is shown: its rows.
+    let digits: String = screen[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().expect("a row count")
 }
 
 #[test]
@@ -848,6 +875,23 @@ fn kept_sort_orders_and_the_index_read_the_same_pages_as_top_n_queries() {
         assert!(!a.ranked() && !a.indexed());
         expected.push(browse::page(&store, &a, Op::File, 0, total).unwrap());
     }
+    // With the heads of every sort: the same rows, whole (the demo's view is shorter than a
+    // head) and by windows.
+    browse::head_view(&store, 4, &q, Op::File).unwrap();
+    for (sort, all) in sorts.iter().zip(&expected) {
+        let how = Arrangement {
+            sort: *sort,
+            search: None,
+        };
+        let a = browse::arrange(&store, 4, &q, Op::File, &how).unwrap();
+        assert_eq!(a.headed(), sort.is_some(), "{sort:?}");
+        assert_eq!(&browse::page(&store, &a, Op::File, 0, total).unwrap(), all);
+        for offset in [0, 1, total / 2, total - 7, total - 1] {
+            let got = browse::page(&store, &a, Op::File, offset, 5).unwrap();
+            let end = (offset + 5).min(total) as usize;
+            assert_eq!(got, all[offset as usize..end], "{sort:?} offset {offset}");
+        }
+    }
     // Then with the index and every kept order: the same rows in the same order, whole and
     // by windows from anywhere; a detail is the row at its number.
     browse::index_view(&store, 4).unwrap();
@@ -862,6 +906,7 @@ fn kept_sort_orders_and_the_index_read_the_same_pages_as_top_n_queries() {
         let a = browse::arrange(&store, 4, &q, Op::File, &how).unwrap();
         assert!(a.indexed());
         assert_eq!(a.ranked(), sort.is_some(), "{sort:?}");
+        assert!(!a.headed(), "a kept order is read whole");
         assert_eq!(&browse::page(&store, &a, Op::File, 0, total).unwrap(), all);
         for offset in [0, 1, total / 2, total - 7, total - 1] {
             let got = browse::page(&store, &a, Op::File, offset, 5).unwrap();
@@ -893,7 +938,7 @@ fn kept_sort_orders_and_the_index_read_the_same_pages_as_top_n_queries() {
     browse::build_view(&store, 4, &q, Op::File, range).unwrap();
     let sort = Some((sortable[0], false));
     let a = browse::arrange(&store, 4, &q, Op::File, &Arrangement { sort, search: None }).unwrap();
-    assert!(!a.ranked() && !a.indexed());
+    assert!(!a.ranked() && !a.indexed() && !a.headed());
 }
 
 /// `coverage -n NAMESPACE` on the demo: (start-up not seen, container workloads).
@@ -1022,5 +1067,177 @@ fn live_the_health_verdict_is_of_the_rows_received_so_far() {
                 assert_eq!(header_startup(&screen), Some(expected), "{screen}");
             }
         }
+    }
+}
+
+#[test]
+fn a_preview_is_the_first_rows_of_the_view_it_stands_for() {
+    use karmor_analyzer::browse::{self, Arrangement, TimeRange};
+    let store = demo_store();
+    let range = browse::data_range(&store).unwrap().unwrap_or(TimeRange {
+        first_ns: 0,
+        last_ns: 0,
+    });
+    let mut all_pods = ObserveQuery::new(ResourceKind::Pod);
+    all_pods.namespace = NamespaceScope::All;
+    let mut nginx = pods_query();
+    nginx.filter = Some(filter::compile("process=/usr/sbin/nginx||path=/etc/*").unwrap());
+    let mut several = 0;
+    for q in [
+        all_pods,
+        pods_query(),
+        nginx,
+        namespaces_query(),
+        ObserveQuery::new(ResourceKind::Node),
+        ObserveQuery::new(ResourceKind::Container),
+    ] {
+        for op in [Op::Process, Op::File, Op::Network] {
+            let total = browse::build_view(&store, 5, &q, op, range).unwrap();
+            let a = browse::arrange(&store, 5, &q, op, &Arrangement::default()).unwrap();
+            let all = browse::page(&store, &a, op, 0, total).unwrap();
+            let resources = |n: usize| {
+                let mut r: Vec<_> = all[..n]
+                    .iter()
+                    .map(|r| (&r.namespace, &r.resource))
+                    .collect();
+                r.dedup();
+                r.len()
+            };
+            for limit in [1, 5, 40, total + 3] {
+                let got = browse::preview(&store, &q, op, range, limit).unwrap();
+                let n = limit.min(total) as usize;
+                assert_eq!(got, all[..n], "{q:?} {op:?} limit {limit}");
+                if resources(n) > 2 {
+                    several += 1;
+                }
+            }
+        }
+    }
+    // Some previews gather rows of several resources (rounds of one, two, four…).
+    assert!(several > 5, "{several}");
+    assert!(browse::event_rows(&store, &pods_query(), Op::File).unwrap() > 0);
+}
+
+#[test]
+fn a_large_view_shows_its_first_screen_while_it_is_built() {
+    let mut q = pods_query();
+    q.namespace = NamespaceScope::All;
+    let mut ui = Ui::open_previewing(q.clone(), 220, 18);
+    let store = demo_store();
+    for (op, word) in [(Op::Process, "PARENT"), (Op::File, "PATH")] {
+        if op == Op::File {
+            ui.key(KeyCode::Tab);
+        }
+        // The first screen, read from the first resources' events: the same rows as the
+        // built view's, the header saying that more are coming.
+        let preview = ui.screen();
+        assert!(ui.app.level().building, "{preview}");
+        assert!(preview.contains("+ (building the view…)"), "{preview}");
+        let first = ui.table_lines(word);
+        let screen = ui.built();
+        assert!(!screen.contains("building"), "{screen}");
+        let mut q1 = q.clone();
+        q1.operations = vec![op];
+        let s = summarize(&store, &q1).unwrap();
+        let rows = s.processes.map_or(0, |v| v.len()) + s.files.map_or(0, |v| v.len());
+        assert!(rows as u64 > header_rows(&preview), "{preview}");
+        assert_eq!(header_rows(&screen), rows as u64, "{screen}");
+        assert_eq!(ui.table_lines(word), first);
+        // Scrolling past the preview reads the built view.
+        ui.key(KeyCode::End);
+        assert_eq!(ui.app.level().selected + 1, rows as u64);
+        ui.key(KeyCode::Home);
+    }
+}
+
+#[test]
+fn a_filter_on_the_resources_columns_narrows_the_view_to_exactly_the_rows_of_events() {
+    use karmor_analyzer::browse::{self, Arrangement, TimeRange};
+    let store = demo_store();
+    let range = browse::data_range(&store).unwrap().unwrap_or(TimeRange {
+        first_ns: 0,
+        last_ns: 0,
+    });
+    let all = |kind| {
+        let mut q = ObserveQuery::new(kind);
+        q.namespace = NamespaceScope::All;
+        q
+    };
+    let cases = [
+        (all(ResourceKind::Pod), "namespace=wordpress-mysql"),
+        (all(ResourceKind::Pod), "pod=mysql-*||namespace=kube-system"),
+        (all(ResourceKind::Pod), "pod!=mysql-*&&path=/etc/*"),
+        (all(ResourceKind::Container), "pod=wordpress-*"),
+        (
+            all(ResourceKind::Workload),
+            "workload=wordpress||workload=mysql",
+        ),
+        (namespaces_query(), "namespace!=kube-system"),
+        (ObserveQuery::new(ResourceKind::Node), "node=*"),
+    ];
+    let read = |slot: usize, q: &ObserveQuery, op: Op| {
+        let a = browse::arrange(&store, slot, q, op, &Arrangement::default()).unwrap();
+        browse::page(&store, &a, op, 0, a.total).unwrap()
+    };
+    let mut narrowed = 0;
+    for (q, text) in cases {
+        let f = filter::compile(text).unwrap();
+        let fields = filter::parse(text).unwrap().fields();
+        for op in [Op::Process, Op::File, Op::Network] {
+            let grouping = browse::grouping_fields(q.kind, op);
+            if !fields.iter().all(|f| grouping.contains(f)) {
+                // path is a column of the files view only.
+                assert!(text.contains("path") && op != Op::File, "{text} {op:?}");
+                continue;
+            }
+            // The view of every row, narrowed by the filter…
+            let total = browse::build_view(&store, 6, &q, op, range).unwrap();
+            let kept = browse::refine_view(&store, 7, 6, &f).unwrap();
+            // …holds exactly the rows (counts, outcomes, activity) of the filtered events.
+            let mut fq = q.clone();
+            fq.filter = Some(f.clone());
+            let want = browse::build_view(&store, 8, &fq, op, range).unwrap();
+            assert_eq!(kept, want, "{:?} {op:?} {text}", q.kind);
+            assert_eq!(
+                read(7, &fq, op),
+                read(8, &fq, op),
+                "{:?} {op:?} {text}",
+                q.kind
+            );
+            if kept > 0 && kept < total {
+                narrowed += 1;
+            }
+        }
+    }
+    assert!(narrowed >= 8, "{narrowed}");
+}
+
+#[test]
+fn a_key_while_a_view_is_built_gets_its_own_answer_and_no_error() {
+    let mut q = pods_query();
+    q.namespace = NamespaceScope::All;
+    let store = demo_store();
+    let mut ui = Ui::open_previewing(q.clone(), 220, 18);
+    // Files, then at once Network (the files view is being built, or not yet): whatever
+    // the build was doing, the network view is the one shown, whole, without an error.
+    for _ in 0..3 {
+        ui.app
+            .handle(Msg::Key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE)));
+        ui.app
+            .handle(Msg::Key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE)));
+        ui.draw();
+        let screen = ui.built();
+        let op = ui.app.level().op;
+        let mut q1 = q.clone();
+        q1.operations = vec![op];
+        let s = summarize(&store, &q1).unwrap();
+        let rows = s.processes.map_or(0, |v| v.len())
+            + s.files.map_or(0, |v| v.len())
+            + s.network.map_or(0, |v| v.len());
+        assert_eq!(header_rows(&screen), rows as u64, "{op:?} {screen}");
+        assert!(
+            !screen.contains("nterrupt") && !screen.contains("DuckDB"),
+            "{screen}"
+        );
     }
 }

@@ -6,9 +6,11 @@
 //! plugin's cache) owns its files and they never change (a file is named by its sha256), so
 //! the items of each file are aggregated once, the first time a drift query needs them, into
 //! `item_digest` (one row per file and item, the item keyed by the columns a scope selects on
-//! too), and later queries group the digests instead of the rows. Items and texts are
-//! dictionary-encoded (`item_key`, `item_text`): a digest row is integers, and a query's
-//! `GROUP BY` runs over integer ids and joins the texts of the result only.
+//! too), and later queries fold the digests instead of grouping the rows. Items and texts are
+//! dictionary-encoded (`item_key`, `item_text`): a digest row is integers, folded per item
+//! key id into arrays in Rust ([`fold`]), and the texts are read for the keys in scope only.
+//! `item_rollup` keeps every file's digests aggregated per item, for queries that take every
+//! file (a whole store without times): one row per item instead of one per file and item.
 //!
 //! A digest holds every row of its file, so a query uses it only for files that lie wholly
 //! inside (or wholly outside) each time window asked for; the rows of a file a window cuts
@@ -101,6 +103,8 @@ const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS item_digest (
         fid BIGINT NOT NULL, kid BIGINT NOT NULL, c UBIGINT, t0 BIGINT, t1 BIGINT,
         intro BIGINT, first_pod BIGINT, t0_max BIGINT, t1_min BIGINT);
+    CREATE TABLE IF NOT EXISTS item_rollup (
+        kid BIGINT NOT NULL, c UBIGINT, t0 BIGINT, t1 BIGINT, intro BIGINT, first_pod BIGINT);
     CREATE TABLE IF NOT EXISTS startup_key (
         id BIGINT NOT NULL, namespace VARCHAR, workload_kind VARCHAR, workload VARCHAR,
         pod VARCHAR, k_ns VARCHAR, k_kind VARCHAR, k_name VARCHAR, c VARCHAR NOT NULL,
@@ -111,6 +115,7 @@ const SCHEMA: &str = "
 /// Drops every digest table (a digest made by other SQL is of no use).
 const DROP: &str = "
     DROP TABLE IF EXISTS item_digest; DROP TABLE IF EXISTS item_key;
+    DROP TABLE IF EXISTS item_rollup;
     DROP TABLE IF EXISTS item_text; DROP TABLE IF EXISTS item_digested;
     DROP TABLE IF EXISTS item_digest_version; DROP SEQUENCE IF EXISTS item_file_ids;
     DROP TABLE IF EXISTS startup_digest; DROP TABLE IF EXISTS startup_key;";
@@ -190,7 +195,7 @@ pub(crate) fn ensure(store: &Store, sql: &ItemSql) -> Result<Digested> {
     if !missing.is_empty() || stale > 0 {
         conn.execute_batch("BEGIN TRANSACTION")
             .map_err(AnalyzerError::store(ctx))?;
-        let done = build(store, sql, &missing, stale > 0);
+        let done = build(store, sql, &missing, stale > 0).and_then(|()| rollup(store));
         match done {
             Ok(()) => conn
                 .execute_batch("COMMIT")
@@ -223,111 +228,249 @@ pub(crate) fn ensure(store: &Store, sql: &ItemSql) -> Result<Digested> {
         .map_err(AnalyzerError::store(ctx))
 }
 
-/// Prepares a query over `windows` (`(since, until)` in ns): fills the temporary table
-/// `drift_sides` (`fid`, then `in_0`, `in_1`, … per window) with the files whose digests
-/// answer (each window takes them whole or not at all) and returns the paths of the files
-/// whose rows must be read (a window cuts through them).
+/// Makes `item_rollup` again: every digest row of the store aggregated per item key, as
+/// [`fold`] would aggregate them for a window that takes every file. A query over the whole
+/// store (coverage, recommend's verdicts, diff of two stores) reads its one row per item
+/// instead of the item's row in every file it occurs in (on the bench's 10M-row store,
+/// 0.9M rows instead of 7.75M: an item recurs in about 8.6 hour files). It is made again
+/// whenever the digests change (a merge that lists or unlists files): about as much work as
+/// one coverage query used to do.
+fn rollup(store: &Store) -> Result<()> {
+    store
+        .conn()
+        .execute_batch(
+            "DELETE FROM item_rollup;
+             INSERT INTO item_rollup
+             SELECT kid, CAST(sum(c) AS UBIGINT), min(t0), max(t1), arg_min(intro, t0),
+                    arg_min(first_pod, t0)
+             FROM item_digest GROUP BY kid;",
+        )
+        .map_err(AnalyzerError::store("keep the item roll-up"))
+}
+
+/// The files whose digests answer a query over some windows, and the files whose rows it
+/// must read.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Chosen {
+    /// Per file id: bit `i` set when window `i` takes the file whole (0: no window takes it,
+    /// or its rows are read).
+    pub flags: Vec<u32>,
+    /// Paths of the files a window cuts through, sorted: their rows are read.
+    pub cut: Vec<String>,
+    /// Per window: whether it takes every digested file with rows whole (and no window cuts
+    /// one), so that `item_rollup` answers it.
+    pub all: Vec<bool>,
+}
+
+/// Chooses, for a query over `windows` (`(since, until)` in ns, at most 32), the files whose
+/// digests answer (each window takes them whole or not at all) and the files whose rows must
+/// be read (a window cuts through them).
 pub(crate) fn sides(
     store: &Store,
     sql: &ItemSql,
     windows: &[(Option<i64>, Option<i64>)],
-) -> Result<Vec<String>> {
+) -> Result<Chosen> {
+    if windows.len() > 32 {
+        return Err(AnalyzerError::Invalid(format!(
+            "{} time windows in one item query, at most 32",
+            windows.len()
+        )));
+    }
     let files = ensure(store, sql)?;
-    let conn = store.conn();
-    let ctx = "choose item digests";
-    let cols: Vec<String> = (0..windows.len())
-        .map(|i| format!("in_{i} BOOLEAN"))
-        .collect();
-    conn.execute_batch(&format!(
-        "CREATE OR REPLACE TEMP TABLE drift_sides (fid BIGINT, {})",
-        cols.join(", ")
-    ))
-    .map_err(AnalyzerError::store(ctx))?;
-    let mut cut = Vec::new();
-    let mut app = conn
-        .appender("drift_sides")
-        .map_err(AnalyzerError::store(ctx))?;
+    let mut chosen = Chosen::default();
+    let (mut with_rows, mut whole) = (0usize, vec![0usize; windows.len()]);
     for (path, (fid, span)) in files {
         // A file without rows holds no items.
         let Some(span) = span else { continue };
+        with_rows += 1;
         let taken: Vec<Coverage> = windows
             .iter()
             .map(|&(since, until)| span.coverage(since, until))
             .collect();
         if taken.contains(&Coverage::Cut) {
-            cut.push(path);
-        } else if taken.contains(&Coverage::Whole) {
-            let mut row = vec![duckdb::types::Value::BigInt(fid)];
-            row.extend(
-                taken
-                    .iter()
-                    .map(|c| duckdb::types::Value::Boolean(*c == Coverage::Whole)),
-            );
-            app.append_row(duckdb::appender_params_from_iter(row))
-                .map_err(AnalyzerError::store(ctx))?;
+            chosen.cut.push(path);
+            continue;
+        }
+        let mut mask = 0u32;
+        for (i, c) in taken.iter().enumerate() {
+            if *c == Coverage::Whole {
+                mask |= 1 << i;
+                whole[i] += 1;
+            }
+        }
+        let Ok(fid) = usize::try_from(fid) else {
+            continue;
+        };
+        if mask != 0 {
+            if chosen.flags.len() <= fid {
+                chosen.flags.resize(fid + 1, 0);
+            }
+            chosen.flags[fid] = mask;
         }
     }
-    app.flush().map_err(AnalyzerError::store(ctx))?;
-    cut.sort();
-    Ok(cut)
+    chosen.cut.sort();
+    let none_cut = chosen.cut.is_empty();
+    chosen.all = whole
+        .into_iter()
+        .map(|w| none_cut && w == with_rows)
+        .collect();
+    Ok(chosen)
 }
 
-/// The items of the digests [`sides`] chose, aggregated per item and window (fixed SQL, its
-/// placeholders those of `where_sql`): `k_ns, k_kind, k_name, op, item, actor, writes`, then
-/// per window `count, first, last, introducing process, pod` as [`super::items`] reads them
-/// (`NULL` count: not in that window). `where_sql` is a scope's condition on `events`; it is
-/// applied to the item keys, which keep the columns a scope selects on under their names,
-/// after grouping: the join of the groups with the keys in scope selects them (a semi-join of
-/// every digest row with the keys first cost more than grouping the rows it left out: 4.6 s
-/// against 2.0 s for the bench's two windows on 10M rows).
-pub(crate) fn aggregated_sql(where_sql: &str, windows: usize, detail: bool) -> String {
-    let aggs: Vec<String> = (0..windows)
-        .map(|i| {
-            let detail_cols = if detail {
-                format!(
-                    ", arg_min(intro, t0) FILTER (WHERE in_{i}) AS intro_{i},
-                     arg_min(first_pod, t0) FILTER (WHERE in_{i}) AS pod_{i}"
-                )
+/// One item's digests aggregated over the files one window takes: what the item query's
+/// `sum(c)`, `min(t0)`, `max(t1)`, `arg_min(intro, t0)` and `arg_min(first_pod, t0)` would
+/// give (`intro` and `pod` are `item_text` ids, 0 without detail).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Folded {
+    /// Whether any digest row with a count was folded in (the sum is not NULL).
+    pub present: bool,
+    /// Events.
+    pub c: u64,
+    /// First seen (ns); `i64::MAX` when no row had one.
+    pub t0: i64,
+    /// Last seen (ns); `i64::MIN` when no row had one.
+    pub t1: i64,
+    /// The introducing process's text id at the earliest row.
+    pub intro: i64,
+    /// The pod's text id at the earliest row.
+    pub pod: i64,
+}
+
+impl Folded {
+    const EMPTY: Folded = Folded {
+        present: false,
+        c: 0,
+        t0: i64::MAX,
+        t1: i64::MIN,
+        intro: 0,
+        pod: 0,
+    };
+}
+
+/// The digests of the files `chosen` takes, aggregated per item key id and window:
+/// `result[window][kid]`. The digest rows are read as Arrow batches and folded into arrays
+/// indexed by key id (ids are dense): no hash table and no `GROUP BY`. DuckDB grouping the
+/// bench's 7.75M digest rows per item cost 2.5 s (coverage) and 4.9 s (diff's two windows)
+/// under load, more than everything else the commands do. When every window takes every
+/// file, the roll-up's one row per item is read instead of every file's.
+pub(crate) fn fold(
+    store: &Store,
+    chosen: &Chosen,
+    windows: usize,
+    detail: bool,
+) -> Result<Vec<Vec<Folded>>> {
+    use duckdb::arrow::array::{Array, AsArray};
+    use duckdb::arrow::datatypes::{Int64Type, UInt64Type};
+    let ctx = "fold item digests";
+    let mut out: Vec<Vec<Folded>> = vec![Vec::new(); windows];
+    let whole_store = chosen.all.len() == windows && chosen.all.iter().all(|&a| a);
+    if !whole_store && chosen.flags.iter().all(|&m| m == 0) {
+        return Ok(out);
+    }
+    let every = if windows >= 32 {
+        u32::MAX
+    } else {
+        (1u32 << windows) - 1
+    };
+    let sql = match (whole_store, detail) {
+        (true, true) => {
+            "SELECT CAST(-1 AS BIGINT) AS fid, kid, c, t0, t1, intro, first_pod FROM item_rollup"
+        }
+        (true, false) => "SELECT CAST(-1 AS BIGINT) AS fid, kid, c, t0, t1 FROM item_rollup",
+        (false, true) => "SELECT fid, kid, c, t0, t1, intro, first_pod FROM item_digest",
+        (false, false) => "SELECT fid, kid, c, t0, t1 FROM item_digest",
+    };
+    let mut stmt = store
+        .conn()
+        .prepare(sql)
+        .map_err(AnalyzerError::store(ctx))?;
+    let batches = stmt.query_arrow([]).map_err(AnalyzerError::store(ctx))?;
+    let wrong =
+        |col: &str| AnalyzerError::Invalid(format!("item digest column {col}: unexpected type"));
+    for batch in batches {
+        let int = |i: usize, name: &str| {
+            batch
+                .column(i)
+                .as_primitive_opt::<Int64Type>()
+                .ok_or_else(|| wrong(name))
+        };
+        let (fid, kid, t0, t1) = (int(0, "fid")?, int(1, "kid")?, int(3, "t0")?, int(4, "t1")?);
+        let c = batch
+            .column(2)
+            .as_primitive_opt::<UInt64Type>()
+            .ok_or_else(|| wrong("c"))?;
+        let texts = if detail {
+            Some((int(5, "intro")?, int(6, "first_pod")?))
+        } else {
+            None
+        };
+        for r in 0..batch.num_rows() {
+            let mask = if whole_store {
+                every
             } else {
-                String::new()
+                usize::try_from(fid.value(r))
+                    .ok()
+                    .and_then(|f| chosen.flags.get(f))
+                    .copied()
+                    .unwrap_or(0)
             };
-            format!(
-                "CAST(sum(c) FILTER (WHERE in_{i}) AS UBIGINT) AS c_{i},
-                 min(t0) FILTER (WHERE in_{i}) AS t0_{i}, max(t1) FILTER (WHERE in_{i}) AS t1_{i}
-                 {detail_cols}"
-            )
-        })
-        .collect();
-    let mut joins = String::new();
-    let outs: Vec<String> = (0..windows)
-        .map(|i| {
-            if detail {
-                joins.push_str(&format!(
-                    " LEFT JOIN item_text ti_{i} ON ti_{i}.id = g.intro_{i}
-                      LEFT JOIN item_text tp_{i} ON tp_{i}.id = g.pod_{i}"
-                ));
-                format!(
-                    "g.c_{i} AS c_{i}, g.t0_{i} AS t0_{i}, g.t1_{i} AS t1_{i},
-                     ti_{i}.s AS intro_{i}, tp_{i}.s AS pod_{i}"
-                )
-            } else {
-                format!(
-                    "g.c_{i} AS c_{i}, g.t0_{i} AS t0_{i}, g.t1_{i} AS t1_{i},
-                     '' AS intro_{i}, '' AS pod_{i}"
-                )
+            if mask == 0 || kid.is_null(r) {
+                continue;
             }
-        })
-        .collect();
+            let Ok(k) = usize::try_from(kid.value(r)) else {
+                continue;
+            };
+            for (w, side) in out.iter_mut().enumerate() {
+                if mask & (1 << w) == 0 {
+                    continue;
+                }
+                if side.len() <= k {
+                    side.resize((k + 1).max(side.len() * 3 / 2), Folded::EMPTY);
+                }
+                let f = &mut side[k];
+                if c.is_valid(r) {
+                    f.present = true;
+                    f.c += c.value(r);
+                }
+                if t0.is_valid(r) && t0.value(r) < f.t0 {
+                    f.t0 = t0.value(r);
+                    if let Some((intro, pod)) = texts {
+                        f.intro = intro.value(r);
+                        f.pod = pod.value(r);
+                    }
+                }
+                if t1.is_valid(r) {
+                    f.t1 = f.t1.max(t1.value(r));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The texts of `item_text` by id (the introducing processes and pods of digests: a few per
+/// workload).
+pub(crate) fn texts(store: &Store) -> Result<HashMap<i64, String>> {
+    let ctx = "read item texts";
+    let mut stmt = store
+        .conn()
+        .prepare("SELECT id, s FROM item_text")
+        .map_err(AnalyzerError::store(ctx))?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+        .map_err(AnalyzerError::store(ctx))?;
+    rows.collect::<std::result::Result<_, _>>()
+        .map_err(AnalyzerError::store(ctx))
+}
+
+/// The item keys `where_sql` (a scope's condition on `events`, its placeholders `params`')
+/// selects (fixed SQL): `id, k_ns, k_kind, k_name, op, item, actor, writes`. The keys keep the
+/// columns a scope selects on under their names, so the scope applies to them as to rows.
+pub(crate) fn keys_sql(where_sql: &str) -> String {
     format!(
-        "WITH k AS (SELECT * FROM (SELECT *, NULL::VARCHAR AS action FROM item_key)
-                    WHERE {where_sql}),
-              g AS (SELECT kid, {aggs}
-                    FROM item_digest d JOIN drift_sides s USING (fid)
-                    GROUP BY kid)
-         SELECT k.k_ns, k.k_kind, k.k_name, k.op, k.item, k.actor, k.writes, {outs}
-         FROM g JOIN k ON k.id = g.kid{joins}",
-        aggs = aggs.join(", "),
-        outs = outs.join(", "),
+        "SELECT id, k_ns, k_kind, k_name, op, item, actor, writes
+         FROM (SELECT *, NULL::VARCHAR AS action FROM item_key)
+         WHERE {where_sql}"
     )
 }
 
@@ -638,6 +781,14 @@ mod tests {
         vec![base, file]
     }
 
+    /// Items whose roll-up row differs from their digests aggregated afresh.
+    const ROLLUP_MISMATCHES: &str = "
+        SELECT count(*) FROM item_rollup r
+        FULL JOIN (SELECT kid, CAST(sum(c) AS UBIGINT) AS c, min(t0) AS t0, max(t1) AS t1
+                   FROM item_digest GROUP BY kid) d USING (kid)
+        WHERE r.c IS DISTINCT FROM d.c OR r.t0 IS DISTINCT FROM d.t0
+           OR r.t1 IS DISTINCT FROM d.t1";
+
     fn count(store: &Store, sql: &str) -> i64 {
         store.conn().query_row(sql, [], |r| r.get(0)).unwrap()
     }
@@ -682,6 +833,9 @@ mod tests {
         store.merge_bundle(&dir.path().join("b")).unwrap();
         assert_eq!(exes(&store), ["/app/a", "/app/b"]);
         assert_eq!(count(&store, "SELECT count(*) FROM item_digested"), 2);
+        // The roll-up holds each item of both files once, with both files' events.
+        assert_eq!(count(&store, "SELECT count(*) FROM item_rollup"), 4);
+        assert_eq!(count(&store, ROLLUP_MISMATCHES), 0);
         let b_sha: String = store
             .conn()
             .query_row("SELECT sha256 FROM files WHERE bundle LIKE '%b'", [], |r| {
@@ -718,6 +872,9 @@ mod tests {
             ),
             0
         );
+        // The roll-up was made again without b's items.
+        assert_eq!(count(&store, "SELECT count(*) FROM item_rollup"), 2);
+        assert_eq!(count(&store, ROLLUP_MISMATCHES), 0);
         // And so did its start-up rows and key.
         assert_eq!(count(&store, "SELECT count(*) FROM startup_digest"), 1);
         assert_eq!(

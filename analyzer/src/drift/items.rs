@@ -277,136 +277,310 @@ fn query(store: &Store, common: &Scope, windows: &[Window], detail: bool) -> Res
     let mut raw_params: Vec<Param> = sides.iter().flat_map(|(_, p)| p.iter().cloned()).collect();
     raw_params.extend(params.iter().cloned());
     raw_params.extend(sides.iter().flat_map(|(_, p)| p.iter().cloned()));
-    let (sql, all) = if store.is_persistent() && common.filter.is_none() {
-        let cut = digest::sides(store, &sql_parts, windows)?;
-        let digested = digest::aggregated_sql(&where_sql, sides.len(), detail);
-        if cut.is_empty() && !store.has_live_rows()? {
-            (digested, params)
-        } else {
-            let relation = if cut.is_empty() {
-                "live_events".to_string()
-            } else {
-                format!(
-                    "({} UNION ALL SELECT * FROM live_events)",
-                    crate::store::parquet_select(&cut, false)
-                )
-            };
-            // The digests' items and the rows' items, each aggregated per window, merged.
-            let merged: Vec<String> = (0..sides.len())
-                .map(|i| {
-                    format!(
-                        "CAST(sum(c_{i}) AS UBIGINT), min(t0_{i}), max(t1_{i}),
-                         arg_min(intro_{i}, t0_{i}), arg_min(pod_{i}, t0_{i})"
-                    )
-                })
-                .collect();
-            let mut all = params.clone();
-            all.extend(raw_params);
-            (
-                format!(
-                    "SELECT k_ns, k_kind, k_name, op, item, actor, writes, {merged}
-                     FROM ({digested} UNION ALL {raw})
-                     GROUP BY k_ns, k_kind, k_name, op, item, actor, writes",
-                    merged = merged.join(", "),
-                    raw = raw(&relation),
-                ),
-                all,
-            )
-        }
-    } else {
-        (raw("events"), raw_params)
-    };
     let n = sides.len();
     let mut types = vec![Col::Text; 6];
     types.push(Col::Bool);
     for _ in 0..n {
         types.extend([Col::U64, Col::I64, Col::I64, Col::Text, Col::Text]);
     }
-    let parts = query_batches(store, &sql, &all, &types)?;
-    Ok(collect(&parts, n))
-}
-
-/// The item query's result as `n` sides' items. Its text is read in place: each row's
-/// workload is found by the borrowed key columns (one hash look-up, no copy), and only the
-/// item's own texts are copied, once per side it appears in.
-fn collect(parts: &[Columns], n: usize) -> Vec<Items> {
-    type Key<'a> = (Option<&'a str>, &'a str, &'a str);
-    let mut index: HashMap<Key<'_>, usize> = HashMap::new();
-    let mut ids: Vec<WorkloadId> = Vec::new();
-    // Per side, per workload (by index): its raw items and its span.
-    let mut lists: Vec<Vec<Vec<RawItem>>> = vec![Vec::new(); n];
-    let mut spans: Vec<Vec<Option<(i64, i64)>>> = vec![Vec::new(); n];
-    for c in parts {
+    if !(store.is_persistent() && common.filter.is_none()) {
+        let parts = query_batches(store, &raw("events"), &raw_params, &types)?;
+        let mut out = Collector::new(n);
+        out.rows(&parts, None);
+        return Ok(out.finish());
+    }
+    // From the digests of the files the windows take whole, folded per item key in Rust;
+    // the rows of files a window cuts through and live rows are read and grouped by DuckDB,
+    // and merged with them by item.
+    let chosen = digest::sides(store, &sql_parts, windows)?;
+    let folded = digest::fold(store, &chosen, n, detail)?;
+    let texts = if detail {
+        digest::texts(store)?
+    } else {
+        HashMap::new()
+    };
+    let keys = query_batches(
+        store,
+        &digest::keys_sql(&where_sql),
+        &params,
+        &[
+            Col::I64,
+            Col::Text,
+            Col::Text,
+            Col::Text,
+            Col::Text,
+            Col::Text,
+            Col::Text,
+            Col::Bool,
+        ],
+    )?;
+    let raw_parts = if chosen.cut.is_empty() && !store.has_live_rows()? {
+        Vec::new()
+    } else {
+        let relation = if chosen.cut.is_empty() {
+            "live_events".to_string()
+        } else {
+            format!(
+                "({} UNION ALL SELECT * FROM live_events)",
+                crate::store::parquet_select(&chosen.cut, false)
+            )
+        };
+        query_batches(store, &raw(&relation), &raw_params, &types)?
+    };
+    let mut out = Collector::new(n);
+    let mut raw_index = RawIndex::new(&raw_parts);
+    let text = |id: i64| texts.get(&id).map_or("", String::as_str);
+    let mut merged: Vec<Option<Side<'_>>> = vec![None; n];
+    for c in &keys {
         for r in 0..c.rows() {
-            let Some(category) = c.str(3, r).and_then(Category::of_op) else {
+            let Ok(kid) = usize::try_from(c.i64(0, r)) else {
                 continue;
             };
-            let key: Key<'_> = (
-                c.str(0, r),
-                c.str(1, r).unwrap_or_default(),
-                c.str(2, r).unwrap_or_default(),
-            );
-            let w = *index.entry(key).or_insert_with(|| {
-                ids.push(WorkloadId {
-                    namespace: key.0.map(str::to_string),
-                    kind: key.1.to_string(),
-                    name: key.2.to_string(),
+            let mut any = false;
+            for (side, f) in merged.iter_mut().zip(&folded) {
+                *side = f.get(kid).filter(|f| f.present).map(|f| Side {
+                    count: f.c,
+                    first_ns: if f.t0 == i64::MAX { 0 } else { f.t0 },
+                    last_ns: if f.t1 == i64::MIN { 0 } else { f.t1 },
+                    introduced_by: text(f.intro),
+                    pod: text(f.pod),
                 });
-                for side in 0..n {
-                    lists[side].push(Vec::new());
-                    spans[side].push(None);
+                any |= side.is_some();
+            }
+            if !any {
+                continue;
+            }
+            let key = RowKey::of(c, r, 1);
+            // Rows of the same item read from Parquet are merged in, as one `GROUP BY` would.
+            if let Some(row) = raw_index.take(&key) {
+                for (i, side) in merged.iter_mut().enumerate() {
+                    *side = Side::merge(*side, Side::of(row.0, row.1, i));
                 }
-                ids.len() - 1
-            });
-            let item = c.str(4, r).unwrap_or_default();
-            let actor = c.str(5, r).unwrap_or_default();
-            let writes = c.bool(6, r);
-            for side in 0..n {
-                let base = 7 + 5 * side;
-                if c.is_null(base, r) {
+            }
+            out.push(&key, &merged);
+        }
+    }
+    out.rows(&raw_parts, Some(&raw_index));
+    Ok(out.finish())
+}
+
+/// One side's aggregate of one item, borrowed from a result.
+#[derive(Debug, Clone, Copy)]
+struct Side<'a> {
+    count: u64,
+    first_ns: i64,
+    last_ns: i64,
+    introduced_by: &'a str,
+    pod: &'a str,
+}
+
+impl<'a> Side<'a> {
+    /// Side `side` of row `r` of an item query's result (`None`: not in that window).
+    fn of(c: &'a Columns, r: usize, side: usize) -> Option<Side<'a>> {
+        let base = 7 + 5 * side;
+        (!c.is_null(base, r)).then(|| Side {
+            count: c.u64(base, r),
+            first_ns: c.i64(base + 1, r),
+            last_ns: c.i64(base + 2, r),
+            introduced_by: c.str(base + 3, r).unwrap_or_default(),
+            pod: c.str(base + 4, r).unwrap_or_default(),
+        })
+    }
+
+    /// Two aggregates of one item as one: counts summed, the earliest first (with its process
+    /// and pod), the latest last.
+    fn merge(a: Option<Side<'a>>, b: Option<Side<'a>>) -> Option<Side<'a>> {
+        match (a, b) {
+            (Some(a), Some(b)) => {
+                let early = if b.first_ns < a.first_ns { b } else { a };
+                Some(Side {
+                    count: a.count + b.count,
+                    first_ns: early.first_ns,
+                    last_ns: a.last_ns.max(b.last_ns),
+                    introduced_by: early.introduced_by,
+                    pod: early.pod,
+                })
+            }
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// An item's identity in a result: workload key, op, item, actor, writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct RowKey<'a> {
+    workload: (Option<&'a str>, &'a str, &'a str),
+    op: &'a str,
+    item: &'a str,
+    actor: &'a str,
+    writes: bool,
+}
+
+impl<'a> RowKey<'a> {
+    /// The key of row `r`, its columns starting at `at` (`k_ns, k_kind, k_name, op, item,
+    /// actor, writes`).
+    fn of(c: &'a Columns, r: usize, at: usize) -> RowKey<'a> {
+        RowKey {
+            workload: (
+                c.str(at, r),
+                c.str(at + 1, r).unwrap_or_default(),
+                c.str(at + 2, r).unwrap_or_default(),
+            ),
+            op: c.str(at + 3, r).unwrap_or_default(),
+            item: c.str(at + 4, r).unwrap_or_default(),
+            actor: c.str(at + 5, r).unwrap_or_default(),
+            writes: c.bool(at + 6, r),
+        }
+    }
+}
+
+/// The rows read from Parquet by item, so that the digests' aggregate of the same item takes
+/// them in; a row taken is not collected again.
+struct RawIndex<'a> {
+    rows: HashMap<RowKey<'a>, (usize, usize)>,
+    taken: Vec<Vec<bool>>,
+    parts: &'a [Columns],
+}
+
+impl<'a> RawIndex<'a> {
+    fn new(parts: &'a [Columns]) -> RawIndex<'a> {
+        let mut rows = HashMap::new();
+        for (b, c) in parts.iter().enumerate() {
+            for r in 0..c.rows() {
+                rows.insert(RowKey::of(c, r, 0), (b, r));
+            }
+        }
+        RawIndex {
+            rows,
+            taken: parts.iter().map(|c| vec![false; c.rows()]).collect(),
+            parts,
+        }
+    }
+
+    /// The row of `key`, marked as taken.
+    fn take(&mut self, key: &RowKey<'_>) -> Option<(&'a Columns, usize)> {
+        if self.rows.is_empty() {
+            return None;
+        }
+        let &(b, r) = self.rows.get(key)?;
+        self.taken[b][r] = true;
+        Some((&self.parts[b], r))
+    }
+
+    fn is_taken(&self, b: usize, r: usize) -> bool {
+        self.taken
+            .get(b)
+            .and_then(|t| t.get(r))
+            .copied()
+            .unwrap_or(false)
+    }
+}
+
+/// Builds `n` sides' items from item rows, text borrowed: each row's workload is found by
+/// the borrowed key columns (one hash look-up, no copy), and only the item's own texts are
+/// copied, once per side it appears in.
+struct Collector<'a> {
+    n: usize,
+    index: HashMap<(Option<&'a str>, &'a str, &'a str), usize>,
+    ids: Vec<WorkloadId>,
+    /// Per side, per workload (by index): its raw items and its span.
+    lists: Vec<Vec<Vec<RawItem>>>,
+    spans: Vec<Vec<Option<(i64, i64)>>>,
+}
+
+impl<'a> Collector<'a> {
+    fn new(n: usize) -> Collector<'a> {
+        Collector {
+            n,
+            index: HashMap::new(),
+            ids: Vec::new(),
+            lists: vec![Vec::new(); n],
+            spans: vec![Vec::new(); n],
+        }
+    }
+
+    /// Every row of an item query's result, but those `skip` has taken.
+    fn rows(&mut self, parts: &'a [Columns], skip: Option<&RawIndex<'_>>) {
+        let mut sides: Vec<Option<Side<'a>>> = vec![None; self.n];
+        for (b, c) in parts.iter().enumerate() {
+            for r in 0..c.rows() {
+                if skip.is_some_and(|s| s.is_taken(b, r)) {
                     continue;
                 }
-                let (first_ns, last_ns) = (c.i64(base + 1, r), c.i64(base + 2, r));
-                let span = spans[side][w].get_or_insert((i64::MAX, i64::MIN));
-                span.0 = span.0.min(first_ns);
-                span.1 = span.1.max(last_ns);
-                if item.is_empty() {
-                    continue;
+                for (i, side) in sides.iter_mut().enumerate() {
+                    *side = Side::of(c, r, i);
                 }
-                lists[side][w].push(RawItem {
-                    group: Group {
-                        category,
-                        actor: actor.to_string(),
-                        writes,
-                    },
-                    item: item.to_string(),
-                    count: c.u64(base, r),
-                    first_ns,
-                    last_ns,
-                    introduced_by: c.str(base + 3, r).unwrap_or_default().to_string(),
-                    pod: c.str(base + 4, r).unwrap_or_default().to_string(),
-                });
+                self.push(&RowKey::of(c, r, 0), &sides);
             }
         }
     }
-    lists
-        .into_iter()
-        .zip(spans)
-        .map(|(lists, spans)| {
-            // Each workload's items in (group, item) order, sorted on every core.
-            let sorted = super::par_map_owned(lists, |mut items| {
-                items.sort_by(|a, b| (&a.group, &a.item).cmp(&(&b.group, &b.item)));
-                items
-            });
-            let mut side = Items::default();
-            for ((id, items), span) in ids.iter().zip(sorted).zip(spans) {
-                let Some(span) = span else { continue };
-                side.span.insert(id.clone(), span);
-                if !items.is_empty() {
-                    side.by_workload.insert(id.clone(), items);
+
+    /// One item with its aggregate per side (`None`: not in that window).
+    fn push(&mut self, key: &RowKey<'a>, sides: &[Option<Side<'_>>]) {
+        let Some(category) = Category::of_op(key.op) else {
+            return;
+        };
+        let w = match self.index.get(&key.workload) {
+            Some(&w) => w,
+            None => {
+                self.ids.push(WorkloadId {
+                    namespace: key.workload.0.map(str::to_string),
+                    kind: key.workload.1.to_string(),
+                    name: key.workload.2.to_string(),
+                });
+                for side in 0..self.n {
+                    self.lists[side].push(Vec::new());
+                    self.spans[side].push(None);
                 }
+                self.index.insert(key.workload, self.ids.len() - 1);
+                self.ids.len() - 1
             }
-            side
-        })
-        .collect()
+        };
+        for (i, s) in sides.iter().enumerate() {
+            let Some(s) = s else { continue };
+            let span = self.spans[i][w].get_or_insert((i64::MAX, i64::MIN));
+            span.0 = span.0.min(s.first_ns);
+            span.1 = span.1.max(s.last_ns);
+            if key.item.is_empty() {
+                continue;
+            }
+            self.lists[i][w].push(RawItem {
+                group: Group {
+                    category,
+                    actor: key.actor.to_string(),
+                    writes: key.writes,
+                },
+                item: key.item.to_string(),
+                count: s.count,
+                first_ns: s.first_ns,
+                last_ns: s.last_ns,
+                introduced_by: s.introduced_by.to_string(),
+                pod: s.pod.to_string(),
+            });
+        }
+    }
+
+    fn finish(self) -> Vec<Items> {
+        let ids = self.ids;
+        self.lists
+            .into_iter()
+            .zip(self.spans)
+            .map(|(lists, spans)| {
+                // Each workload's items in (group, item) order, sorted on every core.
+                let sorted = super::par_map_owned(lists, |mut items| {
+                    items.sort_by(|a, b| (&a.group, &a.item).cmp(&(&b.group, &b.item)));
+                    items
+                });
+                let mut side = Items::default();
+                for ((id, items), span) in ids.iter().zip(sorted).zip(spans) {
+                    let Some(span) = span else { continue };
+                    side.span.insert(id.clone(), span);
+                    if !items.is_empty() {
+                        side.by_workload.insert(id.clone(), items);
+                    }
+                }
+                side
+            })
+            .collect()
+    }
 }

@@ -59,6 +59,9 @@ pub struct Level {
     in_flight: Option<u64>,
     /// The last answer's DuckDB time.
     pub query_time: Option<Duration>,
+    /// The rows are a preview of the first screen while the view is built (`total` counts
+    /// only them); the whole view follows.
+    pub building: bool,
     /// New rows arrived since its rows were read (`--live`): read again when shown.
     stale: bool,
     /// Whether `ops` came from the data (asked once per level, and after new rows).
@@ -92,6 +95,7 @@ impl Level {
             valid_from: 0,
             in_flight: None,
             query_time: None,
+            building: false,
             stale: false,
             ops_known: false,
             coverage: None,
@@ -459,7 +463,7 @@ impl App {
         let (text, compiled) = self.filter.as_ref()?;
         let level = self.level();
         let fields = filter::parse(text).ok()?.fields();
-        let grouping = browse::grouping_fields(level.op);
+        let grouping = browse::grouping_fields(level.kind, level.op);
         if fields.iter().all(|f| grouping.contains(f)) {
             Some((self.query_with(level, false), compiled.clone()))
         } else {
@@ -623,6 +627,7 @@ impl App {
                     return;
                 }
                 level.total = Some(a.total);
+                level.building = a.building;
                 level.window_offset = a.offset;
                 level.window = a.rows;
                 level.query_time = Some(a.elapsed);

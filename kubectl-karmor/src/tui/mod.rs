@@ -70,6 +70,9 @@ pub struct Options {
     /// Views of at least this many rows are indexed and their sort orders kept while the UI
     /// waits for keys ([`worker::PREPARE_ROWS`] in the command).
     pub prepare_rows: u64,
+    /// Views grouping at least this many rows of the store show a preview of their first
+    /// screen while they are built ([`worker::PREVIEW_ROWS`] in the command).
+    pub preview_rows: u64,
 }
 
 /// Whether `NO_COLOR` asks for no colours (set and not empty, as no-color.org says).
@@ -100,7 +103,7 @@ pub fn open(store: Store, query: ObserveQuery, opts: Options) -> Result<App> {
     let health = store.health()?;
     let (req_tx, req_rx) = mpsc::channel();
     let (msg_tx, msg_rx) = mpsc::channel();
-    let worker = Worker::new(store, range, opts.prepare_rows);
+    let worker = Worker::new(store, range, opts.prepare_rows).with_preview_rows(opts.preview_rows);
     let req_tx = worker.sender(req_tx);
     let to_ui = msg_tx.clone();
     std::thread::Builder::new()
@@ -175,6 +178,7 @@ pub fn run(store: Store, query: ObserveQuery, scope: String, live: Option<LiveFe
             no_color: no_color_env(),
             rows: height.saturating_sub(8).max(1),
             prepare_rows: worker::PREPARE_ROWS,
+            preview_rows: worker::PREVIEW_ROWS,
         },
     )?;
 

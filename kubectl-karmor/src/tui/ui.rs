@@ -237,6 +237,7 @@ fn draw_header(f: &mut Frame, app: &App, st: &Styles, area: Rect) {
         None => "no data".into(),
     };
     let rows = match level.total {
+        Some(t) if level.building => format!("{t}+ (building the view…)"),
         Some(t) => t.to_string(),
         None => "…".into(),
     };

@@ -2,6 +2,13 @@
 //! pages, graphs, details, exports, drafts) runs here, never on the UI thread. Requests that a
 //! newer view request makes useless (a key held down) are answered `Superseded` unrun.
 //!
+//! A view whose section groups at least [`Worker::preview_rows`] rows of `events` is not
+//! built before its first screen is shown: that screen is read first, from the events of its
+//! first resources alone ([`browse::preview`]), and answered as `building`; the view is built
+//! right after, as soon as no request waits (a request that comes meanwhile interrupts the
+//! build, which starts again once it is answered, unless a newer view replaced it), and the
+//! same request is answered again with the whole view.
+//!
 //! A view of at least [`Worker::prepare_rows`] rows is indexed by row number as it is built
 //! ([`browse::index_view`]). When no request has come for [`IDLE_AFTER`], the worker prepares
 //! the last view shown: its sort orders ([`browse::rank_view`]: the current sort and its
@@ -11,6 +18,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SendError, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -67,12 +75,20 @@ const REFINED: usize = 1 << 16;
 /// sort fast enough by a top-N query).
 pub const PREPARE_ROWS: u64 = 100_000;
 
+/// Views whose section groups at least this many rows of `events` show a preview of their
+/// first screen before they are built (a view of fewer builds in about a second).
+pub const PREVIEW_ROWS: u64 = 500_000;
+
 /// How long no request must arrive before idle work starts.
 pub const IDLE_AFTER: Duration = Duration::from_millis(250);
 
 /// Whether the worker runs idle work now, and how to interrupt it.
 struct Preemption {
     idle_work: Mutex<bool>,
+    /// Requests sent so far, counted once in the channel: a build of several statements
+    /// checks between them whether one came (an interruption between two statements is
+    /// lost: DuckDB clears it when the next one starts).
+    sent: AtomicU64,
     interrupter: Interrupter,
 }
 
@@ -103,6 +119,7 @@ impl RequestSender {
     /// Sends `req` to the worker, interrupting its idle work.
     pub fn send(&self, req: Request) -> Result<(), Box<SendError<Request>>> {
         self.tx.send(req).map_err(Box::new)?;
+        self.preemption.sent.fetch_add(1, Ordering::SeqCst);
         self.preemption.preempt();
         Ok(())
     }
@@ -207,6 +224,10 @@ pub struct ViewAnswer {
     pub graph: Option<Graph>,
     /// The level's operations, when asked for.
     pub operations: Option<Vec<Op>>,
+    /// The rows are a preview of the first screen ([`browse::preview`]): the view is being
+    /// built, `total` counts only the rows shown, and the same request is answered again
+    /// with the whole view.
+    pub building: bool,
     /// Time spent in DuckDB.
     pub elapsed: Duration,
 }
@@ -306,6 +327,13 @@ pub struct Worker {
     target: Option<Target>,
     /// Idle work that failed other than by an interruption (not tried again for the view).
     failed: HashSet<Job>,
+    /// Views grouping fewer rows of `events` are built before their first screen is shown.
+    preview_rows: u64,
+    /// The view request answered by a preview, whose view is to be built next.
+    pending: Option<(u64, ViewRequest)>,
+    /// While a preview's view is built: the requests sent before it started (a newer one
+    /// stops it between statements).
+    building_since: Option<u64>,
 }
 
 impl Worker {
@@ -314,6 +342,7 @@ impl Worker {
     pub fn new(store: Store, range: Option<TimeRange>, prepare_rows: u64) -> Self {
         let preemption = Arc::new(Preemption {
             idle_work: Mutex::new(false),
+            sent: AtomicU64::new(0),
             interrupter: store.interrupter(),
         });
         Worker {
@@ -327,7 +356,17 @@ impl Worker {
             prepare_rows,
             target: None,
             failed: HashSet::new(),
+            preview_rows: PREVIEW_ROWS,
+            pending: None,
+            building_since: None,
         }
+    }
+
+    /// Views whose section groups at least `rows` rows of `events` show a preview of their
+    /// first screen before they are built ([`PREVIEW_ROWS`] unless set).
+    pub fn with_preview_rows(mut self, rows: u64) -> Self {
+        self.preview_rows = rows;
+        self
     }
 
     /// The sending end of a request channel whose receiver `serve` reads: sending interrupts
@@ -348,9 +387,19 @@ impl Worker {
     /// shown while none waits.
     pub fn serve(mut self, rx: Receiver<Request>, tx: Sender<Msg>) {
         loop {
+            // Requests counted here are in the channel already (counted once sent).
+            let seen = self.preemption.sent.load(Ordering::SeqCst);
             let first = match rx.try_recv() {
                 Ok(req) => req,
                 Err(TryRecvError::Disconnected) => return,
+                Err(TryRecvError::Empty) if self.pending.is_some() => {
+                    if let Some(response) = self.build_pending(seen) {
+                        if tx.send(Msg::Worker(response)).is_err() {
+                            return;
+                        }
+                    }
+                    continue;
+                }
                 Err(TryRecvError::Empty) => {
                     // Idle work starts once keys pause (keys in quick succession never wait
                     // for an interruption).
@@ -383,6 +432,26 @@ impl Worker {
                     return;
                 }
             }
+        }
+    }
+
+    /// Builds the view a preview stood for and answers its request again, with the whole
+    /// view; interruptible by a new request (the build is then kept pending: it starts again
+    /// once the requests waiting are answered, unless a newer view request replaces it).
+    fn build_pending(&mut self, seen: u64) -> Option<Response> {
+        let (seq, v) = self.pending.take()?;
+        self.building_since = Some(seen);
+        self.preemption.set(true);
+        let done = self.view(&v, false);
+        self.preemption.set(false);
+        self.building_since = None;
+        match done {
+            Ok(a) => Some(Response::View(seq, Box::new(a))),
+            Err(e) if e.to_string().contains("nterrupt") => {
+                self.pending = Some((seq, v));
+                None
+            }
+            Err(e) => Some(Response::Error(seq, crate::tui::error_text(&e))),
         }
     }
 
@@ -480,19 +549,32 @@ impl Worker {
     pub fn answer(&mut self, req: Request) -> Response {
         let seq = req.seq();
         let result = match req {
-            Request::View(_, v) => self.view(&v).map(|a| Response::View(seq, Box::new(a))),
+            Request::View(_, v) => {
+                // A newer view replaces the one being built.
+                self.pending = None;
+                let answer = self.view(&v, true);
+                if let Ok(a) = &answer {
+                    if a.building {
+                        self.pending = Some((seq, (*v).clone()));
+                    }
+                }
+                answer.map(|a| Response::View(seq, Box::new(a)))
+            }
             Request::Detail {
                 slot,
                 query,
                 op,
                 rn,
                 ..
-            } => match self.slots.get(&slot).and_then(|s| s.arranged.as_ref()) {
-                Some((_, arranged)) => browse::detail(&self.store, arranged, &query, op, rn)
-                    .map(|d| Response::Detail(seq, Box::new(d)))
-                    .map_err(anyhow::Error::from),
-                None => Err(anyhow::anyhow!("the view is gone: press Esc and try again")),
-            },
+            } => {
+                self.finish(slot);
+                match self.slots.get(&slot).and_then(|s| s.arranged.as_ref()) {
+                    Some((_, arranged)) => browse::detail(&self.store, arranged, &query, op, rn)
+                        .map(|d| Response::Detail(seq, Box::new(d)))
+                        .map_err(anyhow::Error::from),
+                    None => Err(anyhow::anyhow!("the view is gone: press Esc and try again")),
+                }
+            }
             Request::Export {
                 query, op, path, ..
             } => self
@@ -512,19 +594,101 @@ impl Worker {
         result.unwrap_or_else(|e| Response::Error(seq, crate::tui::error_text(&e)))
     }
 
-    fn view(&mut self, v: &ViewRequest) -> anyhow::Result<ViewAnswer> {
+    /// Builds `slot`'s view now when a preview stands for it (a detail reads the view's
+    /// rows).
+    fn finish(&mut self, slot: usize) {
+        if self.pending.as_ref().is_some_and(|(_, v)| v.slot == slot) {
+            if let Some((seq, v)) = self.pending.take() {
+                // Built now; still pending, so that its request is answered again, at once.
+                let _ = self.view(&v, false);
+                self.pending = Some((seq, v));
+            }
+        }
+    }
+
+    /// The first screen of `v`'s view, read before the view is built, when `v` asks for it
+    /// in `observe`'s order and the view groups at least `preview_rows` rows of `events`.
+    fn preview(&mut self, v: &ViewRequest) -> anyhow::Result<Option<Vec<BrowseRow>>> {
+        let plain = v.arrangement.sort.is_none()
+            && v.arrangement.search.as_deref().is_none_or(str::is_empty)
+            && v.refine.is_none()
+            && v.offset == 0;
+        if !plain || browse::event_rows(&self.store, &v.query, v.op)? < self.preview_rows {
+            return Ok(None);
+        }
+        Ok(Some(browse::preview(
+            &self.store,
+            &v.query,
+            v.op,
+            self.range,
+            v.limit,
+        )?))
+    }
+
+    fn operations(&mut self, v: &ViewRequest) -> anyhow::Result<Option<Vec<Op>>> {
+        if !v.operations {
+            return Ok(None);
+        }
+        let key = format!("{:?}", v.query);
+        let state = self.slots.entry(v.slot).or_default();
+        if let Some((k, ops)) = &state.operations {
+            if *k == key {
+                return Ok(Some(ops.clone()));
+            }
+        }
+        let mut all = v.query.clone();
+        all.operations.clear();
+        let ops = browse::operations(&self.store, &all)?;
+        state.operations = Some((key, ops.clone()));
+        Ok(Some(ops))
+    }
+
+    /// Answers a view request; `may_preview`: a view not built yet may answer with a
+    /// preview of its first screen ([`Worker::preview`]) and be built afterwards.
+    fn view(&mut self, v: &ViewRequest, may_preview: bool) -> anyhow::Result<ViewAnswer> {
         let started = Instant::now();
         let base = v.refine.as_ref().map_or(&v.query, |(q, _)| q);
         let base_key = format!("{base:?}|{:?}", v.op);
+        let built = self
+            .slots
+            .get(&v.slot)
+            .is_some_and(|s| s.view.as_deref() == Some(base_key.as_str()));
+        if !built && may_preview {
+            if let Some(rows) = self.preview(v)? {
+                let operations = self.operations(v)?;
+                // Nothing of the slot's former view answers for this one.
+                let state = self.slots.entry(v.slot).or_default();
+                state.view = None;
+                state.refined = None;
+                state.arranged = None;
+                self.target = None;
+                return Ok(ViewAnswer {
+                    slot: v.slot,
+                    total: rows.len() as u64,
+                    offset: 0,
+                    rows,
+                    graph: None,
+                    operations,
+                    building: true,
+                    elapsed: started.elapsed(),
+                });
+            }
+        }
         let state = self.slots.entry(v.slot).or_default();
         if state.view.as_deref() != Some(base_key.as_str()) {
             state.view = None;
             state.refined = None;
+            preempted(&self.preemption, self.building_since)?;
             state.view_rows = browse::build_view(&self.store, v.slot, base, v.op, self.range)?;
             if state.view_rows >= self.prepare_rows {
+                preempted(&self.preemption, self.building_since)?;
                 // Part of building a large view (about 4 % of its time): without it a page of
                 // any order but observe's scans the whole view for its rows.
                 browse::index_view(&self.store, v.slot)?;
+                preempted(&self.preemption, self.building_since)?;
+                // The first pages of every sort, read at once by a sort pressed before idle
+                // work keeps its whole order.
+                browse::head_view(&self.store, v.slot, base, v.op)?;
             }
             state.view = Some(base_key.clone());
             self.failed.clear();
@@ -539,6 +703,7 @@ impl Worker {
                         browse::refine_view(&self.store, v.slot + REFINED, v.slot, filter)?;
                     if state.refined_rows >= self.prepare_rows {
                         browse::index_view(&self.store, v.slot + REFINED)?;
+                        browse::head_view(&self.store, v.slot + REFINED, &v.query, v.op)?;
                     }
                     state.refined = Some(key.clone());
                     self.failed.clear();
@@ -582,21 +747,7 @@ impl Worker {
         } else {
             None
         };
-        let operations = if v.operations {
-            let key = format!("{:?}", v.query);
-            match &state.operations {
-                Some((k, ops)) if *k == key => Some(ops.clone()),
-                _ => {
-                    let mut all = v.query.clone();
-                    all.operations.clear();
-                    let ops = browse::operations(&self.store, &all)?;
-                    state.operations = Some((key, ops.clone()));
-                    Some(ops)
-                }
-            }
-        } else {
-            None
-        };
+        let operations = self.operations(v)?;
         self.target = (table_rows >= self.prepare_rows).then(|| Target {
             slot: v.slot,
             table,
@@ -611,6 +762,7 @@ impl Worker {
             rows,
             graph,
             operations,
+            building: false,
             elapsed: started.elapsed(),
         })
     }
@@ -646,6 +798,7 @@ impl Worker {
         // Every view, arrangement and graph is stale; the activity buckets follow the range.
         self.slots.clear();
         self.target = None;
+        self.pending = None;
         let range = browse::data_range(&self.store)?;
         if let Some(r) = range {
             self.range = r;
@@ -725,5 +878,17 @@ impl Worker {
             _ => format!("recommend {kind}/{name}"),
         };
         Ok((title, yaml))
+    }
+}
+
+/// Fails (as an interruption) when a preview's view is being built (`building_since`: the
+/// requests sent before it started) and a request has come since: checked between the
+/// build's statements.
+fn preempted(preemption: &Preemption, building_since: Option<u64>) -> anyhow::Result<()> {
+    match building_since {
+        Some(seen) if preemption.sent.load(Ordering::SeqCst) > seen => {
+            anyhow::bail!("interrupted: a request came")
+        }
+        _ => Ok(()),
     }
 }

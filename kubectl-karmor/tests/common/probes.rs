@@ -138,6 +138,7 @@ impl ProbeCollector {
             record_args: true,
             syscalls: true,
             capabilities: true,
+            only_sensors: Vec::new(),
             source: SensorSource::Ebpf,
             metrics_addr: None,
             compaction: None,
