@@ -25,7 +25,7 @@
 //!
 //! `cargo bench -p karmor-collector --bench collector` (or `scripts/bench-collector.sh`);
 //! `… -- pipeline` runs only parts 1 and 2, `… -- probes` only part 3, `… -- compaction` only
-//! part 4 (`KARMOR_BENCH_ROWS` for another size than 1M, `KARMOR_BENCH_DIR` for where it goes), `KARMOR_BENCH_ROUNDS` sets its rounds (default 5) and
+//! part 4 (`KARMOR_BENCH_ROWS` for another size than 1M, `KARMOR_BENCH_DIR` for where it goes, `KARMOR_BENCH_KEEP=1` keeps a copy of the hour), `KARMOR_BENCH_ROUNDS` sets its rounds (default 5) and
 //! `KARMOR_COLLECTOR_BIN` runs another collector build against the same loops, and
 //! `KARMOR_BASELINE_BIN` adds a side with all the probes of another build (a before → after
 //! in the same rounds).
@@ -763,6 +763,19 @@ fn compaction(rows: &mut Vec<[String; 3]>) {
     write_hour(alone.path(), n, start);
     let mib_in = dir_bytes(alone.path()) as f64 / 1048576.0;
     let live = tempfile::tempdir_in(&base).expect("tmp");
+    if std::env::var_os("KARMOR_BENCH_KEEP").is_some() {
+        // Kept (with its inputs), to measure the compaction again on the same hour, e.g. under
+        // heaptrack: `KARMOR_BENCH_COMPACT_CHILD=<dir> <this bench>`.
+        let kept = base.join(format!("compaction-hour-{}", std::process::id()));
+        let copied = Command::new("cp")
+            .arg("-a")
+            .arg(alone.path())
+            .arg(&kept)
+            .status()
+            .expect("cp");
+        assert!(copied.success());
+        eprintln!("hour kept in {}", kept.display());
+    }
     let copied = Command::new("cp")
         .arg("-a")
         .arg(format!("{}/.", alone.path().display()))

@@ -201,6 +201,34 @@ fn error_path(e: &ContractError) -> Option<&Path> {
     }
 }
 
+/// Gives the heap that a compaction freed back to the system. glibc keeps freed memory in the
+/// compactor thread's arena, where only that thread would reuse it: without this, the
+/// collector's resident memory after a compaction stays as high as during it, on top of its
+/// sensor windows back at their full budget.
+fn release_freed_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only returns free pages of the allocator's arenas to the system.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Marks a compaction under way in [`Counters::compacting`] until dropped (also by a panic).
+struct Compacting<'a>(&'a Counters);
+
+impl<'a> Compacting<'a> {
+    fn start(counters: &'a Counters) -> Self {
+        counters.compacting.store(true, Ordering::Relaxed);
+        Compacting(counters)
+    }
+}
+
+impl Drop for Compacting<'_> {
+    fn drop(&mut self) {
+        self.0.compacting.store(false, Ordering::Relaxed);
+    }
+}
+
 /// Runs every compaction due now, one after the other; counts them and their errors. Returns
 /// how many succeeded. `stop` is checked between compactions.
 pub fn compact_due(
@@ -211,7 +239,14 @@ pub fn compact_due(
 ) -> u64 {
     let mut done = 0;
     while !stop() {
-        match compact_next(dir, now_ns(), policy) {
+        let next = {
+            let _merging = Compacting::start(counters);
+            compact_next(dir, now_ns(), policy)
+        };
+        if !matches!(next, Ok(None)) {
+            release_freed_memory();
+        }
+        match next {
             Ok(None) => break,
             Ok(Some(o)) => {
                 done += 1;

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -53,6 +53,10 @@ pub struct Counters {
     pub archive_lost_files: AtomicU64,
     /// Their bytes.
     pub archive_lost_bytes: AtomicU64,
+    /// True while the compactor merges (not a counter): the sensor windows flush at half
+    /// their memory budget meanwhile ([`Counters::window_budget`]), so that the collector and
+    /// a compaction together stay within the memory one of them alone may take.
+    pub compacting: AtomicBool,
     /// The KubeArmor source's counters, when that source runs (set once at start).
     pub kubearmor: OnceLock<Arc<KubeArmorStats>>,
     /// The eBPF source's hooks (`category:event`) and whether each attached (set once at
@@ -66,6 +70,16 @@ impl Counters {
     /// Adds to a counter.
     pub fn add(c: &AtomicU64, n: u64) {
         c.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The memory a sensor window may hold before it is flushed: `window_bytes`, or half of it
+    /// while a compaction runs.
+    pub fn window_budget(&self, window_bytes: usize) -> usize {
+        if self.compacting.load(Ordering::Relaxed) {
+            window_bytes / 2
+        } else {
+            window_bytes
+        }
     }
 
     /// Prometheus text exposition of every counter.
@@ -307,6 +321,16 @@ pub async fn serve(addr: SocketAddr, counters: Arc<Counters>) -> std::io::Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sensor_windows_take_half_their_budget_while_a_compaction_runs() {
+        let c = Counters::default();
+        assert_eq!(c.window_budget(12 << 20), 12 << 20);
+        c.compacting.store(true, Ordering::Relaxed);
+        assert_eq!(c.window_budget(12 << 20), 6 << 20);
+        c.compacting.store(false, Ordering::Relaxed);
+        assert_eq!(c.window_budget(12 << 20), 12 << 20);
+    }
 
     #[tokio::test]
     async fn metrics_endpoint_serves_counters() {

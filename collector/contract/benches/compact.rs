@@ -4,7 +4,9 @@
 //! compaction (this binary re-run as a child, so that generating the inputs does not count).
 //!
 //! `cargo bench -p karmor-contract --bench compact` (`KARMOR_BENCH_ROWS=N` for another size,
-//! `KARMOR_BENCH_DIR` for where the inputs go; default the system's temporary directory).
+//! `KARMOR_BENCH_DIR` for where the inputs go; default the system's temporary directory;
+//! `KARMOR_RUN_ROWS`, `KARMOR_MERGE_BATCH_ROWS`, `KARMOR_MERGE_FAN_IN` override the merge's
+//! defaults, to measure them; `KARMOR_BENCH_KEEP=1` keeps the inputs).
 
 use std::env;
 use std::fs;
@@ -57,7 +59,13 @@ fn main() {
         bytes_in as f64 / 1048576.0,
         report.trim()
     );
-    let _ = fs::remove_dir_all(&dir);
+    if env::var_os("KARMOR_BENCH_KEEP").is_none() {
+        let _ = fs::remove_dir_all(&dir);
+    } else {
+        // Kept, so that other settings can be measured on the same inputs:
+        // `KARMOR_COMPACT_CHILD=<dir> <this bench>`.
+        eprintln!("inputs kept in {}", dir.display());
+    }
 }
 
 /// Compacts the inputs in `dir` and prints `rows_out | MiB out | seconds | peak RSS`.
@@ -71,11 +79,15 @@ fn child(dir: &Path) {
     let out = dir.join("hour").join("hour.parquet");
     let start = Instant::now();
     let mut options = CompactOptions::new("bench", dir);
-    if let Some(n) = env::var("KARMOR_RUN_ROWS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
+    let knob = |name: &str| env::var(name).ok().and_then(|v| v.parse().ok());
+    if let Some(n) = knob("KARMOR_RUN_ROWS") {
         options.run_rows = n;
+    }
+    if let Some(n) = knob("KARMOR_MERGE_BATCH_ROWS") {
+        options.merge_batch_rows = n;
+    }
+    if let Some(n) = knob("KARMOR_MERGE_FAN_IN") {
+        options.merge_fan_in = n;
     }
     let done = compact(&inputs, &out, &options).expect("compact");
     let secs = start.elapsed().as_secs_f64();

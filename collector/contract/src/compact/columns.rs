@@ -1,11 +1,11 @@
-//! Compaction of inputs that fit in one run, on Arrow columns: no row becomes an [`Event`].
+//! Compaction on Arrow columns of rows that fit in one run: no row becomes an [`Event`].
 //!
 //! The rows' identities are encoded once with arrow's row format (byte strings that compare as
 //! [`identity_order`] compares the rows: the same columns in the same order, nulls first, the
 //! operation and the source by their enum order), row numbers are sorted by them, equal
-//! neighbours fold, and the output is gathered column by column. Same rules, same output as the
-//! row path; several times faster, because nothing is allocated per row and per string. The
-//! plugin's store compacts a bundle's small files this way (a partition's rows at a time).
+//! neighbours fold, and the output is gathered column by column: nothing is allocated per row
+//! and per string. The plugin's store compacts a bundle's small files this way (a partition's
+//! rows at a time), and the external merge (`external.rs`) cuts its runs with [`fold`].
 //!
 //! [`Event`]: crate::schema::Event
 //! [`identity_order`]: super::identity_order
@@ -97,49 +97,71 @@ pub(super) fn compact_in_memory(
 /// Every input's rows as the contract's columns (other writers' spellings normalised), one
 /// array per column.
 fn read_columns(inputs: &[Input]) -> Result<Vec<ArrayRef>, ContractError> {
-    let schema = arrow_schema();
-    let mut parts: Vec<Vec<ArrayRef>> = vec![Vec::new(); schema.fields().len()];
+    let mut parts: Vec<Vec<ArrayRef>> = vec![Vec::new(); COLUMNS.len()];
     for input in inputs {
-        // Rows of this input before the batch, so that an error names the row in the file.
-        let mut before = 0;
-        let reader = input.reader(65_536)?;
-        let input = &input.path;
-        for batch in reader {
-            let batch = batch.map_err(|e| ContractError::parquet(input, e))?;
-            let offset = before;
-            before += batch.num_rows();
-            let columns =
-                logical::normalize(&batch, &schema).map_err(|p| ContractError::Column {
-                    path: input.clone(),
-                    column: p.column,
-                    message: p.message,
-                })?;
-            for (column, name) in columns.iter().zip(COLUMNS) {
-                let known = match *name {
-                    "op" => first_unknown::<Op>(column),
-                    "source" => first_unknown::<Source>(column),
-                    _ => None,
-                };
-                if let Some((row, message)) = known {
-                    return Err(ContractError::Column {
-                        path: input.clone(),
-                        column: name.to_string(),
-                        message: format!("row {}: {message}", offset + row),
-                    });
-                }
-            }
-            for ((part, column), field) in parts.iter_mut().zip(columns).zip(schema.fields()) {
-                // Lists keep their writer's item name after normalisation; ours is `item`.
-                let column = if column.data_type() == field.data_type() {
-                    column
-                } else {
-                    arrow_cast::cast(&column, field.data_type())
-                        .map_err(|e| ContractError::parquet(input, e))?
-                };
+        for_each_batch(input, 65_536, |columns| {
+            for (part, column) in parts.iter_mut().zip(columns) {
                 part.push(column);
             }
-        }
+            Ok(())
+        })?;
     }
+    concat_parts(&parts)
+}
+
+/// Calls `f` with each batch of `input`'s rows (`batch_rows` at a time) as the contract's
+/// columns, in schema order: other writers' spellings normalised, and an operation or source
+/// that the contract does not know refused by file, column and row.
+pub(super) fn for_each_batch(
+    input: &Input,
+    batch_rows: usize,
+    mut f: impl FnMut(Vec<ArrayRef>) -> Result<(), ContractError>,
+) -> Result<(), ContractError> {
+    let schema = arrow_schema();
+    // Rows of this input before the batch, so that an error names the row in the file.
+    let mut before = 0;
+    let reader = input.reader(batch_rows)?;
+    let input = &input.path;
+    for batch in reader {
+        let batch = batch.map_err(|e| ContractError::parquet(input, e))?;
+        let offset = before;
+        before += batch.num_rows();
+        let columns = logical::normalize(&batch, &schema).map_err(|p| ContractError::Column {
+            path: input.clone(),
+            column: p.column,
+            message: p.message,
+        })?;
+        for (column, name) in columns.iter().zip(COLUMNS) {
+            let known = match *name {
+                "op" => first_unknown::<Op>(column),
+                "source" => first_unknown::<Source>(column),
+                _ => None,
+            };
+            if let Some((row, message)) = known {
+                return Err(ContractError::Column {
+                    path: input.clone(),
+                    column: name.to_string(),
+                    message: format!("row {}: {message}", offset + row),
+                });
+            }
+        }
+        let mut typed = Vec::with_capacity(columns.len());
+        for (column, field) in columns.into_iter().zip(schema.fields()) {
+            // Lists keep their writer's item name after normalisation; ours is `item`.
+            typed.push(if column.data_type() == field.data_type() {
+                column
+            } else {
+                arrow_cast::cast(&column, field.data_type())
+                    .map_err(|e| ContractError::parquet(input, e))?
+            });
+        }
+        f(typed)?;
+    }
+    Ok(())
+}
+
+/// Each column's parts as one array.
+pub(super) fn concat_parts(parts: &[Vec<ArrayRef>]) -> Result<Vec<ArrayRef>, ContractError> {
     parts
         .iter()
         .map(|part| {
@@ -152,14 +174,39 @@ fn read_columns(inputs: &[Input]) -> Result<Vec<ArrayRef>, ContractError> {
         .collect()
 }
 
+/// The position of column `name` in schema order.
+pub(super) fn column_index(name: &str) -> Result<usize, arrow_schema::ArrowError> {
+    COLUMNS
+        .iter()
+        .position(|c| *c == name)
+        .ok_or_else(|| arrow_schema::ArrowError::SchemaError(format!("no column {name}")))
+}
+
+/// The identity columns of `columns` (schema order) as sort keys whose order is
+/// [`super::identity_order`]'s: the values themselves, but the operation and the source by
+/// their enum order. Unlike [`fold`]'s ranks these compare across batches.
+pub(super) fn identity_keys(
+    columns: &[ArrayRef],
+) -> Result<Vec<ArrayRef>, arrow_schema::ArrowError> {
+    IDENTITY
+        .iter()
+        .map(|name| {
+            let array = &columns[column_index(name)?];
+            match *name {
+                "op" => enum_order::<Op>(array, |op| op as u8),
+                "source" => enum_order::<Source>(array, |s| s as u8),
+                _ => Ok(Arc::clone(array)),
+            }
+        })
+        .collect()
+}
+
 /// Sorts the rows by identity and folds equal identities: count summed, first = min,
 /// last = max.
-fn fold(columns: &[ArrayRef]) -> Result<RecordBatch, arrow_schema::ArrowError> {
+pub(super) fn fold(columns: &[ArrayRef]) -> Result<RecordBatch, arrow_schema::ArrowError> {
     let column = |name: &str| -> Result<&ArrayRef, arrow_schema::ArrowError> {
-        COLUMNS
-            .iter()
-            .position(|c| *c == name)
-            .and_then(|i| columns.get(i))
+        columns
+            .get(column_index(name)?)
             .ok_or_else(|| arrow_schema::ArrowError::SchemaError(format!("no column {name}")))
     };
     let mut keys = Vec::with_capacity(IDENTITY.len());

@@ -116,7 +116,7 @@ fn small(dir: &Path) -> CompactOptions {
     }
 }
 
-/// [`small`], but every input fits in one run: the column path.
+/// [`small`], but every input fits in one run: the in-memory path.
 fn in_memory(dir: &Path) -> CompactOptions {
     CompactOptions {
         run_rows: 1_000_000,
@@ -135,13 +135,13 @@ fn compaction_on_columns_gives_the_rows_and_counts_of_an_independent_aggregation
 }
 
 #[test]
-fn the_column_and_row_paths_write_the_same_rows_in_the_same_order() {
+fn the_in_memory_and_external_paths_write_the_same_rows_in_the_same_order() {
     let dir = tempfile::tempdir().expect("tempdir");
     let inputs = write_windows(dir.path(), 7, 400, 250);
     let rows = dir.path().join("rows.parquet");
     let columns = dir.path().join("columns.parquet");
-    let by_rows = compact(&inputs, &rows, &small(dir.path())).expect("row path");
-    let by_columns = compact(&inputs, &columns, &in_memory(dir.path())).expect("column path");
+    let by_rows = compact(&inputs, &rows, &small(dir.path())).expect("external path");
+    let by_columns = compact(&inputs, &columns, &in_memory(dir.path())).expect("in-memory path");
     assert_eq!(by_rows.input_rows, by_columns.input_rows);
     assert_eq!(by_rows.meta, by_columns.meta);
     assert_eq!(
@@ -342,9 +342,10 @@ fn a_corrupt_input_fails_the_compaction_without_a_partial_output() {
 }
 
 #[test]
-fn the_column_path_orders_nulls_empty_values_prefixes_and_label_lists_as_the_row_path() {
-    // The column path sorts on ranks of each column's distinct values: they must order and
-    // group exactly as identity_order does, also where it is subtle.
+fn both_paths_order_nulls_empty_values_prefixes_and_label_lists_as_identity_order() {
+    // The in-memory path sorts on ranks of each column's distinct values, the external merge on
+    // the values' row encoding: both must order and group exactly as identity_order does, also
+    // where it is subtle (and the merge across runs, levels and batches).
     let dir = tempfile::tempdir().expect("tempdir");
     let labels: [&[&str]; 5] = [&[], &["a"], &["a", "b"], &["a=1", "b"], &["b"]];
     let pods = [None, Some(""), Some("a"), Some("Z"), Some("é")];
@@ -384,8 +385,14 @@ fn the_column_path_orders_nulls_empty_values_prefixes_and_label_lists_as_the_row
     }
     let rows = dir.path().join("rows.parquet");
     let columns = dir.path().join("columns.parquet");
-    compact(&inputs, &rows, &small(dir.path())).expect("row path");
-    compact(&inputs, &columns, &in_memory(dir.path())).expect("column path");
+    let tiny = CompactOptions {
+        run_rows: 4,
+        merge_batch_rows: 3,
+        merge_fan_in: 3,
+        ..small(dir.path())
+    };
+    compact(&inputs, &rows, &tiny).expect("external path");
+    compact(&inputs, &columns, &in_memory(dir.path())).expect("in-memory path");
     let by_rows = read_segment(&rows).expect("rows").1;
     let by_columns = read_segment(&columns).expect("columns").1;
     assert_eq!(by_columns.len(), events.len(), "every behaviour once");
