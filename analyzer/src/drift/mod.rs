@@ -31,32 +31,15 @@ pub fn keep_digests(store: &crate::Store) -> crate::error::Result<()> {
 /// `f` over `items` on as many threads as there are cores (at most 8), results in order.
 /// Workloads are independent, so folding and comparing them runs in parallel.
 pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 8);
-    let chunk = items.len().div_ceil(threads).max(1);
     let f = &f;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| match h.join() {
-                Ok(v) => v,
-                Err(panic) => std::panic::resume_unwind(panic),
-            })
-            .collect()
+    in_chunks(items.chunks(chunk_len(items.len())), |part| {
+        part.iter().map(f).collect()
     })
 }
 
 /// [`par_map`] over owned items (each moved into `f`), results in order.
 pub(crate) fn par_map_owned<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 8);
-    let chunk = items.len().div_ceil(threads).max(1);
+    let chunk = chunk_len(items.len());
     let mut chunks: Vec<Vec<T>> = Vec::new();
     let mut rest = items.into_iter();
     loop {
@@ -67,11 +50,26 @@ pub(crate) fn par_map_owned<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R 
         chunks.push(part);
     }
     let f = &f;
+    in_chunks(chunks.into_iter(), |part| part.into_iter().map(f).collect())
+}
+
+/// Items per thread for `n` items: one chunk per core, at most 8.
+fn chunk_len(n: usize) -> usize {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8);
+    n.div_ceil(threads).max(1)
+}
+
+/// `work` on each chunk in a thread of its own; the chunks' results concatenated in order (a
+/// panic in one is raised again here).
+fn in_chunks<C: Send, R: Send>(
+    chunks: impl Iterator<Item = C>,
+    work: impl Fn(C) -> Vec<R> + Sync,
+) -> Vec<R> {
+    let work = &work;
     std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|part| scope.spawn(move || part.into_iter().map(f).collect::<Vec<R>>()))
-            .collect();
+        let handles: Vec<_> = chunks.map(|part| scope.spawn(move || work(part))).collect();
         handles
             .into_iter()
             .flat_map(|h| match h.join() {
