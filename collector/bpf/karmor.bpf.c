@@ -683,6 +683,19 @@ int handle_exit(void *ctx)
 
 // ---- files ----------------------------------------------------------------------------------
 
+// Appends dentry `d`'s name at `at` in the data as one path component (an unreadable name
+// becomes an empty one).
+static __always_inline void push_comp(struct karmor_event *e, __u32 at, struct dentry *d)
+{
+	const unsigned char *name = BPF_CORE_READ(d, d_name.name);
+	long len = bpf_probe_read_kernel_str(&e->data[at & DATA_MASK], COMP_LEN, name);
+	if (len <= 0) {
+		e->data[at & DATA_MASK] = 0;
+		len = 1;
+	}
+	e->comps_len += len;
+}
+
 // Components of a path, leaf first, crossing mounts up to the root of the task's mount
 // namespace, appended to the data. User space joins them in reverse. The counts live in the
 // record (map memory, which the verifier does not track), so that the loop's states prune.
@@ -705,14 +718,7 @@ static __always_inline void walk_path(struct karmor_event *e, struct dentry *d, 
 	struct dentry *up = BPF_CORE_READ(d, d_parent);
 	if (d != root && d != up && up != root) {
 		// The leaf, then its directory (not a mount's root: its path crosses a mount).
-		__u32 at = data_used(e);
-		const unsigned char *name = BPF_CORE_READ(d, d_name.name);
-		long len = bpf_probe_read_kernel_str(&e->data[at & DATA_MASK], COMP_LEN, name);
-		if (len <= 0) {
-			e->data[at & DATA_MASK] = 0;
-			len = 1;
-		}
-		e->comps_len += len;
+		push_comp(e, data_used(e), d);
 		e->ncomps = 1;
 		d = up;
 		struct dir_key *dk = &e->dkey;
@@ -750,13 +756,7 @@ static __always_inline void walk_path(struct karmor_event *e, struct dentry *d, 
 			e->ncomps |= COMPS_TRUNCATED;
 			break;
 		}
-		const unsigned char *name = BPF_CORE_READ(d, d_name.name);
-		long len = bpf_probe_read_kernel_str(&e->data[at & DATA_MASK], COMP_LEN, name);
-		if (len <= 0) {
-			e->data[at & DATA_MASK] = 0;
-			len = 1;
-		}
-		e->comps_len += len;
+		push_comp(e, at, d);
 		e->ncomps += 1;
 		d = parent;
 	}
