@@ -184,6 +184,21 @@ fn unlisted_output(dir: &Path) -> bool {
     })
 }
 
+/// Whether a compaction's inputs are still on disk after the manifest swap unlisted them
+/// (files whose sha256 a listed file says it replaces).
+fn swapped_not_deleted(dir: &Path) -> bool {
+    let Ok(m) = read_manifest(dir) else {
+        return false;
+    };
+    let replaced: Vec<&String> = m.files.iter().flat_map(|f| &f.replaces).collect();
+    !replaced.is_empty()
+        && parquet_files(dir).unwrap_or_default().iter().any(|p| {
+            let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+            m.files.iter().all(|f| f.path != rel)
+                && sha256_file(p).is_ok_and(|sha| replaced.contains(&&sha))
+        })
+}
+
 fn past_hot_segments(dir: &Path, cutoff: i64) -> usize {
     read_manifest(dir)
         .map(|m| {
@@ -255,17 +270,18 @@ fn kill_9_during_compaction_never_loses_or_duplicates_a_row() {
             std::thread::sleep(Duration::from_millis(2));
         }
         if pause.is_some() && past_hot_segments(dir, cutoff) > 0 {
-            // Once the output is in place: within the pause before the manifest swap, or
-            // within the one after it, before the inputs are deleted.
-            while !unlisted_output(dir) && Instant::now() < deadline {
+            // Within the pause before the manifest swap (the output in place), or within the
+            // one after it (the inputs not yet deleted): wait until that state is on disk and
+            // kill at once. (A fixed sleep after the output appeared missed the second pause
+            // when the machine was loaded: the compactor runs at nice 19.)
+            let reached: fn(&Path) -> bool = if round % 4 == 1 {
+                unlisted_output
+            } else {
+                swapped_not_deleted
+            };
+            while !reached(dir) && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(2));
             }
-            let after = if round % 4 == 1 {
-                PAUSE_MS / 2
-            } else {
-                PAUSE_MS * 3 / 2
-            };
-            std::thread::sleep(Duration::from_millis(after));
         } else {
             std::thread::sleep(Duration::from_millis((round * 379) % 2_000));
         }
