@@ -13,7 +13,8 @@
 //! `KARMOR_BENCH_ROWS=1000000,10000000` picks the sizes; `KARMOR_BENCH_DIR` the scratch dir;
 //! `KARMOR_BENCH_KEEP=1` keeps it (its files, to query by hand); `KARMOR_BENCH_QUERIES=<kept
 //! rows-N dir>` times only the queries on its compacted bundle again (first answer, repeated
-//! and filtered summaries), without writing anything or loading the proposal's table.
+//! and filtered summaries, with their CPU time; `KARMOR_BENCH_REPEAT` runs each), without
+//! writing anything or loading the proposal's table.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -228,27 +229,62 @@ fn queries_only(compacted: &Path) {
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     assert!(!summarize(&store, &q).expect("summary").is_empty());
     let first = t.elapsed();
-    let repeated = median(|| {
+    let repeat = std::env::var("KARMOR_BENCH_REPEAT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(REPEAT);
+    let repeated = median_with_cpu(repeat, || {
         assert!(!summarize(&store, &q).expect("summary").is_empty());
     });
-    let filtered = median(|| {
+    let filtered = median_with_cpu(repeat, || {
         summarize(&store, &fq).expect("summary");
     });
-    println!("| step | kubectl-karmor (DuckDB over Parquet) |");
-    println!("|---|---:|");
+    println!("| step | kubectl-karmor (DuckDB over Parquet) | CPU (all threads) |");
+    println!("|---|---:|---:|");
     println!(
-        "| first answer, {} compacted files | {} |",
+        "| first answer, {} compacted files | {} | - |",
         report.merged.len(),
         fmt(first)
     );
     println!(
-        "| observe pods -n (process+file+network), repeated | {} |",
-        fmt(repeated)
+        "| observe pods -n (process+file+network), repeated | {} | {} |",
+        fmt(repeated.0),
+        fmt(repeated.1)
     );
     println!(
-        "| observe pods -n -o file -f path=/etc/*, repeated | {} |",
-        fmt(filtered)
+        "| observe pods -n -o file -f path=/etc/*, repeated | {} | {} |",
+        fmt(filtered.0),
+        fmt(filtered.1)
     );
+}
+
+/// The process's CPU time so far, all threads (DuckDB's workers included).
+fn process_cpu() -> Duration {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid timespec for the call to fill.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID)");
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+/// Medians of `f`'s wall time and CPU time over `repeat` runs after a warm-up: the CPU time
+/// compares two builds or layouts run on a machine other work is loading, where wall times
+/// do not.
+fn median_with_cpu(repeat: usize, mut f: impl FnMut()) -> (Duration, Duration) {
+    f(); // warm-up
+    let (mut walls, mut cpus): (Vec<Duration>, Vec<Duration>) = (0..repeat.max(1))
+        .map(|_| {
+            let (t, c) = (Instant::now(), process_cpu());
+            f();
+            (t.elapsed(), process_cpu().saturating_sub(c))
+        })
+        .unzip();
+    walls.sort();
+    cpus.sort();
+    (walls[walls.len() / 2], cpus[cpus.len() / 2])
 }
 
 /// The benchmark's summary (`observe pods -n search`) and its filtered form
