@@ -1132,9 +1132,11 @@ fn a_preview_under_a_filter_on_any_field_is_the_first_rows_of_the_filtered_view(
         q.namespace = NamespaceScope::All;
         q
     };
-    // Fields that vary within a view's rows (none is a grouping column): the preview takes
+    // Fields that vary within a view's rows (none is a grouping column), and one filter on
+    // grouping columns (previewed so while the view it narrows is built): the preview takes
     // the resources of the question without its filter, a superset in the same order.
     let filters = [
+        "process=/usr/sbin/*||namespace=kube-system",
         "uid=33",
         "uid=1000",
         "result!=Passed",
@@ -1155,9 +1157,6 @@ fn a_preview_under_a_filter_on_any_field_is_the_first_rows_of_the_filtered_view(
             let resources = browse::resource_rows(&store, &plain, op).unwrap();
             let unfiltered = browse::build_view(&store, 9, &plain, op, range).unwrap();
             for text in filters {
-                let fields = filter::parse(text).unwrap().fields();
-                let grouping = browse::grouping_fields(plain.kind, op);
-                assert!(!fields.iter().all(|f| grouping.contains(f)), "{text}");
                 let mut q = plain.clone();
                 q.filter = Some(filter::compile(text).unwrap());
                 let total = browse::build_view(&store, 5, &q, op, range).unwrap();

@@ -627,8 +627,9 @@ impl Worker {
         }
     }
 
-    /// The first screen of `v`'s view, read before the view is built, when `v` asks for its
-    /// first rows without a quick search, its scope (without the user's filter) holds more
+    /// The first screen of `v`'s view, read before the view is built (or, under a filter on
+    /// its grouping columns, before the level's view it narrows is built), when `v` asks for
+    /// its first rows without a quick search, its scope (without the user's filter) holds more
     /// than one resource and the store at least `preview_rows` rows: building a view scans
     /// the columns it groups of every row of the store (its scope rarely skips any), and a
     /// filter on a field that varies within its rows makes it read them all, however few
@@ -636,9 +637,7 @@ impl Worker {
     /// scan) and then serve every filter. A sorted view is previewed in `observe`'s order
     /// (its first rows by a sort need the whole view), and sorted once built.
     fn preview(&mut self, v: &ViewRequest) -> anyhow::Result<Option<Vec<BrowseRow>>> {
-        let first = v.arrangement.search.as_deref().is_none_or(str::is_empty)
-            && v.refine.is_none()
-            && v.offset == 0;
+        let first = v.arrangement.search.as_deref().is_none_or(str::is_empty) && v.offset == 0;
         if !first || self.store.health()?.rows < self.preview_rows {
             return Ok(None);
         }
