@@ -595,12 +595,13 @@ pub fn resource_rows(store: &Store, q: &ObserveQuery, op: Op) -> Result<Vec<Reso
         .map_err(AnalyzerError::store("read a view's resources"))
 }
 
-/// Resources a [`preview`]'s first round groups; each round takes four times as many as the
-/// one before (a round costs a scan of the scope's columns however few it takes, so a filter
-/// that keeps none of the first resources' rows costs a few rounds, not one per resource).
-const PREVIEW_FIRST: usize = 1;
-/// How much larger each round of a [`preview`] is than the one before.
-const PREVIEW_GROWTH: usize = 4;
+/// Rows of `events` (by [`ResourceRows::rows`]) a [`preview`]'s first round takes resources
+/// for, at least one resource: grouping them costs little beside the scan every round makes
+/// of the scope's columns, and a filter that keeps few of them still finds a screen's rows.
+pub const PREVIEW_ROUND_ROWS: u64 = 65_536;
+/// How much larger each round of a [`preview`] is than the one before (a filter that keeps
+/// none of the first resources' rows costs a few rounds, not one per resource).
+const PREVIEW_GROWTH: u64 = 4;
 
 /// The first `limit` rows of `q`'s `op` view in `observe`'s order, as [`page`] reads them
 /// from [`build_view`]'s table, without building it: `observe`'s order begins with the
@@ -610,9 +611,11 @@ const PREVIEW_GROWTH: usize = 4;
 /// file holds several). `resources` lists the resources to take, in that order
 /// ([`resource_rows`]): those of `q`'s scope or of any wider scope, such as `q` without its
 /// filter (a resource none of whose rows `q` keeps yields no row, so the rows found are
-/// still a prefix of the view). They are taken in rounds, one resource, then four times as
-/// many each round, until `limit` rows are found. A tab of millions of rows, filtered by any
-/// field, shows its first screen in a fraction of a second while the view is built.
+/// still a prefix of the view). They are taken in rounds until `limit` rows are found: the
+/// first round takes resources of `round_rows` rows (at least one resource; normally
+/// [`PREVIEW_ROUND_ROWS`]), each round four times as many rows as the one before. A tab of
+/// millions of rows, filtered by any field, shows its first screen in a fraction of a second
+/// while the view is built.
 pub fn preview(
     store: &Store,
     q: &ObserveQuery,
@@ -620,6 +623,7 @@ pub fn preview(
     range: TimeRange,
     limit: u64,
     resources: &[ResourceRows],
+    round_rows: u64,
 ) -> Result<Vec<BrowseRow>> {
     let names = activity_names();
     let extra = view_aggregates(q.kind, range, &names);
@@ -627,11 +631,18 @@ pub fn preview(
     let cols = page_columns(op);
     let key = q.kind.key_sql();
     let mut out: Vec<BrowseRow> = Vec::new();
-    let (mut at, mut take) = (0, PREVIEW_FIRST);
+    let (mut at, mut budget) = (0, round_rows);
     while at < resources.len() && (out.len() as u64) < limit {
+        // The next resources, up to the round's rows (at least one).
+        let mut end = at;
+        let mut rows = 0u64;
+        while end < resources.len() && (end == at || rows < budget) {
+            rows = rows.saturating_add(resources[end].rows);
+            end += 1;
+        }
         // A resource without a name (a node-less row of a node view) cannot be bound as a
         // parameter: the preview ends before it (its rows are still a prefix of the view).
-        let round: Vec<(Option<&str>, &str)> = resources[at..(at + take).min(resources.len())]
+        let round: Vec<(Option<&str>, &str)> = resources[at..end]
             .iter()
             .map_while(|r| {
                 r.resource
@@ -643,7 +654,7 @@ pub fn preview(
             break;
         }
         at += round.len();
-        take *= PREVIEW_GROWTH;
+        budget = budget.saturating_mul(PREVIEW_GROWTH);
         // The round's resources, exactly (namespace and key of each)…
         let exact = round
             .iter()

@@ -1104,10 +1104,15 @@ fn a_preview_is_the_first_rows_of_the_view_it_stands_for() {
                 r.len()
             };
             let listed = browse::resource_rows(&store, &q, op).unwrap();
-            for limit in [1, 5, 40, total + 3] {
-                let got = browse::preview(&store, &q, op, range, limit, &listed).unwrap();
+            // Rounds of one resource, then of more (the demo's rows are fewer than one
+            // round's by default: then one round takes them all).
+            for (limit, round) in [1, 5, 40, total + 3]
+                .into_iter()
+                .flat_map(|l| [(l, 1), (l, browse::PREVIEW_ROUND_ROWS)])
+            {
+                let got = browse::preview(&store, &q, op, range, limit, &listed, round).unwrap();
                 let n = limit.min(total) as usize;
-                assert_eq!(got, all[..n], "{q:?} {op:?} limit {limit}");
+                assert_eq!(got, all[..n], "{q:?} {op:?} limit {limit} round {round}");
                 if resources(n) > 2 {
                     several += 1;
                 }
@@ -1163,9 +1168,12 @@ fn a_preview_under_a_filter_on_any_field_is_the_first_rows_of_the_filtered_view(
                 let a = browse::arrange(&store, 5, &q, op, &Arrangement::default()).unwrap();
                 let rows = browse::page(&store, &a, op, 0, total).unwrap();
                 for limit in [1, 5, 40, total + 3] {
-                    let got = browse::preview(&store, &q, op, range, limit, &resources).unwrap();
-                    let n = limit.min(total) as usize;
-                    assert_eq!(got, rows[..n], "{q:?} {op:?} {text} limit {limit}");
+                    for round in [1, browse::PREVIEW_ROUND_ROWS] {
+                        let got = browse::preview(&store, &q, op, range, limit, &resources, round)
+                            .unwrap();
+                        let n = limit.min(total) as usize;
+                        assert_eq!(got, rows[..n], "{q:?} {op:?} {text} limit {limit} {round}");
+                    }
                 }
                 // The first resource of the scope keeps none of its rows: the preview's
                 // rows come from later ones.

@@ -2,8 +2,9 @@
 //! pages, graphs, details, exports, drafts) runs here, never on the UI thread. Requests that a
 //! newer view request makes useless (a key held down) are answered `Superseded` unrun.
 //!
-//! A view of a store of at least [`PREVIEW_ROWS`] rows (unless set otherwise) whose scope
-//! holds more than one resource is not built before its first screen is shown: that screen is
+//! A view whose scope (without the user's filter) groups at least [`Worker::preview_rows`]
+//! rows of `events` of more than one resource is not built before its first screen is shown
+//! (under any filter, and any sort): that screen is
 //! read first, from the events of its first resources alone ([`browse::preview`]; the
 //! resources of the level's scope without the user's filter, listed once, so that a filter
 //! on any field costs no more scans), and answered as `building`; the view is built
@@ -87,9 +88,9 @@ const FILTERED: usize = 2 << 16;
 /// sort fast enough by a top-N query).
 pub const PREPARE_ROWS: u64 = 100_000;
 
-/// Views of a store of at least this many rows show a preview of their first screen before
-/// they are built, unless their scope holds one resource (a store of fewer builds any view
-/// in about a second).
+/// Views whose scope (without the user's filter) groups at least this many rows of `events`,
+/// of more than one resource, show a preview of their first screen before they are built (a
+/// view of fewer builds in about as long as its preview takes: one scan of the store).
 pub const PREVIEW_ROWS: u64 = 500_000;
 
 /// How long no request must arrive before idle work starts.
@@ -343,7 +344,8 @@ pub struct Worker {
     target: Option<Target>,
     /// Idle work that failed other than by an interruption (not tried again for the view).
     failed: HashSet<Job>,
-    /// Views of a store of fewer rows are built before their first screen is shown.
+    /// Views whose scope groups fewer rows of `events` are built before their first screen
+    /// is shown.
     preview_rows: u64,
     /// The view request answered by a preview, whose view is to be built next.
     pending: Option<(u64, ViewRequest)>,
@@ -383,8 +385,9 @@ impl Worker {
         }
     }
 
-    /// Views of a store of at least `rows` rows (scopes of more than one resource) show a
-    /// preview of their first screen before they are built ([`PREVIEW_ROWS`] unless set).
+    /// Views whose scope groups at least `rows` rows of `events` (of more than one resource)
+    /// show a preview of their first screen before they are built ([`PREVIEW_ROWS`] unless
+    /// set).
     pub fn with_preview_rows(mut self, rows: u64) -> Self {
         self.preview_rows = rows;
         self
@@ -629,20 +632,22 @@ impl Worker {
 
     /// The first screen of `v`'s view, read before the view is built (or, under a filter on
     /// its grouping columns, before the level's view it narrows is built), when `v` asks for
-    /// its first rows without a quick search, its scope (without the user's filter) holds more
-    /// than one resource and the store at least `preview_rows` rows: building a view scans
-    /// the columns it groups of every row of the store (its scope rarely skips any), and a
-    /// filter on a field that varies within its rows makes it read them all, however few
-    /// it keeps. The scope's resources, in order, are listed once per scope and tab (one
-    /// scan) and then serve every filter. A sorted view is previewed in `observe`'s order
-    /// (its first rows by a sort need the whole view), and sorted once built.
+    /// its first rows without a quick search and its scope (without the user's filter: a
+    /// bound of any filtered view's) groups at least `preview_rows` rows of `events` of more
+    /// than one resource. The scope's resources, in order, with their rows, are listed once
+    /// per scope and tab (one scan) and then serve every filter: a filter costs no count of
+    /// its rows, and a filter on a field that varies within the view's rows (which makes a
+    /// build decode every row of the store, however few it keeps) shows the rows of the
+    /// first resources that hold some. A sorted view is previewed in `observe`'s order (its
+    /// first rows by a sort need the whole view), and sorted once built.
     fn preview(&mut self, v: &ViewRequest) -> anyhow::Result<Option<Vec<BrowseRow>>> {
         let first = v.arrangement.search.as_deref().is_none_or(str::is_empty) && v.offset == 0;
-        if !first || self.store.health()?.rows < self.preview_rows {
+        if !first {
             return Ok(None);
         }
         let resources = self.resource_rows(&v.plain, v.op)?;
-        if resources.len() < 2 {
+        let rows: u64 = resources.iter().map(|r| r.rows).sum();
+        if resources.len() < 2 || rows < self.preview_rows {
             return Ok(None);
         }
         Ok(Some(browse::preview(
@@ -652,6 +657,7 @@ impl Worker {
             self.range,
             v.limit,
             &resources,
+            browse::PREVIEW_ROUND_ROWS,
         )?))
     }
 
