@@ -306,6 +306,8 @@ struct SlotState {
     /// The view of the question with a filter on other fields ([`FILTERED`]), and its rows.
     filtered: Option<String>,
     filtered_rows: u64,
+    /// Whether a table of such a view exists (built for this filter or an earlier one).
+    filtered_table: bool,
     arranged: Option<(String, Arranged)>,
     /// The view gained an index or a sort order since `arranged` was made (it still reads
     /// the right rows, the slow way; the next view request arranges again).
@@ -738,6 +740,7 @@ impl Worker {
             if state.filtered.as_deref() != Some(base_key.as_str()) {
                 state.filtered = None;
                 preempted(&self.preemption, self.building_since)?;
+                state.filtered_table = true;
                 state.filtered_rows =
                     browse::build_view(&self.store, v.slot + FILTERED, base, v.op, self.range)?;
                 if state.filtered_rows >= self.prepare_rows {
@@ -751,7 +754,8 @@ impl Worker {
             }
             (v.slot + FILTERED, base_key)
         } else {
-            if state.filtered.take().is_some() {
+            state.filtered = None;
+            if std::mem::take(&mut state.filtered_table) {
                 // The filter is gone: its view's memory goes too.
                 browse::drop_view(&self.store, v.slot + FILTERED)?;
             }
