@@ -602,6 +602,9 @@ pub const PREVIEW_ROUND_ROWS: u64 = 65_536;
 /// How much larger each round of a [`preview`] is than the one before (a filter that keeps
 /// none of the first resources' rows costs a few rounds, not one per resource).
 const PREVIEW_GROWTH: u64 = 4;
+/// Most resources a round of a [`preview`] takes (their namespaces and keys are bound as
+/// parameters: a store of many small resources still gives a statement of bounded size).
+const PREVIEW_ROUND_RESOURCES: usize = 1024;
 
 /// The first `limit` rows of `q`'s `op` view in `observe`'s order, as [`page`] reads them
 /// from [`build_view`]'s table, without building it: `observe`'s order begins with the
@@ -612,8 +615,8 @@ const PREVIEW_GROWTH: u64 = 4;
 /// ([`resource_rows`]): those of `q`'s scope or of any wider scope, such as `q` without its
 /// filter (a resource none of whose rows `q` keeps yields no row, so the rows found are
 /// still a prefix of the view). They are taken in rounds until `limit` rows are found: the
-/// first round takes resources of `round_rows` rows (at least one resource; normally
-/// [`PREVIEW_ROUND_ROWS`]), each round four times as many rows as the one before. A tab of
+/// first round takes resources of `round_rows` rows (at least one resource, at most 1024;
+/// normally [`PREVIEW_ROUND_ROWS`]), each round four times as many rows as the one before. A tab of
 /// millions of rows, filtered by any field, shows its first screen in a fraction of a second
 /// while the view is built.
 pub fn preview(
@@ -636,7 +639,10 @@ pub fn preview(
         // The next resources, up to the round's rows (at least one).
         let mut end = at;
         let mut rows = 0u64;
-        while end < resources.len() && (end == at || rows < budget) {
+        while end < resources.len()
+            && end - at < PREVIEW_ROUND_RESOURCES
+            && (end == at || rows < budget)
+        {
             rows = rows.saturating_add(resources[end].rows);
             end += 1;
         }
