@@ -547,77 +547,152 @@ pub fn event_rows(store: &Store, q: &ObserveQuery, op: Op) -> Result<u64> {
         .map_err(AnalyzerError::store("count a section's rows"))
 }
 
-/// The first `limit` rows of `q`'s `op` view in `observe`'s order, as [`page`] reads them
-/// from [`build_view`]'s table, without building it: `observe`'s order begins with the
-/// namespace and the resource, so the first rows are those of the first resources, and each
-/// resource's rows are grouped from its own events alone (the scan filters the rest out
-/// before grouping; row groups of other namespaces are skipped by their statistics where a
-/// file holds several). Resources are taken in order, one, then
-/// twice as many each round, until `limit` rows are found. A tab of millions of rows shows
-/// its first screen in a fraction of a second while the view is built.
-pub fn preview(
-    store: &Store,
-    q: &ObserveQuery,
-    op: Op,
-    range: TimeRange,
-    limit: u64,
-) -> Result<Vec<BrowseRow>> {
+/// One resource of a view (its namespace, for namespaced kinds, and its `resource` key) with
+/// the rows of `events` its section groups for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceRows {
+    /// Namespace (none for namespace and node views).
+    pub namespace: Option<String>,
+    /// The resource's key ([`ResourceKind::key_sql`]); none only for a node-less row of a
+    /// node view.
+    pub resource: Option<String>,
+    /// Rows of `events`.
+    pub rows: u64,
+}
+
+/// The resources of `q`'s `op` section in `observe`'s order (namespace, then resource), with
+/// the rows of `events` each one groups: one scan of the scope's columns. Without a filter,
+/// `q`'s list holds the resources of every filtered question of the same scope, in the same
+/// order, so that one list (kept by the caller) serves [`preview`] for any filter, and its
+/// rows bound the rows any of them groups.
+pub fn resource_rows(store: &Store, q: &ObserveQuery, op: Op) -> Result<Vec<ResourceRows>> {
     let (scope, params) = q.scope();
     let ns = if q.kind.namespaced() {
         "namespace"
     } else {
         "CAST(NULL AS VARCHAR)"
     };
-    let resources: Vec<(Option<String>, Option<String>)> = {
-        let mut stmt = store
-            .conn()
-            .prepare(&format!(
-                "SELECT DISTINCT {ns} AS ns, {} AS resource FROM events
-                 WHERE op = '{}' AND {scope} ORDER BY ns ASC NULLS FIRST, resource ASC NULLS LAST",
-                q.kind.key_sql(),
-                op.as_str()
-            ))
-            .map_err(AnalyzerError::store("prepare a preview's resources"))?;
-        let rows = stmt
-            .query_map(params_from_iter(params.iter()), |r| {
-                Ok((r.get(0)?, r.get(1)?))
+    let mut stmt = store
+        .conn()
+        .prepare(&format!(
+            "SELECT {ns} AS ns, {} AS resource, count(*) FROM events
+             WHERE op = '{}' AND {scope} GROUP BY ALL
+             ORDER BY ns ASC NULLS FIRST, resource ASC NULLS LAST",
+            q.kind.key_sql(),
+            op.as_str()
+        ))
+        .map_err(AnalyzerError::store("prepare a view's resources"))?;
+    let rows = stmt
+        .query_map(params_from_iter(params.iter()), |r| {
+            Ok(ResourceRows {
+                namespace: r.get(0)?,
+                resource: r.get(1)?,
+                rows: r.get::<_, i64>(2)?.max(0) as u64,
             })
-            .map_err(AnalyzerError::store("read a preview's resources"))?;
-        rows.collect::<std::result::Result<_, _>>()
-            .map_err(AnalyzerError::store("read a preview's resources"))?
-    };
+        })
+        .map_err(AnalyzerError::store("read a view's resources"))?;
+    rows.collect::<std::result::Result<_, _>>()
+        .map_err(AnalyzerError::store("read a view's resources"))
+}
+
+/// Rows of `events` (by [`ResourceRows::rows`]) a [`preview`]'s first round takes resources
+/// for, at least one resource: grouping them costs little beside the scan every round makes
+/// of the scope's columns, and a filter that keeps few of them still finds a screen's rows.
+pub const PREVIEW_ROUND_ROWS: u64 = 65_536;
+/// How much larger each round of a [`preview`] is than the one before (a filter that keeps
+/// none of the first resources' rows costs a few rounds, not one per resource).
+const PREVIEW_GROWTH: u64 = 4;
+/// Most resources a round of a [`preview`] takes (their namespaces and keys are bound as
+/// parameters: a store of many small resources still gives a statement of bounded size).
+const PREVIEW_ROUND_RESOURCES: usize = 1024;
+
+/// The first `limit` rows of `q`'s `op` view in `observe`'s order, as [`page`] reads them
+/// from [`build_view`]'s table, without building it: `observe`'s order begins with the
+/// namespace and the resource, so the first rows are those of the first resources, and each
+/// resource's rows are grouped from its own events alone (the scan filters the rest out
+/// before grouping; row groups of other namespaces are skipped by their statistics where a
+/// file holds several). `resources` lists the resources to take, in that order
+/// ([`resource_rows`]): those of `q`'s scope or of any wider scope, such as `q` without its
+/// filter (a resource none of whose rows `q` keeps yields no row, so the rows found are
+/// still a prefix of the view). They are taken in rounds until `limit` rows are found: the
+/// first round takes resources of `round_rows` rows (at least one resource, at most 1024;
+/// normally [`PREVIEW_ROUND_ROWS`]), each round four times as many rows as the one before. A tab of
+/// millions of rows, filtered by any field, shows its first screen in a fraction of a second
+/// while the view is built.
+pub fn preview(
+    store: &Store,
+    q: &ObserveQuery,
+    op: Op,
+    range: TimeRange,
+    limit: u64,
+    resources: &[ResourceRows],
+    round_rows: u64,
+) -> Result<Vec<BrowseRow>> {
     let names = activity_names();
     let extra = view_aggregates(q.kind, range, &names);
     let order = order_sql(&default_order(op), false);
     let cols = page_columns(op);
+    let key = q.kind.key_sql();
     let mut out: Vec<BrowseRow> = Vec::new();
-    let (mut at, mut take) = (0, 1);
+    let (mut at, mut budget) = (0, round_rows);
     while at < resources.len() && (out.len() as u64) < limit {
+        // The next resources, up to the round's rows (at least one).
+        let mut end = at;
+        let mut rows = 0u64;
+        while end < resources.len()
+            && end - at < PREVIEW_ROUND_RESOURCES
+            && (end == at || rows < budget)
+        {
+            rows = rows.saturating_add(resources[end].rows);
+            end += 1;
+        }
         // A resource without a name (a node-less row of a node view) cannot be bound as a
         // parameter: the preview ends before it (its rows are still a prefix of the view).
-        let parts: Vec<SqlFilter> = resources[at..(at + take).min(resources.len())]
+        let round: Vec<(Option<&str>, &str)> = resources[at..end]
             .iter()
-            .map_while(|(ns, r)| {
-                r.as_deref()
-                    .map(|r| resource_filter(q.kind, ns.as_deref(), r))
+            .map_while(|r| {
+                r.resource
+                    .as_deref()
+                    .map(|name| (r.namespace.as_deref(), name))
             })
             .collect();
-        if parts.is_empty() {
+        if round.is_empty() {
             break;
         }
-        at += parts.len();
-        take *= 2;
+        at += round.len();
+        budget = budget.saturating_mul(PREVIEW_GROWTH);
+        // The round's resources, exactly (namespace and key of each)…
+        let exact = round
+            .iter()
+            .map(|(ns, r)| resource_filter(q.kind, *ns, r))
+            .collect::<Vec<_>>();
+        let mut parts = vec![SqlFilter {
+            sql: exact
+                .iter()
+                .map(|p| format!("({})", p.sql))
+                .collect::<Vec<_>>()
+                .join(" OR "),
+            params: exact.into_iter().flat_map(|p| p.params).collect(),
+        }];
+        // …and, first, the same as lists of values, which the Parquet scan applies to each
+        // column as it reads it (an OR of pairs is applied only once every column is read).
+        let mut keys: Vec<&str> = round.iter().map(|(_, r)| *r).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let mut namespaces: Vec<&str> = round.iter().filter_map(|(ns, _)| *ns).collect();
+        namespaces.sort_unstable();
+        namespaces.dedup();
+        let marks = |n: usize| vec!["?"; n].join(", ");
+        let mut first = format!("({key}) IN ({})", marks(keys.len()));
+        let mut params: Vec<Param> = Vec::new();
+        if q.kind.namespaced() && round.iter().all(|(ns, _)| ns.is_some()) {
+            first = format!("namespace IN ({}) AND {first}", marks(namespaces.len()));
+            params.extend(namespaces.iter().map(|n| Param::Text(n.to_string())));
+        }
+        params.extend(keys.iter().map(|k| Param::Text(k.to_string())));
+        parts.insert(0, SqlFilter { sql: first, params });
         let mut chunk_q = q.clone();
-        chunk_q.filter = SqlFilter::all(
-            q.filter.iter().cloned().chain([SqlFilter {
-                sql: parts
-                    .iter()
-                    .map(|p| format!("({})", p.sql))
-                    .collect::<Vec<_>>()
-                    .join(" OR "),
-                params: parts.into_iter().flat_map(|p| p.params).collect(),
-            }]),
-        );
+        chunk_q.filter = SqlFilter::all(parts.into_iter().chain(q.filter.iter().cloned()));
         let (sql, params) = observe::section_sql(&chunk_q, op, &extra);
         let want = limit - out.len() as u64;
         let rows = read_rows(
@@ -662,6 +737,17 @@ pub fn build_view(
         "build a view",
     )?;
     count_rows(store, &table)
+}
+
+/// Drops view `slot` and what is kept for it (its sort orders, heads and index), if any.
+pub fn drop_view(store: &Store, slot: usize) -> Result<()> {
+    drop_ranks(store, slot)?;
+    run(
+        store,
+        &format!("DROP TABLE IF EXISTS {}", view_table(slot)),
+        &[],
+        "drop a view",
+    )
 }
 
 /// The columns of `events` (with their filter fields) that a view of `kind` keeps beside its

@@ -1103,10 +1103,16 @@ fn a_preview_is_the_first_rows_of_the_view_it_stands_for() {
                 r.dedup();
                 r.len()
             };
-            for limit in [1, 5, 40, total + 3] {
-                let got = browse::preview(&store, &q, op, range, limit).unwrap();
+            let listed = browse::resource_rows(&store, &q, op).unwrap();
+            // Rounds of one resource, then of more (the demo's rows are fewer than one
+            // round's by default: then one round takes them all).
+            for (limit, round) in [1, 5, 40, total + 3]
+                .into_iter()
+                .flat_map(|l| [(l, 1), (l, browse::PREVIEW_ROUND_ROWS)])
+            {
+                let got = browse::preview(&store, &q, op, range, limit, &listed, round).unwrap();
                 let n = limit.min(total) as usize;
-                assert_eq!(got, all[..n], "{q:?} {op:?} limit {limit}");
+                assert_eq!(got, all[..n], "{q:?} {op:?} limit {limit} round {round}");
                 if resources(n) > 2 {
                     several += 1;
                 }
@@ -1116,6 +1122,212 @@ fn a_preview_is_the_first_rows_of_the_view_it_stands_for() {
     // Some previews gather rows of several resources (rounds of one, two, four…).
     assert!(several > 5, "{several}");
     assert!(browse::event_rows(&store, &pods_query(), Op::File).unwrap() > 0);
+}
+
+#[test]
+fn a_preview_under_a_filter_on_any_field_is_the_first_rows_of_the_filtered_view() {
+    use karmor_analyzer::browse::{self, Arrangement, TimeRange};
+    let store = demo_store();
+    let range = browse::data_range(&store).unwrap().unwrap_or(TimeRange {
+        first_ns: 0,
+        last_ns: 0,
+    });
+    let all = |kind| {
+        let mut q = ObserveQuery::new(kind);
+        q.namespace = NamespaceScope::All;
+        q
+    };
+    // Fields that vary within a view's rows (none is a grouping column), and one filter on
+    // grouping columns (previewed so while the view it narrows is built): the preview takes
+    // the resources of the question without its filter, a superset in the same order.
+    let filters = [
+        "process=/usr/sbin/*||namespace=kube-system",
+        "uid=33",
+        "uid=1000",
+        "result!=Passed",
+        "access=write",
+        "source=ebpf",
+        "uid=0&&path=/etc/*",
+        "uid=12345",
+    ];
+    let (mut narrowed, mut skipped, mut empty) = (0, 0, 0);
+    for plain in [
+        all(ResourceKind::Pod),
+        pods_query(),
+        namespaces_query(),
+        ObserveQuery::new(ResourceKind::Node),
+        all(ResourceKind::Container),
+    ] {
+        for op in [Op::Process, Op::File, Op::Network] {
+            let resources = browse::resource_rows(&store, &plain, op).unwrap();
+            let unfiltered = browse::build_view(&store, 9, &plain, op, range).unwrap();
+            for text in filters {
+                let mut q = plain.clone();
+                q.filter = Some(filter::compile(text).unwrap());
+                let total = browse::build_view(&store, 5, &q, op, range).unwrap();
+                let a = browse::arrange(&store, 5, &q, op, &Arrangement::default()).unwrap();
+                let rows = browse::page(&store, &a, op, 0, total).unwrap();
+                for limit in [1, 5, 40, total + 3] {
+                    for round in [1, browse::PREVIEW_ROUND_ROWS] {
+                        let got = browse::preview(&store, &q, op, range, limit, &resources, round)
+                            .unwrap();
+                        let n = limit.min(total) as usize;
+                        assert_eq!(got, rows[..n], "{q:?} {op:?} {text} limit {limit} {round}");
+                    }
+                }
+                // The first resource of the scope keeps none of its rows: the preview's
+                // rows come from later ones.
+                let first = (&resources[0].namespace, &resources[0].resource);
+                if rows
+                    .first()
+                    .is_some_and(|r| (&r.namespace, &Some(r.resource.clone())) != first)
+                {
+                    skipped += 1;
+                }
+                if total == 0 {
+                    empty += 1;
+                } else if total < unfiltered {
+                    narrowed += 1;
+                }
+            }
+        }
+    }
+    assert!(narrowed > 20, "{narrowed}");
+    assert!(skipped > 5, "{skipped}");
+    assert!(empty > 5, "{empty}");
+}
+
+#[test]
+fn a_filter_on_any_field_shows_a_preview_then_exactly_observe_f_rows() {
+    let mut q = pods_query();
+    q.namespace = NamespaceScope::All;
+    let store = demo_store();
+    let mut ui = Ui::open_previewing(q.clone(), 220, 18);
+    let all = header_rows(&ui.built());
+    for (op, word, text) in [
+        (Op::Process, "PARENT", "uid=33"),
+        (Op::File, "PATH", "uid=0&&access=write"),
+    ] {
+        if op == Op::File {
+            ui.key(KeyCode::Tab);
+            ui.built();
+        }
+        let plain_screen = ui.screen();
+        let plain_rows = header_rows(&plain_screen);
+        let plain_lines = ui.table_lines(word);
+        let preview = ui.filter(text);
+        // A field that is no column of the view: grouped again from `events`, its first
+        // screen shown while the filtered view is built.
+        assert!(ui.app.level().building, "{preview}");
+        assert!(preview.contains("+ (building the view…)"), "{preview}");
+        let first = ui.table_lines(word);
+        let screen = ui.built();
+        assert!(!screen.contains("building"), "{screen}");
+        let mut fq = q.clone();
+        fq.operations = vec![op];
+        fq.filter = Some(filter::compile(text).unwrap());
+        let s = summarize(&store, &fq).unwrap();
+        let expected: Vec<(String, String, u64)> = match op {
+            Op::Process => s
+                .processes
+                .unwrap()
+                .into_iter()
+                .map(|r| {
+                    (
+                        r.resource,
+                        r.process.unwrap_or_else(|| "-".into()),
+                        r.seen.count,
+                    )
+                })
+                .collect(),
+            _ => s
+                .files
+                .unwrap()
+                .into_iter()
+                .map(|r| {
+                    (
+                        r.resource,
+                        tail(r.path.as_deref().unwrap_or("-")).to_string(),
+                        r.seen.count,
+                    )
+                })
+                .collect(),
+        };
+        assert!(
+            !expected.is_empty() && (expected.len() as u64) < plain_rows,
+            "{} of {plain_rows}",
+            expected.len()
+        );
+        assert_eq!(header_rows(&screen), expected.len() as u64, "{screen}");
+        // The preview's rows are the built view's first rows, and those are observe -f's.
+        let lines = ui.table_lines(word);
+        assert_eq!(lines[..first.len().min(lines.len())], first[..]);
+        assert!(lines.len() <= expected.len(), "{screen}");
+        for (line, (resource, item, count)) in lines.iter().zip(&expected) {
+            for part in [resource.as_str(), item.as_str()] {
+                assert!(line.contains(part), "{line} lacks {part}");
+            }
+            let count = format!(" {count} ");
+            assert!(line.contains(&count), "{line} lacks {count}");
+        }
+        // Cleared: the level's own view again, at once (it was kept), not a preview.
+        ui.key(KeyCode::Char('f'));
+        ui.keys(&vec![KeyCode::Backspace; text.len()]);
+        let screen = ui.key(KeyCode::Enter);
+        assert!(!ui.app.level().building, "{screen}");
+        assert_eq!(header_rows(&screen), plain_rows, "{screen}");
+        assert_eq!(ui.table_lines(word), plain_lines);
+    }
+    assert!(all > 0);
+}
+
+#[test]
+fn a_sorted_view_under_a_new_filter_shows_a_preview_then_its_sorted_rows_and_graph() {
+    let mut q = pods_query();
+    q.namespace = NamespaceScope::All;
+    q.operations = vec![Op::Process];
+    let store = demo_store();
+    let mut ui = Ui::open_previewing(q.clone(), 220, 40);
+    ui.built();
+    let count_col = ui
+        .app
+        .columns()
+        .iter()
+        .position(|c| c.title == "COUNT")
+        .unwrap();
+    ui.keys(&vec![KeyCode::Right; count_col]);
+    ui.key(KeyCode::Char('s'));
+    ui.key(KeyCode::Char('g'));
+    let text = "uid=0";
+    let preview = ui.filter(text);
+    // Its first rows by COUNT need the whole filtered view: the first rows in `observe`'s
+    // order are shown meanwhile, and the header says so.
+    assert!(ui.app.level().building, "{preview}");
+    assert!(preview.contains("sorted once built"), "{preview}");
+    let screen = ui.built();
+    assert!(!screen.contains("building"), "{screen}");
+    assert!(screen.contains("COUNT▼"), "{screen}");
+    let mut fq = q.clone();
+    fq.filter = Some(filter::compile(text).unwrap());
+    let mut rows = summarize(&store, &fq).unwrap().processes.unwrap();
+    assert_eq!(header_rows(&screen), rows.len() as u64, "{screen}");
+    // The graph came with the built view.
+    assert!(ui.app.level().graph.is_some(), "{screen}");
+    assert!(screen.contains("events over time"), "{screen}");
+    let screen = ui.key(KeyCode::Char('g'));
+    // Largest first; ties in observe's order.
+    rows.sort_by_key(|r| std::cmp::Reverse(r.seen.count));
+    let lines = ui.table_lines("PARENT");
+    assert!(lines.len() > 5, "{screen}");
+    for (line, row) in lines.iter().zip(&rows) {
+        let count = format!(" {} ", row.seen.count);
+        assert!(line.contains(&count), "{line} lacks {count}");
+        assert!(
+            line.contains(&row.resource),
+            "{line} lacks {}",
+            row.resource
+        );
+    }
 }
 
 #[test]

@@ -523,7 +523,9 @@ impl App {
                 let end = (level.top + h).min(total);
                 let held_end = level.window_offset + level.window.len() as u64;
                 let covered = level.top >= level.window_offset && end <= held_end;
-                let graph_missing = self.graph_on && level.graph.is_none();
+                // A preview comes without the graph: it comes with the built view (asking
+                // again meanwhile would answer a preview again and stop the build).
+                let graph_missing = self.graph_on && level.graph.is_none() && !level.building;
                 if covered && !graph_missing {
                     return;
                 }
@@ -538,6 +540,7 @@ impl App {
         let request = ViewRequest {
             slot: self.levels.len() - 1,
             query: self.query(),
+            plain: self.query_with(level, false),
             op: level.op,
             arrangement: level.arrangement(),
             offset,

@@ -70,8 +70,8 @@ pub struct Options {
     /// Views of at least this many rows are indexed and their sort orders kept while the UI
     /// waits for keys ([`worker::PREPARE_ROWS`] in the command).
     pub prepare_rows: u64,
-    /// Views grouping at least this many rows of the store show a preview of their first
-    /// screen while they are built ([`worker::PREVIEW_ROWS`] in the command).
+    /// Views whose scope groups at least this many rows of `events` show a preview of their
+    /// first screen while they are built ([`worker::PREVIEW_ROWS`] in the command).
     pub preview_rows: u64,
 }
 

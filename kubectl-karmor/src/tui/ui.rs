@@ -237,6 +237,10 @@ fn draw_header(f: &mut Frame, app: &App, st: &Styles, area: Rect) {
         None => "no data".into(),
     };
     let rows = match level.total {
+        // A sorted view's preview is in `observe`'s order: sorted once built.
+        Some(t) if level.building && level.sort.is_some() => {
+            format!("{t}+ (building the view… sorted once built)")
+        }
         Some(t) if level.building => format!("{t}+ (building the view…)"),
         Some(t) => t.to_string(),
         None => "…".into(),

@@ -2,9 +2,12 @@
 //! pages, graphs, details, exports, drafts) runs here, never on the UI thread. Requests that a
 //! newer view request makes useless (a key held down) are answered `Superseded` unrun.
 //!
-//! A view whose section groups at least [`Worker::preview_rows`] rows of `events` is not
-//! built before its first screen is shown: that screen is read first, from the events of its
-//! first resources alone ([`browse::preview`]), and answered as `building`; the view is built
+//! A view whose scope (without the user's filter) groups at least [`Worker::preview_rows`]
+//! rows of `events` of more than one resource is not built before its first screen is shown
+//! (under any filter, and any sort): that screen is
+//! read first, from the events of its first resources alone ([`browse::preview`]; the
+//! resources of the level's scope without the user's filter, listed once, so that a filter
+//! on any field costs no more scans), and answered as `building`; the view is built
 //! right after, as soon as no request waits (a request that comes meanwhile interrupts the
 //! build, which starts again once it is answered, unless a newer view replaced it), and the
 //! same request is answered again with the whole view.
@@ -23,7 +26,9 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SendError, Sender, TryRecvErro
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use karmor_analyzer::browse::{self, Arranged, Arrangement, BrowseRow, Detail, TimeRange};
+use karmor_analyzer::browse::{
+    self, Arranged, Arrangement, BrowseRow, Detail, ResourceRows, TimeRange,
+};
 use karmor_analyzer::drift::stability::startup_seen;
 use karmor_analyzer::filter::SqlFilter;
 use karmor_analyzer::observe::{summarize, NamespaceScope, ObserveQuery};
@@ -49,6 +54,10 @@ pub struct ViewRequest {
     pub slot: usize,
     /// The level's question (scope, drill-down and filter applied).
     pub query: ObserveQuery,
+    /// The same without the user's filter: the level's own view, kept while a filter is on
+    /// (a filter on other fields than [`browse::grouping_fields`] gets a view of its own),
+    /// and the scope whose resources a preview takes ([`browse::resource_rows`]).
+    pub plain: ObserveQuery,
     /// The tab.
     pub op: Op,
     /// Sort and quick search.
@@ -71,12 +80,17 @@ pub struct ViewRequest {
 /// Slots of refined views ([`ViewRequest::refine`]): the level's slot plus this.
 const REFINED: usize = 1 << 16;
 
+/// Slots of the views of a level's question with a filter on other fields than its grouping
+/// columns (grouped from `events`): the level's slot plus this.
+const FILTERED: usize = 2 << 16;
+
 /// Views of at least this many rows are prepared when the worker is idle (smaller ones
 /// sort fast enough by a top-N query).
 pub const PREPARE_ROWS: u64 = 100_000;
 
-/// Views whose section groups at least this many rows of `events` show a preview of their
-/// first screen before they are built (a view of fewer builds in about a second).
+/// Views whose scope (without the user's filter) groups at least this many rows of `events`,
+/// of more than one resource, show a preview of their first screen before they are built (a
+/// view of fewer builds in about as long as its preview takes: one scan of the store).
 pub const PREVIEW_ROWS: u64 = 500_000;
 
 /// How long no request must arrive before idle work starts.
@@ -289,6 +303,11 @@ struct SlotState {
     view_rows: u64,
     refined_rows: u64,
     refined: Option<String>,
+    /// The view of the question with a filter on other fields ([`FILTERED`]), and its rows.
+    filtered: Option<String>,
+    filtered_rows: u64,
+    /// Whether a table of such a view exists (built for this filter or an earlier one).
+    filtered_table: bool,
     arranged: Option<(String, Arranged)>,
     /// The view gained an index or a sort order since `arranged` was made (it still reads
     /// the right rows, the slow way; the next view request arranges again).
@@ -327,13 +346,18 @@ pub struct Worker {
     target: Option<Target>,
     /// Idle work that failed other than by an interruption (not tried again for the view).
     failed: HashSet<Job>,
-    /// Views grouping fewer rows of `events` are built before their first screen is shown.
+    /// Views whose scope groups fewer rows of `events` are built before their first screen
+    /// is shown.
     preview_rows: u64,
     /// The view request answered by a preview, whose view is to be built next.
     pending: Option<(u64, ViewRequest)>,
     /// While a preview's view is built: the requests sent before it started (a newer one
     /// stops it between statements).
     building_since: Option<u64>,
+    /// The resources of each scope and tab asked for so far, with their rows of `events`
+    /// ([`browse::resource_rows`]; scopes without the user's filter): whether a view is
+    /// previewed, and the resources its preview takes, under any filter.
+    resources: HashMap<String, Arc<Vec<ResourceRows>>>,
 }
 
 impl Worker {
@@ -359,11 +383,13 @@ impl Worker {
             preview_rows: PREVIEW_ROWS,
             pending: None,
             building_since: None,
+            resources: HashMap::new(),
         }
     }
 
-    /// Views whose section groups at least `rows` rows of `events` show a preview of their
-    /// first screen before they are built ([`PREVIEW_ROWS`] unless set).
+    /// Views whose scope groups at least `rows` rows of `events` (of more than one resource)
+    /// show a preview of their first screen before they are built ([`PREVIEW_ROWS`] unless
+    /// set).
     pub fn with_preview_rows(mut self, rows: u64) -> Self {
         self.preview_rows = rows;
         self
@@ -606,14 +632,24 @@ impl Worker {
         }
     }
 
-    /// The first screen of `v`'s view, read before the view is built, when `v` asks for it
-    /// in `observe`'s order and the view groups at least `preview_rows` rows of `events`.
+    /// The first screen of `v`'s view, read before the view is built (or, under a filter on
+    /// its grouping columns, before the level's view it narrows is built), when `v` asks for
+    /// its first rows without a quick search and its scope (without the user's filter: a
+    /// bound of any filtered view's) groups at least `preview_rows` rows of `events` of more
+    /// than one resource. The scope's resources, in order, with their rows, are listed once
+    /// per scope and tab (one scan) and then serve every filter: a filter costs no count of
+    /// its rows, and a filter on a field that varies within the view's rows (which makes a
+    /// build decode every row of the store, however few it keeps) shows the rows of the
+    /// first resources that hold some. A sorted view is previewed in `observe`'s order (its
+    /// first rows by a sort need the whole view), and sorted once built.
     fn preview(&mut self, v: &ViewRequest) -> anyhow::Result<Option<Vec<BrowseRow>>> {
-        let plain = v.arrangement.sort.is_none()
-            && v.arrangement.search.as_deref().is_none_or(str::is_empty)
-            && v.refine.is_none()
-            && v.offset == 0;
-        if !plain || browse::event_rows(&self.store, &v.query, v.op)? < self.preview_rows {
+        let first = v.arrangement.search.as_deref().is_none_or(str::is_empty) && v.offset == 0;
+        if !first {
+            return Ok(None);
+        }
+        let resources = self.resource_rows(&v.plain, v.op)?;
+        let rows: u64 = resources.iter().map(|r| r.rows).sum();
+        if resources.len() < 2 || rows < self.preview_rows {
             return Ok(None);
         }
         Ok(Some(browse::preview(
@@ -622,7 +658,24 @@ impl Worker {
             v.op,
             self.range,
             v.limit,
+            &resources,
+            browse::PREVIEW_ROUND_ROWS,
         )?))
+    }
+
+    /// The resources of `scope`'s `op` rows ([`browse::resource_rows`]), listed once.
+    fn resource_rows(
+        &mut self,
+        scope: &ObserveQuery,
+        op: Op,
+    ) -> anyhow::Result<Arc<Vec<ResourceRows>>> {
+        let key = format!("{scope:?}|{op:?}");
+        if let Some(r) = self.resources.get(&key) {
+            return Ok(r.clone());
+        }
+        let r = Arc::new(browse::resource_rows(&self.store, scope, op)?);
+        self.resources.insert(key, r.clone());
+        Ok(r)
     }
 
     fn operations(&mut self, v: &ViewRequest) -> anyhow::Result<Option<Vec<Op>>> {
@@ -647,19 +700,27 @@ impl Worker {
     /// preview of its first screen ([`Worker::preview`]) and be built afterwards.
     fn view(&mut self, v: &ViewRequest, may_preview: bool) -> anyhow::Result<ViewAnswer> {
         let started = Instant::now();
+        // A filter on other fields than the view's grouping columns: the filtered question
+        // gets a view of its own, and the level's view stays for when the filter goes.
+        let filtered = v.refine.is_none() && format!("{:?}", v.query) != format!("{:?}", v.plain);
         let base = v.refine.as_ref().map_or(&v.query, |(q, _)| q);
         let base_key = format!("{base:?}|{:?}", v.op);
-        let built = self
-            .slots
-            .get(&v.slot)
-            .is_some_and(|s| s.view.as_deref() == Some(base_key.as_str()));
+        let built = self.slots.get(&v.slot).is_some_and(|s| {
+            let held = if filtered { &s.filtered } else { &s.view };
+            held.as_deref() == Some(base_key.as_str())
+        });
         if !built && may_preview {
             if let Some(rows) = self.preview(v)? {
                 let operations = self.operations(v)?;
-                // Nothing of the slot's former view answers for this one.
+                // Nothing of the slot's former view answers for this one (but the level's
+                // own view, under a filter, still answers once it goes).
                 let state = self.slots.entry(v.slot).or_default();
-                state.view = None;
-                state.refined = None;
+                if filtered {
+                    state.filtered = None;
+                } else {
+                    state.view = None;
+                    state.refined = None;
+                }
                 state.arranged = None;
                 self.target = None;
                 return Ok(ViewAnswer {
@@ -675,40 +736,64 @@ impl Worker {
             }
         }
         let state = self.slots.entry(v.slot).or_default();
-        if state.view.as_deref() != Some(base_key.as_str()) {
-            state.view = None;
-            state.refined = None;
-            preempted(&self.preemption, self.building_since)?;
-            state.view_rows = browse::build_view(&self.store, v.slot, base, v.op, self.range)?;
-            if state.view_rows >= self.prepare_rows {
+        let (table, view_key) = if filtered {
+            if state.filtered.as_deref() != Some(base_key.as_str()) {
+                state.filtered = None;
                 preempted(&self.preemption, self.building_since)?;
-                // Part of building a large view (about 4 % of its time): without it a page of
-                // any order but observe's scans the whole view for its rows.
-                browse::index_view(&self.store, v.slot)?;
-                preempted(&self.preemption, self.building_since)?;
-                // The first pages of every sort, read at once by a sort pressed before idle
-                // work keeps its whole order.
-                browse::head_view(&self.store, v.slot, base, v.op)?;
-            }
-            state.view = Some(base_key.clone());
-            self.failed.clear();
-        }
-        let (table, view_key) = match &v.refine {
-            None => (v.slot, base_key),
-            Some((_, filter)) => {
-                let key = format!("{base_key}|{filter:?}");
-                if state.refined.as_deref() != Some(key.as_str()) {
-                    state.refined = None;
-                    state.refined_rows =
-                        browse::refine_view(&self.store, v.slot + REFINED, v.slot, filter)?;
-                    if state.refined_rows >= self.prepare_rows {
-                        browse::index_view(&self.store, v.slot + REFINED)?;
-                        browse::head_view(&self.store, v.slot + REFINED, &v.query, v.op)?;
-                    }
-                    state.refined = Some(key.clone());
-                    self.failed.clear();
+                state.filtered_table = true;
+                state.filtered_rows =
+                    browse::build_view(&self.store, v.slot + FILTERED, base, v.op, self.range)?;
+                if state.filtered_rows >= self.prepare_rows {
+                    preempted(&self.preemption, self.building_since)?;
+                    browse::index_view(&self.store, v.slot + FILTERED)?;
+                    preempted(&self.preemption, self.building_since)?;
+                    browse::head_view(&self.store, v.slot + FILTERED, base, v.op)?;
                 }
-                (v.slot + REFINED, key)
+                state.filtered = Some(base_key.clone());
+                self.failed.clear();
+            }
+            (v.slot + FILTERED, base_key)
+        } else {
+            state.filtered = None;
+            if std::mem::take(&mut state.filtered_table) {
+                // The filter is gone: its view's memory goes too.
+                browse::drop_view(&self.store, v.slot + FILTERED)?;
+            }
+            if state.view.as_deref() != Some(base_key.as_str()) {
+                state.view = None;
+                state.refined = None;
+                preempted(&self.preemption, self.building_since)?;
+                state.view_rows = browse::build_view(&self.store, v.slot, base, v.op, self.range)?;
+                if state.view_rows >= self.prepare_rows {
+                    preempted(&self.preemption, self.building_since)?;
+                    // Part of building a large view (about 4 % of its time): without it a page
+                    // of any order but observe's scans the whole view for its rows.
+                    browse::index_view(&self.store, v.slot)?;
+                    preempted(&self.preemption, self.building_since)?;
+                    // The first pages of every sort, read at once by a sort pressed before
+                    // idle work keeps its whole order.
+                    browse::head_view(&self.store, v.slot, base, v.op)?;
+                }
+                state.view = Some(base_key.clone());
+                self.failed.clear();
+            }
+            match &v.refine {
+                None => (v.slot, base_key),
+                Some((_, filter)) => {
+                    let key = format!("{base_key}|{filter:?}");
+                    if state.refined.as_deref() != Some(key.as_str()) {
+                        state.refined = None;
+                        state.refined_rows =
+                            browse::refine_view(&self.store, v.slot + REFINED, v.slot, filter)?;
+                        if state.refined_rows >= self.prepare_rows {
+                            browse::index_view(&self.store, v.slot + REFINED)?;
+                            browse::head_view(&self.store, v.slot + REFINED, &v.query, v.op)?;
+                        }
+                        state.refined = Some(key.clone());
+                        self.failed.clear();
+                    }
+                    (v.slot + REFINED, key)
+                }
             }
         };
         let arranged_key = format!("{view_key}|{:?}", v.arrangement);
@@ -721,6 +806,8 @@ impl Worker {
         let total = arranged.total;
         let table_rows = if table == v.slot {
             state.view_rows
+        } else if table == v.slot + FILTERED {
+            state.filtered_rows
         } else {
             state.refined_rows
         };
@@ -797,6 +884,7 @@ impl Worker {
             .map_err(|e| anyhow::anyhow!("cannot add the received rows to the store: {e}"))?;
         // Every view, arrangement and graph is stale; the activity buckets follow the range.
         self.slots.clear();
+        self.resources.clear();
         self.target = None;
         self.pending = None;
         let range = browse::data_range(&self.store)?;
