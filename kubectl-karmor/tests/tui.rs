@@ -29,6 +29,23 @@ fn demo_store() -> Store {
     store
 }
 
+/// The demo's time range (the activity buckets' span).
+fn data_range(store: &Store) -> karmor_analyzer::browse::TimeRange {
+    karmor_analyzer::browse::data_range(store)
+        .unwrap()
+        .unwrap_or(karmor_analyzer::browse::TimeRange {
+            first_ns: 0,
+            last_ns: 0,
+        })
+}
+
+/// A `kind` question over every namespace.
+fn all_namespaces(kind: ResourceKind) -> ObserveQuery {
+    let mut q = ObserveQuery::new(kind);
+    q.namespace = NamespaceScope::All;
+    q
+}
+
 /// `observe pods -n wordpress-mysql`'s question.
 fn pods_query() -> ObserveQuery {
     let mut q = ObserveQuery::new(ResourceKind::Pod);
@@ -739,13 +756,10 @@ fn live_rows_arrive_without_moving_the_cursor_or_the_scroll() {
 
 #[test]
 fn pages_of_a_sorted_view_are_slices_of_one_total_order_from_either_end() {
-    use karmor_analyzer::browse::{self, Arrangement, TimeRange};
+    use karmor_analyzer::browse::{self, Arrangement};
     let store = demo_store();
     let q = pods_query();
-    let range = browse::data_range(&store).unwrap().unwrap_or(TimeRange {
-        first_ns: 0,
-        last_ns: 0,
-    });
+    let range = data_range(&store);
     let total = browse::build_view(&store, 3, &q, Op::File, range).unwrap();
     assert!(total > 40, "the demo's files view has {total} rows");
     let count_col = browse::columns(&q, Op::File)
@@ -844,13 +858,10 @@ fn a_filter_on_the_views_own_columns_narrows_to_exactly_observe_f_rows() {
 
 #[test]
 fn kept_sort_orders_and_the_index_read_the_same_pages_as_top_n_queries() {
-    use karmor_analyzer::browse::{self, Arrangement, TimeRange};
+    use karmor_analyzer::browse::{self, Arrangement};
     let store = demo_store();
     let q = pods_query();
-    let range = browse::data_range(&store).unwrap().unwrap_or(TimeRange {
-        first_ns: 0,
-        last_ns: 0,
-    });
+    let range = data_range(&store);
     let total = browse::build_view(&store, 4, &q, Op::File, range).unwrap();
     let columns = browse::columns(&q, Op::File);
     let sortable: Vec<usize> = (0..columns.len())
@@ -1072,12 +1083,9 @@ fn live_the_health_verdict_is_of_the_rows_received_so_far() {
 
 #[test]
 fn a_preview_is_the_first_rows_of_the_view_it_stands_for() {
-    use karmor_analyzer::browse::{self, Arrangement, TimeRange};
+    use karmor_analyzer::browse::{self, Arrangement};
     let store = demo_store();
-    let range = browse::data_range(&store).unwrap().unwrap_or(TimeRange {
-        first_ns: 0,
-        last_ns: 0,
-    });
+    let range = data_range(&store);
     let mut all_pods = ObserveQuery::new(ResourceKind::Pod);
     all_pods.namespace = NamespaceScope::All;
     let mut nginx = pods_query();
@@ -1126,17 +1134,9 @@ fn a_preview_is_the_first_rows_of_the_view_it_stands_for() {
 
 #[test]
 fn a_preview_under_a_filter_on_any_field_is_the_first_rows_of_the_filtered_view() {
-    use karmor_analyzer::browse::{self, Arrangement, TimeRange};
+    use karmor_analyzer::browse::{self, Arrangement};
     let store = demo_store();
-    let range = browse::data_range(&store).unwrap().unwrap_or(TimeRange {
-        first_ns: 0,
-        last_ns: 0,
-    });
-    let all = |kind| {
-        let mut q = ObserveQuery::new(kind);
-        q.namespace = NamespaceScope::All;
-        q
-    };
+    let range = data_range(&store);
     // Fields that vary within a view's rows (none is a grouping column), and one filter on
     // grouping columns (previewed so while the view it narrows is built): the preview takes
     // the resources of the question without its filter, a superset in the same order.
@@ -1152,11 +1152,11 @@ fn a_preview_under_a_filter_on_any_field_is_the_first_rows_of_the_filtered_view(
     ];
     let (mut narrowed, mut skipped, mut empty) = (0, 0, 0);
     for plain in [
-        all(ResourceKind::Pod),
+        all_namespaces(ResourceKind::Pod),
         pods_query(),
         namespaces_query(),
         ObserveQuery::new(ResourceKind::Node),
-        all(ResourceKind::Container),
+        all_namespaces(ResourceKind::Container),
     ] {
         for op in [Op::Process, Op::File, Op::Network] {
             let resources = browse::resource_rows(&store, &plain, op).unwrap();
@@ -1364,24 +1364,25 @@ fn a_large_view_shows_its_first_screen_while_it_is_built() {
 
 #[test]
 fn a_filter_on_the_resources_columns_narrows_the_view_to_exactly_the_rows_of_events() {
-    use karmor_analyzer::browse::{self, Arrangement, TimeRange};
+    use karmor_analyzer::browse::{self, Arrangement};
     let store = demo_store();
-    let range = browse::data_range(&store).unwrap().unwrap_or(TimeRange {
-        first_ns: 0,
-        last_ns: 0,
-    });
-    let all = |kind| {
-        let mut q = ObserveQuery::new(kind);
-        q.namespace = NamespaceScope::All;
-        q
-    };
+    let range = data_range(&store);
     let cases = [
-        (all(ResourceKind::Pod), "namespace=wordpress-mysql"),
-        (all(ResourceKind::Pod), "pod=mysql-*||namespace=kube-system"),
-        (all(ResourceKind::Pod), "pod!=mysql-*&&path=/etc/*"),
-        (all(ResourceKind::Container), "pod=wordpress-*"),
         (
-            all(ResourceKind::Workload),
+            all_namespaces(ResourceKind::Pod),
+            "namespace=wordpress-mysql",
+        ),
+        (
+            all_namespaces(ResourceKind::Pod),
+            "pod=mysql-*||namespace=kube-system",
+        ),
+        (
+            all_namespaces(ResourceKind::Pod),
+            "pod!=mysql-*&&path=/etc/*",
+        ),
+        (all_namespaces(ResourceKind::Container), "pod=wordpress-*"),
+        (
+            all_namespaces(ResourceKind::Workload),
             "workload=wordpress||workload=mysql",
         ),
         (namespaces_query(), "namespace!=kube-system"),
