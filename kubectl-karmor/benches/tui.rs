@@ -40,6 +40,15 @@ struct Ui {
 }
 
 impl Ui {
+    /// Handles the worker's answers until the view is built, then draws it.
+    fn wait_built(&mut self) {
+        while self.app.level().building {
+            let msg = self.app.next().expect("the worker answers");
+            self.app.handle(msg);
+        }
+        self.draw();
+    }
+
     fn draw(&mut self) {
         loop {
             self.app.settle();
@@ -147,11 +156,7 @@ fn ungrouped_filter(
                 view,
                 held,
             ));
-            while ui.app.level().building {
-                let msg = ui.app.next().expect("the worker answers");
-                ui.app.handle(msg);
-            }
-            ui.draw();
+            ui.wait_built();
             let (view, held) = shot(ui);
             out.push((
                 format!("{tab}: {text}, whole filtered view"),
@@ -231,11 +236,7 @@ fn main() {
         record(&mut lines, n, &ui, "first screen (processes)", "-", first);
         // A store this large shows the first screen while the view is built: wait for it, so
         // that the keys below read the whole view.
-        while ui.app.level().building {
-            let msg = ui.app.next().expect("the worker answers");
-            ui.app.handle(msg);
-        }
-        ui.draw();
+        ui.wait_built();
         record(
             &mut lines,
             n,
@@ -375,11 +376,7 @@ fn main() {
             "-",
             t.elapsed(),
         );
-        while ui.app.level().building {
-            let msg = ui.app.next().expect("the worker answers");
-            ui.app.handle(msg);
-        }
-        ui.draw();
+        ui.wait_built();
         record(
             &mut lines,
             n,

@@ -129,6 +129,17 @@ impl Ui {
     }
 
     /// Waits until the shown view is built (it showed a preview), then draws.
+    /// Checks that `preview` (the screen shown) is a preview while the view is built, then
+    /// returns its table lines (headed by `word`) and the screen once the view is built.
+    fn preview_then_built(&mut self, preview: &str, word: &str) -> (Vec<String>, String) {
+        assert!(self.app.level().building, "{preview}");
+        assert!(preview.contains("+ (building the view…)"), "{preview}");
+        let first = self.table_lines(word);
+        let screen = self.built();
+        assert!(!screen.contains("building"), "{screen}");
+        (first, screen)
+    }
+
     fn built(&mut self) -> String {
         while self.app.level().building {
             let msg = self.app.next().expect("the worker answers");
@@ -1218,11 +1229,7 @@ fn a_filter_on_any_field_shows_a_preview_then_exactly_observe_f_rows() {
         let preview = ui.filter(text);
         // A field that is no column of the view: grouped again from `events`, its first
         // screen shown while the filtered view is built.
-        assert!(ui.app.level().building, "{preview}");
-        assert!(preview.contains("+ (building the view…)"), "{preview}");
-        let first = ui.table_lines(word);
-        let screen = ui.built();
-        assert!(!screen.contains("building"), "{screen}");
+        let (first, screen) = ui.preview_then_built(&preview, word);
         let mut fq = q.clone();
         fq.operations = vec![op];
         fq.filter = Some(filter::compile(text).unwrap());
@@ -1343,11 +1350,7 @@ fn a_large_view_shows_its_first_screen_while_it_is_built() {
         // The first screen, read from the first resources' events: the same rows as the
         // built view's, the header saying that more are coming.
         let preview = ui.screen();
-        assert!(ui.app.level().building, "{preview}");
-        assert!(preview.contains("+ (building the view…)"), "{preview}");
-        let first = ui.table_lines(word);
-        let screen = ui.built();
-        assert!(!screen.contains("building"), "{screen}");
+        let (first, screen) = ui.preview_then_built(&preview, word);
         let mut q1 = q.clone();
         q1.operations = vec![op];
         let s = summarize(&store, &q1).unwrap();
